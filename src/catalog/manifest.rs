@@ -1,0 +1,100 @@
+//! `manifest.json`: the catalogue's table of contents, replaced atomically at each ingest.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::atomic_write;
+
+/// File name of the manifest inside a catalogue directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// One table of the current version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableEntry {
+    /// Path of the table, relative to the version directory.
+    pub path: String,
+    /// Rows in the table.
+    pub rows: u64,
+    /// Parquet files in the table.
+    pub files: u64,
+    /// Hive partition columns.
+    pub partition_columns: Vec<String>,
+}
+
+/// What one ingest run read and wrote.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct IngestRun {
+    /// Version this run produced.
+    pub version: u64,
+    /// UTC time at the end of the run (seconds since 1970).
+    pub finished_unix: u64,
+    /// Input files or directories given.
+    pub inputs: Vec<String>,
+    /// Input files read.
+    pub files_read: u64,
+    /// Input files rejected whole.
+    pub files_rejected: u64,
+    /// Bytes of input read.
+    pub bytes_read: u64,
+    /// Values read (measurements and headers).
+    pub rows_read: u64,
+    /// Rows written.
+    pub rows_written: u64,
+    /// Values marked missing in the inputs (99.999).
+    pub rows_missing: u64,
+    /// Values rejected.
+    pub rows_rejected: u64,
+    /// Rejects file of this run, relative to the catalogue directory.
+    pub rejects_file: String,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// The catalogue manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    /// Always `skyql-catalog`.
+    pub format: String,
+    /// Schema version of the tables.
+    pub schema_version: u32,
+    /// skyql version that wrote it.
+    pub writer: String,
+    /// Survey conventions used.
+    pub survey: String,
+    /// Current version number.
+    pub version: u64,
+    /// Directory of the current version, relative to the catalogue.
+    pub version_dir: String,
+    /// Tables of the current version.
+    pub tables: BTreeMap<String, TableEntry>,
+    /// Number of input files recorded in the `inputs` table.
+    pub input_files: u64,
+    /// Total size of those inputs in bytes.
+    pub input_bytes: u64,
+    /// Every ingest run, oldest first.
+    pub runs: Vec<IngestRun>,
+}
+
+impl Manifest {
+    /// Reads the manifest of the catalogue at `dir`; `Ok(None)` if there is none yet.
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join(MANIFEST_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let m: Manifest = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a skyql manifest", path.display()))?;
+        Ok(Some(m))
+    }
+
+    /// Writes the manifest atomically (temporary file, then rename).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        atomic_write(&dir.join(MANIFEST_FILE), text.as_bytes())
+    }
+}

@@ -1,0 +1,75 @@
+//! Writing and reading the catalogue's Parquet files.
+
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::temporary_name;
+
+/// Rows per row group: small enough for selective reads of one star's light curve,
+/// large enough for fast scans (see docs/LAYOUT.md).
+pub const ROW_GROUP_ROWS: usize = 65_536;
+
+/// Writer settings shared by every table: zstd, page statistics, dictionary encoding.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_dictionary_enabled(true)
+        .build()
+}
+
+/// Writes `batches` to `path` atomically (temporary name, then rename); returns rows.
+pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<u64> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let tmp = temporary_name(path);
+    let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut writer = ArrowWriter::try_new(file, schema, Some(writer_properties()))
+        .with_context(|| format!("cannot write Parquet {}", tmp.display()))?;
+    let mut rows = 0;
+    for b in batches {
+        rows += b.num_rows() as u64;
+        writer
+            .write(b)
+            .with_context(|| format!("cannot write Parquet {}", tmp.display()))?;
+    }
+    writer
+        .close()
+        .with_context(|| format!("cannot finish Parquet {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    Ok(rows)
+}
+
+/// Reads a whole Parquet file.
+pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a readable Parquet file", path.display()))?
+        .with_batch_size(65_536)
+        .build()?;
+    let mut out = Vec::new();
+    for b in reader {
+        out.push(b.with_context(|| format!("cannot read {}", path.display()))?);
+    }
+    Ok(out)
+}
+
+/// Number of rows of a Parquet file, from its footer.
+pub fn parquet_rows(path: &Path) -> Result<u64> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
+    Ok(builder.metadata().file_metadata().num_rows() as u64)
+}

@@ -1,0 +1,337 @@
+//! FITS image headers to rows of the `images` table.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Result;
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, Int32Builder, Int64Builder, MapBuilder, MapFieldNames, StringBuilder,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+use fitsio::FitsFile;
+use fitsio::hdu::HduInfo;
+use skyql_udfs::fits_card::{Card, CardValue, parse_card};
+use skyql_udfs::wcs::Wcs;
+use skyql_udfs::wcs::arrow_struct::wcs_to_array;
+
+use super::rejects::Reject;
+use crate::conventions::{Conventions, ImageName};
+use crate::schema::images_schema;
+use crate::time::iso_to_mjd;
+
+/// One row of `images`.
+#[derive(Debug, Clone)]
+pub struct ImageRow {
+    /// Absolute path.
+    pub path: String,
+    /// File name.
+    pub file_name: String,
+    /// Fields parsed from the name.
+    pub name: ImageName,
+    /// HDU number holding the image (1 = primary).
+    pub hdu: i32,
+    /// MJD-OBS, or from DATE-OBS / JD.
+    pub mjd_obs: Option<f64>,
+    /// EXPTIME (or EXPOSURE).
+    pub exptime: Option<f64>,
+    /// AIRMASS.
+    pub airmass: Option<f64>,
+    /// GAIN.
+    pub gain: Option<f64>,
+    /// NAXIS1, NAXIS2.
+    pub naxis: [i64; 2],
+    /// Image centre through the WCS.
+    pub centre: Option<(f64, f64)>,
+    /// The WCS, when the header has a readable one.
+    pub wcs: Option<Wcs>,
+    /// Why the WCS or the position is not usable.
+    pub wcs_problem: Option<String>,
+    /// File size.
+    pub file_size: i64,
+    /// Header cards (keyword -> value; repeated commentary keywords joined by newlines).
+    pub header: BTreeMap<String, String>,
+}
+
+/// Reads the header of the first 2-D image HDU of `path` (primary or extension).
+///
+/// Unreadable, non-FITS and truncated files are rejected; a missing or unusable WCS is a
+/// warning (the row is written with `wcs` or the centre null and `wcs_problem` set).
+pub fn read_image(
+    path: &Path,
+    file_size: u64,
+    conventions: &Conventions,
+) -> Result<(ImageRow, Vec<Reject>), Reject> {
+    let mut f = FitsFile::open(path)
+        .map_err(|e| Reject::rejected(path, "file", format!("not a readable FITS file: {e}")))?;
+    let n = f
+        .num_hdus()
+        .map_err(|e| Reject::rejected(path, "file", format!("cannot list HDUs: {e}")))?;
+    let mut chosen = None;
+    for i in 0..n {
+        let hdu = f.hdu(i).map_err(|e| {
+            Reject::rejected(
+                path,
+                format!("HDU {}", i + 1),
+                format!("unreadable HDU: {e}"),
+            )
+        })?;
+        if let HduInfo::ImageInfo { shape, .. } = &hdu.info
+            && shape.len() == 2
+        {
+            chosen = Some((i, [shape[1] as i64, shape[0] as i64]));
+            break;
+        }
+    }
+    let Some((index, naxis)) = chosen else {
+        return Err(Reject::rejected(path, "file", "no 2-D image HDU"));
+    };
+    let location = format!("HDU {}", index + 1);
+    let (cards, data_end) = header_cards(&mut f, index)
+        .map_err(|e| Reject::rejected(path, &location, format!("cannot read the header: {e}")))?;
+    if data_end > file_size {
+        return Err(Reject::rejected(
+            path,
+            &location,
+            format!(
+                "truncated: the header announces data up to byte {data_end}, the file has {file_size} bytes"
+            ),
+        ));
+    }
+    // An image in an extension inherits the primary header's keywords it does not set.
+    let mut all_cards = cards;
+    if index > 0 {
+        let (primary, _) = header_cards(&mut f, 0)
+            .map_err(|e| Reject::rejected(path, "HDU 1", format!("cannot read the header: {e}")))?;
+        let structural = ["SIMPLE", "BITPIX", "NAXIS", "EXTEND", "END"];
+        for c in primary {
+            let own = all_cards.iter().any(|a| a.keyword == c.keyword);
+            if !own && !structural.contains(&c.keyword.as_str()) && !c.keyword.starts_with("NAXIS")
+            {
+                all_cards.push(c);
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    let number = |k: &str| {
+        all_cards
+            .iter()
+            .find(|c| c.keyword == k)
+            .and_then(|c| c.value.as_f64())
+    };
+    let text = |k: &str| {
+        all_cards
+            .iter()
+            .find(|c| c.keyword == k)
+            .and_then(|c| c.value.as_str().map(str::to_string))
+    };
+    let mjd_obs = number("MJD-OBS")
+        .or_else(|| text("DATE-OBS").and_then(|d| iso_to_mjd(&d)))
+        .or_else(|| number("JD").map(|jd| jd - 2_400_000.5));
+    let (wcs, centre, wcs_problem) = read_wcs(&all_cards, naxis);
+    if let Some(problem) = &wcs_problem {
+        warnings.push(Reject::warning(path, &location, problem.clone()));
+    }
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    Ok((
+        ImageRow {
+            path: path.display().to_string(),
+            name: conventions.parse_image_name(&file_name),
+            file_name,
+            hdu: index as i32 + 1,
+            mjd_obs,
+            exptime: number("EXPTIME").or_else(|| number("EXPOSURE")),
+            airmass: number("AIRMASS"),
+            gain: number("GAIN"),
+            naxis,
+            centre,
+            wcs,
+            wcs_problem,
+            file_size: file_size as i64,
+            header: header_map(&all_cards),
+        },
+        warnings,
+    ))
+}
+
+/// The WCS, the image centre and, if either is unusable, why.
+fn read_wcs(cards: &[Card], naxis: [i64; 2]) -> (Option<Wcs>, Option<(f64, f64)>, Option<String>) {
+    let has_wcs = cards
+        .iter()
+        .any(|c| c.keyword == "CTYPE1" || c.keyword == "CRVAL1");
+    if !has_wcs {
+        return (
+            None,
+            None,
+            Some("no WCS in the header (no CTYPE1/CRVAL1): position unknown".into()),
+        );
+    }
+    let wcs = match Wcs::from_cards(cards) {
+        Ok(w) => w,
+        Err(e) => return (None, None, Some(format!("unusable WCS: {e}"))),
+    };
+    if wcs.crval == [0.0, 0.0] {
+        return (
+            Some(wcs),
+            None,
+            Some(
+                "CRVAL1/CRVAL2 are 0/0, a placeholder rather than a position: centre not stored"
+                    .into(),
+            ),
+        );
+    }
+    let centre = wcs
+        .prepare()
+        .map_err(|e| format!("WCS not supported: {e}"))
+        .and_then(|p| {
+            p.pix2sky((naxis[0] as f64 + 1.0) / 2.0, (naxis[1] as f64 + 1.0) / 2.0)
+                .ok_or_else(|| "the image centre is off the sky through its WCS".to_string())
+        });
+    match centre {
+        Ok(c) => (Some(wcs), Some(c), None),
+        Err(problem) => (Some(wcs), None, Some(problem)),
+    }
+}
+
+fn header_map(cards: &[Card]) -> BTreeMap<String, String> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for c in cards {
+        let value = match &c.value {
+            CardValue::Undefined => c.comment.clone(),
+            v => v.to_string(),
+        };
+        let key = if c.keyword.is_empty() {
+            "COMMENT".to_string()
+        } else {
+            c.keyword.clone()
+        };
+        map.entry(key)
+            .and_modify(|e| {
+                e.push('\n');
+                e.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    map
+}
+
+/// Every card of HDU `index` (0-based) and the byte where its data ends.
+fn header_cards(f: &mut FitsFile, index: usize) -> Result<(Vec<Card>, u64), String> {
+    f.hdu(index).map_err(|e| e.to_string())?;
+    let mut cards = Vec::new();
+    let (mut nkeys, mut more, mut status) = (0, 0, 0);
+    let (mut head, mut data, mut end) = (0i64, 0i64, 0i64);
+    // SAFETY: the file is open and HDU `index` is current (moved to just above); the
+    // buffers are the sizes cfitsio documents (FLEN_CARD = 81).
+    unsafe {
+        let raw = f.as_raw();
+        fitsio::sys::ffghsp(raw, &mut nkeys, &mut more, &mut status);
+        if status != 0 {
+            return Err(format!("cfitsio status {status}"));
+        }
+        for k in 1..=nkeys {
+            let mut buf = [0 as std::os::raw::c_char; 81];
+            fitsio::sys::ffgrec(raw, k, buf.as_mut_ptr(), &mut status);
+            if status != 0 {
+                return Err(format!("cfitsio status {status} reading card {k}"));
+            }
+            let record = std::ffi::CStr::from_ptr(buf.as_ptr())
+                .to_string_lossy()
+                .to_string();
+            if let Some(card) = parse_card(&record) {
+                cards.push(card);
+            }
+        }
+        fitsio::sys::ffghadll(raw, &mut head, &mut data, &mut end, &mut status);
+        if status != 0 {
+            return Err(format!("cfitsio status {status} reading HDU addresses"));
+        }
+    }
+    Ok((cards, end as u64))
+}
+
+/// Builds an `images` batch.
+pub fn images_batch(rows: &[ImageRow]) -> Result<RecordBatch> {
+    let mut path = StringBuilder::new();
+    let mut file_name = StringBuilder::new();
+    let mut field = StringBuilder::new();
+    let mut camera = Int32Builder::new();
+    let mut colour = StringBuilder::new();
+    let mut ccd = Int32Builder::new();
+    let mut quarter = StringBuilder::new();
+    let mut code = StringBuilder::new();
+    let mut exposure = StringBuilder::new();
+    let mut hdu = Int32Builder::new();
+    let mut mjd = Float64Builder::new();
+    let mut exptime = Float64Builder::new();
+    let mut airmass = Float64Builder::new();
+    let mut gain = Float64Builder::new();
+    let mut naxis1 = Int64Builder::new();
+    let mut naxis2 = Int64Builder::new();
+    let mut ra = Float64Builder::new();
+    let mut dec = Float64Builder::new();
+    let mut problem = StringBuilder::new();
+    let mut size = Int64Builder::new();
+    let names = MapFieldNames {
+        entry: "entries".into(),
+        key: "keys".into(),
+        value: "values".into(),
+    };
+    let mut header = MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new());
+    for r in rows {
+        path.append_value(&r.path);
+        file_name.append_value(&r.file_name);
+        field.append_option(r.name.field.as_deref());
+        camera.append_option(r.name.camera);
+        colour.append_option(r.name.colour.as_deref());
+        ccd.append_option(r.name.ccd);
+        quarter.append_option(r.name.quarter.as_deref());
+        code.append_option(r.name.code.as_deref());
+        exposure.append_option(r.name.exposure.as_deref());
+        hdu.append_value(r.hdu);
+        mjd.append_option(r.mjd_obs);
+        exptime.append_option(r.exptime);
+        airmass.append_option(r.airmass);
+        gain.append_option(r.gain);
+        naxis1.append_value(r.naxis[0]);
+        naxis2.append_value(r.naxis[1]);
+        ra.append_option(r.centre.map(|c| c.0));
+        dec.append_option(r.centre.map(|c| c.1));
+        problem.append_option(r.wcs_problem.as_deref());
+        size.append_value(r.file_size);
+        for (k, v) in &r.header {
+            header.keys().append_value(k);
+            header.values().append_value(v);
+        }
+        header.append(true)?;
+    }
+    let wcs: Vec<Option<Wcs>> = rows.iter().map(|r| r.wcs.clone()).collect();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(path.finish()),
+        Arc::new(file_name.finish()),
+        Arc::new(field.finish()),
+        Arc::new(camera.finish()),
+        Arc::new(colour.finish()),
+        Arc::new(ccd.finish()),
+        Arc::new(quarter.finish()),
+        Arc::new(code.finish()),
+        Arc::new(exposure.finish()),
+        Arc::new(hdu.finish()),
+        Arc::new(mjd.finish()),
+        Arc::new(exptime.finish()),
+        Arc::new(airmass.finish()),
+        Arc::new(gain.finish()),
+        Arc::new(naxis1.finish()),
+        Arc::new(naxis2.finish()),
+        Arc::new(ra.finish()),
+        Arc::new(dec.finish()),
+        wcs_to_array(&wcs),
+        Arc::new(problem.finish()),
+        Arc::new(size.finish()),
+        Arc::new(header.finish()),
+    ];
+    Ok(RecordBatch::try_new(images_schema(), columns)?)
+}

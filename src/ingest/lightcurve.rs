@@ -1,0 +1,326 @@
+//! Light-curve files (EROS-2 `.time`, MACHO `.mjd`) to measurements and star headers.
+
+use std::path::Path;
+
+use super::rejects::Reject;
+use crate::conventions::{Conventions, StarIdParts};
+use crate::time::eros_date_to_mjd;
+
+/// One photometric point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// `b'R'` or `b'B'`.
+    pub colour: u8,
+    /// MJD.
+    pub mjd: f64,
+    /// Magnitude.
+    pub mag: f32,
+    /// Magnitude error.
+    pub mag_err: f32,
+}
+
+/// Per-colour information from a light-curve header.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ColourHeader {
+    /// Mean magnitude given in the header.
+    pub mag: Option<f64>,
+    /// Reference-image pixel position.
+    pub xy: Option<(f64, f64)>,
+}
+
+/// Counts of one input, for the accounting `read = written + missing + rejected`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Values read.
+    pub read: u64,
+    /// Values written.
+    pub written: u64,
+    /// Values marked missing (99.999).
+    pub missing: u64,
+    /// Values rejected.
+    pub rejected: u64,
+}
+
+impl Counts {
+    /// Adds another input's counts.
+    pub fn add(&mut self, o: Counts) {
+        self.read += o.read;
+        self.written += o.written;
+        self.missing += o.missing;
+        self.rejected += o.rejected;
+    }
+}
+
+/// A parsed light-curve file.
+#[derive(Debug, Clone)]
+pub struct LightCurve {
+    /// Star identifier.
+    pub star_id: String,
+    /// Survey name.
+    pub survey: &'static str,
+    /// Field (partition).
+    pub field: String,
+    /// CCD and quarter, when the identifier carries them.
+    pub parts: Option<StarIdParts>,
+    /// Colours this file provides (it replaces earlier rows of these colours).
+    pub colours: Vec<u8>,
+    /// Red and blue header information.
+    pub header: [ColourHeader; 2],
+    /// Position given by the header (MACHO), degrees.
+    pub header_radec: Option<(f64, f64)>,
+    /// Valid measurements.
+    pub points: Vec<Point>,
+    /// Accounting.
+    pub counts: Counts,
+    /// Rejected lines.
+    pub rejects: Vec<Reject>,
+    /// The file.
+    pub source: String,
+}
+
+/// Index of a colour in `[R, B]` arrays.
+pub fn colour_index(c: u8) -> usize {
+    if c == b'B' { 1 } else { 0 }
+}
+
+fn parse_f64(token: &str) -> Option<f64> {
+    token.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Parses an EROS-2 light curve: a commented header
+/// (`# star: erosid MagR ErrMR XR YR MagB ErrMB XB YB`, then a line of values), then rows
+/// `date MagR ErMagR MagB ErMagB` with date = JD - 2450000 and 99.999 / 9.999 for missing.
+pub fn parse_eros(
+    path: &Path,
+    text: &str,
+    conventions: &Conventions,
+) -> Result<LightCurve, Reject> {
+    let mut header_values: Option<Vec<String>> = None;
+    let mut expect_values = false;
+    let mut points = Vec::new();
+    let mut counts = Counts::default();
+    let mut rejects = Vec::new();
+    let mut data_lines = 0u64;
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if let Some(comment) = trimmed.strip_prefix('#') {
+            let c = comment.trim();
+            if c.starts_with("star:") {
+                expect_values = true;
+            } else if expect_values && !c.is_empty() {
+                header_values = Some(c.split_whitespace().map(str::to_string).collect());
+                expect_values = false;
+            }
+            continue;
+        }
+        data_lines += 1;
+        counts.read += 2;
+        let tokens: Vec<&str> = trimmed.split_whitespace().collect();
+        if tokens.len() != 5 {
+            counts.rejected += 2;
+            rejects.push(Reject::rejected(
+                path,
+                format!("line {line_no}"),
+                format!(
+                    "expected 5 columns (date MagR ErMagR MagB ErMagB), found {}",
+                    tokens.len()
+                ),
+            ));
+            continue;
+        }
+        let names = ["date", "MagR", "ErMagR", "MagB", "ErMagB"];
+        let mut values = [0.0; 5];
+        let mut bad = None;
+        for (k, t) in tokens.iter().enumerate() {
+            match parse_f64(t) {
+                Some(v) => values[k] = v,
+                None => {
+                    bad = Some(format!("column {} is not a number: '{t}'", names[k]));
+                    break;
+                }
+            }
+        }
+        if let Some(reason) = bad {
+            counts.rejected += 2;
+            rejects.push(Reject::rejected(path, format!("line {line_no}"), reason));
+            continue;
+        }
+        let mjd = eros_date_to_mjd(values[0]);
+        for (colour, m, e) in [(b'R', values[1], values[2]), (b'B', values[3], values[4])] {
+            let missing = (m - conventions.missing.mag).abs() < 1e-6
+                || (e - conventions.missing.mag_err).abs() < 1e-6;
+            if missing {
+                counts.missing += 1;
+            } else {
+                counts.written += 1;
+                points.push(Point {
+                    colour,
+                    mjd,
+                    mag: m as f32,
+                    mag_err: e as f32,
+                });
+            }
+        }
+    }
+    if data_lines == 0 && header_values.is_none() {
+        return Err(Reject::rejected(
+            path,
+            "file",
+            "empty: no header and no measurement",
+        ));
+    }
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".time").to_string())
+        .unwrap_or_default();
+    let hv = header_values.unwrap_or_default();
+    let star_id = hv.first().cloned().unwrap_or(stem);
+    let Some(parts) = conventions.parse_star_id(&star_id) else {
+        return Err(Reject::rejected(
+            path,
+            "file",
+            format!(
+                "star id '{star_id}' does not follow the {} star-id convention; {} values not written",
+                conventions.survey, counts.read
+            ),
+        ));
+    };
+    let num = |k: usize| hv.get(k).and_then(|t| parse_f64(t));
+    let colour_header = |m: usize, x: usize, y: usize| ColourHeader {
+        mag: num(m).filter(|v| (v - conventions.missing.mag).abs() > 1e-6),
+        xy: num(x).zip(num(y)),
+    };
+    Ok(LightCurve {
+        star_id,
+        survey: "EROS-2",
+        field: parts.field.clone(),
+        parts: Some(parts),
+        colours: vec![b'R', b'B'],
+        header: [colour_header(1, 3, 4), colour_header(5, 7, 8)],
+        header_radec: None,
+        points,
+        counts,
+        rejects,
+        source: path.display().to_string(),
+    })
+}
+
+/// Parses a MACHO light curve (`lc_FIELD.TILE.SEQ.BAND.mjd`): two header lines
+/// `#Field Tile Seq RA(hour) Dec(deg) Filter ...` and its values, `#MJD Mag Err`, then
+/// rows `MJD Mag Err`. The star id is `FIELD.TILE.SEQ`, the field the MACHO field number.
+pub fn parse_macho(path: &Path, text: &str) -> Result<LightCurve, Reject> {
+    let mut header: Option<Vec<String>> = None;
+    let mut points = Vec::new();
+    let mut counts = Counts::default();
+    let mut rejects = Vec::new();
+    let mut raw_points = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        if let Some(c) = t.strip_prefix('#') {
+            let first = c.split_whitespace().next().unwrap_or("");
+            if first.parse::<i64>().is_ok() {
+                header = Some(c.split_whitespace().map(str::to_string).collect());
+            }
+            continue;
+        }
+        counts.read += 1;
+        let tokens: Vec<&str> = t.split_whitespace().collect();
+        if tokens.len() != 3 {
+            counts.rejected += 1;
+            rejects.push(Reject::rejected(
+                path,
+                format!("line {line_no}"),
+                format!("expected 3 columns (MJD Mag Err), found {}", tokens.len()),
+            ));
+            continue;
+        }
+        match (
+            parse_f64(tokens[0]),
+            parse_f64(tokens[1]),
+            parse_f64(tokens[2]),
+        ) {
+            (Some(mjd), Some(mag), Some(err)) => raw_points.push((mjd, mag, err)),
+            _ => {
+                counts.rejected += 1;
+                rejects.push(Reject::rejected(
+                    path,
+                    format!("line {line_no}"),
+                    format!("not a number in '{t}'"),
+                ));
+            }
+        }
+    }
+    let Some(h) = header else {
+        if counts.read == 0 {
+            return Err(Reject::rejected(
+                path,
+                "file",
+                "empty: no header and no measurement",
+            ));
+        }
+        return Err(Reject::rejected(
+            path,
+            "line 2",
+            format!(
+                "no MACHO header line (#Field Tile Seq RA Dec Filter ...); {} values not written",
+                counts.read
+            ),
+        ));
+    };
+    if h.len() < 6 {
+        return Err(Reject::rejected(
+            path,
+            "line 2",
+            "MACHO header has fewer than 6 values",
+        ));
+    }
+    let star_id = format!("{}.{}.{}", h[0], h[1], h[2]);
+    let colour = match h[5].as_str() {
+        "R" | "r" => b'R',
+        "B" | "b" | "V" | "v" => b'B',
+        other => {
+            return Err(Reject::rejected(
+                path,
+                "line 2",
+                format!("unknown MACHO band '{other}' (expected R or B)"),
+            ));
+        }
+    };
+    let ra = h
+        .get(3)
+        .and_then(|t| parse_f64(t))
+        .map(|hours| hours * 15.0);
+    let dec = h.get(4).and_then(|t| parse_f64(t));
+    for (mjd, mag, err) in raw_points {
+        counts.written += 1;
+        points.push(Point {
+            colour,
+            mjd,
+            mag: mag as f32,
+            mag_err: err as f32,
+        });
+    }
+    let mut header_info = [ColourHeader::default(); 2];
+    header_info[colour_index(colour)].mag = h.get(6).and_then(|t| parse_f64(t));
+    Ok(LightCurve {
+        star_id,
+        survey: "MACHO",
+        field: h[0].clone(),
+        parts: None,
+        colours: vec![colour],
+        header: header_info,
+        header_radec: ra.zip(dec),
+        points,
+        counts,
+        rejects,
+        source: path.display().to_string(),
+    })
+}

@@ -1,0 +1,100 @@
+//! Building, filtering and writing `measurements` Parquet files.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Result;
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Float32Builder, Float64Builder, Int32Builder, StringArray,
+    StringBuilder,
+};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::lightcurve::LightCurve;
+use crate::schema::measurements_file_schema;
+
+/// Builds one batch from light curves of one field, sorted by star id then MJD.
+pub fn measurements_batch(curves: &[&LightCurve]) -> Result<RecordBatch> {
+    let mut order: Vec<(usize, usize)> = curves
+        .iter()
+        .enumerate()
+        .flat_map(|(c, lc)| (0..lc.points.len()).map(move |p| (c, p)))
+        .collect();
+    order.sort_by(|a, b| {
+        let (la, lb) = (curves[a.0], curves[b.0]);
+        la.star_id
+            .cmp(&lb.star_id)
+            .then(la.points[a.1].mjd.total_cmp(&lb.points[b.1].mjd))
+            .then(la.points[a.1].colour.cmp(&lb.points[b.1].colour))
+    });
+    let n = order.len();
+    let mut star = StringBuilder::with_capacity(n, n * 12);
+    let mut ccd = Int32Builder::with_capacity(n);
+    let mut quarter = StringBuilder::with_capacity(n, n);
+    let mut colour = StringBuilder::with_capacity(n, n);
+    let mut mjd = Float64Builder::with_capacity(n);
+    let mut mag = Float32Builder::with_capacity(n);
+    let mut err = Float32Builder::with_capacity(n);
+    let mut flags = Int32Builder::with_capacity(n);
+    let mut exposure = StringBuilder::with_capacity(n, 0);
+    let mut x = Float32Builder::with_capacity(n);
+    let mut y = Float32Builder::with_capacity(n);
+    for (c, p) in order {
+        let lc = curves[c];
+        let pt = lc.points[p];
+        star.append_value(&lc.star_id);
+        ccd.append_option(lc.parts.as_ref().map(|s| s.ccd));
+        quarter.append_option(lc.parts.as_ref().map(|s| s.quarter.as_str()));
+        colour.append_value(if pt.colour == b'B' { "B" } else { "R" });
+        mjd.append_value(pt.mjd);
+        mag.append_value(pt.mag);
+        err.append_value(pt.mag_err);
+        flags.append_value(0);
+        exposure.append_null();
+        x.append_null();
+        y.append_null();
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(star.finish()),
+        Arc::new(ccd.finish()),
+        Arc::new(quarter.finish()),
+        Arc::new(colour.finish()),
+        Arc::new(mjd.finish()),
+        Arc::new(mag.finish()),
+        Arc::new(err.finish()),
+        Arc::new(flags.finish()),
+        Arc::new(exposure.finish()),
+        Arc::new(x.finish()),
+        Arc::new(y.finish()),
+    ];
+    Ok(RecordBatch::try_new(measurements_file_schema(), columns)?)
+}
+
+/// Removes the rows whose (star_id, colour) a new input replaces; returns the kept batch
+/// and how many rows were removed.
+pub fn without_replaced(
+    batch: &RecordBatch,
+    replaced: &HashSet<(String, u8)>,
+) -> Result<(RecordBatch, usize)> {
+    let stars = batch
+        .column_by_name("star_id")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
+    let colours = batch
+        .column_by_name("colour")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
+    let (Some(stars), Some(colours)) = (stars, colours) else {
+        anyhow::bail!("measurements file without star_id/colour columns");
+    };
+    let mut key = (String::new(), 0u8);
+    let keep: BooleanArray = (0..batch.num_rows())
+        .map(|i| {
+            key.0.clear();
+            key.0.push_str(stars.value(i));
+            key.1 = colours.value(i).as_bytes().first().copied().unwrap_or(b'R');
+            Some(!replaced.contains(&key))
+        })
+        .collect();
+    let removed = keep.len() - keep.true_count();
+    Ok((filter_record_batch(batch, &keep)?, removed))
+}

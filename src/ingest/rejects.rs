@@ -1,0 +1,89 @@
+//! Rejected inputs: every file, line or HDU that could not be ingested, with the reason.
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::catalog::atomic_write;
+
+/// One rejected input, or a warning about an input that was ingested.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reject {
+    /// The input file or directory.
+    pub path: String,
+    /// Where in it: `line 12`, `HDU 1`, `file`, `directory`.
+    pub location: String,
+    /// `rejected` (nothing or part of it was written) or `warning` (written, with a caveat).
+    pub severity: Severity,
+    /// Why.
+    pub reason: String,
+}
+
+/// Whether the input was lost or only flagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Not written.
+    Rejected,
+    /// Written; the reason says what is doubtful.
+    Warning,
+}
+
+impl Reject {
+    /// A rejection.
+    pub fn rejected(path: &Path, location: impl Into<String>, reason: impl Into<String>) -> Self {
+        Reject {
+            path: path.display().to_string(),
+            location: location.into(),
+            severity: Severity::Rejected,
+            reason: reason.into(),
+        }
+    }
+
+    /// A warning.
+    pub fn warning(path: &Path, location: impl Into<String>, reason: impl Into<String>) -> Self {
+        Reject {
+            severity: Severity::Warning,
+            ..Reject::rejected(path, location, reason)
+        }
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Rejected => "rejected",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{sev}: {}: {}: {}",
+            self.path, self.location, self.reason
+        )
+    }
+}
+
+fn clean(s: &str) -> String {
+    s.replace(['\t', '\n', '\r'], " ")
+}
+
+/// Writes the rejects as TSV (`severity path location reason`), atomically.
+pub fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<()> {
+    let mut text = String::from("severity\tpath\tlocation\treason\n");
+    for r in rejects {
+        let sev = match r.severity {
+            Severity::Rejected => "rejected",
+            Severity::Warning => "warning",
+        };
+        text.push_str(&format!(
+            "{sev}\t{}\t{}\t{}\n",
+            clean(&r.path),
+            clean(&r.location),
+            clean(&r.reason)
+        ));
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    atomic_write(path, text.as_bytes())
+}

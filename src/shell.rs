@@ -1,0 +1,83 @@
+//! `skyql shell`: an interactive SQL prompt with history and multi-line statements.
+
+use std::path::Path;
+
+use anyhow::Result;
+use rustyline::DefaultEditor;
+use rustyline::error::ReadlineError;
+
+use crate::catalog::session::SessionOptions;
+use crate::cli::session_for;
+use crate::output::{OutputFormat, write_result};
+
+const HELP: &str =
+    "End statements with ';'. Commands: \\d (tables), \\d TABLE (columns), \\q (quit), \\h (help).";
+
+/// Runs the shell until end of input or `\q`.
+pub async fn run_shell(catalog: Option<&Path>, tables: &[String]) -> Result<()> {
+    let ctx = session_for(catalog, tables, &SessionOptions::default()).await?;
+    let mut editor = DefaultEditor::new()?;
+    let history = std::env::var_os("HOME").map(|h| Path::new(&h).join(".skyql_history"));
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    println!("skyql shell. {HELP}");
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() {
+            "skyql> "
+        } else {
+            "   ..> "
+        };
+        let line = match editor.readline(prompt) {
+            Ok(l) => l,
+            Err(ReadlineError::Interrupted) => {
+                buffer.clear();
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let trimmed = line.trim();
+        if buffer.is_empty() && trimmed.starts_with('\\') {
+            let _ = editor.add_history_entry(trimmed);
+            let sql = match trimmed {
+                "\\q" => break,
+                "\\h" | "\\?" => {
+                    println!("{HELP}");
+                    continue;
+                }
+                "\\d" => "SHOW TABLES".to_string(),
+                t if t.starts_with("\\d ") => format!("SHOW COLUMNS FROM {}", t[3..].trim()),
+                other => {
+                    eprintln!("unknown command {other}; {HELP}");
+                    continue;
+                }
+            };
+            run_statement(&ctx, &sql).await;
+            continue;
+        }
+        buffer.push_str(&line);
+        buffer.push('\n');
+        if trimmed.ends_with(';') {
+            let statement = std::mem::take(&mut buffer);
+            let _ = editor.add_history_entry(statement.trim());
+            run_statement(&ctx, statement.trim()).await;
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    Ok(())
+}
+
+async fn run_statement(ctx: &datafusion::prelude::SessionContext, sql: &str) {
+    let result = async {
+        let df = ctx.sql(sql).await?;
+        write_result(df, OutputFormat::Table, None).await
+    }
+    .await;
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+    }
+}

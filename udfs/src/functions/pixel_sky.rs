@@ -1,0 +1,169 @@
+//! `pix2sky(x, y, wcs)` and `sky2pix(ra, dec, wcs)`: FITS WCS transforms on whole columns.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder, StructArray};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::wcs::arrow_struct::wcs_from_array;
+use crate::wcs::{PreparedWcs, Wcs};
+
+/// Which direction a [`PixelSkyTransform`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Direction {
+    PixToSky,
+    SkyToPix,
+}
+
+/// `pix2sky(x, y, wcs)` -> struct {ra, dec} in degrees (ICRS/FK5 as the header says).
+///
+/// Pixels follow the FITS convention: the centre of the first pixel is (1.0, 1.0).
+/// Rows with a null input, a null or unusable WCS, or off the sky give null.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Pix2Sky {
+    signature: Signature,
+}
+
+/// `sky2pix(ra, dec, wcs)` -> struct {x, y}, 1-based FITS pixels.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Sky2Pix {
+    signature: Signature,
+}
+
+impl Default for Pix2Sky {
+    fn default() -> Self {
+        Pix2Sky {
+            signature: Signature::any(3, Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for Sky2Pix {
+    fn default() -> Self {
+        Sky2Pix {
+            signature: Signature::any(3, Volatility::Immutable),
+        }
+    }
+}
+
+fn pair_fields(a: &str, b: &str) -> Fields {
+    Fields::from(vec![
+        Field::new(a, DataType::Float64, true),
+        Field::new(b, DataType::Float64, true),
+    ])
+}
+
+impl ScalarUDFImpl for Pix2Sky {
+    fn name(&self) -> &str {
+        "pix2sky"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(pair_fields("ra", "dec")))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        transform(args, Direction::PixToSky, pair_fields("ra", "dec"))
+    }
+}
+
+impl ScalarUDFImpl for Sky2Pix {
+    fn name(&self) -> &str {
+        "sky2pix"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(pair_fields("x", "y")))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        transform(args, Direction::SkyToPix, pair_fields("x", "y"))
+    }
+}
+
+fn transform(
+    args: ScalarFunctionArgs,
+    direction: Direction,
+    fields: Fields,
+) -> Result<ColumnarValue> {
+    let name = match direction {
+        Direction::PixToSky => "pix2sky",
+        Direction::SkyToPix => "sky2pix",
+    };
+    let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+    let [a, b, wcs] = arrays.as_slice() else {
+        return exec_err!("{name} takes 3 arguments");
+    };
+    let a = to_f64(a, name)?;
+    let b = to_f64(b, name)?;
+    let Some(wcs) = wcs.as_struct_opt() else {
+        return exec_err!("{name}: the third argument must be a wcs struct (images.wcs)");
+    };
+    let n = a.len();
+    let mut out_a = Float64Builder::with_capacity(n);
+    let mut out_b = Float64Builder::with_capacity(n);
+    let mut cache: Option<(Wcs, Option<PreparedWcs>)> = None;
+    for row in 0..n {
+        let result = if a.is_null(row) || b.is_null(row) {
+            None
+        } else {
+            let wcs_row = if wcs.len() == 1 { 0 } else { row };
+            prepared(wcs, wcs_row, &mut cache)?.and_then(|p| {
+                let (u, v) = (a.value(row), b.value(row));
+                match direction {
+                    Direction::PixToSky => p.pix2sky(u, v),
+                    Direction::SkyToPix => p.sky2pix(u, v),
+                }
+            })
+        };
+        match result {
+            Some((u, v)) => {
+                out_a.append_value(u);
+                out_b.append_value(v);
+            }
+            None => {
+                out_a.append_null();
+                out_b.append_null();
+            }
+        }
+    }
+    let a: ArrayRef = Arc::new(out_a.finish());
+    let b: ArrayRef = Arc::new(out_b.finish());
+    let nulls = a.logical_nulls();
+    Ok(ColumnarValue::Array(Arc::new(StructArray::new(
+        fields,
+        vec![a, b],
+        nulls,
+    ))))
+}
+
+/// The prepared WCS of `row`, reusing the previous one when the row holds the same WCS.
+fn prepared<'a>(
+    wcs: &StructArray,
+    row: usize,
+    cache: &'a mut Option<(Wcs, Option<PreparedWcs>)>,
+) -> Result<Option<&'a PreparedWcs>> {
+    let Some(w) = wcs_from_array(wcs, row)? else {
+        return Ok(None);
+    };
+    let stale = cache.as_ref().is_none_or(|(cached, _)| *cached != w);
+    if stale {
+        let p = w.prepare().ok();
+        *cache = Some((w, p));
+    }
+    Ok(cache.as_ref().and_then(|(_, p)| p.as_ref()))
+}
+
+fn to_f64(array: &ArrayRef, name: &str) -> Result<datafusion::arrow::array::Float64Array> {
+    let cast = datafusion::arrow::compute::cast(array, &DataType::Float64)?;
+    match cast.as_primitive_opt::<Float64Type>() {
+        Some(a) => Ok(a.clone()),
+        None => exec_err!("{name}: coordinates must be numeric"),
+    }
+}

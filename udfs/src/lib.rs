@@ -1,0 +1,31 @@
+//! Astronomy functions for Apache DataFusion, registered in one call.
+//!
+//! This crate depends on DataFusion and the field's libraries only, never on the `skyql`
+//! application, so that a cluster executor can register exactly the same functions.
+//!
+//! ```no_run
+//! let ctx = datafusion::prelude::SessionContext::new();
+//! skyql_udfs::register_all(&ctx);
+//! ```
+
+pub mod fits_card;
+pub mod functions;
+pub mod wcs;
+
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionContext;
+
+/// Every scalar function of this crate.
+pub fn all_scalar_udfs() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::from(functions::Pix2Sky::default()),
+        ScalarUDF::from(functions::Sky2Pix::default()),
+    ]
+}
+
+/// Registers every function of this crate in `ctx`.
+pub fn register_all(ctx: &SessionContext) {
+    for udf in all_scalar_udfs() {
+        ctx.register_udf(udf);
+    }
+}

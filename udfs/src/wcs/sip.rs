@@ -1,0 +1,127 @@
+//! Simple Imaging Polynomial distortion (Shupe et al. 2005): A/B forward, AP/BP inverse.
+
+use super::WcsError;
+
+/// SIP coefficients, indexed `[p][q]` for the term u^p v^q.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sip {
+    a: Vec<Vec<f64>>,
+    b: Vec<Vec<f64>>,
+    ap: Option<(Vec<Vec<f64>>, Vec<Vec<f64>>)>,
+}
+
+impl Sip {
+    /// Collects `A_ORDER`, `A_p_q`, `B_...`, and optionally `AP_...`, `BP_...`.
+    pub fn from_terms(terms: &[(String, f64)]) -> Result<Self, WcsError> {
+        let a = matrix(terms, "A")?.ok_or_else(|| WcsError::missing("A_ORDER"))?;
+        let b = matrix(terms, "B")?.ok_or_else(|| WcsError::missing("B_ORDER"))?;
+        let ap = match (matrix(terms, "AP")?, matrix(terms, "BP")?) {
+            (Some(ap), Some(bp)) => Some((ap, bp)),
+            (None, None) => None,
+            (Some(_), None) => return Err(WcsError::missing("BP_ORDER")),
+            (None, Some(_)) => return Err(WcsError::missing("AP_ORDER")),
+        };
+        Ok(Sip { a, b, ap })
+    }
+
+    /// The distortion (f(u, v), g(u, v)) to add to the pixel offsets from CRPIX.
+    pub fn forward(&self, u: f64, v: f64) -> (f64, f64) {
+        (poly(&self.a, u, v), poly(&self.b, u, v))
+    }
+
+    /// Undistorted offsets (U, V) to pixel offsets (u, v): with AP/BP when given as the
+    /// starting point, then Newton iterations on the forward polynomial so that the
+    /// round trip is exact whatever the quality of AP/BP.
+    pub fn inverse(&self, big_u: f64, big_v: f64) -> Option<(f64, f64)> {
+        let (mut u, mut v) = match &self.ap {
+            Some((ap, bp)) => (
+                big_u + poly(ap, big_u, big_v),
+                big_v + poly(bp, big_u, big_v),
+            ),
+            None => (big_u, big_v),
+        };
+        for _ in 0..50 {
+            let (f, g) = self.forward(u, v);
+            let ru = u + f - big_u;
+            let rv = v + g - big_v;
+            if ru.abs() < 1e-12 && rv.abs() < 1e-12 {
+                return Some((u, v));
+            }
+            let (fu, fv) = partials(&self.a, u, v);
+            let (gu, gv) = partials(&self.b, u, v);
+            let j11 = 1.0 + fu;
+            let j12 = fv;
+            let j21 = gu;
+            let j22 = 1.0 + gv;
+            let det = j11 * j22 - j12 * j21;
+            if det == 0.0 || !det.is_finite() {
+                return None;
+            }
+            u -= (j22 * ru - j12 * rv) / det;
+            v -= (-j21 * ru + j11 * rv) / det;
+        }
+        let (f, g) = self.forward(u, v);
+        ((u + f - big_u).abs() < 1e-8 && (v + g - big_v).abs() < 1e-8).then_some((u, v))
+    }
+}
+
+fn matrix(terms: &[(String, f64)], name: &str) -> Result<Option<Vec<Vec<f64>>>, WcsError> {
+    let order_key = format!("{name}_ORDER");
+    let Some(order) = terms.iter().find(|(k, _)| *k == order_key).map(|(_, v)| *v) else {
+        return Ok(None);
+    };
+    if order < 0.0 || order > 20.0 || order.fract() != 0.0 {
+        return Err(WcsError::new(&order_key, &format!("invalid order {order}")));
+    }
+    let n = order as usize;
+    let mut m = vec![vec![0.0; n + 1]; n + 1];
+    let prefix = format!("{name}_");
+    for (k, v) in terms {
+        let Some(rest) = k.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((p, q)) = rest.split_once('_') else {
+            continue;
+        };
+        let (Ok(p), Ok(q)) = (p.parse::<usize>(), q.parse::<usize>()) else {
+            continue;
+        };
+        if p + q > n {
+            return Err(WcsError::new(k, &format!("term beyond {order_key} = {n}")));
+        }
+        m[p][q] = *v;
+    }
+    Ok(Some(m))
+}
+
+fn poly(m: &[Vec<f64>], u: f64, v: f64) -> f64 {
+    let mut total = 0.0;
+    let mut up = 1.0;
+    for row in m {
+        let mut vq = 1.0;
+        for c in row {
+            total += c * up * vq;
+            vq *= v;
+        }
+        up *= u;
+    }
+    total
+}
+
+fn partials(m: &[Vec<f64>], u: f64, v: f64) -> (f64, f64) {
+    let (mut du, mut dv) = (0.0, 0.0);
+    for (p, row) in m.iter().enumerate() {
+        for (q, c) in row.iter().enumerate() {
+            if *c == 0.0 {
+                continue;
+            }
+            if p > 0 {
+                du += c * p as f64 * u.powi(p as i32 - 1) * v.powi(q as i32);
+            }
+            if q > 0 {
+                dv += c * q as f64 * u.powi(p as i32) * v.powi(q as i32 - 1);
+            }
+        }
+    }
+    (du, dv)
+}
