@@ -134,7 +134,8 @@ impl SizeArgs {
 /// Arguments of `skyql query`.
 #[derive(Debug, Args)]
 struct QueryArgs {
-    /// SQL text (or use --file).
+    /// SQL text (or use --file); may start with a `--` comment.
+    #[arg(allow_hyphen_values = true)]
     sql: Option<String>,
     /// File holding the SQL (e.g. sql/quarters_most_measurements.sql).
     #[arg(long)]

@@ -365,7 +365,7 @@ fn write_images(
         std::fs::create_dir_all(&dir)?;
         let ccd_wcs = mosaic.ccd_wcs(plan.centre, colour, ccd);
         let filter = if colour == "R" { "EROS-R" } else { "EROS-B" };
-        let base_keywords = |kind: &str| {
+        let keywords = |kind: &str, quarter: &str| {
             vec![
                 ("OBJECT", plan.name.clone(), "survey field"),
                 (
@@ -381,7 +381,16 @@ fn write_images(
                 ("FILTER", filter.to_string(), "camera band"),
                 ("IMAGETYP", kind.to_string(), "d reference, e current"),
                 ("ORIGIN", "skyql demo survey".to_string(), "synthetic data"),
+                ("QUARTER", quarter.to_string(), "CCD quarter, t = whole CCD"),
             ]
+        };
+        let int_keywords = vec![
+            ("CAMERA", camera as i64, "camera digit"),
+            ("CCD", ccd as i64, "CCD"),
+        ];
+        let mut emit = |spec: &ImageSpec<'_>, name: String| -> Result<()> {
+            let pixels = fits_out::render(spec, rng);
+            fits_out::write_image(&dir.join(name), spec, &pixels)
         };
         // Reference images: one per quarter, at the mean magnitudes.
         let mean: Vec<(f64, f64, f64)> = stars
@@ -413,22 +422,14 @@ fn write_images(
                 mjd: plan.reference_mjd,
                 airmass: 1.3,
                 electronics: e,
-                keywords: [
-                    base_keywords("REFERENCE"),
-                    vec![("QUARTER", q.clone(), "CCD quarter")],
-                ]
-                .concat(),
-                int_keywords: vec![
-                    ("CAMERA", camera as i64, "camera digit"),
-                    ("CCD", ccd as i64, "CCD"),
-                ],
+                keywords: keywords("REFERENCE", q),
+                int_keywords: int_keywords.clone(),
             };
-            let pixels = fits_out::render(&spec, rng);
             let name = format!(
                 "{}{}{}{}bd{}.fits",
                 plan.name, camera, ccd, q, plan.reference_token
             );
-            fits_out::write_image(&dir.join(name), &spec, &pixels)?;
+            emit(&spec, name)?;
             truth.n_reference_images += 1;
         }
         // Current images: one per exposure, whole CCD.
@@ -448,26 +449,14 @@ fn write_images(
                 mjd: epoch.mjd,
                 airmass: epoch.airmass,
                 electronics: e,
-                keywords: [
-                    base_keywords("CURRENT"),
-                    vec![(
-                        "QUARTER",
-                        conventions.ccd.whole_ccd_quarter.clone(),
-                        "whole CCD",
-                    )],
-                ]
-                .concat(),
-                int_keywords: vec![
-                    ("CAMERA", camera as i64, "camera digit"),
-                    ("CCD", ccd as i64, "CCD"),
-                ],
+                keywords: keywords("CURRENT", &conventions.ccd.whole_ccd_quarter),
+                int_keywords: int_keywords.clone(),
             };
-            let pixels = fits_out::render(&spec, rng);
             let name = format!(
                 "{}{}{}{}be{}.fits",
                 plan.name, camera, ccd, conventions.ccd.whole_ccd_quarter, epoch.token
             );
-            fits_out::write_image(&dir.join(name), &spec, &pixels)?;
+            emit(&spec, name)?;
             truth.n_current_images += 1;
         }
     }

@@ -93,3 +93,48 @@ fn missing_ctype_is_an_error_naming_it() {
     let err = Wcs::from_cards(&cards).unwrap_err();
     assert_eq!(err.keyword, "CTYPE1");
 }
+
+/// A zenithal WCS with its reference point at the north celestial pole, where the native
+/// latitude is the declination: dec = theta(R) checks each projection's R(theta).
+fn polar(code: &str) -> super::PreparedWcs {
+    let text = format!(
+        "CTYPE1  = 'RA---{code}'\nCTYPE2  = 'DEC--{code}'\nCRVAL1  = 0.0\nCRVAL2  = 90.0\n\
+         CRPIX1  = 0.0\nCRPIX2  = 0.0\nCDELT1  = -0.1\nCDELT2  = 0.1\nEND"
+    );
+    Wcs::from_cards(&parse_header_text(&text))
+        .unwrap()
+        .prepare()
+        .unwrap()
+}
+
+#[test]
+fn zenithal_radial_functions_match_paper_ii() {
+    let r2d = 180.0 / std::f64::consts::PI;
+    for (code, theta_of_r) in [
+        (
+            "TAN",
+            Box::new(move |r: f64| r2d.atan2(r) * r2d) as Box<dyn Fn(f64) -> f64>,
+        ),
+        ("SIN", Box::new(move |r: f64| (r / r2d).acos() * r2d)),
+        ("ARC", Box::new(|r: f64| 90.0 - r)),
+        (
+            "STG",
+            Box::new(move |r: f64| 90.0 - 2.0 * (r / (2.0 * r2d)).atan() * r2d),
+        ),
+    ] {
+        let w = polar(code);
+        for (x, y) in [(30.0, 40.0), (-120.0, 5.0), (3.0, -400.0)] {
+            let r: f64 = 0.1 * f64::hypot(x, y);
+            let (_, dec) = w.pix2sky(x, y).unwrap();
+            assert!(
+                (dec - theta_of_r(r)).abs() < 1e-10,
+                "{code} at R = {r}: {dec}"
+            );
+            let (px, py) = w.sky2pix(w.pix2sky(x, y).unwrap().0, dec).unwrap();
+            assert!(
+                (px - x).abs() < 1e-8 && (py - y).abs() < 1e-8,
+                "{code} round trip"
+            );
+        }
+    }
+}

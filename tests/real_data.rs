@@ -1,0 +1,199 @@
+//! Real files written by others: an EROS-2 light curve, MACHO light curves, FITS images.
+
+mod common;
+
+use common::{data, query_csv, run_ok};
+
+#[test]
+fn eros2_lightcurve_ingests_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    let file = data("lightcurves/eros2/lm0010n22323.time");
+    let stdout = run_ok(&[
+        "ingest",
+        file.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    // 656 epochs x 2 colours = 1312 values: 551 R + 617 B valid, the rest 99.999.
+    assert_eq!(common::accounting(&stdout), (1312, 1168, 144, 0));
+    let rows = query_csv(
+        &cat,
+        "SELECT star_id, field, ccd, quarter, colour, COUNT(*) AS n, MAX(mag) AS max_mag, \
+         MIN(mjd) AS first, MAX(mag_err) AS max_err FROM measurements \
+         GROUP BY star_id, field, ccd, quarter, colour ORDER BY colour",
+    );
+    assert_eq!(rows.len(), 2);
+    let (b, r) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (
+            r["star_id"].as_str(),
+            r["field"].as_str(),
+            r["ccd"].as_str(),
+            r["quarter"].as_str()
+        ),
+        ("lm0010n22323", "lm001", "0", "n")
+    );
+    assert_eq!((r["colour"].as_str(), r["n"].as_str()), ("R", "551"));
+    assert_eq!((b["colour"].as_str(), b["n"].as_str()), ("B", "617"));
+    for row in &rows {
+        assert!(
+            row["max_mag"].parse::<f64>().unwrap() < 20.0,
+            "a 99.999 reached the table"
+        );
+        assert!(row["max_err"].parse::<f64>().unwrap() < 9.0);
+    }
+    // First date 294.91026 = JD 2450294.91026 = MJD 50294.41026.
+    let first: f64 = r["first"].parse().unwrap();
+    assert!((first - 50294.41026).abs() < 1e-6);
+    // Sorted by star id then MJD inside the file.
+    let lc = query_csv(&cat, "SELECT mjd FROM measurements");
+    let mjds: Vec<f64> = lc.iter().map(|r| r["mjd"].parse().unwrap()).collect();
+    assert!(mjds.windows(2).all(|w| w[0] <= w[1]));
+    // No reference image: position null, header values kept.
+    let star = &query_csv(
+        &cat,
+        "SELECT n_r, n_b, x_r, y_r, x_b, header_mag_b, ra FROM stars",
+    )[0];
+    assert_eq!((star["n_r"].as_str(), star["n_b"].as_str()), ("551", "617"));
+    assert_eq!(
+        (
+            star["x_r"].as_str(),
+            star["y_r"].as_str(),
+            star["x_b"].as_str()
+        ),
+        ("924.69", "603.81", "872.66")
+    );
+    assert_eq!(star["header_mag_b"], "15.23");
+    assert_eq!(star["ra"], "");
+}
+
+#[test]
+fn macho_lightcurves_keep_ids_bands_and_mjds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    let dir = data("lightcurves/macho");
+    let stdout = run_ok(&[
+        "ingest",
+        dir.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    // 19 files, 3 header lines each: 15175 - 57 data lines, one value each.
+    assert_eq!(common::accounting(&stdout), (15118, 15118, 0, 0));
+    let stars = query_csv(
+        &cat,
+        "SELECT star_id, field, n_r, n_b, ra, dec FROM stars ORDER BY star_id",
+    );
+    assert_eq!(stars.len(), 10);
+    let only_r = stars
+        .iter()
+        .find(|s| s["star_id"] == "1.4418.1930")
+        .unwrap();
+    assert_eq!(only_r["n_b"], "0");
+    assert_eq!(only_r["n_r"], "503"); // 506 lines, 3 of them header
+    let s = stars
+        .iter()
+        .find(|s| s["star_id"] == "2.4907.2086")
+        .unwrap();
+    assert_eq!(s["field"], "2");
+    // RA 5.18232 h = 77.7348 deg.
+    assert!((s["ra"].parse::<f64>().unwrap() - 77.7348).abs() < 1e-9);
+    assert!((s["dec"].parse::<f64>().unwrap() + 68.4737).abs() < 1e-9);
+    let b = query_csv(
+        &cat,
+        "SELECT COUNT(*) AS n, MIN(mjd) AS t0 FROM measurements WHERE star_id = '1.4418.1930' AND colour = 'B'",
+    );
+    assert_eq!(b[0]["n"], "0");
+    let r = query_csv(
+        &cat,
+        "SELECT MIN(mjd) AS t0 FROM measurements WHERE star_id = '2.4907.2086' AND colour = 'R'",
+    );
+    assert_eq!(r[0]["t0"], "48884.492569");
+}
+
+#[test]
+fn real_fits_images_keep_their_wcs_keywords() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    run_ok(&[
+        "ingest",
+        data("fits").to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    let rows = query_csv(
+        &cat,
+        "SELECT file_name, hdu, naxis1, naxis2, mjd_obs, exptime, wcs['ctype1'] AS ctype1, \
+         wcs['crval1'] AS crval1, wcs['cd1_1'] AS cd1_1, array_length(wcs['terms']) AS n_terms, \
+         ra_center, wcs_problem, field, header['INSTRUME'] AS instrume FROM images ORDER BY file_name",
+    );
+    assert_eq!(rows.len(), 2);
+    let sip = &rows[0];
+    assert_eq!(sip["file_name"], "apogee_alta_sip.fits");
+    assert_eq!(
+        (
+            sip["hdu"].as_str(),
+            sip["naxis1"].as_str(),
+            sip["naxis2"].as_str()
+        ),
+        ("1", "100", "50")
+    );
+    assert_eq!(sip["ctype1"], "RA---TAN-SIP");
+    assert_eq!(sip["crval1"], "280.544106813");
+    // CD1_1 = CDELT1 x PC1_1.
+    assert_eq!(sip["cd1_1"], "0.000152978060309");
+    // A_ORDER, B_ORDER, AP_ORDER, BP_ORDER and their coefficients.
+    assert!(sip["n_terms"].parse::<u32>().unwrap() >= 16);
+    assert!((sip["ra_center"].parse::<f64>().unwrap() - 280.5441).abs() < 0.01);
+    assert_eq!(sip["wcs_problem"], "");
+    assert_eq!(
+        sip["field"], "",
+        "a name outside the convention leaves the parsed fields null"
+    );
+    assert_eq!(sip["instrume"], "Apogee Alta");
+    let zpn = &rows[1];
+    assert_eq!(zpn["file_name"], "ukidss_wfcam_zpn_image.fits");
+    assert_eq!(zpn["hdu"], "2", "the image is in the first extension");
+    assert_eq!(zpn["ctype1"], "RA---ZPN");
+    // MJD-OBS is inherited from the primary header.
+    assert_eq!(zpn["mjd_obs"], "54384.55006");
+    assert!(zpn["wcs_problem"].contains("ZPN"), "{}", zpn["wcs_problem"]);
+    let pv = query_csv(
+        &cat,
+        "SELECT t['keyword'] AS k, t['value'] AS v FROM (SELECT unnest(wcs['terms']) AS t FROM images WHERE hdu = 2)",
+    );
+    let pv: Vec<(String, String)> = pv
+        .into_iter()
+        .map(|r| (r["k"].clone(), r["v"].clone()))
+        .collect();
+    assert!(
+        pv.contains(&("PV2_3".to_string(), "-60.0".to_string())),
+        "{pv:?}"
+    );
+}
+
+#[test]
+fn pix2sky_in_sql_matches_wcslib_on_the_real_sip_image() {
+    // The reference value for pixel (1, 1) of this header, from WCSLIB through astropy
+    // (udfs/tests/data/wcs/ApogeeAlta_SIP.origin1.csv).
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    run_ok(&[
+        "ingest",
+        data("fits/apogee_alta_sip.fits").to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    let r = &query_csv(
+        &cat,
+        "SELECT p['ra'] AS ra, p['dec'] AS dec, s['x'] AS x, s['y'] AS y FROM (SELECT pix2sky(1.0, 1.0, wcs) AS p, \
+         sky2pix(280.537916970419, 0.110075388030, wcs) AS s FROM images)",
+    )[0];
+    let ra: f64 = r["ra"].parse().unwrap();
+    let dec: f64 = r["dec"].parse().unwrap();
+    assert!((ra - 280.537916970419).abs() * 3600.0 < 1e-4);
+    assert!((dec - 0.110075388030).abs() * 3600.0 < 1e-4);
+    assert!((r["x"].parse::<f64>().unwrap() - 1.0).abs() < 1e-6);
+    assert!((r["y"].parse::<f64>().unwrap() - 1.0).abs() < 1e-6);
+}
