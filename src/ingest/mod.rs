@@ -241,14 +241,22 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
                 }
             }
         }
+        // One Parquet file per field of this chunk, written in parallel.
+        pool.install(|| {
+            by_field
+                .par_iter()
+                .map(|(field, lcs)| {
+                    let refs: Vec<&LightCurve> = lcs.iter().collect();
+                    let batch = measurements::measurements_batch(&refs)?;
+                    let path = staging
+                        .join("measurements")
+                        .join(format!("field={field}"))
+                        .join(format!("part-{version:06}-{chunk_no:04}.parquet"));
+                    write_parquet(&path, schema::measurements_file_schema(), &[batch])
+                })
+                .collect::<Result<Vec<u64>>>()
+        })?;
         for (field, lcs) in &by_field {
-            let refs: Vec<&LightCurve> = lcs.iter().collect();
-            let batch = measurements::measurements_batch(&refs)?;
-            let path = staging
-                .join("measurements")
-                .join(format!("field={field}"))
-                .join(format!("part-{version:06}-{chunk_no:04}.parquet"));
-            write_parquet(&path, schema::measurements_file_schema(), &[batch])?;
             let stars = new_stars.entry(field.clone()).or_default();
             for lc in lcs {
                 let rec = StarRecord::from_lightcurve(lc);
