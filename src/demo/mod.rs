@@ -80,7 +80,7 @@ pub fn generate(config: &DemoConfig, out: &Path, conventions: &Conventions) -> R
     if config.ccds == 0 || config.ccds > conventions.ccd_count() as u32 {
         bail!("--ccds must be between 1 and {}", conventions.ccd_count());
     }
-    if config.ccd_size < 16 || config.ccd_size % 2 != 0 {
+    if config.ccd_size < 16 || !config.ccd_size.is_multiple_of(2) {
         bail!("--ccd-size must be even and at least 16");
     }
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {

@@ -20,7 +20,8 @@ pub fn measurements_batch(curves: &[&LightCurve]) -> Result<RecordBatch> {
     // files) by MJD. Cheaper than one global sort on (star id, MJD).
     let mut by_star: Vec<usize> = (0..curves.len()).collect();
     by_star.sort_by(|a, b| curves[*a].star_id.cmp(&curves[*b].star_id));
-    let mut order: Vec<(usize, usize)> = Vec::with_capacity(curves.iter().map(|c| c.points.len()).sum());
+    let mut order: Vec<(usize, usize)> =
+        Vec::with_capacity(curves.iter().map(|c| c.points.len()).sum());
     let mut start = 0;
     while start < by_star.len() {
         let id = &curves[by_star[start]].star_id;

@@ -2,12 +2,15 @@
 
 use super::WcsError;
 
-/// SIP coefficients, indexed `[p][q]` for the term u^p v^q.
+/// Polynomial coefficients, indexed `[p][q]` for the term u^p v^q.
+type Coefficients = Vec<Vec<f64>>;
+
+/// SIP coefficients: A and B (forward), optionally AP and BP (inverse).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sip {
-    a: Vec<Vec<f64>>,
-    b: Vec<Vec<f64>>,
-    ap: Option<(Vec<Vec<f64>>, Vec<Vec<f64>>)>,
+    a: Coefficients,
+    b: Coefficients,
+    ap: Option<(Coefficients, Coefficients)>,
 }
 
 impl Sip {
@@ -65,12 +68,12 @@ impl Sip {
     }
 }
 
-fn matrix(terms: &[(String, f64)], name: &str) -> Result<Option<Vec<Vec<f64>>>, WcsError> {
+fn matrix(terms: &[(String, f64)], name: &str) -> Result<Option<Coefficients>, WcsError> {
     let order_key = format!("{name}_ORDER");
     let Some(order) = terms.iter().find(|(k, _)| *k == order_key).map(|(_, v)| *v) else {
         return Ok(None);
     };
-    if order < 0.0 || order > 20.0 || order.fract() != 0.0 {
+    if !(0.0..=20.0).contains(&order) || order.fract() != 0.0 {
         return Err(WcsError::new(&order_key, &format!("invalid order {order}")));
     }
     let n = order as usize;
