@@ -9,10 +9,12 @@ pub mod arrow_struct;
 mod celestial;
 mod header;
 mod sip;
+mod tpv;
 mod zenithal;
 
 pub use header::WcsError;
 pub use sip::Sip;
+pub use tpv::Tpv;
 pub use zenithal::Zenithal;
 
 /// A celestial WCS: linear part, projection, celestial rotation and optional SIP distortion.
@@ -51,6 +53,7 @@ pub struct PreparedWcs {
     projection: Zenithal,
     rotation: celestial::Rotation,
     sip: Option<Sip>,
+    tpv: Option<Tpv>,
 }
 
 impl Wcs {
@@ -73,6 +76,11 @@ impl Wcs {
         } else {
             None
         };
+        let tpv = if self.ctype1.get(5..8) == Some("TPV") {
+            Some(Tpv::from_terms(&self.terms)?)
+        } else {
+            None
+        };
         let rotation =
             celestial::Rotation::new(self.crval, projection.theta0(), self.lonpole, self.latpole);
         Ok(PreparedWcs {
@@ -83,6 +91,7 @@ impl Wcs {
             projection,
             rotation,
             sip,
+            tpv,
         })
     }
 
@@ -112,8 +121,11 @@ impl PreparedWcs {
             u += du;
             v += dv;
         }
-        let ix = self.cd[0][0] * u + self.cd[0][1] * v;
-        let iy = self.cd[1][0] * u + self.cd[1][1] * v;
+        let mut ix = self.cd[0][0] * u + self.cd[0][1] * v;
+        let mut iy = self.cd[1][0] * u + self.cd[1][1] * v;
+        if let Some(tpv) = &self.tpv {
+            (ix, iy) = tpv.forward(ix, iy);
+        }
         let (phi, theta) = self.projection.deproject(ix, iy)?;
         let (ra, dec) = self.rotation.native_to_celestial(phi, theta);
         (ra.is_finite() && dec.is_finite()).then_some((ra, dec))
@@ -125,7 +137,10 @@ impl PreparedWcs {
             return None;
         }
         let (phi, theta) = self.rotation.celestial_to_native(ra, dec);
-        let (ix, iy) = self.projection.project(phi, theta)?;
+        let (mut ix, mut iy) = self.projection.project(phi, theta)?;
+        if let Some(tpv) = &self.tpv {
+            (ix, iy) = tpv.inverse(ix, iy)?;
+        }
         let mut u = self.cd_inv[0][0] * ix + self.cd_inv[0][1] * iy;
         let mut v = self.cd_inv[1][0] * ix + self.cd_inv[1][1] * iy;
         if let Some(sip) = &self.sip {

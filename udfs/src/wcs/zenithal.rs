@@ -1,4 +1,4 @@
-//! Zenithal projections (FITS WCS paper II, 5.1): TAN, SIN, ARC, STG.
+//! Zenithal projections (FITS WCS paper II, 5.1): TAN, SIN (with slant), ARC, STG, ZPN.
 
 use super::WcsError;
 
@@ -6,16 +6,131 @@ const R2D: f64 = 180.0 / std::f64::consts::PI;
 const D2R: f64 = std::f64::consts::PI / 180.0;
 
 /// A zenithal projection, decoded from CTYPEi.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Zenithal {
-    /// Gnomonic.
+    /// Gnomonic (also the projection of TAN-SIP and TPV).
     Tan,
-    /// Slant orthographic without obliquity (PV2_1 = PV2_2 = 0).
-    Sin,
+    /// Orthographic, slant when (xi, eta) = (PV2_1, PV2_2) are not zero.
+    Sin {
+        /// PV2_1.
+        xi: f64,
+        /// PV2_2.
+        eta: f64,
+    },
     /// Zenithal equidistant.
     Arc,
     /// Stereographic.
     Stg,
+    /// Zenithal polynomial: R = (180/pi) sum PV2_m zeta^m, zeta = (90 - theta) in radians.
+    Zpn(Zpn),
+}
+
+/// ZPN coefficients and the range where the polynomial increases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Zpn {
+    coefficients: Vec<f64>,
+    /// Zenith distance (radians) of the first maximum of the polynomial, or pi.
+    zeta_max: f64,
+    /// The polynomial at `zeta_max`.
+    r_max: f64,
+}
+
+impl Zpn {
+    fn new(terms: &[(String, f64)]) -> Result<Self, WcsError> {
+        let mut coefficients = vec![0.0; 30];
+        for (k, v) in terms {
+            if let Some(m) = k.strip_prefix("PV2_").and_then(|m| m.parse::<usize>().ok()) {
+                if m >= coefficients.len() {
+                    return Err(WcsError::new(k, "ZPN takes PV2_0 to PV2_29"));
+                }
+                coefficients[m] = *v;
+            }
+        }
+        while coefficients.len() > 1 && coefficients.last() == Some(&0.0) {
+            coefficients.pop();
+        }
+        if coefficients.len() < 2 || coefficients[1] <= 0.0 {
+            return Err(WcsError::new("PV2_1", "ZPN needs PV2_1 > 0"));
+        }
+        let mut z = Zpn {
+            coefficients,
+            zeta_max: std::f64::consts::PI,
+            r_max: 0.0,
+        };
+        // The first zenith distance where the derivative is no longer positive.
+        let mut lo = 0.0;
+        for step in 1..=180 {
+            let hi = (step as f64).to_radians();
+            if z.derivative(hi) <= 0.0 {
+                let mut a = lo;
+                let mut b = hi;
+                for _ in 0..100 {
+                    let m = 0.5 * (a + b);
+                    if z.derivative(m) > 0.0 { a = m } else { b = m }
+                }
+                z.zeta_max = a;
+                break;
+            }
+            lo = hi;
+        }
+        z.r_max = z.value(z.zeta_max);
+        Ok(z)
+    }
+
+    fn value(&self, zeta: f64) -> f64 {
+        self.coefficients
+            .iter()
+            .rev()
+            .fold(0.0, |acc, c| acc * zeta + c)
+    }
+
+    fn derivative(&self, zeta: f64) -> f64 {
+        self.coefficients
+            .iter()
+            .enumerate()
+            .skip(1)
+            .rev()
+            .fold(0.0, |acc, (m, c)| acc * zeta + m as f64 * c)
+    }
+
+    /// Zenith distance (radians) where the polynomial equals `r` (radians), if any.
+    fn solve(&self, r: f64) -> Option<f64> {
+        let tol = 1e-13;
+        let r0 = self.coefficients[0];
+        if r < r0 - tol || r > self.r_max + tol {
+            return None;
+        }
+        if r <= r0 {
+            return Some(0.0);
+        }
+        if r >= self.r_max {
+            return Some(self.zeta_max);
+        }
+        let (mut a, mut b) = (0.0, self.zeta_max);
+        let mut z = r / self.coefficients[1];
+        for _ in 0..200 {
+            if !(a..=b).contains(&z) {
+                z = 0.5 * (a + b);
+            }
+            let f = self.value(z) - r;
+            if f.abs() < 1e-15 {
+                break;
+            }
+            if f > 0.0 {
+                b = z
+            } else {
+                a = z
+            }
+            let d = self.derivative(z);
+            let next = if d > 0.0 { z - f / d } else { 0.5 * (a + b) };
+            if (next - z).abs() < 1e-16 {
+                z = next;
+                break;
+            }
+            z = next;
+        }
+        Some(z)
+    }
 }
 
 impl Zenithal {
@@ -43,19 +158,15 @@ impl Zenithal {
             ));
         }
         match code1 {
-            "TAN" => Ok(Zenithal::Tan),
+            "TAN" | "TPV" => Ok(Zenithal::Tan),
             "SIN" => {
-                let oblique = terms
-                    .iter()
-                    .any(|(k, v)| (k == "PV2_1" || k == "PV2_2") && *v != 0.0);
-                if oblique {
-                    return Err(WcsError::new(
-                        "PV2_1",
-                        "slant SIN (non-zero PV2_1/PV2_2) is not supported",
-                    ));
-                }
-                Ok(Zenithal::Sin)
+                let pv = |k: &str| terms.iter().find(|(n, _)| n == k).map_or(0.0, |(_, v)| *v);
+                Ok(Zenithal::Sin {
+                    xi: pv("PV2_1"),
+                    eta: pv("PV2_2"),
+                })
             }
+            "ZPN" => Ok(Zenithal::Zpn(Zpn::new(terms)?)),
             "ARC" => Ok(Zenithal::Arc),
             "STG" => Ok(Zenithal::Stg),
             other => Err(WcsError::new(
@@ -72,17 +183,23 @@ impl Zenithal {
 
     /// Intermediate world coordinates (degrees) to native (phi, theta).
     pub fn deproject(&self, x: f64, y: f64) -> Option<(f64, f64)> {
+        if let Zenithal::Sin { xi, eta } = self
+            && (*xi != 0.0 || *eta != 0.0)
+        {
+            return slant_sin_deproject(x * D2R, y * D2R, *xi, *eta);
+        }
         let r = (x * x + y * y).sqrt();
         let phi = if r == 0.0 { 0.0 } else { x.atan2(-y) * R2D };
         let theta = match self {
             Zenithal::Tan => R2D.atan2(r) * R2D,
-            Zenithal::Sin => {
+            Zenithal::Sin { .. } => {
                 let s = r * D2R;
                 if s > 1.0 {
                     return None;
                 }
                 s.acos() * R2D
             }
+            Zenithal::Zpn(z) => 90.0 - z.solve(r * D2R)? * R2D,
             Zenithal::Arc => 90.0 - r,
             Zenithal::Stg => 90.0 - 2.0 * (r / (2.0 * R2D)).atan() * R2D,
         };
@@ -99,11 +216,24 @@ impl Zenithal {
                 let (s, c) = (theta * D2R).sin_cos();
                 R2D * c / s
             }
-            Zenithal::Sin => {
+            Zenithal::Sin { xi, eta } => {
+                let (st, ct) = (theta * D2R).sin_cos();
+                if *xi != 0.0 || *eta != 0.0 {
+                    let (sp, cp) = (phi * D2R).sin_cos();
+                    let t = 1.0 - st;
+                    return Some((R2D * (ct * sp + xi * t), -R2D * (ct * cp - eta * t)));
+                }
                 if theta < 0.0 {
                     return None;
                 }
-                R2D * (theta * D2R).cos()
+                R2D * ct
+            }
+            Zenithal::Zpn(z) => {
+                let zeta = (90.0 - theta) * D2R;
+                if zeta > z.zeta_max {
+                    return None;
+                }
+                R2D * z.value(zeta)
             }
             Zenithal::Arc => 90.0 - theta,
             Zenithal::Stg => {
@@ -116,6 +246,25 @@ impl Zenithal {
         let (sp, cp) = (phi * D2R).sin_cos();
         Some((r * sp, -r * cp))
     }
+}
+
+/// Slant orthographic, intermediate coordinates in radians (paper II, eq. 40-41): with
+/// t = 1 - sin(theta), A t^2 - 2 B t + (X^2 + Y^2) = 0, the root nearer the reference point.
+fn slant_sin_deproject(x: f64, y: f64, xi: f64, eta: f64) -> Option<(f64, f64)> {
+    let a = xi * xi + eta * eta + 1.0;
+    let b = 1.0 + x * xi + y * eta;
+    let d = b * b - a * (x * x + y * y);
+    if d < 0.0 {
+        return None;
+    }
+    let t = (b - d.sqrt()) / a;
+    let s = 1.0 - t;
+    if !(-1.0..=1.0).contains(&s) {
+        return None;
+    }
+    let theta = s.asin() * R2D;
+    let phi = (x - xi * t).atan2(-(y - eta * t)) * R2D;
+    Some((phi, theta))
 }
 
 /// The three-letter code after the axis type: `RA---TAN-SIP` -> `TAN`.
