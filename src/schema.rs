@@ -448,6 +448,14 @@ pub fn stars_file_schema() -> SchemaRef {
             "Declination (ICRS)",
         ),
         col(
+            "healpix",
+            DataType::Int64,
+            true,
+            "",
+            "pos.healpix",
+            "HEALPix NESTED index at order 29 (order n: shift right by 2 x (29 - n))",
+        ),
+        col(
             "position_source",
             utf8(),
             true,

@@ -199,3 +199,102 @@ fn pix2sky_in_sql_matches_wcslib_on_the_real_sip_image() {
     assert!((r["x"].parse::<f64>().unwrap() - 1.0).abs() < 1e-6);
     assert!((r["y"].parse::<f64>().unwrap() - 1.0).abs() < 1e-6);
 }
+
+/// Haversine separation in degrees: an independent formula for the brute-force checks.
+fn haversine_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
+    let (p1, p2) = (dec1.to_radians(), dec2.to_radians());
+    let h = ((p2 - p1) / 2.0).sin().powi(2)
+        + p1.cos() * p2.cos() * ((ra2 - ra1).to_radians() / 2.0).sin().powi(2);
+    2.0 * h.sqrt().asin().to_degrees()
+}
+
+#[test]
+fn cone_search_on_ogle3_equals_brute_force_and_finds_the_macho_counterpart() {
+    let ogle = data("catalogues/ogle3_lmc_within_1.5deg_of_80_-69.tsv");
+    let table = format!("ogle={}", ogle.display());
+    let out = run_ok(&[
+        "query",
+        "--table",
+        &table,
+        "--format",
+        "csv",
+        "SELECT \"ID\" AS id FROM ogle WHERE cone_contains(\"RA\" * 15.0, \"DECL\", 80.0, -69.0, 0.5) ORDER BY id",
+    ]);
+    let got: Vec<String> = common::csv_rows(&out)
+        .into_iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    let text = std::fs::read_to_string(&ogle).unwrap();
+    let mut expected: Vec<String> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let v: Vec<&str> = l.split('\t').collect();
+            let (ra, dec): (f64, f64) =
+                (v[5].parse::<f64>().unwrap() * 15.0, v[6].parse().unwrap());
+            (haversine_deg(ra, dec, 80.0, -69.0) <= 0.5).then(|| v[0].to_string())
+        })
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 1000, "{}", expected.len());
+    assert_eq!(got, expected);
+
+    // Cross-identification with the MACHO light curves: ang_sep < 2 arcsec.
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    run_ok(&[
+        "ingest",
+        data("lightcurves/macho").to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    let out = run_ok(&[
+        "query",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--table",
+        &table,
+        "--format",
+        "csv",
+        "SELECT s.star_id, o.\"ID\" AS ogle, o.\"ID_MACHO\" AS macho, ang_sep(s.ra, s.dec, o.\"RA\" * 15.0, o.\"DECL\") * 3600 AS sep \
+         FROM stars s JOIN ogle o ON ang_sep(s.ra, s.dec, o.\"RA\" * 15.0, o.\"DECL\") < 2.0 / 3600 ORDER BY s.star_id",
+    ]);
+    let rows = common::csv_rows(&out);
+    let m = rows
+        .iter()
+        .find(|r| r["star_id"] == "2.4907.2086")
+        .expect("the counterpart is found");
+    assert_eq!(m["ogle"], "OGLE-LMC-LPV-24829");
+    assert_eq!(m["macho"], "2.4907.2086");
+    assert!(m["sep"].parse::<f64>().unwrap() < 2.0);
+    // Every match is a real counterpart: OGLE's MACHO id is on the same MACHO tile (a
+    // star in two overlapping MACHO fields has two ids: 1.4652.1527 and 5.4652.8925).
+    let tile = |id: &str| id.split('.').nth(1).map(str::to_string);
+    assert!(
+        rows.iter()
+            .all(|r| tile(&r["macho"]) == tile(&r["star_id"])),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn stars_carry_a_healpix_index_consistent_with_the_function() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    run_ok(&[
+        "ingest",
+        data("lightcurves/macho").to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    let rows = query_csv(
+        &cat,
+        "SELECT star_id, healpix, healpix(ra, dec, 29) AS h29, healpix(ra, dec, 8) AS h8 FROM stars",
+    );
+    assert_eq!(rows.len(), 10);
+    for r in &rows {
+        let h: u64 = r["healpix"].parse().unwrap();
+        assert_eq!(r["healpix"], r["h29"]);
+        assert_eq!(h >> (2 * 21), r["h8"].parse::<u64>().unwrap());
+    }
+}

@@ -9,9 +9,8 @@ use datafusion::arrow::array::{
     ArrayRef, Float64Builder, Int32Builder, Int64Builder, MapBuilder, MapFieldNames, StringBuilder,
 };
 use datafusion::arrow::record_batch::RecordBatch;
-use fitsio::FitsFile;
-use fitsio::hdu::HduInfo;
-use skyql_udfs::fits_card::{Card, CardValue, parse_card};
+use skyql_udfs::fits_card::{Card, CardValue};
+use skyql_udfs::fits_header::read_image_header;
 use skyql_udfs::wcs::Wcs;
 use skyql_udfs::wcs::arrow_struct::wcs_to_array;
 
@@ -53,7 +52,8 @@ pub struct ImageRow {
     pub header: BTreeMap<String, String>,
 }
 
-/// Reads the header of the first 2-D image HDU of `path` (primary or extension).
+/// Reads the header of the first 2-D image HDU of `path` (primary or extension; an
+/// extension inherits the primary header's keywords it does not set).
 ///
 /// Unreadable, non-FITS and truncated files are rejected; a missing or unusable WCS is a
 /// warning (the row is written with `wcs` or the centre null and `wcs_problem` set).
@@ -62,56 +62,10 @@ pub fn read_image(
     file_size: u64,
     conventions: &Conventions,
 ) -> Result<(ImageRow, Vec<Reject>), Reject> {
-    let mut f = FitsFile::open(path)
-        .map_err(|e| Reject::rejected(path, "file", format!("not a readable FITS file: {e}")))?;
-    let n = f
-        .num_hdus()
-        .map_err(|e| Reject::rejected(path, "file", format!("cannot list HDUs: {e}")))?;
-    let mut chosen = None;
-    for i in 0..n {
-        let hdu = f.hdu(i).map_err(|e| {
-            Reject::rejected(
-                path,
-                format!("HDU {}", i + 1),
-                format!("unreadable HDU: {e}"),
-            )
-        })?;
-        if let HduInfo::ImageInfo { shape, .. } = &hdu.info
-            && shape.len() == 2
-        {
-            chosen = Some((i, [shape[1] as i64, shape[0] as i64]));
-            break;
-        }
-    }
-    let Some((index, naxis)) = chosen else {
-        return Err(Reject::rejected(path, "file", "no 2-D image HDU"));
-    };
+    let header =
+        read_image_header(path, None).map_err(|e| Reject::rejected(path, e.location, e.reason))?;
+    let (index, naxis, all_cards) = (header.index, header.naxis, header.cards);
     let location = format!("HDU {}", index + 1);
-    let (cards, data_end) = header_cards(&mut f, index)
-        .map_err(|e| Reject::rejected(path, &location, format!("cannot read the header: {e}")))?;
-    if data_end > file_size {
-        return Err(Reject::rejected(
-            path,
-            &location,
-            format!(
-                "truncated: the header announces data up to byte {data_end}, the file has {file_size} bytes"
-            ),
-        ));
-    }
-    // An image in an extension inherits the primary header's keywords it does not set.
-    let mut all_cards = cards;
-    if index > 0 {
-        let (primary, _) = header_cards(&mut f, 0)
-            .map_err(|e| Reject::rejected(path, "HDU 1", format!("cannot read the header: {e}")))?;
-        let structural = ["SIMPLE", "BITPIX", "NAXIS", "EXTEND", "END"];
-        for c in primary {
-            let own = all_cards.iter().any(|a| a.keyword == c.keyword);
-            if !own && !structural.contains(&c.keyword.as_str()) && !c.keyword.starts_with("NAXIS")
-            {
-                all_cards.push(c);
-            }
-        }
-    }
     let mut warnings = Vec::new();
     let number = |k: &str| {
         all_cards
@@ -216,41 +170,6 @@ fn header_map(cards: &[Card]) -> BTreeMap<String, String> {
             .or_insert(value);
     }
     map
-}
-
-/// Every card of HDU `index` (0-based) and the byte where its data ends.
-fn header_cards(f: &mut FitsFile, index: usize) -> Result<(Vec<Card>, u64), String> {
-    f.hdu(index).map_err(|e| e.to_string())?;
-    let mut cards = Vec::new();
-    let (mut nkeys, mut more, mut status) = (0, 0, 0);
-    let (mut head, mut data, mut end) = (0i64, 0i64, 0i64);
-    // SAFETY: the file is open and HDU `index` is current (moved to just above); the
-    // buffers are the sizes cfitsio documents (FLEN_CARD = 81).
-    unsafe {
-        let raw = f.as_raw();
-        fitsio::sys::ffghsp(raw, &mut nkeys, &mut more, &mut status);
-        if status != 0 {
-            return Err(format!("cfitsio status {status}"));
-        }
-        for k in 1..=nkeys {
-            let mut buf = [0 as std::os::raw::c_char; 81];
-            fitsio::sys::ffgrec(raw, k, buf.as_mut_ptr(), &mut status);
-            if status != 0 {
-                return Err(format!("cfitsio status {status} reading card {k}"));
-            }
-            let record = std::ffi::CStr::from_ptr(buf.as_ptr())
-                .to_string_lossy()
-                .to_string();
-            if let Some(card) = parse_card(&record) {
-                cards.push(card);
-            }
-        }
-        fitsio::sys::ffghadll(raw, &mut head, &mut data, &mut end, &mut status);
-        if status != 0 {
-            return Err(format!("cfitsio status {status} reading HDU addresses"));
-        }
-    }
-    Ok((cards, end as u64))
 }
 
 /// Builds an `images` batch.

@@ -9,6 +9,7 @@ use datafusion::arrow::array::{
     Int64Builder, StringArray, StringBuilder,
 };
 use datafusion::arrow::record_batch::RecordBatch;
+use skyql_udfs::functions::{MAX_ORDER, healpix_nested};
 use skyql_udfs::wcs::PreparedWcs;
 
 use super::lightcurve::{LightCurve, colour_index};
@@ -137,6 +138,7 @@ pub fn stars_batch(records: &BTreeMap<String, StarRecord>) -> Result<RecordBatch
     let mut ccd = Int32Builder::new();
     let mut quarter = StringBuilder::new();
     let mut floats: Vec<Float64Builder> = (0..8).map(|_| Float64Builder::new()).collect();
+    let mut healpix = Int64Builder::new();
     let mut source_pos = StringBuilder::new();
     let mut n_r = Int64Builder::new();
     let mut n_b = Int64Builder::new();
@@ -162,6 +164,11 @@ pub fn stars_batch(records: &BTreeMap<String, StarRecord>) -> Result<RecordBatch
         for (b, x) in floats.iter_mut().zip(v) {
             b.append_option(x);
         }
+        healpix.append_option(
+            r.radec
+                .and_then(|(ra, dec)| healpix_nested(ra, dec, MAX_ORDER))
+                .map(|h| h as i64),
+        );
         source_pos.append_option(r.position_source.as_deref());
         n_r.append_value(red.n);
         n_b.append_value(blue.n);
@@ -181,6 +188,7 @@ pub fn stars_batch(records: &BTreeMap<String, StarRecord>) -> Result<RecordBatch
         Arc::new(quarter.finish()),
     ];
     columns.extend(floats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.push(Arc::new(healpix.finish()));
     columns.push(Arc::new(source_pos.finish()));
     columns.push(Arc::new(n_r.finish()));
     columns.push(Arc::new(n_b.finish()));

@@ -9,6 +9,7 @@
 //! ```
 
 pub mod fits_card;
+pub mod fits_header;
 pub mod functions;
 pub mod wcs;
 
@@ -20,6 +21,11 @@ pub fn all_scalar_udfs() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(functions::Pix2Sky::default()),
         ScalarUDF::from(functions::Sky2Pix::default()),
+        ScalarUDF::from(functions::WcsFromHeader::default()),
+        ScalarUDF::from(functions::WcsFromFits::default()),
+        ScalarUDF::from(functions::AngSep::default()),
+        ScalarUDF::from(functions::ConeContains::default()),
+        ScalarUDF::from(functions::Healpix::default()),
     ]
 }
 

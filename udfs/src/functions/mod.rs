@@ -1,5 +1,12 @@
 //! The scalar functions registered in every session.
 
+mod args;
+mod healpix;
 mod pixel_sky;
+mod sphere;
+mod wcs_builders;
 
+pub use healpix::{Healpix, MAX_ORDER, healpix_nested};
 pub use pixel_sky::{Pix2Sky, Sky2Pix};
+pub use sphere::{AngSep, ConeContains, angular_separation};
+pub use wcs_builders::{WcsFromFits, WcsFromHeader};

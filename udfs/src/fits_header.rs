@@ -1,0 +1,154 @@
+//! Reading the header of a FITS image HDU with cfitsio (through `fitsio`).
+
+use std::fmt;
+use std::path::Path;
+
+use fitsio::FitsFile;
+use fitsio::hdu::HduInfo;
+
+use crate::fits_card::{Card, parse_card};
+
+/// The header of one 2-D image HDU.
+#[derive(Debug, Clone)]
+pub struct ImageHeader {
+    /// HDU index, 0-based (0 = primary).
+    pub index: usize,
+    /// NAXIS1, NAXIS2.
+    pub naxis: [i64; 2],
+    /// The HDU's cards; an extension's cards are followed by the primary header's cards
+    /// that it does not set itself (structural keywords excepted).
+    pub cards: Vec<Card>,
+    /// Byte offset where the HDU's data end, as the header announces.
+    pub data_end: u64,
+}
+
+/// Why a header could not be read: where (`file`, `HDU 2`) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderError {
+    /// `file` or `HDU N` (1-based).
+    pub location: String,
+    /// The reason.
+    pub reason: String,
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.reason)
+    }
+}
+
+impl std::error::Error for HeaderError {}
+
+fn err(location: impl Into<String>, reason: impl Into<String>) -> HeaderError {
+    HeaderError {
+        location: location.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads the header of HDU `hdu` (0-based), or of the first 2-D image HDU when `None`.
+/// Fails on a file cfitsio cannot open, on a missing HDU, and on data that would end
+/// beyond the end of the file (a truncated file).
+pub fn read_image_header(path: &Path, hdu: Option<usize>) -> Result<ImageHeader, HeaderError> {
+    let file_size = std::fs::metadata(path)
+        .map_err(|e| err("file", format!("cannot read: {e}")))?
+        .len();
+    let mut f =
+        FitsFile::open(path).map_err(|e| err("file", format!("not a readable FITS file: {e}")))?;
+    let n = f
+        .num_hdus()
+        .map_err(|e| err("file", format!("cannot list HDUs: {e}")))?;
+    let candidates: Vec<usize> = match hdu {
+        Some(i) if i < n => vec![i],
+        Some(i) => {
+            return Err(err(
+                format!("HDU {}", i + 1),
+                format!("the file has {n} HDUs"),
+            ));
+        }
+        None => (0..n).collect(),
+    };
+    let mut chosen = None;
+    for i in candidates {
+        let h = f
+            .hdu(i)
+            .map_err(|e| err(format!("HDU {}", i + 1), format!("unreadable HDU: {e}")))?;
+        match &h.info {
+            HduInfo::ImageInfo { shape, .. } if shape.len() == 2 => {
+                chosen = Some((i, [shape[1] as i64, shape[0] as i64]));
+                break;
+            }
+            _ if hdu.is_some() => {
+                return Err(err(format!("HDU {}", i + 1), "not a 2-D image"));
+            }
+            _ => {}
+        }
+    }
+    let Some((index, naxis)) = chosen else {
+        return Err(err("file", "no 2-D image HDU"));
+    };
+    let location = format!("HDU {}", index + 1);
+    let (mut cards, data_end) = hdu_cards(&mut f, index)
+        .map_err(|e| err(&location, format!("cannot read the header: {e}")))?;
+    if data_end > file_size {
+        return Err(err(
+            &location,
+            format!(
+                "truncated: the header announces data up to byte {data_end}, the file has {file_size} bytes"
+            ),
+        ));
+    }
+    if index > 0 {
+        let (primary, _) = hdu_cards(&mut f, 0)
+            .map_err(|e| err("HDU 1", format!("cannot read the header: {e}")))?;
+        let structural = ["SIMPLE", "BITPIX", "EXTEND", "END"];
+        for c in primary {
+            let own = cards.iter().any(|a| a.keyword == c.keyword);
+            if !own && !structural.contains(&c.keyword.as_str()) && !c.keyword.starts_with("NAXIS")
+            {
+                cards.push(c);
+            }
+        }
+    }
+    Ok(ImageHeader {
+        index,
+        naxis,
+        cards,
+        data_end,
+    })
+}
+
+/// Every card of HDU `index` (0-based) and the byte where its data end.
+fn hdu_cards(f: &mut FitsFile, index: usize) -> Result<(Vec<Card>, u64), String> {
+    f.hdu(index).map_err(|e| e.to_string())?;
+    let mut cards = Vec::new();
+    let (mut nkeys, mut more, mut status) = (0, 0, 0);
+    let (mut head, mut data, mut end) = (0i64, 0i64, 0i64);
+    // SAFETY: the file is open and HDU `index` is current (moved to just above); the
+    // buffer has the size cfitsio documents for a card (FLEN_CARD = 81).
+    unsafe {
+        let raw = f.as_raw();
+        fitsio::sys::ffghsp(raw, &mut nkeys, &mut more, &mut status);
+        if status != 0 {
+            return Err(format!("cfitsio status {status}"));
+        }
+        for k in 1..=nkeys {
+            let mut buf = [0 as std::os::raw::c_char; 81];
+            fitsio::sys::ffgrec(raw, k, buf.as_mut_ptr(), &mut status);
+            if status != 0 {
+                return Err(format!("cfitsio status {status} reading card {k}"));
+            }
+            let record = std::ffi::CStr::from_ptr(buf.as_ptr())
+                .to_string_lossy()
+                .to_string();
+            if let Some(card) = parse_card(&record) {
+                cards.push(card);
+            }
+        }
+        fitsio::sys::ffghadll(raw, &mut head, &mut data, &mut end, &mut status);
+        if status != 0 {
+            return Err(format!("cfitsio status {status} reading HDU addresses"));
+        }
+    }
+    Ok((cards, end as u64))
+}

@@ -1,0 +1,51 @@
+//! Argument helpers shared by the scalar functions.
+
+use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::ColumnarValue;
+
+/// The arguments as arrays of one length (scalars broadcast), checking their number.
+pub fn arrays(args: &[ColumnarValue], name: &str, counts: &[usize]) -> Result<Vec<ArrayRef>> {
+    if !counts.contains(&args.len()) {
+        return exec_err!("{name} takes {counts:?} arguments, got {}", args.len());
+    }
+    ColumnarValue::values_to_arrays(args)
+}
+
+/// An argument cast to Float64.
+pub fn float(array: &ArrayRef, name: &str, what: &str) -> Result<Float64Array> {
+    let cast = datafusion::arrow::compute::cast(array, &DataType::Float64)?;
+    match cast.as_primitive_opt::<Float64Type>() {
+        Some(a) => Ok(a.clone()),
+        None => exec_err!("{name}: {what} must be numeric"),
+    }
+}
+
+/// An argument cast to Utf8.
+pub fn text(array: &ArrayRef, name: &str, what: &str) -> Result<StringArray> {
+    let cast = datafusion::arrow::compute::cast(array, &DataType::Utf8)?;
+    match cast.as_string_opt::<i32>() {
+        Some(a) => Ok(a.clone()),
+        None => exec_err!("{name}: {what} must be text"),
+    }
+}
+
+/// A numeric signature accepting any numeric type for every argument.
+pub fn numeric_signature(n: usize) -> datafusion::logical_expr::Signature {
+    datafusion::logical_expr::Signature::uniform(
+        n,
+        vec![
+            DataType::Float64,
+            DataType::Float32,
+            DataType::Int64,
+            DataType::Int32,
+            DataType::Int16,
+            DataType::Int8,
+            DataType::UInt64,
+            DataType::UInt32,
+            DataType::Decimal128(38, 10),
+        ],
+        datafusion::logical_expr::Volatility::Immutable,
+    )
+}

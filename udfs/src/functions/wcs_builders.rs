@@ -1,0 +1,126 @@
+//! `wcs_from_header(text)` and `wcs_from_fits(path [, hdu])`: the `wcs` struct of
+//! `images.wcs` built from any header, so that any image can be used in a query.
+
+use std::path::Path;
+
+use datafusion::arrow::array::Array;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::args::{arrays, float, text};
+use crate::fits_card::parse_header_text;
+use crate::fits_header::read_image_header;
+use crate::wcs::Wcs;
+use crate::wcs::arrow_struct::{wcs_data_type, wcs_to_array};
+
+/// `wcs_from_header(card_text)` -> wcs: cards separated by newlines, or concatenated
+/// 80-character records. A header that is not a celestial WCS is an error naming the
+/// keyword.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct WcsFromHeader {
+    signature: Signature,
+}
+
+impl Default for WcsFromHeader {
+    fn default() -> Self {
+        WcsFromHeader {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for WcsFromHeader {
+    fn name(&self) -> &str {
+        "wcs_from_header"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(wcs_data_type())
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args.args, "wcs_from_header", &[1])?;
+        let t = text(&a[0], "wcs_from_header", "the header")?;
+        let mut out = Vec::with_capacity(t.len());
+        for i in 0..t.len() {
+            if t.is_null(i) {
+                out.push(None);
+                continue;
+            }
+            match Wcs::from_cards(&parse_header_text(t.value(i))) {
+                Ok(w) => out.push(Some(w)),
+                Err(e) => return exec_err!("wcs_from_header: {e}"),
+            }
+        }
+        Ok(ColumnarValue::Array(wcs_to_array(&out)))
+    }
+}
+
+/// `wcs_from_fits(path [, hdu])` -> wcs of the image HDU `hdu` (1 = primary; default:
+/// the first 2-D image HDU, which inherits the primary header's keywords). Errors name
+/// the file, the HDU and the keyword.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct WcsFromFits {
+    signature: Signature,
+}
+
+impl Default for WcsFromFits {
+    fn default() -> Self {
+        WcsFromFits {
+            signature: Signature::variadic_any(Volatility::Volatile),
+        }
+    }
+}
+
+impl ScalarUDFImpl for WcsFromFits {
+    fn name(&self) -> &str {
+        "wcs_from_fits"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(wcs_data_type())
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args.args, "wcs_from_fits", &[1, 2])?;
+        let paths = text(&a[0], "wcs_from_fits", "the path")?;
+        let hdus = a
+            .get(1)
+            .map(|h| float(h, "wcs_from_fits", "the HDU"))
+            .transpose()?;
+        let mut out = Vec::with_capacity(paths.len());
+        for i in 0..paths.len() {
+            if paths.is_null(i) {
+                out.push(None);
+                continue;
+            }
+            let hdu = match &hdus {
+                Some(h) if !h.is_null(i) => {
+                    let v = h.value(i);
+                    if v < 1.0 || v.fract() != 0.0 {
+                        return exec_err!(
+                            "wcs_from_fits: HDU numbers start at 1 (the primary), got {v}"
+                        );
+                    }
+                    Some(v as usize - 1)
+                }
+                _ => None,
+            };
+            let path = paths.value(i);
+            let header = match read_image_header(Path::new(path), hdu) {
+                Ok(h) => h,
+                Err(e) => return exec_err!("wcs_from_fits: {path}: {e}"),
+            };
+            match Wcs::from_cards(&header.cards) {
+                Ok(w) => out.push(Some(w)),
+                Err(e) => return exec_err!("wcs_from_fits: {path}: HDU {}: {e}", header.index + 1),
+            }
+        }
+        Ok(ColumnarValue::Array(wcs_to_array(&out)))
+    }
+}
