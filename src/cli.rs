@@ -76,6 +76,13 @@ enum Command {
         #[arg(long = "table", value_name = "NAME=PATH")]
         tables: Vec<String>,
     },
+    /// List skyql's SQL functions.
+    Functions,
+    /// Show a function's usage and description.
+    DescribeFunction {
+        /// Function name.
+        name: String,
+    },
     /// Interactive SQL shell with history and multi-line statements.
     Shell {
         /// Catalogue directory.
@@ -235,6 +242,26 @@ pub fn run(cli: Cli) -> Result<()> {
             catalog,
             tables,
         } => runtime()?.block_on(describe(&table, catalog.as_deref(), &tables)),
+        Command::Functions => {
+            for d in skyql_udfs::docs::FUNCTION_DOCS {
+                println!("{:<55} {}", d.usage, d.description);
+            }
+            Ok(())
+        }
+        Command::DescribeFunction { name } => match skyql_udfs::docs::function_doc(&name) {
+            Some(d) => {
+                println!(
+                    "{}
+
+{}",
+                    d.usage, d.description
+                );
+                Ok(())
+            }
+            None => bail!(
+                "no skyql function '{name}' (skyql functions lists them; DataFusion's own are in its documentation)"
+            ),
+        },
         Command::Shell { catalog, tables } => {
             runtime()?.block_on(crate::shell::run_shell(catalog.as_deref(), &tables))
         }

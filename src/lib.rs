@@ -15,6 +15,5 @@ pub mod named_queries;
 pub mod output;
 pub mod schema;
 pub mod shell;
-pub mod time;
 
 pub use skyql_udfs;

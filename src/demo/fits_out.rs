@@ -9,7 +9,7 @@ use skyql_udfs::wcs::Wcs;
 
 use super::rng::Rng;
 use crate::conventions::CcdElectronics;
-use crate::time::mjd_to_iso;
+use skyql_udfs::time::mjd_to_iso;
 
 /// Zero point: a star of this magnitude gives one photo-electron per second.
 const ZERO_POINT: f64 = 22.5;

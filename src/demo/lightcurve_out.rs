@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::sky::Star;
-use crate::time::mjd_to_eros_date;
+use skyql_udfs::time::mjd_to_eros_date;
 
 /// One row: MJD and, per colour (R, B), the magnitude and its error when measured.
 pub type Row = (f64, [Option<(f64, f64)>; 2]);

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use super::DemoConfig;
 use super::rng::Rng;
-use crate::time::mjd_to_iso;
+use skyql_udfs::time::mjd_to_iso;
 
 /// LMC bar centre, around which the demo fields are laid out.
 const LMC_CENTRE: (f64, f64) = (80.894, -69.756);

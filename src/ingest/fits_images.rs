@@ -17,7 +17,7 @@ use skyql_udfs::wcs::arrow_struct::wcs_to_array;
 use super::rejects::Reject;
 use crate::conventions::{Conventions, ImageName};
 use crate::schema::images_schema;
-use crate::time::iso_to_mjd;
+use skyql_udfs::time::iso_to_mjd;
 
 /// One row of `images`.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::rejects::Reject;
 use crate::conventions::{Conventions, StarIdParts};
-use crate::time::eros_date_to_mjd;
+use skyql_udfs::time::eros_date_to_mjd;
 
 /// One photometric point.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -8,9 +8,11 @@
 //! skyql_udfs::register_all(&ctx);
 //! ```
 
+pub mod docs;
 pub mod fits_card;
 pub mod fits_header;
 pub mod functions;
+pub mod time;
 pub mod wcs;
 
 use datafusion::logical_expr::ScalarUDF;
@@ -18,7 +20,7 @@ use datafusion::prelude::SessionContext;
 
 /// Every scalar function of this crate.
 pub fn all_scalar_udfs() -> Vec<ScalarUDF> {
-    vec![
+    let mut udfs = vec![
         ScalarUDF::from(functions::Pix2Sky::default()),
         ScalarUDF::from(functions::Sky2Pix::default()),
         ScalarUDF::from(functions::WcsFromHeader::default()),
@@ -26,7 +28,15 @@ pub fn all_scalar_udfs() -> Vec<ScalarUDF> {
         ScalarUDF::from(functions::AngSep::default()),
         ScalarUDF::from(functions::ConeContains::default()),
         ScalarUDF::from(functions::Healpix::default()),
-    ]
+        ScalarUDF::from(functions::MjdToIso::default()),
+        ScalarUDF::from(functions::IsoToMjd::default()),
+    ];
+    udfs.extend(
+        functions::NumericKind::ALL
+            .iter()
+            .map(|k| ScalarUDF::from(functions::NumericUdf::new(*k))),
+    );
+    udfs
 }
 
 /// Registers every function of this crate in `ctx`.

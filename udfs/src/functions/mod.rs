@@ -2,11 +2,15 @@
 
 mod args;
 mod healpix;
+mod iso_time;
+mod numeric;
 mod pixel_sky;
 mod sphere;
 mod wcs_builders;
 
 pub use healpix::{Healpix, MAX_ORDER, healpix_nested};
+pub use iso_time::{IsoToMjd, MjdToIso};
+pub use numeric::{NumericKind, NumericUdf};
 pub use pixel_sky::{Pix2Sky, Sky2Pix};
 pub use sphere::{AngSep, ConeContains, angular_separation};
 pub use wcs_builders::{WcsFromFits, WcsFromHeader};

@@ -67,6 +67,44 @@ pub fn eros_date_to_mjd(date: f64) -> f64 {
     date + 49_999.5
 }
 
+/// Julian Date to MJD.
+pub fn jd_to_mjd(jd: f64) -> f64 {
+    jd - 2_400_000.5
+}
+
+/// Light time for one astronomical unit, in days (499.004784 s).
+const AU_LIGHT_DAYS: f64 = 499.004_784 / 86_400.0;
+
+/// Heliocentric MJD of an observation at `mjd` (UTC) of a star at (ra, dec) in degrees
+/// (ICRS): adds the light time between the Earth and the Sun projected on the star's
+/// direction. The Sun's position comes from the low-precision formulae of the
+/// Astronomical Almanac (0.01 degree, 1e-4 AU from 1950 to 2050), taken from the apparent
+/// equinox of date to the J2000 equator (precession in longitude, annual aberration
+/// removed); the correction is good to about 0.1 s (checked against astropy in CI). The
+/// difference between UTC and TT is neglected (it moves the Sun by 1e-5 degree).
+pub fn heliocentric_mjd(mjd: f64, ra: f64, dec: f64) -> f64 {
+    let n = mjd - 51_544.5;
+    let centuries = n / 36_525.0;
+    let l = 280.460 + 0.985_647_4 * n;
+    let g = (357.528 + 0.985_600_3 * n).to_radians();
+    let apparent = l + 1.915 * g.sin() + 0.020 * (2.0 * g).sin();
+    // Geometric longitude referred to the J2000 equinox.
+    let lambda = (apparent + 20.496 / 3600.0 - 1.396_971 * centuries).to_radians();
+    let eps = 23.439_291_1_f64.to_radians();
+    let r = 1.000_14 - 0.016_71 * g.cos() - 0.000_14 * (2.0 * g).cos();
+    // Geocentric unit vectors of the Sun and of the star, J2000 equatorial.
+    let sun = [
+        lambda.cos(),
+        eps.cos() * lambda.sin(),
+        eps.sin() * lambda.sin(),
+    ];
+    let (sa, ca) = ra.to_radians().sin_cos();
+    let (sd, cd) = dec.to_radians().sin_cos();
+    let star = [cd * ca, cd * sa, sd];
+    let dot: f64 = sun.iter().zip(star).map(|(a, b)| a * b).sum();
+    mjd - r * AU_LIGHT_DAYS * dot
+}
+
 /// MJD to the EROS `date` (JD - 2450000).
 pub fn mjd_to_eros_date(mjd: f64) -> f64 {
     mjd - 49_999.5
@@ -86,5 +124,30 @@ mod tests {
         assert!((mjd - 55805.089641204).abs() < 1e-8);
         assert_eq!(eros_date_to_mjd(294.91026), 50294.41026);
         assert!(iso_to_mjd("2011-13-01").is_none());
+        assert_eq!(jd_to_mjd(2_451_545.0), 51_544.5);
+    }
+
+    #[test]
+    fn heliocentric_correction_geometry() {
+        // Around 2000-03-20 the Sun is near (RA, Dec) = (0, 0). For a star in that
+        // direction the Sun is nearer to it than the Earth by R (0.996 AU): its light
+        // reaches the Sun 497 s before the Earth. Opposite: 497 s after. At 90 degrees
+        // from the Sun: no correction.
+        let mjd = 51_623.3;
+        let toward_sun = heliocentric_mjd(mjd, 0.0, 0.0) - mjd;
+        assert!(
+            (toward_sun * 86_400.0 + 496.0).abs() < 5.0,
+            "{}",
+            toward_sun * 86_400.0
+        );
+        let away = heliocentric_mjd(mjd, 180.0, 0.0) - mjd;
+        assert!((away + toward_sun).abs() < 1e-9);
+        let across = heliocentric_mjd(mjd, 0.0, 90.0) - mjd;
+        assert!(across.abs() * 86_400.0 < 5.0);
+        // Never more than the light time of the Earth's aphelion distance.
+        for k in 0..365 {
+            let d = heliocentric_mjd(51_544.5 + k as f64, 80.0, -69.0) - (51_544.5 + k as f64);
+            assert!(d.abs() * 86_400.0 < 499.0 * 1.0168);
+        }
     }
 }

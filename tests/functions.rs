@@ -1,0 +1,78 @@
+//! The SQL functions from the command line, without a catalogue.
+
+mod common;
+
+use common::{csv_rows, data, run, run_ok};
+
+fn one_row(sql: &str) -> std::collections::HashMap<String, String> {
+    csv_rows(&run_ok(&["query", "--format", "csv", sql])).remove(0)
+}
+
+#[test]
+fn time_and_photometry_functions() {
+    let r = one_row(
+        "SELECT mjd_to_iso(51544.5) AS iso, iso_to_mjd('2011-09-01T02:09:05') AS mjd, \
+         jd_to_mjd(2451545.0) AS j, eros_date_to_mjd(294.91026) AS e, \
+         mag_to_flux(15.0, 25.0) AS f, flux_to_mag(10000.0, 25.0) AS m, flux_to_mag(-1.0, 25.0) AS bad, \
+         iso_to_mjd('not a date') AS nodate, hjd(51623.3, 0.0, 0.0) - 51623.3 AS dh",
+    );
+    assert_eq!(r["iso"], "2000-01-01T12:00:00.000");
+    assert!((r["mjd"].parse::<f64>().unwrap() - 55805.089641204).abs() < 1e-8);
+    assert_eq!(r["j"], "51544.5");
+    assert_eq!(r["e"], "50294.41026");
+    assert!((r["f"].parse::<f64>().unwrap() - 1e4).abs() < 1e-9);
+    assert!((r["m"].parse::<f64>().unwrap() - 15.0).abs() < 1e-12);
+    assert_eq!(r["bad"], "");
+    assert_eq!(r["nodate"], "");
+    // The Sun is near (0, 0) on 2000-03-20: about -497 s.
+    assert!((r["dh"].parse::<f64>().unwrap() * 86400.0 + 497.0).abs() < 3.0);
+}
+
+#[test]
+fn wcs_builders_agree_with_the_ingested_wcs() {
+    let hdr = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("udfs/tests/data/wcs/ApogeeAlta_SIP.hdr"),
+    )
+    .unwrap();
+    let fits = data("fits/apogee_alta_sip.fits");
+    let sql = format!(
+        "SELECT pix2sky(100.0, 1.0, wcs_from_header('{}'))['ra'] AS a, pix2sky(100.0, 1.0, wcs_from_fits('{}'))['ra'] AS b, \
+         pix2sky(150.0, 150.0, wcs_from_fits('{}', 2))['dec'] AS zpn_dec",
+        hdr.replace('\'', "''"),
+        fits.display(),
+        data("fits/ukidss_wfcam_zpn_image.fits").display()
+    );
+    let r = one_row(&sql);
+    // Reference: WCSLIB through astropy (ApogeeAlta_SIP.origin1.csv).
+    assert!((r["a"].parse::<f64>().unwrap() - 280.553061704773).abs() * 3600.0 < 1e-4);
+    assert_eq!(r["a"], r["b"]);
+    assert!((r["zpn_dec"].parse::<f64>().unwrap() - 21.8).abs() < 0.5);
+    // A header that is not a celestial WCS: an error naming the keyword.
+    let out = run(&[
+        "query",
+        "SELECT wcs_from_header('CRVAL1  = 1.0\nCRVAL2  = 2.0')",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CTYPE1"));
+    let out = run(&["query", "SELECT wcs_from_fits('/nonexistent.fits')"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.fits"));
+}
+
+#[test]
+fn functions_are_documented_on_the_command_line() {
+    let list = run_ok(&["functions"]);
+    for name in [
+        "pix2sky",
+        "ang_sep",
+        "cone_contains",
+        "healpix",
+        "hjd",
+        "mag_to_flux",
+    ] {
+        assert!(list.contains(&format!("{name}(")), "{name}");
+    }
+    let d = run_ok(&["describe-function", "pix2sky"]);
+    assert!(d.contains("1.0") && d.contains("SIP"));
+    assert!(!run(&["describe-function", "nope"]).status.success());
+}

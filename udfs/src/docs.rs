@@ -1,0 +1,114 @@
+//! One-line usage and description of every function, for `skyql functions` and
+//! `skyql describe-function NAME`.
+
+/// Usage and description of one function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionDoc {
+    /// Name, as called in SQL.
+    pub name: &'static str,
+    /// Call form.
+    pub usage: &'static str,
+    /// What it returns, units and conventions.
+    pub description: &'static str,
+}
+
+/// Every function of this crate.
+pub const FUNCTION_DOCS: &[FunctionDoc] = &[
+    FunctionDoc {
+        name: "pix2sky",
+        usage: "pix2sky(x, y, wcs) -> struct {ra, dec}",
+        description: "FITS pixel (the first pixel's centre is 1.0) to ICRS/FK5 degrees through a wcs struct (images.wcs, wcs_from_header, wcs_from_fits). TAN, SIN (slant too), ARC, STG, ZPN; CD, PC + CDELT, CDELT + CROTA2; SIP and TPV distortions. For 0-based pixels add 1 to x and y. Null off the sky or for a WCS it cannot use.",
+    },
+    FunctionDoc {
+        name: "sky2pix",
+        usage: "sky2pix(ra, dec, wcs) -> struct {x, y}",
+        description: "Degrees to FITS pixel (1-based) through a wcs struct; the inverse of pix2sky to 1e-6 pixel. Null where the projection is undefined.",
+    },
+    FunctionDoc {
+        name: "wcs_from_header",
+        usage: "wcs_from_header(card_text) -> wcs",
+        description: "A wcs struct from FITS header text: cards separated by newlines, or concatenated 80-character records. An error names the keyword it cannot use.",
+    },
+    FunctionDoc {
+        name: "wcs_from_fits",
+        usage: "wcs_from_fits(path [, hdu]) -> wcs",
+        description: "A wcs struct from a FITS file: HDU hdu (1 = primary) or the first 2-D image HDU, which inherits the primary header's keywords it does not set.",
+    },
+    FunctionDoc {
+        name: "ang_sep",
+        usage: "ang_sep(ra1, dec1, ra2, dec2) -> degrees",
+        description: "Angular separation in degrees (Vincenty's formula: exact from 0 to 180 degrees).",
+    },
+    FunctionDoc {
+        name: "cone_contains",
+        usage: "cone_contains(ra, dec, ra0, dec0, radius) -> boolean",
+        description: "True when (ra, dec) lies within radius degrees of (ra0, dec0), boundary included.",
+    },
+    FunctionDoc {
+        name: "healpix",
+        usage: "healpix(ra, dec, order) -> bigint",
+        description: "NESTED HEALPix index at order 0..29 (cdshealpix). stars.healpix holds order 29; order n is that index shifted right by 2 x (29 - n).",
+    },
+    FunctionDoc {
+        name: "mjd_to_iso",
+        usage: "mjd_to_iso(mjd) -> text",
+        description: "MJD (UTC) to YYYY-MM-DDThh:mm:ss.sss.",
+    },
+    FunctionDoc {
+        name: "iso_to_mjd",
+        usage: "iso_to_mjd(text) -> mjd",
+        description: "YYYY-MM-DD[Thh:mm:ss[.s]] (UTC) to MJD; null when the text does not parse.",
+    },
+    FunctionDoc {
+        name: "jd_to_mjd",
+        usage: "jd_to_mjd(jd) -> mjd",
+        description: "JD - 2400000.5.",
+    },
+    FunctionDoc {
+        name: "eros_date_to_mjd",
+        usage: "eros_date_to_mjd(date) -> mjd",
+        description: "The EROS light-curve date column (JD - 2450000) to MJD: date + 49999.5.",
+    },
+    FunctionDoc {
+        name: "hjd",
+        usage: "hjd(mjd, ra, dec) -> heliocentric mjd",
+        description: "Heliocentric MJD of an observation at mjd (UTC) of a star at (ra, dec) degrees: the Earth-Sun light time projected on the star's direction, with the Astronomical Almanac's solar coordinates; within 0.1 s of astropy.",
+    },
+    FunctionDoc {
+        name: "mag_to_flux",
+        usage: "mag_to_flux(mag, zp) -> flux",
+        description: "10^(-0.4 (mag - zp)).",
+    },
+    FunctionDoc {
+        name: "flux_to_mag",
+        usage: "flux_to_mag(flux, zp) -> mag",
+        description: "zp - 2.5 log10(flux); null for flux <= 0.",
+    },
+    FunctionDoc {
+        name: "mag_err_to_flux_err",
+        usage: "mag_err_to_flux_err(mag, mag_err, zp) -> flux error",
+        description: "mag_to_flux(mag, zp) x ln(10) / 2.5 x mag_err (first order).",
+    },
+];
+
+/// The documentation of `name`.
+pub fn function_doc(name: &str) -> Option<&'static FunctionDoc> {
+    FUNCTION_DOCS
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_registered_function_is_documented() {
+        let names: Vec<String> = crate::all_scalar_udfs()
+            .iter()
+            .map(|u| u.name().to_string())
+            .collect();
+        for n in &names {
+            assert!(super::function_doc(n).is_some(), "{n} has no documentation");
+        }
+        assert_eq!(names.len(), super::FUNCTION_DOCS.len());
+    }
+}
