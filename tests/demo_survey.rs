@@ -279,3 +279,78 @@ fn the_demo_command_runs_end_to_end() {
     assert!(again.contains("demo survey found"));
     assert!(again.contains("all equal"));
 }
+
+#[test]
+fn variable_and_cone_queries_agree_with_the_truth_and_brute_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    run_ok(&[
+        "generate",
+        "--out",
+        raw.to_str().unwrap(),
+        "--fields",
+        "lm001",
+        "--ccd-size",
+        "32",
+        "--epochs",
+        "40",
+        "--stars-per-quarter",
+        "20",
+    ]);
+    ingest(tmp.path());
+    let cat = tmp.path().join("catalog");
+    let mut class: HashMap<String, String> = HashMap::new();
+    for entry in std::fs::read_dir(raw.join("truth/stars")).unwrap() {
+        for line in std::fs::read_to_string(entry.unwrap().path())
+            .unwrap()
+            .lines()
+            .skip(1)
+        {
+            let v: Vec<&str> = line.split(',').collect();
+            class.insert(v[0].to_string(), v[9].to_string());
+        }
+    }
+    let variables = query_file_csv(&cat, "variable_stars.sql");
+    assert!(!variables.is_empty());
+    for r in &variables {
+        assert_ne!(
+            class[&r["star_id"]], "constant",
+            "{} flagged but constant",
+            r["star_id"]
+        );
+    }
+    let periodic = class.values().filter(|c| *c == "periodic").count();
+    assert!(
+        variables.len() * 2 >= periodic,
+        "{} of {periodic} variables found",
+        variables.len()
+    );
+
+    let cone = query_file_csv(&cat, "cone_search.sql");
+    let centre = &query_csv(
+        &cat,
+        "SELECT ra_center, dec_center FROM fields WHERE field = 'lm001'",
+    )[0];
+    let (ra0, dec0): (f64, f64) = (
+        centre["ra_center"].parse().unwrap(),
+        centre["dec_center"].parse().unwrap(),
+    );
+    let stars = query_csv(&cat, "SELECT star_id, ra, dec FROM stars");
+    let mut expected: Vec<String> = stars
+        .iter()
+        .filter(|s| {
+            let (ra, dec): (f64, f64) = (s["ra"].parse().unwrap(), s["dec"].parse().unwrap());
+            let h = ((dec - dec0).to_radians() / 2.0).sin().powi(2)
+                + dec.to_radians().cos()
+                    * dec0.to_radians().cos()
+                    * ((ra - ra0).to_radians() / 2.0).sin().powi(2);
+            2.0 * h.sqrt().asin().to_degrees() <= 0.1
+        })
+        .map(|s| s["star_id"].clone())
+        .collect();
+    let mut got: Vec<String> = cone.iter().map(|r| r["star_id"].clone()).collect();
+    expected.sort();
+    got.sort();
+    assert!(!got.is_empty());
+    assert_eq!(got, expected);
+}

@@ -76,3 +76,50 @@ fn functions_are_documented_on_the_command_line() {
     assert!(d.contains("1.0") && d.contains("SIP"));
     assert!(!run(&["describe-function", "nope"]).status.success());
 }
+
+#[test]
+fn light_curve_aggregates_on_the_real_eros_star() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    run_ok(&[
+        "ingest",
+        data("lightcurves/eros2").to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    let rows = csv_rows(&run_ok(&[
+        "query",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT colour, s['n'] AS n, s['first_mjd'] AS t0, s['amplitude'] AS amp, s['chi2_dof'] AS chi2 \
+         FROM (SELECT colour, lc_stats(mjd, mag, mag_err) AS s FROM measurements GROUP BY colour) ORDER BY colour",
+    ]));
+    assert_eq!(
+        (rows[0]["colour"].as_str(), rows[0]["n"].as_str()),
+        ("B", "617")
+    );
+    assert_eq!(
+        (rows[1]["colour"].as_str(), rows[1]["n"].as_str()),
+        ("R", "551")
+    );
+    assert_eq!(rows[1]["t0"], "50294.41026");
+    // A Cepheid: amplitudes of tenths of a magnitude, chi2 far above 1.
+    for r in &rows {
+        assert!(r["amp"].parse::<f64>().unwrap() > 0.2);
+        assert!(r["chi2"].parse::<f64>().unwrap() > 5.0);
+    }
+    let j = csv_rows(&run_ok(&[
+        "query",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT stetson_j(mjd, mag, mag_err, colour) AS j FROM measurements",
+    ]));
+    assert!(
+        j[0]["j"].parse::<f64>().unwrap() > 1.0,
+        "correlated colours give a large J"
+    );
+}

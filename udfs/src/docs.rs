@@ -89,6 +89,16 @@ pub const FUNCTION_DOCS: &[FunctionDoc] = &[
         usage: "mag_err_to_flux_err(mag, mag_err, zp) -> flux error",
         description: "mag_to_flux(mag, zp) x ln(10) / 2.5 x mag_err (first order).",
     },
+    FunctionDoc {
+        name: "lc_stats",
+        usage: "lc_stats(mjd, mag, mag_err) -> struct {n, mean, weighted_mean, std, chi2_dof, median, mad, amplitude, first_mjd, last_mjd}",
+        description: "Aggregate (GROUP BY star_id, colour): std with n - 1; weighted_mean with 1/mag_err^2 over mag_err > 0; chi2_dof about the weighted mean over n_w - 1; mad = median |mag - median| (not scaled); amplitude = max - min.",
+    },
+    FunctionDoc {
+        name: "stetson_j",
+        usage: "stetson_j(mjd, mag, mag_err, colour) -> double",
+        description: "Aggregate (GROUP BY star_id): Stetson's J over two colours; residuals delta = sqrt(n/(n-1)) (mag - weighted mean)/mag_err per colour; same-MJD pairs give P = delta_R delta_B, unpaired points P = delta^2 - 1; J = mean of sign(P) sqrt|P|.",
+    },
 ];
 
 /// The documentation of `name`.
@@ -102,10 +112,15 @@ pub fn function_doc(name: &str) -> Option<&'static FunctionDoc> {
 mod tests {
     #[test]
     fn every_registered_function_is_documented() {
-        let names: Vec<String> = crate::all_scalar_udfs()
+        let mut names: Vec<String> = crate::all_scalar_udfs()
             .iter()
             .map(|u| u.name().to_string())
             .collect();
+        names.extend(
+            crate::all_aggregate_udfs()
+                .iter()
+                .map(|u| u.name().to_string()),
+        );
         for n in &names {
             assert!(super::function_doc(n).is_some(), "{n} has no documentation");
         }

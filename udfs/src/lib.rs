@@ -8,6 +8,7 @@
 //! skyql_udfs::register_all(&ctx);
 //! ```
 
+pub mod aggregates;
 pub mod docs;
 pub mod fits_card;
 pub mod fits_header;
@@ -15,7 +16,7 @@ pub mod functions;
 pub mod time;
 pub mod wcs;
 
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 /// Every scalar function of this crate.
@@ -39,9 +40,20 @@ pub fn all_scalar_udfs() -> Vec<ScalarUDF> {
     udfs
 }
 
+/// Every aggregate function of this crate.
+pub fn all_aggregate_udfs() -> Vec<AggregateUDF> {
+    vec![
+        AggregateUDF::from(aggregates::LcStats::default()),
+        AggregateUDF::from(aggregates::StetsonJ::default()),
+    ]
+}
+
 /// Registers every function of this crate in `ctx`.
 pub fn register_all(ctx: &SessionContext) {
     for udf in all_scalar_udfs() {
         ctx.register_udf(udf);
+    }
+    for udaf in all_aggregate_udfs() {
+        ctx.register_udaf(udaf);
     }
 }

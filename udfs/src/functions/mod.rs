@@ -14,3 +14,11 @@ pub use numeric::{NumericKind, NumericUdf};
 pub use pixel_sky::{Pix2Sky, Sky2Pix};
 pub use sphere::{AngSep, ConeContains, angular_separation};
 pub use wcs_builders::{WcsFromFits, WcsFromHeader};
+
+/// An argument of an aggregate cast to Float64.
+pub(crate) fn args_float(
+    array: &datafusion::arrow::array::ArrayRef,
+    name: &str,
+) -> datafusion::common::Result<datafusion::arrow::array::Float64Array> {
+    args::float(array, name, "arguments")
+}
