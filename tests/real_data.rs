@@ -298,3 +298,118 @@ fn stars_carry_a_healpix_index_consistent_with_the_function() {
         assert_eq!(h >> (2 * 21), r["h8"].parse::<u64>().unwrap());
     }
 }
+
+#[test]
+fn cone_searches_prune_with_healpix_and_equal_a_brute_force_scan() {
+    // Points around the north pole, the south pole and across RA = 0/360, with their
+    // HEALPix index, written to Parquet by skyql itself and read back as a table.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut points = String::from("ra,dec\n");
+    for i in 0..360 {
+        for j in 0..30 {
+            let ra = (i as f64 + j as f64 * 0.037) % 360.0;
+            for dec0 in [89.8f64, -89.7, 0.0, 45.0] {
+                let step = if dec0.abs() > 80.0 { 0.0066 } else { 0.02 };
+                points.push_str(&format!("{ra:.4},{:.5}\n", dec0 + (j as f64 - 15.0) * step));
+            }
+        }
+    }
+    let csv = tmp.path().join("points.csv");
+    std::fs::write(&csv, points).unwrap();
+    let pq = tmp.path().join("points.parquet");
+    let source = format!("c={}", csv.display());
+    run_ok(&[
+        "query",
+        "--table",
+        &source,
+        "--format",
+        "parquet",
+        "--output",
+        pq.to_str().unwrap(),
+        "SELECT ra, dec, healpix(ra, dec, 29) AS healpix FROM c ORDER BY healpix",
+    ]);
+    let table = format!("p={}", pq.display());
+    for (ra0, dec0, r) in [
+        (0.0, 0.0, 0.5),
+        (359.8, 45.0, 0.3),
+        (123.0, 89.9, 0.2),
+        (10.0, -89.8, 0.15),
+        (180.0, 90.0, 0.25),
+    ] {
+        let cone = format!(
+            "SELECT ra, dec FROM p WHERE cone_contains(ra, dec, {ra0}, {dec0}, {r}) ORDER BY ra, dec"
+        );
+        let brute = format!(
+            "SELECT ra, dec FROM p WHERE ang_sep(ra, dec, {ra0}, {dec0}) <= {r} ORDER BY ra, dec"
+        );
+        let a = run_ok(&["query", "--table", &table, "--format", "csv", &cone]);
+        let b = run_ok(&["query", "--table", &table, "--format", "csv", &brute]);
+        assert!(a.lines().count() > 2, "cone ({ra0}, {dec0}, {r}) is empty");
+        assert_eq!(a, b, "cone ({ra0}, {dec0}, {r})");
+        let plan = run_ok(&[
+            "query",
+            "--table",
+            &table,
+            "--format",
+            "csv",
+            &format!("EXPLAIN {cone}"),
+        ]);
+        assert!(
+            plan.contains("healpix"),
+            "the rule did not add a healpix predicate: {plan}"
+        );
+    }
+}
+
+#[test]
+fn stars_cone_search_skips_files_of_other_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    run_ok(&[
+        "generate",
+        "--out",
+        raw.to_str().unwrap(),
+        "--fields",
+        "lm001,lm035,lm055",
+        "--ccds",
+        "2",
+        "--ccd-size",
+        "32",
+        "--epochs",
+        "3",
+        "--stars-per-quarter",
+        "5",
+    ]);
+    let cat = tmp.path().join("cat");
+    run_ok(&[
+        "ingest",
+        raw.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    let star = &query_csv(
+        &cat,
+        "SELECT ra, dec FROM stars WHERE field = 'lm035' ORDER BY star_id LIMIT 1",
+    )[0];
+    let (ra, dec) = (star["ra"].clone(), star["dec"].clone());
+    let cone = format!(
+        "SELECT star_id FROM stars WHERE cone_contains(ra, dec, {ra}, {dec}, 0.05) ORDER BY star_id"
+    );
+    let brute = format!(
+        "SELECT star_id FROM stars WHERE ang_sep(ra, dec, {ra}, {dec}) <= 0.05 ORDER BY star_id"
+    );
+    assert_eq!(query_csv(&cat, &cone), query_csv(&cat, &brute));
+    let plan = run_ok(&[
+        "query",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--format",
+        "csv",
+        &format!("EXPLAIN ANALYZE {cone}"),
+    ]);
+    // Three field files; statistics on healpix keep only lm035's.
+    assert!(
+        plan.contains("files_ranges_pruned_statistics=3 total → 1 matched"),
+        "{plan}"
+    );
+}

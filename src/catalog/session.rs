@@ -11,6 +11,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 
 use super::Catalog;
@@ -33,7 +34,13 @@ pub fn new_session(catalog: Option<&Catalog>, options: &SessionOptions) -> Resul
     if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
     }
-    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime.build_arc()?)
+        .with_default_features()
+        .with_optimizer_rules(skyql_udfs::optimizer_rules())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     skyql_udfs::register_all(&ctx);
     if let Some(catalog) = catalog {
         register_catalog(&ctx, catalog)?;

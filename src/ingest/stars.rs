@@ -131,7 +131,9 @@ impl StarRecord {
     }
 }
 
-/// Builds a `stars` batch (one field's rows), sorted by star id.
+/// Builds a `stars` batch (one field's rows), sorted by HEALPix index (stars without a
+/// position last, by star id) so that row-group statistics on `healpix` prune cone
+/// searches.
 pub fn stars_batch(records: &BTreeMap<String, StarRecord>) -> Result<RecordBatch> {
     let mut star = StringBuilder::new();
     let mut survey = StringBuilder::new();
@@ -144,7 +146,15 @@ pub fn stars_batch(records: &BTreeMap<String, StarRecord>) -> Result<RecordBatch
     let mut n_b = Int64Builder::new();
     let mut means: Vec<Float64Builder> = (0..4).map(|_| Float64Builder::new()).collect();
     let mut source = StringBuilder::new();
-    for r in records.values() {
+    let cell = |r: &StarRecord| {
+        r.radec
+            .and_then(|(ra, dec)| healpix_nested(ra, dec, MAX_ORDER))
+            .map(|h| h as i64)
+    };
+    let mut ordered: Vec<(Option<i64>, &StarRecord)> =
+        records.values().map(|r| (cell(r), r)).collect();
+    ordered.sort_by_key(|(h, r)| (h.is_none(), *h, r.star_id.as_str()));
+    for (h, r) in ordered {
         star.append_value(&r.star_id);
         survey.append_value(&r.survey);
         ccd.append_option(r.ccd);
@@ -164,11 +174,7 @@ pub fn stars_batch(records: &BTreeMap<String, StarRecord>) -> Result<RecordBatch
         for (b, x) in floats.iter_mut().zip(v) {
             b.append_option(x);
         }
-        healpix.append_option(
-            r.radec
-                .and_then(|(ra, dec)| healpix_nested(ra, dec, MAX_ORDER))
-                .map(|h| h as i64),
-        );
+        healpix.append_option(h);
         source_pos.append_option(r.position_source.as_deref());
         n_r.append_value(red.n);
         n_b.append_value(blue.n);

@@ -1,0 +1,190 @@
+//! An optimizer rule that lets cone searches skip data: a filter
+//! `cone_contains(ra, dec, RA0, DEC0, R)` with literal centre and radius, on a table that
+//! also has a `healpix` column (NESTED, order 29, as `stars.healpix`), gains the conjunct
+//! `healpix BETWEEN lo AND hi OR ...` over the HEALPix cells covering the cone. Parquet
+//! row-group and file statistics on `healpix` then skip what cannot intersect the cone;
+//! the `cone_contains` filter stays, so results are exactly those of a full scan. The rule
+//! must run before projections are pushed into the scans (see [`crate::optimizer_rules`]).
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{Column, Result, ScalarValue};
+use datafusion::logical_expr::utils::{conjunction, disjunction, split_conjunction};
+use datafusion::logical_expr::{Expr, Filter, LogicalPlan, lit};
+use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+
+/// Most ranges written into a predicate; beyond, neighbouring ranges are merged.
+const MAX_RANGES: usize = 16;
+
+/// The rule; placed in the optimizer by [`crate::optimizer_rules`].
+#[derive(Debug, Default)]
+pub struct ConeHealpixPruning;
+
+/// Order-29 NESTED index ranges `[lo, hi)` covering a cone (degrees), or `None` when the
+/// cone is too large to be worth it (more than a few degrees: no pruning, same result).
+pub fn cone_ranges(ra0: f64, dec0: f64, radius: f64) -> Option<Vec<(u64, u64)>> {
+    if !(ra0.is_finite() && (-90.0..=90.0).contains(&dec0) && radius > 0.0 && radius < 10.0) {
+        return None;
+    }
+    let r = radius.to_radians();
+    if !cdshealpix::has_best_starting_depth(r) {
+        return None;
+    }
+    let depth = (cdshealpix::best_starting_depth(r) + 2).min(20);
+    let bmoc =
+        cdshealpix::nested::cone_coverage_approx(depth, ra0.to_radians(), dec0.to_radians(), r);
+    let shift = 2 * (29 - depth as u32);
+    let mut ranges: Vec<(u64, u64)> = bmoc
+        .to_ranges()
+        .iter()
+        .map(|r| (r.start << shift, r.end << shift))
+        .collect();
+    while ranges.len() > MAX_RANGES {
+        // Merge the two ranges separated by the smallest gap.
+        let i = (0..ranges.len() - 1)
+            .min_by_key(|&i| ranges[i + 1].0 - ranges[i].1)
+            .unwrap_or(0);
+        ranges[i].1 = ranges[i + 1].1;
+        ranges.remove(i + 1);
+    }
+    Some(ranges)
+}
+
+fn literal_f64(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::Literal(v, _) => match v.cast_to(&DataType::Float64).ok()? {
+            ScalarValue::Float64(Some(x)) => Some(x),
+            _ => None,
+        },
+        Expr::Negative(e) => literal_f64(e).map(|v| -v),
+        Expr::Cast(c) => literal_f64(&c.expr),
+        Expr::TryCast(c) => literal_f64(&c.expr),
+        _ => None,
+    }
+}
+
+fn unwrap_column(e: &Expr) -> Option<&Column> {
+    match e {
+        Expr::Column(c) => Some(c),
+        Expr::Cast(c) => unwrap_column(&c.expr),
+        Expr::TryCast(c) => unwrap_column(&c.expr),
+        _ => None,
+    }
+}
+
+impl OptimizerRule for ConeHealpixPruning {
+    fn name(&self) -> &str {
+        "cone_healpix_pruning"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::TopDown)
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        match plan {
+            LogicalPlan::Filter(filter) => {
+                let schema = filter.input.schema().clone();
+                let has = |c: &Column| schema.has_column(c);
+                let Some(extra) = healpix_conjuncts(split_conjunction(&filter.predicate), &has)
+                else {
+                    return Ok(Transformed::no(LogicalPlan::Filter(filter)));
+                };
+                let Filter {
+                    predicate, input, ..
+                } = filter;
+                let predicate = conjunction(std::iter::once(predicate).chain(extra))
+                    .unwrap_or_else(|| lit(true));
+                Ok(Transformed::yes(LogicalPlan::Filter(Filter::try_new(
+                    predicate, input,
+                )?)))
+            }
+            other => Ok(Transformed::no(other)),
+        }
+    }
+}
+
+/// The healpix range predicates for the `cone_contains` conjuncts among `conjuncts`, when
+/// the relation of their `ra` column has a `healpix` column (`has`) and none of the
+/// conjuncts refers to `healpix` yet (the rule has run, or the user wrote one).
+fn healpix_conjuncts(conjuncts: Vec<&Expr>, has: &dyn Fn(&Column) -> bool) -> Option<Vec<Expr>> {
+    if conjuncts
+        .iter()
+        .any(|e| e.column_refs().iter().any(|c| c.name == "healpix"))
+    {
+        return None;
+    }
+    let mut extra = Vec::new();
+    for conjunct in conjuncts {
+        let Expr::ScalarFunction(f) = conjunct else {
+            continue;
+        };
+        if f.func.name() != "cone_contains" || f.args.len() != 5 {
+            continue;
+        }
+        let Some(ra) = unwrap_column(&f.args[0]) else {
+            continue;
+        };
+        let (Some(ra0), Some(dec0), Some(radius)) = (
+            literal_f64(&f.args[2]),
+            literal_f64(&f.args[3]),
+            literal_f64(&f.args[4]),
+        ) else {
+            continue;
+        };
+        let healpix = Column::new(ra.relation.clone(), "healpix");
+        if !has(&healpix) {
+            continue;
+        }
+        let Some(ranges) = cone_ranges(ra0, dec0, radius) else {
+            continue;
+        };
+        let terms = ranges.into_iter().map(|(lo, hi)| {
+            Expr::Column(healpix.clone()).between(lit(lo as i64), lit(hi as i64 - 1))
+        });
+        extra.extend(disjunction(terms));
+    }
+    (!extra.is_empty()).then_some(extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cone_ranges;
+    use crate::functions::{angular_separation, healpix_nested};
+
+    #[test]
+    fn ranges_cover_every_point_of_the_cone() {
+        // Across RA = 0/360, at the poles and in the LMC.
+        for (ra0, dec0, r) in [
+            (0.0, 0.0, 0.5),
+            (359.9, 10.0, 0.2),
+            (10.0, 89.95, 0.1),
+            (200.0, -90.0, 1.0),
+            (80.0, -69.0, 1.0 / 60.0),
+        ] {
+            let ranges = cone_ranges(ra0, dec0, r).unwrap();
+            let mut inside = 0;
+            for i in 0..200 {
+                for j in 0..200 {
+                    let ra: f64 =
+                        ra0 + (i as f64 - 100.0) * r / 40.0 / dec0.to_radians().cos().max(0.01);
+                    let dec: f64 = (dec0 + (j as f64 - 100.0) * r / 40.0).clamp(-90.0, 90.0);
+                    let ra = ra.rem_euclid(360.0);
+                    if angular_separation(ra, dec, ra0, dec0) <= r {
+                        inside += 1;
+                        let h = healpix_nested(ra, dec, 29).unwrap();
+                        assert!(
+                            ranges.iter().any(|(lo, hi)| *lo <= h && h < *hi),
+                            "({ra}, {dec}) missed for cone ({ra0}, {dec0}, {r})"
+                        );
+                    }
+                }
+            }
+            assert!(inside > 100);
+        }
+    }
+}
