@@ -76,6 +76,21 @@ enum Command {
         #[arg(long = "table", value_name = "NAME=PATH")]
         tables: Vec<String>,
     },
+    /// Run a benchmark workload, beside the reference tool when it is installed.
+    Bench {
+        /// Workload: pix2sky.
+        #[arg(default_value = "pix2sky")]
+        workload: String,
+        /// Points to transform (pix2sky).
+        #[arg(long, default_value_t = 1_000_000)]
+        points: usize,
+        /// Timed repetitions after one warm-up.
+        #[arg(long, default_value_t = 5)]
+        repetitions: usize,
+        /// Python with astropy, for the side-by-side comparison.
+        #[arg(long, env = "SKYQL_PYTHON", default_value = "python3")]
+        python: PathBuf,
+    },
     /// List skyql's SQL functions.
     Functions,
     /// Show a function's usage and description.
@@ -242,6 +257,17 @@ pub fn run(cli: Cli) -> Result<()> {
             catalog,
             tables,
         } => runtime()?.block_on(describe(&table, catalog.as_deref(), &tables)),
+        Command::Bench {
+            workload,
+            points,
+            repetitions,
+            python,
+        } => crate::bench::run_bench(&crate::bench::BenchOptions {
+            workload,
+            points,
+            repetitions: repetitions.max(1),
+            python,
+        }),
         Command::Functions => {
             for d in skyql_udfs::docs::FUNCTION_DOCS {
                 println!("{:<55} {}", d.usage, d.description);

@@ -5,6 +5,7 @@
 //! queried from the command line (`cli`). The built-in demo survey (`demo`) is an
 //! EROS-2-like survey written as real files, with the truth the tests compare against.
 
+pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod conventions;

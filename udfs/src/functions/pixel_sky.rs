@@ -96,8 +96,16 @@ fn transform(
         Direction::PixToSky => "pix2sky",
         Direction::SkyToPix => "sky2pix",
     };
-    let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-    let [a, b, wcs] = arrays.as_slice() else {
+    let [a, b, wcs] = args.args.as_slice() else {
+        return exec_err!("{name} takes 3 arguments");
+    };
+    // A constant WCS (a literal, wcs_from_header('...')) stays one row: prepared once.
+    let wcs = match wcs {
+        ColumnarValue::Scalar(s) => s.to_array_of_size(1)?,
+        ColumnarValue::Array(a) => a.clone(),
+    };
+    let arrays = ColumnarValue::values_to_arrays(&[a.clone(), b.clone()])?;
+    let [a, b] = arrays.as_slice() else {
         return exec_err!("{name} takes 3 arguments");
     };
     let a = to_f64(a, name)?;
@@ -109,12 +117,22 @@ fn transform(
     let mut out_a = Float64Builder::with_capacity(n);
     let mut out_b = Float64Builder::with_capacity(n);
     let mut cache: Option<(Wcs, Option<PreparedWcs>)> = None;
+    // One WCS for every row: prepared once, outside the loop.
+    let constant = if wcs.len() == 1 {
+        prepared(wcs, 0, &mut cache)?.cloned()
+    } else {
+        None
+    };
     for row in 0..n {
         let result = if a.is_null(row) || b.is_null(row) {
             None
         } else {
-            let wcs_row = if wcs.len() == 1 { 0 } else { row };
-            prepared(wcs, wcs_row, &mut cache)?.and_then(|p| {
+            let p = if wcs.len() == 1 {
+                constant.as_ref()
+            } else {
+                prepared(wcs, row, &mut cache)?
+            };
+            p.and_then(|p| {
                 let (u, v) = (a.value(row), b.value(row));
                 match direction {
                     Direction::PixToSky => p.pix2sky(u, v),
