@@ -8,7 +8,7 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
-use super::samples::{Samples, median, state_fields};
+use super::samples::{SamplesAccumulator, median, state_fields};
 
 /// The statistics of one light curve.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -144,59 +144,40 @@ impl AggregateUDFImpl for LcStats {
         Ok(DataType::Struct(result_fields()))
     }
     fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(LcStatsAccumulator {
-            samples: Samples::new(3),
-        }))
+        Ok(Box::new(SamplesAccumulator::new(
+            "lc_stats", 3, finish, None,
+        )))
     }
     fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(state_fields("lc_stats", &["mjd", "mag", "mag_err"]))
     }
 }
 
-#[derive(Debug)]
-struct LcStatsAccumulator {
-    samples: Samples,
-}
-
-impl Accumulator for LcStatsAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.samples.update(values, "lc_stats")
-    }
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let c = &self.samples.columns;
-        let s = light_curve_stats(&c[0], &c[1], &c[2]);
-        let floats = [
-            s.mean,
-            s.weighted_mean,
-            s.std,
-            s.chi2_dof,
-            s.median,
-            s.mad,
-            s.amplitude,
-            s.first_mjd,
-            s.last_mjd,
-        ];
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![s.n]))];
-        columns.extend(
-            floats
-                .iter()
-                .map(|v| Arc::new(Float64Array::from(vec![*v])) as ArrayRef),
-        );
-        Ok(ScalarValue::Struct(Arc::new(StructArray::new(
-            result_fields(),
-            columns,
-            None,
-        ))))
-    }
-    fn size(&self) -> usize {
-        self.samples.size()
-    }
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(self.samples.state())
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.samples.merge(states)
-    }
+/// The `lc_stats` struct of the sample columns (mjd, mag, mag_err).
+fn finish(c: &[Vec<f64>]) -> Result<ScalarValue> {
+    let s = light_curve_stats(&c[0], &c[1], &c[2]);
+    let floats = [
+        s.mean,
+        s.weighted_mean,
+        s.std,
+        s.chi2_dof,
+        s.median,
+        s.mad,
+        s.amplitude,
+        s.first_mjd,
+        s.last_mjd,
+    ];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![s.n]))];
+    columns.extend(
+        floats
+            .iter()
+            .map(|v| Arc::new(Float64Array::from(vec![*v])) as ArrayRef),
+    );
+    Ok(ScalarValue::Struct(Arc::new(StructArray::new(
+        result_fields(),
+        columns,
+        None,
+    ))))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::logical_expr::Accumulator;
 
 use crate::functions::args_float;
 
@@ -103,5 +104,73 @@ pub fn median(values: &[f64]) -> f64 {
         v[n / 2]
     } else {
         0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// An accumulator that keeps every sample and computes its result at the end.
+#[derive(Debug)]
+pub struct SamplesAccumulator {
+    samples: Samples,
+    name: &'static str,
+    /// Computes the result from the sample columns.
+    finish: fn(&[Vec<f64>]) -> Result<ScalarValue>,
+    /// An argument given as text (a colour) and kept as the code of its first byte.
+    text_column: Option<usize>,
+}
+
+impl SamplesAccumulator {
+    /// An accumulator of `columns` arguments for the aggregate `name`.
+    pub fn new(
+        name: &'static str,
+        columns: usize,
+        finish: fn(&[Vec<f64>]) -> Result<ScalarValue>,
+        text_column: Option<usize>,
+    ) -> Self {
+        SamplesAccumulator {
+            samples: Samples::new(columns),
+            name,
+            finish,
+            text_column,
+        }
+    }
+}
+
+/// Text values as the code of their first byte (numbers are kept as they are).
+fn text_codes(a: &ArrayRef) -> Result<ArrayRef> {
+    if a.data_type().is_numeric() {
+        return Ok(a.clone());
+    }
+    let s = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+    let Some(s) = s.as_string_opt::<i32>() else {
+        return exec_err!("expected text or a number, got {}", a.data_type());
+    };
+    let codes: Float64Array = (0..s.len())
+        .map(|i| (!s.is_null(i)).then(|| s.value(i).bytes().next().map_or(0.0, f64::from)))
+        .collect();
+    Ok(Arc::new(codes))
+}
+
+impl Accumulator for SamplesAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        match self.text_column {
+            Some(i) if i < values.len() => {
+                let mut v = values.to_vec();
+                v[i] = text_codes(&values[i])?;
+                self.samples.update(&v, self.name)
+            }
+            _ => self.samples.update(values, self.name),
+        }
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        (self.finish)(&self.samples.columns)
+    }
+    fn size(&self) -> usize {
+        self.samples.size()
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(self.samples.state())
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.samples.merge(states)
     }
 }

@@ -2,15 +2,13 @@
 //! colours observed at the same epochs.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::datatypes::{DataType, FieldRef};
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 
-use super::samples::{Samples, state_fields};
+use super::samples::{SamplesAccumulator, state_fields};
 
 /// Stetson's J for points (mjd, mag, err, colour code). Within each colour the residual is
 /// delta = sqrt(n / (n - 1)) (mag - weighted mean) / err; a red and a blue point with the
@@ -118,9 +116,12 @@ impl AggregateUDFImpl for StetsonJ {
         Ok(DataType::Float64)
     }
     fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(StetsonAccumulator {
-            samples: Samples::new(4),
-        }))
+        Ok(Box::new(SamplesAccumulator::new(
+            "stetson_j",
+            4,
+            finish,
+            Some(3),
+        )))
     }
     fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(state_fields(
@@ -130,57 +131,13 @@ impl AggregateUDFImpl for StetsonJ {
     }
 }
 
-#[derive(Debug)]
-struct StetsonAccumulator {
-    samples: Samples,
-}
-
-/// Colours as numbers: the first byte of a text colour, or the number itself.
-fn colour_codes(a: &ArrayRef) -> Result<ArrayRef> {
-    match a.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..) => {
-            let s = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
-            let s = s
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::StringArray>();
-            let Some(s) = s else {
-                return exec_err!("stetson_j: colour must be text or a number");
-            };
-            let codes: datafusion::arrow::array::Float64Array = (0..s.len())
-                .map(|i| (!s.is_null(i)).then(|| s.value(i).bytes().next().map_or(0.0, f64::from)))
-                .collect();
-            Ok(Arc::new(codes))
-        }
-        _ => Ok(a.clone()),
-    }
-}
-
-impl Accumulator for StetsonAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        if values.len() != 4 {
-            return exec_err!("stetson_j takes 4 arguments");
-        }
-        let mut v = values.to_vec();
-        v[3] = colour_codes(&values[3])?;
-        self.samples.update(&v, "stetson_j")
-    }
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let c = &self.samples.columns;
-        let points: Vec<(f64, f64, f64, i64)> = (0..c[0].len())
-            .filter(|&i| c[3][i].is_finite())
-            .map(|i| (c[0][i], c[1][i], c[2][i], c[3][i] as i64))
-            .collect();
-        Ok(ScalarValue::Float64(stetson_j(&points)))
-    }
-    fn size(&self) -> usize {
-        self.samples.size()
-    }
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(self.samples.state())
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.samples.merge(states)
-    }
+/// Stetson's J of the sample columns (mjd, mag, mag_err, colour code).
+fn finish(c: &[Vec<f64>]) -> Result<ScalarValue> {
+    let points: Vec<(f64, f64, f64, i64)> = (0..c[0].len())
+        .filter(|&i| c[3][i].is_finite())
+        .map(|i| (c[0][i], c[1][i], c[2][i], c[3][i] as i64))
+        .collect();
+    Ok(ScalarValue::Float64(stetson_j(&points)))
 }
 
 #[cfg(test)]

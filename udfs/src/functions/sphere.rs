@@ -46,27 +46,33 @@ impl ScalarUDFImpl for AngSep {
         Ok(DataType::Float64)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let a = arrays(&args.args, "ang_sep", &[4])?;
-        let v: Vec<Float64Array> = a
-            .iter()
-            .map(|x| float(x, "ang_sep", "coordinates"))
-            .collect::<Result<_>>()?;
-        let out: Float64Array = (0..v[0].len())
-            .map(|i| {
-                if v.iter().any(|c| c.is_null(i)) {
-                    None
-                } else {
-                    Some(angular_separation(
-                        v[0].value(i),
-                        v[1].value(i),
-                        v[2].value(i),
-                        v[3].value(i),
-                    ))
-                }
-            })
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(out)))
+        let (separations, _) = separations(&args.args, "ang_sep", 4)?;
+        Ok(ColumnarValue::Array(Arc::new(Float64Array::from(
+            separations,
+        ))))
     }
+}
+
+/// Row by row, the separation between (args 0, 1) and (args 2, 3), null when one is null,
+/// and the arguments as Float64 columns.
+fn separations(
+    args: &[ColumnarValue],
+    name: &str,
+    count: usize,
+) -> Result<(Vec<Option<f64>>, Vec<Float64Array>)> {
+    let a = arrays(args, name, &[count])?;
+    let v: Vec<Float64Array> = a
+        .iter()
+        .map(|x| float(x, name, "arguments"))
+        .collect::<Result<_>>()?;
+    let seps = (0..v[0].len())
+        .map(|i| {
+            (!v[..4].iter().any(|c| c.is_null(i))).then(|| {
+                angular_separation(v[0].value(i), v[1].value(i), v[2].value(i), v[3].value(i))
+            })
+        })
+        .collect();
+    Ok((seps, v))
 }
 
 /// `cone_contains(ra, dec, ra0, dec0, radius)` -> true when (ra, dec) is within `radius`
@@ -95,24 +101,14 @@ impl ScalarUDFImpl for ConeContains {
         Ok(DataType::Boolean)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let a = arrays(&args.args, "cone_contains", &[5])?;
-        let v: Vec<Float64Array> = a
+        let (separations, v) = separations(&args.args, "cone_contains", 5)?;
+        let radius = &v[4];
+        let out: BooleanArray = separations
             .iter()
-            .map(|x| float(x, "cone_contains", "coordinates and radius"))
-            .collect::<Result<_>>()?;
-        let out: BooleanArray = (0..v[0].len())
-            .map(|i| {
-                if v.iter().any(|c| c.is_null(i)) {
-                    None
-                } else {
-                    let d = angular_separation(
-                        v[0].value(i),
-                        v[1].value(i),
-                        v[2].value(i),
-                        v[3].value(i),
-                    );
-                    Some(d <= v[4].value(i))
-                }
+            .enumerate()
+            .map(|(i, d)| {
+                d.filter(|_| !radius.is_null(i))
+                    .map(|d| d <= radius.value(i))
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
