@@ -123,3 +123,26 @@ fn light_curve_aggregates_on_the_real_eros_star() {
         "correlated colours give a large J"
     );
 }
+
+#[test]
+fn pixel_origin_zero_matches_the_zero_based_reference() {
+    // ApogeeAlta_SIP.origin0.csv: the same points as origin1, 0-based (WCSLIB values).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("udfs/tests/data/wcs");
+    let hdr = std::fs::read_to_string(root.join("ApogeeAlta_SIP.hdr"))
+        .unwrap()
+        .replace('\'', "''");
+    let reference = std::fs::read_to_string(root.join("ApogeeAlta_SIP.origin0.csv")).unwrap();
+    for line in reference.lines().skip(1).take(4) {
+        let v: Vec<f64> = line.split(',').map(|s| s.parse().unwrap()).collect();
+        let r = one_row(&format!(
+            "SELECT p['ra'] AS ra, p['dec'] AS dec, s['x'] AS x, s['y'] AS y FROM (SELECT \
+             pix2sky({}, {}, wcs_from_header('{hdr}'), 0) AS p, sky2pix({}, {}, wcs_from_header('{hdr}'), 0) AS s)",
+            v[0], v[1], v[2], v[3]
+        ));
+        assert!((r["ra"].parse::<f64>().unwrap() - v[2]).abs() * 3600.0 < 1e-4);
+        assert!((r["dec"].parse::<f64>().unwrap() - v[3]).abs() * 3600.0 < 1e-4);
+        assert!((r["x"].parse::<f64>().unwrap() - v[0]).abs() < 1e-6);
+        assert!((r["y"].parse::<f64>().unwrap() - v[1]).abs() < 1e-6);
+    }
+    assert!(!run(&["query", "SELECT pix2sky(1.0, 1.0, wcs_from_header('CTYPE1  = ''RA---TAN''\nCTYPE2  = ''DEC--TAN''\nCRVAL1  = 1.0\nCRVAL2  = 2.0\nCDELT1  = 1.0\nCDELT2  = 1.0'), 2)"]).status.success());
+}

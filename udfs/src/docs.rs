@@ -16,13 +16,13 @@ pub struct FunctionDoc {
 pub const FUNCTION_DOCS: &[FunctionDoc] = &[
     FunctionDoc {
         name: "pix2sky",
-        usage: "pix2sky(x, y, wcs) -> struct {ra, dec}",
-        description: "FITS pixel (the first pixel's centre is 1.0) to ICRS/FK5 degrees through a wcs struct (images.wcs, wcs_from_header, wcs_from_fits). TAN, SIN (slant too), ARC, STG, ZPN; CD, PC + CDELT, CDELT + CROTA2; SIP and TPV distortions. For 0-based pixels add 1 to x and y. Null off the sky or for a WCS it cannot use.",
+        usage: "pix2sky(x, y, wcs [, origin]) -> struct {ra, dec}",
+        description: "FITS pixel (the first pixel's centre is 1.0; origin 0 for 0-based pixels, as astropy's origin=0) to ICRS/FK5 degrees through a wcs struct (images.wcs, wcs_from_header, wcs_from_fits). TAN, SIN (slant too), ARC, STG, ZPN; CD, PC + CDELT, CDELT + CROTA2; SIP and TPV distortions. Null off the sky or for a WCS it cannot use.",
     },
     FunctionDoc {
         name: "sky2pix",
-        usage: "sky2pix(ra, dec, wcs) -> struct {x, y}",
-        description: "Degrees to FITS pixel (1-based) through a wcs struct; the inverse of pix2sky to 1e-6 pixel. Null where the projection is undefined.",
+        usage: "sky2pix(ra, dec, wcs [, origin]) -> struct {x, y}",
+        description: "Degrees to FITS pixel (1-based; 0-based with origin 0) through a wcs struct; the inverse of pix2sky to 1e-6 pixel. Null where the projection is undefined.",
     },
     FunctionDoc {
         name: "wcs_from_header",

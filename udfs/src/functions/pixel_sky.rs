@@ -6,7 +6,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder, StructA
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 
 use crate::wcs::arrow_struct::wcs_from_array;
@@ -19,16 +19,19 @@ enum Direction {
     SkyToPix,
 }
 
-/// `pix2sky(x, y, wcs)` -> struct {ra, dec} in degrees (ICRS/FK5 as the header says).
+/// `pix2sky(x, y, wcs [, origin])` -> struct {ra, dec} in degrees (ICRS/FK5 as the
+/// header says).
 ///
-/// Pixels follow the FITS convention: the centre of the first pixel is (1.0, 1.0).
+/// Pixels follow the FITS convention, the centre of the first pixel is (1.0, 1.0), unless
+/// `origin` is 0 (numpy-style 0-based pixels, as astropy's `origin=0`).
 /// Rows with a null input, a null or unusable WCS, or off the sky give null.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Pix2Sky {
     signature: Signature,
 }
 
-/// `sky2pix(ra, dec, wcs)` -> struct {x, y}, 1-based FITS pixels.
+/// `sky2pix(ra, dec, wcs [, origin])` -> struct {x, y}: 1-based FITS pixels, or 0-based
+/// with `origin` 0.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Sky2Pix {
     signature: Signature,
@@ -37,7 +40,10 @@ pub struct Sky2Pix {
 impl Default for Pix2Sky {
     fn default() -> Self {
         Pix2Sky {
-            signature: Signature::any(3, Volatility::Immutable),
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(3), TypeSignature::Any(4)],
+                Volatility::Immutable,
+            ),
         }
     }
 }
@@ -45,7 +51,10 @@ impl Default for Pix2Sky {
 impl Default for Sky2Pix {
     fn default() -> Self {
         Sky2Pix {
-            signature: Signature::any(3, Volatility::Immutable),
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(3), TypeSignature::Any(4)],
+                Volatility::Immutable,
+            ),
         }
     }
 }
@@ -96,9 +105,19 @@ fn transform(
         Direction::PixToSky => "pix2sky",
         Direction::SkyToPix => "sky2pix",
     };
-    let [a, b, wcs] = args.args.as_slice() else {
-        return exec_err!("{name} takes 3 arguments");
+    let (a, b, wcs, origin) = match args.args.as_slice() {
+        [a, b, wcs] => (a, b, wcs, 1.0),
+        [a, b, wcs, ColumnarValue::Scalar(o)] => match o.cast_to(&DataType::Float64)? {
+            datafusion::common::ScalarValue::Float64(Some(v)) if v == 0.0 || v == 1.0 => {
+                (a, b, wcs, v)
+            }
+            other => return exec_err!("{name}: origin must be 0 or 1, got {other}"),
+        },
+        [_, _, _, _] => return exec_err!("{name}: origin must be a constant 0 or 1"),
+        _ => return exec_err!("{name} takes 3 or 4 arguments"),
     };
+    // Added to the caller's pixels to make FITS (1-based) pixels.
+    let shift = 1.0 - origin;
     // A constant WCS (a literal, wcs_from_header('...')) stays one row: prepared once.
     let wcs = match wcs {
         ColumnarValue::Scalar(s) => s.to_array_of_size(1)?,
@@ -135,8 +154,8 @@ fn transform(
             p.and_then(|p| {
                 let (u, v) = (a.value(row), b.value(row));
                 match direction {
-                    Direction::PixToSky => p.pix2sky(u, v),
-                    Direction::SkyToPix => p.sky2pix(u, v),
+                    Direction::PixToSky => p.pix2sky(u + shift, v + shift),
+                    Direction::SkyToPix => p.sky2pix(u, v).map(|(x, y)| (x - shift, y - shift)),
                 }
             })
         };
