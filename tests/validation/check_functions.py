@@ -41,9 +41,49 @@ def main():
     print(f"hjd: {len(epochs) * len(positions)} cases, largest difference from astropy {worst:.3f} s")
     if worst > 0.5:
         problems.append(f"hjd differs from astropy by {worst} s > 0.5 s")
+    problems += check_projections(skyql)
     for p in problems:
         print(p, file=sys.stderr)
     sys.exit(1 if problems else 0)
+
+
+def check_projections(skyql):
+    """pix2sky for CAR and AIT (no WCSLIB reference file holds them) against astropy."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+    import numpy as np
+    problems = []
+    worst = 0.0
+    cases = 0
+    for code in ["CAR", "AIT", "STG", "ARC"]:
+        for crval in [(120.0, -30.0), (300.0, 45.0), (10.0, 0.0), (200.0, -75.0)]:
+            cards = [f"CTYPE1  = 'RA---{code}'", f"CTYPE2  = 'DEC--{code}'", f"CRVAL1  = {crval[0]}",
+                     f"CRVAL2  = {crval[1]}", "CRPIX1  = 100.0", "CRPIX2  = 50.0", "CDELT1  = -0.5",
+                     "CDELT2  = 0.5", "PC1_2   = 0.1", "PC2_1   = -0.05"]
+            header = fits.Header.fromstring("\n".join(cards), sep="\n")
+            w = WCS(header)
+            pts = [(x, y) for x in (1.0, 60.0, 100.0, 170.0) for y in (1.0, 30.0, 50.0, 95.0)]
+            text = "\n".join(cards).replace("'", "''")
+            values = ", ".join(f"({x}, {y})" for x, y in pts)
+            sql = (f"SELECT column1 AS x, column2 AS y, pix2sky(column1, column2, wcs_from_header('{text}')) AS p "
+                   f"FROM (VALUES {values})")
+            out = subprocess.run([skyql, "query", "--format", "csv",
+                                  f"SELECT x, y, p['ra'] AS ra, p['dec'] AS dec FROM ({sql})"],
+                                 capture_output=True, text=True, check=True)
+            for r in csv.DictReader(out.stdout.splitlines()):
+                ra, dec = w.all_pix2world([[float(r["x"]), float(r["y"])]], 1)[0]
+                cases += 1
+                if np.isnan(ra) or r["ra"] == "":
+                    if not (np.isnan(ra) and r["ra"] == ""):
+                        problems.append(f"{code} {crval} ({r['x']}, {r['y']}): skyql {r['ra']!r}, astropy {ra}")
+                    continue
+                d = np.hypot(((float(r["ra"]) - ra + 180) % 360 - 180) * np.cos(np.radians(dec)),
+                             float(r["dec"]) - dec) * 3600
+                worst = max(worst, d)
+    print(f"pix2sky CAR/AIT/STG/ARC: {cases} points, largest difference from astropy {worst:.2e} arcsec")
+    if worst > 1e-4:
+        problems.append(f"pix2sky differs from astropy by {worst} arcsec")
+    return problems
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ pub const FUNCTION_DOCS: &[FunctionDoc] = &[
     FunctionDoc {
         name: "pix2sky",
         usage: "pix2sky(x, y, wcs [, origin]) -> struct {ra, dec}",
-        description: "FITS pixel (the first pixel's centre is 1.0; origin 0 for 0-based pixels, as astropy's origin=0) to ICRS/FK5 degrees through a wcs struct (images.wcs, wcs_from_header, wcs_from_fits). TAN, SIN (slant too), ARC, STG, ZPN; CD, PC + CDELT, CDELT + CROTA2; SIP and TPV distortions. Null off the sky or for a WCS it cannot use.",
+        description: "FITS pixel (the first pixel's centre is 1.0; origin 0 for 0-based pixels, as astropy's origin=0) to ICRS/FK5 degrees through a wcs struct (images.wcs, wcs_from_header, wcs_from_fits). TAN, SIN (slant too), ARC, STG, ZPN, CAR, AIT; CD, PC + CDELT, CDELT + CROTA2; SIP and TPV distortions. Null off the sky or for a WCS it cannot use.",
     },
     FunctionDoc {
         name: "sky2pix",

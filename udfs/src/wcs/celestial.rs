@@ -1,4 +1,5 @@
-//! The spherical rotation between native and celestial coordinates (FITS WCS paper II, 2.3).
+//! The spherical rotation between native and celestial coordinates (FITS WCS paper II,
+//! 2.3 and 2.4).
 
 const D2R: f64 = std::f64::consts::PI / 180.0;
 
@@ -12,21 +13,48 @@ pub(crate) struct Rotation {
 }
 
 impl Rotation {
-    /// Builds the rotation for a projection whose reference point is at native latitude
-    /// `theta0`. Only `theta0 = 90` (zenithal projections) is handled here, where the
-    /// celestial coordinates of the native pole are the reference point itself.
+    /// Builds the rotation for a projection whose reference point (phi0 = 0) is at native
+    /// latitude `theta0` (paper II, eq. 8-10): for the zenithal projections (theta0 = 90)
+    /// the native pole is the reference point; otherwise the celestial latitude of the
+    /// native pole is the solution in [-90, 90] closest to LATPOLE (default 90).
     pub(crate) fn new(
         crval: [f64; 2],
         theta0: f64,
         lonpole: Option<f64>,
-        _latpole: Option<f64>,
+        latpole: Option<f64>,
     ) -> Self {
-        let delta0 = crval[1];
+        let (alpha0, delta0) = (crval[0], crval[1]);
         let default_phi_p = if delta0 >= theta0 { 0.0 } else { 180.0 };
         let phi_p = lonpole.unwrap_or(default_phi_p);
-        let delta_p = delta0;
+        let (alpha_p, delta_p) = if theta0 == 90.0 {
+            (alpha0, delta0)
+        } else {
+            let (st0, ct0) = (theta0 * D2R).sin_cos();
+            let (sdp0, cdp0) = (phi_p * D2R).sin_cos();
+            let a = st0.atan2(ct0 * cdp0) / D2R;
+            let denom = (1.0 - ct0 * ct0 * sdp0 * sdp0).sqrt();
+            let b = ((delta0 * D2R).sin() / denom).clamp(-1.0, 1.0).acos() / D2R;
+            let wrap = |d: f64| (d + 180.0).rem_euclid(360.0) - 180.0;
+            let target = latpole.unwrap_or(90.0);
+            let delta_p = [wrap(a + b), wrap(a - b)]
+                .into_iter()
+                .filter(|d| (-90.0 - 1e-12..=90.0 + 1e-12).contains(d))
+                .min_by(|x, y| (x - target).abs().total_cmp(&(y - target).abs()))
+                .unwrap_or(a + b)
+                .clamp(-90.0, 90.0);
+            let alpha_p = if (delta_p - 90.0).abs() < 1e-12 {
+                alpha0 + phi_p - 180.0
+            } else if (delta_p + 90.0).abs() < 1e-12 {
+                alpha0 - phi_p
+            } else {
+                let (sd0, cd0) = (delta0 * D2R).sin_cos();
+                let (sdp, cdp) = (delta_p * D2R).sin_cos();
+                alpha0 - (sdp0 * ct0 * cdp).atan2(st0 - sdp * sd0) / D2R * cd0.signum()
+            };
+            (alpha_p, delta_p)
+        };
         Rotation {
-            alpha_p: crval[0],
+            alpha_p,
             sin_delta_p: (delta_p * D2R).sin(),
             cos_delta_p: (delta_p * D2R).cos(),
             phi_p,

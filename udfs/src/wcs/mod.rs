@@ -8,14 +8,14 @@
 pub mod arrow_struct;
 mod celestial;
 mod header;
+mod projection;
 mod sip;
 mod tpv;
-mod zenithal;
 
 pub use header::WcsError;
+pub use projection::Projection;
 pub use sip::Sip;
 pub use tpv::Tpv;
-pub use zenithal::Zenithal;
 
 /// A celestial WCS: linear part, projection, celestial rotation and optional SIP distortion.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +50,7 @@ pub struct PreparedWcs {
     crpix: [f64; 2],
     cd: [[f64; 2]; 2],
     cd_inv: [[f64; 2]; 2],
-    projection: Zenithal,
+    projection: Projection,
     rotation: celestial::Rotation,
     sip: Option<Sip>,
     tpv: Option<Tpv>,
@@ -59,7 +59,7 @@ pub struct PreparedWcs {
 impl Wcs {
     /// Decodes the projection and distortion and inverts the matrices.
     pub fn prepare(&self) -> Result<PreparedWcs, WcsError> {
-        let projection = Zenithal::from_ctypes(&self.ctype1, &self.ctype2, &self.terms)?;
+        let projection = Projection::from_ctypes(&self.ctype1, &self.ctype2, &self.terms)?;
         let det = self.cd[0][0] * self.cd[1][1] - self.cd[0][1] * self.cd[1][0];
         if det == 0.0 || !det.is_finite() {
             return Err(WcsError::new(

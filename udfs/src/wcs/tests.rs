@@ -148,3 +148,71 @@ fn zenithal_radial_functions_match_paper_ii() {
         }
     }
 }
+
+fn header(code: &str, crval: (f64, f64)) -> super::PreparedWcs {
+    let text = format!(
+        "CTYPE1  = 'RA---{code}'\nCTYPE2  = 'DEC--{code}'\nCRVAL1  = {}\nCRVAL2  = {}\n\
+         CRPIX1  = 100.0\nCRPIX2  = 50.0\nCDELT1  = -0.5\nCDELT2  = 0.5\nEND",
+        crval.0, crval.1
+    );
+    Wcs::from_cards(&parse_header_text(&text))
+        .unwrap()
+        .prepare()
+        .unwrap()
+}
+
+#[test]
+fn car_and_ait_at_the_origin_follow_paper_ii() {
+    // With CRVAL = (0, 0) the native and celestial frames coincide.
+    let car = header("CAR", (0.0, 0.0));
+    let (ra, dec) = car.pix2sky(100.0 - 60.0, 50.0 + 40.0).unwrap();
+    assert!(
+        (ra - 30.0).abs() < 1e-12 && (dec - 20.0).abs() < 1e-12,
+        "CAR: {ra} {dec}"
+    );
+    // AIT: (phi, theta) = (90, 0) lies at x = 2 gamma sin 45, gamma = R2D sqrt(2 / (1 + cos 45)).
+    let ait = header("AIT", (0.0, 0.0));
+    let r2d = 180.0 / std::f64::consts::PI;
+    let x = 2.0 * r2d * (2.0 / (1.0 + 45f64.to_radians().cos())).sqrt() * 45f64.to_radians().sin();
+    let (px, py) = ait.sky2pix(90.0, 0.0).unwrap();
+    assert!(
+        (px - (100.0 - x / 0.5)).abs() < 1e-9 && (py - 50.0).abs() < 1e-9,
+        "AIT: {px} {py}"
+    );
+    // (0, 60): y = gamma sin 60 with gamma = R2D sqrt(2 / (1 + cos 60)).
+    let y = r2d * (2.0 / 1.5f64).sqrt() * 60f64.to_radians().sin();
+    let (_, py) = ait.sky2pix(0.0, 60.0).unwrap();
+    assert!((py - (50.0 + y / 0.5)).abs() < 1e-9);
+    // Outside the ellipse of the all-sky map: null.
+    assert!(ait.pix2sky(100.0 - 400.0, 50.0 + 200.0).is_none());
+}
+
+#[test]
+fn car_and_ait_elsewhere_map_crpix_to_crval_and_round_trip() {
+    for code in ["CAR", "AIT"] {
+        for crval in [(120.0, -30.0), (300.0, 45.0), (10.0, 0.0), (200.0, -75.0)] {
+            let w = header(code, crval);
+            let (ra, dec) = w.pix2sky(100.0, 50.0).unwrap();
+            assert!(
+                ((ra - crval.0 + 180.0).rem_euclid(360.0) - 180.0).abs() < 1e-9
+                    && (dec - crval.1).abs() < 1e-9,
+                "{code} {crval:?}: CRPIX gave ({ra}, {dec})"
+            );
+            for (x, y) in [(90.0, 47.0), (130.0, 70.0), (60.0, 20.0)] {
+                let (ra, dec) = w.pix2sky(x, y).unwrap();
+                let (px, py) = w.sky2pix(ra, dec).unwrap();
+                assert!(
+                    (px - x).abs() < 1e-8 && (py - y).abs() < 1e-8,
+                    "{code} {crval:?} ({x}, {y}) -> ({px}, {py})"
+                );
+                // A step along the x axis near CRPIX moves east by |CDELT1| / cos(dec).
+            }
+            let (ra1, dec1) = w.pix2sky(99.0, 50.0).unwrap();
+            let sep = crate::functions::angular_separation(ra1, dec1, crval.0, crval.1);
+            assert!(
+                (sep - 0.5).abs() < 1e-3,
+                "{code} {crval:?}: one pixel = {sep} deg"
+            );
+        }
+    }
+}

@@ -1,13 +1,14 @@
-//! Zenithal projections (FITS WCS paper II, 5.1): TAN, SIN (with slant), ARC, STG, ZPN.
+//! Projections (FITS WCS paper II): the zenithal TAN, SIN (with slant), ARC, STG and ZPN
+//! (section 5.1), the cylindrical CAR (5.2) and Hammer-Aitoff AIT (5.3).
 
 use super::WcsError;
 
 const R2D: f64 = 180.0 / std::f64::consts::PI;
 const D2R: f64 = std::f64::consts::PI / 180.0;
 
-/// A zenithal projection, decoded from CTYPEi.
+/// A projection, decoded from CTYPEi.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Zenithal {
+pub enum Projection {
     /// Gnomonic (also the projection of TAN-SIP and TPV).
     Tan,
     /// Orthographic, slant when (xi, eta) = (PV2_1, PV2_2) are not zero.
@@ -23,6 +24,10 @@ pub enum Zenithal {
     Stg,
     /// Zenithal polynomial: R = (180/pi) sum PV2_m zeta^m, zeta = (90 - theta) in radians.
     Zpn(Zpn),
+    /// Plate carree: x = phi, y = theta.
+    Car,
+    /// Hammer-Aitoff equal-area.
+    Ait,
 }
 
 /// ZPN coefficients and the range where the polynomial increases.
@@ -133,7 +138,7 @@ impl Zpn {
     }
 }
 
-impl Zenithal {
+impl Projection {
     /// Reads the projection code of `RA---TAN`, `DEC--TAN-SIP`, `GLON-SIN`, ...
     pub fn from_ctypes(
         ctype1: &str,
@@ -158,17 +163,19 @@ impl Zenithal {
             ));
         }
         match code1 {
-            "TAN" | "TPV" => Ok(Zenithal::Tan),
+            "TAN" | "TPV" => Ok(Projection::Tan),
             "SIN" => {
                 let pv = |k: &str| terms.iter().find(|(n, _)| n == k).map_or(0.0, |(_, v)| *v);
-                Ok(Zenithal::Sin {
+                Ok(Projection::Sin {
                     xi: pv("PV2_1"),
                     eta: pv("PV2_2"),
                 })
             }
-            "ZPN" => Ok(Zenithal::Zpn(Zpn::new(terms)?)),
-            "ARC" => Ok(Zenithal::Arc),
-            "STG" => Ok(Zenithal::Stg),
+            "ZPN" => Ok(Projection::Zpn(Zpn::new(terms)?)),
+            "CAR" => Ok(Projection::Car),
+            "AIT" => Ok(Projection::Ait),
+            "ARC" => Ok(Projection::Arc),
+            "STG" => Ok(Projection::Stg),
             other => Err(WcsError::new(
                 "CTYPE1",
                 &format!("'{ctype1}': projection {other:?} is not supported"),
@@ -176,14 +183,35 @@ impl Zenithal {
         }
     }
 
-    /// Native latitude of the reference point: 90 degrees for every zenithal projection.
+    /// Native latitude of the reference point: 90 degrees for the zenithal projections,
+    /// 0 for CAR and AIT.
     pub fn theta0(&self) -> f64 {
-        90.0
+        match self {
+            Projection::Car | Projection::Ait => 0.0,
+            _ => 90.0,
+        }
     }
 
     /// Intermediate world coordinates (degrees) to native (phi, theta).
     pub fn deproject(&self, x: f64, y: f64) -> Option<(f64, f64)> {
-        if let Zenithal::Sin { xi, eta } = self
+        match self {
+            Projection::Car => {
+                return (y.abs() <= 90.0).then_some((x, y));
+            }
+            Projection::Ait => {
+                // Paper II eq. 109-110 (WCSLIB aitx2s).
+                let z2 = 1.0 - (x * D2R / 4.0).powi(2) - (y * D2R / 2.0).powi(2);
+                if z2 < 0.5 - 1e-13 {
+                    return None;
+                }
+                let z = z2.max(0.5).sqrt();
+                let phi = 2.0 * (z * x * D2R / 2.0).atan2(2.0 * z * z - 1.0) * R2D;
+                let theta = (y * D2R * z).clamp(-1.0, 1.0).asin() * R2D;
+                return Some((phi, theta));
+            }
+            _ => {}
+        }
+        if let Projection::Sin { xi, eta } = self
             && (*xi != 0.0 || *eta != 0.0)
         {
             return slant_sin_deproject(x * D2R, y * D2R, *xi, *eta);
@@ -191,32 +219,47 @@ impl Zenithal {
         let r = (x * x + y * y).sqrt();
         let phi = if r == 0.0 { 0.0 } else { x.atan2(-y) * R2D };
         let theta = match self {
-            Zenithal::Tan => R2D.atan2(r) * R2D,
-            Zenithal::Sin { .. } => {
+            Projection::Tan => R2D.atan2(r) * R2D,
+            Projection::Sin { .. } => {
                 let s = r * D2R;
                 if s > 1.0 {
                     return None;
                 }
                 s.acos() * R2D
             }
-            Zenithal::Zpn(z) => 90.0 - z.solve(r * D2R)? * R2D,
-            Zenithal::Arc => 90.0 - r,
-            Zenithal::Stg => 90.0 - 2.0 * (r / (2.0 * R2D)).atan() * R2D,
+            Projection::Zpn(z) => 90.0 - z.solve(r * D2R)? * R2D,
+            // Handled before the zenithal cases.
+            Projection::Car | Projection::Ait => return None,
+            Projection::Arc => 90.0 - r,
+            Projection::Stg => 90.0 - 2.0 * (r / (2.0 * R2D)).atan() * R2D,
         };
         (theta >= -90.0).then_some((phi, theta))
     }
 
     /// Native (phi, theta) to intermediate world coordinates (degrees).
     pub fn project(&self, phi: f64, theta: f64) -> Option<(f64, f64)> {
+        match self {
+            Projection::Car => {
+                return Some(((phi + 180.0).rem_euclid(360.0) - 180.0, theta));
+            }
+            Projection::Ait => {
+                let phi = (phi + 180.0).rem_euclid(360.0) - 180.0;
+                let (st, ct) = (theta * D2R).sin_cos();
+                let (sp, cp) = (phi * D2R / 2.0).sin_cos();
+                let gamma = R2D * (2.0 / (1.0 + ct * cp)).sqrt();
+                return Some((2.0 * gamma * ct * sp, gamma * st));
+            }
+            _ => {}
+        }
         let r = match self {
-            Zenithal::Tan => {
+            Projection::Tan => {
                 if theta <= 0.0 {
                     return None;
                 }
                 let (s, c) = (theta * D2R).sin_cos();
                 R2D * c / s
             }
-            Zenithal::Sin { xi, eta } => {
+            Projection::Sin { xi, eta } => {
                 let (st, ct) = (theta * D2R).sin_cos();
                 if *xi != 0.0 || *eta != 0.0 {
                     let (sp, cp) = (phi * D2R).sin_cos();
@@ -228,15 +271,17 @@ impl Zenithal {
                 }
                 R2D * ct
             }
-            Zenithal::Zpn(z) => {
+            Projection::Zpn(z) => {
                 let zeta = (90.0 - theta) * D2R;
                 if zeta > z.zeta_max {
                     return None;
                 }
                 R2D * z.value(zeta)
             }
-            Zenithal::Arc => 90.0 - theta,
-            Zenithal::Stg => {
+            // Handled before the zenithal cases.
+            Projection::Car | Projection::Ait => return None,
+            Projection::Arc => 90.0 - theta,
+            Projection::Stg => {
                 if theta <= -90.0 {
                     return None;
                 }
