@@ -9,8 +9,8 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 
-use crate::wcs::arrow_struct::wcs_from_array;
-use crate::wcs::{PreparedWcs, Wcs};
+use crate::wcs::PreparedWcs;
+use crate::wcs::arrow_struct::{wcs_from_array, wcs_rows_equal};
 
 /// Which direction a [`PixelSkyTransform`] goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,7 +135,7 @@ fn transform(
     let n = a.len();
     let mut out_a = Float64Builder::with_capacity(n);
     let mut out_b = Float64Builder::with_capacity(n);
-    let mut cache: Option<(Wcs, Option<PreparedWcs>)> = None;
+    let mut cache: Option<(usize, Option<PreparedWcs>)> = None;
     // One WCS for every row: prepared once, outside the loop.
     let constant = if wcs.len() == 1 {
         prepared(wcs, 0, &mut cache)?.cloned()
@@ -180,19 +180,19 @@ fn transform(
     ))))
 }
 
-/// The prepared WCS of `row`, reusing the previous one when the row holds the same WCS.
+/// The prepared WCS of `row`, reusing the previous one (cached with its row number) when
+/// the row holds the same WCS: rows of one image cost a comparison, not an allocation.
 fn prepared<'a>(
     wcs: &StructArray,
     row: usize,
-    cache: &'a mut Option<(Wcs, Option<PreparedWcs>)>,
+    cache: &'a mut Option<(usize, Option<PreparedWcs>)>,
 ) -> Result<Option<&'a PreparedWcs>> {
-    let Some(w) = wcs_from_array(wcs, row)? else {
-        return Ok(None);
-    };
-    let stale = cache.as_ref().is_none_or(|(cached, _)| *cached != w);
-    if stale {
-        let p = w.prepare().ok();
-        *cache = Some((w, p));
+    let fresh = cache
+        .as_ref()
+        .is_none_or(|(cached, _)| !wcs_rows_equal(wcs, *cached, row));
+    if fresh {
+        let p = wcs_from_array(wcs, row)?.and_then(|w| w.prepare().ok());
+        *cache = Some((row, p));
     }
     Ok(cache.as_ref().and_then(|(_, p)| p.as_ref()))
 }

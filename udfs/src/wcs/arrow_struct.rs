@@ -203,3 +203,50 @@ pub fn wcs_from_array(array: &StructArray, row: usize) -> Result<Option<Wcs>> {
         terms,
     }))
 }
+
+/// Whether rows `i` and `j` of a `wcs` column hold the same WCS, compared field by field
+/// in place (no allocation), so that a function can reuse a prepared WCS across rows.
+pub fn wcs_rows_equal(array: &StructArray, i: usize, j: usize) -> bool {
+    if i == j {
+        return true;
+    }
+    if array.is_null(i) || array.is_null(j) {
+        return array.is_null(i) && array.is_null(j);
+    }
+    array
+        .columns()
+        .iter()
+        .all(|c| column_rows_equal(c.as_ref(), i, j))
+}
+
+fn column_rows_equal(c: &dyn Array, i: usize, j: usize) -> bool {
+    if c.is_null(i) || c.is_null(j) {
+        return c.is_null(i) && c.is_null(j);
+    }
+    if let Some(f) = c.as_any().downcast_ref::<Float64Array>() {
+        return f.value(i).to_bits() == f.value(j).to_bits();
+    }
+    if let Some(s) = c.as_any().downcast_ref::<StringArray>() {
+        return s.value(i) == s.value(j);
+    }
+    if let Some(l) = c.as_any().downcast_ref::<ListArray>() {
+        let offsets = l.value_offsets();
+        let (a, b) = (
+            offsets[i] as usize..offsets[i + 1] as usize,
+            offsets[j] as usize..offsets[j + 1] as usize,
+        );
+        if a.len() != b.len() {
+            return false;
+        }
+        let Some(items) = l.values().as_any().downcast_ref::<StructArray>() else {
+            return false;
+        };
+        return a.zip(b).all(|(x, y)| {
+            items
+                .columns()
+                .iter()
+                .all(|c| column_rows_equal(c.as_ref(), x, y))
+        });
+    }
+    false
+}
