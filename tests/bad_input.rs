@@ -103,14 +103,7 @@ fn bad_files_are_reported_and_the_rest_ingests() {
 
 #[test]
 fn sql_errors_are_reported_without_a_panic() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("cat");
-    run_ok(&[
-        "ingest",
-        data("lightcurves/eros2").to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
+    let (tmp, cat) = common::ingested(&data("lightcurves/eros2"));
     let out = run(&[
         "query",
         "--catalog",
@@ -136,14 +129,7 @@ fn sql_errors_are_reported_without_a_panic() {
 
 #[test]
 fn outputs_and_extra_tables() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("cat");
-    run_ok(&[
-        "ingest",
-        data("lightcurves/eros2").to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
+    let (tmp, cat) = common::ingested(&data("lightcurves/eros2"));
     let c = cat.to_str().unwrap();
     let sql = "SELECT colour, COUNT(*) AS n FROM measurements GROUP BY colour ORDER BY colour";
     let json = run_ok(&["query", "--catalog", c, "--format", "json", sql]);
@@ -204,14 +190,7 @@ fn outputs_and_extra_tables() {
 
 #[test]
 fn sql_may_start_with_a_comment_and_the_shell_reads_statements() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("cat");
-    run_ok(&[
-        "ingest",
-        data("lightcurves/eros2").to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
+    let (tmp, cat) = common::ingested(&data("lightcurves/eros2"));
     let c = cat.to_str().unwrap();
     let out = run_ok(&[
         "query",

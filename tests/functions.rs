@@ -79,14 +79,7 @@ fn functions_are_documented_on_the_command_line() {
 
 #[test]
 fn light_curve_aggregates_on_the_real_eros_star() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("cat");
-    run_ok(&[
-        "ingest",
-        data("lightcurves/eros2").to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
+    let (_dir, cat) = common::ingested(&data("lightcurves/eros2"));
     let rows = csv_rows(&run_ok(&[
         "query",
         "--catalog",

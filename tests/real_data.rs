@@ -114,14 +114,7 @@ fn macho_lightcurves_keep_ids_bands_and_mjds() {
 
 #[test]
 fn real_fits_images_keep_their_wcs_keywords() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("cat");
-    run_ok(&[
-        "ingest",
-        data("fits").to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
+    let (_dir, cat) = common::ingested(&data("fits"));
     let rows = query_csv(
         &cat,
         "SELECT file_name, hdu, naxis1, naxis2, mjd_obs, exptime, wcs['ctype1'] AS ctype1, \
@@ -179,14 +172,7 @@ fn real_fits_images_keep_their_wcs_keywords() {
 fn pix2sky_in_sql_matches_wcslib_on_the_real_sip_image() {
     // The reference value for pixel (1, 1) of this header, from WCSLIB through astropy
     // (udfs/tests/data/wcs/ApogeeAlta_SIP.origin1.csv).
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("cat");
-    run_ok(&[
-        "ingest",
-        data("fits/apogee_alta_sip.fits").to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
+    let (_dir, cat) = common::ingested(&data("fits/apogee_alta_sip.fits"));
     let r = &query_csv(
         &cat,
         "SELECT p['ra'] AS ra, p['dec'] AS dec, s['x'] AS x, s['y'] AS y FROM (SELECT pix2sky(1.0, 1.0, wcs) AS p, \
@@ -240,14 +226,7 @@ fn cone_search_on_ogle3_equals_brute_force_and_finds_the_macho_counterpart() {
     assert_eq!(got, expected);
 
     // Cross-identification with the MACHO light curves: ang_sep < 2 arcsec.
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("cat");
-    run_ok(&[
-        "ingest",
-        data("lightcurves/macho").to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
+    let (_dir, cat) = common::ingested(&data("lightcurves/macho"));
     let out = run_ok(&[
         "query",
         "--catalog",
@@ -279,14 +258,7 @@ fn cone_search_on_ogle3_equals_brute_force_and_finds_the_macho_counterpart() {
 
 #[test]
 fn stars_carry_a_healpix_index_consistent_with_the_function() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("cat");
-    run_ok(&[
-        "ingest",
-        data("lightcurves/macho").to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
+    let (_dir, cat) = common::ingested(&data("lightcurves/macho"));
     let rows = query_csv(
         &cat,
         "SELECT star_id, healpix, healpix(ra, dec, 29) AS h29, healpix(ra, dec, 8) AS h8 FROM stars",

@@ -25,6 +25,20 @@ pub fn run_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// Ingests `input` into a new catalogue in a temporary directory: (the directory, which
+/// removes itself when dropped, and the catalogue path).
+pub fn ingested(input: &Path) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let cat = tmp.path().join("cat");
+    run_ok(&[
+        "ingest",
+        input.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    (tmp, cat)
+}
+
 /// Runs skyql with `args`.
 pub fn run(args: &[&str]) -> Output {
     skyql().args(args).output().expect("skyql binary runs")
