@@ -340,11 +340,7 @@ fn variable_and_cone_queries_agree_with_the_truth_and_brute_force() {
         .iter()
         .filter(|s| {
             let (ra, dec): (f64, f64) = (s["ra"].parse().unwrap(), s["dec"].parse().unwrap());
-            let h = ((dec - dec0).to_radians() / 2.0).sin().powi(2)
-                + dec.to_radians().cos()
-                    * dec0.to_radians().cos()
-                    * ((ra - ra0).to_radians() / 2.0).sin().powi(2);
-            2.0 * h.sqrt().asin().to_degrees() <= 0.1
+            common::haversine_deg(ra, dec, ra0, dec0) <= 0.1
         })
         .map(|s| s["star_id"].clone())
         .collect();

@@ -186,14 +186,6 @@ fn pix2sky_in_sql_matches_wcslib_on_the_real_sip_image() {
     assert!((r["y"].parse::<f64>().unwrap() - 1.0).abs() < 1e-6);
 }
 
-/// Haversine separation in degrees: an independent formula for the brute-force checks.
-fn haversine_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
-    let (p1, p2) = (dec1.to_radians(), dec2.to_radians());
-    let h = ((p2 - p1) / 2.0).sin().powi(2)
-        + p1.cos() * p2.cos() * ((ra2 - ra1).to_radians() / 2.0).sin().powi(2);
-    2.0 * h.sqrt().asin().to_degrees()
-}
-
 #[test]
 fn cone_search_on_ogle3_equals_brute_force_and_finds_the_macho_counterpart() {
     let ogle = data("catalogues/ogle3_lmc_within_1.5deg_of_80_-69.tsv");
@@ -218,7 +210,7 @@ fn cone_search_on_ogle3_equals_brute_force_and_finds_the_macho_counterpart() {
             let v: Vec<&str> = l.split('\t').collect();
             let (ra, dec): (f64, f64) =
                 (v[5].parse::<f64>().unwrap() * 15.0, v[6].parse().unwrap());
-            (haversine_deg(ra, dec, 80.0, -69.0) <= 0.5).then(|| v[0].to_string())
+            (common::haversine_deg(ra, dec, 80.0, -69.0) <= 0.5).then(|| v[0].to_string())
         })
         .collect();
     expected.sort();

@@ -636,7 +636,6 @@ fn carry_measurements(
     replaced: &HashSet<(String, u8)>,
     new_stars: &BTreeMap<String, BTreeMap<String, (StarRecord, Vec<u8>)>>,
 ) -> Result<()> {
-    let replaced_stars: HashSet<&str> = replaced.iter().map(|(s, _)| s.as_str()).collect();
     for (field, dir) in field_dirs(&prev.join("measurements")) {
         let target = staging.join("measurements").join(format!("field={field}"));
         std::fs::create_dir_all(&target)?;
@@ -650,20 +649,9 @@ fn carry_measurements(
             let mut kept = Vec::new();
             let mut removed = 0;
             for b in read_parquet(&file)? {
-                let any = b
-                    .column_by_name("star_id")
-                    .map(|c| {
-                        let s = c.as_string::<i32>();
-                        (0..s.len()).any(|i| replaced_stars.contains(s.value(i)))
-                    })
-                    .unwrap_or(false);
-                if any {
-                    let (k, r) = measurements::without_replaced(&b, replaced)?;
-                    removed += r;
-                    kept.push(k);
-                } else {
-                    kept.push(b);
-                }
+                let (k, r) = measurements::without_replaced(&b, replaced)?;
+                removed += r;
+                kept.push(k);
             }
             if removed == 0 {
                 link_or_copy(&file, &dest)?;

@@ -113,3 +113,12 @@ pub fn accounting(stdout: &str) -> (u64, u64, u64, u64) {
         .collect();
     (nums[0], nums[1], nums[2], nums[3])
 }
+
+/// Haversine separation in degrees: an independent formula for the brute-force checks
+/// (skyql's `ang_sep` uses Vincenty's).
+pub fn haversine_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
+    let (p1, p2) = (dec1.to_radians(), dec2.to_radians());
+    let h = ((p2 - p1) / 2.0).sin().powi(2)
+        + p1.cos() * p2.cos() * ((ra2 - ra1).to_radians() / 2.0).sin().powi(2);
+    2.0 * h.sqrt().asin().to_degrees()
+}

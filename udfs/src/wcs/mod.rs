@@ -1,9 +1,10 @@
 //! World Coordinate System (FITS WCS papers I and II, SIP convention) for celestial images.
 //!
 //! A [`Wcs`] is built from header cards ([`Wcs::from_cards`]), stored in catalogues as an
-//! Arrow struct ([`arrow_struct`]), and converts pixels to sky and back ([`Wcs::pix2sky`],
-//! [`Wcs::sky2pix`]). Pixel coordinates follow the FITS convention: the centre of the first
-//! pixel is (1.0, 1.0). Angles are in degrees.
+//! Arrow struct ([`arrow_struct`]), and, once prepared ([`Wcs::prepare`]), converts pixels
+//! to sky and back ([`PreparedWcs::pix2sky`], [`PreparedWcs::sky2pix`]). Pixel coordinates
+//! follow the FITS convention: the centre of the first pixel is (1.0, 1.0). Angles are in
+//! degrees.
 
 pub mod arrow_struct;
 mod celestial;
@@ -93,16 +94,6 @@ impl Wcs {
             sip,
             tpv,
         })
-    }
-
-    /// Pixel (1-based) to (ra, dec) in degrees; `None` off the sky or for a bad header.
-    pub fn pix2sky(&self, x: f64, y: f64) -> Option<(f64, f64)> {
-        self.prepare().ok()?.pix2sky(x, y)
-    }
-
-    /// (ra, dec) in degrees to pixel (1-based); `None` where the projection is undefined.
-    pub fn sky2pix(&self, ra: f64, dec: f64) -> Option<(f64, f64)> {
-        self.prepare().ok()?.sky2pix(ra, dec)
     }
 }
 
