@@ -51,6 +51,31 @@ impl Counts {
     }
 }
 
+/// A light-curve file rejected whole: why, and its values, all counted as rejected so
+/// that the accounting adds up without reading the file again.
+#[derive(Debug, Clone)]
+pub struct RejectedFile {
+    /// Why.
+    pub reject: Reject,
+    /// `read` = `rejected` = the values the file held.
+    pub counts: Counts,
+}
+
+impl RejectedFile {
+    /// A file rejected after reading `values_read` values.
+    pub fn new(reject: Reject, values_read: u64) -> Self {
+        RejectedFile {
+            reject,
+            counts: Counts {
+                read: values_read,
+                written: 0,
+                missing: 0,
+                rejected: values_read,
+            },
+        }
+    }
+}
+
 /// A parsed light-curve file.
 #[derive(Debug, Clone)]
 pub struct LightCurve {
@@ -94,7 +119,7 @@ pub fn parse_eros(
     path: &Path,
     text: &str,
     conventions: &Conventions,
-) -> Result<LightCurve, Reject> {
+) -> Result<LightCurve, RejectedFile> {
     let mut header_values: Option<Vec<String>> = None;
     let mut expect_values = false;
     let mut points = Vec::new();
@@ -167,10 +192,9 @@ pub fn parse_eros(
         }
     }
     if data_lines == 0 && header_values.is_none() {
-        return Err(Reject::rejected(
-            path,
-            "file",
-            "empty: no header and no measurement",
+        return Err(RejectedFile::new(
+            Reject::rejected(path, "file", "empty: no header and no measurement"),
+            counts.read,
         ));
     }
     let stem = path
@@ -180,13 +204,16 @@ pub fn parse_eros(
     let hv = header_values.unwrap_or_default();
     let star_id = hv.first().cloned().unwrap_or(stem);
     let Some(parts) = conventions.parse_star_id(&star_id) else {
-        return Err(Reject::rejected(
-            path,
-            "file",
-            format!(
-                "star id '{star_id}' does not follow the {} star-id convention; {} values not written",
-                conventions.survey, counts.read
+        return Err(RejectedFile::new(
+            Reject::rejected(
+                path,
+                "file",
+                format!(
+                    "star id '{star_id}' does not follow the {} star-id convention; {} values not written",
+                    conventions.survey, counts.read
+                ),
             ),
+            counts.read,
         ));
     };
     let num = |k: usize| hv.get(k).and_then(|t| parse_f64(t));
@@ -212,7 +239,7 @@ pub fn parse_eros(
 /// Parses a MACHO light curve (`lc_FIELD.TILE.SEQ.BAND.mjd`): two header lines
 /// `#Field Tile Seq RA(hour) Dec(deg) Filter ...` and its values, `#MJD Mag Err`, then
 /// rows `MJD Mag Err`. The star id is `FIELD.TILE.SEQ`, the field the MACHO field number.
-pub fn parse_macho(path: &Path, text: &str) -> Result<LightCurve, Reject> {
+pub fn parse_macho(path: &Path, text: &str) -> Result<LightCurve, RejectedFile> {
     let mut header: Option<Vec<String>> = None;
     let mut points = Vec::new();
     let mut counts = Counts::default();
@@ -260,26 +287,27 @@ pub fn parse_macho(path: &Path, text: &str) -> Result<LightCurve, Reject> {
     }
     let Some(h) = header else {
         if counts.read == 0 {
-            return Err(Reject::rejected(
-                path,
-                "file",
-                "empty: no header and no measurement",
+            return Err(RejectedFile::new(
+                Reject::rejected(path, "file", "empty: no header and no measurement"),
+                counts.read,
             ));
         }
-        return Err(Reject::rejected(
-            path,
-            "line 2",
-            format!(
-                "no MACHO header line (#Field Tile Seq RA Dec Filter ...); {} values not written",
-                counts.read
+        return Err(RejectedFile::new(
+            Reject::rejected(
+                path,
+                "line 2",
+                format!(
+                    "no MACHO header line (#Field Tile Seq RA Dec Filter ...); {} values not written",
+                    counts.read
+                ),
             ),
+            counts.read,
         ));
     };
     if h.len() < 6 {
-        return Err(Reject::rejected(
-            path,
-            "line 2",
-            "MACHO header has fewer than 6 values",
+        return Err(RejectedFile::new(
+            Reject::rejected(path, "line 2", "MACHO header has fewer than 6 values"),
+            counts.read,
         ));
     }
     let star_id = format!("{}.{}.{}", h[0], h[1], h[2]);
@@ -287,10 +315,13 @@ pub fn parse_macho(path: &Path, text: &str) -> Result<LightCurve, Reject> {
         "R" | "r" => b'R',
         "B" | "b" | "V" | "v" => b'B',
         other => {
-            return Err(Reject::rejected(
-                path,
-                "line 2",
-                format!("unknown MACHO band '{other}' (expected R or B)"),
+            return Err(RejectedFile::new(
+                Reject::rejected(
+                    path,
+                    "line 2",
+                    format!("unknown MACHO band '{other}' (expected R or B)"),
+                ),
+                counts.read,
             ));
         }
     };

@@ -35,7 +35,7 @@ use crate::schema::{self, SCHEMA_VERSION};
 pub use discover::InputFormat;
 use discover::{InputFile, discover};
 use fits_images::{ImageRow, images_batch, read_image};
-use lightcurve::{Counts, LightCurve, parse_eros, parse_macho};
+use lightcurve::{Counts, LightCurve, RejectedFile, parse_eros, parse_macho};
 use rejects::{Reject, Severity, write_rejects};
 use stars::{StarRecord, stars_batch, stars_from_batch};
 use tables::{InputRow, fields_batch, inputs_batch, inputs_from_batches, quarters_batch};
@@ -188,7 +188,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
     let mut new_keys: HashMap<(String, u8), String> = HashMap::new();
     let mut new_stars: BTreeMap<String, BTreeMap<String, (StarRecord, Vec<u8>)>> = BTreeMap::new();
     for (chunk_no, chunk) in chunk_by_bytes(&curves, CHUNK_BYTES).into_iter().enumerate() {
-        let parsed: Vec<Result<LightCurve, Reject>> = pool.install(|| {
+        let parsed: Vec<Result<LightCurve, RejectedFile>> = pool.install(|| {
             chunk
                 .par_iter()
                 .map(|f| {
@@ -232,12 +232,11 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
                     inputs.insert(f.path.display().to_string(), input_row(f, lc.counts));
                     by_field.entry(lc.field.clone()).or_default().push(lc);
                 }
-                Err(reject) => {
+                Err(RejectedFile { reject, counts }) => {
                     report.files_rejected += 1;
                     report.rejects.push(reject);
-                    let c = count_values_of_rejected_file(f);
-                    report.values.add(c);
-                    inputs.insert(f.path.display().to_string(), input_row(f, c));
+                    report.values.add(counts);
+                    inputs.insert(f.path.display().to_string(), input_row(f, counts));
                 }
             }
         }
@@ -490,32 +489,17 @@ fn chunk_by_bytes<'a>(files: &[&'a InputFile], limit: u64) -> Vec<Vec<&'a InputF
     chunks
 }
 
-fn read_lightcurve(f: &InputFile, conventions: &Conventions) -> Result<LightCurve, Reject> {
-    let bytes = std::fs::read(&f.path)
-        .map_err(|e| Reject::rejected(&f.path, "file", format!("cannot read: {e}")))?;
+fn read_lightcurve(f: &InputFile, conventions: &Conventions) -> Result<LightCurve, RejectedFile> {
+    let bytes = std::fs::read(&f.path).map_err(|e| {
+        RejectedFile::new(
+            Reject::rejected(&f.path, "file", format!("cannot read: {e}")),
+            0,
+        )
+    })?;
     let text = String::from_utf8_lossy(&bytes);
     match f.format {
         InputFormat::Macho => parse_macho(&f.path, &text),
         _ => parse_eros(&f.path, &text, conventions),
-    }
-}
-
-/// Values in a light-curve file rejected whole (so that the accounting still adds up).
-fn count_values_of_rejected_file(f: &InputFile) -> Counts {
-    let per_line = if f.format == InputFormat::Macho { 1 } else { 2 };
-    let lines = std::fs::read(&f.path)
-        .map(|b| {
-            String::from_utf8_lossy(&b)
-                .lines()
-                .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-                .count() as u64
-        })
-        .unwrap_or(0);
-    Counts {
-        read: lines * per_line,
-        written: 0,
-        missing: 0,
-        rejected: lines * per_line,
     }
 }
 
