@@ -10,8 +10,8 @@ use crate::catalog::Catalog;
 use crate::catalog::session::{SessionOptions, new_session, register_file};
 use crate::conventions::Conventions;
 use crate::demo::DemoConfig;
+use crate::export::{ExportOptions, OutputFormat, write_result};
 use crate::ingest::{IngestOptions, IngestReport, InputFormat, ingest};
-use crate::output::{OutputFormat, write_result};
 
 /// skyql: SQL over survey catalogues (FITS images and light curves as Parquet).
 #[derive(Debug, Parser)]
@@ -78,18 +78,24 @@ enum Command {
     },
     /// Run a benchmark workload, beside the reference tool when it is installed.
     Bench {
-        /// Workload: pix2sky.
+        /// Workload: pix2sky or export.
         #[arg(default_value = "pix2sky")]
         workload: String,
         /// Points to transform (pix2sky).
         #[arg(long, default_value_t = 1_000_000)]
         points: usize,
+        /// Rows of the exported result (export).
+        #[arg(long, default_value_t = 300_000)]
+        rows: usize,
         /// Timed repetitions after one warm-up.
         #[arg(long, default_value_t = 5)]
         repetitions: usize,
         /// Python with astropy, for the side-by-side comparison.
         #[arg(long, env = "SKYQL_PYTHON", default_value = "python3")]
         python: PathBuf,
+        /// The STILTS command, for the side-by-side comparison (export).
+        #[arg(long, env = "SKYQL_STILTS", default_value = "stilts")]
+        stilts: PathBuf,
     },
     /// List skyql's SQL functions.
     Functions,
@@ -165,15 +171,21 @@ struct QueryArgs {
     /// Catalogue directory.
     #[arg(long, env = "SKYQL_CATALOG")]
     catalog: Option<PathBuf>,
-    /// Extra tables, NAME=PATH (CSV with a header row, TSV or Parquet).
+    /// Extra tables, NAME=PATH (CSV with a header row, TSV, Parquet or VOTable).
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
-    /// Output format.
+    /// Output format (`votable` is VOTable TABLEDATA).
     #[arg(long, value_enum, default_value = "table")]
     format: OutputFormat,
     /// Output file (`-` or absent: standard output).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// CSV field delimiter (one ASCII character; `tab` for a tab).
+    #[arg(long, default_value = ",")]
+    csv_delimiter: String,
+    /// Write at most this many rows; a VOTable then ends with an OVERFLOW INFO.
+    #[arg(long)]
+    max_rows: Option<u64>,
     /// Memory limit for the query, e.g. 2G or 512M (spills or fails cleanly beyond it).
     #[arg(long)]
     memory_limit: Option<String>,
@@ -260,13 +272,17 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             workload,
             points,
+            rows,
             repetitions,
             python,
+            stilts,
         } => crate::bench::run_bench(&crate::bench::BenchOptions {
             workload,
             points,
+            rows,
             repetitions: repetitions.max(1),
             python,
+            stilts,
         }),
         Command::Functions => {
             for d in skyql_udfs::docs::FUNCTION_DOCS {
@@ -390,6 +406,19 @@ fn parse_size(text: &str) -> Result<usize> {
     Ok((v * mult as f64) as usize)
 }
 
+/// Parses `--csv-delimiter`: one ASCII character, or `tab`.
+fn parse_delimiter(text: &str) -> Result<u8> {
+    match text {
+        "tab" | "\\t" => Ok(b'\t'),
+        t if t.len() == 1 && t.is_ascii() && !matches!(t, "\"" | "\r" | "\n") => {
+            Ok(t.as_bytes()[0])
+        }
+        _ => bail!(
+            "--csv-delimiter must be one ASCII character other than a quote or a line end (or 'tab'), got '{text}'"
+        ),
+    }
+}
+
 async fn query(args: QueryArgs) -> Result<()> {
     let sql = match (&args.sql, &args.file) {
         (Some(s), None) => s.clone(),
@@ -402,13 +431,29 @@ async fn query(args: QueryArgs) -> Result<()> {
     let options = SessionOptions {
         memory_limit: args.memory_limit.as_deref().map(parse_size).transpose()?,
     };
+    let csv_delimiter = parse_delimiter(&args.csv_delimiter)?;
     let ctx = session_for(args.catalog.as_deref(), &args.tables, &options).await?;
     let df = ctx.sql(&sql).await?;
-    let rows = write_result(df, args.format, args.output.as_deref()).await?;
+    let export = ExportOptions {
+        csv_delimiter,
+        max_rows: args.max_rows,
+        query: Some(sql.trim().to_string()),
+        table_name: None,
+    };
+    let summary = write_result(df, args.format, args.output.as_deref(), &export).await?;
     if let Some(out) = &args.output
         && out.as_os_str() != "-"
     {
-        eprintln!("{rows} rows written to {}", out.display());
+        eprintln!(
+            "{} rows written to {}{}",
+            summary.rows,
+            out.display(),
+            if summary.overflow {
+                " (cut at --max-rows)"
+            } else {
+                ""
+            }
+        );
     }
     Ok(())
 }

@@ -12,9 +12,9 @@ use crate::catalog::Catalog;
 use crate::catalog::session::{SessionOptions, new_session};
 use crate::conventions::Conventions;
 use crate::demo::{DemoConfig, Truth, generate, read_truth};
+use crate::export::{ExportOptions, OutputFormat, write_result};
 use crate::ingest::{IngestOptions, ingest};
 use crate::named_queries::NAMED_QUERIES;
-use crate::output::{OutputFormat, write_result};
 
 /// Runs the whole demo in `out` and prints the report.
 pub fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
@@ -80,12 +80,24 @@ pub fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
             if name == "quarters_most_measurements" {
                 quarter_rows = df.clone().collect().await?;
             }
-            write_result(
-                df,
-                OutputFormat::Csv,
-                Some(&exports.join(format!("{name}.csv"))),
-            )
-            .await
+            // Every named query as CSV; the release's two main products also as VOTable
+            // and FITS tables, with units and UCDs, for TOPCAT and astropy.
+            let formats: &[OutputFormat] =
+                if matches!(name, "quarters_most_measurements" | "lightcurve") {
+                    &[OutputFormat::Csv, OutputFormat::Votable, OutputFormat::Fits]
+                } else {
+                    &[OutputFormat::Csv]
+                };
+            let options = ExportOptions {
+                query: Some(sql.to_string()),
+                table_name: Some(name.to_string()),
+                ..ExportOptions::default()
+            };
+            for format in formats {
+                let file = exports.join(format!("{name}.{}", format.extension()));
+                write_result(df.clone(), *format, Some(&file), &options).await?;
+            }
+            Ok::<(), anyhow::Error>(())
         })?;
     }
     let t_queries = t.elapsed().as_secs_f64();

@@ -11,10 +11,11 @@ pub mod cli;
 pub mod conventions;
 pub mod demo;
 pub mod demo_run;
+pub mod export;
 pub mod ingest;
 pub mod named_queries;
-pub mod output;
 pub mod schema;
 pub mod shell;
+pub mod votable_reader;
 
 pub use skyql_udfs;

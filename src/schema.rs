@@ -248,7 +248,7 @@ pub fn images_schema() -> SchemaRef {
             header,
             false,
             "",
-            "meta.fits",
+            "meta.record;meta.fits",
             "Every header card of the image HDU (keyword -> value)",
         ),
     ]))

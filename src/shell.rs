@@ -8,7 +8,7 @@ use rustyline::error::ReadlineError;
 
 use crate::catalog::session::SessionOptions;
 use crate::cli::session_for;
-use crate::output::{OutputFormat, write_result};
+use crate::export::{ExportOptions, OutputFormat, write_result};
 
 const HELP: &str =
     "End statements with ';'. Commands: \\d (tables), \\d TABLE (columns), \\q (quit), \\h (help).";
@@ -74,7 +74,7 @@ pub async fn run_shell(catalog: Option<&Path>, tables: &[String]) -> Result<()> 
 async fn run_statement(ctx: &datafusion::prelude::SessionContext, sql: &str) {
     let result = async {
         let df = ctx.sql(sql).await?;
-        write_result(df, OutputFormat::Table, None).await
+        write_result(df, OutputFormat::Table, None, &ExportOptions::default()).await
     }
     .await;
     if let Err(e) = result {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -42,6 +43,7 @@ pub fn new_session(catalog: Option<&Catalog>, options: &SessionOptions) -> Resul
         .build();
     let ctx = SessionContext::new_with_state(state);
     skyql_udfs::register_all(&ctx);
+    crate::export::copy_format::register_copy_formats(&ctx)?;
     if let Some(catalog) = catalog {
         register_catalog(&ctx, catalog)?;
     }
@@ -119,8 +121,25 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
                 .await
                 .with_context(|| format!("--table {name}: cannot read {}", path.display()))?
         }
+        "vot" | "votable" | "xml" => {
+            let table = crate::votable_reader::read_votable(path)
+                .with_context(|| format!("--table {name}"))?;
+            if !table.rejected_cells.is_empty() {
+                eprintln!(
+                    "warning: --table {name}: {} cell(s) of {} not read as written:",
+                    table.rejected_cells.len(),
+                    path.display()
+                );
+                for line in &table.rejected_cells {
+                    eprintln!("  {line}");
+                }
+            }
+            let schema = table.batch.schema();
+            let mem = MemTable::try_new(schema, vec![vec![table.batch]])?;
+            ctx.register_table(name, Arc::new(mem))?;
+        }
         other => bail!(
-            "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV or Parquet)",
+            "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV, Parquet or VOTable)",
             path.display()
         ),
     }

@@ -1,13 +1,7 @@
-//! `skyql bench`: named workloads, timed with warm-up and repetitions, and the reference
-//! tool on the same input in the same run where there is one.
-//!
-//! Workloads so far: `pix2sky` (10^6 points through a real TAN-SIP header, against
-//! astropy's `all_pix2world` when Python with astropy is available).
+//! `skyql bench pix2sky`: pixel-to-sky transforms against astropy.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch};
@@ -17,38 +11,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use skyql_udfs::fits_card::parse_header_text;
 use skyql_udfs::wcs::Wcs;
 
+use super::{BenchOptions, summary, time};
+
 /// The TAN-SIP header of the benchmark (a real CCD, from astropy's test data).
-const SIP_HEADER: &str = include_str!("../udfs/tests/data/wcs/ApogeeAlta_SIP.hdr");
-
-/// Options of `skyql bench`.
-#[derive(Debug, Clone)]
-pub struct BenchOptions {
-    /// Workload name.
-    pub workload: String,
-    /// Points (pix2sky).
-    pub points: usize,
-    /// Timed repetitions after one warm-up.
-    pub repetitions: usize,
-    /// Python interpreter for the reference tool.
-    pub python: PathBuf,
-}
-
-/// Median and spread (min, max) of timings in seconds.
-fn summary(mut t: Vec<f64>) -> (f64, f64, f64) {
-    t.sort_by(f64::total_cmp);
-    (t[t.len() / 2], t[0], t[t.len() - 1])
-}
-
-fn time<F: FnMut() -> Result<f64>>(reps: usize, mut f: F) -> Result<(Vec<f64>, f64)> {
-    let mut check = f()?;
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let start = Instant::now();
-        check = f()?;
-        times.push(start.elapsed().as_secs_f64());
-    }
-    Ok((times, check))
-}
+const SIP_HEADER: &str = include_str!("../../udfs/tests/data/wcs/ApogeeAlta_SIP.hdr");
 
 /// The benchmark points: a low-discrepancy sequence over the 100 x 50 image.
 fn points(n: usize) -> (Vec<f64>, Vec<f64>) {
@@ -61,15 +27,9 @@ fn points(n: usize) -> (Vec<f64>, Vec<f64>) {
     (x, y)
 }
 
-/// Runs a workload and prints its figures.
-pub fn run_bench(opts: &BenchOptions) -> Result<()> {
-    match opts.workload.as_str() {
-        "pix2sky" => bench_pix2sky(opts),
-        other => bail!("unknown workload '{other}' (available: pix2sky)"),
-    }
-}
-
-fn bench_pix2sky(opts: &BenchOptions) -> Result<()> {
+/// `skyql bench pix2sky`: 10^6 points through a real TAN-SIP header, by the prepared
+/// transform, through SQL, and by astropy's `all_pix2world` in the same run.
+pub fn bench_pix2sky(opts: &BenchOptions) -> Result<()> {
     let n = opts.points;
     let wcs = Wcs::from_cards(&parse_header_text(SIP_HEADER))?;
     let prepared = wcs.prepare()?;

@@ -1,0 +1,66 @@
+//! `skyql bench`: named workloads, timed with warm-up and repetitions, and the reference
+//! tool on the same input in the same run where there is one.
+//!
+//! Workloads: `pix2sky` (10^6 points through a real TAN-SIP header, against astropy's
+//! `all_pix2world`), `export` (a 300,000-row result written as VOTable TABLEDATA and
+//! BINARY2, CSV, FITS and Parquet, against astropy's VOTable writer and `stilts tcopy`).
+
+mod export;
+mod pix2sky;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+/// Options of `skyql bench`.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Workload name.
+    pub workload: String,
+    /// Points (pix2sky).
+    pub points: usize,
+    /// Rows of the exported result (export).
+    pub rows: usize,
+    /// Timed repetitions after one warm-up.
+    pub repetitions: usize,
+    /// Python interpreter for the reference tool.
+    pub python: PathBuf,
+    /// The STILTS command.
+    pub stilts: PathBuf,
+}
+
+/// Runs a workload and prints its figures.
+pub fn run_bench(opts: &BenchOptions) -> Result<()> {
+    match opts.workload.as_str() {
+        "pix2sky" => pix2sky::bench_pix2sky(opts),
+        "export" => export::bench_export(opts),
+        other => bail!("unknown workload '{other}' (available: pix2sky, export)"),
+    }
+}
+
+/// Median and spread (min, max) of timings in seconds.
+fn summary(mut t: Vec<f64>) -> (f64, f64, f64) {
+    t.sort_by(f64::total_cmp);
+    (t[t.len() / 2], t[0], t[t.len() - 1])
+}
+
+/// Runs `f` once to warm up, then `reps` times; returns the timings and the last result.
+fn time<T, F: FnMut() -> Result<T>>(reps: usize, mut f: F) -> Result<(Vec<f64>, T)> {
+    let mut check = f()?;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let start = Instant::now();
+        check = f()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    Ok((times, check))
+}
+
+/// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

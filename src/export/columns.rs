@@ -1,0 +1,438 @@
+//! Result columns as the exports see them.
+//!
+//! Structs are flattened to dotted names (`wcs.crval1`), and every Arrow type is mapped to
+//! one of a few scalar kinds, alone or as a variable-length array. Each column keeps the
+//! unit, UCD, utype and description found in its Arrow field metadata (the catalogue
+//! tables carry them; see `schema.rs`). Types with no counterpart in VOTable or FITS
+//! (maps, lists of strings, binary) are written as text in Arrow's display form.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, GenericListArray, ListArray, OffsetSizeTrait, StringBuilder,
+    make_array,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+/// Field metadata key of the VOTable `VALUES null` of an integer array column.
+pub const NULL_KEY: &str = "votable.null";
+
+/// The scalar kinds an exported value can have (VOTable datatypes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `boolean`, FITS `L`.
+    Boolean,
+    /// `unsignedByte`, FITS `B`.
+    UInt8,
+    /// `short`, FITS `I`.
+    Int16,
+    /// `int`, FITS `J`.
+    Int32,
+    /// `long`, FITS `K`.
+    Int64,
+    /// `float`, FITS `E`.
+    Float32,
+    /// `double`, FITS `D`.
+    Float64,
+    /// `char` with `arraysize="*"`, FITS `A`.
+    Text,
+}
+
+impl Kind {
+    /// The VOTable `datatype` attribute.
+    pub fn votable_datatype(self) -> &'static str {
+        match self {
+            Kind::Boolean => "boolean",
+            Kind::UInt8 => "unsignedByte",
+            Kind::Int16 => "short",
+            Kind::Int32 => "int",
+            Kind::Int64 => "long",
+            Kind::Float32 => "float",
+            Kind::Float64 => "double",
+            Kind::Text => "char",
+        }
+    }
+
+    /// The smallest value of an integer kind (the default null of integer arrays).
+    pub fn minimum(self) -> Option<i64> {
+        match self {
+            Kind::UInt8 => Some(255),
+            Kind::Int16 => Some(i16::MIN as i64),
+            Kind::Int32 => Some(i32::MIN as i64),
+            Kind::Int64 => Some(i64::MIN),
+            _ => None,
+        }
+    }
+
+    /// The Arrow type of normalized arrays of this kind.
+    pub fn arrow_type(self) -> DataType {
+        match self {
+            Kind::Boolean => DataType::Boolean,
+            Kind::UInt8 => DataType::UInt8,
+            Kind::Int16 => DataType::Int16,
+            Kind::Int32 => DataType::Int32,
+            Kind::Int64 => DataType::Int64,
+            Kind::Float32 => DataType::Float32,
+            Kind::Float64 => DataType::Float64,
+            Kind::Text => DataType::Utf8,
+        }
+    }
+}
+
+/// One exported column: its name, kind and metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportColumn {
+    /// Column name (dotted for struct fields).
+    pub name: String,
+    /// Scalar kind of the values.
+    pub kind: Kind,
+    /// Whether each value is a variable-length array of `kind`.
+    pub is_array: bool,
+    /// VOTable `xtype` (`timestamp` for dates and times written as ISO 8601 text).
+    pub xtype: Option<String>,
+    /// Unit (VOUnit), when known.
+    pub unit: Option<String>,
+    /// Unified Content Descriptor, when known.
+    pub ucd: Option<String>,
+    /// utype, when known.
+    pub utype: Option<String>,
+    /// Human description, when known.
+    pub description: Option<String>,
+    /// For integer arrays: the value that stands for a null element (VOTable `VALUES
+    /// null`): the one read from a VOTable, or the type's minimum.
+    pub null_value: Option<i64>,
+}
+
+impl ExportColumn {
+    /// The Arrow type of this column's normalized arrays.
+    pub fn arrow_type(&self) -> DataType {
+        if self.is_array {
+            DataType::List(Arc::new(Field::new("item", self.kind.arrow_type(), true)))
+        } else {
+            self.kind.arrow_type()
+        }
+    }
+
+    /// An Arrow field with the same name, normalized type and metadata.
+    pub fn arrow_field(&self) -> Field {
+        let mut md = std::collections::HashMap::new();
+        for (key, value) in [
+            ("unit", &self.unit),
+            ("ucd", &self.ucd),
+            ("utype", &self.utype),
+            ("description", &self.description),
+            ("xtype", &self.xtype),
+        ] {
+            if let Some(v) = value {
+                md.insert(key.to_string(), v.clone());
+            }
+        }
+        if let Some(n) = self.null_value {
+            md.insert(NULL_KEY.to_string(), n.to_string());
+        }
+        Field::new(&self.name, self.arrow_type(), true).with_metadata(md)
+    }
+}
+
+/// How one Arrow field of the result becomes exported columns.
+#[derive(Debug, Clone)]
+enum Plan {
+    /// A scalar or array column, cast to the normalized type.
+    Cast(DataType),
+    /// A date, time or timestamp, written as ISO 8601 text.
+    IsoText,
+    /// Anything else, written as text in Arrow's display form.
+    DisplayText,
+    /// A struct: its children, flattened.
+    Struct(Vec<Plan>),
+}
+
+/// The exported layout of a result schema: the flat columns and how to produce them.
+#[derive(Debug, Clone)]
+pub struct ExportLayout {
+    /// The flat columns, in order.
+    pub columns: Vec<ExportColumn>,
+    plans: Vec<Plan>,
+}
+
+impl ExportLayout {
+    /// Plans the export of `schema`.
+    pub fn new(schema: &Schema) -> Self {
+        let mut columns = Vec::new();
+        let plans = schema
+            .fields()
+            .iter()
+            .map(|f| plan_field(f, "", &mut columns))
+            .collect();
+        ExportLayout { columns, plans }
+    }
+
+    /// The Arrow schema of the flattened, normalized batches.
+    pub fn flat_schema(&self) -> Arc<Schema> {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(ExportColumn::arrow_field)
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// Flattens and normalizes one batch: one array per exported column.
+    pub fn flatten(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        let mut out = Vec::with_capacity(self.columns.len());
+        for ((plan, array), field) in self
+            .plans
+            .iter()
+            .zip(batch.columns())
+            .zip(batch.schema().fields())
+        {
+            apply(plan, array, None, field.name(), &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Flattens a batch into a record batch of [`ExportLayout::flat_schema`].
+    pub fn flatten_batch(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        Ok(RecordBatch::try_new(
+            self.flat_schema(),
+            self.flatten(batch)?,
+        )?)
+    }
+}
+
+/// The text of each column's integer-array null (empty for other columns).
+pub fn int_null_texts(columns: &[ExportColumn]) -> Vec<String> {
+    columns
+        .iter()
+        .map(|c| c.null_value.map(|n| n.to_string()).unwrap_or_default())
+        .collect()
+}
+
+fn metadata(field: &Field, key: &str) -> Option<String> {
+    field.metadata().get(key).filter(|v| !v.is_empty()).cloned()
+}
+
+fn scalar_kind(dt: &DataType) -> Option<Kind> {
+    Some(match dt {
+        DataType::Boolean => Kind::Boolean,
+        DataType::UInt8 => Kind::UInt8,
+        DataType::Int8 | DataType::Int16 => Kind::Int16,
+        DataType::UInt16 | DataType::Int32 => Kind::Int32,
+        DataType::UInt32 | DataType::Int64 | DataType::UInt64 => Kind::Int64,
+        DataType::Float16 | DataType::Float32 => Kind::Float32,
+        DataType::Float64
+        | DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => Kind::Float64,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Kind::Text,
+        DataType::Dictionary(_, value) => return scalar_kind(value),
+        _ => return None,
+    })
+}
+
+fn is_temporal(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Timestamp(..)
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Time32(_)
+            | DataType::Time64(_)
+    )
+}
+
+fn plan_field(field: &Field, prefix: &str, columns: &mut Vec<ExportColumn>) -> Plan {
+    let name = format!("{prefix}{}", field.name());
+    let mut column = ExportColumn {
+        name: name.clone(),
+        kind: Kind::Text,
+        is_array: false,
+        xtype: metadata(field, "xtype"),
+        unit: metadata(field, "unit"),
+        ucd: metadata(field, "ucd"),
+        utype: metadata(field, "utype"),
+        description: metadata(field, "description"),
+        null_value: None,
+    };
+    let dt = field.data_type();
+    let plan = if let DataType::Struct(children) = dt {
+        let prefix = format!("{name}.");
+        return Plan::Struct(
+            children
+                .iter()
+                .map(|c| plan_field(c, &prefix, columns))
+                .collect(),
+        );
+    } else if let Some(kind) = scalar_kind(dt) {
+        column.kind = kind;
+        Plan::Cast(kind.arrow_type())
+    } else if is_temporal(dt) {
+        if matches!(
+            dt,
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+        ) {
+            column.xtype = Some("timestamp".to_string());
+        }
+        Plan::IsoText
+    } else {
+        match list_item(dt).and_then(|f| scalar_kind(f.data_type())) {
+            Some(kind) if kind != Kind::Text => {
+                column.kind = kind;
+                column.is_array = true;
+                column.null_value = kind.minimum().map(|min| {
+                    metadata(field, NULL_KEY)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(min)
+                });
+                Plan::Cast(column.arrow_type())
+            }
+            _ => Plan::DisplayText,
+        }
+    };
+    columns.push(column);
+    plan
+}
+
+fn list_item(dt: &DataType) -> Option<&FieldRef> {
+    match dt {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => Some(f),
+        DataType::ListView(f) | DataType::LargeListView(f) => Some(f),
+        _ => None,
+    }
+}
+
+fn with_parent_nulls(array: ArrayRef, parent: Option<&NullBuffer>) -> Result<ArrayRef> {
+    let Some(parent) = parent else {
+        return Ok(array);
+    };
+    let nulls = NullBuffer::union(Some(parent), array.logical_nulls().as_ref());
+    let data = array.to_data().into_builder().nulls(nulls).build()?;
+    Ok(make_array(data))
+}
+
+fn apply(
+    plan: &Plan,
+    array: &ArrayRef,
+    parent_nulls: Option<&NullBuffer>,
+    name: &str,
+    out: &mut Vec<ArrayRef>,
+) -> Result<()> {
+    match plan {
+        Plan::Struct(children) => {
+            let s = array.as_struct();
+            let nulls = NullBuffer::union(parent_nulls, s.nulls());
+            for ((child_plan, child), field) in children.iter().zip(s.columns()).zip(s.fields()) {
+                apply(
+                    child_plan,
+                    child,
+                    nulls.as_ref(),
+                    &format!("{name}.{}", field.name()),
+                    out,
+                )?;
+            }
+        }
+        Plan::Cast(target) => {
+            let source = if let DataType::LargeList(_) = array.data_type() {
+                large_to_list(array.as_list::<i64>())?
+            } else {
+                array.clone()
+            };
+            let options = CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            let cast = cast_with_options(&source, target, &options)
+                .with_context(|| format!("column {name}: cannot convert the values"))?;
+            out.push(with_parent_nulls(cast, parent_nulls)?);
+        }
+        Plan::IsoText => {
+            let cast = cast_with_options(array, &DataType::Utf8, &CastOptions::default())
+                .with_context(|| format!("column {name}: cannot format the dates"))?;
+            out.push(with_parent_nulls(cast, parent_nulls)?);
+        }
+        Plan::DisplayText => {
+            let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
+                .with_context(|| format!("column {name}: cannot format the values"))?;
+            let mut b = StringBuilder::with_capacity(array.len(), array.len() * 16);
+            for i in 0..array.len() {
+                if array.is_null(i) {
+                    b.append_null();
+                } else {
+                    b.append_value(formatter.value(i).to_string());
+                }
+            }
+            out.push(with_parent_nulls(Arc::new(b.finish()), parent_nulls)?);
+        }
+    }
+    Ok(())
+}
+
+fn large_to_list<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> Result<ArrayRef> {
+    let offsets: Vec<i32> = list
+        .value_offsets()
+        .iter()
+        .map(|o| i32::try_from(o.as_usize()))
+        .collect::<Result<_, _>>()
+        .context("a list column holds more than 2^31 values in one batch")?;
+    let field = match list.data_type() {
+        DataType::LargeList(f) => f.clone(),
+        _ => bail!("not a large list"),
+    };
+    Ok(Arc::new(ListArray::try_new(
+        field,
+        datafusion::arrow::buffer::OffsetBuffer::new(offsets.into()),
+        list.values().clone(),
+        list.nulls().cloned(),
+    )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, Int8Array, StructArray, UInt64Array};
+
+    #[test]
+    fn structs_flatten_with_parent_nulls() {
+        let inner = StructArray::new(
+            vec![Field::new("a", DataType::Float64, true)].into(),
+            vec![Arc::new(Float64Array::from(vec![1.0, 2.0])) as ArrayRef],
+            Some(NullBuffer::from(vec![true, false])),
+        );
+        let schema = Schema::new(vec![
+            Field::new("s", inner.data_type().clone(), true),
+            Field::new("b", DataType::Int8, true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![
+                Arc::new(inner),
+                Arc::new(Int8Array::from(vec![Some(3), None])),
+            ],
+        )
+        .unwrap();
+        let layout = ExportLayout::new(&schema);
+        let names: Vec<_> = layout.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["s.a", "b"]);
+        assert_eq!(layout.columns[1].kind, Kind::Int16);
+        let flat = layout.flatten(&batch).unwrap();
+        assert!(flat[0].is_valid(0) && flat[0].is_null(1));
+        assert!(flat[1].is_valid(0) && flat[1].is_null(1));
+    }
+
+    #[test]
+    fn unsigned_overflow_is_an_error_not_a_null() {
+        let schema = Schema::new(vec![Field::new("u", DataType::UInt64, false)]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![Arc::new(UInt64Array::from(vec![u64::MAX]))],
+        )
+        .unwrap();
+        assert!(ExportLayout::new(&schema).flatten(&batch).is_err());
+    }
+}

@@ -1,0 +1,510 @@
+//! FITS binary tables (BINTABLE) through cfitsio.
+//!
+//! A FITS table declares every string column's width in its header, before the data, so
+//! the result is first spooled batch by batch to an Arrow IPC file beside the output
+//! (memory stays bounded; the widths, array lengths and null presence are measured on the
+//! way), then written column by column. Columns carry TTYPE, TFORM, TUNIT, TUCD and TCOMM
+//! (the description); integer columns with nulls declare TNULL (the type's minimum),
+//! floats use NaN, booleans the FITS undefined logical; arrays are variable-length (`P`)
+//! columns. The query is kept in a long-string `QUERY` keyword.
+
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{
+    Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Schema, UInt8Type,
+};
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::record_batch::RecordBatch;
+use fitsio::sys;
+
+use super::columns::{ExportColumn, Kind};
+use super::typed::Typed;
+
+/// Spools batches, then writes the FITS file at `finish`.
+pub struct FitsTableWriter {
+    path: PathBuf,
+    spool_path: PathBuf,
+    spool: Option<StreamWriter<std::io::BufWriter<File>>>,
+    columns: Vec<ExportColumn>,
+    schema: Arc<Schema>,
+    stats: Vec<ColumnStats>,
+    rows: u64,
+    query: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ColumnStats {
+    max_len: usize,
+    has_nulls: bool,
+}
+
+impl FitsTableWriter {
+    /// Prepares to write `path` (`-` for standard output); the spool goes beside it.
+    pub fn new(path: &Path, columns: &[ExportColumn], query: Option<String>) -> Result<Self> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() && path.as_os_str() != "-" => p.to_path_buf(),
+            _ if path.as_os_str() == "-" => std::env::temp_dir(),
+            _ => PathBuf::from("."),
+        };
+        let spool_path = dir.join(format!(
+            ".skyql-fits-spool-{}-{}",
+            std::process::id(),
+            SPOOL_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(ExportColumn::arrow_field)
+                .collect::<Vec<_>>(),
+        ));
+        let file = File::create(&spool_path)
+            .with_context(|| format!("cannot create {}", spool_path.display()))?;
+        let spool = StreamWriter::try_new(std::io::BufWriter::new(file), &schema)?;
+        Ok(FitsTableWriter {
+            path: path.to_path_buf(),
+            spool_path,
+            spool: Some(spool),
+            columns: columns.to_vec(),
+            schema,
+            stats: vec![ColumnStats::default(); columns.len()],
+            rows: 0,
+            query,
+        })
+    }
+
+    /// Spools one batch of normalized columns.
+    pub fn write(&mut self, arrays: &[ArrayRef]) -> Result<()> {
+        for (stats, array) in self.stats.iter_mut().zip(arrays) {
+            stats.has_nulls |= array.null_count() > 0;
+            match Typed::new(array) {
+                Typed::Text(a) => {
+                    for i in 0..a.len() {
+                        stats.max_len = stats.max_len.max(a.value_length(i) as usize);
+                    }
+                }
+                Typed::List(a, _) => {
+                    for i in 0..a.len() {
+                        stats.max_len = stats.max_len.max(a.value_length(i) as usize);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays.to_vec())?;
+        self.rows += batch.num_rows() as u64;
+        if let Some(spool) = self.spool.as_mut() {
+            spool.write(&batch)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the FITS file from the spool (removed when the writer is dropped).
+    pub fn finish(mut self) -> Result<()> {
+        self.write_fits()
+    }
+
+    fn write_fits(&mut self) -> Result<()> {
+        if let Some(mut spool) = self.spool.take() {
+            spool.finish()?;
+        }
+        let mut fits = Fits::create(&self.path)?;
+        let forms: Vec<String> = self
+            .columns
+            .iter()
+            .zip(&self.stats)
+            .map(|(c, s)| tform(c, s))
+            .collect();
+        fits.create_table(&self.columns, &forms)?;
+        fits.declare_long_strings()?;
+        for (i, (c, s)) in self.columns.iter().zip(&self.stats).enumerate() {
+            let n = i + 1;
+            if let Some(ucd) = &c.ucd {
+                fits.long_string(&format!("TUCD{n}"), ucd, "UCD of the column")?;
+            }
+            if let Some(d) = &c.description {
+                fits.long_string(&format!("TCOMM{n}"), d, "")?;
+            }
+            if s.has_nulls
+                && !c.is_array
+                && let Some(null) = tnull(c.kind)
+            {
+                fits.integer(&format!("TNULL{n}"), null, "null value")?;
+            }
+        }
+        fits.long_string(
+            "ORIGIN",
+            &format!("skyql {}", env!("CARGO_PKG_VERSION")),
+            "software that wrote this file",
+        )?;
+        if let Some(q) = &self.query {
+            fits.long_string("QUERY", q, "SQL of the result")?;
+        }
+        fits.reread()?;
+        let file = File::open(&self.spool_path)
+            .with_context(|| format!("cannot read {}", self.spool_path.display()))?;
+        let reader = StreamReader::try_new(std::io::BufReader::new(file), None)?;
+        let mut first_row = 1i64;
+        for batch in reader {
+            let batch = batch?;
+            for (i, array) in batch.columns().iter().enumerate() {
+                fits.write_column(i as c_int + 1, first_row, array)?;
+            }
+            first_row += batch.num_rows() as i64;
+        }
+        if fits.replaced_characters > 0 {
+            eprintln!(
+                "warning: FITS export: strings are printable ASCII in FITS: {} character(s) \
+                 replaced (line ends and tabs by spaces, others by '?')",
+                fits.replaced_characters
+            );
+        }
+        fits.close()
+    }
+}
+
+impl Drop for FitsTableWriter {
+    fn drop(&mut self) {
+        // The spool goes whether the export succeeded or failed.
+        self.spool.take();
+        let _ = std::fs::remove_file(&self.spool_path);
+    }
+}
+
+static SPOOL_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn tform(c: &ExportColumn, s: &ColumnStats) -> String {
+    let code = match c.kind {
+        Kind::Boolean => 'L',
+        Kind::UInt8 => 'B',
+        Kind::Int16 => 'I',
+        Kind::Int32 => 'J',
+        Kind::Int64 => 'K',
+        Kind::Float32 => 'E',
+        Kind::Float64 => 'D',
+        Kind::Text => return format!("{}A", s.max_len.max(1)),
+    };
+    if c.is_array {
+        format!("1P{code}({})", s.max_len)
+    } else {
+        format!("1{code}")
+    }
+}
+
+fn tnull(kind: Kind) -> Option<i64> {
+    match kind {
+        Kind::UInt8 => Some(255),
+        Kind::Int16 => Some(i16::MIN as i64),
+        Kind::Int32 => Some(i32::MIN as i64),
+        Kind::Int64 => Some(i64::MIN),
+        _ => None,
+    }
+}
+
+fn c_string(text: &str) -> Result<CString> {
+    CString::new(text.replace('\0', " ")).context("text holds a NUL byte")
+}
+
+/// A cfitsio file open for writing; closed (and deleted on error) on drop.
+struct Fits {
+    fptr: *mut sys::fitsfile,
+    path: PathBuf,
+    /// Characters of string values outside printable ASCII, replaced.
+    replaced_characters: u64,
+}
+
+/// FITS strings hold printable ASCII only (FITS 4.0, section 7.3.3): line ends and tabs
+/// become spaces, other characters `?`. Returns the text and the number replaced.
+pub fn fits_ascii(text: &str) -> (std::borrow::Cow<'_, str>, u64) {
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return (std::borrow::Cow::Borrowed(text), 0);
+    }
+    let mut replaced = 0;
+    let out = text
+        .chars()
+        .map(|c| match c {
+            ' '..='~' => c,
+            '\n' | '\r' | '\t' => {
+                replaced += 1;
+                ' '
+            }
+            _ => {
+                replaced += 1;
+                '?'
+            }
+        })
+        .collect();
+    (std::borrow::Cow::Owned(out), replaced)
+}
+
+/// A column name as a FITS TTYPE: letters, digits and underscores (a struct field
+/// `wcs.crval1` becomes `wcs_crval1`).
+pub fn fits_column_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn check(status: c_int, what: &str, path: &Path) -> Result<()> {
+    if status == 0 {
+        return Ok(());
+    }
+    let mut text = [0 as c_char; 31];
+    // SAFETY: ffgerr writes at most 30 characters and a NUL into the buffer.
+    unsafe { sys::ffgerr(status, text.as_mut_ptr()) };
+    // SAFETY: the buffer is NUL-terminated by ffgerr.
+    let message = unsafe { std::ffi::CStr::from_ptr(text.as_ptr()) }.to_string_lossy();
+    bail!(
+        "{}: {what}: cfitsio error {status} ({message})",
+        path.display()
+    )
+}
+
+impl Fits {
+    fn create(path: &Path) -> Result<Fits> {
+        let name = if path.as_os_str() == "-" {
+            "-".to_string()
+        } else {
+            format!("!{}", path.display())
+        };
+        let name = c_string(&name)?;
+        let mut fptr = std::ptr::null_mut();
+        let mut status = 0;
+        // SAFETY: valid out-pointer and NUL-terminated name.
+        unsafe { sys::ffinit(&mut fptr, name.as_ptr(), &mut status) };
+        check(status, "cannot create the file", path)?;
+        Ok(Fits {
+            fptr,
+            path: path.to_path_buf(),
+            replaced_characters: 0,
+        })
+    }
+
+    fn create_table(&mut self, columns: &[ExportColumn], forms: &[String]) -> Result<()> {
+        let names: Vec<CString> = columns
+            .iter()
+            .map(|c| c_string(&fits_column_name(&c.name)))
+            .collect::<Result<_>>()?;
+        let forms: Vec<CString> = forms.iter().map(|f| c_string(f)).collect::<Result<_>>()?;
+        let units: Vec<CString> = columns
+            .iter()
+            .map(|c| c_string(c.unit.as_deref().unwrap_or("")))
+            .collect::<Result<_>>()?;
+        let mut name_ptrs: Vec<*mut c_char> = names.iter().map(|s| s.as_ptr() as _).collect();
+        let mut form_ptrs: Vec<*mut c_char> = forms.iter().map(|s| s.as_ptr() as _).collect();
+        let mut unit_ptrs: Vec<*mut c_char> = units.iter().map(|s| s.as_ptr() as _).collect();
+        let extname = c_string("RESULT")?;
+        let mut status = 0;
+        // SAFETY: arrays of `columns.len()` valid C strings that outlive the call.
+        unsafe {
+            sys::ffcrtb(
+                self.fptr,
+                sys::BINARY_TBL as c_int,
+                0,
+                columns.len() as c_int,
+                name_ptrs.as_mut_ptr(),
+                form_ptrs.as_mut_ptr(),
+                unit_ptrs.as_mut_ptr(),
+                extname.as_ptr(),
+                &mut status,
+            )
+        };
+        check(status, "cannot create the binary table", &self.path)
+    }
+
+    fn long_string(&mut self, key: &str, value: &str, comment: &str) -> Result<()> {
+        let (k, v, c) = (c_string(key)?, c_string(value)?, c_string(comment)?);
+        let mut status = 0;
+        // SAFETY: valid C strings.
+        unsafe { sys::ffpkls(self.fptr, k.as_ptr(), v.as_ptr(), c.as_ptr(), &mut status) };
+        check(status, &format!("cannot write keyword {key}"), &self.path)
+    }
+
+    /// Writes the LONGSTRN keyword announcing the CONTINUE long-string convention.
+    fn declare_long_strings(&mut self) -> Result<()> {
+        let mut status = 0;
+        // SAFETY: open file.
+        unsafe { sys::ffplsw(self.fptr, &mut status) };
+        check(status, "cannot write LONGSTRN", &self.path)
+    }
+
+    fn integer(&mut self, key: &str, value: i64, comment: &str) -> Result<()> {
+        let (k, c) = (c_string(key)?, c_string(comment)?);
+        let mut status = 0;
+        // SAFETY: valid C strings.
+        unsafe { sys::ffpkyj(self.fptr, k.as_ptr(), value, c.as_ptr(), &mut status) };
+        check(status, &format!("cannot write keyword {key}"), &self.path)
+    }
+
+    /// Makes cfitsio read back the keywords written after the table was created.
+    fn reread(&mut self) -> Result<()> {
+        let mut status = 0;
+        // SAFETY: open file.
+        unsafe { sys::ffrdef(self.fptr, &mut status) };
+        check(status, "cannot update the table header", &self.path)
+    }
+
+    fn put(
+        &mut self,
+        datatype: u32,
+        col: c_int,
+        row: i64,
+        nelem: usize,
+        data: *mut c_void,
+    ) -> Result<()> {
+        if nelem == 0 {
+            return Ok(());
+        }
+        let mut status = 0;
+        // SAFETY: `data` points to `nelem` values of `datatype`.
+        unsafe {
+            sys::ffpcl(
+                self.fptr,
+                datatype as c_int,
+                col,
+                row,
+                1,
+                nelem as i64,
+                data,
+                &mut status,
+            )
+        };
+        check(status, &format!("cannot write column {col}"), &self.path)
+    }
+
+    fn write_column(&mut self, col: c_int, first_row: i64, array: &ArrayRef) -> Result<()> {
+        let n = array.len();
+        match Typed::new(array) {
+            Typed::Boolean(a) => {
+                let mut v: Vec<c_char> = (0..n).map(|i| a.value(i) as c_char).collect();
+                self.put(sys::TLOGICAL, col, first_row, n, v.as_mut_ptr() as _)?;
+                for i in (0..n).filter(|&i| a.is_null(i)) {
+                    let mut status = 0;
+                    // SAFETY: open file; one element of an existing row.
+                    unsafe { sys::ffpclu(self.fptr, col, first_row + i as i64, 1, 1, &mut status) };
+                    check(status, "cannot write a null", &self.path)?;
+                }
+            }
+            Typed::UInt8(a) => {
+                let mut v: Vec<u8> = (0..n)
+                    .map(|i| if a.is_null(i) { 255 } else { a.value(i) })
+                    .collect();
+                self.put(sys::TBYTE, col, first_row, n, v.as_mut_ptr() as _)?;
+            }
+            Typed::Int16(a) => {
+                let mut v: Vec<i16> = (0..n)
+                    .map(|i| if a.is_null(i) { i16::MIN } else { a.value(i) })
+                    .collect();
+                self.put(sys::TSHORT, col, first_row, n, v.as_mut_ptr() as _)?;
+            }
+            Typed::Int32(a) => {
+                let mut v: Vec<c_int> = (0..n)
+                    .map(|i| if a.is_null(i) { i32::MIN } else { a.value(i) })
+                    .collect();
+                self.put(sys::TINT, col, first_row, n, v.as_mut_ptr() as _)?;
+            }
+            Typed::Int64(a) => {
+                let mut v: Vec<i64> = (0..n)
+                    .map(|i| if a.is_null(i) { i64::MIN } else { a.value(i) })
+                    .collect();
+                self.put(sys::TLONGLONG, col, first_row, n, v.as_mut_ptr() as _)?;
+            }
+            Typed::Float32(a) => {
+                let mut v: Vec<f32> = (0..n)
+                    .map(|i| if a.is_null(i) { f32::NAN } else { a.value(i) })
+                    .collect();
+                self.put(sys::TFLOAT, col, first_row, n, v.as_mut_ptr() as _)?;
+            }
+            Typed::Float64(a) => {
+                let mut v: Vec<f64> = (0..n)
+                    .map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) })
+                    .collect();
+                self.put(sys::TDOUBLE, col, first_row, n, v.as_mut_ptr() as _)?;
+            }
+            Typed::Text(a) => {
+                let strings: Vec<CString> = (0..n)
+                    .map(|i| {
+                        let text = if a.is_null(i) { "" } else { a.value(i) };
+                        let (ascii, replaced) = fits_ascii(text);
+                        self.replaced_characters += replaced;
+                        c_string(&ascii)
+                    })
+                    .collect::<Result<_>>()?;
+                let mut ptrs: Vec<*mut c_char> = strings.iter().map(|s| s.as_ptr() as _).collect();
+                self.put(sys::TSTRING, col, first_row, n, ptrs.as_mut_ptr() as _)?;
+            }
+            Typed::List(list, _) => {
+                for i in 0..n {
+                    if list.is_null(i) {
+                        continue;
+                    }
+                    let values = list.value(i);
+                    self.write_array_cell(col, first_row + i as i64, &values)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_array_cell(&mut self, col: c_int, row: i64, values: &ArrayRef) -> Result<()> {
+        let n = values.len();
+        macro_rules! floats {
+            ($t:ty, $arrow:ty, $code:expr) => {{
+                let a = values.as_primitive::<$arrow>();
+                let mut v: Vec<$t> = (0..n)
+                    .map(|i| if a.is_null(i) { <$t>::NAN } else { a.value(i) })
+                    .collect();
+                self.put($code, col, row, n, v.as_mut_ptr() as _)
+            }};
+        }
+        macro_rules! ints {
+            ($t:ty, $arrow:ty, $code:expr) => {{
+                let a = values.as_primitive::<$arrow>();
+                let mut v: Vec<$t> = a.values().to_vec();
+                self.put($code, col, row, n, v.as_mut_ptr() as _)
+            }};
+        }
+        match Typed::new(values) {
+            Typed::Float64(_) => floats!(f64, Float64Type, sys::TDOUBLE),
+            Typed::Float32(_) => floats!(f32, Float32Type, sys::TFLOAT),
+            Typed::Int64(_) => ints!(i64, Int64Type, sys::TLONGLONG),
+            Typed::Int32(_) => ints!(i32, Int32Type, sys::TINT),
+            Typed::Int16(_) => ints!(i16, Int16Type, sys::TSHORT),
+            Typed::UInt8(_) => ints!(u8, UInt8Type, sys::TBYTE),
+            Typed::Boolean(a) => {
+                let mut v: Vec<c_char> = (0..n).map(|i| a.value(i) as c_char).collect();
+                self.put(sys::TLOGICAL, col, row, n, v.as_mut_ptr() as _)
+            }
+            _ => bail!("column {col}: unsupported array element type"),
+        }
+    }
+
+    fn close(mut self) -> Result<()> {
+        let mut status = 0;
+        // SAFETY: open file, closed once (the pointer is cleared).
+        unsafe { sys::ffclos(self.fptr, &mut status) };
+        self.fptr = std::ptr::null_mut();
+        check(status, "cannot close the file", &self.path)
+    }
+}
+
+impl Drop for Fits {
+    fn drop(&mut self) {
+        if !self.fptr.is_null() {
+            let mut status = 0;
+            // SAFETY: open file that was not closed: delete the incomplete file.
+            unsafe { sys::ffdelt(self.fptr, &mut status) };
+        }
+    }
+}
