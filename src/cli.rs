@@ -78,15 +78,16 @@ enum Command {
     },
     /// Run a benchmark workload, beside the reference tool when it is installed.
     Bench {
-        /// Workload: pix2sky or export.
+        /// Workload: pix2sky, export or cutout.
         #[arg(default_value = "pix2sky")]
         workload: String,
         /// Points to transform (pix2sky).
         #[arg(long, default_value_t = 1_000_000)]
         points: usize,
-        /// Rows of the exported result (export).
-        #[arg(long, default_value_t = 300_000)]
-        rows: usize,
+        /// Rows of the exported result (export, default 300000) or number of cutouts
+        /// (cutout, default 1000).
+        #[arg(long)]
+        rows: Option<usize>,
         /// Timed repetitions after one warm-up.
         #[arg(long, default_value_t = 5)]
         repetitions: usize,
@@ -96,6 +97,20 @@ enum Command {
         /// The STILTS command, for the side-by-side comparison (export).
         #[arg(long, env = "SKYQL_STILTS", default_value = "stilts")]
         stilts: PathBuf,
+    },
+    /// Draw a plot: `skyql plot lightcurve STAR_ID --output lc.svg`.
+    Plot {
+        /// What to draw: lightcurve.
+        #[arg(value_parser = ["lightcurve"])]
+        kind: String,
+        /// The star.
+        star_id: String,
+        /// Catalogue directory.
+        #[arg(long, env = "SKYQL_CATALOG")]
+        catalog: Option<PathBuf>,
+        /// Output file (.svg).
+        #[arg(long)]
+        output: PathBuf,
     },
     /// List skyql's SQL functions.
     Functions,
@@ -186,6 +201,13 @@ struct QueryArgs {
     /// Write at most this many rows; a VOTable then ends with an OVERFLOW INFO.
     #[arg(long)]
     max_rows: Option<u64>,
+    /// Directory under which image functions (cutout, public_image, quicklook) write
+    /// [default: products/ in the catalogue directory].
+    #[arg(long)]
+    output_root: Option<PathBuf>,
+    /// Let image functions replace existing files.
+    #[arg(long)]
+    overwrite: bool,
     /// Memory limit for the query, e.g. 2G or 512M (spills or fails cleanly beyond it).
     #[arg(long)]
     memory_limit: Option<String>,
@@ -283,6 +305,20 @@ pub fn run(cli: Cli) -> Result<()> {
             repetitions: repetitions.max(1),
             python,
             stilts,
+        }),
+        Command::Plot {
+            kind: _,
+            star_id,
+            catalog,
+            output,
+        } => runtime()?.block_on(async {
+            let ctx = session_for(catalog.as_deref(), &[], &SessionOptions::default()).await?;
+            let n = crate::plot::plot_lightcurve(&ctx, &star_id, &output).await?;
+            eprintln!(
+                "{n} measurements of {star_id} drawn in {}",
+                output.display()
+            );
+            Ok(())
         }),
         Command::Functions => {
             for d in skyql_udfs::docs::FUNCTION_DOCS {
@@ -430,6 +466,8 @@ async fn query(args: QueryArgs) -> Result<()> {
     };
     let options = SessionOptions {
         memory_limit: args.memory_limit.as_deref().map(parse_size).transpose()?,
+        output_root: args.output_root.clone(),
+        overwrite: args.overwrite,
     };
     let csv_delimiter = parse_delimiter(&args.csv_delimiter)?;
     let ctx = session_for(args.catalog.as_deref(), &args.tables, &options).await?;

@@ -102,6 +102,10 @@ pub fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
     }
     let t_queries = t.elapsed().as_secs_f64();
 
+    let t = Instant::now();
+    let images = rt.block_on(run_image_queries(&catalog, &raw, &exports, &truth))?;
+    let t_images = t.elapsed().as_secs_f64();
+
     println!();
     println!("== skyql demo: {} ==", out.display());
     println!(
@@ -116,9 +120,10 @@ pub fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
         println!("  table {t:<13} {n:>10} rows");
     }
     print_quarter_summary(&quarter_rows, &truth)?;
+    images.print();
     println!("exports: {}", exports.display());
     println!(
-        "timings: generate {t_generate:.1} s, ingest {t_ingest:.1} s, queries + exports {t_queries:.2} s, total {:.1} s",
+        "timings: generate {t_generate:.1} s, ingest {t_ingest:.1} s, queries + exports {t_queries:.2} s, images {t_images:.2} s, total {:.1} s",
         started.elapsed().as_secs_f64()
     );
     println!(
@@ -126,6 +131,157 @@ pub fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
         catalog_dir.display()
     );
     Ok(())
+}
+
+/// What the image stage of the demo produced.
+struct ImageReport {
+    root: std::path::PathBuf,
+    current_images: usize,
+    public_images: usize,
+    central_choice: usize,
+    events: usize,
+    cutouts: usize,
+    quicklooks: usize,
+    plots: usize,
+}
+
+impl ImageReport {
+    fn print(&self) {
+        println!(
+            "public images: {} of {} current images received a WCS from the quarter with the most \
+             measurements; the quarter closest to the centre would have given {} ({} more)",
+            self.public_images,
+            self.current_images,
+            self.central_choice,
+            self.public_images as i64 - self.central_choice as i64
+        );
+        println!(
+            "cutouts: {} around {} microlensing events; {} quick-looks; {} light-curve plots; in {}",
+            self.cutouts,
+            self.events,
+            self.quicklooks,
+            self.plots,
+            self.root.display()
+        );
+    }
+}
+
+fn count_non_null(batches: &[RecordBatch], column: &str) -> usize {
+    batches
+        .iter()
+        .map(|b| {
+            b.column_by_name(column)
+                .map_or(0, |c| c.len() - c.null_count())
+        })
+        .sum()
+}
+
+/// Runs `sql/public_images.sql` and `sql/cutouts.sql`, draws quick-looks of one public
+/// image per field and the light curves of the events, under the catalogue's
+/// `products/` (replacing the files of a previous run).
+async fn run_image_queries(
+    catalog: &Catalog,
+    raw: &Path,
+    exports: &Path,
+    truth: &Truth,
+) -> Result<ImageReport> {
+    use crate::named_queries::{CUTOUTS_SQL, PUBLIC_IMAGES_SQL};
+    let options = SessionOptions {
+        overwrite: true,
+        ..SessionOptions::default()
+    };
+    let root = crate::catalog::session::output_root(Some(catalog), &options);
+    let ctx = new_session(Some(catalog), &options)?;
+    crate::catalog::session::register_file(&ctx, "events", &raw.join("truth/events.csv")).await?;
+    let export = |name: &str| ExportOptions {
+        table_name: Some(name.to_string()),
+        ..ExportOptions::default()
+    };
+    let public = ctx
+        .sql(PUBLIC_IMAGES_SQL)
+        .await
+        .context("sql/public_images.sql")?
+        .collect()
+        .await?;
+    write_result(
+        ctx.read_batches(public.clone())?,
+        OutputFormat::Csv,
+        Some(&exports.join("public_images.csv")),
+        &export("public_images"),
+    )
+    .await?;
+    // The same rule with the quarter closest to the mosaic centre, as EROS-2 chose.
+    let central_sql = "SELECT COUNT(DISTINCT c.file_name) AS n FROM images c \
+        JOIN quarters q ON q.ccd = c.ccd AND q.is_central \
+        JOIN images r ON r.code = 'd' AND r.wcs IS NOT NULL AND r.field = c.field \
+         AND r.colour = c.colour AND r.ccd = c.ccd AND r.quarter = q.quarter \
+        JOIN measurements m ON m.field = c.field AND m.ccd = c.ccd AND m.colour = c.colour \
+         AND m.quarter = q.quarter \
+         AND CAST(round(m.mjd * 10000) AS BIGINT) = CAST(round(c.mjd_obs * 10000) AS BIGINT) \
+        WHERE c.code = 'e'";
+    let scalar = |batches: Vec<RecordBatch>| -> usize {
+        batches.first().filter(|b| b.num_rows() > 0).map_or(0, |b| {
+            b.column(0).as_primitive::<Int64Type>().value(0) as usize
+        })
+    };
+    let central = scalar(ctx.sql(central_sql).await?.collect().await?);
+    let current = scalar(
+        ctx.sql("SELECT COUNT(*) FROM images WHERE code = 'e'")
+            .await?
+            .collect()
+            .await?,
+    );
+    let cutouts = ctx
+        .sql(CUTOUTS_SQL)
+        .await
+        .context("sql/cutouts.sql")?
+        .collect()
+        .await?;
+    write_result(
+        ctx.read_batches(cutouts.clone())?,
+        OutputFormat::Csv,
+        Some(&exports.join("cutouts.csv")),
+        &export("cutouts"),
+    )
+    .await?;
+    // One quick-look per field, of its first public image.
+    if let Some(first) = public.first() {
+        let all = datafusion::arrow::compute::concat_batches(&first.schema(), &public)?;
+        ctx.register_batch("public", all)?;
+    }
+    let quicklooks = if public.is_empty() {
+        Vec::new()
+    } else {
+        ctx.sql(
+            "SELECT quicklook(public_path, 'zscale', 256) AS png FROM ( \
+               SELECT field, MIN(public_path) AS public_path FROM public \
+               WHERE public_path IS NOT NULL GROUP BY field)",
+        )
+        .await?
+        .collect()
+        .await?
+    };
+    let mut plots = 0;
+    for e in &truth.events {
+        let path = root.join("plots").join(format!("{}.svg", e.star_id));
+        std::fs::create_dir_all(root.join("plots"))?;
+        if crate::plot::plot_lightcurve(&ctx, &e.star_id, &path)
+            .await
+            .is_ok()
+        {
+            plots += 1;
+        }
+    }
+    Ok(ImageReport {
+        root,
+        current_images: current,
+        public_images: count_non_null(&public, "public_path"),
+        central_choice: central,
+        events: truth.events.len(),
+        cutouts: count_non_null(&cutouts, "cutout_path"),
+        quicklooks: count_non_null(&quicklooks, "png"),
+        plots,
+    })
 }
 
 /// Prints the best-quarter summary and checks it against the generator's truth.

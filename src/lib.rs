@@ -14,6 +14,7 @@ pub mod demo_run;
 pub mod export;
 pub mod ingest;
 pub mod named_queries;
+pub mod plot;
 pub mod schema;
 pub mod shell;
 pub mod votable_reader;

@@ -26,3 +26,11 @@ pub fn named_query(name: &str) -> Option<&'static str> {
         .find(|(n, _)| *n == name)
         .map(|(_, q)| *q)
 }
+
+/// `sql/public_images.sql`: public images of every current image, with the WCS of the
+/// richest quarter propagated to the CCD (calls `public_image`).
+pub const PUBLIC_IMAGES_SQL: &str = include_str!("../sql/public_images.sql");
+
+/// `sql/cutouts.sql`: cutouts around microlensing events (needs an `events` table and
+/// the public images; calls `cutout`).
+pub const CUTOUTS_SQL: &str = include_str!("../sql/cutouts.sql");

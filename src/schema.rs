@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use skyql_udfs::wcs::arrow_struct::wcs_data_type;
 
 /// Schema version written in manifests; bump when a table's columns change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Names of the catalogue tables, in the order `skyql tables` shows them.
 pub const TABLES: [&str; 6] = [
@@ -642,6 +642,22 @@ pub fn quarters_schema() -> SchemaRef {
             "",
             "pos.cartesian.y",
             "Quarter centre from the mosaic centre, in CCD heights",
+        ),
+        col(
+            "cell_x",
+            DataType::Int32,
+            false,
+            "",
+            "pos.cartesian.x;instr.det",
+            "Quarter's column in its CCD (0 or 1): its first pixel is at x = 1 + cell_x * quarter width",
+        ),
+        col(
+            "cell_y",
+            DataType::Int32,
+            false,
+            "",
+            "pos.cartesian.y;instr.det",
+            "Quarter's row in its CCD (0 or 1): its first pixel is at y = 1 + cell_y * quarter height",
         ),
         col(
             "is_central",

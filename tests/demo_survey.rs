@@ -139,7 +139,7 @@ fn measurements_per_quarter_and_images_per_field_equal_the_truth() {
     assert_eq!(by_field["lm035"]["ref_images_d"], "62");
     assert_eq!(by_field["lm035"]["current_images_e"], (8 * 16).to_string());
     assert_eq!(by_field["lm035"]["exposures"], "8");
-    assert_eq!(by_field["lm001"]["images_without_wcs"], "0");
+    assert_eq!(by_field["lm001"]["ref_images_without_wcs"], "0");
     let total: u64 = query_csv(&cat, "SELECT COUNT(*) AS n FROM measurements")[0]["n"]
         .parse()
         .unwrap();

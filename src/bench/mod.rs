@@ -3,9 +3,12 @@
 //!
 //! Workloads: `pix2sky` (10^6 points through a real TAN-SIP header, against astropy's
 //! `all_pix2world`), `export` (a 300,000-row result written as VOTable TABLEDATA and
-//! BINARY2, CSV, FITS and Parquet, against astropy's VOTable writer and `stilts tcopy`).
+//! BINARY2, CSV, FITS and Parquet, against astropy's VOTable writer and `stilts tcopy`),
+//! `cutout` (64 x 64 cutouts and public images from 2048 x 2048 images, with the bytes
+//! read per cutout).
 
 mod export;
+mod images;
 mod pix2sky;
 
 use std::path::PathBuf;
@@ -20,8 +23,9 @@ pub struct BenchOptions {
     pub workload: String,
     /// Points (pix2sky).
     pub points: usize,
-    /// Rows of the exported result (export).
-    pub rows: usize,
+    /// Rows of the exported result (export, default 300,000) or cutouts (cutout,
+    /// default 1,000).
+    pub rows: Option<usize>,
     /// Timed repetitions after one warm-up.
     pub repetitions: usize,
     /// Python interpreter for the reference tool.
@@ -35,7 +39,8 @@ pub fn run_bench(opts: &BenchOptions) -> Result<()> {
     match opts.workload.as_str() {
         "pix2sky" => pix2sky::bench_pix2sky(opts),
         "export" => export::bench_export(opts),
-        other => bail!("unknown workload '{other}' (available: pix2sky, export)"),
+        "cutout" => images::bench_cutout(opts),
+        other => bail!("unknown workload '{other}' (available: pix2sky, export, cutout)"),
     }
 }
 

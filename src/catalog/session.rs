@@ -1,6 +1,8 @@
 //! A DataFusion session with the catalogue's tables, extra files and skyql's functions.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use skyql_udfs::images::ImageOutput;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -23,6 +25,20 @@ use crate::schema;
 pub struct SessionOptions {
     /// Memory limit for query execution in bytes (spilling operators spill beyond it).
     pub memory_limit: Option<usize>,
+    /// Where image functions write (default: `products/` in the catalogue directory, or
+    /// `./skyql-products` without a catalogue).
+    pub output_root: Option<PathBuf>,
+    /// Whether image functions may replace existing files.
+    pub overwrite: bool,
+}
+
+/// The output root of image functions for `options` and `catalog`.
+pub fn output_root(catalog: Option<&Catalog>, options: &SessionOptions) -> PathBuf {
+    match (&options.output_root, catalog) {
+        (Some(root), _) => root.clone(),
+        (None, Some(c)) => c.dir.join("products"),
+        (None, None) => PathBuf::from("skyql-products"),
+    }
 }
 
 /// A session with skyql's functions and, when given, a catalogue's tables.
@@ -43,6 +59,11 @@ pub fn new_session(catalog: Option<&Catalog>, options: &SessionOptions) -> Resul
         .build();
     let ctx = SessionContext::new_with_state(state);
     skyql_udfs::register_all(&ctx);
+    let mut images = ImageOutput::new(output_root(catalog, options));
+    images.overwrite = options.overwrite;
+    for udf in skyql_udfs::images::image_udfs(images) {
+        ctx.register_udf(udf);
+    }
     crate::export::copy_format::register_copy_formats(&ctx)?;
     if let Some(catalog) = catalog {
         register_catalog(&ctx, catalog)?;

@@ -38,6 +38,10 @@ pub struct ImageSpec<'a> {
     pub keywords: Vec<(&'static str, String, &'static str)>,
     /// Extra integer keywords (CCD, CAMERA, ...).
     pub int_keywords: Vec<(&'static str, i64, &'static str)>,
+    /// For a current image: its offset (x, y) in pixels from the CCD's reference frame,
+    /// as the photometric alignment measured it. Such an image carries XSHIFT/YSHIFT
+    /// and no WCS, like EROS-2's current images; reference images carry a WCS.
+    pub alignment: Option<(f64, f64)>,
 }
 
 /// Renders the pixels: stars through the PSF on the sky, Poisson noise in electrons,
@@ -135,30 +139,43 @@ pub fn write_image(path: &Path, spec: &ImageSpec<'_>, pixels: &[u16]) -> Result<
             (spec.electronics.saturation, "[adu] saturation"),
         )?;
         hdu.write_key(&mut f, "BUNIT", ("adu", "S = N/gain + offset"))?;
-        hdu.write_key(
-            &mut f,
-            "RADESYS",
-            (w.radesys.as_deref().unwrap_or("ICRS"), "reference frame"),
-        )?;
-        hdu.write_key(&mut f, "EQUINOX", (w.equinox.unwrap_or(2000.0), "[yr]"))?;
-        hdu.write_key(&mut f, "CTYPE1", (w.ctype1.as_str(), "gnomonic projection"))?;
-        hdu.write_key(&mut f, "CTYPE2", (w.ctype2.as_str(), "gnomonic projection"))?;
-        hdu.write_key(
-            &mut f,
-            "CRVAL1",
-            (w.crval[0], "[deg] RA at the reference pixel"),
-        )?;
-        hdu.write_key(
-            &mut f,
-            "CRVAL2",
-            (w.crval[1], "[deg] Dec at the reference pixel"),
-        )?;
-        hdu.write_key(&mut f, "CRPIX1", (w.crpix[0], "reference pixel x"))?;
-        hdu.write_key(&mut f, "CRPIX2", (w.crpix[1], "reference pixel y"))?;
-        hdu.write_key(&mut f, "CD1_1", (w.cd[0][0], "[deg/pix]"))?;
-        hdu.write_key(&mut f, "CD1_2", (w.cd[0][1], "[deg/pix]"))?;
-        hdu.write_key(&mut f, "CD2_1", (w.cd[1][0], "[deg/pix]"))?;
-        hdu.write_key(&mut f, "CD2_2", (w.cd[1][1], "[deg/pix]"))?;
+        if let Some((dx, dy)) = spec.alignment {
+            hdu.write_key(
+                &mut f,
+                "XSHIFT",
+                (dx, "[pix] x offset from the CCD reference frame"),
+            )?;
+            hdu.write_key(
+                &mut f,
+                "YSHIFT",
+                (dy, "[pix] y offset from the CCD reference frame"),
+            )?;
+        } else {
+            hdu.write_key(
+                &mut f,
+                "RADESYS",
+                (w.radesys.as_deref().unwrap_or("ICRS"), "reference frame"),
+            )?;
+            hdu.write_key(&mut f, "EQUINOX", (w.equinox.unwrap_or(2000.0), "[yr]"))?;
+            hdu.write_key(&mut f, "CTYPE1", (w.ctype1.as_str(), "gnomonic projection"))?;
+            hdu.write_key(&mut f, "CTYPE2", (w.ctype2.as_str(), "gnomonic projection"))?;
+            hdu.write_key(
+                &mut f,
+                "CRVAL1",
+                (w.crval[0], "[deg] RA at the reference pixel"),
+            )?;
+            hdu.write_key(
+                &mut f,
+                "CRVAL2",
+                (w.crval[1], "[deg] Dec at the reference pixel"),
+            )?;
+            hdu.write_key(&mut f, "CRPIX1", (w.crpix[0], "reference pixel x"))?;
+            hdu.write_key(&mut f, "CRPIX2", (w.crpix[1], "reference pixel y"))?;
+            hdu.write_key(&mut f, "CD1_1", (w.cd[0][0], "[deg/pix]"))?;
+            hdu.write_key(&mut f, "CD1_2", (w.cd[0][1], "[deg/pix]"))?;
+            hdu.write_key(&mut f, "CD2_1", (w.cd[1][0], "[deg/pix]"))?;
+            hdu.write_key(&mut f, "CD2_2", (w.cd[1][1], "[deg/pix]"))?;
+        }
         hdu.write_image(&mut f, pixels)?;
         Ok(())
     };

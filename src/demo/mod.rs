@@ -129,6 +129,15 @@ pub fn generate(config: &DemoConfig, out: &Path, conventions: &Conventions) -> R
         truth_dir.join("config.json"),
         serde_json::to_string_pretty(config)?,
     )?;
+    // The microlensing events as a table, for `--table events=...` (sql/cutouts.sql).
+    let mut events = String::from("star_id,t0_mjd,te_days,u0\n");
+    for e in &truth.events {
+        events.push_str(&format!(
+            "{},{},{},{}\n",
+            e.star_id, e.t0_mjd, e.te_days, e.u0
+        ));
+    }
+    std::fs::write(truth_dir.join("events.csv"), events)?;
     if out.exists() {
         std::fs::remove_dir(out).with_context(|| format!("cannot replace {}", out.display()))?;
     }
@@ -424,6 +433,7 @@ fn write_images(
                 electronics: e,
                 keywords: keywords("REFERENCE", q),
                 int_keywords: int_keywords.clone(),
+                alignment: None,
             };
             let name = format!(
                 "{}{}{}{}bd{}.fits",
@@ -451,6 +461,7 @@ fn write_images(
                 electronics: e,
                 keywords: keywords("CURRENT", &conventions.ccd.whole_ccd_quarter),
                 int_keywords: int_keywords.clone(),
+                alignment: Some(epoch.jitter),
             };
             let name = format!(
                 "{}{}{}{}be{}.fits",

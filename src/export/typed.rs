@@ -157,10 +157,18 @@ impl<'a> Typed<'a> {
                     if i > start {
                         out.push(b' ');
                     }
-                    if values.is_null(i) {
+                    // Inside an array, NaN and null float elements are both `NaN` (an
+                    // empty token would merge with its neighbours).
+                    let nan = match values.as_ref() {
+                        Typed::Float32(a) => a.is_null(i) || a.value(i).is_nan(),
+                        Typed::Float64(a) => a.is_null(i) || a.value(i).is_nan(),
+                        _ => false,
+                    };
+                    if nan {
+                        out.extend_from_slice(b"NaN");
+                    } else if values.is_null(i) {
                         out.extend_from_slice(match values.as_ref() {
                             Typed::Boolean(_) => b"?",
-                            Typed::Float32(_) | Typed::Float64(_) => b"NaN",
                             _ => int_null.as_bytes(),
                         });
                     } else {

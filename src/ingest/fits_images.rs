@@ -83,7 +83,11 @@ pub fn read_image(
         .or_else(|| text("DATE-OBS").and_then(|d| iso_to_mjd(&d)))
         .or_else(|| number("JD").map(|jd| jd - 2_400_000.5));
     let (wcs, centre, wcs_problem) = read_wcs(&all_cards, naxis);
-    if let Some(problem) = &wcs_problem {
+    // A header without any WCS (EROS-2 current images) is normal: `wcs_problem` says so
+    // in the table. A WCS that is present but unusable is a warning.
+    if let Some(problem) = &wcs_problem
+        && has_wcs_keywords(&all_cards)
+    {
         warnings.push(Reject::warning(path, &location, problem.clone()));
     }
     let file_name = path
@@ -111,12 +115,15 @@ pub fn read_image(
     ))
 }
 
+fn has_wcs_keywords(cards: &[Card]) -> bool {
+    cards
+        .iter()
+        .any(|c| c.keyword == "CTYPE1" || c.keyword == "CRVAL1")
+}
+
 /// The WCS, the image centre and, if either is unusable, why.
 fn read_wcs(cards: &[Card], naxis: [i64; 2]) -> (Option<Wcs>, Option<(f64, f64)>, Option<String>) {
-    let has_wcs = cards
-        .iter()
-        .any(|c| c.keyword == "CTYPE1" || c.keyword == "CRVAL1");
-    if !has_wcs {
+    if !has_wcs_keywords(cards) {
         return (
             None,
             None,

@@ -95,10 +95,12 @@ pub fn quarters_batch(conventions: &Conventions) -> Result<RecordBatch> {
     let mut quarter = StringBuilder::new();
     let mut ox = Float64Builder::new();
     let mut oy = Float64Builder::new();
+    let mut cell_x = Int32Builder::new();
+    let mut cell_y = Int32Builder::new();
     let mut central = BooleanBuilder::new();
     for c in 0..conventions.ccd_count() {
         let centre = conventions.central_quarter(c);
-        for q in conventions.quarters.keys() {
+        for (q, cell) in &conventions.quarters {
             let (x, y) = conventions
                 .quarter_offset(c, q)
                 .unwrap_or((f64::NAN, f64::NAN));
@@ -106,6 +108,8 @@ pub fn quarters_batch(conventions: &Conventions) -> Result<RecordBatch> {
             quarter.append_value(q);
             ox.append_value(x);
             oy.append_value(y);
+            cell_x.append_value(cell[0] as i32);
+            cell_y.append_value(cell[1] as i32);
             central.append_value(centre.as_deref() == Some(q.as_str()));
         }
     }
@@ -114,6 +118,8 @@ pub fn quarters_batch(conventions: &Conventions) -> Result<RecordBatch> {
         Arc::new(quarter.finish()),
         Arc::new(ox.finish()),
         Arc::new(oy.finish()),
+        Arc::new(cell_x.finish()),
+        Arc::new(cell_y.finish()),
         Arc::new(central.finish()),
     ];
     Ok(RecordBatch::try_new(quarters_schema(), columns)?)

@@ -35,6 +35,26 @@ pub const FUNCTION_DOCS: &[FunctionDoc] = &[
         description: "A wcs struct from a FITS file: HDU hdu (1 = primary) or the first 2-D image HDU, which inherits the primary header's keywords it does not set.",
     },
     FunctionDoc {
+        name: "wcs_shift",
+        usage: "wcs_shift(wcs, dx, dy) -> wcs",
+        description: "The same WCS for pixels shifted by (dx, dy): CRPIX + (dx, dy). Propagates a CCD quarter's solution to the whole CCD (dx, dy = the quarter's origin) or to an exposure offset from the reference frame.",
+    },
+    FunctionDoc {
+        name: "cutout",
+        usage: "cutout(path, ra, dec, size_pix [, name]) -> path",
+        description: "Writes the size_pix x size_pix region of the image centred on (ra, dec) as FITS under the output root (--output-root; name relative to it, default cutouts/<stem>_<ra>_<dec>_<size>.fits) and returns its path. Reads only the region; CRPIX shifted so every pixel keeps its sky position; source keywords kept, SRCFILE/SRCHDU/SRCREGN/PADDED added. Partly off: padded with NaN (BLANK for integers); entirely off: NULL and a message. A relative path names a file under the output root first.",
+    },
+    FunctionDoc {
+        name: "public_image",
+        usage: "public_image(path, wcs [, name [, wcs_source]]) -> path",
+        description: "Writes the image at path with the given WCS (its own WCS keywords replaced) and the public keywords (ORIGIN, DATE, SRCFILE, WCSSRC = wcs_source; telescope, instrument, DATE-OBS, MJD-OBS, EXPTIME, FILTER, GAIN, BUNIT kept) under the output root (default public/<file name>); returns its path. See sql/public_images.sql.",
+    },
+    FunctionDoc {
+        name: "quicklook",
+        usage: "quicklook(path [, stretch [, size]]) -> path",
+        description: "Writes a PNG of the image (stretch zscale, asinh or linear; longer side resampled to size pixels) under the output root as quicklook/<stem>_<stretch>_<size>.png; returns its path.",
+    },
+    FunctionDoc {
         name: "ang_sep",
         usage: "ang_sep(ra1, dec1, ra2, dec2) -> degrees",
         description: "Angular separation in degrees (Vincenty's formula: exact from 0 to 180 degrees).",
@@ -118,6 +138,11 @@ mod tests {
             .collect();
         names.extend(
             crate::all_aggregate_udfs()
+                .iter()
+                .map(|u| u.name().to_string()),
+        );
+        names.extend(
+            crate::images::image_udfs(crate::images::ImageOutput::new("unused"))
                 .iter()
                 .map(|u| u.name().to_string()),
         );

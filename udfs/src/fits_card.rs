@@ -63,6 +63,9 @@ pub struct Card {
     pub value: CardValue,
     /// The comment after the `/`, or the text of a commentary card.
     pub comment: String,
+    /// The card as written (at most 80 characters, trailing blanks removed), for copying
+    /// a header without rewriting its values.
+    pub record: String,
 }
 
 /// Parses one card (up to 80 characters; shorter lines are accepted as if blank-padded).
@@ -86,6 +89,7 @@ pub fn parse_card(record: &str) -> Option<Card> {
                 keyword: name,
                 value,
                 comment,
+                record: record.trim_end().to_string(),
             });
         }
     }
@@ -95,12 +99,14 @@ pub fn parse_card(record: &str) -> Option<Card> {
             keyword,
             value,
             comment,
+            record: record.trim_end().to_string(),
         })
     } else {
         Some(Card {
             keyword,
             value: CardValue::Undefined,
             comment: rest.trim_end().to_string(),
+            record: record.trim_end().to_string(),
         })
     }
 }

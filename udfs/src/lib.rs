@@ -14,6 +14,7 @@ pub mod docs;
 pub mod fits_card;
 pub mod fits_header;
 pub mod functions;
+pub mod images;
 pub mod time;
 pub mod wcs;
 
@@ -27,6 +28,7 @@ pub fn all_scalar_udfs() -> Vec<ScalarUDF> {
         ScalarUDF::from(functions::Sky2Pix::default()),
         ScalarUDF::from(functions::WcsFromHeader::default()),
         ScalarUDF::from(functions::WcsFromFits::default()),
+        ScalarUDF::from(functions::WcsShift::default()),
         ScalarUDF::from(functions::AngSep::default()),
         ScalarUDF::from(functions::ConeContains::default()),
         ScalarUDF::from(functions::Healpix::default()),

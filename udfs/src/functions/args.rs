@@ -3,14 +3,18 @@
 use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::ColumnarValue;
+use datafusion::logical_expr::ScalarFunctionArgs;
 
-/// The arguments as arrays of one length (scalars broadcast), checking their number.
-pub fn arrays(args: &[ColumnarValue], name: &str, counts: &[usize]) -> Result<Vec<ArrayRef>> {
-    if !counts.contains(&args.len()) {
-        return exec_err!("{name} takes {counts:?} arguments, got {}", args.len());
+/// The arguments as arrays of the batch's length (scalars broadcast, also when every
+/// argument is a scalar), checking their number.
+pub fn arrays(args: &ScalarFunctionArgs, name: &str, counts: &[usize]) -> Result<Vec<ArrayRef>> {
+    if !counts.contains(&args.args.len()) {
+        return exec_err!("{name} takes {counts:?} arguments, got {}", args.args.len());
     }
-    ColumnarValue::values_to_arrays(args)
+    args.args
+        .iter()
+        .map(|a| a.to_array(args.number_rows))
+        .collect()
 }
 
 /// An argument cast to Float64.

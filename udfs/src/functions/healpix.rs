@@ -47,7 +47,7 @@ impl ScalarUDFImpl for Healpix {
         Ok(DataType::Int64)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let a = arrays(&args.args, "healpix", &[3])?;
+        let a = arrays(&args, "healpix", &[3])?;
         let ra = float(&a[0], "healpix", "ra")?;
         let dec = float(&a[1], "healpix", "dec")?;
         let order = float(&a[2], "healpix", "order")?;

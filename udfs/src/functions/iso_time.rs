@@ -37,7 +37,7 @@ impl ScalarUDFImpl for MjdToIso {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let a = arrays(&args.args, "mjd_to_iso", &[1])?;
+        let a = arrays(&args, "mjd_to_iso", &[1])?;
         let m = float(&a[0], "mjd_to_iso", "the MJD")?;
         let out: StringArray = (0..m.len())
             .map(|i| (!m.is_null(i) && m.value(i).is_finite()).then(|| mjd_to_iso(m.value(i))))
@@ -71,7 +71,7 @@ impl ScalarUDFImpl for IsoToMjd {
         Ok(DataType::Float64)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let a = arrays(&args.args, "iso_to_mjd", &[1])?;
+        let a = arrays(&args, "iso_to_mjd", &[1])?;
         let t = text(&a[0], "iso_to_mjd", "the date")?;
         let out: Float64Array = (0..t.len())
             .map(|i| {

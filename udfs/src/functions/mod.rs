@@ -1,6 +1,6 @@
 //! The scalar functions registered in every session.
 
-mod args;
+pub(crate) mod args;
 mod healpix;
 mod iso_time;
 mod numeric;
@@ -13,7 +13,7 @@ pub use iso_time::{IsoToMjd, MjdToIso};
 pub use numeric::{NumericKind, NumericUdf};
 pub use pixel_sky::{Pix2Sky, Sky2Pix};
 pub use sphere::{AngSep, ConeContains, angular_separation};
-pub use wcs_builders::{WcsFromFits, WcsFromHeader};
+pub use wcs_builders::{WcsFromFits, WcsFromHeader, WcsShift};
 
 /// An argument of an aggregate cast to Float64.
 pub(crate) fn args_float(

@@ -115,7 +115,7 @@ impl ScalarUDFImpl for NumericUdf {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let name = self.kind.name();
-        let a = arrays(&args.args, name, &[self.kind.arity()])?;
+        let a = arrays(&args, name, &[self.kind.arity()])?;
         let cols: Vec<Float64Array> = a
             .iter()
             .map(|x| float(x, name, "arguments"))

@@ -123,12 +123,9 @@ fn transform(
         ColumnarValue::Scalar(s) => s.to_array_of_size(1)?,
         ColumnarValue::Array(a) => a.clone(),
     };
-    let arrays = ColumnarValue::values_to_arrays(&[a.clone(), b.clone()])?;
-    let [a, b] = arrays.as_slice() else {
-        return exec_err!("{name} takes 3 arguments");
-    };
-    let a = to_f64(a, name)?;
-    let b = to_f64(b, name)?;
+    // Coordinates as arrays of the batch's length, also when both are constants.
+    let a = to_f64(&a.to_array(args.number_rows)?, name)?;
+    let b = to_f64(&b.to_array(args.number_rows)?, name)?;
     let Some(wcs) = wcs.as_struct_opt() else {
         return exec_err!("{name}: the third argument must be a wcs struct (images.wcs)");
     };

@@ -46,7 +46,7 @@ impl ScalarUDFImpl for AngSep {
         Ok(DataType::Float64)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let (separations, _) = separations(&args.args, "ang_sep", 4)?;
+        let (separations, _) = separations(&args, "ang_sep", 4)?;
         Ok(ColumnarValue::Array(Arc::new(Float64Array::from(
             separations,
         ))))
@@ -56,7 +56,7 @@ impl ScalarUDFImpl for AngSep {
 /// Row by row, the separation between (args 0, 1) and (args 2, 3), null when one is null,
 /// and the arguments as Float64 columns.
 fn separations(
-    args: &[ColumnarValue],
+    args: &ScalarFunctionArgs,
     name: &str,
     count: usize,
 ) -> Result<(Vec<Option<f64>>, Vec<Float64Array>)> {
@@ -101,7 +101,7 @@ impl ScalarUDFImpl for ConeContains {
         Ok(DataType::Boolean)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let (separations, v) = separations(&args.args, "cone_contains", 5)?;
+        let (separations, v) = separations(&args, "cone_contains", 5)?;
         let radius = &v[4];
         let out: BooleanArray = separations
             .iter()

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use datafusion::arrow::array::Array;
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
@@ -14,7 +14,7 @@ use super::args::{arrays, float, text};
 use crate::fits_card::parse_header_text;
 use crate::fits_header::read_image_header;
 use crate::wcs::Wcs;
-use crate::wcs::arrow_struct::{wcs_data_type, wcs_to_array};
+use crate::wcs::arrow_struct::{wcs_data_type, wcs_from_array, wcs_to_array};
 
 /// `wcs_from_header(card_text)` -> wcs: cards separated by newlines, or concatenated
 /// 80-character records. A header that is not a celestial WCS is an error naming the
@@ -43,7 +43,7 @@ impl ScalarUDFImpl for WcsFromHeader {
         Ok(wcs_data_type())
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let a = arrays(&args.args, "wcs_from_header", &[1])?;
+        let a = arrays(&args, "wcs_from_header", &[1])?;
         let t = text(&a[0], "wcs_from_header", "the header")?;
         let mut out = Vec::with_capacity(t.len());
         for i in 0..t.len() {
@@ -87,7 +87,7 @@ impl ScalarUDFImpl for WcsFromFits {
         Ok(wcs_data_type())
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let a = arrays(&args.args, "wcs_from_fits", &[1, 2])?;
+        let a = arrays(&args, "wcs_from_fits", &[1, 2])?;
         let paths = text(&a[0], "wcs_from_fits", "the path")?;
         let hdus = a
             .get(1)
@@ -120,6 +120,56 @@ impl ScalarUDFImpl for WcsFromFits {
                 Ok(w) => out.push(Some(w)),
                 Err(e) => return exec_err!("wcs_from_fits: {path}: HDU {}: {e}", header.index + 1),
             }
+        }
+        Ok(ColumnarValue::Array(wcs_to_array(&out)))
+    }
+}
+
+/// `wcs_shift(wcs, dx, dy)` -> the same WCS for pixel coordinates shifted by (dx, dy):
+/// CRPIX + (dx, dy). Propagates a CCD quarter's astrometric solution to the whole CCD
+/// (dx, dy = the quarter's offset in the CCD), or to an exposure offset from the
+/// reference frame. SIP, TPV and ZPN terms are relative to CRPIX and move with it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct WcsShift {
+    signature: Signature,
+}
+
+impl Default for WcsShift {
+    fn default() -> Self {
+        WcsShift {
+            signature: Signature::any(3, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for WcsShift {
+    fn name(&self) -> &str {
+        "wcs_shift"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(wcs_data_type())
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args, "wcs_shift", &[3])?;
+        let Some(wcs) = a[0].as_struct_opt() else {
+            return exec_err!("wcs_shift: the first argument must be a wcs struct");
+        };
+        let dx = float(&a[1], "wcs_shift", "dx")?;
+        let dy = float(&a[2], "wcs_shift", "dy")?;
+        let mut out = Vec::with_capacity(wcs.len());
+        for i in 0..wcs.len() {
+            if wcs.is_null(i) || dx.is_null(i) || dy.is_null(i) {
+                out.push(None);
+                continue;
+            }
+            out.push(wcs_from_array(wcs, i)?.map(|mut w| {
+                w.crpix[0] += dx.value(i);
+                w.crpix[1] += dy.value(i);
+                w
+            }));
         }
         Ok(ColumnarValue::Array(wcs_to_array(&out)))
     }

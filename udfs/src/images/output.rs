@@ -1,0 +1,175 @@
+//! Where image functions write: one output root, never elsewhere.
+//!
+//! A name is a relative path under the root. Absolute names, `..` components and links
+//! that lead out of the root are refused; an existing file is kept unless overwriting was
+//! asked for. Files are written under a temporary name and renamed when complete.
+
+use std::path::{Component, Path, PathBuf};
+
+/// The output root and its policy, shared by the image functions of a session.
+#[derive(Debug, Clone)]
+pub struct ImageOutput {
+    /// Directory under which every file is written (created when needed).
+    pub root: PathBuf,
+    /// Whether an existing file may be replaced.
+    pub overwrite: bool,
+    /// How many rows are processed at once (threads).
+    pub concurrency: usize,
+}
+
+impl ImageOutput {
+    /// An output root with no overwriting and one thread per core.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ImageOutput {
+            root: root.into(),
+            overwrite: false,
+            concurrency: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        }
+    }
+
+    /// The file an image function reads: a relative path names a file under the output
+    /// root when there is one (an image written by an earlier query, e.g.
+    /// `public/lm001/...`), else a file relative to the current directory.
+    pub fn input_path(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_relative() {
+            let under_root = self.root.join(p);
+            if under_root.exists() {
+                return under_root;
+            }
+        }
+        p.to_path_buf()
+    }
+
+    /// Resolves `name` under the root, creating its directories. Refuses names that
+    /// leave the root and, unless overwriting, existing files.
+    pub fn resolve(&self, name: &str) -> Result<PathBuf, String> {
+        let rel = Path::new(name);
+        if name.is_empty() {
+            return Err("empty output name".into());
+        }
+        for c in rel.components() {
+            match c {
+                Component::Normal(_) | Component::CurDir => {}
+                Component::ParentDir => {
+                    return Err(format!("output name '{name}' contains '..'"));
+                }
+                Component::RootDir | Component::Prefix(_) => {
+                    return Err(format!(
+                        "output name '{name}' is absolute: names are relative to the output root {}",
+                        self.root.display()
+                    ));
+                }
+            }
+        }
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| format!("cannot create the output root {}: {e}", self.root.display()))?;
+        let root = self
+            .root
+            .canonicalize()
+            .map_err(|e| format!("output root {}: {e}", self.root.display()))?;
+        let path = root.join(rel);
+        let parent = path.parent().unwrap_or(&root).to_path_buf();
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        // A link anywhere on the way may lead elsewhere: compare real paths.
+        let real_parent = parent
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", parent.display()))?;
+        if !real_parent.starts_with(&root) {
+            return Err(format!(
+                "output name '{name}' leads out of the output root {} (through a link)",
+                root.display()
+            ));
+        }
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| format!("output name '{name}' has no file name"))?;
+        let target = real_parent.join(file_name);
+        if let Ok(meta) = std::fs::symlink_metadata(&target) {
+            if meta.file_type().is_symlink() {
+                return Err(format!("output name '{name}' is a link: refused"));
+            }
+            if !self.overwrite {
+                return Err(format!(
+                    "{} exists (ask for overwriting to replace it)",
+                    target.display()
+                ));
+            }
+        }
+        Ok(target)
+    }
+}
+
+static TEMPORARY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Writes a file through `write` under a temporary name beside `target`, then moves it
+/// into place: replacing an existing file when `overwrite`, else failing if one appeared
+/// meanwhile (a hard link is atomic: of two rows writing the same name, one wins).
+pub fn write_atomically(
+    target: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), String> {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = target.with_file_name(format!(
+        ".{name}.partial-{}-{}",
+        std::process::id(),
+        TEMPORARY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let result = write(&tmp).and_then(|()| {
+        if overwrite {
+            std::fs::rename(&tmp, target)
+                .map_err(|e| format!("cannot rename to {}: {e}", target.display()))
+        } else {
+            std::fs::hard_link(&tmp, target).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    format!(
+                        "{} exists (ask for overwriting to replace it)",
+                        target.display()
+                    )
+                } else {
+                    format!("cannot create {}: {e}", target.display())
+                }
+            })
+        }
+    });
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_stay_under_the_root() {
+        let dir = std::env::temp_dir().join(format!("skyql-output-test-{}", std::process::id()));
+        let out = ImageOutput::new(dir.join("root"));
+        assert!(out.resolve("a/b.fits").is_ok());
+        assert!(out.resolve("../b.fits").unwrap_err().contains(".."));
+        assert!(out.resolve("/tmp/b.fits").unwrap_err().contains("absolute"));
+        std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("root/link")).unwrap();
+            assert!(
+                out.resolve("link/b.fits")
+                    .unwrap_err()
+                    .contains("leads out of the output root")
+            );
+        }
+        let target = out.resolve("a/b.fits").unwrap();
+        std::fs::write(&target, b"x").unwrap();
+        assert!(out.resolve("a/b.fits").unwrap_err().contains("exists"));
+        let mut again = out.clone();
+        again.overwrite = true;
+        assert_eq!(again.resolve("a/b.fits").unwrap(), target);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
