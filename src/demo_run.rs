@@ -231,6 +231,13 @@ async fn run_image_queries(
             .collect()
             .await?,
     );
+    // The result of public_images.sql, as the `public` table of cutouts.sql.
+    let public_schema = public
+        .first()
+        .map(|b| b.schema())
+        .context("sql/public_images.sql returned no batch")?;
+    let all = datafusion::arrow::compute::concat_batches(&public_schema, &public)?;
+    ctx.register_batch("public", all)?;
     let cutouts = ctx
         .sql(CUTOUTS_SQL)
         .await
@@ -245,10 +252,6 @@ async fn run_image_queries(
     )
     .await?;
     // One quick-look per field, of its first public image.
-    if let Some(first) = public.first() {
-        let all = datafusion::arrow::compute::concat_batches(&first.schema(), &public)?;
-        ctx.register_batch("public", all)?;
-    }
     let quicklooks = if public.is_empty() {
         Vec::new()
     } else {

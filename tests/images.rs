@@ -324,6 +324,8 @@ fn public_images_get_the_richest_quarter_wcs_and_cutouts_follow_the_events() {
                 .contains(&format!("quarter {}", b["best_quarter"]))
         );
     }
+    let public_csv = tmp.path().join("public.csv");
+    std::fs::write(&public_csv, &out).unwrap();
     let cutouts = run_ok(&[
         "query",
         "--catalog",
@@ -332,6 +334,8 @@ fn public_images_get_the_richest_quarter_wcs_and_cutouts_follow_the_events() {
         root.to_str().unwrap(),
         "--table",
         &format!("events={}", raw.join("truth/events.csv").display()),
+        "--table",
+        &format!("public={}", public_csv.display()),
         "--format",
         "csv",
         "--file",

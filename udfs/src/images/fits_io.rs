@@ -431,6 +431,15 @@ pub fn write_image(
         unsafe { sys::ffprec(f.fptr, card.as_ptr(), &mut status) };
         f.check(status, &format!("cannot write the card '{record}'"))?;
     }
+    let long_strings = keys
+        .iter()
+        .any(|(_, v, _)| matches!(v, KeyValue::Text(t) if t.len() > 68));
+    if long_strings {
+        // Announce the CONTINUE long-string convention (fitsverify warns otherwise).
+        // SAFETY: open file.
+        unsafe { sys::ffplsw(f.fptr, &mut status) };
+        f.check(status, "cannot write LONGSTRN")?;
+    }
     for (key, value, comment) in keys {
         let k = CString::new(key.as_str()).map_err(|_| "a NUL in a keyword")?;
         let c = CString::new(comment.as_str()).map_err(|_| "a NUL in a comment")?;
