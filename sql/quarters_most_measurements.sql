@@ -4,21 +4,20 @@
 -- propagate each CCD's astrometric transform) and how many more measurements the
 -- richest quarter holds. Propagating from the richest quarter converts more images.
 -- Quarters without any measurement count 0 (the `quarters` table lists them all).
+-- Measurements without a CCD or quarter (MACHO light curves) join no quarter and drop out.
 WITH per_quarter AS (
     SELECT field, colour, ccd, quarter, COUNT(*) AS n
     FROM measurements
-    WHERE ccd IS NOT NULL AND quarter IS NOT NULL
     GROUP BY field, colour, ccd, quarter
 ),
-ccds AS (
-    SELECT DISTINCT field, colour, ccd FROM per_quarter
-),
 grid AS (
-    SELECT c.field, c.colour, c.ccd, q.quarter, q.is_central, COALESCE(p.n, 0) AS n
-    FROM ccds c
-    JOIN quarters q ON q.ccd = c.ccd
-    LEFT JOIN per_quarter p
-      ON p.field = c.field AND p.colour = c.colour AND p.ccd = c.ccd AND p.quarter = q.quarter
+    -- Every quarter of each CCD with data, 0 where it has no measurement; per_quarter is
+    -- read once (a CTE used twice would be computed twice).
+    SELECT p.field, p.colour, p.ccd, q.quarter, q.is_central,
+           SUM(CASE WHEN p.quarter = q.quarter THEN p.n ELSE 0 END) AS n
+    FROM per_quarter p
+    JOIN quarters q ON q.ccd = p.ccd
+    GROUP BY p.field, p.colour, p.ccd, q.quarter, q.is_central
 ),
 ranked AS (
     SELECT *, ROW_NUMBER() OVER (PARTITION BY field, colour, ccd ORDER BY n DESC, quarter) AS rank

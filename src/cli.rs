@@ -25,9 +25,23 @@ pub struct Cli {
 enum Command {
     /// Write the demo survey's raw files (FITS images, EROS light curves, truth).
     Generate {
-        /// Output directory (must not exist or be empty).
+        /// Raw files (FITS images, EROS light curves) to write: a directory that must not
+        /// exist or be empty.
+        #[arg(long, required_unless_present = "catalog", conflicts_with = "catalog")]
+        out: Option<PathBuf>,
+        /// Instead of raw files, a catalogue written directly (Parquet), for surveys of
+        /// 10^8 measurements and more; with --measurements, --stars, --field-count.
         #[arg(long)]
-        out: PathBuf,
+        catalog: Option<PathBuf>,
+        /// Measurements of the catalogue (--catalog).
+        #[arg(long, default_value_t = 1_000_000)]
+        measurements: u64,
+        /// Stars of the catalogue (--catalog; default measurements / 200).
+        #[arg(long)]
+        stars: Option<u64>,
+        /// Fields of the catalogue (--catalog; default one per 10^7 measurements).
+        #[arg(long)]
+        field_count: Option<u32>,
         #[command(flatten)]
         size: SizeArgs,
     },
@@ -78,14 +92,14 @@ enum Command {
     },
     /// Run a benchmark workload, beside the reference tool when it is installed.
     Bench {
-        /// Workload: pix2sky, export or cutout.
+        /// Workload: survey (needs --catalog), ingest, pix2sky, export or cutout.
         #[arg(default_value = "pix2sky")]
         workload: String,
         /// Points to transform (pix2sky).
         #[arg(long, default_value_t = 1_000_000)]
         points: usize,
-        /// Rows of the exported result (export, default 300000) or number of cutouts
-        /// (cutout, default 1000).
+        /// Rows of the exported result (export, default 300000), number of cutouts
+        /// (cutout, default 1000) or epochs per light curve (ingest, default 400).
         #[arg(long)]
         rows: Option<usize>,
         /// Timed repetitions after one warm-up.
@@ -97,6 +111,9 @@ enum Command {
         /// The STILTS command, for the side-by-side comparison (export).
         #[arg(long, env = "SKYQL_STILTS", default_value = "stilts")]
         stilts: PathBuf,
+        /// Catalogue of the survey workloads.
+        #[arg(long, env = "SKYQL_CATALOG")]
+        catalog: Option<PathBuf>,
     },
     /// Draw a plot: `skyql plot lightcurve STAR_ID --output lc.svg`.
     Plot {
@@ -228,7 +245,34 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Generate { out, size } => {
+        Command::Generate {
+            out: None,
+            catalog: Some(catalog),
+            measurements,
+            stars,
+            field_count,
+            size,
+        } => {
+            let config = crate::demo::bulk::BulkConfig {
+                measurements,
+                stars,
+                fields: field_count,
+                seed: size.seed,
+            };
+            let r = crate::demo::bulk::generate_catalog(&catalog, &config)?;
+            eprintln!(
+                "generated {} fields, {} stars, {} measurements in {} ({:.1} s, {:.2} million measurements/s)",
+                r.fields,
+                r.stars,
+                r.measurements,
+                catalog.display(),
+                r.seconds,
+                r.measurements as f64 / r.seconds / 1e6
+            );
+            Ok(())
+        }
+        Command::Generate { out, size, .. } => {
+            let out = out.context("--out or --catalog is required")?;
             let config = size.config();
             let started = std::time::Instant::now();
             let truth = crate::demo::generate(&config, &out, &Conventions::eros2())?;
@@ -298,6 +342,7 @@ pub fn run(cli: Cli) -> Result<()> {
             repetitions,
             python,
             stilts,
+            catalog,
         } => crate::bench::run_bench(&crate::bench::BenchOptions {
             workload,
             points,
@@ -305,6 +350,7 @@ pub fn run(cli: Cli) -> Result<()> {
             repetitions: repetitions.max(1),
             python,
             stilts,
+            catalog,
         }),
         Command::Plot {
             kind: _,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 
 use crate::catalog::Catalog;
 use crate::catalog::session::{SessionOptions, new_session};
@@ -299,7 +299,11 @@ fn print_quarter_summary(rows: &[RecordBatch], truth: &Truth) -> Result<()> {
     let (mut ccds, mut better, mut gain_total, mut central_total, mut mismatches) =
         (0, 0, 0i64, 0i64, 0);
     for b in rows {
-        let s = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().clone());
+        let s = |n: &str| {
+            b.column_by_name(n)
+                .and_then(|c| datafusion::arrow::compute::cast(c, &DataType::Utf8).ok())
+                .map(|c| c.as_string::<i32>().clone())
+        };
         let i = |n: &str| {
             b.column_by_name(n)
                 .map(|c| c.as_primitive::<Int64Type>().clone())

@@ -46,6 +46,13 @@ fn utf8() -> DataType {
     DataType::Utf8
 }
 
+/// Text with a handful of distinct values (colour, quarter) in the big tables: dictionary
+/// encoded in Arrow as in Parquet, so that scans and GROUP BY work on small integer keys
+/// instead of materializing strings (docs/LAYOUT.md).
+pub fn low_cardinality_text() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
 /// The `field` partition column (a directory `field=lm055`, not stored in the files).
 pub fn field_partition_column() -> Field {
     col(
@@ -275,7 +282,7 @@ pub fn measurements_file_schema() -> SchemaRef {
         ),
         col(
             "quarter",
-            utf8(),
+            low_cardinality_text(),
             true,
             "",
             "meta.id;instr.det",
@@ -283,7 +290,7 @@ pub fn measurements_file_schema() -> SchemaRef {
         ),
         col(
             "colour",
-            utf8(),
+            low_cardinality_text(),
             false,
             "",
             "instr.bandpass",

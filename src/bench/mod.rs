@@ -5,11 +5,15 @@
 //! `all_pix2world`), `export` (a 300,000-row result written as VOTable TABLEDATA and
 //! BINARY2, CSV, FITS and Parquet, against astropy's VOTable writer and `stilts tcopy`),
 //! `cutout` (64 x 64 cutouts and public images from 2048 x 2048 images, with the bytes
-//! read per cutout).
+//! read per cutout), `survey` (light curves, the quarters query, per-star statistics,
+//! cone searches and a memory limit on a catalogue, beside DuckDB on the same files) and
+//! `ingest` (EROS text light curves, measurements per second and peak memory).
 
 mod export;
 mod images;
+mod ingest;
 mod pix2sky;
+mod survey;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,6 +36,8 @@ pub struct BenchOptions {
     pub python: PathBuf,
     /// The STILTS command.
     pub stilts: PathBuf,
+    /// Catalogue of the survey workloads.
+    pub catalog: Option<PathBuf>,
 }
 
 /// Runs a workload and prints its figures.
@@ -40,7 +46,14 @@ pub fn run_bench(opts: &BenchOptions) -> Result<()> {
         "pix2sky" => pix2sky::bench_pix2sky(opts),
         "export" => export::bench_export(opts),
         "cutout" => images::bench_cutout(opts),
-        other => bail!("unknown workload '{other}' (available: pix2sky, export, cutout)"),
+        "ingest" => ingest::bench_ingest(opts),
+        "survey" => match &opts.catalog {
+            Some(c) => survey::bench_survey(opts, c),
+            None => bail!("bench survey needs --catalog (e.g. from skyql generate --catalog)"),
+        },
+        other => {
+            bail!("unknown workload '{other}' (available: survey, ingest, pix2sky, export, cutout)")
+        }
     }
 }
 

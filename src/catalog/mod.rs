@@ -17,6 +17,7 @@
 pub mod manifest;
 pub mod parquet_io;
 pub mod session;
+pub mod star_field_pruning;
 
 use std::path::{Path, PathBuf};
 

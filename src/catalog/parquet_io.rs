@@ -17,11 +17,18 @@ use super::temporary_name;
 /// large enough for fast scans (see docs/LAYOUT.md).
 pub const ROW_GROUP_ROWS: usize = 65_536;
 
-/// Writer settings shared by every table: zstd, page statistics, dictionary encoding.
+/// Rows per data page at most: the page index (column index and offset index) then
+/// locates one star's rows, or one HEALPix range, within a row group to 8,192 rows.
+pub const PAGE_ROWS: usize = 8_192;
+
+/// Writer settings shared by every table: zstd, page statistics, pages of at most
+/// [`PAGE_ROWS`] rows, dictionary encoding.
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_write_batch_size(PAGE_ROWS)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_dictionary_enabled(true)
         .build()

@@ -32,6 +32,23 @@ pub struct SessionOptions {
     pub overwrite: bool,
 }
 
+/// skyql-udfs' rules (cone pruning) plus the star-id partition pruning of the survey's
+/// conventions, both before filters are pushed into the scans.
+fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+    let mut rules = skyql_udfs::optimizer_rules();
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "cone_healpix_pruning")
+        .map_or(0, |i| i + 1);
+    rules.insert(
+        at,
+        Arc::new(super::star_field_pruning::StarFieldPruning::new(
+            crate::conventions::Conventions::eros2(),
+        )),
+    );
+    rules
+}
+
 /// The output root of image functions for `options` and `catalog`.
 pub fn output_root(catalog: Option<&Catalog>, options: &SessionOptions) -> PathBuf {
     match (&options.output_root, catalog) {
@@ -55,7 +72,7 @@ pub fn new_session(catalog: Option<&Catalog>, options: &SessionOptions) -> Resul
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
-        .with_optimizer_rules(skyql_udfs::optimizer_rules())
+        .with_optimizer_rules(optimizer_rules())
         .build();
     let ctx = SessionContext::new_with_state(state);
     skyql_udfs::register_all(&ctx);

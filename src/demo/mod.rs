@@ -5,6 +5,7 @@
 //! (`.time`), plus `truth/` with the exact counts and star positions the tests compare
 //! with. See `docs/DEMO.md` for what is modelled.
 
+pub mod bulk;
 mod fits_out;
 mod geometry;
 mod lightcurve_out;

@@ -4,11 +4,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Result;
+use datafusion::arrow::array::StringDictionaryBuilder;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Float32Builder, Float64Builder, Int32Builder, StringArray,
     StringBuilder,
 };
 use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, Int32Type};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::lightcurve::LightCurve;
@@ -42,8 +44,8 @@ pub fn measurements_batch(curves: &[&LightCurve]) -> Result<RecordBatch> {
     let n = order.len();
     let mut star = StringBuilder::with_capacity(n, n * 12);
     let mut ccd = Int32Builder::with_capacity(n);
-    let mut quarter = StringBuilder::with_capacity(n, n);
-    let mut colour = StringBuilder::with_capacity(n, n);
+    let mut quarter = StringDictionaryBuilder::<Int32Type>::new();
+    let mut colour = StringDictionaryBuilder::<Int32Type>::new();
     let mut mjd = Float64Builder::with_capacity(n);
     let mut mag = Float32Builder::with_capacity(n);
     let mut err = Float32Builder::with_capacity(n);
@@ -93,6 +95,7 @@ pub fn without_replaced(
         .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
     let colours = batch
         .column_by_name("colour")
+        .and_then(|c| datafusion::arrow::compute::cast(c, &DataType::Utf8).ok())
         .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
     let (Some(stars), Some(colours)) = (stars, colours) else {
         anyhow::bail!("measurements file without star_id/colour columns");

@@ -10,7 +10,7 @@
 pub mod discover;
 pub mod fits_images;
 pub mod lightcurve;
-mod measurements;
+pub mod measurements;
 pub mod rejects;
 pub mod stars;
 pub mod tables;
@@ -647,7 +647,8 @@ fn carry_measurements(
     Ok(())
 }
 
-fn table_entries(version_dir: &Path) -> Result<BTreeMap<String, TableEntry>> {
+/// The manifest entries of every table written in `version_dir`.
+pub(crate) fn table_entries(version_dir: &Path) -> Result<BTreeMap<String, TableEntry>> {
     let mut out = BTreeMap::new();
     for table in schema::TABLES {
         let partitions: Vec<String> = schema::partition_columns(table)

@@ -1,0 +1,370 @@
+//! `skyql generate --catalog DIR --measurements N`: a large synthetic survey written
+//! straight to a catalogue (Parquet, no text files in between), in the layout an ingest
+//! writes (versioned directory, manifest, `measurements` and `stars` partitioned by field,
+//! sorted by star id and MJD, and by HEALPix for stars).
+//!
+//! The statistical shape is the demo's: EROS-2 fields on the LMC grid, 8 CCDs x 4 quarters
+//! with uneven star densities, per-field epochs in observing seasons, about 5 per cent of
+//! values missing, 6 per cent periodic variables and microlensing events. Stars have ids in
+//! the EROS-2 convention (`lm0553k12345`), so a star id names its field, CCD and quarter.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
+
+use super::rng::Rng;
+use super::sky::{Variability, field_centre, mag_error};
+use crate::catalog::manifest::{IngestRun, Manifest};
+use crate::catalog::parquet_io::write_parquet;
+use crate::catalog::{WriteLock, version_dir_name};
+use crate::conventions::{Conventions, StarIdParts};
+use crate::ingest::lightcurve::{Counts, LightCurve, Point};
+use crate::ingest::measurements::measurements_batch;
+use crate::ingest::stars::{ColourPart, StarRecord, stars_batch};
+use crate::ingest::tables::{fields_batch, inputs_batch, quarters_batch};
+use crate::schema::{self, SCHEMA_VERSION};
+
+/// Size of a bulk survey.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkConfig {
+    /// Measurements to write (about: missing values make it vary by a few per cent).
+    pub measurements: u64,
+    /// Stars (default: measurements / 200, at least one per field).
+    pub stars: Option<u64>,
+    /// Fields (default: one per 10^7 measurements, 1 to 88).
+    pub fields: Option<u32>,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// What was written.
+#[derive(Debug, Clone, Default)]
+pub struct BulkReport {
+    /// Fields.
+    pub fields: u32,
+    /// Stars.
+    pub stars: u64,
+    /// Measurements written.
+    pub measurements: u64,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// Rows per measurements file (a few row groups each).
+const ROWS_PER_FILE: u64 = 4_000_000;
+/// Side of an EROS-2 CCD in degrees (2048 pixels of 0.602 arcsec).
+const CCD_DEG: f64 = 2048.0 * 0.602 / 3600.0;
+
+/// One star of the bulk survey.
+struct BulkStar {
+    id: String,
+    ccd: i32,
+    quarter: String,
+    radec: (f64, f64),
+    xy: (f64, f64),
+    mag_r: f64,
+    mag_b: f64,
+    variability: Variability,
+}
+
+/// Writes a new catalogue at `catalog` (which must not hold one).
+pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkReport> {
+    let started = Instant::now();
+    if catalog
+        .join(crate::catalog::manifest::MANIFEST_FILE)
+        .exists()
+    {
+        bail!(
+            "{} already holds a catalogue: give a new directory",
+            catalog.display()
+        );
+    }
+    std::fs::create_dir_all(catalog)
+        .with_context(|| format!("cannot create {}", catalog.display()))?;
+    let _lock = WriteLock::acquire(catalog)?;
+    let conventions = Conventions::eros2();
+    let n_stars = config.stars.unwrap_or(config.measurements / 200).max(1);
+    // About 10^7 measurements and at most 10^6 stars per field (a field is written by
+    // one thread).
+    let n_fields = config
+        .fields
+        .unwrap_or_else(|| {
+            (config.measurements / 10_000_000)
+                .max(n_stars / 1_000_000)
+                .clamp(1, 88) as u32
+        })
+        .clamp(1, 88);
+    let n_stars = n_stars.max(n_fields as u64);
+    // Epochs per field so that stars x epochs x 2 colours x 95% ~ measurements.
+    let epochs = if config.measurements == 0 {
+        0
+    } else {
+        ((config.measurements as f64 / (n_stars as f64 * 2.0 * 0.95)).round() as usize).max(1)
+    };
+    let version = 1;
+    let staging = catalog.join(format!(".{}.partial", version_dir_name(version)));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+
+    let per_field: Vec<(u32, u64)> = (0..n_fields)
+        .map(|i| {
+            let share =
+                n_stars / n_fields as u64 + u64::from((i as u64) < n_stars % n_fields as u64);
+            (i + 1, share)
+        })
+        .collect();
+    let results: Vec<Result<(u64, u64)>> = per_field
+        .par_iter()
+        .map(|&(number, stars)| {
+            write_field(&staging, &conventions, config.seed, number, stars, epochs)
+        })
+        .collect();
+    let mut report = BulkReport {
+        fields: n_fields,
+        ..BulkReport::default()
+    };
+    for r in results {
+        let (s, m) = r?;
+        report.stars += s;
+        report.measurements += m;
+    }
+    write_parquet(
+        &staging.join("images.parquet"),
+        schema::images_schema(),
+        &[datafusion::arrow::record_batch::RecordBatch::new_empty(
+            schema::images_schema(),
+        )],
+    )?;
+    write_parquet(
+        &staging.join("fields.parquet"),
+        schema::fields_schema(),
+        &[fields_batch(&[])?],
+    )?;
+    write_parquet(
+        &staging.join("quarters.parquet"),
+        schema::quarters_schema(),
+        &[quarters_batch(&conventions)?],
+    )?;
+    write_parquet(
+        &staging.join("inputs.parquet"),
+        schema::inputs_schema(),
+        &[inputs_batch(&BTreeMap::new())?],
+    )?;
+    let tables = crate::ingest::table_entries(&staging)?;
+    let final_dir = catalog.join(version_dir_name(version));
+    std::fs::rename(&staging, &final_dir)
+        .with_context(|| format!("cannot publish {}", final_dir.display()))?;
+    report.seconds = started.elapsed().as_secs_f64();
+    let manifest = Manifest {
+        format: "skyql-catalog".into(),
+        schema_version: SCHEMA_VERSION,
+        writer: format!("skyql {} generate", env!("CARGO_PKG_VERSION")),
+        survey: conventions.survey.clone(),
+        version,
+        version_dir: version_dir_name(version),
+        tables,
+        input_files: 0,
+        input_bytes: 0,
+        runs: vec![IngestRun {
+            version,
+            finished_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            inputs: vec![format!(
+                "generated: {} measurements, {} stars, seed {}",
+                config.measurements, n_stars, config.seed
+            )],
+            rows_read: report.measurements,
+            rows_written: report.measurements,
+            seconds: report.seconds,
+            ..IngestRun::default()
+        }],
+    };
+    manifest.write(catalog)?;
+    Ok(report)
+}
+
+/// The epochs of a field: `n` nights in observing seasons (July to March) of 1996-2003.
+fn field_epochs(rng: &mut Rng, n: usize) -> Vec<f64> {
+    let mut mjds: Vec<f64> = (0..n)
+        .map(|_| {
+            loop {
+                let t = rng.range(50_266.0, 52_822.0);
+                // Seasons: the LMC is badly placed from April to June.
+                let day_of_year = (t - 50_083.0).rem_euclid(365.25);
+                if !(90.0..180.0).contains(&day_of_year) {
+                    break t + 0.1 * rng.uniform();
+                }
+            }
+        })
+        .collect();
+    mjds.sort_by(f64::total_cmp);
+    mjds
+}
+
+fn write_field(
+    staging: &Path,
+    conventions: &Conventions,
+    seed: u64,
+    number: u32,
+    n_stars: u64,
+    epochs: usize,
+) -> Result<(u64, u64)> {
+    let field = format!("lm{number:03}");
+    let mut rng = Rng::new(seed, &[number as u64]);
+    let centre = field_centre(number);
+    let mjds = field_epochs(&mut rng, epochs);
+    // Uneven quarters: a density weight per CCD quarter.
+    let quarters: Vec<String> = conventions.quarters.keys().cloned().collect();
+    let ccds = conventions.ccd_count();
+    let mut cells: Vec<(i32, String, f64)> = Vec::new();
+    for ccd in 0..ccds {
+        for q in &quarters {
+            cells.push((ccd, q.clone(), rng.range(0.2, 1.8)));
+        }
+    }
+    let total: f64 = cells.iter().map(|c| c.2).sum();
+    let mut stars: Vec<BulkStar> = Vec::with_capacity(n_stars as usize);
+    let mut assigned = 0u64;
+    for (k, (ccd, q, w)) in cells.iter().enumerate() {
+        let count = if k + 1 == cells.len() {
+            n_stars - assigned
+        } else {
+            ((n_stars as f64 * w / total).round() as u64).min(n_stars - assigned)
+        };
+        assigned += count;
+        let (ox, oy) = conventions.quarter_offset(*ccd, q).unwrap_or((0.0, 0.0));
+        for i in 0..count {
+            let (u, v) = (rng.uniform() - 0.5, rng.uniform() - 0.5);
+            let dec = centre.1 + (oy + 0.5 * v) * CCD_DEG;
+            let ra = centre.0 - (ox + 0.5 * u) * CCD_DEG / dec.to_radians().cos();
+            let mag_r = 16.0 + 5.0 * rng.uniform().powf(0.4);
+            let colour = rng.range(0.1, 0.6);
+            let variability = if i % 1000 == 7 && !mjds.is_empty() {
+                Variability::Microlensing {
+                    t0: rng.range(mjds[0], mjds[mjds.len() - 1]),
+                    te: rng.range(25.0, 80.0),
+                    u0: rng.range(0.05, 0.4),
+                }
+            } else if rng.uniform() < 0.06 {
+                Variability::Periodic {
+                    period: 10f64.powf(rng.range(-0.4, 1.8)),
+                    amplitude: rng.range(0.1, 0.6),
+                    phase: rng.uniform(),
+                }
+            } else {
+                Variability::Constant
+            };
+            stars.push(BulkStar {
+                // Five-digit numbers keep string order equal to numeric order.
+                id: format!("{field}{ccd}{q}{}", 10_000 + i),
+                ccd: *ccd,
+                quarter: q.clone(),
+                radec: (ra, dec),
+                xy: (1.0 + 1023.0 * (u + 0.5), 1.0 + 1023.0 * (v + 0.5)),
+                mag_r,
+                mag_b: mag_r + colour,
+                variability,
+            });
+        }
+    }
+    stars.sort_by(|a, b| a.id.cmp(&b.id));
+
+    // Measurements, written in files of about ROWS_PER_FILE rows, stars in id order.
+    let dir = staging.join("measurements").join(format!("field={field}"));
+    let per_star = (mjds.len() * 2) as u64;
+    let stars_per_file = (ROWS_PER_FILE / per_star.max(1)).max(1) as usize;
+    let mut written = 0u64;
+    let mut records: BTreeMap<String, StarRecord> = BTreeMap::new();
+    for (k, chunk) in stars.chunks(stars_per_file).enumerate() {
+        let mut curves = Vec::with_capacity(chunk.len());
+        for s in chunk {
+            let mut points = Vec::with_capacity(mjds.len() * 2);
+            for &t in &mjds {
+                for (colour, base) in [(b'R', s.mag_r), (b'B', s.mag_b)] {
+                    if rng.uniform() < 0.05 {
+                        continue;
+                    }
+                    let c = if colour == b'B' { "B" } else { "R" };
+                    let mag = base + s.variability.delta_mag(t, c);
+                    let err = mag_error(mag);
+                    points.push(Point {
+                        colour,
+                        mjd: t,
+                        mag: (mag + err * rng.normal()) as f32,
+                        mag_err: err as f32,
+                    });
+                }
+            }
+            let mut colours = [ColourPart::default(), ColourPart::default()];
+            for (i, c) in [b'R', b'B'].into_iter().enumerate() {
+                let mags: Vec<f64> = points
+                    .iter()
+                    .filter(|p| p.colour == c)
+                    .map(|p| p.mag as f64)
+                    .collect();
+                colours[i] = ColourPart {
+                    xy: Some(s.xy),
+                    n: mags.len() as i64,
+                    mean_mag: (!mags.is_empty())
+                        .then(|| mags.iter().sum::<f64>() / mags.len() as f64),
+                    header_mag: Some(if c == b'R' { s.mag_r } else { s.mag_b }),
+                };
+            }
+            records.insert(
+                s.id.clone(),
+                StarRecord {
+                    star_id: s.id.clone(),
+                    field: field.clone(),
+                    survey: conventions.survey.clone(),
+                    ccd: Some(s.ccd),
+                    quarter: Some(s.quarter.clone()),
+                    colours,
+                    radec: Some(s.radec),
+                    position_source: Some("generated".into()),
+                    sources: Default::default(),
+                },
+            );
+            written += points.len() as u64;
+            curves.push(LightCurve {
+                star_id: s.id.clone(),
+                survey: "EROS-2",
+                field: field.clone(),
+                parts: Some(StarIdParts {
+                    field: field.clone(),
+                    ccd: s.ccd,
+                    quarter: s.quarter.clone(),
+                    number: 0,
+                }),
+                colours: vec![b'R', b'B'],
+                header: Default::default(),
+                header_radec: None,
+                points,
+                counts: Counts::default(),
+                rejects: Vec::new(),
+                source: String::new(),
+            });
+        }
+        if curves.iter().all(|c| c.points.is_empty()) {
+            continue;
+        }
+        let refs: Vec<&LightCurve> = curves.iter().collect();
+        let batch = measurements_batch(&refs)?;
+        let path: PathBuf = dir.join(format!("part-{k:05}.parquet"));
+        write_parquet(&path, schema::measurements_file_schema(), &[batch])?;
+    }
+    let stars_path = staging
+        .join("stars")
+        .join(format!("field={field}"))
+        .join("part-00000.parquet");
+    write_parquet(
+        &stars_path,
+        schema::stars_file_schema(),
+        &[stars_batch(&records)?],
+    )?;
+    Ok((stars.len() as u64, written))
+}

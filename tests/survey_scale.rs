@@ -1,0 +1,115 @@
+//! Survey scale at a tiny size: `skyql generate --catalog` writes a catalogue with the
+//! ingest's layout, star ids prune partitions, and `skyql bench survey` runs every
+//! workload (no timing is asserted; DuckDB is not required here, `.ci/run` runs it).
+
+mod common;
+
+use common::{query_csv, run, run_ok};
+
+#[test]
+fn a_generated_catalogue_answers_like_an_ingested_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    run_ok(&[
+        "generate",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--measurements",
+        "200000",
+        "--field-count",
+        "2",
+    ]);
+    let tables = run_ok(&["tables", "--catalog", cat.to_str().unwrap()]);
+    assert!(tables.contains("measurements"), "{tables}");
+    let n: u64 = query_csv(&cat, "SELECT COUNT(*) AS n FROM measurements")[0]["n"]
+        .parse()
+        .unwrap();
+    // About 200,000 (5% of values are missing by design).
+    assert!((180_000..=220_000).contains(&n), "{n}");
+    // Stars' counts equal their measurements, per colour.
+    let check = query_csv(
+        &cat,
+        "SELECT SUM(s.n_r + s.n_b) AS from_stars, (SELECT COUNT(*) FROM measurements) AS rows FROM stars s",
+    );
+    assert_eq!(check[0]["from_stars"], check[0]["rows"]);
+    // Every measurement's star exists and lies in the partition its id names.
+    let orphans = query_csv(
+        &cat,
+        "SELECT COUNT(*) AS n FROM measurements m LEFT JOIN stars s ON s.star_id = m.star_id \
+         WHERE s.star_id IS NULL OR m.star_id NOT LIKE m.field || '%'",
+    );
+    assert_eq!(orphans[0]["n"], "0");
+    // Uneven quarters and variables, as in the demo.
+    let best = common::query_file_csv(&cat, "quarters_most_measurements.sql");
+    assert!(
+        best.iter()
+            .any(|r| r["best_quarter"] != r["central_quarter"])
+    );
+    // A light curve by star id alone reads one field's files (partition pruning).
+    let star =
+        query_csv(&cat, "SELECT star_id FROM stars ORDER BY star_id LIMIT 1")[0]["star_id"].clone();
+    let plan = run_ok(&[
+        "query",
+        "--catalog",
+        cat.to_str().unwrap(),
+        &format!("EXPLAIN SELECT mjd, mag FROM measurements WHERE star_id = '{star}'"),
+    ]);
+    let field = &star[..5];
+    assert!(plan.contains(&format!("field={field}")), "{plan}");
+    let other = if field == "lm001" { "lm002" } else { "lm001" };
+    assert!(!plan.contains(&format!("field={other}")), "{plan}");
+    // A second generate into the same catalogue is refused.
+    let again = run(&[
+        "generate",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--measurements",
+        "1000",
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a catalogue"));
+}
+
+#[test]
+fn the_survey_benchmark_runs_every_workload_at_a_tiny_scale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    run_ok(&[
+        "generate",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--measurements",
+        "50000",
+    ]);
+    let out = common::skyql()
+        .args([
+            "bench",
+            "survey",
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--repetitions",
+            "1",
+            "--python",
+            "/nonexistent/python",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for w in [
+        "lightcurve",
+        "lightcurves_1000",
+        "quarters",
+        "lc_stats_field",
+        "cone_1arcmin",
+        "cone_10arcmin_full_scan",
+        "memory_limit",
+        "duckdb: not run",
+    ] {
+        assert!(text.contains(w), "{w} missing:\n{text}");
+    }
+}
