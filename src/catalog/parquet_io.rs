@@ -21,14 +21,23 @@ pub const ROW_GROUP_ROWS: usize = 65_536;
 /// locates one star's rows, or one HEALPix range, within a row group to 8,192 rows.
 pub const PAGE_ROWS: usize = 8_192;
 
+/// Rows per data page of `stars`: sorted by HEALPix, a page of 1,024 stars covers a few
+/// square arcminutes of a dense field, about the area of a small cone (docs/LAYOUT.md).
+pub const STAR_PAGE_ROWS: usize = 1_024;
+
 /// Writer settings shared by every table: zstd, page statistics, pages of at most
 /// [`PAGE_ROWS`] rows, dictionary encoding.
 pub fn writer_properties() -> WriterProperties {
+    writer_properties_with_pages(PAGE_ROWS)
+}
+
+/// [`writer_properties`] with pages of at most `page_rows` rows.
+pub fn writer_properties_with_pages(page_rows: usize) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_data_page_row_count_limit(PAGE_ROWS)
-        .set_write_batch_size(PAGE_ROWS)
+        .set_data_page_row_count_limit(page_rows)
+        .set_write_batch_size(page_rows)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_dictionary_enabled(true)
         .build()
@@ -36,13 +45,33 @@ pub fn writer_properties() -> WriterProperties {
 
 /// Writes `batches` to `path` atomically (temporary name, then rename); returns rows.
 pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<u64> {
+    write_parquet_with(path, schema, batches, writer_properties())
+}
+
+/// Writes a `stars` file: pages of [`STAR_PAGE_ROWS`] rows.
+pub fn write_stars_parquet(path: &Path, batch: RecordBatch) -> Result<u64> {
+    write_parquet_with(
+        path,
+        batch.schema(),
+        &[batch],
+        writer_properties_with_pages(STAR_PAGE_ROWS),
+    )
+}
+
+/// [`write_parquet`] with explicit writer properties.
+pub fn write_parquet_with(
+    path: &Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    properties: WriterProperties,
+) -> Result<u64> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let tmp = temporary_name(path);
     let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut writer = ArrowWriter::try_new(file, schema, Some(writer_properties()))
+    let mut writer = ArrowWriter::try_new(file, schema, Some(properties))
         .with_context(|| format!("cannot write Parquet {}", tmp.display()))?;
     let mut rows = 0;
     for b in batches {

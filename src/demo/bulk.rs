@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use super::rng::Rng;
 use super::sky::{Variability, field_centre, mag_error};
 use crate::catalog::manifest::{IngestRun, Manifest};
-use crate::catalog::parquet_io::write_parquet;
+use crate::catalog::parquet_io::{write_parquet, write_stars_parquet};
 use crate::catalog::{WriteLock, version_dir_name};
 use crate::conventions::{Conventions, StarIdParts};
 use crate::ingest::lightcurve::{Counts, LightCurve, Point};
@@ -361,10 +361,6 @@ fn write_field(
         .join("stars")
         .join(format!("field={field}"))
         .join("part-00000.parquet");
-    write_parquet(
-        &stars_path,
-        schema::stars_file_schema(),
-        &[stars_batch(&records)?],
-    )?;
+    write_stars_parquet(&stars_path, stars_batch(&records)?)?;
     Ok((stars.len() as u64, written))
 }

@@ -28,7 +28,7 @@ use skyql_udfs::wcs::PreparedWcs;
 use skyql_udfs::wcs::arrow_struct::wcs_from_array;
 
 use crate::catalog::manifest::{IngestRun, Manifest, TableEntry};
-use crate::catalog::parquet_io::{parquet_rows, read_parquet, write_parquet};
+use crate::catalog::parquet_io::{parquet_rows, read_parquet, write_parquet, write_stars_parquet};
 use crate::catalog::{WriteLock, version_dir_name};
 use crate::conventions::Conventions;
 use crate::schema::{self, SCHEMA_VERSION};
@@ -350,11 +350,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
             .join("stars")
             .join(format!("field={field}"))
             .join(format!("part-{version:06}.parquet"));
-        write_parquet(
-            &path,
-            schema::stars_file_schema(),
-            &[stars_batch(&records)?],
-        )?;
+        write_stars_parquet(&path, stars_batch(&records)?)?;
     }
     if report.stars_without_position > 0 {
         report.rejects.push(Reject::warning(
