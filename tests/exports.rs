@@ -15,13 +15,7 @@ use skyql::votable_reader::read_votable;
 
 /// A tiny demo catalogue in a temporary directory.
 fn tiny_catalog() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let raw = tmp.path().join("raw");
-    let cat = tmp.path().join("catalog");
-    run_ok(&[
-        "generate",
-        "--out",
-        raw.to_str().unwrap(),
+    let (tmp, _raw, cat) = common::generated_survey(&[
         "--fields",
         "lm035",
         "--ccds",
@@ -32,12 +26,6 @@ fn tiny_catalog() -> (tempfile::TempDir, PathBuf) {
         "6",
         "--stars-per-quarter",
         "5",
-    ]);
-    run_ok(&[
-        "ingest",
-        raw.to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
     ]);
     (tmp, cat)
 }

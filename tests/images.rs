@@ -15,13 +15,7 @@ use skyql_udfs::wcs::Wcs;
 
 /// A tiny demo survey, ingested: (temporary directory, raw directory, catalogue).
 fn tiny_survey() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let raw = tmp.path().join("raw");
-    let cat = tmp.path().join("catalog");
-    run_ok(&[
-        "generate",
-        "--out",
-        raw.to_str().unwrap(),
+    common::generated_survey(&[
         "--fields",
         "lm035",
         "--ccds",
@@ -32,14 +26,7 @@ fn tiny_survey() -> (tempfile::TempDir, PathBuf, PathBuf) {
         "12",
         "--stars-per-quarter",
         "6",
-    ]);
-    run_ok(&[
-        "ingest",
-        raw.to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
-    (tmp, raw, cat)
+    ])
 }
 
 fn query(

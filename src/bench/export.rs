@@ -19,7 +19,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 
-use super::{BenchOptions, peak_rss_bytes, summary, time};
+use super::{BenchOptions, peak_rss_bytes, run_python, summary, time};
 use crate::demo::rng::Rng;
 use crate::export::{ExportOptions, OutputFormat, write_result};
 use crate::schema::column_metadata;
@@ -244,21 +244,9 @@ for fmt in ("tabledata", "binary2"):
         csv = csv.display().to_string(),
         dir = dir.display().to_string(),
     );
-    let out = Command::new(&opts.python)
-        .args(["-c", &script])
-        .output()
-        .with_context(|| format!("cannot run {}", opts.python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("python failed")
-        );
-    }
+    let stdout = run_python(&opts.python, &script, b"")?;
     let mut lines = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in stdout.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() != 5 {
             continue;

@@ -82,3 +82,32 @@ fn peak_rss_bytes() -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
+
+/// Runs `python -c script` (one thread for numpy's libraries) with `stdin`; returns its
+/// standard output, or an error with the last line of its standard error.
+fn run_python(python: &std::path::Path, script: &str, stdin: &[u8]) -> Result<String> {
+    use anyhow::Context;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .env("OMP_NUM_THREADS", "1")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    child.stdin.take().context("no stdin")?.write_all(stdin)?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("python failed")
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -1,9 +1,8 @@
 //! `skyql bench pix2sky`: pixel-to-sky transforms against astropy.
 
-use std::process::Command;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::datasource::MemTable;
@@ -11,7 +10,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use skyql_udfs::fits_card::parse_header_text;
 use skyql_udfs::wcs::Wcs;
 
-use super::{BenchOptions, summary, time};
+use super::{BenchOptions, run_python, summary, time};
 
 /// The TAN-SIP header of the benchmark (a real CCD, from astropy's test data).
 const SIP_HEADER: &str = include_str!("../../udfs/tests/data/wcs/ApogeeAlta_SIP.hdr");
@@ -166,22 +165,7 @@ print(times[len(times) // 2], times[0], times[-1], float(np.nansum(ra)))
         reps = opts.repetitions
     );
     std::fs::write(std::env::temp_dir().join("skyql-bench-sip.hdr"), SIP_HEADER)?;
-    let out = Command::new(&opts.python)
-        .args(["-c", &script])
-        .env("OMP_NUM_THREADS", "1")
-        .env("OPENBLAS_NUM_THREADS", "1")
-        .output()
-        .with_context(|| format!("cannot run {}", opts.python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("python failed")
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = run_python(&opts.python, &script, b"")?;
     let v: Vec<f64> = text
         .split_whitespace()
         .filter_map(|s| s.parse().ok())

@@ -26,7 +26,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::prelude::SessionContext;
 
-use super::{BenchOptions, peak_rss_bytes, summary};
+use super::{BenchOptions, peak_rss_bytes, run_python, summary};
 use crate::catalog::Catalog;
 use crate::catalog::session::{SessionOptions, new_session};
 use crate::demo::rng::Rng;
@@ -317,29 +317,12 @@ print(json.dumps({{"results": out}}))
 "#
     );
     let run = || -> Result<Vec<(String, Timing)>> {
-        let mut child = Command::new(&opts.python)
-            .args(["-c", &script])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot run {}", opts.python.display()))?;
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().context("no stdin")?;
-            stdin.write_all(serde_json::to_string(&spec)?.as_bytes())?;
-        }
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("python failed")
-            );
-        }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let stdout = run_python(
+            &opts.python,
+            &script,
+            serde_json::to_string(&spec)?.as_bytes(),
+        )?;
+        let v: serde_json::Value = serde_json::from_str(&stdout)?;
         let mut results = Vec::new();
         for r in v["results"].as_array().context("no results")? {
             results.push((

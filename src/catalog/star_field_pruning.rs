@@ -9,9 +9,10 @@ use std::collections::BTreeSet;
 
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result, ScalarValue};
-use datafusion::logical_expr::utils::{conjunction, split_conjunction};
+use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Filter, LogicalPlan, Operator, lit};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+use skyql_udfs::cone_pruning::with_extra_conjuncts;
 
 use crate::conventions::Conventions;
 
@@ -127,17 +128,8 @@ impl OptimizerRule for StarFieldPruning {
     ) -> Result<Transformed<LogicalPlan>> {
         match plan {
             LogicalPlan::Filter(filter) => {
-                let Some(extra) = self.field_conjuncts(&filter) else {
-                    return Ok(Transformed::no(LogicalPlan::Filter(filter)));
-                };
-                let Filter {
-                    predicate, input, ..
-                } = filter;
-                let predicate = conjunction(std::iter::once(predicate).chain(extra))
-                    .unwrap_or_else(|| lit(true));
-                Ok(Transformed::yes(LogicalPlan::Filter(Filter::try_new(
-                    predicate, input,
-                )?)))
+                let extra = self.field_conjuncts(&filter);
+                with_extra_conjuncts(filter, extra)
             }
             other => Ok(Transformed::no(other)),
         }

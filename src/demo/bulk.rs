@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
 use super::rng::Rng;
-use super::sky::{Variability, field_centre, mag_error};
+use super::sky::{Variability, draw_variability, field_centre, mag_error};
 use crate::catalog::manifest::{IngestRun, Manifest};
 use crate::catalog::parquet_io::{write_parquet, write_stars_parquet};
 use crate::catalog::{WriteLock, version_dir_name};
@@ -244,21 +244,11 @@ fn write_field(
             let ra = centre.0 - (ox + 0.5 * u) * CCD_DEG / dec.to_radians().cos();
             let mag_r = 16.0 + 5.0 * rng.uniform().powf(0.4);
             let colour = rng.range(0.1, 0.6);
-            let variability = if i % 1000 == 7 && !mjds.is_empty() {
-                Variability::Microlensing {
-                    t0: rng.range(mjds[0], mjds[mjds.len() - 1]),
-                    te: rng.range(25.0, 80.0),
-                    u0: rng.range(0.05, 0.4),
-                }
-            } else if rng.uniform() < 0.06 {
-                Variability::Periodic {
-                    period: 10f64.powf(rng.range(-0.4, 1.8)),
-                    amplitude: rng.range(0.1, 0.6),
-                    phase: rng.uniform(),
-                }
-            } else {
-                Variability::Constant
-            };
+            // One microlensing event per 1,000 stars, else the demo's draw.
+            let event = (i % 1000 == 7 && mjds.len() > 1)
+                .then(|| (mjds[0], mjds[mjds.len() - 1]))
+                .filter(|(a, b)| b - a > 400.0);
+            let variability = draw_variability(&mut rng, event);
             stars.push(BulkStar {
                 // Five-digit numbers keep string order equal to numeric order.
                 id: format!("{field}{ccd}{q}{}", 10_000 + i),

@@ -122,3 +122,21 @@ pub fn haversine_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
         + p1.cos() * p2.cos() * ((ra2 - ra1).to_radians() / 2.0).sin().powi(2);
     2.0 * h.sqrt().asin().to_degrees()
 }
+
+/// A demo survey generated with `generate_args` (after `--out RAW`) and ingested, in a
+/// temporary directory: (the directory, RAW, the catalogue).
+pub fn generated_survey(generate_args: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let raw = tmp.path().join("raw");
+    let cat = tmp.path().join("catalog");
+    let mut args = vec!["generate", "--out", raw.to_str().unwrap()];
+    args.extend_from_slice(generate_args);
+    run_ok(&args);
+    run_ok(&[
+        "ingest",
+        raw.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    (tmp, raw, cat)
+}

@@ -90,27 +90,33 @@ impl OptimizerRule for ConeHealpixPruning {
             LogicalPlan::Filter(filter) => {
                 let schema = filter.input.schema().clone();
                 let has = |c: &Column| schema.has_column(c);
-                let Some(extra) = healpix_conjuncts(split_conjunction(&filter.predicate), &has)
-                else {
-                    return Ok(Transformed::no(LogicalPlan::Filter(filter)));
-                };
-                let Filter {
-                    predicate, input, ..
-                } = filter;
-                let predicate = conjunction(std::iter::once(predicate).chain(extra))
-                    .unwrap_or_else(|| lit(true));
-                Ok(Transformed::yes(LogicalPlan::Filter(Filter::try_new(
-                    predicate, input,
-                )?)))
+                let extra = healpix_conjuncts(split_conjunction(&filter.predicate), &has);
+                with_extra_conjuncts(filter, extra)
             }
             other => Ok(Transformed::no(other)),
         }
     }
 }
 
-/// The healpix range predicates for the `cone_contains` conjuncts among `conjuncts`, when
-/// the relation of their `ra` column has a `healpix` column (`has`) and none of the
-/// conjuncts refers to `healpix` yet (the rule has run, or the user wrote one).
+/// The filter with `extra` conjuncts ANDed to its predicate (unchanged for `None`): how
+/// pruning rules add predicates that statistics can use while the original stays.
+pub fn with_extra_conjuncts(
+    filter: Filter,
+    extra: Option<Vec<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
+    let Some(extra) = extra else {
+        return Ok(Transformed::no(LogicalPlan::Filter(filter)));
+    };
+    let Filter {
+        predicate, input, ..
+    } = filter;
+    let predicate =
+        conjunction(std::iter::once(predicate).chain(extra)).unwrap_or_else(|| lit(true));
+    Ok(Transformed::yes(LogicalPlan::Filter(Filter::try_new(
+        predicate, input,
+    )?)))
+}
+
 fn healpix_conjuncts(conjuncts: Vec<&Expr>, has: &dyn Fn(&Column) -> bool) -> Option<Vec<Expr>> {
     if conjuncts
         .iter()
