@@ -6,9 +6,12 @@ use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
+};
 
 use super::samples::{SamplesAccumulator, median, state_fields};
+use super::samples_groups::SamplesGroupsAccumulator;
 
 /// The statistics of one light curve.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -150,6 +153,14 @@ impl AggregateUDFImpl for LcStats {
     }
     fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(state_fields("lc_stats", &["mjd", "mag", "mag_err"]))
+    }
+    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(SamplesGroupsAccumulator::new(
+            "lc_stats", 3, finish, None,
+        )))
     }
 }
 

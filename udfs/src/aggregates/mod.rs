@@ -2,6 +2,7 @@
 
 mod lc_stats;
 mod samples;
+mod samples_groups;
 mod stetson;
 
 pub use lc_stats::{LcStats, LightCurveStats, light_curve_stats};

@@ -136,7 +136,7 @@ impl SamplesAccumulator {
 }
 
 /// Text values as the code of their first byte (numbers are kept as they are).
-fn text_codes(a: &ArrayRef) -> Result<ArrayRef> {
+pub fn text_codes(a: &ArrayRef) -> Result<ArrayRef> {
     if a.data_type().is_numeric() {
         return Ok(a.clone());
     }

@@ -6,9 +6,12 @@ use std::collections::HashMap;
 use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
+};
 
 use super::samples::{SamplesAccumulator, state_fields};
+use super::samples_groups::SamplesGroupsAccumulator;
 
 /// Stetson's J for points (mjd, mag, err, colour code). Within each colour the residual is
 /// delta = sqrt(n / (n - 1)) (mag - weighted mean) / err; a red and a blue point with the
@@ -117,6 +120,17 @@ impl AggregateUDFImpl for StetsonJ {
     }
     fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(SamplesAccumulator::new(
+            "stetson_j",
+            4,
+            finish,
+            Some(3),
+        )))
+    }
+    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(SamplesGroupsAccumulator::new(
             "stetson_j",
             4,
             finish,
