@@ -275,7 +275,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let out = out.context("--out or --catalog is required")?;
             let config = size.config();
             let started = std::time::Instant::now();
-            let truth = crate::demo::generate(&config, &out, &Conventions::eros2())?;
+            let truth = crate::demo::generate(&config, &out, &Conventions::eros2()?)?;
             eprintln!(
                 "generated {} reference and {} current images, {} light curves ({} measurements) in {} ({:.1} s)",
                 truth.n_reference_images,
@@ -297,7 +297,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let conventions = match conventions {
                 Some(p) => Conventions::from_file(&p)?,
-                None => Conventions::eros2(),
+                None => Conventions::eros2()?,
             };
             let format = match format {
                 FormatArg::Auto => None,

@@ -105,10 +105,10 @@ pub struct StarIdParts {
 }
 
 impl Conventions {
-    /// The compiled-in EROS-2 conventions.
-    pub fn eros2() -> Self {
-        // ok: the shipped table is checked by the tests below.
-        Self::from_toml(EROS2_TOML).expect("the compiled-in EROS-2 conventions are valid")
+    /// The compiled-in EROS-2 conventions (`datasets/eros2/conventions.toml`; the tests
+    /// below check that it parses).
+    pub fn eros2() -> Result<Self> {
+        Self::from_toml(EROS2_TOML).context("the compiled-in EROS-2 conventions")
     }
 
     /// Reads conventions from TOML text.
@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn parses_the_seed_listing_names() {
-        let c = Conventions::eros2();
+        let c = Conventions::eros2().unwrap();
         let n = c.parse_image_name("lm05516kbd6a3150.fits");
         assert_eq!(n.field.as_deref(), Some("lm055"));
         assert_eq!(n.camera, Some(1));
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn parses_star_ids() {
-        let c = Conventions::eros2();
+        let c = Conventions::eros2().unwrap();
         let s = c.parse_star_id("lm0010n22323").unwrap();
         assert_eq!(
             (s.field.as_str(), s.ccd, s.quarter.as_str(), s.number),
@@ -267,7 +267,7 @@ mod tests {
 
     #[test]
     fn central_quarter_faces_the_mosaic_centre() {
-        let c = Conventions::eros2();
+        let c = Conventions::eros2().unwrap();
         // CCD 1 (column 1, row 0): the mosaic centre is up and to the right.
         assert_eq!(c.central_quarter(1).as_deref(), Some("n"));
         // CCD 6 (column 2, row 1): down and to the left.

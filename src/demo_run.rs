@@ -22,7 +22,7 @@ pub fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
     let raw = out.join("raw");
     let catalog_dir = out.join("catalog");
     let exports = out.join("exports");
-    let conventions = Conventions::eros2();
+    let conventions = Conventions::eros2()?;
 
     let t = Instant::now();
     let truth = if raw.join("truth/truth.json").exists() {

@@ -167,6 +167,8 @@ fn parse_arraysize(text: Option<&str>) -> Result<(usize, bool, bool, Option<usiz
 #[derive(Debug)]
 struct ColumnData {
     spec: FieldSpec,
+    /// `VALUES null` of an integer field, parsed once.
+    null_int: Option<i64>,
     valid: Vec<bool>,
     offsets: Vec<i32>,
     bools: Vec<Option<bool>>,
@@ -178,6 +180,10 @@ struct ColumnData {
 impl ColumnData {
     fn new(spec: FieldSpec) -> Self {
         ColumnData {
+            null_int: spec
+                .null
+                .as_deref()
+                .and_then(|n| parse_integer(n.trim()).ok()),
             spec,
             valid: Vec::new(),
             offsets: vec![0],
@@ -314,7 +320,14 @@ impl ColumnData {
 
     /// Reads one cell of a BINARY or BINARY2 stream at `pos`; returns the new position.
     fn push_binary(&mut self, data: &[u8], mut pos: usize, null_flag: bool) -> Result<usize> {
-        let spec = self.spec.clone();
+        // Copies of the field's scalars: this runs once per cell.
+        let (prim, fixed, variable, is_list) = (
+            self.spec.prim,
+            self.spec.fixed,
+            self.spec.variable,
+            self.spec.is_list(),
+        );
+        let null_int = self.null_int;
         let take = |pos: &mut usize, n: usize| -> Result<&[u8]> {
             let end = pos
                 .checked_add(n)
@@ -324,22 +337,21 @@ impl ColumnData {
             *pos = end;
             Ok(slice)
         };
-        let count = if spec.variable {
+        let count = if variable {
             let b = take(&mut pos, 4)?;
             let n = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
-            n.checked_mul(spec.fixed)
-                .context("array length overflows")?
+            n.checked_mul(fixed).context("array length overflows")?
         } else {
-            spec.fixed
+            fixed
         };
-        if spec.prim.is_text() {
+        if prim.is_text() {
             let bytes = take(
                 &mut pos,
                 count
-                    .checked_mul(spec.prim.size())
+                    .checked_mul(prim.size())
                     .context("array length overflows")?,
             )?;
-            let mut text = if spec.prim == Prim::Char {
+            let mut text = if prim == Prim::Char {
                 String::from_utf8_lossy(bytes).into_owned()
             } else {
                 let units: Vec<u16> = bytes
@@ -351,12 +363,12 @@ impl ColumnData {
             if let Some(end) = text.find('\0') {
                 text.truncate(end);
             }
-            let is_null = null_flag || spec.null.as_deref() == Some(text.as_str());
+            let is_null = null_flag || self.spec.null.as_deref() == Some(text.as_str());
             self.texts.push(text);
             self.end_row(!is_null);
             return Ok(pos);
         }
-        if spec.prim == Prim::Bit {
+        if prim == Prim::Bit {
             let bytes = take(&mut pos, count.div_ceil(8))?;
             for i in 0..count {
                 self.bools.push(Some(bytes[i / 8] & (0x80 >> (i % 8)) != 0));
@@ -364,25 +376,21 @@ impl ColumnData {
             self.end_row(!null_flag);
             return Ok(pos);
         }
-        let per_element = if matches!(spec.prim, Prim::FloatComplex | Prim::DoubleComplex) {
+        let per_element = if matches!(prim, Prim::FloatComplex | Prim::DoubleComplex) {
             2
         } else {
             1
         };
-        let width = spec.prim.size() / per_element;
+        let width = prim.size() / per_element;
         let bytes = take(
             &mut pos,
             count
-                .checked_mul(spec.prim.size())
+                .checked_mul(prim.size())
                 .context("array length overflows")?,
         )?;
-        let null_int = spec
-            .null
-            .as_deref()
-            .and_then(|n| parse_integer(n.trim()).ok());
         let mut all_null = true;
         for chunk in bytes.chunks_exact(width) {
-            match spec.prim {
+            match prim {
                 Prim::Boolean => {
                     let v = match chunk[0] {
                         b'T' | b't' | b'1' => Some(true),
@@ -401,7 +409,7 @@ impl ColumnData {
                         }
                         _ => i64::from_be_bytes(chunk.try_into().unwrap_or([0; 8])),
                     };
-                    let v = (spec.is_list() || Some(v) != null_int).then_some(v);
+                    let v = (is_list || Some(v) != null_int).then_some(v);
                     all_null &= v.is_none();
                     self.ints.push(v);
                 }
@@ -416,9 +424,7 @@ impl ColumnData {
                 }
             }
         }
-        let null = null_flag
-            || (!spec.is_list() && all_null && !spec.prim.is_integer())
-            || (!spec.is_list() && spec.prim.is_integer() && all_null);
+        let null = null_flag || (!is_list && all_null);
         self.end_row(!null);
         Ok(pos)
     }

@@ -34,7 +34,7 @@ pub struct SessionOptions {
 
 /// skyql-udfs' rules (cone pruning) plus the star-id partition pruning of the survey's
 /// conventions, both before filters are pushed into the scans.
-fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+fn optimizer_rules() -> Result<Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>>> {
     let mut rules = skyql_udfs::optimizer_rules();
     let at = rules
         .iter()
@@ -43,10 +43,10 @@ fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send 
     rules.insert(
         at,
         Arc::new(super::star_field_pruning::StarFieldPruning::new(
-            crate::conventions::Conventions::eros2(),
+            crate::conventions::Conventions::eros2()?,
         )),
     );
-    rules
+    Ok(rules)
 }
 
 /// The output root of image functions for `options` and `catalog`.
@@ -72,7 +72,7 @@ pub fn new_session(catalog: Option<&Catalog>, options: &SessionOptions) -> Resul
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
-        .with_optimizer_rules(optimizer_rules())
+        .with_optimizer_rules(optimizer_rules()?)
         .build();
     let ctx = SessionContext::new_with_state(state);
     skyql_udfs::register_all(&ctx);

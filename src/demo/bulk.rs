@@ -21,9 +21,9 @@ use crate::catalog::manifest::{IngestRun, Manifest};
 use crate::catalog::parquet_io::{write_parquet, write_stars_parquet};
 use crate::catalog::{WriteLock, version_dir_name};
 use crate::conventions::{Conventions, StarIdParts};
-use crate::ingest::lightcurve::{Counts, LightCurve, Point};
+use crate::ingest::lightcurve::{ColourHeader, Counts, LightCurve, Point};
 use crate::ingest::measurements::measurements_batch;
-use crate::ingest::stars::{ColourPart, StarRecord, stars_batch};
+use crate::ingest::stars::{StarRecord, stars_batch};
 use crate::ingest::tables::{fields_batch, inputs_batch, quarters_batch};
 use crate::schema::{self, SCHEMA_VERSION};
 
@@ -85,7 +85,7 @@ pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkRepor
     std::fs::create_dir_all(catalog)
         .with_context(|| format!("cannot create {}", catalog.display()))?;
     let _lock = WriteLock::acquire(catalog)?;
-    let conventions = Conventions::eros2();
+    let conventions = Conventions::eros2()?;
     let n_stars = config.stars.unwrap_or(config.measurements / 200).max(1);
     // About 10^7 measurements and at most 10^6 stars per field (a field is written by
     // one thread).
@@ -290,37 +290,8 @@ fn write_field(
                     });
                 }
             }
-            let mut colours = [ColourPart::default(), ColourPart::default()];
-            for (i, c) in [b'R', b'B'].into_iter().enumerate() {
-                let mags: Vec<f64> = points
-                    .iter()
-                    .filter(|p| p.colour == c)
-                    .map(|p| p.mag as f64)
-                    .collect();
-                colours[i] = ColourPart {
-                    xy: Some(s.xy),
-                    n: mags.len() as i64,
-                    mean_mag: (!mags.is_empty())
-                        .then(|| mags.iter().sum::<f64>() / mags.len() as f64),
-                    header_mag: Some(if c == b'R' { s.mag_r } else { s.mag_b }),
-                };
-            }
-            records.insert(
-                s.id.clone(),
-                StarRecord {
-                    star_id: s.id.clone(),
-                    field: field.clone(),
-                    survey: conventions.survey.clone(),
-                    ccd: Some(s.ccd),
-                    quarter: Some(s.quarter.clone()),
-                    colours,
-                    radec: Some(s.radec),
-                    position_source: Some("generated".into()),
-                    sources: Default::default(),
-                },
-            );
             written += points.len() as u64;
-            curves.push(LightCurve {
+            let lc = LightCurve {
                 star_id: s.id.clone(),
                 survey: "EROS-2",
                 field: field.clone(),
@@ -331,13 +302,30 @@ fn write_field(
                     number: 0,
                 }),
                 colours: vec![b'R', b'B'],
-                header: Default::default(),
-                header_radec: None,
+                header: [
+                    ColourHeader {
+                        mag: Some(s.mag_r),
+                        xy: Some(s.xy),
+                    },
+                    ColourHeader {
+                        mag: Some(s.mag_b),
+                        xy: Some(s.xy),
+                    },
+                ],
+                header_radec: Some(s.radec),
                 points,
                 counts: Counts::default(),
                 rejects: Vec::new(),
                 source: String::new(),
-            });
+            };
+            // The star's row as an ingest makes it from its light curve (counts and mean
+            // magnitudes per colour), positioned by the generator.
+            let mut record = StarRecord::from_lightcurve(&lc);
+            record.survey = conventions.survey.clone();
+            record.position_source = Some("generated".into());
+            record.sources = Default::default();
+            records.insert(s.id.clone(), record);
+            curves.push(lc);
         }
         if curves.iter().all(|c| c.points.is_empty()) {
             continue;

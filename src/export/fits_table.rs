@@ -260,11 +260,7 @@ fn check(status: c_int, what: &str, path: &Path) -> Result<()> {
     if status == 0 {
         return Ok(());
     }
-    let mut text = [0 as c_char; 31];
-    // SAFETY: ffgerr writes at most 30 characters and a NUL into the buffer.
-    unsafe { sys::ffgerr(status, text.as_mut_ptr()) };
-    // SAFETY: the buffer is NUL-terminated by ffgerr.
-    let message = unsafe { std::ffi::CStr::from_ptr(text.as_ptr()) }.to_string_lossy();
+    let message = skyql_udfs::images::fits_io::status_text(status);
     bail!(
         "{}: {what}: cfitsio error {status} ({message})",
         path.display()

@@ -222,7 +222,6 @@ def check_all_types(binary, catalog, work):
     result = con.execute("SELECT * FROM read_parquet(?)", [files["parquet"]])
     cols = [d[0] for d in result.description]
     data = result.fetchall()
-    table = Table(rows=[list(r) for r in data], names=cols, masked=True) if data else Table()
     compared = 0
     for j, name in enumerate(header):
         for i, row in enumerate(rows):

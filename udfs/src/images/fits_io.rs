@@ -296,7 +296,8 @@ struct Fits {
     what: String,
 }
 
-fn status_text(status: c_int) -> String {
+/// cfitsio's text for a status code.
+pub fn status_text(status: c_int) -> String {
     let mut text = [0 as c_char; 31];
     // SAFETY: ffgerr writes at most 30 characters and a NUL.
     unsafe { sys::ffgerr(status, text.as_mut_ptr()) };

@@ -142,6 +142,3 @@ impl PreparedWcs {
         Some((u + self.crpix[0], v + self.crpix[1]))
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,7 +1,8 @@
-//! Accuracy against WCSLIB reference values on real headers (`udfs/tests/data/wcs`).
+//! Accuracy of the WCS code against WCSLIB reference values on real headers
+//! (`udfs/tests/data/wcs`).
 
-use super::Wcs;
-use crate::fits_card::parse_header_text;
+use skyql_udfs::fits_card::parse_header_text;
+use skyql_udfs::wcs::{PreparedWcs, Wcs};
 
 fn data_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/wcs")
@@ -106,7 +107,7 @@ fn missing_ctype_is_an_error_naming_it() {
 
 /// A zenithal WCS with its reference point at the north celestial pole, where the native
 /// latitude is the declination: dec = theta(R) checks each projection's R(theta).
-fn polar(code: &str) -> super::PreparedWcs {
+fn polar(code: &str) -> PreparedWcs {
     let text = format!(
         "CTYPE1  = 'RA---{code}'\nCTYPE2  = 'DEC--{code}'\nCRVAL1  = 0.0\nCRVAL2  = 90.0\n\
          CRPIX1  = 0.0\nCRPIX2  = 0.0\nCDELT1  = -0.1\nCDELT2  = 0.1\nEND"
@@ -149,7 +150,7 @@ fn zenithal_radial_functions_match_paper_ii() {
     }
 }
 
-fn header(code: &str, crval: (f64, f64)) -> super::PreparedWcs {
+fn header(code: &str, crval: (f64, f64)) -> PreparedWcs {
     let text = format!(
         "CTYPE1  = 'RA---{code}'\nCTYPE2  = 'DEC--{code}'\nCRVAL1  = {}\nCRVAL2  = {}\n\
          CRPIX1  = 100.0\nCRPIX2  = 50.0\nCDELT1  = -0.5\nCDELT2  = 0.5\nEND",
@@ -208,7 +209,7 @@ fn car_and_ait_elsewhere_map_crpix_to_crval_and_round_trip() {
                 // A step along the x axis near CRPIX moves east by |CDELT1| / cos(dec).
             }
             let (ra1, dec1) = w.pix2sky(99.0, 50.0).unwrap();
-            let sep = crate::functions::angular_separation(ra1, dec1, crval.0, crval.1);
+            let sep = skyql_udfs::functions::angular_separation(ra1, dec1, crval.0, crval.1);
             assert!(
                 (sep - 0.5).abs() < 1e-3,
                 "{code} {crval:?}: one pixel = {sep} deg"
