@@ -68,6 +68,8 @@ pub struct Conventions {
     pub quarters: BTreeMap<String, [u32; 2]>,
     /// Missing-value markers.
     pub missing: MissingValues,
+    /// The TOML text these conventions were read from (kept with every catalogue version).
+    pub source: String,
 }
 
 /// The fields read from an image file name.
@@ -123,6 +125,7 @@ impl Conventions {
             ccd: raw.ccd,
             quarters: raw.quarters,
             missing: raw.missing,
+            source: text.to_string(),
         })
     }
 

@@ -164,7 +164,7 @@ fn outputs_and_extra_tables() {
         "csv",
         "SELECT w.label, s.n_r, (SELECT SUM(n) FROM counts) AS total FROM wanted w JOIN stars s ON s.star_id = w.star_id",
     ]);
-    assert_eq!(out.trim(), "label,n_r,total\r\ncepheid,551,1168");
+    assert_eq!(out.trim(), "label,n_r,total\ncepheid,551,1168");
     // tables and describe.
     let tables = run_ok(&["tables", "--catalog", c]);
     assert!(tables.contains("measurements") && tables.contains("1168 rows"));
@@ -185,7 +185,7 @@ fn outputs_and_extra_tables() {
         ])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "n\r\n1");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "n\n1");
 }
 
 #[test]
@@ -200,7 +200,7 @@ fn sql_may_start_with_a_comment_and_the_shell_reads_statements() {
         "csv",
         "-- count\nSELECT COUNT(*) AS n FROM stars",
     ]);
-    assert_eq!(out.trim(), "n\r\n1");
+    assert_eq!(out.trim(), "n\n1");
     // A multi-line statement, a meta-command and a bad statement, then end of input.
     use std::io::Write;
     let mut child = common::skyql()

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use common::{data, run, run_ok};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
-use skyql::votable_reader::read_votable;
+use skyql::formats::votable::read_votable;
 
 /// A tiny demo catalogue in a temporary directory.
 fn tiny_catalog() -> (tempfile::TempDir, PathBuf) {
@@ -62,7 +62,10 @@ fn votables_read_back_equal_the_csv_export_of_every_column_type() {
     let sql = data("all_types.sql");
     let csv = tmp.path().join("all.csv");
     export(&cat, &sql, "csv", &csv);
+    // The file has CRLF line ends (RFC 4180), standard output LF.
     let expected = std::fs::read_to_string(&csv).unwrap();
+    assert!(expected.contains("\r\n"));
+    let expected = expected.replace("\r\n", "\n");
     assert!(expected.lines().count() > 10, "{expected}");
     for format in ["votable", "votable-binary2"] {
         let vot = tmp.path().join(format!("all.{format}.vot"));
@@ -131,15 +134,29 @@ fn max_rows_cuts_the_result_and_says_so() {
 fn csv_follows_rfc_4180_with_a_chosen_delimiter() {
     let sql = "SELECT 'a,b' AS s, 'say \"hi\"' AS q, CAST('NaN' AS DOUBLE) AS nan, \
                CAST(NULL AS INT) AS n, '' AS empty, 1.5 AS x";
+    // Standard output: LF line ends by default (shell pipelines), CRLF on request.
     let out = run_ok(&["query", sql, "--format", "csv"]);
     assert_eq!(
         out,
+        "s,q,nan,n,empty,x\n\"a,b\",\"say \"\"hi\"\"\",,,\"\",1.5\n"
+    );
+    let crlf = run_ok(&["query", sql, "--format", "csv", "--csv-line-end", "crlf"]);
+    assert_eq!(
+        crlf,
         "s,q,nan,n,empty,x\r\n\"a,b\",\"say \"\"hi\"\"\",,,\"\",1.5\r\n"
     );
     let semi = run_ok(&["query", sql, "--format", "csv", "--csv-delimiter", ";"]);
     assert_eq!(
         semi,
-        "s;q;nan;n;empty;x\r\na,b;\"say \"\"hi\"\"\";;;\"\";1.5\r\n"
+        "s;q;nan;n;empty;x\na,b;\"say \"\"hi\"\"\";;;\"\";1.5\n"
+    );
+    // Files: RFC 4180 CRLF by default.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rfc.csv");
+    run_ok(&["query", sql, "--output", file.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "s,q,nan,n,empty,x\r\n\"a,b\",\"say \"\"hi\"\"\",,,\"\",1.5\r\n"
     );
     let bad = run(&["query", sql, "--format", "csv", "--csv-delimiter", "ab"]);
     assert!(!bad.status.success());

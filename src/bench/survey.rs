@@ -28,8 +28,8 @@ use datafusion::prelude::SessionContext;
 
 use super::{BenchOptions, peak_rss_bytes, run_python, summary};
 use crate::catalog::Catalog;
-use crate::catalog::session::{SessionOptions, new_session};
 use crate::demo::rng::Rng;
+use crate::engine::{Engine, EngineOptions};
 use crate::named_queries::named_query;
 
 /// One workload: its name and the SQL of each repetition for skyql and for DuckDB.
@@ -97,7 +97,8 @@ pub fn bench_survey(opts: &BenchOptions, catalog_dir: &Path) -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let ctx = new_session(Some(&catalog), &SessionOptions::default())?;
+    let engine = Engine::new(Some(catalog.clone()), EngineOptions::default())?;
+    let ctx = rt.block_on(engine.session(&[]))?;
     let reps = opts.repetitions.max(1);
     rt.block_on(async {
         let n_meas = scalar_f64(&ctx, "SELECT COUNT(*) FROM measurements").await?;

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::atomic_write;
+use super::durable::atomic_write;
 
 /// File name of the manifest inside a catalogue directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -22,6 +22,24 @@ pub struct TableEntry {
     pub files: u64,
     /// Hive partition columns.
     pub partition_columns: Vec<String>,
+    /// Every data file, relative to the table's path, with its size, rows and checksum
+    /// (empty in manifests written before integrity checks).
+    #[serde(default)]
+    pub data_files: Vec<DataFile>,
+}
+
+/// One Parquet file of a table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DataFile {
+    /// Path relative to the table's path (`field=lm055/part-000002-0000.parquet`), or
+    /// empty for a table that is one file.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Rows, from the Parquet footer.
+    pub rows: u64,
+    /// CRC-32 of the whole file.
+    pub crc32: u32,
 }
 
 /// What one ingest run read and wrote.
@@ -89,12 +107,59 @@ impl Manifest {
             .with_context(|| format!("cannot read {}", path.display()))?;
         let m: Manifest = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a skyql manifest", path.display()))?;
+        m.validate()
+            .with_context(|| format!("refusing the manifest {}", path.display()))?;
         Ok(Some(m))
     }
 
-    /// Writes the manifest atomically (temporary file, then rename).
+    /// Checks what the manifest names before anything is read, written or deleted by it:
+    /// the format, a schema version this skyql knows, a version directory of the form
+    /// skyql writes (`v` and six digits: no separator, no `..`), table and file paths
+    /// made of plain names inside the version.
+    pub fn validate(&self) -> Result<()> {
+        if self.format != "skyql-catalog" {
+            bail!("format is '{}', not 'skyql-catalog'", self.format);
+        }
+        if self.schema_version != crate::schema::SCHEMA_VERSION {
+            bail!(
+                "schema version {} is not the one this skyql reads and writes ({}); re-ingest the inputs into a new catalogue with this skyql",
+                self.schema_version,
+                crate::schema::SCHEMA_VERSION
+            );
+        }
+        if self.version_dir != super::version_dir_name(self.version) {
+            bail!(
+                "version_dir '{}' is not '{}', the directory of version {}",
+                self.version_dir,
+                super::version_dir_name(self.version),
+                self.version
+            );
+        }
+        for (name, table) in &self.tables {
+            if !is_plain_name(&table.path) {
+                bail!("table {name}: path '{}' is not a plain name", table.path);
+            }
+            for f in &table.data_files {
+                if !f.path.is_empty() && !f.path.split('/').all(is_plain_name) {
+                    bail!(
+                        "table {name}: data file '{}' is not a relative path of plain names",
+                        f.path
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the manifest durably and atomically (temporary file, fsync, rename, fsync of
+    /// the directory).
     pub fn write(&self, dir: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)?;
         atomic_write(&dir.join(MANIFEST_FILE), text.as_bytes())
     }
+}
+
+/// A file or directory name with no separator, not `.` or `..`, not empty.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }

@@ -3,51 +3,54 @@
 //!
 //! ```text
 //! catalog/
-//!   manifest.json            tables, row counts, schema version, ingest runs
+//!   manifest.json            tables, their files (size, rows, CRC-32), schema version, runs
+//!   .write.lock              the writers' lock (flock)
 //!   v000002/                 the current version (the manifest names it)
+//!     conventions.toml       the survey conventions the version was written with
 //!     images.parquet  fields.parquet  quarters.parquet  inputs.parquet
 //!     measurements/field=lm055/part-000002-0000.parquet ...
 //!     stars/field=lm055/part-000002.parquet ...
 //!   rejects/ingest-000002.tsv
 //! ```
-//! An ingest builds the next version beside the current one (unchanged files are hard
-//! links), then switches the manifest with a rename: readers see the old or the new
-//! catalogue, never a mix, and an interrupted ingest leaves the old one in place.
+//! A write ([`version::VersionWriter`]) builds the next version beside the current one
+//! (unchanged files are hard links), syncs it, renames it into place, then switches the
+//! manifest with a durable rename: readers see the old or the new catalogue, never a mix,
+//! and a crash at any step leaves the old one, which the next write recovers from.
 
+pub mod crash;
+pub mod durable;
+pub mod lock;
 pub mod manifest;
 pub mod parquet_io;
-pub mod session;
-pub mod star_field_pruning;
+pub mod verify;
+pub mod version;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-pub use manifest::{Manifest, TableEntry};
+use crate::conventions::Conventions;
+pub use durable::{atomic_write, temporary_name};
+pub use lock::WriteLock;
+pub use manifest::{DataFile, Manifest, TableEntry};
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, then renames.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temporary_name(path);
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-}
-
-/// `dir/.name.partial-PID`: where a file is written before its rename.
-pub fn temporary_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
-}
+/// File name of the conventions a version was written with, inside the version directory.
+pub const CONVENTIONS_FILE: &str = "conventions.toml";
 
 /// Name of a version directory.
 pub fn version_dir_name(version: u64) -> String {
     format!("v{version:06}")
 }
 
-/// An opened catalogue: its directory and manifest.
+/// The version number of a version directory name (`v000002` -> 2).
+pub fn parse_version_dir_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix('v')?;
+    (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// An opened catalogue: its directory and (validated) manifest.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     /// The catalogue directory.
@@ -57,7 +60,8 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Opens the catalogue at `dir`, failing clearly when there is none.
+    /// Opens the catalogue at `dir`: the manifest is validated, and every data file it
+    /// lists must exist with its size, so that a query never answers from part of a table.
     pub fn open(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
             bail!(
@@ -71,18 +75,12 @@ impl Catalog {
                 dir.display()
             );
         };
-        if manifest.schema_version > crate::schema::SCHEMA_VERSION {
-            bail!(
-                "catalogue {} has schema version {}; this skyql reads up to {}",
-                dir.display(),
-                manifest.schema_version,
-                crate::schema::SCHEMA_VERSION
-            );
-        }
-        Ok(Catalog {
+        let catalog = Catalog {
             dir: dir.to_path_buf(),
             manifest,
-        })
+        };
+        catalog.check_files()?;
+        Ok(catalog)
     }
 
     /// Directory of the current version.
@@ -90,56 +88,67 @@ impl Catalog {
         self.dir.join(&self.manifest.version_dir)
     }
 
-    /// Path of a table of the current version.
-    pub fn table_path(&self, table: &str) -> Option<PathBuf> {
-        let entry = self.manifest.tables.get(table)?;
-        Some(self.version_dir().join(&entry.path))
-    }
-}
-
-/// An exclusive lock on a catalogue directory for the time of an ingest.
-#[derive(Debug)]
-pub struct WriteLock {
-    path: PathBuf,
-}
-
-impl WriteLock {
-    /// Takes the lock, or says which process holds it.
-    pub fn acquire(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create catalogue directory {}", dir.display()))?;
-        let path = dir.join(".ingest.lock");
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                use std::io::Write;
-                let _ = writeln!(f, "{}", std::process::id());
-                Ok(WriteLock { path })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                let pid = holder.trim();
-                let alive = !pid.is_empty() && Path::new("/proc").join(pid).exists();
-                if alive {
-                    bail!(
-                        "another ingest (process {pid}) is writing {}; wait for it to finish",
-                        dir.display()
-                    );
-                }
-                // The holder died: its partial version is discarded by the next ingest.
-                std::fs::remove_file(&path).ok();
-                Self::acquire(dir)
-            }
-            Err(e) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    /// The path of one data file of a table.
+    pub fn data_file_path(&self, entry: &TableEntry, file: &DataFile) -> PathBuf {
+        let table = self.version_dir().join(&entry.path);
+        if file.path.is_empty() {
+            table
+        } else {
+            table.join(&file.path)
         }
     }
-}
 
-impl Drop for WriteLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+    /// Checks that the version directory is a directory inside the catalogue (not a link)
+    /// and that every listed data file exists with its recorded size.
+    pub fn check_files(&self) -> Result<()> {
+        let version = self.version_dir();
+        let meta = std::fs::symlink_metadata(&version).with_context(|| {
+            format!(
+                "catalogue {}: its current version {} is missing",
+                self.dir.display(),
+                version.display()
+            )
+        })?;
+        if !meta.is_dir() {
+            bail!(
+                "catalogue {}: {} is not a directory of the catalogue (a link or a file)",
+                self.dir.display(),
+                version.display()
+            );
+        }
+        for (name, entry) in &self.manifest.tables {
+            for file in &entry.data_files {
+                let path = self.data_file_path(entry, file);
+                let size = std::fs::symlink_metadata(&path).map(|m| (m.is_file(), m.len()));
+                match size {
+                    Ok((true, n)) if n == file.bytes => {}
+                    Ok((true, n)) => bail!(
+                        "table {name}: {} has {n} bytes where the manifest records {}: the catalogue is damaged (see `skyql catalog verify`)",
+                        path.display(),
+                        file.bytes
+                    ),
+                    Ok((false, _)) => bail!(
+                        "table {name}: {} is not a regular file: the catalogue is damaged",
+                        path.display()
+                    ),
+                    Err(e) => bail!(
+                        "table {name}: data file {} is missing ({e}): the catalogue is damaged (see `skyql catalog verify`)",
+                        path.display()
+                    ),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The survey conventions of the current version: the `conventions.toml` written with
+    /// it, else the compiled-in EROS-2 table for an EROS-2 catalogue, else none.
+    pub fn conventions(&self) -> Result<Option<Conventions>> {
+        let path = self.version_dir().join(CONVENTIONS_FILE);
+        if path.is_file() {
+            return Conventions::from_file(&path).map(Some);
+        }
+        let eros2 = Conventions::eros2()?;
+        Ok((self.manifest.survey == eros2.survey).then_some(eros2))
     }
 }

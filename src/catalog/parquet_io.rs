@@ -11,7 +11,8 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use super::temporary_name;
+use super::crash;
+use super::durable::temporary_name;
 
 /// Rows per row group: small enough for selective reads of one star's light curve,
 /// large enough for fast scans (see docs/LAYOUT.md).
@@ -44,6 +45,7 @@ pub fn writer_properties_with_pages(page_rows: usize) -> WriterProperties {
 }
 
 /// Writes `batches` to `path` atomically (temporary name, then rename); returns rows.
+/// Files are synced to disk when their version is published (`catalog::version`).
 pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<u64> {
     write_parquet_with(path, schema, batches, writer_properties())
 }
@@ -85,6 +87,7 @@ pub fn write_parquet_with(
         .with_context(|| format!("cannot finish Parquet {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    crash::point("parquet file written");
     Ok(rows)
 }
 

@@ -12,20 +12,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use rayon::prelude::*;
 
 use super::rng::Rng;
 use super::sky::{Variability, draw_variability, field_centre, mag_error};
-use crate::catalog::manifest::{IngestRun, Manifest};
+use crate::catalog::manifest::IngestRun;
 use crate::catalog::parquet_io::{write_parquet, write_stars_parquet};
-use crate::catalog::{WriteLock, version_dir_name};
+use crate::catalog::version::{VersionRecord, VersionWriter};
 use crate::conventions::{Conventions, StarIdParts};
 use crate::ingest::lightcurve::{ColourHeader, Counts, LightCurve, Point};
 use crate::ingest::measurements::measurements_batch;
 use crate::ingest::stars::{StarRecord, stars_batch};
 use crate::ingest::tables::{fields_batch, inputs_batch, quarters_batch};
-use crate::schema::{self, SCHEMA_VERSION};
+use crate::schema;
 
 /// Size of a bulk survey.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,9 +82,8 @@ pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkRepor
             catalog.display()
         );
     }
-    std::fs::create_dir_all(catalog)
-        .with_context(|| format!("cannot create {}", catalog.display()))?;
-    let _lock = WriteLock::acquire(catalog)?;
+    let writer = VersionWriter::begin(catalog)?;
+    let staging = writer.staging().to_path_buf();
     let conventions = Conventions::eros2()?;
     let n_stars = config.stars.unwrap_or(config.measurements / 200).max(1);
     // About 10^7 measurements and at most 10^6 stars per field (a field is written by
@@ -104,10 +103,6 @@ pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkRepor
     } else {
         ((config.measurements as f64 / (n_stars as f64 * 2.0 * 0.95)).round() as usize).max(1)
     };
-    let version = 1;
-    let staging = catalog.join(format!(".{}.partial", version_dir_name(version)));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging)?;
 
     let per_field: Vec<(u32, u64)> = (0..n_fields)
         .map(|i| {
@@ -153,23 +148,11 @@ pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkRepor
         schema::inputs_schema(),
         &[inputs_batch(&BTreeMap::new())?],
     )?;
-    let tables = crate::ingest::table_entries(&staging)?;
-    let final_dir = catalog.join(version_dir_name(version));
-    std::fs::rename(&staging, &final_dir)
-        .with_context(|| format!("cannot publish {}", final_dir.display()))?;
     report.seconds = started.elapsed().as_secs_f64();
-    let manifest = Manifest {
-        format: "skyql-catalog".into(),
-        schema_version: SCHEMA_VERSION,
-        writer: format!("skyql {} generate", env!("CARGO_PKG_VERSION")),
-        survey: conventions.survey.clone(),
-        version,
-        version_dir: version_dir_name(version),
-        tables,
-        input_files: 0,
-        input_bytes: 0,
-        runs: vec![IngestRun {
-            version,
+    writer.publish(VersionRecord {
+        conventions: &conventions,
+        run: IngestRun {
+            version: 1,
             finished_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -182,9 +165,10 @@ pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkRepor
             rows_written: report.measurements,
             seconds: report.seconds,
             ..IngestRun::default()
-        }],
-    };
-    manifest.write(catalog)?;
+        },
+        input_files: 0,
+        input_bytes: 0,
+    })?;
     Ok(report)
 }
 

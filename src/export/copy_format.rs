@@ -39,11 +39,11 @@ pub fn register_copy_formats(ctx: &SessionContext) -> Result<()> {
     let state = ctx.state_ref();
     let mut state = state.write();
     for (ext, kind) in [
-        ("votable", Kind::Votable),
-        ("vot", Kind::Votable),
-        ("xml", Kind::Votable),
-        ("fits", Kind::Fits),
-        ("fit", Kind::Fits),
+        ("votable", CopyKind::Votable),
+        ("vot", CopyKind::Votable),
+        ("xml", CopyKind::Votable),
+        ("fits", CopyKind::Fits),
+        ("fit", CopyKind::Fits),
     ] {
         state.register_file_format(
             Arc::new(ExportFormatFactory {
@@ -57,7 +57,7 @@ pub fn register_copy_formats(ctx: &SessionContext) -> Result<()> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum CopyKind {
     Votable,
     Fits,
 }
@@ -66,7 +66,7 @@ enum Kind {
 #[derive(Debug)]
 pub struct ExportFormatFactory {
     ext: String,
-    kind: Kind,
+    kind: CopyKind,
 }
 
 impl GetExt for ExportFormatFactory {
@@ -82,14 +82,14 @@ impl FileFormatFactory for ExportFormatFactory {
         format_options: &HashMap<String, String>,
     ) -> Result<Arc<dyn FileFormat>> {
         let mut format = match self.kind {
-            Kind::Votable => OutputFormat::Votable,
-            Kind::Fits => OutputFormat::Fits,
+            CopyKind::Votable => OutputFormat::Votable,
+            CopyKind::Fits => OutputFormat::Fits,
         };
         for (key, value) in format_options {
             let key = key.strip_prefix("format.").unwrap_or(key);
             match (self.kind, key, value.to_ascii_lowercase().as_str()) {
-                (Kind::Votable, "serialization", "tabledata") => format = OutputFormat::Votable,
-                (Kind::Votable, "serialization", "binary2") => {
+                (CopyKind::Votable, "serialization", "tabledata") => format = OutputFormat::Votable,
+                (CopyKind::Votable, "serialization", "binary2") => {
                     format = OutputFormat::VotableBinary2
                 }
                 (_, "single_file_output" | "execution.keep_partition_by_columns", _) => {}
@@ -112,8 +112,8 @@ impl FileFormatFactory for ExportFormatFactory {
         Arc::new(ExportFileFormat {
             ext: self.ext.clone(),
             format: match self.kind {
-                Kind::Votable => OutputFormat::Votable,
-                Kind::Fits => OutputFormat::Fits,
+                CopyKind::Votable => OutputFormat::Votable,
+                CopyKind::Fits => OutputFormat::Fits,
             },
         })
     }

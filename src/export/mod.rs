@@ -7,13 +7,7 @@
 //! writers serve `skyql query --format` and SQL `COPY ... TO ... STORED AS` (see
 //! [`copy_format`]).
 
-pub mod columns;
 pub mod copy_format;
-pub mod csv;
-pub mod fits_table;
-pub mod parquet;
-pub mod typed;
-pub mod votable;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,12 +21,13 @@ use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
 
-use crate::catalog::temporary_name;
-use columns::ExportLayout;
-use votable::{DocumentInfo, Serialization, VotableWriter};
+use crate::catalog::durable::{is_special_file, parent_dir, sync_dir, sync_file, temporary_name};
+use crate::formats::columns::ExportLayout;
+use crate::formats::votable::write::{DocumentInfo, Serialization, VotableWriter};
+use crate::formats::{csv, fits, parquet};
 
 /// Output formats of `skyql query` and `COPY ... STORED AS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
     /// A table for people (the whole result is held in memory).
     Table,
@@ -45,13 +40,56 @@ pub enum OutputFormat {
     /// VOTable 1.4, TABLEDATA serialization.
     Votable,
     /// VOTable 1.4, BINARY2 serialization.
-    #[value(name = "votable-binary2")]
     VotableBinary2,
     /// FITS binary table (BINTABLE).
     Fits,
 }
 
 impl OutputFormat {
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [OutputFormat; 7] = [
+        OutputFormat::Table,
+        OutputFormat::Csv,
+        OutputFormat::Json,
+        OutputFormat::Parquet,
+        OutputFormat::Votable,
+        OutputFormat::VotableBinary2,
+        OutputFormat::Fits,
+    ];
+
+    /// The name of the format on the command line (`--format NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Csv => "csv",
+            OutputFormat::Json => "json",
+            OutputFormat::Parquet => "parquet",
+            OutputFormat::Votable => "votable",
+            OutputFormat::VotableBinary2 => "votable-binary2",
+            OutputFormat::Fits => "fits",
+        }
+    }
+
+    /// The format of a name (`votable`, `csv`, ...).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The format a file name announces by its extension (`.vot` and `.xml` are VOTable
+    /// TABLEDATA, `.fits`/`.fit` FITS, `.csv`, `.json`, `.parquet`/`.pq`), if any.
+    pub fn from_extension(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "vot" | "votable" | "xml" => OutputFormat::Votable,
+            "fits" | "fit" | "fts" => OutputFormat::Fits,
+            "csv" => OutputFormat::Csv,
+            "json" => OutputFormat::Json,
+            "parquet" | "pq" => OutputFormat::Parquet,
+            "txt" => OutputFormat::Table,
+            _ => return None,
+        })
+    }
+
     /// The usual file extension of the format.
     pub fn extension(self) -> &'static str {
         match self {
@@ -70,6 +108,9 @@ impl OutputFormat {
 pub struct ExportOptions {
     /// CSV field delimiter.
     pub csv_delimiter: u8,
+    /// CSV line ends: CRLF (`Some(true)`, RFC 4180), LF (`Some(false)`), or by default
+    /// CRLF in files and LF on standard output and other streams.
+    pub csv_crlf: Option<bool>,
     /// Stop after this many rows; VOTables then end with an OVERFLOW INFO.
     pub max_rows: Option<u64>,
     /// The SQL of the result, recorded in VOTable and FITS headers.
@@ -82,9 +123,20 @@ impl Default for ExportOptions {
     fn default() -> Self {
         ExportOptions {
             csv_delimiter: b',',
+            csv_crlf: None,
             max_rows: None,
             query: None,
             table_name: None,
+        }
+    }
+}
+
+impl ExportOptions {
+    /// These options with CSV line ends `crlf` unless they were chosen.
+    fn with_csv_crlf_default(&self, crlf: bool) -> ExportOptions {
+        ExportOptions {
+            csv_crlf: Some(self.csv_crlf.unwrap_or(crlf)),
+            ..self.clone()
         }
     }
 }
@@ -125,32 +177,79 @@ pub async fn export_stream(
     let to_stdout = output.is_none_or(|p| p.as_os_str() == "-");
     if to_stdout {
         let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
+        let options = &options.with_csv_crlf_default(false);
         return write_stream(stream, format, Target::Writer(Box::new(out)), options).await;
     }
     let path = output.context("no output path")?;
     if path.is_dir() {
         bail!("{} is a directory: give a file name", path.display());
     }
+    if is_special_file(path) {
+        return export_to_special_file(stream, format, path, options).await;
+    }
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        bail!(
+            "cannot write {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    let options = &options.with_csv_crlf_default(true);
     let tmp = temporary_name(path);
     let target = if format == OutputFormat::Fits {
         Target::Path(tmp.clone())
     } else {
         let file = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
         Target::Writer(Box::new(std::io::BufWriter::with_capacity(1 << 20, file)))
     };
-    match write_stream(stream, format, target, options).await {
-        Ok(summary) => {
-            std::fs::rename(&tmp, path).with_context(|| {
-                format!("cannot rename {} to {}", tmp.display(), path.display())
-            })?;
-            Ok(summary)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e.context(format!("cannot write {}", path.display())))
-        }
+    let result = async {
+        let summary = write_stream(stream, format, target, options).await?;
+        sync_file(&tmp)?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename the finished file to {}", path.display()))?;
+        sync_dir(&dir)?;
+        Ok::<_, anyhow::Error>(summary)
     }
+    .await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes to a device, FIFO or socket in place: such a file is never replaced (a rename
+/// over `/dev/null` would turn it into a regular file). FITS, which cfitsio writes by
+/// path, is written to a temporary file first and copied.
+async fn export_to_special_file(
+    stream: SendableRecordBatchStream,
+    format: OutputFormat,
+    path: &Path,
+    options: &ExportOptions,
+) -> Result<ExportSummary> {
+    let options = &options.with_csv_crlf_default(false);
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))
+    };
+    if format != OutputFormat::Fits {
+        let out = std::io::BufWriter::with_capacity(1 << 20, open()?);
+        return write_stream(stream, format, Target::Writer(Box::new(out)), options).await;
+    }
+    let tmp = std::env::temp_dir().join(format!("skyql-{}.fits", std::process::id()));
+    let result = async {
+        let summary = write_stream(stream, format, Target::Path(tmp.clone()), options).await?;
+        let mut from = std::fs::File::open(&tmp)?;
+        std::io::copy(&mut from, &mut open()?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(summary)
+    }
+    .await;
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 /// Where an export goes: a byte stream, or a path for writers that need one (FITS).
@@ -183,7 +282,7 @@ enum Sink {
     Csv(csv::CsvWriter<Box<dyn Write + Send>>),
     Votable(VotableWriter<Box<dyn Write + Send>>),
     Parquet(parquet::VoParquetWriter<Box<dyn Write + Send>>),
-    Fits(fits_table::FitsTableWriter),
+    Fits(fits::table_write::FitsTableWriter),
 }
 
 /// Cuts batches at the row limit and remembers whether it cut anything.
@@ -266,6 +365,7 @@ async fn write_stream(
                     target.writer()?,
                     &layout.columns,
                     options.csv_delimiter,
+                    options.csv_crlf.unwrap_or(true),
                 )?),
                 OutputFormat::Votable | OutputFormat::VotableBinary2 => {
                     let serialization = if format == OutputFormat::Votable {
@@ -285,7 +385,7 @@ async fn write_stream(
                     &layout.columns,
                     &info,
                 )?),
-                _ => Sink::Fits(fits_table::FitsTableWriter::new(
+                _ => Sink::Fits(fits::table_write::FitsTableWriter::new(
                     &target.path(),
                     &layout.columns,
                     options.query.clone(),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::rejects::Reject;
 
 /// Formats skyql ingests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InputFormat {
     /// FITS images (`.fits`, `.fit`, `.fts`).
     Fits,

@@ -12,31 +12,33 @@ pub mod fits_images;
 pub mod lightcurve;
 pub mod measurements;
 pub mod rejects;
+pub mod report;
 pub mod stars;
 pub mod tables;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use datafusion::arrow::array::{Array, AsArray, StructArray};
 use datafusion::arrow::record_batch::RecordBatch;
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use skyql_udfs::wcs::PreparedWcs;
 use skyql_udfs::wcs::arrow_struct::wcs_from_array;
 
-use crate::catalog::manifest::{IngestRun, Manifest, TableEntry};
-use crate::catalog::parquet_io::{parquet_rows, read_parquet, write_parquet, write_stars_parquet};
-use crate::catalog::{WriteLock, version_dir_name};
+use crate::catalog::manifest::IngestRun as RunRecord;
+use crate::catalog::parquet_io::{read_parquet, write_parquet, write_stars_parquet};
+use crate::catalog::version::{VersionRecord, VersionWriter};
 use crate::conventions::Conventions;
-use crate::schema::{self, SCHEMA_VERSION};
+use crate::schema;
 pub use discover::InputFormat;
 use discover::{InputFile, discover};
 use fits_images::{ImageRow, images_batch, read_image};
 use lightcurve::{Counts, LightCurve, RejectedFile, parse_eros, parse_macho};
-use rejects::{Reject, Severity, write_rejects};
+use rejects::{Reject, write_rejects};
+pub use report::IngestReport;
 use stars::{StarRecord, stars_batch, stars_from_batch};
 use tables::{InputRow, fields_batch, inputs_batch, inputs_from_batches, quarters_batch};
 
@@ -56,198 +58,249 @@ pub struct IngestOptions {
     pub jobs: Option<usize>,
     /// Survey conventions.
     pub conventions: Conventions,
-    /// Show a progress bar on a terminal.
-    pub progress: bool,
+    /// Told of the files as they are read (the CLI draws a progress bar).
+    pub progress: Option<Arc<dyn Progress>>,
 }
 
-/// The outcome of an ingest.
-#[derive(Debug, Clone, Default)]
-pub struct IngestReport {
-    /// Version written.
-    pub version: u64,
-    /// Input files read.
-    pub files_read: u64,
-    /// Files rejected whole.
-    pub files_rejected: u64,
-    /// Files skipped (unknown format inside directories).
-    pub files_skipped: u64,
-    /// Bytes read.
-    pub bytes_read: u64,
-    /// FITS images written to `images`.
-    pub images_written: u64,
-    /// Light-curve values.
-    pub values: Counts,
-    /// Rejections and warnings.
-    pub rejects: Vec<Reject>,
-    /// Rejects file.
-    pub rejects_file: PathBuf,
-    /// Stars with a position from a reference image.
-    pub stars_located: u64,
-    /// Stars of this run's fields without any position.
-    pub stars_without_position: u64,
-    /// Rows per table after the ingest.
-    pub table_rows: BTreeMap<String, u64>,
-    /// Wall time.
-    pub seconds: f64,
-}
-
-impl IngestReport {
-    /// Number of rejections (not warnings).
-    pub fn rejected_count(&self) -> usize {
-        self.rejects
-            .iter()
-            .filter(|r| r.severity == Severity::Rejected)
-            .count()
-    }
+/// What an ingest tells of its progress: the number of input files, then each file read.
+pub trait Progress: Send + Sync + std::fmt::Debug {
+    /// The ingest starts reading `files` input files.
+    fn start(&self, files: u64);
+    /// `n` more files were read.
+    fn advance(&self, n: u64);
+    /// Reading is over.
+    fn finish(&self);
 }
 
 /// Runs an ingest and publishes the new catalogue version.
 pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
     let start = Instant::now();
-    let _lock = WriteLock::acquire(&opts.catalog)?;
-    let catalog = &opts.catalog;
-    let previous = Manifest::read(catalog)?;
-    let prev_dir = previous.as_ref().map(|m| catalog.join(&m.version_dir));
-    let version = previous.as_ref().map_or(1, |m| m.version + 1);
-    remove_partial_versions(catalog);
-    let staging = catalog.join(format!(".{}.partial", version_dir_name(version)));
-    std::fs::create_dir_all(&staging)
-        .with_context(|| format!("cannot create {}", staging.display()))?;
-
+    let writer = VersionWriter::begin(&opts.catalog)?;
     let found = discover(&opts.inputs, opts.format);
-    let mut report = IngestReport {
-        version,
-        files_skipped: found.skipped,
-        files_rejected: found.rejects.len() as u64,
-        rejects: found.rejects,
-        ..IngestReport::default()
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.unwrap_or(0))
-        .build()
-        .context("cannot start worker threads")?;
-    let bar = progress_bar(found.files.len() as u64, opts.progress);
-    let mut inputs: BTreeMap<String, InputRow> = BTreeMap::new();
-    let input_row = |f: &InputFile, c: Counts| InputRow {
-        path: f.path.display().to_string(),
-        format: f.format.name().to_string(),
-        size: f.size as i64,
-        run: version as i64,
-        read: c.read as i64,
-        written: c.written as i64,
-        missing: c.missing as i64,
-        rejected: c.rejected as i64,
-    };
-
-    // 1. FITS headers.
+    let mut run = IngestRun::new(opts, &writer, found.files.len() as u64)?;
+    run.report.files_skipped = found.skipped;
+    run.report.files_rejected = found.rejects.len() as u64;
+    run.report.rejects = found.rejects;
     let fits: Vec<&InputFile> = found
         .files
         .iter()
         .filter(|f| f.format == InputFormat::Fits)
         .collect();
-    let parsed: Vec<_> = pool.install(|| {
-        fits.par_iter()
-            .map(|f| {
-                let r = read_image(&f.path, f.size, &opts.conventions);
-                bar.inc(1);
-                r
-            })
-            .collect()
-    });
-    let mut image_rows: Vec<ImageRow> = Vec::new();
-    for (f, r) in fits.iter().zip(parsed) {
-        report.files_read += 1;
-        report.bytes_read += f.size;
-        let one = |written: u64| Counts {
-            read: 1,
-            written,
-            missing: 0,
-            rejected: 1 - written,
-        };
-        match r {
-            Ok((row, warnings)) => {
-                report.rejects.extend(warnings);
-                image_rows.push(row);
-                inputs.insert(f.path.display().to_string(), input_row(f, one(1)));
-            }
-            Err(reject) => {
-                report.files_rejected += 1;
-                report.rejects.push(reject);
-                inputs.insert(f.path.display().to_string(), input_row(f, one(0)));
-            }
-        }
-    }
-    report.images_written = image_rows.len() as u64;
-
-    // 2. Light curves, chunk by chunk.
     let curves: Vec<&InputFile> = found
         .files
         .iter()
         .filter(|f| f.format != InputFormat::Fits)
         .collect();
-    let mut new_keys: HashMap<(String, u8), String> = HashMap::new();
-    let mut new_stars: BTreeMap<String, BTreeMap<String, (StarRecord, Vec<u8>)>> = BTreeMap::new();
-    for (chunk_no, chunk) in chunk_by_bytes(&curves, CHUNK_BYTES).into_iter().enumerate() {
-        let parsed: Vec<Result<LightCurve, RejectedFile>> = pool.install(|| {
-            chunk
-                .par_iter()
+    let image_rows = run.read_images(&fits);
+    let new_curves = run.read_lightcurves(&curves)?;
+    if let Some(p) = &opts.progress {
+        p.finish();
+    }
+    let images = run.write_images(&image_rows)?;
+    run.carry_measurements(&new_curves)?;
+    run.write_stars(&images, &image_rows, new_curves.stars)?;
+    let all_inputs = run.write_small_tables(&images)?;
+    run.publish(writer, fits.len() as u64, &all_inputs, start)
+}
+
+/// The star rows of new light curves, by field then star id, with their colours.
+type NewStars = BTreeMap<String, BTreeMap<String, (StarRecord, Vec<u8>)>>;
+
+/// The light curves of this ingest: the (star, colour) pairs they replace and their star
+/// rows by field.
+struct NewCurves {
+    replaced: HashSet<(String, u8)>,
+    stars: NewStars,
+}
+
+/// One ingest in progress: options, target version, worker pool, report, inputs table.
+struct IngestRun<'a> {
+    opts: &'a IngestOptions,
+    version: u64,
+    staging: PathBuf,
+    prev_dir: Option<PathBuf>,
+    pool: rayon::ThreadPool,
+    report: IngestReport,
+    inputs: BTreeMap<String, InputRow>,
+}
+
+impl<'a> IngestRun<'a> {
+    fn new(opts: &'a IngestOptions, writer: &VersionWriter, files: u64) -> Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.jobs.unwrap_or(0))
+            .build()
+            .context("cannot start worker threads")?;
+        if let Some(p) = &opts.progress {
+            p.start(files);
+        }
+        Ok(IngestRun {
+            opts,
+            version: writer.version(),
+            staging: writer.staging().to_path_buf(),
+            prev_dir: writer.previous_dir(),
+            pool,
+            report: IngestReport {
+                catalog: opts.catalog.clone(),
+                version: writer.version(),
+                ..IngestReport::default()
+            },
+            inputs: BTreeMap::new(),
+        })
+    }
+
+    fn tick(&self) {
+        if let Some(p) = &self.opts.progress {
+            p.advance(1);
+        }
+    }
+
+    fn record_input(&mut self, f: &InputFile, c: Counts) {
+        let row = InputRow {
+            path: f.path.display().to_string(),
+            format: f.format.name().to_string(),
+            size: f.size as i64,
+            run: self.version as i64,
+            read: c.read as i64,
+            written: c.written as i64,
+            missing: c.missing as i64,
+            rejected: c.rejected as i64,
+        };
+        self.inputs.insert(row.path.clone(), row);
+    }
+
+    /// Step 1: FITS headers, in parallel.
+    fn read_images(&mut self, fits: &[&InputFile]) -> Vec<ImageRow> {
+        let conventions = &self.opts.conventions;
+        let parsed: Vec<_> = self.pool.install(|| {
+            fits.par_iter()
                 .map(|f| {
-                    let r = read_lightcurve(f, &opts.conventions);
-                    bar.inc(1);
+                    let r = read_image(&f.path, f.size, conventions);
+                    self.tick();
                     r
                 })
                 .collect()
         });
-        let mut by_field: BTreeMap<String, Vec<LightCurve>> = BTreeMap::new();
-        for (f, r) in chunk.iter().zip(parsed) {
-            report.files_read += 1;
-            report.bytes_read += f.size;
+        let mut image_rows: Vec<ImageRow> = Vec::new();
+        for (f, r) in fits.iter().zip(parsed) {
+            self.report.files_read += 1;
+            self.report.bytes_read += f.size;
+            let one = |written: u64| Counts {
+                read: 1,
+                written,
+                missing: 0,
+                rejected: 1 - written,
+            };
             match r {
-                Ok(mut lc) => {
-                    // The same star and colour twice in one ingest: the first file wins.
-                    let dup = lc
-                        .colours
-                        .iter()
-                        .find_map(|c| new_keys.get(&(lc.star_id.clone(), *c)).cloned());
-                    if let Some(first) = dup {
-                        lc.counts.rejected += lc.counts.written;
-                        lc.counts.written = 0;
-                        report.rejects.push(Reject::rejected(
-                            &f.path,
-                            "file",
-                            format!(
-                                "star {} already given by {first} in this ingest; not written",
-                                lc.star_id
-                            ),
-                        ));
-                        report.values.add(lc.counts);
-                        inputs.insert(f.path.display().to_string(), input_row(f, lc.counts));
-                        continue;
-                    }
-                    for c in &lc.colours {
-                        new_keys.insert((lc.star_id.clone(), *c), lc.source.clone());
-                    }
-                    report.values.add(lc.counts);
-                    report.rejects.append(&mut lc.rejects);
-                    inputs.insert(f.path.display().to_string(), input_row(f, lc.counts));
-                    by_field.entry(lc.field.clone()).or_default().push(lc);
+                Ok((row, warnings)) => {
+                    self.report.rejects.extend(warnings);
+                    image_rows.push(row);
+                    self.record_input(f, one(1));
                 }
-                Err(RejectedFile { reject, counts }) => {
-                    report.files_rejected += 1;
-                    report.rejects.push(reject);
-                    report.values.add(counts);
-                    inputs.insert(f.path.display().to_string(), input_row(f, counts));
+                Err(reject) => {
+                    self.report.files_rejected += 1;
+                    self.report.rejects.push(reject);
+                    self.record_input(f, one(0));
                 }
             }
         }
-        // One Parquet file per field of this chunk, written in parallel.
-        pool.install(|| {
+        self.report.images_written = image_rows.len() as u64;
+        image_rows
+    }
+
+    /// Step 2: light curves, chunk by chunk; each chunk written as one file per field.
+    fn read_lightcurves(&mut self, curves: &[&InputFile]) -> Result<NewCurves> {
+        let mut new_keys: HashMap<(String, u8), String> = HashMap::new();
+        let mut stars = NewStars::new();
+        for (chunk_no, chunk) in chunk_by_bytes(curves, CHUNK_BYTES).into_iter().enumerate() {
+            let conventions = &self.opts.conventions;
+            let parsed: Vec<Result<LightCurve, RejectedFile>> = self.pool.install(|| {
+                chunk
+                    .par_iter()
+                    .map(|f| {
+                        let r = read_lightcurve(f, conventions);
+                        self.tick();
+                        r
+                    })
+                    .collect()
+            });
+            let mut by_field: BTreeMap<String, Vec<LightCurve>> = BTreeMap::new();
+            for (f, r) in chunk.iter().zip(parsed) {
+                if let Some(lc) = self.account_lightcurve(f, r, &mut new_keys) {
+                    by_field.entry(lc.field.clone()).or_default().push(lc);
+                }
+            }
+            self.write_measurement_chunk(chunk_no, &by_field)?;
+            add_star_records(&mut stars, &by_field);
+        }
+        Ok(NewCurves {
+            replaced: new_keys.into_keys().collect(),
+            stars,
+        })
+    }
+
+    /// Counts one parsed light-curve file; returns it when its values are to be written
+    /// (the same star and colour twice in one ingest: the first file wins).
+    fn account_lightcurve(
+        &mut self,
+        f: &InputFile,
+        parsed: Result<LightCurve, RejectedFile>,
+        new_keys: &mut HashMap<(String, u8), String>,
+    ) -> Option<LightCurve> {
+        self.report.files_read += 1;
+        self.report.bytes_read += f.size;
+        let mut lc = match parsed {
+            Ok(lc) => lc,
+            Err(RejectedFile { reject, counts }) => {
+                self.report.files_rejected += 1;
+                self.report.rejects.push(reject);
+                self.report.values.add(counts);
+                self.record_input(f, counts);
+                return None;
+            }
+        };
+        let dup = lc
+            .colours
+            .iter()
+            .find_map(|c| new_keys.get(&(lc.star_id.clone(), *c)).cloned());
+        if let Some(first) = dup {
+            lc.counts.rejected += lc.counts.written;
+            lc.counts.written = 0;
+            self.report.rejects.push(Reject::rejected(
+                &f.path,
+                "file",
+                format!(
+                    "star {} already given by {first} in this ingest; not written",
+                    lc.star_id
+                ),
+            ));
+            self.report.values.add(lc.counts);
+            self.record_input(f, lc.counts);
+            return None;
+        }
+        for c in &lc.colours {
+            new_keys.insert((lc.star_id.clone(), *c), lc.source.clone());
+        }
+        self.report.values.add(lc.counts);
+        self.report.rejects.append(&mut lc.rejects);
+        self.record_input(f, lc.counts);
+        Some(lc)
+    }
+
+    /// One Parquet file per field of a chunk, written in parallel.
+    fn write_measurement_chunk(
+        &self,
+        chunk_no: usize,
+        by_field: &BTreeMap<String, Vec<LightCurve>>,
+    ) -> Result<()> {
+        let version = self.version;
+        self.pool.install(|| {
             by_field
                 .par_iter()
                 .map(|(field, lcs)| {
                     let refs: Vec<&LightCurve> = lcs.iter().collect();
                     let batch = measurements::measurements_batch(&refs)?;
-                    let path = staging
+                    let path = self
+                        .staging
                         .join("measurements")
                         .join(format!("field={field}"))
                         .join(format!("part-{version:06}-{chunk_no:04}.parquet"));
@@ -255,216 +308,222 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
                 })
                 .collect::<Result<Vec<u64>>>()
         })?;
-        for (field, lcs) in &by_field {
-            let stars = new_stars.entry(field.clone()).or_default();
-            for lc in lcs {
-                let rec = StarRecord::from_lightcurve(lc);
-                match stars.get_mut(&lc.star_id) {
-                    Some((existing, colours)) => {
-                        existing.merge(rec, &lc.colours);
-                        colours.extend(&lc.colours);
-                    }
+        Ok(())
+    }
+
+    /// Step 3: the images table, previous rows of other paths kept.
+    fn write_images(&self, image_rows: &[ImageRow]) -> Result<Vec<RecordBatch>> {
+        let new_paths: HashSet<&str> = image_rows.iter().map(|r| r.path.as_str()).collect();
+        let mut images: Vec<RecordBatch> = Vec::new();
+        if let Some(prev) = &self.prev_dir {
+            let old = prev.join("images.parquet");
+            if old.exists() {
+                for b in read_parquet(&old)? {
+                    images.push(without_paths(&b, &new_paths)?);
+                }
+            }
+        }
+        images.push(images_batch(image_rows)?);
+        write_parquet(
+            &self.staging.join("images.parquet"),
+            schema::images_schema(),
+            &images,
+        )?;
+        Ok(images)
+    }
+
+    /// Step 3b: the previous measurements, without the replaced (star, colour) rows.
+    fn carry_measurements(&self, new: &NewCurves) -> Result<()> {
+        match &self.prev_dir {
+            Some(prev) => carry_measurements(prev, &self.staging, &new.replaced, &new.stars),
+            None => Ok(()),
+        }
+    }
+
+    /// Step 4: stars merged with the previous ones, placed by their reference images.
+    fn write_stars(
+        &mut self,
+        images: &[RecordBatch],
+        image_rows: &[ImageRow],
+        mut new_stars: NewStars,
+    ) -> Result<()> {
+        let references = reference_wcs(images)?;
+        let new_reference_fields: BTreeSet<String> = image_rows
+            .iter()
+            .filter(|r| r.name.code.as_deref() == Some("d"))
+            .filter_map(|r| r.name.field.clone())
+            .collect();
+        let mut fields_to_write: BTreeSet<String> = new_stars.keys().cloned().collect();
+        let old_star_fields = self
+            .prev_dir
+            .as_ref()
+            .map(|p| field_dirs(&p.join("stars")))
+            .unwrap_or_default();
+        fields_to_write.extend(
+            new_reference_fields
+                .intersection(&old_star_fields.keys().cloned().collect())
+                .cloned(),
+        );
+        for (field, dir) in &old_star_fields {
+            if !fields_to_write.contains(field) {
+                link_dir(
+                    dir,
+                    &self.staging.join("stars").join(format!("field={field}")),
+                )?;
+            }
+        }
+        for field in &fields_to_write {
+            let mut records = previous_stars(old_star_fields.get(field), field)?;
+            for (id, (rec, colours)) in new_stars.remove(field).unwrap_or_default() {
+                match records.get_mut(&id) {
+                    Some(old) => old.merge(rec, &colours),
                     None => {
-                        stars.insert(lc.star_id.clone(), (rec, lc.colours.clone()));
+                        records.insert(id, rec);
                     }
                 }
             }
+            self.locate_stars(&mut records, &references);
+            let path = self
+                .staging
+                .join("stars")
+                .join(format!("field={field}"))
+                .join(format!("part-{:06}.parquet", self.version));
+            write_stars_parquet(&path, stars_batch(&records)?)?;
         }
-    }
-    bar.finish_and_clear();
-
-    // 3. Merge with the previous version.
-    let replaced: HashSet<(String, u8)> = new_keys.into_keys().collect();
-    let new_paths: HashSet<&str> = image_rows.iter().map(|r| r.path.as_str()).collect();
-    let mut images: Vec<RecordBatch> = Vec::new();
-    if let Some(prev) = &prev_dir {
-        let old = prev.join("images.parquet");
-        if old.exists() {
-            for b in read_parquet(&old)? {
-                images.push(without_paths(&b, &new_paths)?);
-            }
+        if self.report.stars_without_position > 0 {
+            self.report.rejects.push(Reject::warning(
+                &self.opts.catalog,
+                "stars",
+                format!(
+                    "{} stars have no reference image for their quarter in the catalogue: ra/dec null (ingest the reference images to fill them)",
+                    self.report.stars_without_position
+                ),
+            ));
         }
-    }
-    images.push(images_batch(&image_rows)?);
-    write_parquet(
-        &staging.join("images.parquet"),
-        schema::images_schema(),
-        &images,
-    )?;
-
-    if let Some(prev) = &prev_dir {
-        carry_measurements(prev, &staging, &replaced, &new_stars)?;
+        Ok(())
     }
 
-    // 4. Stars: merge, then positions from the reference images.
-    let references = reference_wcs(&images)?;
-    let new_reference_fields: BTreeSet<String> = image_rows
-        .iter()
-        .filter(|r| r.name.code.as_deref() == Some("d"))
-        .filter_map(|r| r.name.field.clone())
-        .collect();
-    let mut fields_to_write: BTreeSet<String> = new_stars.keys().cloned().collect();
-    let old_star_fields = prev_dir
-        .as_ref()
-        .map(|p| field_dirs(&p.join("stars")))
-        .unwrap_or_default();
-    fields_to_write.extend(
-        new_reference_fields
-            .intersection(&old_star_fields.keys().cloned().collect())
-            .cloned(),
-    );
-    for (field, dir) in &old_star_fields {
-        if !fields_to_write.contains(field) {
-            link_dir(dir, &staging.join("stars").join(format!("field={field}")))?;
-        }
-    }
-    for field in &fields_to_write {
-        let mut records: BTreeMap<String, StarRecord> = BTreeMap::new();
-        if let Some(dir) = old_star_fields.get(field) {
-            for file in parquet_files(dir)? {
-                for b in read_parquet(&file)? {
-                    for r in stars_from_batch(field, &b)? {
-                        records.insert(r.star_id.clone(), r);
-                    }
-                }
-            }
-        }
-        for (id, (rec, colours)) in new_stars.remove(field).unwrap_or_default() {
-            match records.get_mut(&id) {
-                Some(old) => old.merge(rec, &colours),
-                None => {
-                    records.insert(id, rec);
-                }
-            }
-        }
+    fn locate_stars(&mut self, records: &mut BTreeMap<String, StarRecord>, refs: &References) {
         for r in records.values_mut() {
-            if r.locate(&references) {
+            if r.locate(refs) {
                 if r.position_source.as_deref() != Some(stars::HEADER_POSITION) {
-                    report.stars_located += 1;
+                    self.report.stars_located += 1;
                 }
             } else if r.radec.is_none() {
-                report.stars_without_position += 1;
+                self.report.stars_without_position += 1;
             }
         }
-        let path = staging
-            .join("stars")
-            .join(format!("field={field}"))
-            .join(format!("part-{version:06}.parquet"));
-        write_stars_parquet(&path, stars_batch(&records)?)?;
-    }
-    if report.stars_without_position > 0 {
-        report.rejects.push(Reject::warning(
-            Path::new(catalog),
-            "stars",
-            format!(
-                "{} stars have no reference image for their quarter in the catalogue: ra/dec null (ingest the reference images to fill them)",
-                report.stars_without_position
-            ),
-        ));
     }
 
-    // 5. Small tables.
-    write_parquet(
-        &staging.join("fields.parquet"),
-        schema::fields_schema(),
-        &[fields_batch(&images)?],
-    )?;
-    write_parquet(
-        &staging.join("quarters.parquet"),
-        schema::quarters_schema(),
-        &[quarters_batch(&opts.conventions)?],
-    )?;
-    let mut all_inputs = match &prev_dir {
-        Some(p) if p.join("inputs.parquet").exists() => {
-            inputs_from_batches(&read_parquet(&p.join("inputs.parquet"))?)?
-        }
-        _ => BTreeMap::new(),
-    };
-    all_inputs.extend(inputs);
-    write_parquet(
-        &staging.join("inputs.parquet"),
-        schema::inputs_schema(),
-        &[inputs_batch(&all_inputs)?],
-    )?;
+    /// Step 5: fields, quarters and inputs; returns every input file recorded.
+    fn write_small_tables(&mut self, images: &[RecordBatch]) -> Result<BTreeMap<String, InputRow>> {
+        write_parquet(
+            &self.staging.join("fields.parquet"),
+            schema::fields_schema(),
+            &[fields_batch(images)?],
+        )?;
+        write_parquet(
+            &self.staging.join("quarters.parquet"),
+            schema::quarters_schema(),
+            &[quarters_batch(&self.opts.conventions)?],
+        )?;
+        let mut all_inputs = match &self.prev_dir {
+            Some(p) if p.join("inputs.parquet").exists() => {
+                inputs_from_batches(&read_parquet(&p.join("inputs.parquet"))?)?
+            }
+            _ => BTreeMap::new(),
+        };
+        all_inputs.extend(std::mem::take(&mut self.inputs));
+        write_parquet(
+            &self.staging.join("inputs.parquet"),
+            schema::inputs_schema(),
+            &[inputs_batch(&all_inputs)?],
+        )?;
+        Ok(all_inputs)
+    }
 
-    // 6. Rejects, manifest, publish.
-    let rejects_rel = format!("rejects/ingest-{version:06}.tsv");
-    report.rejects_file = catalog.join(&rejects_rel);
-    write_rejects(&report.rejects_file, &report.rejects)?;
-    let tables = table_entries(&staging)?;
-    report.table_rows = tables.iter().map(|(k, v)| (k.clone(), v.rows)).collect();
-    let final_dir = catalog.join(version_dir_name(version));
-    std::fs::rename(&staging, &final_dir)
-        .with_context(|| format!("cannot publish {}", final_dir.display()))?;
-    report.seconds = start.elapsed().as_secs_f64();
-    let mut runs = previous
-        .as_ref()
-        .map(|m| m.runs.clone())
-        .unwrap_or_default();
-    runs.push(IngestRun {
-        version,
-        finished_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        inputs: opts
-            .inputs
+    /// Step 6: rejects, then the version published.
+    fn publish(
+        mut self,
+        writer: VersionWriter,
+        fits_files: u64,
+        all_inputs: &BTreeMap<String, InputRow>,
+        start: Instant,
+    ) -> Result<IngestReport> {
+        let rejects_rel = format!("rejects/ingest-{:06}.tsv", self.version);
+        self.report.rejects_file = self.opts.catalog.join(&rejects_rel);
+        write_rejects(&self.report.rejects_file, &self.report.rejects)?;
+        let r = &self.report;
+        let run = RunRecord {
+            version: self.version,
+            finished_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            inputs: self
+                .opts
+                .inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            files_read: r.files_read,
+            files_rejected: r.files_rejected,
+            bytes_read: r.bytes_read,
+            rows_read: r.values.read + fits_files,
+            rows_written: r.values.written + r.images_written,
+            rows_missing: r.values.missing,
+            rows_rejected: r.values.rejected + (fits_files - r.images_written),
+            rejects_file: rejects_rel,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        let manifest = writer.publish(VersionRecord {
+            conventions: &self.opts.conventions,
+            run,
+            input_files: all_inputs.len() as u64,
+            input_bytes: all_inputs.values().map(|r| r.size as u64).sum(),
+        })?;
+        self.report.table_rows = manifest
+            .tables
             .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-        files_read: report.files_read,
-        files_rejected: report.files_rejected,
-        bytes_read: report.bytes_read,
-        rows_read: report.values.read + fits.len() as u64,
-        rows_written: report.values.written + report.images_written,
-        rows_missing: report.values.missing,
-        rows_rejected: report.values.rejected + (fits.len() as u64 - report.images_written),
-        rejects_file: rejects_rel,
-        seconds: report.seconds,
-    });
-    let manifest = Manifest {
-        format: "skyql-catalog".into(),
-        schema_version: SCHEMA_VERSION,
-        writer: format!("skyql {}", env!("CARGO_PKG_VERSION")),
-        survey: opts.conventions.survey.clone(),
-        version,
-        version_dir: version_dir_name(version),
-        tables,
-        input_files: all_inputs.len() as u64,
-        input_bytes: all_inputs.values().map(|r| r.size as u64).sum(),
-        runs,
-    };
-    manifest.write(catalog)?;
-    if let Some(prev) = prev_dir
-        && prev != final_dir
-    {
-        let _ = std::fs::remove_dir_all(prev);
+            .map(|(k, v)| (k.clone(), v.rows))
+            .collect();
+        self.report.seconds = start.elapsed().as_secs_f64();
+        Ok(self.report)
     }
-    Ok(report)
 }
 
-fn progress_bar(len: u64, enabled: bool) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} ingest [{bar:40}] {pos}/{len} files ({per_sec}, {eta} left)",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
-fn remove_partial_versions(catalog: &Path) {
-    if let Ok(entries) = std::fs::read_dir(catalog) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with(".v") && name.ends_with(".partial") {
-                let _ = std::fs::remove_dir_all(e.path());
+/// Adds the star rows of a chunk's light curves to `stars`.
+fn add_star_records(stars: &mut NewStars, by_field: &BTreeMap<String, Vec<LightCurve>>) {
+    for (field, lcs) in by_field {
+        let field_stars = stars.entry(field.clone()).or_default();
+        for lc in lcs {
+            let rec = StarRecord::from_lightcurve(lc);
+            match field_stars.get_mut(&lc.star_id) {
+                Some((existing, colours)) => {
+                    existing.merge(rec, &lc.colours);
+                    colours.extend(&lc.colours);
+                }
+                None => {
+                    field_stars.insert(lc.star_id.clone(), (rec, lc.colours.clone()));
+                }
             }
         }
     }
+}
+
+/// Star rows of a field in the previous version.
+fn previous_stars(dir: Option<&PathBuf>, field: &str) -> Result<BTreeMap<String, StarRecord>> {
+    let mut records = BTreeMap::new();
+    if let Some(dir) = dir {
+        for file in parquet_files(dir)? {
+            for b in read_parquet(&file)? {
+                for r in stars_from_batch(field, &b)? {
+                    records.insert(r.star_id.clone(), r);
+                }
+            }
+        }
+    }
+    Ok(records)
 }
 
 fn chunk_by_bytes<'a>(files: &[&'a InputFile], limit: u64) -> Vec<Vec<&'a InputFile>> {
@@ -641,42 +700,4 @@ fn carry_measurements(
         }
     }
     Ok(())
-}
-
-/// The manifest entries of every table written in `version_dir`.
-pub(crate) fn table_entries(version_dir: &Path) -> Result<BTreeMap<String, TableEntry>> {
-    let mut out = BTreeMap::new();
-    for table in schema::TABLES {
-        let partitions: Vec<String> = schema::partition_columns(table)
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let (path, files) = if partitions.is_empty() {
-            let p = format!("{table}.parquet");
-            let f = version_dir.join(&p);
-            (p, if f.exists() { vec![f] } else { vec![] })
-        } else {
-            let dir = version_dir.join(table);
-            std::fs::create_dir_all(&dir)?;
-            let mut files = Vec::new();
-            for d in field_dirs(&dir).values() {
-                files.extend(parquet_files(d)?);
-            }
-            (table.to_string(), files)
-        };
-        let mut rows = 0;
-        for f in &files {
-            rows += parquet_rows(f)?;
-        }
-        out.insert(
-            table.to_string(),
-            TableEntry {
-                path,
-                rows,
-                files: files.len() as u64,
-                partition_columns: partitions,
-            },
-        );
-    }
-    Ok(out)
 }

@@ -9,12 +9,12 @@
 //! ```
 
 pub mod aggregates;
-pub mod cone_pruning;
 pub mod docs;
 pub mod fits_card;
 pub mod fits_header;
 pub mod functions;
 pub mod images;
+pub mod rules;
 pub mod time;
 pub mod wcs;
 
@@ -59,19 +59,4 @@ pub fn register_all(ctx: &SessionContext) {
     for udaf in all_aggregate_udfs() {
         ctx.register_udaf(udaf);
     }
-}
-
-/// DataFusion's default optimizer rules with the cone-search pruning rule
-/// ([`cone_pruning::ConeHealpixPruning`]) right after expression simplification, before
-/// filters and projections are pushed into the scans. Give them to
-/// `SessionStateBuilder::with_optimizer_rules`.
-pub fn optimizer_rules()
--> Vec<std::sync::Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
-    let mut rules = datafusion::optimizer::Optimizer::new().rules;
-    let at = rules
-        .iter()
-        .position(|r| r.name() == "simplify_expressions")
-        .map_or(0, |i| i + 1);
-    rules.insert(at, std::sync::Arc::new(cone_pruning::ConeHealpixPruning));
-    rules
 }

@@ -15,7 +15,7 @@ use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::WriterProperties;
 
 use super::columns::ExportColumn;
-use super::votable::{self, DocumentInfo};
+use super::votable::write::{self as votable, DocumentInfo};
 use crate::catalog::parquet_io::writer_properties;
 
 /// Key of the VOParquet version.

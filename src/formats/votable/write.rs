@@ -13,8 +13,8 @@ use anyhow::Result;
 use base64::Engine;
 use datafusion::arrow::array::{Array, ArrayRef};
 
-use super::columns::{ExportColumn, Kind, int_null_texts};
-use super::typed::{Typed, VOTABLE_STYLE};
+use crate::formats::columns::{Datatype, ExportColumn, int_null_texts};
+use crate::formats::typed::{Typed, VOTABLE_STYLE};
 
 /// The VOTable namespace of versions 1.3 to 1.5.
 pub const NAMESPACE: &str = "http://www.ivoa.net/xml/VOTable/v1.3";
@@ -116,9 +116,9 @@ pub fn header(columns: &[ExportColumn], info: &DocumentInfo) -> String {
         x.push_str(&format!(
             "<FIELD name=\"{}\" datatype=\"{}\"",
             escaped(&c.name),
-            c.kind.votable_datatype()
+            c.kind.name()
         ));
-        if c.kind == Kind::Text || c.is_array {
+        if c.kind == Datatype::Char || c.is_array {
             x.push_str(" arraysize=\"*\"");
         }
         for (attr, value) in [

@@ -3,19 +3,31 @@
 use std::path::Path;
 
 use anyhow::Result;
+use clap::Args;
+use datafusion::prelude::SessionContext;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
-use crate::catalog::session::SessionOptions;
-use crate::cli::session_for;
+use super::OptionalCatalog;
+use crate::engine::{Engine, EngineOptions, ExtraTable};
 use crate::export::{ExportOptions, OutputFormat, write_result};
+
+/// Arguments of `skyql shell`.
+#[derive(Debug, Args)]
+pub(crate) struct ShellArgs {
+    #[command(flatten)]
+    catalog: OptionalCatalog,
+}
 
 const HELP: &str =
     "End statements with ';'. Commands: \\d (tables), \\d TABLE (columns), \\q (quit), \\h (help).";
 
 /// Runs the shell until end of input or `\q`.
-pub async fn run_shell(catalog: Option<&Path>, tables: &[String]) -> Result<()> {
-    let ctx = session_for(catalog, tables, &SessionOptions::default()).await?;
+pub(crate) async fn run(args: ShellArgs) -> Result<()> {
+    let engine = Engine::open(args.catalog.catalog.as_deref(), EngineOptions::default())?;
+    let ctx = engine
+        .session(&ExtraTable::parse_all(&args.catalog.tables)?)
+        .await?;
     let mut editor = DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| Path::new(&h).join(".skyql_history"));
     if let Some(h) = &history {
@@ -54,7 +66,7 @@ pub async fn run_shell(catalog: Option<&Path>, tables: &[String]) -> Result<()> 
                     continue;
                 }
             };
-            run_statement(&ctx, &sql).await;
+            run_statement(&engine, &ctx, &sql).await;
             continue;
         }
         buffer.push_str(&line);
@@ -62,7 +74,10 @@ pub async fn run_shell(catalog: Option<&Path>, tables: &[String]) -> Result<()> 
         if trimmed.ends_with(';') {
             let statement = std::mem::take(&mut buffer);
             let _ = editor.add_history_entry(statement.trim());
-            run_statement(&ctx, statement.trim()).await;
+            if let Some(h) = &history {
+                let _ = editor.save_history(h);
+            }
+            run_statement(&engine, &ctx, statement.trim()).await;
         }
     }
     if let Some(h) = &history {
@@ -71,13 +86,18 @@ pub async fn run_shell(catalog: Option<&Path>, tables: &[String]) -> Result<()> 
     Ok(())
 }
 
-async fn run_statement(ctx: &datafusion::prelude::SessionContext, sql: &str) {
-    let result = async {
-        let df = ctx.sql(sql).await?;
+/// Runs one statement; Ctrl-C cancels it and returns to the prompt.
+async fn run_statement(engine: &Engine, ctx: &SessionContext, sql: &str) {
+    let run = async {
+        let df = engine.sql(ctx, sql).await?;
         write_result(df, OutputFormat::Table, None, &ExportOptions::default()).await
-    }
-    .await;
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
+    };
+    tokio::select! {
+        result = run => {
+            if let Err(e) = result {
+                eprintln!("error: {e:#}");
+            }
+        }
+        _ = tokio::signal::ctrl_c() => eprintln!("cancelled"),
     }
 }

@@ -2,40 +2,41 @@
 //! `star_id = 'lm0553k12345'` (or `star_id IN (...)`) on a table with a `field` column
 //! gains `field = 'lm055'` (or `field IN (...)`), so that a light-curve query reads one
 //! Hive partition without the user naming the field. The field comes from the survey's
-//! star-id convention (`datasets/eros2/conventions.toml`); an id that does not follow it
-//! adds nothing, and the original filter stays, so results never change.
+//! star-id convention, given by the application as a function (the catalogue's
+//! conventions table); an id that does not follow it adds nothing, and the original
+//! filter stays, so results never change.
 
 use std::collections::BTreeSet;
 
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Column, Result, ScalarValue};
+use std::sync::Arc;
+
+use datafusion::common::{Column, Result};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Filter, LogicalPlan, Operator, lit};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
-use skyql_udfs::cone_pruning::with_extra_conjuncts;
 
-use crate::conventions::Conventions;
+use super::conjuncts::{string_literal, with_extra_conjuncts};
 
-/// The rule, with the conventions that parse star ids.
-#[derive(Debug)]
+/// The survey field a star id names, or `None` when the id does not follow the survey's
+/// convention.
+pub type FieldOfStar = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The rule, with the survey's reading of star ids.
 pub struct StarFieldPruning {
-    conventions: Conventions,
+    field_of_star: FieldOfStar,
 }
 
-impl StarFieldPruning {
-    /// The rule for a survey's conventions.
-    pub fn new(conventions: Conventions) -> Self {
-        StarFieldPruning { conventions }
+impl std::fmt::Debug for StarFieldPruning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StarFieldPruning")
     }
 }
 
-fn string_literal(e: &Expr) -> Option<String> {
-    match e {
-        Expr::Literal(ScalarValue::Utf8(Some(s)), _)
-        | Expr::Literal(ScalarValue::Utf8View(Some(s)), _)
-        | Expr::Literal(ScalarValue::LargeUtf8(Some(s)), _) => Some(s.clone()),
-        Expr::Cast(c) => string_literal(&c.expr),
-        _ => None,
+impl StarFieldPruning {
+    /// The rule for a survey's star-id convention.
+    pub fn new(field_of_star: FieldOfStar) -> Self {
+        StarFieldPruning { field_of_star }
     }
 }
 
@@ -94,10 +95,8 @@ impl StarFieldPruning {
             if !schema.has_column(&field) {
                 continue;
             }
-            let fields: Option<BTreeSet<String>> = ids
-                .iter()
-                .map(|id| self.conventions.parse_star_id(id).map(|p| p.field))
-                .collect();
+            let fields: Option<BTreeSet<String>> =
+                ids.iter().map(|id| (self.field_of_star)(id)).collect();
             let Some(fields) = fields else {
                 continue;
             };

@@ -19,70 +19,10 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
+pub use super::votable::Datatype;
+
 /// Field metadata key of the VOTable `VALUES null` of an integer array column.
 pub const NULL_KEY: &str = "votable.null";
-
-/// The scalar kinds an exported value can have (VOTable datatypes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `boolean`, FITS `L`.
-    Boolean,
-    /// `unsignedByte`, FITS `B`.
-    UInt8,
-    /// `short`, FITS `I`.
-    Int16,
-    /// `int`, FITS `J`.
-    Int32,
-    /// `long`, FITS `K`.
-    Int64,
-    /// `float`, FITS `E`.
-    Float32,
-    /// `double`, FITS `D`.
-    Float64,
-    /// `char` with `arraysize="*"`, FITS `A`.
-    Text,
-}
-
-impl Kind {
-    /// The VOTable `datatype` attribute.
-    pub fn votable_datatype(self) -> &'static str {
-        match self {
-            Kind::Boolean => "boolean",
-            Kind::UInt8 => "unsignedByte",
-            Kind::Int16 => "short",
-            Kind::Int32 => "int",
-            Kind::Int64 => "long",
-            Kind::Float32 => "float",
-            Kind::Float64 => "double",
-            Kind::Text => "char",
-        }
-    }
-
-    /// The smallest value of an integer kind (the default null of integer arrays).
-    pub fn minimum(self) -> Option<i64> {
-        match self {
-            Kind::UInt8 => Some(255),
-            Kind::Int16 => Some(i16::MIN as i64),
-            Kind::Int32 => Some(i32::MIN as i64),
-            Kind::Int64 => Some(i64::MIN),
-            _ => None,
-        }
-    }
-
-    /// The Arrow type of normalized arrays of this kind.
-    pub fn arrow_type(self) -> DataType {
-        match self {
-            Kind::Boolean => DataType::Boolean,
-            Kind::UInt8 => DataType::UInt8,
-            Kind::Int16 => DataType::Int16,
-            Kind::Int32 => DataType::Int32,
-            Kind::Int64 => DataType::Int64,
-            Kind::Float32 => DataType::Float32,
-            Kind::Float64 => DataType::Float64,
-            Kind::Text => DataType::Utf8,
-        }
-    }
-}
 
 /// One exported column: its name, kind and metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +30,7 @@ pub struct ExportColumn {
     /// Column name (dotted for struct fields).
     pub name: String,
     /// Scalar kind of the values.
-    pub kind: Kind,
+    pub kind: Datatype,
     /// Whether each value is a variable-length array of `kind`.
     pub is_array: bool,
     /// VOTable `xtype` (`timestamp` for dates and times written as ISO 8601 text).
@@ -217,20 +157,20 @@ fn metadata(field: &Field, key: &str) -> Option<String> {
     field.metadata().get(key).filter(|v| !v.is_empty()).cloned()
 }
 
-fn scalar_kind(dt: &DataType) -> Option<Kind> {
+fn scalar_kind(dt: &DataType) -> Option<Datatype> {
     Some(match dt {
-        DataType::Boolean => Kind::Boolean,
-        DataType::UInt8 => Kind::UInt8,
-        DataType::Int8 | DataType::Int16 => Kind::Int16,
-        DataType::UInt16 | DataType::Int32 => Kind::Int32,
-        DataType::UInt32 | DataType::Int64 | DataType::UInt64 => Kind::Int64,
-        DataType::Float16 | DataType::Float32 => Kind::Float32,
+        DataType::Boolean => Datatype::Boolean,
+        DataType::UInt8 => Datatype::UInt8,
+        DataType::Int8 | DataType::Int16 => Datatype::Int16,
+        DataType::UInt16 | DataType::Int32 => Datatype::Int32,
+        DataType::UInt32 | DataType::Int64 | DataType::UInt64 => Datatype::Int64,
+        DataType::Float16 | DataType::Float32 => Datatype::Float32,
         DataType::Float64
         | DataType::Decimal32(..)
         | DataType::Decimal64(..)
         | DataType::Decimal128(..)
-        | DataType::Decimal256(..) => Kind::Float64,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Kind::Text,
+        | DataType::Decimal256(..) => Datatype::Float64,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Datatype::Char,
         DataType::Dictionary(_, value) => return scalar_kind(value),
         _ => return None,
     })
@@ -251,7 +191,7 @@ fn plan_field(field: &Field, prefix: &str, columns: &mut Vec<ExportColumn>) -> P
     let name = format!("{prefix}{}", field.name());
     let mut column = ExportColumn {
         name: name.clone(),
-        kind: Kind::Text,
+        kind: Datatype::Char,
         is_array: false,
         xtype: metadata(field, "xtype"),
         unit: metadata(field, "unit"),
@@ -282,7 +222,7 @@ fn plan_field(field: &Field, prefix: &str, columns: &mut Vec<ExportColumn>) -> P
         Plan::IsoText
     } else {
         match list_item(dt).and_then(|f| scalar_kind(f.data_type())) {
-            Some(kind) if kind != Kind::Text => {
+            Some(kind) if kind != Datatype::Char => {
                 column.kind = kind;
                 column.is_array = true;
                 column.null_value = kind.minimum().map(|min| {
@@ -419,7 +359,7 @@ mod tests {
         let layout = ExportLayout::new(&schema);
         let names: Vec<_> = layout.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["s.a", "b"]);
-        assert_eq!(layout.columns[1].kind, Kind::Int16);
+        assert_eq!(layout.columns[1].kind, Datatype::Int16);
         let flat = layout.flatten(&batch).unwrap();
         assert!(flat[0].is_valid(0) && flat[0].is_null(1));
         assert!(flat[1].is_valid(0) && flat[1].is_null(1));

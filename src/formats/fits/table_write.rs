@@ -23,8 +23,8 @@ use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 use fitsio::sys;
 
-use super::columns::{ExportColumn, Kind};
-use super::typed::Typed;
+use crate::formats::columns::{Datatype, ExportColumn};
+use crate::formats::typed::Typed;
 
 /// Spools batches, then writes the FITS file at `finish`.
 pub struct FitsTableWriter {
@@ -180,14 +180,18 @@ static SPOOL_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 
 fn tform(c: &ExportColumn, s: &ColumnStats) -> String {
     let code = match c.kind {
-        Kind::Boolean => 'L',
-        Kind::UInt8 => 'B',
-        Kind::Int16 => 'I',
-        Kind::Int32 => 'J',
-        Kind::Int64 => 'K',
-        Kind::Float32 => 'E',
-        Kind::Float64 => 'D',
-        Kind::Text => return format!("{}A", s.max_len.max(1)),
+        Datatype::Boolean => 'L',
+        Datatype::UInt8 => 'B',
+        Datatype::Int16 => 'I',
+        Datatype::Int32 => 'J',
+        Datatype::Int64 => 'K',
+        Datatype::Float32 => 'E',
+        Datatype::Float64 => 'D',
+        Datatype::Char | Datatype::UnicodeChar => return format!("{}A", s.max_len.max(1)),
+        // The column model never maps Arrow types to these (read-only VOTable types).
+        Datatype::Bit => 'X',
+        Datatype::FloatComplex => 'C',
+        Datatype::DoubleComplex => 'M',
     };
     if c.is_array {
         format!("1P{code}({})", s.max_len)
@@ -196,12 +200,12 @@ fn tform(c: &ExportColumn, s: &ColumnStats) -> String {
     }
 }
 
-fn tnull(kind: Kind) -> Option<i64> {
+fn tnull(kind: Datatype) -> Option<i64> {
     match kind {
-        Kind::UInt8 => Some(255),
-        Kind::Int16 => Some(i16::MIN as i64),
-        Kind::Int32 => Some(i32::MIN as i64),
-        Kind::Int64 => Some(i64::MIN),
+        Datatype::UInt8 => Some(255),
+        Datatype::Int16 => Some(i16::MIN as i64),
+        Datatype::Int32 => Some(i32::MIN as i64),
+        Datatype::Int64 => Some(i64::MIN),
         _ => None,
     }
 }

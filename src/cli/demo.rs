@@ -9,15 +9,29 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 
 use crate::catalog::Catalog;
-use crate::catalog::session::{SessionOptions, new_session};
 use crate::conventions::Conventions;
 use crate::demo::{DemoConfig, Truth, generate, read_truth};
+use crate::engine::{Engine, EngineOptions, ExtraTable};
 use crate::export::{ExportOptions, OutputFormat, write_result};
 use crate::ingest::{IngestOptions, ingest};
 use crate::named_queries::NAMED_QUERIES;
 
+/// Arguments of `skyql demo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DemoArgs {
+    /// Demo directory: raw/, catalog/, exports/ inside.
+    #[arg(long, default_value = "skyql-demo")]
+    out: std::path::PathBuf,
+    #[command(flatten)]
+    size: super::SizeArgs,
+}
+
+pub(crate) fn run(args: DemoArgs) -> Result<()> {
+    run_demo(&args.out, &args.size.config())
+}
+
 /// Runs the whole demo in `out` and prints the report.
-pub fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
+fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
     let started = Instant::now();
     let raw = out.join("raw");
     let catalog_dir = out.join("catalog");
@@ -58,10 +72,10 @@ pub fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
         format: None,
         jobs: None,
         conventions,
-        progress: true,
+        progress: Some(super::ingest::progress_bar()),
     })?;
     let t_ingest = t.elapsed().as_secs_f64();
-    crate::cli::print_ingest_report(&report, &catalog_dir);
+    super::ingest::print_report(&report);
 
     let t = Instant::now();
     std::fs::create_dir_all(&exports)?;
@@ -69,7 +83,8 @@ pub fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
         .enable_all()
         .build()?;
     let catalog = Catalog::open(&catalog_dir)?;
-    let ctx = new_session(Some(&catalog), &SessionOptions::default())?;
+    let engine = Engine::new(Some(catalog.clone()), EngineOptions::default())?;
+    let ctx = rt.block_on(engine.session(&[]))?;
     let mut quarter_rows = Vec::new();
     for (name, sql) in NAMED_QUERIES {
         rt.block_on(async {
@@ -186,13 +201,17 @@ async fn run_image_queries(
     truth: &Truth,
 ) -> Result<ImageReport> {
     use crate::named_queries::{CUTOUTS_SQL, PUBLIC_IMAGES_SQL};
-    let options = SessionOptions {
+    let options = EngineOptions {
         overwrite: true,
-        ..SessionOptions::default()
+        ..EngineOptions::default()
     };
-    let root = crate::catalog::session::output_root(Some(catalog), &options);
-    let ctx = new_session(Some(catalog), &options)?;
-    crate::catalog::session::register_file(&ctx, "events", &raw.join("truth/events.csv")).await?;
+    let engine = Engine::new(Some(catalog.clone()), options)?;
+    let root = engine.output_root();
+    let events = ExtraTable {
+        name: "events".into(),
+        path: raw.join("truth/events.csv"),
+    };
+    let ctx = engine.session(&[events]).await?;
     let export = |name: &str| ExportOptions {
         table_name: Some(name.to_string()),
         ..ExportOptions::default()

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::Datatype;
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use datafusion::arrow::array::{
@@ -37,67 +38,11 @@ pub struct VotableTable {
     pub rejected_cells: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Prim {
-    Boolean,
-    Bit,
-    UInt8,
-    Int16,
-    Int32,
-    Int64,
-    Float32,
-    Float64,
-    Char,
-    UnicodeChar,
-    FloatComplex,
-    DoubleComplex,
-}
-
-impl Prim {
-    fn parse(datatype: &str) -> Option<Prim> {
-        Some(match datatype {
-            "boolean" => Prim::Boolean,
-            "bit" => Prim::Bit,
-            "unsignedByte" => Prim::UInt8,
-            "short" => Prim::Int16,
-            "int" => Prim::Int32,
-            "long" => Prim::Int64,
-            "float" => Prim::Float32,
-            "double" => Prim::Float64,
-            // "string" is not a VOTable type, but some writers use it for char.
-            "char" | "string" => Prim::Char,
-            "unicodeChar" | "unicodeString" => Prim::UnicodeChar,
-            "floatComplex" => Prim::FloatComplex,
-            "doubleComplex" => Prim::DoubleComplex,
-            _ => return None,
-        })
-    }
-
-    /// Bytes of one element in BINARY serializations (bits are handled apart).
-    fn size(self) -> usize {
-        match self {
-            Prim::Boolean | Prim::UInt8 | Prim::Char | Prim::Bit => 1,
-            Prim::Int16 | Prim::UnicodeChar => 2,
-            Prim::Int32 | Prim::Float32 => 4,
-            Prim::Int64 | Prim::Float64 | Prim::FloatComplex => 8,
-            Prim::DoubleComplex => 16,
-        }
-    }
-
-    fn is_text(self) -> bool {
-        matches!(self, Prim::Char | Prim::UnicodeChar)
-    }
-
-    fn is_integer(self) -> bool {
-        matches!(self, Prim::UInt8 | Prim::Int16 | Prim::Int32 | Prim::Int64)
-    }
-}
-
 /// One FIELD.
 #[derive(Debug, Clone)]
 struct FieldSpec {
     name: String,
-    prim: Prim,
+    prim: Datatype,
     /// Product of the fixed dimensions (1 when none).
     fixed: usize,
     /// Whether the last dimension is variable (`*`).
@@ -113,19 +58,20 @@ struct FieldSpec {
 impl FieldSpec {
     fn is_list(&self) -> bool {
         !self.prim.is_text()
-            && (!self.scalar || matches!(self.prim, Prim::FloatComplex | Prim::DoubleComplex))
+            && (!self.scalar
+                || matches!(self.prim, Datatype::FloatComplex | Datatype::DoubleComplex))
     }
 
     fn arrow_field(&self) -> Field {
         let element = match self.prim {
-            Prim::Boolean | Prim::Bit => DataType::Boolean,
-            Prim::UInt8 => DataType::UInt8,
-            Prim::Int16 => DataType::Int16,
-            Prim::Int32 => DataType::Int32,
-            Prim::Int64 => DataType::Int64,
-            Prim::Float32 | Prim::FloatComplex => DataType::Float32,
-            Prim::Float64 | Prim::DoubleComplex => DataType::Float64,
-            Prim::Char | Prim::UnicodeChar => DataType::Utf8,
+            Datatype::Boolean | Datatype::Bit => DataType::Boolean,
+            Datatype::UInt8 => DataType::UInt8,
+            Datatype::Int16 => DataType::Int16,
+            Datatype::Int32 => DataType::Int32,
+            Datatype::Int64 => DataType::Int64,
+            Datatype::Float32 | Datatype::FloatComplex => DataType::Float32,
+            Datatype::Float64 | Datatype::DoubleComplex => DataType::Float64,
+            Datatype::Char | Datatype::UnicodeChar => DataType::Utf8,
         };
         let dt = if self.is_list() {
             DataType::List(Arc::new(Field::new("item", element, true)))
@@ -196,7 +142,7 @@ impl ColumnData {
 
     fn element_count(&self) -> usize {
         match self.spec.prim {
-            Prim::Boolean | Prim::Bit => self.bools.len(),
+            Datatype::Boolean | Datatype::Bit => self.bools.len(),
             p if p.is_integer() => self.ints.len(),
             p if p.is_text() => self.texts.len(),
             _ => self.floats.len(),
@@ -215,7 +161,7 @@ impl ColumnData {
 
     fn push_null_element(&mut self) {
         match self.spec.prim {
-            Prim::Boolean | Prim::Bit => self.bools.push(None),
+            Datatype::Boolean | Datatype::Bit => self.bools.push(None),
             p if p.is_integer() => self.ints.push(None),
             p if p.is_text() => self.texts.push(String::new()),
             _ => self.floats.push(None),
@@ -286,7 +232,7 @@ impl ColumnData {
             return Ok(true);
         }
         match self.spec.prim {
-            Prim::Boolean | Prim::Bit => {
+            Datatype::Boolean | Datatype::Bit => {
                 let v = match token.to_ascii_lowercase().as_str() {
                     "t" | "true" | "1" => Some(true),
                     "f" | "false" | "0" => Some(false),
@@ -299,9 +245,9 @@ impl ColumnData {
             p if p.is_integer() => {
                 let v = parse_integer(token)?;
                 let (lo, hi) = match p {
-                    Prim::UInt8 => (0, 255),
-                    Prim::Int16 => (i16::MIN as i64, i16::MAX as i64),
-                    Prim::Int32 => (i32::MIN as i64, i32::MAX as i64),
+                    Datatype::UInt8 => (0, 255),
+                    Datatype::Int16 => (i16::MIN as i64, i16::MAX as i64),
+                    Datatype::Int32 => (i32::MIN as i64, i32::MAX as i64),
                     _ => (i64::MIN, i64::MAX),
                 };
                 if v < lo || v > hi {
@@ -351,7 +297,7 @@ impl ColumnData {
                     .checked_mul(prim.size())
                     .context("array length overflows")?,
             )?;
-            let mut text = if prim == Prim::Char {
+            let mut text = if prim == Datatype::Char {
                 String::from_utf8_lossy(bytes).into_owned()
             } else {
                 let units: Vec<u16> = bytes
@@ -368,7 +314,7 @@ impl ColumnData {
             self.end_row(!is_null);
             return Ok(pos);
         }
-        if prim == Prim::Bit {
+        if prim == Datatype::Bit {
             let bytes = take(&mut pos, count.div_ceil(8))?;
             for i in 0..count {
                 self.bools.push(Some(bytes[i / 8] & (0x80 >> (i % 8)) != 0));
@@ -376,7 +322,7 @@ impl ColumnData {
             self.end_row(!null_flag);
             return Ok(pos);
         }
-        let per_element = if matches!(prim, Prim::FloatComplex | Prim::DoubleComplex) {
+        let per_element = if matches!(prim, Datatype::FloatComplex | Datatype::DoubleComplex) {
             2
         } else {
             1
@@ -391,7 +337,7 @@ impl ColumnData {
         let mut all_null = true;
         for chunk in bytes.chunks_exact(width) {
             match prim {
-                Prim::Boolean => {
+                Datatype::Boolean => {
                     let v = match chunk[0] {
                         b'T' | b't' | b'1' => Some(true),
                         b'F' | b'f' | b'0' => Some(false),
@@ -402,9 +348,9 @@ impl ColumnData {
                 }
                 p if p.is_integer() => {
                     let v = match p {
-                        Prim::UInt8 => chunk[0] as i64,
-                        Prim::Int16 => i16::from_be_bytes([chunk[0], chunk[1]]) as i64,
-                        Prim::Int32 => {
+                        Datatype::UInt8 => chunk[0] as i64,
+                        Datatype::Int16 => i16::from_be_bytes([chunk[0], chunk[1]]) as i64,
+                        Datatype::Int32 => {
                             i32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) as i64
                         }
                         _ => i64::from_be_bytes(chunk.try_into().unwrap_or([0; 8])),
@@ -433,34 +379,36 @@ impl ColumnData {
         let spec = &self.spec;
         let nulls = Some(NullBuffer::from(self.valid.clone()));
         let values: ArrayRef = match spec.prim {
-            Prim::Boolean | Prim::Bit => Arc::new(BooleanArray::from(self.bools)),
-            Prim::UInt8 => Arc::new(UInt8Array::from(
+            Datatype::Boolean | Datatype::Bit => Arc::new(BooleanArray::from(self.bools)),
+            Datatype::UInt8 => Arc::new(UInt8Array::from(
                 self.ints
                     .iter()
                     .map(|v| v.map(|x| x as u8))
                     .collect::<Vec<_>>(),
             )),
-            Prim::Int16 => Arc::new(Int16Array::from(
+            Datatype::Int16 => Arc::new(Int16Array::from(
                 self.ints
                     .iter()
                     .map(|v| v.map(|x| x as i16))
                     .collect::<Vec<_>>(),
             )),
-            Prim::Int32 => Arc::new(Int32Array::from(
+            Datatype::Int32 => Arc::new(Int32Array::from(
                 self.ints
                     .iter()
                     .map(|v| v.map(|x| x as i32))
                     .collect::<Vec<_>>(),
             )),
-            Prim::Int64 => Arc::new(Int64Array::from(self.ints)),
-            Prim::Float32 | Prim::FloatComplex => Arc::new(Float32Array::from(
+            Datatype::Int64 => Arc::new(Int64Array::from(self.ints)),
+            Datatype::Float32 | Datatype::FloatComplex => Arc::new(Float32Array::from(
                 self.floats
                     .iter()
                     .map(|v| v.map(|x| x as f32))
                     .collect::<Vec<_>>(),
             )),
-            Prim::Float64 | Prim::DoubleComplex => Arc::new(Float64Array::from(self.floats)),
-            Prim::Char | Prim::UnicodeChar => {
+            Datatype::Float64 | Datatype::DoubleComplex => {
+                Arc::new(Float64Array::from(self.floats))
+            }
+            Datatype::Char | Datatype::UnicodeChar => {
                 let texts: Vec<Option<&str>> = self
                     .texts
                     .iter()
@@ -588,7 +536,7 @@ pub fn read_votable(path: &Path) -> Result<VotableTable> {
                     b"FIELD" if table_depth > 0 => {
                         let a = attributes(e)?;
                         let datatype = a.get("datatype").cloned().unwrap_or_default();
-                        let prim = Prim::parse(&datatype).with_context(|| {
+                        let prim = Datatype::parse(&datatype).with_context(|| {
                             format!(
                                 "{}: FIELD '{}' has an unknown datatype '{datatype}'",
                                 path.display(),
@@ -643,7 +591,7 @@ pub fn read_votable(path: &Path) -> Result<VotableTable> {
                                     f.null.as_deref().and_then(|n| parse_integer(n.trim()).ok())
                             {
                                 f.metadata.insert(
-                                    crate::export::columns::NULL_KEY.to_string(),
+                                    crate::formats::columns::NULL_KEY.to_string(),
                                     n.to_string(),
                                 );
                             }

@@ -4,19 +4,20 @@
 //! `healpix BETWEEN lo AND hi OR ...` over the HEALPix cells covering the cone. Parquet
 //! row-group and file statistics on `healpix` then skip what cannot intersect the cone;
 //! the `cone_contains` filter stays, so results are exactly those of a full scan. The rule
-//! must run before projections are pushed into the scans (see [`crate::optimizer_rules`]).
+//! must run before projections are pushed into the scans (see [`super::optimizer_rules`]).
 
-use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Column, Result, ScalarValue};
-use datafusion::logical_expr::utils::{conjunction, disjunction, split_conjunction};
-use datafusion::logical_expr::{Expr, Filter, LogicalPlan, lit};
+use datafusion::common::{Column, Result};
+use datafusion::logical_expr::utils::{disjunction, split_conjunction};
+use datafusion::logical_expr::{Expr, LogicalPlan, lit};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+
+use super::conjuncts::{literal_f64, unwrap_column, with_extra_conjuncts};
 
 /// Most ranges written into a predicate; beyond, neighbouring ranges are merged.
 const MAX_RANGES: usize = 16;
 
-/// The rule; placed in the optimizer by [`crate::optimizer_rules`].
+/// The rule; placed in the optimizer by [`super::optimizer_rules`].
 #[derive(Debug, Default)]
 pub struct ConeHealpixPruning;
 
@@ -50,28 +51,6 @@ pub fn cone_ranges(ra0: f64, dec0: f64, radius: f64) -> Option<Vec<(u64, u64)>> 
     Some(ranges)
 }
 
-fn literal_f64(e: &Expr) -> Option<f64> {
-    match e {
-        Expr::Literal(v, _) => match v.cast_to(&DataType::Float64).ok()? {
-            ScalarValue::Float64(Some(x)) => Some(x),
-            _ => None,
-        },
-        Expr::Negative(e) => literal_f64(e).map(|v| -v),
-        Expr::Cast(c) => literal_f64(&c.expr),
-        Expr::TryCast(c) => literal_f64(&c.expr),
-        _ => None,
-    }
-}
-
-fn unwrap_column(e: &Expr) -> Option<&Column> {
-    match e {
-        Expr::Column(c) => Some(c),
-        Expr::Cast(c) => unwrap_column(&c.expr),
-        Expr::TryCast(c) => unwrap_column(&c.expr),
-        _ => None,
-    }
-}
-
 impl OptimizerRule for ConeHealpixPruning {
     fn name(&self) -> &str {
         "cone_healpix_pruning"
@@ -96,25 +75,6 @@ impl OptimizerRule for ConeHealpixPruning {
             other => Ok(Transformed::no(other)),
         }
     }
-}
-
-/// The filter with `extra` conjuncts ANDed to its predicate (unchanged for `None`): how
-/// pruning rules add predicates that statistics can use while the original stays.
-pub fn with_extra_conjuncts(
-    filter: Filter,
-    extra: Option<Vec<Expr>>,
-) -> Result<Transformed<LogicalPlan>> {
-    let Some(extra) = extra else {
-        return Ok(Transformed::no(LogicalPlan::Filter(filter)));
-    };
-    let Filter {
-        predicate, input, ..
-    } = filter;
-    let predicate =
-        conjunction(std::iter::once(predicate).chain(extra)).unwrap_or_else(|| lit(true));
-    Ok(Transformed::yes(LogicalPlan::Filter(Filter::try_new(
-        predicate, input,
-    )?)))
 }
 
 fn healpix_conjuncts(conjuncts: Vec<&Expr>, has: &dyn Fn(&Column) -> bool) -> Option<Vec<Expr>> {

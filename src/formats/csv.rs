@@ -1,6 +1,7 @@
-//! RFC 4180 CSV: a header row, CRLF line ends, fields quoted when they hold the
-//! delimiter, a quote, CR or LF (quotes doubled). Null and NaN are empty cells; array
-//! values are space-separated numbers.
+//! RFC 4180 CSV: a header row, CRLF line ends (or LF, the default on standard output for
+//! shell pipelines), fields quoted when they hold the delimiter, a quote, CR or LF
+//! (quotes doubled). Null and NaN are empty cells; array values are space-separated
+//! numbers.
 
 use std::io::Write;
 
@@ -14,13 +15,15 @@ use super::typed::{CSV_STYLE, Typed};
 pub struct CsvWriter<W: Write> {
     out: W,
     delimiter: u8,
+    line_end: &'static [u8],
     buf: Vec<u8>,
     int_nulls: Vec<String>,
 }
 
 impl<W: Write> CsvWriter<W> {
-    /// Writes the header row.
-    pub fn new(mut out: W, columns: &[ExportColumn], delimiter: u8) -> Result<Self> {
+    /// Writes the header row; lines end with CRLF (`crlf`) or LF.
+    pub fn new(mut out: W, columns: &[ExportColumn], delimiter: u8, crlf: bool) -> Result<Self> {
+        let line_end: &'static [u8] = if crlf { b"\r\n" } else { b"\n" };
         let mut buf = Vec::new();
         for (i, c) in columns.iter().enumerate() {
             if i > 0 {
@@ -28,12 +31,13 @@ impl<W: Write> CsvWriter<W> {
             }
             write_field(&c.name, delimiter, &mut buf);
         }
-        buf.extend_from_slice(b"\r\n");
+        buf.extend_from_slice(line_end);
         out.write_all(&buf)?;
         buf.clear();
         Ok(CsvWriter {
             out,
             delimiter,
+            line_end,
             buf,
             int_nulls: int_null_texts(columns),
         })
@@ -56,7 +60,7 @@ impl<W: Write> CsvWriter<W> {
                     None => column.write_number(row, &CSV_STYLE, &self.int_nulls[i], &mut self.buf),
                 }
             }
-            self.buf.extend_from_slice(b"\r\n");
+            self.buf.extend_from_slice(self.line_end);
             if self.buf.len() > (1 << 20) {
                 self.out.write_all(&self.buf)?;
                 self.buf.clear();

@@ -1,0 +1,356 @@
+//! Writing a catalogue version: the one staging/publish protocol of `ingest` and
+//! `generate --catalog`.
+//!
+//! [`VersionWriter::begin`] takes the writers' lock, validates the manifest, recovers from
+//! any interrupted write and checks the previous version's files, then opens a staging
+//! directory `.vNNNNNN.partial`. [`VersionWriter::publish`] lists the staged files (size,
+//! rows, CRC-32), fsyncs every file and directory, renames the staging directory to
+//! `vNNNNNN`, fsyncs the catalogue directory, writes the manifest under a temporary name,
+//! fsyncs and renames it (the commit point), fsyncs the directory again and removes the
+//! previous version. Recovery recognises the leftovers of every step by their names:
+//! `.vNNNNNN.partial` directories, version directories the manifest does not name, and
+//! temporary files; it removes nothing else and nothing outside the catalogue.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::crash;
+use super::durable::{is_temporary_name, sync_dir, sync_file};
+use super::lock::WriteLock;
+use super::manifest::{DataFile, IngestRun, MANIFEST_FILE, Manifest, TableEntry};
+use super::parquet_io::parquet_rows;
+use super::{CONVENTIONS_FILE, Catalog, parse_version_dir_name, version_dir_name};
+use crate::conventions::Conventions;
+use crate::schema::{self, SCHEMA_VERSION};
+
+/// A version being written: the lock, the previous manifest, the staging directory.
+#[derive(Debug)]
+pub struct VersionWriter {
+    catalog: PathBuf,
+    previous: Option<Catalog>,
+    version: u64,
+    staging: PathBuf,
+    _lock: WriteLock,
+}
+
+/// What a published version records besides its tables.
+#[derive(Debug, Clone)]
+pub struct VersionRecord<'a> {
+    /// Survey conventions the version was written with (kept as `conventions.toml`).
+    pub conventions: &'a Conventions,
+    /// The run that wrote it.
+    pub run: IngestRun,
+    /// Input files recorded in the `inputs` table, and their bytes.
+    pub input_files: u64,
+    /// Total size of those inputs.
+    pub input_bytes: u64,
+}
+
+impl VersionWriter {
+    /// Locks the catalogue (created if absent), recovers from interrupted writes, checks
+    /// the previous version and opens the staging directory of the next one.
+    pub fn begin(catalog: &Path) -> Result<Self> {
+        let lock = WriteLock::acquire(catalog)?;
+        let manifest = Manifest::read(catalog)?;
+        if manifest.is_none() && has_version_dirs(catalog)? {
+            bail!(
+                "{} holds catalogue versions but no manifest.json: refusing to start a new catalogue over them (restore manifest.json, or move the directory away)",
+                catalog.display()
+            );
+        }
+        recover(catalog, manifest.as_ref())?;
+        let previous = match manifest {
+            Some(m) => {
+                let c = Catalog {
+                    dir: catalog.to_path_buf(),
+                    manifest: m,
+                };
+                c.check_files()?;
+                check_checksums(&c)?;
+                Some(c)
+            }
+            None => None,
+        };
+        let version = previous.as_ref().map_or(1, |c| c.manifest.version + 1);
+        let staging = catalog.join(staging_name(version));
+        std::fs::create_dir(&staging)
+            .with_context(|| format!("cannot create {}", staging.display()))?;
+        crash::point("version: staging directory created");
+        Ok(VersionWriter {
+            catalog: catalog.to_path_buf(),
+            previous,
+            version,
+            staging,
+            _lock: lock,
+        })
+    }
+
+    /// The version being written.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Where the new version's files are written.
+    pub fn staging(&self) -> &Path {
+        &self.staging
+    }
+
+    /// The catalogue directory.
+    pub fn catalog_dir(&self) -> &Path {
+        &self.catalog
+    }
+
+    /// The previous version's manifest, if any.
+    pub fn previous(&self) -> Option<&Manifest> {
+        self.previous.as_ref().map(|c| &c.manifest)
+    }
+
+    /// The previous version's directory, if any.
+    pub fn previous_dir(&self) -> Option<PathBuf> {
+        self.previous.as_ref().map(|c| c.version_dir())
+    }
+
+    /// Makes the staged version the catalogue's current one (see the module's steps) and
+    /// returns its manifest.
+    pub fn publish(self, record: VersionRecord<'_>) -> Result<Manifest> {
+        let conventions = self.staging.join(CONVENTIONS_FILE);
+        std::fs::write(&conventions, &record.conventions.source)
+            .with_context(|| format!("cannot write {}", conventions.display()))?;
+        crash::point("version: conventions written");
+        let tables = table_entries(&self.staging, self.previous.as_ref())?;
+        sync_tree(&self.staging)?;
+        let final_dir = self.catalog.join(version_dir_name(self.version));
+        std::fs::rename(&self.staging, &final_dir)
+            .with_context(|| format!("cannot publish {}", final_dir.display()))?;
+        crash::point("version: staging renamed");
+        sync_dir(&self.catalog)?;
+        crash::point("version: catalogue directory synced");
+        let mut runs = self.previous().map(|m| m.runs.clone()).unwrap_or_default();
+        runs.push(record.run);
+        let manifest = Manifest {
+            format: "skyql-catalog".into(),
+            schema_version: SCHEMA_VERSION,
+            writer: format!("skyql {}", env!("CARGO_PKG_VERSION")),
+            survey: record.conventions.survey.clone(),
+            version: self.version,
+            version_dir: version_dir_name(self.version),
+            tables,
+            input_files: record.input_files,
+            input_bytes: record.input_bytes,
+            runs,
+        };
+        manifest.write(&self.catalog)?;
+        crash::point("version: manifest switched");
+        if let Some(prev) = self.previous_dir() {
+            std::fs::remove_dir_all(&prev).with_context(|| {
+                format!("cannot remove the previous version {}", prev.display())
+            })?;
+            crash::point("version: previous version removed");
+            sync_dir(&self.catalog)?;
+        }
+        Ok(manifest)
+    }
+}
+
+fn staging_name(version: u64) -> String {
+    format!(".{}.partial", version_dir_name(version))
+}
+
+fn has_version_dirs(catalog: &Path) -> Result<bool> {
+    if !catalog.is_dir() {
+        return Ok(false);
+    }
+    Ok(std::fs::read_dir(catalog)
+        .with_context(|| format!("cannot list {}", catalog.display()))?
+        .flatten()
+        .any(|e| parse_version_dir_name(&e.file_name().to_string_lossy()).is_some()))
+}
+
+/// Removes the leftovers of interrupted writes: staging directories, version directories
+/// the manifest does not name (a version renamed before the manifest switch, or the
+/// previous one after it), temporary files. Only real directories and files with those
+/// names, directly in the catalogue directory, are removed; links are left alone.
+pub fn recover(catalog: &Path, manifest: Option<&Manifest>) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    if !catalog.is_dir() {
+        return Ok(removed);
+    }
+    let current = manifest.map(|m| m.version_dir.as_str());
+    for entry in
+        std::fs::read_dir(catalog).with_context(|| format!("cannot list {}", catalog.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let kind = entry.file_type()?;
+        let staging = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".partial"))
+            .and_then(parse_version_dir_name)
+            .is_some();
+        let stale_version =
+            parse_version_dir_name(&name).is_some() && Some(name.as_str()) != current;
+        if kind.is_dir() && (staging || stale_version) {
+            std::fs::remove_dir_all(entry.path())
+                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+            removed.push(entry.path());
+        } else if kind.is_file() && is_temporary_name(&name) {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+            removed.push(entry.path());
+        }
+    }
+    if !removed.is_empty() {
+        sync_dir(catalog)?;
+    }
+    Ok(removed)
+}
+
+/// Fsyncs every file and directory below `dir`, and `dir` itself.
+fn sync_tree(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            sync_tree(&entry.path())?;
+        } else {
+            sync_file(&entry.path())?;
+            crash::point("version: file synced");
+        }
+    }
+    sync_dir(dir)
+}
+
+/// CRC-32 of a whole file.
+pub fn file_crc32(path: &Path) -> Result<u32> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize())
+}
+
+/// Checks the CRC-32 of every file of the catalogue's current version, so that a write
+/// never carries a damaged file into the next version.
+fn check_checksums(catalog: &Catalog) -> Result<()> {
+    for (name, entry) in &catalog.manifest.tables {
+        for file in &entry.data_files {
+            let path = catalog.data_file_path(entry, file);
+            if file_crc32(&path)? != file.crc32 {
+                bail!(
+                    "table {name}: {} does not match its checksum: the catalogue is damaged; nothing was written (see `skyql catalog verify`)",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The manifest entries of every table staged in `version_dir`, with each file's size,
+/// rows and CRC-32 (taken from the previous manifest for files hard-linked from it).
+fn table_entries(
+    version_dir: &Path,
+    previous: Option<&Catalog>,
+) -> Result<BTreeMap<String, TableEntry>> {
+    let carried = carried_checksums(previous);
+    let mut out = BTreeMap::new();
+    for table in schema::TABLES {
+        let partitions: Vec<String> = schema::partition_columns(table)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (path, files) = if partitions.is_empty() {
+            let p = format!("{table}.parquet");
+            let exists = version_dir.join(&p).exists();
+            (p, if exists { vec![String::new()] } else { vec![] })
+        } else {
+            let dir = version_dir.join(table);
+            std::fs::create_dir_all(&dir)?;
+            (table.to_string(), partitioned_files(&dir)?)
+        };
+        let mut data_files = Vec::new();
+        for rel in files {
+            let full = if rel.is_empty() {
+                version_dir.join(&path)
+            } else {
+                version_dir.join(&path).join(&rel)
+            };
+            let meta = std::fs::metadata(&full)?;
+            let crc32 = match carried.get(&(meta.dev(), meta.ino())) {
+                Some(&(bytes, crc)) if bytes == meta.len() => crc,
+                _ => file_crc32(&full)?,
+            };
+            data_files.push(DataFile {
+                path: rel,
+                bytes: meta.len(),
+                rows: parquet_rows(&full)?,
+                crc32,
+            });
+        }
+        out.insert(
+            table.to_string(),
+            TableEntry {
+                path,
+                rows: data_files.iter().map(|f| f.rows).sum(),
+                files: data_files.len() as u64,
+                partition_columns: partitions,
+                data_files,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Checksums of the previous version's files by (device, inode): a hard link keeps both.
+fn carried_checksums(previous: Option<&Catalog>) -> HashMap<(u64, u64), (u64, u32)> {
+    let mut out = HashMap::new();
+    let Some(c) = previous else { return out };
+    for entry in c.manifest.tables.values() {
+        for f in &entry.data_files {
+            if let Ok(m) = std::fs::metadata(c.data_file_path(entry, f)) {
+                out.insert((m.dev(), m.ino()), (f.bytes, f.crc32));
+            }
+        }
+    }
+    out
+}
+
+/// `field=X/part-....parquet` paths of a partitioned table, sorted.
+fn partitioned_files(table_dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for d in std::fs::read_dir(table_dir)
+        .with_context(|| format!("cannot list {}", table_dir.display()))?
+    {
+        let d = d?;
+        let dir_name = d.file_name().to_string_lossy().to_string();
+        if !d.file_type()?.is_dir() || !dir_name.contains('=') {
+            continue;
+        }
+        for f in std::fs::read_dir(d.path())? {
+            let f = f?;
+            let name = f.file_name().to_string_lossy().to_string();
+            if name.ends_with(".parquet") && f.file_type()?.is_file() {
+                out.push(format!("{dir_name}/{name}"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Whether the manifest file exists (a catalogue has been published in `dir`).
+pub fn has_manifest(dir: &Path) -> bool {
+    dir.join(MANIFEST_FILE).is_file()
+}

@@ -1,0 +1,68 @@
+//! `skyql bench WORKLOAD`: figures beside the reference tools.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+
+use crate::bench::{BenchOptions, Workload, run_bench};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum WorkloadArg {
+    /// Light curves, quarters, statistics, cones on a catalogue (--catalog), beside DuckDB.
+    Survey,
+    /// EROS text light curves: measurements per second, peak memory.
+    Ingest,
+    /// 10^6 points through a TAN-SIP WCS, beside astropy.
+    Pix2sky,
+    /// A 300,000-row result in every export format, beside astropy and STILTS.
+    Export,
+    /// Cutouts and public images from 2048 x 2048 images.
+    Cutout,
+}
+
+/// Arguments of `skyql bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Workload.
+    #[arg(value_enum, default_value = "pix2sky")]
+    workload: WorkloadArg,
+    /// Points to transform (pix2sky).
+    #[arg(long, default_value_t = 1_000_000)]
+    points: usize,
+    /// Rows of the exported result (export, default 300000), number of cutouts
+    /// (cutout, default 1000) or epochs per light curve (ingest, default 400).
+    #[arg(long)]
+    rows: Option<usize>,
+    /// Timed repetitions after one warm-up.
+    #[arg(long, default_value_t = 5)]
+    repetitions: usize,
+    /// Python with astropy, for the side-by-side comparison.
+    #[arg(long, env = "SKYQL_PYTHON", default_value = "python3")]
+    python: PathBuf,
+    /// The STILTS command, for the side-by-side comparison (export).
+    #[arg(long, env = "SKYQL_STILTS", default_value = "stilts")]
+    stilts: PathBuf,
+    /// Catalogue of the survey workloads.
+    #[arg(long, env = "SKYQL_CATALOG")]
+    catalog: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: BenchArgs) -> Result<()> {
+    let workload = match args.workload {
+        WorkloadArg::Survey => Workload::Survey,
+        WorkloadArg::Ingest => Workload::Ingest,
+        WorkloadArg::Pix2sky => Workload::Pix2sky,
+        WorkloadArg::Export => Workload::Export,
+        WorkloadArg::Cutout => Workload::Cutout,
+    };
+    run_bench(&BenchOptions {
+        workload,
+        points: args.points,
+        rows: args.rows,
+        repetitions: args.repetitions.max(1),
+        python: args.python,
+        stilts: args.stilts,
+        catalog: args.catalog,
+    })
+}

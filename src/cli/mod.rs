@@ -1,0 +1,143 @@
+//! The `skyql` command line: clap types and one file per verb, each with a `run`. The
+//! verbs only parse, call the library and print; sessions come from `crate::engine`.
+
+mod bench;
+mod catalog;
+mod demo;
+mod describe;
+mod functions;
+mod generate;
+mod ingest;
+mod plot;
+mod query;
+mod shell;
+mod tables;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::demo::DemoConfig;
+
+/// skyql: SQL over survey catalogues (FITS images and light curves as Parquet).
+#[derive(Debug, Parser)]
+#[command(name = "skyql", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write the demo survey's raw files (FITS images, EROS light curves, truth), or a
+    /// large synthetic catalogue directly (--catalog).
+    Generate(generate::GenerateArgs),
+    /// Generate the demo survey (if absent), ingest it, run the named queries, export.
+    Demo(demo::DemoArgs),
+    /// Ingest FITS images and light curves into a catalogue.
+    Ingest(ingest::IngestArgs),
+    /// Run SQL on a catalogue and/or files.
+    Query(query::QueryArgs),
+    /// List the catalogue's tables and row counts.
+    Tables(tables::TablesArgs),
+    /// Show a table's columns with types, units, UCDs and descriptions.
+    Describe(describe::DescribeArgs),
+    /// Run a benchmark workload, beside the reference tool when it is installed.
+    Bench(bench::BenchArgs),
+    /// Draw a plot: `skyql plot lightcurve STAR_ID --output lc.svg`.
+    Plot(plot::PlotArgs),
+    /// List skyql's SQL functions.
+    Functions,
+    /// Show a function's usage and description.
+    DescribeFunction(functions::DescribeFunctionArgs),
+    /// Interactive SQL shell with history and multi-line statements.
+    Shell(shell::ShellArgs),
+    /// Catalogue maintenance: verify every file, repair after an interrupted write.
+    Catalog(catalog::CatalogArgs),
+}
+
+/// Size of the demo survey.
+#[derive(Debug, Args)]
+pub(crate) struct SizeArgs {
+    /// Seed of the generator.
+    #[arg(long, default_value_t = DemoConfig::default().seed)]
+    seed: u64,
+    /// Fields, comma-separated, from the EROS-2 LMC image-count table.
+    #[arg(long, value_delimiter = ',', default_values_t = DemoConfig::default().fields)]
+    fields: Vec<String>,
+    /// CCDs per camera.
+    #[arg(long, default_value_t = DemoConfig::default().ccds)]
+    ccds: u32,
+    /// CCD side in pixels (EROS-2: 2048).
+    #[arg(long, default_value_t = DemoConfig::default().ccd_size)]
+    ccd_size: u32,
+    /// Exposures per field.
+    #[arg(long, default_value_t = DemoConfig::default().epochs)]
+    epochs: u32,
+    /// Mean stars per CCD quarter.
+    #[arg(long, default_value_t = DemoConfig::default().stars_per_quarter)]
+    stars_per_quarter: u32,
+}
+
+impl SizeArgs {
+    fn config(&self) -> DemoConfig {
+        DemoConfig {
+            seed: self.seed,
+            fields: self.fields.clone(),
+            ccds: self.ccds,
+            ccd_size: self.ccd_size,
+            epochs: self.epochs,
+            stars_per_quarter: self.stars_per_quarter,
+        }
+    }
+}
+
+/// A catalogue directory (`--catalog` or `SKYQL_CATALOG`) that may be absent.
+#[derive(Debug, Args)]
+pub(crate) struct OptionalCatalog {
+    /// Catalogue directory.
+    #[arg(long, env = "SKYQL_CATALOG")]
+    catalog: Option<PathBuf>,
+    /// Extra tables, NAME=PATH (CSV with a header row, TSV, Parquet or VOTable).
+    #[arg(long = "table", value_name = "NAME=PATH")]
+    tables: Vec<String>,
+}
+
+/// Entry point used by `main.rs`: runs the command, prints errors, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Generate(args) => generate::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Ingest(args) => ingest::run(args),
+        Command::Query(args) => runtime()?.block_on(query::run(args)),
+        Command::Tables(args) => tables::run(args),
+        Command::Describe(args) => runtime()?.block_on(describe::run(args)),
+        Command::Bench(args) => bench::run(args),
+        Command::Plot(args) => runtime()?.block_on(plot::run(args)),
+        Command::Functions => functions::list(),
+        Command::DescribeFunction(args) => functions::describe(args),
+        Command::Shell(args) => runtime()?.block_on(shell::run(args)),
+        Command::Catalog(args) => catalog::run(args),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

@@ -1,0 +1,179 @@
+//! `skyql query`: SQL on a catalogue and/or files, written in any export format.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::OptionalCatalog;
+use crate::engine::{Engine, EngineOptions, ExtraTable};
+use crate::export::{ExportOptions, OutputFormat, write_result};
+
+/// Arguments of `skyql query`.
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    /// SQL text (or use --file); may start with a `--` comment.
+    #[arg(allow_hyphen_values = true)]
+    sql: Option<String>,
+    /// File holding the SQL (e.g. sql/quarters_most_measurements.sql).
+    #[arg(long)]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    catalog: OptionalCatalog,
+    /// Output format: table, csv, json, parquet, votable (TABLEDATA), votable-binary2 or
+    /// fits [default: from the --output extension, else table].
+    #[arg(long, value_parser = parse_format)]
+    format: Option<OutputFormat>,
+    /// Output file (`-` or absent: standard output).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// CSV field delimiter (one ASCII character; `tab` for a tab).
+    #[arg(long, default_value = ",")]
+    csv_delimiter: String,
+    /// CSV line ends: `crlf` (RFC 4180) or `lf` [default: crlf in files, lf on standard
+    /// output].
+    #[arg(long, value_parser = ["crlf", "lf"])]
+    csv_line_end: Option<String>,
+    /// Write at most this many rows; a VOTable then ends with an OVERFLOW INFO.
+    #[arg(long)]
+    max_rows: Option<u64>,
+    /// Directory under which image functions (cutout, public_image, quicklook) write
+    /// [default: products/ in the catalogue directory].
+    #[arg(long)]
+    output_root: Option<PathBuf>,
+    /// Let image functions replace existing files.
+    #[arg(long)]
+    overwrite: bool,
+    /// Memory limit for the query, e.g. 2G or 512M (spills or fails cleanly beyond it).
+    #[arg(long)]
+    memory_limit: Option<String>,
+    /// Directory for spill files [default: the system's temporary directory].
+    #[arg(long)]
+    spill_dir: Option<PathBuf>,
+    /// Most disk space spill files may take, e.g. 10G [default: 100G].
+    #[arg(long)]
+    spill_limit: Option<String>,
+}
+
+fn parse_format(name: &str) -> Result<OutputFormat, String> {
+    OutputFormat::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = OutputFormat::ALL.iter().map(|f| f.name()).collect();
+        format!("unknown format '{name}' (one of: {})", names.join(", "))
+    })
+}
+
+pub(crate) async fn run(args: QueryArgs) -> Result<()> {
+    let sql = match (&args.sql, &args.file) {
+        (Some(s), None) => s.clone(),
+        (None, Some(f)) => {
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?
+        }
+        (Some(_), Some(_)) => bail!("give the SQL as an argument or with --file, not both"),
+        (None, None) => bail!("no SQL: give it as an argument or with --file"),
+    };
+    let format = output_format(args.format, args.output.as_deref())?;
+    let options = EngineOptions {
+        memory_limit: args.memory_limit.as_deref().map(parse_size).transpose()?,
+        spill_dir: args.spill_dir.clone(),
+        spill_limit: args
+            .spill_limit
+            .as_deref()
+            .map(parse_size)
+            .transpose()?
+            .map(|n| n as u64),
+        output_root: args.output_root.clone(),
+        overwrite: args.overwrite,
+        read_only: false,
+    };
+    let engine = Engine::open(args.catalog.catalog.as_deref(), options)?;
+    if let Some(out) = &args.output {
+        refuse_catalogue_path(&engine, out)?;
+    }
+    let extra = ExtraTable::parse_all(&args.catalog.tables)?;
+    let ctx = engine.session(&extra).await?;
+    let df = engine.sql(&ctx, &sql).await?;
+    let export = ExportOptions {
+        csv_delimiter: parse_delimiter(&args.csv_delimiter)?,
+        csv_crlf: args.csv_line_end.as_deref().map(|e| e == "crlf"),
+        max_rows: args.max_rows,
+        query: Some(sql.trim().to_string()),
+        table_name: None,
+    };
+    let summary = write_result(df, format, args.output.as_deref(), &export).await?;
+    if let Some(out) = &args.output
+        && out.as_os_str() != "-"
+    {
+        eprintln!(
+            "{} rows written to {}{}",
+            summary.rows,
+            out.display(),
+            if summary.overflow {
+                " (cut at --max-rows)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `--format`, else the format the `--output` extension names, else a table.
+fn output_format(format: Option<OutputFormat>, output: Option<&Path>) -> Result<OutputFormat> {
+    if let Some(f) = format {
+        return Ok(f);
+    }
+    match output {
+        Some(p) if p.as_os_str() != "-" && p.extension().is_some() => {
+            OutputFormat::from_extension(p).with_context(|| {
+                format!(
+                    "cannot tell the format of {} from its extension: give --format (table, csv, json, parquet, votable, votable-binary2, fits) or use .csv, .json, .parquet, .vot, .xml, .fits",
+                    p.display()
+                )
+            })
+        }
+        _ => Ok(OutputFormat::Table),
+    }
+}
+
+/// Refuses an output path inside the catalogue directory: a query never writes into
+/// the catalogue it reads.
+fn refuse_catalogue_path(engine: &Engine, output: &Path) -> Result<()> {
+    if let Some(c) = engine.catalog()
+        && crate::engine::is_inside(output, &c.dir)
+    {
+        bail!(
+            "--output {} is inside the catalogue {}: write results elsewhere",
+            output.display(),
+            c.dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Parses a size such as `512M` or `2G` (binary multiples).
+pub(crate) fn parse_size(text: &str) -> Result<usize> {
+    let t = text.trim().to_ascii_uppercase();
+    let (num, mult) = match t.chars().last() {
+        Some('K') => (&t[..t.len() - 1], 1usize << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t.as_str(), 1),
+    };
+    let v: f64 = num
+        .parse()
+        .with_context(|| format!("bad size '{text}' (e.g. 512M, 2G)"))?;
+    Ok((v * mult as f64) as usize)
+}
+
+/// Parses `--csv-delimiter`: one ASCII character, or `tab`.
+fn parse_delimiter(text: &str) -> Result<u8> {
+    match text {
+        "tab" | "\\t" => Ok(b'\t'),
+        t if t.len() == 1 && t.is_ascii() && !matches!(t, "\"" | "\r" | "\n") => {
+            Ok(t.as_bytes()[0])
+        }
+        _ => bail!(
+            "--csv-delimiter must be one ASCII character other than a quote or a line end (or 'tab'), got '{text}'"
+        ),
+    }
+}

@@ -1,0 +1,236 @@
+//! The one engine every front builds its sessions from: the CLI (`query`, `shell`,
+//! `describe`, `plot`), the demo, the benchmarks, and later the VO service and the
+//! cluster's scheduler and executors.
+//!
+//! An [`Engine`] holds an opened catalogue (or none) and the session options; it builds
+//! DataFusion's `SessionState` with the configuration, the memory pool and spill
+//! directory, every function of `skyql-udfs`, the optimizer rules with the star-id
+//! convention named by the catalogue, the COPY formats, and registers the catalogue's
+//! tables and any extra files. In [read-only mode](EngineOptions::read_only) nothing a
+//! query does can write: no DDL, DML or COPY, and no file-writing functions.
+
+pub mod tables;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SessionState;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::{AggregateUDF, LogicalPlan, ScalarUDF};
+use datafusion::optimizer::OptimizerRule;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use skyql_udfs::images::ImageOutput;
+use skyql_udfs::rules::FieldOfStar;
+
+use crate::catalog::Catalog;
+use crate::conventions::Conventions;
+pub use tables::ExtraTable;
+
+/// How sessions are built.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Memory limit for query execution in bytes (spilling operators spill beyond it).
+    pub memory_limit: Option<usize>,
+    /// Directory for spill files (default: the system's temporary directory).
+    pub spill_dir: Option<PathBuf>,
+    /// Most bytes spilled at once (DataFusion's default, 100 GiB, when absent).
+    pub spill_limit: Option<u64>,
+    /// Where image functions write (default: `products/` in the catalogue directory, or
+    /// `./skyql-products` without a catalogue).
+    pub output_root: Option<PathBuf>,
+    /// Whether image functions may replace existing files.
+    pub overwrite: bool,
+    /// Read-only sessions: no DDL, DML or COPY, no file-writing functions (the service).
+    pub read_only: bool,
+}
+
+/// A catalogue (or none) and the options of every session built from it.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    catalog: Option<Catalog>,
+    conventions: Option<Conventions>,
+    options: EngineOptions,
+}
+
+impl Engine {
+    /// An engine over the catalogue at `dir` (opened and checked), or over no catalogue.
+    pub fn open(dir: Option<&Path>, options: EngineOptions) -> Result<Self> {
+        let catalog = dir.map(Catalog::open).transpose()?;
+        Self::new(catalog, options)
+    }
+
+    /// An engine over an already opened catalogue.
+    pub fn new(catalog: Option<Catalog>, options: EngineOptions) -> Result<Self> {
+        let conventions = match &catalog {
+            Some(c) => c.conventions()?,
+            None => None,
+        };
+        Ok(Engine {
+            catalog,
+            conventions,
+            options,
+        })
+    }
+
+    /// The catalogue, if any.
+    pub fn catalog(&self) -> Option<&Catalog> {
+        self.catalog.as_ref()
+    }
+
+    /// The options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// The output root of image functions.
+    pub fn output_root(&self) -> PathBuf {
+        match (&self.options.output_root, &self.catalog) {
+            (Some(root), _) => root.clone(),
+            (None, Some(c)) => c.dir.join("products"),
+            (None, None) => PathBuf::from("skyql-products"),
+        }
+    }
+
+    /// Every scalar function a session has: those of `skyql-udfs`, and the image functions
+    /// (which write files) unless read-only.
+    pub fn scalar_functions(&self) -> Vec<ScalarUDF> {
+        let mut udfs = skyql_udfs::all_scalar_udfs();
+        if !self.options.read_only {
+            let mut images = ImageOutput::new(self.output_root());
+            images.overwrite = self.options.overwrite;
+            udfs.extend(skyql_udfs::images::image_udfs(images));
+        }
+        udfs
+    }
+
+    /// Every aggregate function of `skyql-udfs`.
+    pub fn aggregate_functions(&self) -> Vec<AggregateUDF> {
+        skyql_udfs::all_aggregate_udfs()
+    }
+
+    /// DataFusion's optimizer rules with skyql's pruning rules; the star-id rule follows
+    /// the catalogue's conventions (none without a catalogue or a known convention).
+    pub fn optimizer_rules(&self) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
+        let field_of_star: Option<FieldOfStar> = self.conventions.clone().map(|c| {
+            let f: FieldOfStar = Arc::new(move |id: &str| c.parse_star_id(id).map(|p| p.field));
+            f
+        });
+        skyql_udfs::rules::optimizer_rules(field_of_star)
+    }
+
+    /// What SQL a session accepts: everything, or only queries in read-only mode.
+    pub fn sql_options(&self) -> SQLOptions {
+        let writable = !self.options.read_only;
+        SQLOptions::new()
+            .with_allow_ddl(writable)
+            .with_allow_dml(writable)
+            .with_allow_statements(writable)
+    }
+
+    /// The session state: configuration, memory pool, spill directory, functions, rules.
+    pub fn state(&self) -> Result<SessionState> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_parquet_pruning(true)
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = self.options.memory_limit {
+            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        }
+        let mut disk = DiskManagerBuilder::default();
+        if let Some(dir) = &self.options.spill_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create spill directory {}", dir.display()))?;
+            disk = disk.with_mode(DiskManagerMode::Directories(vec![dir.clone()]));
+        }
+        if let Some(limit) = self.options.spill_limit {
+            disk = disk.with_max_temp_directory_size(limit);
+        }
+        runtime = runtime.with_disk_manager_builder(disk);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime.build_arc()?)
+            .with_default_features()
+            .with_optimizer_rules(self.optimizer_rules())
+            .build();
+        Ok(state)
+    }
+
+    /// A session with the functions, the COPY formats (unless read-only), the catalogue's
+    /// tables and the extra files.
+    pub async fn session(&self, extra: &[ExtraTable]) -> Result<SessionContext> {
+        let ctx = SessionContext::new_with_state(self.state()?);
+        for udf in self.scalar_functions() {
+            ctx.register_udf(udf);
+        }
+        for udaf in self.aggregate_functions() {
+            ctx.register_udaf(udaf);
+        }
+        if !self.options.read_only {
+            crate::export::copy_format::register_copy_formats(&ctx)?;
+        }
+        if let Some(catalog) = &self.catalog {
+            tables::register_catalog(&ctx, catalog)?;
+        }
+        for t in extra {
+            tables::register_file(&ctx, &t.name, &t.path).await?;
+        }
+        Ok(ctx)
+    }
+
+    /// Plans `sql` in `ctx` under this engine's SQL options; a `COPY` into the
+    /// catalogue directory is refused.
+    pub async fn sql(&self, ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+        let df = ctx.sql_with_options(sql, self.sql_options()).await?;
+        if let (LogicalPlan::Copy(copy), Some(catalog)) = (df.logical_plan(), &self.catalog)
+            && is_inside(Path::new(&copy.output_url), &catalog.dir)
+        {
+            bail!(
+                "COPY TO '{}' is inside the catalogue {}: write results elsewhere",
+                copy.output_url,
+                catalog.dir.display()
+            );
+        }
+        Ok(df)
+    }
+}
+
+/// Whether `path` is `dir` or lies inside it, after resolving links and `..` of the part
+/// that exists (a file not yet created is judged by its directory).
+pub fn is_inside(path: &Path, dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => cwd.join(path),
+            Err(_) => return false,
+        }
+    };
+    // Resolve the longest existing ancestor, then append the rest.
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return false,
+        }
+    }
+    let Ok(mut resolved) = existing.canonicalize() else {
+        return false;
+    };
+    for name in rest.into_iter().rev() {
+        resolved.push(name);
+    }
+    resolved.starts_with(&dir)
+}

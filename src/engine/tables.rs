@@ -1,0 +1,147 @@
+//! Tables of a session: the catalogue's (Hive-partitioned Parquet listing tables) and
+//! extra files given as `NAME=PATH` (CSV, TSV, Parquet, VOTable).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
+
+use crate::catalog::Catalog;
+use crate::schema;
+
+/// An extra table of a session: a file registered under a name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtraTable {
+    /// Table name (letters, digits and `_`).
+    pub name: String,
+    /// The file.
+    pub path: PathBuf,
+}
+
+impl ExtraTable {
+    /// Parses `NAME=PATH`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let (name, path) = text
+            .split_once('=')
+            .with_context(|| format!("--table expects NAME=PATH, got '{text}'"))?;
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            bail!("--table name '{name}' must be letters, digits and _");
+        }
+        Ok(ExtraTable {
+            name: name.to_string(),
+            path: PathBuf::from(path),
+        })
+    }
+
+    /// Parses every `NAME=PATH`.
+    pub fn parse_all(texts: &[String]) -> Result<Vec<Self>> {
+        texts.iter().map(|t| Self::parse(t)).collect()
+    }
+}
+
+/// Registers every table of the catalogue's current version.
+pub fn register_catalog(ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
+    for (name, entry) in &catalog.manifest.tables {
+        let path = catalog.version_dir().join(&entry.path);
+        let file_schema = match schema::table_schema(name) {
+            Some(full) if !entry.partition_columns.is_empty() => {
+                let fields: Vec<_> = full
+                    .fields()
+                    .iter()
+                    .filter(|f| !entry.partition_columns.contains(f.name()))
+                    .cloned()
+                    .collect();
+                Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
+            }
+            Some(full) => full,
+            None => continue,
+        };
+        let mut url = path.to_string_lossy().to_string();
+        if path.is_dir() && !url.ends_with('/') {
+            url.push('/');
+        }
+        let table_url = ListingTableUrl::parse(&url)
+            .with_context(|| format!("bad table path {}", path.display()))?;
+        let partitions = entry
+            .partition_columns
+            .iter()
+            .map(|c| (c.clone(), DataType::Utf8))
+            .collect();
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(partitions);
+        let config = ListingTableConfig::new(table_url)
+            .with_listing_options(options)
+            .with_schema(file_schema);
+        let table = ListingTable::try_new(config)?;
+        ctx.register_table(name.as_str(), Arc::new(table))?;
+    }
+    Ok(())
+}
+
+/// Registers an extra file (`--table NAME=PATH`): CSV with a header row, TSV, Parquet or
+/// VOTable.
+pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+    if !path.exists() {
+        bail!("--table {name}: {} does not exist", path.display());
+    }
+    let p = path.to_string_lossy().to_string();
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "parquet" | "pq" => ctx
+            .register_parquet(name, &p, ParquetReadOptions::default())
+            .await
+            .with_context(|| format!("--table {name}: cannot read {}", path.display()))?,
+        "csv" | "tsv" | "txt" => {
+            let delimiter = if ext == "tsv" { b'\t' } else { b',' };
+            let options = CsvReadOptions::new()
+                .has_header(true)
+                .delimiter(delimiter)
+                .file_extension(if ext == "tsv" {
+                    ".tsv"
+                } else if ext == "txt" {
+                    ".txt"
+                } else {
+                    ".csv"
+                });
+            ctx.register_csv(name, &p, options)
+                .await
+                .with_context(|| format!("--table {name}: cannot read {}", path.display()))?
+        }
+        "vot" | "votable" | "xml" => register_votable(ctx, name, path)?,
+        other => bail!(
+            "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV, Parquet or VOTable)",
+            path.display()
+        ),
+    }
+    Ok(())
+}
+
+fn register_votable(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+    let table =
+        crate::formats::votable::read_votable(path).with_context(|| format!("--table {name}"))?;
+    if !table.rejected_cells.is_empty() {
+        eprintln!(
+            "warning: --table {name}: {} cell(s) of {} not read as written:",
+            table.rejected_cells.len(),
+            path.display()
+        );
+        for line in &table.rejected_cells {
+            eprintln!("  {line}");
+        }
+    }
+    let schema = table.batch.schema();
+    let mem = MemTable::try_new(schema, vec![vec![table.batch]])?;
+    ctx.register_table(name, Arc::new(mem))?;
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! Optimizer rules that let survey queries skip data: cone searches read only the HEALPix
+//! cells of the cone ([`cone_healpix`]), light curves by star id read only the star's field
+//! ([`star_field`]). Both add conjuncts that statistics can use and keep the original
+//! filter, so results are exactly those of a full scan.
+
+pub mod cone_healpix;
+pub mod conjuncts;
+pub mod star_field;
+
+use std::sync::Arc;
+
+use datafusion::optimizer::OptimizerRule;
+
+pub use cone_healpix::ConeHealpixPruning;
+pub use star_field::{FieldOfStar, StarFieldPruning};
+
+/// DataFusion's default optimizer rules with skyql's pruning rules right after expression
+/// simplification, before filters and projections are pushed into the scans: the cone
+/// rule always, the star-id rule when the survey's convention is known. Give them to
+/// `SessionStateBuilder::with_optimizer_rules`.
+pub fn optimizer_rules(
+    field_of_star: Option<FieldOfStar>,
+) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
+    let mut rules = datafusion::optimizer::Optimizer::new().rules;
+    let mut at = rules
+        .iter()
+        .position(|r| r.name() == "simplify_expressions")
+        .map_or(0, |i| i + 1);
+    rules.insert(at, Arc::new(ConeHealpixPruning));
+    if let Some(field_of_star) = field_of_star {
+        at += 1;
+        rules.insert(at, Arc::new(StarFieldPruning::new(field_of_star)));
+    }
+    rules
+}
