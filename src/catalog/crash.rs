@@ -6,7 +6,8 @@
 //! like a power cut after the step) at the N-th point it reaches; with
 //! `SKYQL_CRASH_TRACE=1` it prints each point's number and label to standard error, so a
 //! test can count them and crash at each in turn. Without either variable a point costs
-//! one atomic increment.
+//! one atomic increment. `SKYQL_TEST_PAUSE_AFTER_LOCK_MS=N` holds the writers' lock for
+//! N milliseconds before writing, so that tests can race a second writer against it.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,5 +39,15 @@ pub fn point(label: &str) {
     if s.crash_at == Some(n) {
         eprintln!("crash point {n}: {label}: aborting (SKYQL_CRASH_AT)");
         std::process::abort();
+    }
+}
+
+/// Sleeps for `SKYQL_TEST_PAUSE_AFTER_LOCK_MS` milliseconds, if set (tests of the lock).
+pub fn pause_after_lock() {
+    if let Some(ms) = std::env::var("SKYQL_TEST_PAUSE_AFTER_LOCK_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }

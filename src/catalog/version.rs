@@ -55,6 +55,7 @@ impl VersionWriter {
     /// the previous version and opens the staging directory of the next one.
     pub fn begin(catalog: &Path) -> Result<Self> {
         let lock = WriteLock::acquire(catalog)?;
+        crash::pause_after_lock();
         let manifest = Manifest::read(catalog)?;
         if manifest.is_none() && has_version_dirs(catalog)? {
             bail!(

@@ -105,16 +105,41 @@ pub(crate) struct OptionalCatalog {
     tables: Vec<String>,
 }
 
+/// Stack of the threads that plan and run queries: a deeply nested expression (a chain of
+/// thousands of `OR`s) is planned recursively; beyond this it is refused by the parser's
+/// depth limit, never a stack overflow.
+const STACK_BYTES: usize = 256 << 20;
+
 /// Entry point used by `main.rs`: runs the command, prints errors, returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let worker = std::thread::Builder::new()
+        .name("skyql".into())
+        .stack_size(STACK_BYTES)
+        .spawn(move || run(cli));
+    let result = match worker.map(|w| w.join()) {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(anyhow::anyhow!("internal error: the command panicked")),
+        Err(e) => Err(anyhow::anyhow!("cannot start the main thread: {e}")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether the error is a closed standard output (`skyql query ... | head`): the reader
+/// wanted no more, which is no failure.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.to_string().contains("Broken pipe (os error 32)")
+    })
 }
 
 /// Runs a parsed command line.
@@ -137,6 +162,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(STACK_BYTES)
         .enable_all()
         .build()
         .context("cannot start the async runtime")

@@ -62,7 +62,19 @@ fn parse_format(name: &str) -> Result<OutputFormat, String> {
     })
 }
 
+/// Runs the query until it ends or SIGINT/SIGTERM arrives; then the query is dropped,
+/// which cancels it and removes its partial output file and spill files.
 pub(crate) async fn run(args: QueryArgs) -> Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch SIGTERM")?;
+    tokio::select! {
+        result = query(args) => result,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted (SIGINT): query cancelled, partial output removed"),
+        _ = terminate.recv() => bail!("terminated (SIGTERM): query cancelled, partial output removed"),
+    }
+}
+
+async fn query(args: QueryArgs) -> Result<()> {
     let sql = match (&args.sql, &args.file) {
         (Some(s), None) => s.clone(),
         (None, Some(f)) => {

@@ -8,6 +8,7 @@
 //! [`copy_format`]).
 
 pub mod copy_format;
+pub mod table;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,6 @@ use anyhow::{Context, Result, bail};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::json::ArrayWriter as JsonArrayWriter;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
@@ -196,7 +196,8 @@ pub async fn export_stream(
         );
     }
     let options = &options.with_csv_crlf_default(true);
-    let tmp = temporary_name(path);
+    let guard = PartialFile(temporary_name(path));
+    let tmp = guard.0.clone();
     let target = if format == OutputFormat::Fits {
         Target::Path(tmp.clone())
     } else {
@@ -213,10 +214,19 @@ pub async fn export_stream(
         Ok::<_, anyhow::Error>(summary)
     }
     .await;
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    drop(guard);
     result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A file being written under a temporary name: removed when dropped, whether the export
+/// failed, was cancelled (Ctrl-C drops the future) or was renamed into place (then there
+/// is nothing left to remove).
+struct PartialFile(PathBuf);
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Writes to a device, FIFO or socket in place: such a file is never replaced (a rename
@@ -239,7 +249,9 @@ async fn export_to_special_file(
         let out = std::io::BufWriter::with_capacity(1 << 20, open()?);
         return write_stream(stream, format, Target::Writer(Box::new(out)), options).await;
     }
-    let tmp = std::env::temp_dir().join(format!("skyql-{}.fits", std::process::id()));
+    let guard =
+        PartialFile(std::env::temp_dir().join(format!("skyql-{}.fits", std::process::id())));
+    let tmp = guard.0.clone();
     let result = async {
         let summary = write_stream(stream, format, Target::Path(tmp.clone()), options).await?;
         let mut from = std::fs::File::open(&tmp)?;
@@ -248,7 +260,7 @@ async fn export_to_special_file(
         Ok(summary)
     }
     .await;
-    let _ = std::fs::remove_file(&tmp);
+    drop(guard);
     result
 }
 
@@ -324,19 +336,14 @@ async fn write_stream(
     };
     match format {
         OutputFormat::Table => {
-            let mut batches = Vec::new();
+            let mut shown = table::ShownRows::new(schema, table::SHOWN_ROWS);
             while let Some(b) = stream.next().await {
                 if let Some(b) = limit.take(b?) {
-                    batches.push(b);
+                    shown.push(&b)?;
                 }
             }
-            if batches.is_empty() {
-                batches.push(RecordBatch::new_empty(schema));
-            }
             let mut out = target.writer()?;
-            writeln!(out, "{}", pretty_format_batches(&batches)?)?;
-            let rows = limit.rows;
-            writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
+            write!(out, "{}", shown.render()?)?;
             if limit.overflow {
                 writeln!(out, "(cut at the row limit)")?;
             }

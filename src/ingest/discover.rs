@@ -60,15 +60,18 @@ pub struct Discovery {
     pub rejects: Vec<Reject>,
     /// Files skipped because their name announces no known format.
     pub skipped: u64,
+    /// Those files (the report names the first ones).
+    pub skipped_files: Vec<PathBuf>,
 }
 
 /// Walks `inputs` (files or directories, recursively). With `forced`, every file found is
 /// read in that format; otherwise the file name decides and other files are skipped.
 pub fn discover(inputs: &[PathBuf], forced: Option<InputFormat>) -> Discovery {
     let mut d = Discovery::default();
+    let mut seen = Seen::new();
     for input in inputs {
         let abs = absolute(input);
-        walk(&abs, forced, true, &mut d);
+        walk_once(&abs, forced, true, &mut d, &mut seen);
     }
     d.files.sort_by(|a, b| a.path.cmp(&b.path));
     d.files.dedup_by(|a, b| a.path == b.path);
@@ -83,7 +86,34 @@ fn absolute(p: &Path) -> PathBuf {
     })
 }
 
-fn walk(path: &Path, forced: Option<InputFormat>, explicit: bool, d: &mut Discovery) {
+/// A path as stored in the catalogue and shown in reports: itself when it is UTF-8; else
+/// each byte that is not UTF-8 written `\xNN` (the rest kept), so that no two names
+/// become one.
+pub fn path_text(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Directories and files already seen, by (device, inode): a link to a directory above
+/// (`loop -> .`) or two links to one directory are walked once.
+type Seen = std::collections::HashSet<(u64, u64)>;
+
+fn walk_once(
+    path: &Path,
+    forced: Option<InputFormat>,
+    explicit: bool,
+    d: &mut Discovery,
+    seen: &mut Seen,
+) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
@@ -92,38 +122,30 @@ fn walk(path: &Path, forced: Option<InputFormat>, explicit: bool, d: &mut Discov
             return;
         }
     };
+    if !seen.insert((meta.dev(), meta.ino())) {
+        // Already walked through another link: nothing new.
+        return;
+    }
     if meta.is_dir() {
-        let entries = match std::fs::read_dir(path) {
-            Ok(e) => e,
-            Err(e) => {
-                d.rejects.push(Reject::rejected(
-                    path,
-                    "directory",
-                    format!("cannot list: {e}"),
-                ));
-                return;
-            }
+        walk_dir(path, forced, d, seen);
+        return;
+    }
+    let kind = meta.file_type();
+    if !meta.is_file() {
+        let what = if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_block_device() || kind.is_char_device() {
+            "a device"
+        } else {
+            "not a regular file"
         };
-        let mut children: Vec<PathBuf> = Vec::new();
-        for entry in entries {
-            match entry {
-                Ok(e) => children.push(e.path()),
-                Err(e) => d.rejects.push(Reject::rejected(
-                    path,
-                    "directory",
-                    format!("cannot list: {e}"),
-                )),
-            }
-        }
-        children.sort();
-        for c in children {
-            let hidden = c
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if !hidden {
-                walk(&c, forced, false, d);
-            }
-        }
+        d.rejects.push(Reject::rejected(
+            path,
+            "file",
+            format!("{what}, not a regular file: skipped"),
+        ));
         return;
     }
     let format = forced.or_else(|| InputFormat::from_name(path));
@@ -138,6 +160,43 @@ fn walk(path: &Path, forced: Option<InputFormat>, explicit: bool, d: &mut Discov
             "file",
             "unknown format: name it .fits, .time or .mjd, or give --format",
         )),
-        None => d.skipped += 1,
+        None => {
+            d.skipped += 1;
+            d.skipped_files.push(path.to_path_buf());
+        }
+    }
+}
+
+fn walk_dir(path: &Path, forced: Option<InputFormat>, d: &mut Discovery, seen: &mut Seen) {
+    let entries = match std::fs::read_dir(path) {
+        Ok(e) => e,
+        Err(e) => {
+            d.rejects.push(Reject::rejected(
+                path,
+                "directory",
+                format!("cannot list: {e}"),
+            ));
+            return;
+        }
+    };
+    let mut children: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(e) => children.push(e.path()),
+            Err(e) => d.rejects.push(Reject::rejected(
+                path,
+                "directory",
+                format!("cannot list: {e}"),
+            )),
+        }
+    }
+    children.sort();
+    for c in children {
+        let hidden = c
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if !hidden {
+            walk_once(&c, forced, false, d, seen);
+        }
     }
 }

@@ -96,7 +96,7 @@ pub fn read_image(
         .unwrap_or_default();
     Ok((
         ImageRow {
-            path: path.display().to_string(),
+            path: crate::ingest::discover::path_text(path),
             name: conventions.parse_image_name(&file_name),
             file_name,
             hdu: index as i32 + 1,

@@ -112,6 +112,34 @@ fn parse_f64(token: &str) -> Option<f64> {
     token.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
+/// Magnitudes beyond this are not a measurement (the brightest stars are near -1.5, the
+/// faintest sources any survey reaches near 30).
+const MAG_RANGE: std::ops::RangeInclusive<f64> = -30.0..=40.0;
+/// Dates outside MJD 0 (1858) .. 100000 (2132) are not a survey's.
+const MJD_RANGE: std::ops::RangeInclusive<f64> = 0.0..=100_000.0;
+
+/// Why a measurement makes no physical sense, if it does not: a magnitude outside
+/// [`MAG_RANGE`], a negative or absurd error, a date outside [`MJD_RANGE`].
+pub fn implausible(mjd: f64, mag: f64, mag_err: f64) -> Option<String> {
+    if !MJD_RANGE.contains(&mjd) {
+        Some(format!(
+            "date MJD {mjd} is outside {}..{}",
+            MJD_RANGE.start(),
+            MJD_RANGE.end()
+        ))
+    } else if !MAG_RANGE.contains(&mag) {
+        Some(format!(
+            "magnitude {mag} is outside {}..{}",
+            MAG_RANGE.start(),
+            MAG_RANGE.end()
+        ))
+    } else if !(0.0..=100.0).contains(&mag_err) {
+        Some(format!("magnitude error {mag_err} is negative or absurd"))
+    } else {
+        None
+    }
+}
+
 /// Parses an EROS-2 light curve: a commented header
 /// (`# star: erosid MagR ErrMR XR YR MagB ErrMB XB YB`, then a line of values), then rows
 /// `date MagR ErMagR MagB ErMagB` with date = JD - 2450000 and 99.999 / 9.999 for missing.
@@ -180,6 +208,14 @@ pub fn parse_eros(
                 || (e - conventions.missing.mag_err).abs() < 1e-6;
             if missing {
                 counts.missing += 1;
+            } else if let Some(reason) = implausible(mjd, m, e) {
+                counts.rejected += 1;
+                let band = if colour == b'R' { "red" } else { "blue" };
+                rejects.push(Reject::rejected(
+                    path,
+                    format!("line {line_no}"),
+                    format!("{band}: {reason}"),
+                ));
             } else {
                 counts.written += 1;
                 points.push(Point {
@@ -232,7 +268,7 @@ pub fn parse_eros(
         points,
         counts,
         rejects,
-        source: path.display().to_string(),
+        source: crate::ingest::discover::path_text(path),
     })
 }
 
@@ -274,7 +310,13 @@ pub fn parse_macho(path: &Path, text: &str) -> Result<LightCurve, RejectedFile> 
             parse_f64(tokens[1]),
             parse_f64(tokens[2]),
         ) {
-            (Some(mjd), Some(mag), Some(err)) => raw_points.push((mjd, mag, err)),
+            (Some(mjd), Some(mag), Some(err)) => match implausible(mjd, mag, err) {
+                None => raw_points.push((mjd, mag, err)),
+                Some(reason) => {
+                    counts.rejected += 1;
+                    rejects.push(Reject::rejected(path, format!("line {line_no}"), reason));
+                }
+            },
             _ => {
                 counts.rejected += 1;
                 rejects.push(Reject::rejected(
@@ -352,6 +394,6 @@ pub fn parse_macho(path: &Path, text: &str) -> Result<LightCurve, RejectedFile> 
         points,
         counts,
         rejects,
-        source: path.display().to_string(),
+        source: crate::ingest::discover::path_text(path),
     })
 }

@@ -156,7 +156,7 @@ impl<'a> IngestRun<'a> {
 
     fn record_input(&mut self, f: &InputFile, c: Counts) {
         let row = InputRow {
-            path: f.path.display().to_string(),
+            path: discover::path_text(&f.path),
             format: f.format.name().to_string(),
             size: f.size as i64,
             run: self.version as i64,

@@ -33,7 +33,7 @@ impl Reject {
     /// A rejection.
     pub fn rejected(path: &Path, location: impl Into<String>, reason: impl Into<String>) -> Self {
         Reject {
-            path: path.display().to_string(),
+            path: crate::ingest::discover::path_text(path),
             location: location.into(),
             severity: Severity::Rejected,
             reason: reason.into(),

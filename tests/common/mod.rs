@@ -140,3 +140,107 @@ pub fn generated_survey(generate_args: &[&str]) -> (tempfile::TempDir, PathBuf, 
     ]);
     (tmp, raw, cat)
 }
+
+/// A `skyql` command line being built: `Skyql::new(["query", sql]).catalog(c).ok()`.
+pub struct Skyql {
+    cmd: Command,
+    shown: String,
+}
+
+impl Skyql {
+    /// `skyql ARGS...`.
+    pub fn new<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(args: I) -> Self {
+        let mut cmd = skyql();
+        let mut shown = String::from("skyql");
+        for a in args {
+            shown.push(' ');
+            shown.push_str(&a.as_ref().to_string_lossy());
+            cmd.arg(a);
+        }
+        Skyql { cmd, shown }
+    }
+
+    /// Adds `--catalog DIR`.
+    pub fn catalog(mut self, dir: &Path) -> Self {
+        self.cmd.arg("--catalog").arg(dir);
+        self.shown
+            .push_str(&format!(" --catalog {}", dir.display()));
+        self
+    }
+
+    /// Adds more arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, args: I) -> Self {
+        for a in args {
+            self.shown.push(' ');
+            self.shown.push_str(&a.as_ref().to_string_lossy());
+            self.cmd.arg(a);
+        }
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Runs it.
+    pub fn output(mut self) -> Output {
+        self.cmd.output().expect("skyql binary runs")
+    }
+
+    /// Starts it without waiting.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("skyql binary starts")
+    }
+
+    /// Runs it, asserting success; returns standard output.
+    pub fn ok(self) -> String {
+        let shown = self.shown.clone();
+        let out = self.output();
+        assert!(
+            out.status.success(),
+            "{shown} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Runs it, asserting a failure with exit status 1 (an error, not a crash); returns
+    /// standard error.
+    pub fn fails(self) -> String {
+        let shown = self.shown.clone();
+        let out = self.output();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{shown} should fail with an error:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).to_string()
+    }
+}
+
+/// Copies a directory tree (files and directories; links copied as links).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        let kind = e.file_type().unwrap();
+        if kind.is_dir() {
+            copy_tree(&e.path(), &target);
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), &target).unwrap();
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}

@@ -53,8 +53,9 @@ pub fn read_image_header(path: &Path, hdu: Option<usize>) -> Result<ImageHeader,
     let file_size = std::fs::metadata(path)
         .map_err(|e| err("file", format!("cannot read: {e}")))?
         .len();
-    let mut f =
-        FitsFile::open(path).map_err(|e| err("file", format!("not a readable FITS file: {e}")))?;
+    let name = crate::cfitsio_name::CfitsioName::for_reading(path).map_err(|e| err("file", e))?;
+    let mut f = FitsFile::open(name.as_str())
+        .map_err(|e| err("file", format!("not a readable FITS file: {e}")))?;
     let n = f
         .num_hdus()
         .map_err(|e| err("file", format!("cannot list HDUs: {e}")))?;

@@ -9,6 +9,7 @@
 //! ```
 
 pub mod aggregates;
+pub mod cfitsio_name;
 pub mod docs;
 pub mod fits_card;
 pub mod fits_header;

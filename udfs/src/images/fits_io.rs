@@ -307,10 +307,6 @@ pub fn status_text(status: c_int) -> String {
         .into_owned()
 }
 
-fn c_path(path: &Path) -> Result<CString, String> {
-    CString::new(path.to_string_lossy().as_bytes()).map_err(|_| "a NUL in the path".to_string())
-}
-
 impl Fits {
     fn check(&self, status: c_int, action: &str) -> Result<(), String> {
         if status == 0 {
@@ -325,7 +321,9 @@ impl Fits {
     }
 
     fn open(path: &Path, hdu: usize) -> Result<Fits, String> {
-        let name = c_path(path)?;
+        let file = crate::cfitsio_name::CfitsioName::for_reading(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = CString::new(file.as_str()).map_err(|_| "a NUL in the path".to_string())?;
         let mut fptr = std::ptr::null_mut();
         let mut status = 0;
         // SAFETY: valid out-pointer and C string.
@@ -492,6 +490,33 @@ pub fn write_image(
             "{}: cannot close: cfitsio error {status} ({})",
             path.display(),
             status_text(status)
+        ));
+    }
+    check_complete(path, naxis, bitpix)
+}
+
+/// Checks that a written image file holds at least its header block and all its data,
+/// in whole 2880-byte blocks: cfitsio does not always report a write that the disk
+/// refused (ENOSPC) when it flushes its buffers.
+fn check_complete(path: &Path, naxis: [i64; 2], bitpix: i32) -> Result<(), String> {
+    const BLOCK: u64 = 2880;
+    let data = (naxis[0].max(0) * naxis[1].max(0)) as u64 * (bitpix.unsigned_abs() as u64 / 8);
+    let minimum = BLOCK + data.div_ceil(BLOCK) * BLOCK;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.sync_all().map_err(|e| {
+        format!(
+            "{}: cannot write to disk: {e} (is the disk full?)",
+            path.display()
+        )
+    })?;
+    let size = file
+        .metadata()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    if size < minimum || size % BLOCK != 0 {
+        return Err(format!(
+            "{}: incomplete file ({size} bytes, at least {minimum} expected): a write failed, most likely because the disk is full (ENOSPC)",
+            path.display()
         ));
     }
     Ok(())

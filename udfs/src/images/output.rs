@@ -70,20 +70,8 @@ impl ImageOutput {
             .root
             .canonicalize()
             .map_err(|e| format!("output root {}: {e}", self.root.display()))?;
+        let real_parent = self.make_dirs_inside(&root, rel, name)?;
         let path = root.join(rel);
-        let parent = path.parent().unwrap_or(&root).to_path_buf();
-        std::fs::create_dir_all(&parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-        // A link anywhere on the way may lead elsewhere: compare real paths.
-        let real_parent = parent
-            .canonicalize()
-            .map_err(|e| format!("{}: {e}", parent.display()))?;
-        if !real_parent.starts_with(&root) {
-            return Err(format!(
-                "output name '{name}' leads out of the output root {} (through a link)",
-                root.display()
-            ));
-        }
         let file_name = path
             .file_name()
             .ok_or_else(|| format!("output name '{name}' has no file name"))?;
@@ -94,12 +82,46 @@ impl ImageOutput {
             }
             if !self.overwrite {
                 return Err(format!(
-                    "{} exists (ask for overwriting to replace it)",
+                    "{} exists (use --overwrite to replace it)",
                     target.display()
                 ));
             }
         }
         Ok(target)
+    }
+
+    /// Creates the directories of `rel` under `root` one at a time, each checked to be a
+    /// real directory inside the root before the next is made in it: a link out of the
+    /// root is refused before anything is created beyond it. Returns the file's directory.
+    fn make_dirs_inside(&self, root: &Path, rel: &Path, name: &str) -> Result<PathBuf, String> {
+        let mut dir = root.to_path_buf();
+        let components: Vec<_> = rel.components().collect();
+        for c in &components[..components.len().saturating_sub(1)] {
+            let Component::Normal(part) = c else {
+                continue;
+            };
+            let next = dir.join(part);
+            match std::fs::symlink_metadata(&next) {
+                Ok(_) => {
+                    let real = next
+                        .canonicalize()
+                        .map_err(|e| format!("{}: {e}", next.display()))?;
+                    if !real.starts_with(root) || !real.is_dir() {
+                        return Err(format!(
+                            "output name '{name}' leads out of the output root {} (through a link)",
+                            root.display()
+                        ));
+                    }
+                    dir = real;
+                }
+                Err(_) => {
+                    std::fs::create_dir(&next)
+                        .map_err(|e| format!("cannot create {}: {e}", next.display()))?;
+                    dir = next;
+                }
+            }
+        }
+        Ok(dir)
     }
 }
 
@@ -123,6 +145,9 @@ pub fn write_atomically(
         TEMPORARY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let result = write(&tmp).and_then(|()| {
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| format!("cannot write {} to disk: {e}", target.display()))?;
         if overwrite {
             std::fs::rename(&tmp, target)
                 .map_err(|e| format!("cannot rename to {}: {e}", target.display()))
@@ -130,7 +155,7 @@ pub fn write_atomically(
             std::fs::hard_link(&tmp, target).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AlreadyExists {
                     format!(
-                        "{} exists (ask for overwriting to replace it)",
+                        "{} exists (use --overwrite to replace it)",
                         target.display()
                     )
                 } else {

@@ -61,6 +61,15 @@ impl Wcs {
     /// Decodes the projection and distortion and inverts the matrices.
     pub fn prepare(&self) -> Result<PreparedWcs, WcsError> {
         let projection = Projection::from_ctypes(&self.ctype1, &self.ctype2, &self.terms)?;
+        if !(-90.0..=90.0).contains(&self.crval[1]) || !self.crval[0].is_finite() {
+            return Err(WcsError::new(
+                "CRVAL2",
+                &format!(
+                    "{} is not a latitude (outside -90..90): no position from this WCS",
+                    self.crval[1]
+                ),
+            ));
+        }
         let det = self.cd[0][0] * self.cd[1][1] - self.cd[0][1] * self.cd[1][0];
         if det == 0.0 || !det.is_finite() {
             return Err(WcsError::new(
