@@ -126,10 +126,19 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", without_bug_report_advice(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
+}
+
+/// DataFusion ends its internal errors with advice to file a bug report with DataFusion;
+/// most reach users through skyql's own functions or their input, where the advice
+/// misleads. The error itself is kept.
+fn without_bug_report_advice(text: &str) -> String {
+    const ADVICE: &str = "This issue was likely caused by a bug in DataFusion's code. Please help us to resolve this by filing a bug report in our issue tracker: https://github.com/apache/datafusion/issues";
+    text.replace(&format!(".\n{ADVICE}"), "")
+        .replace(ADVICE, "")
 }
 
 /// Whether the error is a closed standard output (`skyql query ... | head`): the reader

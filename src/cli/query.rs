@@ -104,6 +104,7 @@ async fn query(args: QueryArgs) -> Result<()> {
     let extra = ExtraTable::parse_all(&args.catalog.tables)?;
     let ctx = engine.session(&extra).await?;
     let df = engine.sql(&ctx, &sql).await?;
+    let copy = crate::engine::copy_target(&df).filter(|t| !t.exists());
     let export = ExportOptions {
         csv_delimiter: parse_delimiter(&args.csv_delimiter)?,
         csv_crlf: args.csv_line_end.as_deref().map(|e| e == "crlf"),
@@ -111,7 +112,10 @@ async fn query(args: QueryArgs) -> Result<()> {
         query: Some(sql.trim().to_string()),
         table_name: None,
     };
-    let summary = write_result(df, format, args.output.as_deref(), &export).await?;
+    let summary = match write_result(df, format, args.output.as_deref(), &export).await {
+        Ok(s) => s,
+        Err(e) => return Err(copy_failed(e, copy.as_deref())),
+    };
     if let Some(out) = &args.output
         && out.as_os_str() != "-"
     {
@@ -127,6 +131,30 @@ async fn query(args: QueryArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The error of a failed `COPY` into a new file: the partial file removed, and a full
+/// disk named (DataFusion's own writers report it only as "error while finalizing
+/// writes").
+fn copy_failed(e: anyhow::Error, target: Option<&Path>) -> anyhow::Error {
+    let Some(target) = target else { return e };
+    let mut e = e;
+    if target.is_file() && std::fs::remove_file(target).is_ok() {
+        e = e.context(format!(
+            "COPY failed; the partial {} was removed",
+            target.display()
+        ));
+    }
+    let dir = crate::catalog::durable::parent_dir(target);
+    match skyql_udfs::images::output::free_bytes(&dir) {
+        Some(free) if free < 1 << 20 && !format!("{e:#}").contains("No space left") => {
+            e.context(format!(
+                "No space left on device: {free} bytes free on the disk of {}",
+                dir.display()
+            ))
+        }
+        _ => e,
+    }
 }
 
 /// `--format`, else the format the `--output` extension names, else a table.

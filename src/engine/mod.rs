@@ -9,6 +9,7 @@
 //! tables and any extra files. In [read-only mode](EngineOptions::read_only) nothing a
 //! query does can write: no DDL, DML or COPY, and no file-writing functions.
 
+pub mod depth;
 pub mod tables;
 
 use std::path::{Path, PathBuf};
@@ -186,6 +187,7 @@ impl Engine {
     /// Plans `sql` in `ctx` under this engine's SQL options; a `COPY` into the
     /// catalogue directory is refused.
     pub async fn sql(&self, ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+        depth::check_expression_depth(sql)?;
         let df = ctx.sql_with_options(sql, self.sql_options()).await?;
         if let (LogicalPlan::Copy(copy), Some(catalog)) = (df.logical_plan(), &self.catalog)
             && is_inside(Path::new(&copy.output_url), &catalog.dir)
@@ -197,6 +199,18 @@ impl Engine {
             );
         }
         Ok(df)
+    }
+}
+
+/// The file a `COPY ... TO` statement writes, if the plan is one.
+pub fn copy_target(df: &DataFrame) -> Option<PathBuf> {
+    match df.logical_plan() {
+        LogicalPlan::Copy(copy) => Some(PathBuf::from(
+            copy.output_url
+                .strip_prefix("file://")
+                .unwrap_or(&copy.output_url),
+        )),
+        _ => None,
     }
 }
 

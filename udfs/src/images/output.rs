@@ -125,6 +125,29 @@ impl ImageOutput {
     }
 }
 
+/// Bytes free for an unprivileged writer on the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a zeroed statvfs the call fills.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut stats) };
+    (rc == 0).then(|| stats.f_bavail as u64 * stats.f_frsize as u64)
+}
+
+/// `reason`, with the likely cause when the disk holding `path` is (nearly) full: cfitsio
+/// reports a refused write only as "error writing to FITS file".
+pub fn with_disk_full_hint(reason: String, path: &Path) -> String {
+    let dir = path.parent().unwrap_or(path);
+    match free_bytes(dir) {
+        Some(free) if free < 1 << 20 => format!(
+            "{reason}: No space left on device ({free} bytes free on the disk of {})",
+            dir.display()
+        ),
+        _ => reason,
+    }
+}
+
 static TEMPORARY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Writes a file through `write` under a temporary name beside `target`, then moves it
@@ -144,26 +167,28 @@ pub fn write_atomically(
         std::process::id(),
         TEMPORARY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    let result = write(&tmp).and_then(|()| {
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| format!("cannot write {} to disk: {e}", target.display()))?;
-        if overwrite {
-            std::fs::rename(&tmp, target)
-                .map_err(|e| format!("cannot rename to {}: {e}", target.display()))
-        } else {
-            std::fs::hard_link(&tmp, target).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    format!(
-                        "{} exists (use --overwrite to replace it)",
-                        target.display()
-                    )
-                } else {
-                    format!("cannot create {}: {e}", target.display())
-                }
-            })
-        }
-    });
+    let result = write(&tmp)
+        .map_err(|e| with_disk_full_hint(e, target))
+        .and_then(|()| {
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| format!("cannot write {} to disk: {e}", target.display()))?;
+            if overwrite {
+                std::fs::rename(&tmp, target)
+                    .map_err(|e| format!("cannot rename to {}: {e}", target.display()))
+            } else {
+                std::fs::hard_link(&tmp, target).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        format!(
+                            "{} exists (use --overwrite to replace it)",
+                            target.display()
+                        )
+                    } else {
+                        format!("cannot create {}: {e}", target.display())
+                    }
+                })
+            }
+        });
     let _ = std::fs::remove_file(&tmp);
     result
 }

@@ -1,0 +1,324 @@
+//! Hostile and odd inputs: names that are not UTF-8 or that cfitsio would read as its
+//! own syntax, link loops, FIFOs, values outside physical sense, absurd WCS, expressions
+//! deep enough to overflow a stack, results larger than the memory limit, outputs onto
+//! special files or into the catalogue. Each gives a clear error or a counted rejection,
+//! never a crash, a hang or a file written where it must not be.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use common::{Skyql, data};
+
+const EROS: &str = "lightcurves/eros2/lm0010n22323.time";
+
+#[test]
+fn names_that_are_not_utf8_or_look_like_cfitsio_syntax_are_ingested_losslessly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let fits = data("fits/apogee_alta_sip.fits");
+    for name in [&b"img\xff.fits"[..], b"img[1].fits", b"-dash.fits"] {
+        std::fs::copy(&fits, input.join(OsStr::from_bytes(name))).unwrap();
+    }
+    std::fs::copy(
+        data(EROS),
+        input.join(OsStr::from_bytes(b"lm0010n22323\xfe.time")),
+    )
+    .unwrap();
+    let cat = tmp.path().join("cat");
+    let out = Skyql::new(["ingest"]).args([&input]).catalog(&cat).ok();
+    assert!(out.contains("images written: 3"), "{out}");
+    let paths = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT path FROM images ORDER BY path",
+    ])
+    .catalog(&cat)
+    .ok();
+    assert!(paths.contains("img\\xFF.fits"), "{paths}");
+    assert!(
+        paths.contains("img[1].fits") && paths.contains("-dash.fits"),
+        "{paths}"
+    );
+    let inputs = Skyql::new(["query", "--format", "csv", "SELECT path FROM inputs"])
+        .catalog(&cat)
+        .ok();
+    assert!(inputs.contains("lm0010n22323\\xFE.time"), "{inputs}");
+}
+
+#[test]
+fn link_loops_are_walked_once_and_fifos_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(data("fits/apogee_alta_sip.fits"), input.join("a.fits")).unwrap();
+    std::os::unix::fs::symlink(".", input.join("loop")).unwrap();
+    std::os::unix::fs::symlink(".", input.join("again")).unwrap();
+    std::os::unix::fs::symlink(&input, input.join("up")).unwrap();
+    let fifo = input.join("x.time");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let cat = tmp.path().join("cat");
+    let started = std::time::Instant::now();
+    let out = Skyql::new(["ingest"]).args([&input]).catalog(&cat).output();
+    assert!(started.elapsed().as_secs() < 60, "the walk must end");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("images written: 1"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("x.time") && stderr.contains("a FIFO"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn values_outside_physical_sense_are_rejected_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(data(EROS)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.push("   400.0  1e39  0.02  15.0  0.03".into());
+    lines.push("   401.0  14.8  -0.02  15.0  0.03".into());
+    lines.push("   1e300  14.8  0.02  15.0  0.03".into());
+    let file = tmp.path().join("lm0010n22323.time");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let cat = tmp.path().join("cat");
+    let out = Skyql::new(["ingest"]).args([&file]).catalog(&cat).output();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Three lines of two values: the red values of the first two and all of the third.
+    assert!(stdout.contains("+ rejected 4"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("magnitude 1000000000000000000000000000000000000000"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("magnitude error -0.02"), "{stderr}");
+    assert!(stderr.contains("outside 0..100000"), "{stderr}");
+    let max = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT MAX(mag) AS m FROM measurements",
+    ])
+    .catalog(&cat)
+    .ok();
+    let m: f64 = max.lines().nth(1).unwrap().parse().unwrap();
+    assert!(m < 20.0, "{m}");
+}
+
+/// A copy of a real FITS file with one header value replaced (same width).
+fn with_card(from: &Path, to: &Path, keyword: &str, value: &str) {
+    let mut bytes = std::fs::read(from).unwrap();
+    let key = format!("{keyword:<8}= ");
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key.as_bytes())
+        .unwrap();
+    let field = format!("{value:>20}");
+    bytes[at + 10..at + 30].copy_from_slice(field.as_bytes());
+    std::fs::write(to, bytes).unwrap();
+}
+
+#[test]
+fn a_declination_beyond_the_pole_gives_no_position() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("bad.fits");
+    with_card(&data("fits/apogee_alta_sip.fits"), &file, "CRVAL2", "95.0");
+    let cat = tmp.path().join("cat");
+    let out = Skyql::new(["ingest"]).args([&file]).catalog(&cat).output();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("CRVAL2") && stderr.contains("not a latitude"),
+        "{stderr}"
+    );
+    let centre = Skyql::new(["query", "--format", "csv", "SELECT dec_center FROM images"])
+        .catalog(&cat)
+        .ok();
+    assert_eq!(centre.lines().nth(1), Some(""), "{centre}");
+    let pix = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT pix2sky(1.0, 1.0, wcs)['dec'] AS d FROM images",
+    ])
+    .catalog(&cat)
+    .ok();
+    assert_eq!(pix.lines().nth(1), Some(""), "{pix}");
+}
+
+#[test]
+fn deep_expressions_are_refused_with_a_message_never_a_crash() {
+    for op in [" OR ", " + "] {
+        let terms = vec!["1 = 1"; 5000].join(op);
+        let sql = if op == " OR " {
+            format!("SELECT COUNT(*) FROM (VALUES (1)) t(x) WHERE {terms}")
+        } else {
+            format!("SELECT {}", vec!["1"; 5000].join(op))
+        };
+        let out = Skyql::new(["query", "--format", "csv"])
+            .args([&sql])
+            .output();
+        assert!(
+            out.status.code() == Some(1),
+            "{op}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("nests more than 500 levels"), "{err}");
+    }
+}
+
+#[test]
+fn moderately_deep_expressions_still_run() {
+    let sql = format!("SELECT {} AS n", vec!["1"; 200].join(" + "));
+    let out = Skyql::new(["query", "--format", "csv"]).args([&sql]).ok();
+    assert_eq!(out, "n\n200\n");
+}
+
+#[test]
+fn a_large_result_as_a_table_stays_within_the_memory_limit() {
+    let out = Skyql::new([
+        "query",
+        "--memory-limit",
+        "32M",
+        "SELECT a.value AS a, b.value AS b FROM generate_series(1, 2000) a CROSS JOIN generate_series(1, 2000) b",
+    ])
+    .ok();
+    assert!(
+        out.contains("4000000 rows (the first 20 and the last 20 shown"),
+        "{}",
+        &out[out.len().saturating_sub(300)..]
+    );
+    assert!(out.contains("... 3999960 rows not shown ..."));
+}
+
+#[test]
+fn outputs_onto_special_files_stream_into_them_and_never_replace_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("out.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader_path = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::read_to_string(reader_path).unwrap());
+    Skyql::new(["query", "--format", "csv", "--output"])
+        .args([&fifo])
+        .args(["SELECT 1 AS n"])
+        .ok();
+    assert_eq!(reader.join().unwrap(), "n\n1\n");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    for format in ["csv", "votable", "fits", "parquet"] {
+        Skyql::new([
+            "query",
+            "--format",
+            format,
+            "--output",
+            "/dev/null",
+            "SELECT 1 AS n",
+        ])
+        .ok();
+        let meta = std::fs::metadata("/dev/null").unwrap();
+        assert!(
+            meta.file_type().is_char_device(),
+            "/dev/null replaced by {format}"
+        );
+    }
+}
+
+#[test]
+fn queries_never_write_into_the_catalogue() {
+    let (_tmp, cat) = common::ingested(&data(EROS));
+    let manifest = std::fs::read(cat.join("manifest.json")).unwrap();
+    let err = Skyql::new(["query", "SELECT 1 AS n", "--output"])
+        .args([cat.join("manifest.json")])
+        .catalog(&cat)
+        .fails();
+    assert!(err.contains("inside the catalogue"), "{err}");
+    let into = cat.join("v000001/stolen.csv");
+    let err = Skyql::new(["query"])
+        .args([format!("COPY (SELECT 1 AS n) TO '{}'", into.display())])
+        .catalog(&cat)
+        .fails();
+    assert!(err.contains("inside the catalogue"), "{err}");
+    assert!(!into.exists());
+    assert_eq!(std::fs::read(cat.join("manifest.json")).unwrap(), manifest);
+}
+
+#[test]
+fn the_output_format_follows_the_extension() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vot = tmp.path().join("out.vot");
+    Skyql::new(["query", "SELECT 1 AS n", "--output"])
+        .args([&vot])
+        .ok();
+    assert!(std::fs::read_to_string(&vot).unwrap().contains("<VOTABLE"));
+    let err = Skyql::new(["query", "SELECT 1 AS n", "--output"])
+        .args([tmp.path().join("out.xyz")])
+        .fails();
+    assert!(
+        err.contains("cannot tell the format") && err.contains("--format"),
+        "{err}"
+    );
+    let err = Skyql::new(["query", "SELECT 1 AS n", "--output"])
+        .args([tmp.path().join("nodir/out.csv")])
+        .fails();
+    assert!(
+        err.contains("does not exist") && !err.contains("partial"),
+        "{err}"
+    );
+}
+
+#[test]
+fn image_outputs_create_nothing_outside_the_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
+    let fits = data("fits/apogee_alta_sip.fits");
+    let out = Skyql::new(["query", "--format", "csv", "--output-root"])
+        .args([&root])
+        .args([format!(
+            "SELECT cutout(p, s['ra'], s['dec'], 8, 'link/sub/deeper/x.fits') AS c FROM \
+             (SELECT '{0}' AS p, pix2sky(20.0, 20.0, wcs_from_fits('{0}')) AS s)",
+            fits.display()
+        )])
+        .output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("leads out of the output root"), "{stderr}");
+    assert!(
+        !outside.join("sub").exists(),
+        "a directory was made outside the root"
+    );
+    // The same name inside the root works.
+    let out = Skyql::new(["query", "--format", "csv", "--output-root"])
+        .args([&root])
+        .args([format!(
+            "SELECT cutout(p, s['ra'], s['dec'], 8, 'in/sub/x.fits') AS c FROM \
+             (SELECT '{0}' AS p, pix2sky(20.0, 20.0, wcs_from_fits('{0}')) AS s)",
+            fits.display()
+        )])
+        .ok();
+    assert!(out.contains("x.fits"), "{out}");
+    assert!(root.join("in/sub/x.fits").is_file());
+}
