@@ -126,19 +126,38 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", without_bug_report_advice(&format!("{e:#}")));
+            eprintln!("error: {}", user_facing(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
 }
 
-/// DataFusion ends its internal errors with advice to file a bug report with DataFusion;
-/// most reach users through skyql's own functions or their input, where the advice
-/// misleads. The error itself is kept.
-fn without_bug_report_advice(text: &str) -> String {
+/// An error chain as a user should read it: each cause once (DataFusion repeats a cause
+/// through every layer it crosses), DataFusion's configuration keys replaced by the
+/// options that set them, and without DataFusion's advice to file a bug report with it
+/// (most internal errors reach users through skyql's functions or their input).
+fn user_facing(text: &str) -> String {
     const ADVICE: &str = "This issue was likely caused by a bug in DataFusion's code. Please help us to resolve this by filing a bug report in our issue tracker: https://github.com/apache/datafusion/issues";
-    text.replace(&format!(".\n{ADVICE}"), "")
+    let text = text
+        .replace(&format!(".\n{ADVICE}"), "")
         .replace(ADVICE, "")
+        .replace(
+            "increasing the config: `datafusion.runtime.max_temp_directory_size`",
+            "a larger --spill-limit",
+        )
+        .replace(
+            "increase datafusion.runtime.memory_limit",
+            "give a larger --memory-limit",
+        )
+        .replace("`datafusion.runtime.memory_limit`", "--memory-limit");
+    let parts: Vec<&str> = text.split(": ").collect();
+    let kept: Vec<&str> = parts
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| !parts[i + 1..].contains(p))
+        .map(|(_, p)| *p)
+        .collect();
+    kept.join(": ")
 }
 
 /// Whether the error is a closed standard output (`skyql query ... | head`): the reader
