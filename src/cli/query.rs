@@ -114,7 +114,7 @@ async fn query(args: QueryArgs) -> Result<()> {
     };
     let summary = match write_result(df, format, args.output.as_deref(), &export).await {
         Ok(s) => s,
-        Err(e) => return Err(copy_failed(e, copy.as_deref())),
+        Err(e) => return Err(damaged_files(copy_failed(e, copy.as_deref()), &engine)),
     };
     if let Some(out) = &args.output
         && out.as_os_str() != "-"
@@ -151,6 +151,33 @@ fn copy_failed(e: anyhow::Error, target: Option<&Path>) -> anyhow::Error {
             e.context(format!(
                 "No space left on device: {free} bytes free on the disk of {}",
                 dir.display()
+            ))
+        }
+        _ => e,
+    }
+}
+
+/// A query that failed decoding its data: the catalogue's files are checked (size and
+/// CRC-32; only then, so a typo costs nothing) and the damaged ones named with their
+/// table.
+fn damaged_files(e: anyhow::Error, engine: &Engine) -> anyhow::Error {
+    let text = format!("{e:#}");
+    let decoding = ["Parquet error", "Arrow error", "out of bounds", "Corrupt", "corrupt"]
+        .iter()
+        .any(|k| text.contains(k));
+    let Some(catalog) = engine.catalog().filter(|_| decoding) else {
+        return e;
+    };
+    match crate::catalog::verify::verify(&catalog.dir) {
+        Ok(report) if !report.problems.is_empty() => {
+            let named: Vec<String> = report
+                .problems
+                .iter()
+                .map(|p| format!("{} (table {}): {}", p.path.display(), p.table, p.reason))
+                .collect();
+            e.context(format!(
+                "the catalogue is damaged: {}; restore these files or re-ingest their inputs",
+                named.join("; ")
             ))
         }
         _ => e,
