@@ -139,3 +139,63 @@ fn pixel_origin_zero_matches_the_zero_based_reference() {
     }
     assert!(!run(&["query", "SELECT pix2sky(1.0, 1.0, wcs_from_header('CTYPE1  = ''RA---TAN''\nCTYPE2  = ''DEC--TAN''\nCRVAL1  = 1.0\nCRVAL2  = 2.0\nCDELT1  = 1.0\nCDELT2  = 1.0'), 2)"]).status.success());
 }
+
+/// A header-only FITS file (NAXIS = 0) with a TAN WCS, as astrometry.net's `wcs.fits`.
+fn header_only_wcs_file(path: &std::path::Path) {
+    let cards = [
+        "SIMPLE  =                    T".to_string(),
+        "BITPIX  =                    8".to_string(),
+        "NAXIS   =                    0".to_string(),
+        "EXTEND  =                    T".to_string(),
+        "WCSAXES =                    2".to_string(),
+        "CTYPE1  = 'RA---TAN'".to_string(),
+        "CTYPE2  = 'DEC--TAN'".to_string(),
+        "EQUINOX =               2000.0".to_string(),
+        "CRVAL1  =        80.8940000000".to_string(),
+        "CRVAL2  =       -69.7560000000".to_string(),
+        "CRPIX1  =        1024.50000000".to_string(),
+        "CRPIX2  =        512.500000000".to_string(),
+        "CD1_1   =   -0.000167222222222".to_string(),
+        "CD1_2   =                  0.0".to_string(),
+        "CD2_1   =                  0.0".to_string(),
+        "CD2_2   =    0.000167222222222".to_string(),
+        "IMAGEW  =                 2048".to_string(),
+        "IMAGEH  =                 1024".to_string(),
+        "END".to_string(),
+    ];
+    let mut bytes: Vec<u8> = cards
+        .iter()
+        .flat_map(|c| format!("{c:<80}").into_bytes())
+        .collect();
+    bytes.resize(2880, b' ');
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn wcs_from_fits_reads_a_header_only_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("wcs.fits");
+    header_only_wcs_file(&path);
+    let p = path.display();
+    let row = one_row(&format!(
+        "SELECT pix2sky(1024.5, 512.5, wcs_from_fits('{p}'))['ra'] AS ra, \
+                pix2sky(1024.5, 512.5, wcs_from_fits('{p}'))['dec'] AS dec, \
+                wcs_from_fits('{p}')['ctype1'] AS ctype1"
+    ));
+    assert_eq!(row["ctype1"], "RA---TAN");
+    assert!(
+        (row["ra"].parse::<f64>().unwrap() - 80.894).abs() < 1e-9,
+        "{row:?}"
+    );
+    assert!(
+        (row["dec"].parse::<f64>().unwrap() + 69.756).abs() < 1e-9,
+        "{row:?}"
+    );
+    // A pixel away from the reference point moves on the sky (the CD matrix is used).
+    let moved = one_row(&format!(
+        "SELECT ang_sep(80.894, -69.756, s['ra'], s['dec']) * 3600 AS d FROM \
+         (SELECT pix2sky(1124.5, 512.5, wcs_from_fits('{p}')) AS s)"
+    ));
+    let d: f64 = moved["d"].parse().unwrap();
+    assert!((d - 60.2).abs() < 0.1, "100 pixels of 0.602 arcsec: {d}");
+}

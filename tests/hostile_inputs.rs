@@ -328,17 +328,12 @@ fn an_interrupted_export_leaves_no_partial_file() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("big.csv");
     let spill = tmp.path().join("spill");
-    let child = Skyql::new([
-        "query",
-        "--memory-limit",
-        "16M",
-        "--spill-dir",
-    ])
-    .args([&spill])
-    .args(["--output"])
-    .args([&out])
-    .args(["SELECT value FROM generate_series(1, 2000000000) ORDER BY value DESC"])
-    .spawn();
+    let child = Skyql::new(["query", "--memory-limit", "16M", "--spill-dir"])
+        .args([&spill])
+        .args(["--output"])
+        .args([&out])
+        .args(["SELECT value FROM generate_series(1, 2000000000) ORDER BY value DESC"])
+        .spawn();
     // Wait until the export has begun (its spill files or the partial file exist).
     let started = std::time::Instant::now();
     while started.elapsed().as_secs() < 30 {
@@ -351,7 +346,13 @@ fn an_interrupted_export_leaves_no_partial_file() {
     }
     std::thread::sleep(std::time::Duration::from_millis(500));
     let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let done = child.wait_with_output().unwrap();
     assert_eq!(done.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&done.stderr);
@@ -362,19 +363,32 @@ fn an_interrupted_export_leaves_no_partial_file() {
         .filter(|n| n != "spill")
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    let spilled: Vec<_> = std::fs::read_dir(&spill).map(|d| d.count()).into_iter().collect();
-    assert!(spilled.iter().all(|&n| n == 0), "spill files left: {spilled:?}");
+    let spilled: Vec<_> = std::fs::read_dir(&spill)
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert!(
+        spilled.iter().all(|&n| n == 0),
+        "spill files left: {spilled:?}"
+    );
 }
 
 #[test]
 fn spilling_stays_within_its_cap_and_says_which_option_raises_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = Skyql::new(["query", "--memory-limit", "16M", "--spill-limit", "1M", "--spill-dir"])
-        .args([tmp.path().join("spill")])
-        .args(["--format", "csv", "--output"])
-        .args([tmp.path().join("sorted.csv")])
-        .args(["SELECT value FROM generate_series(1, 3000000) ORDER BY value DESC"])
-        .fails();
+    let err = Skyql::new([
+        "query",
+        "--memory-limit",
+        "16M",
+        "--spill-limit",
+        "1M",
+        "--spill-dir",
+    ])
+    .args([tmp.path().join("spill")])
+    .args(["--format", "csv", "--output"])
+    .args([tmp.path().join("sorted.csv")])
+    .args(["SELECT value FROM generate_series(1, 3000000) ORDER BY value DESC"])
+    .fails();
     assert!(err.contains("--spill-limit"), "{err}");
     assert_eq!(err.matches("The used disk space").count(), 1, "{err}");
     assert!(!tmp.path().join("sorted.csv").exists());

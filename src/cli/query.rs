@@ -162,9 +162,15 @@ fn copy_failed(e: anyhow::Error, target: Option<&Path>) -> anyhow::Error {
 /// table.
 fn damaged_files(e: anyhow::Error, engine: &Engine) -> anyhow::Error {
     let text = format!("{e:#}");
-    let decoding = ["Parquet error", "Arrow error", "out of bounds", "Corrupt", "corrupt"]
-        .iter()
-        .any(|k| text.contains(k));
+    let decoding = [
+        "Parquet error",
+        "Arrow error",
+        "out of bounds",
+        "Corrupt",
+        "corrupt",
+    ]
+    .iter()
+    .any(|k| text.contains(k));
     let Some(catalog) = engine.catalog().filter(|_| decoding) else {
         return e;
     };

@@ -46,6 +46,9 @@ pub struct ExportColumn {
     /// For integer arrays: the value that stands for a null element (VOTable `VALUES
     /// null`): the one read from a VOTable, or the type's minimum.
     pub null_value: Option<i64>,
+    /// For text: the fixed VOTable `arraysize` (the longest value, in characters), when
+    /// known before the header is written (VOParquet); `*` otherwise.
+    pub char_length: Option<usize>,
 }
 
 impl ExportColumn {
@@ -199,6 +202,7 @@ fn plan_field(field: &Field, prefix: &str, columns: &mut Vec<ExportColumn>) -> P
         utype: metadata(field, "utype"),
         description: metadata(field, "description"),
         null_value: None,
+        char_length: None,
     };
     let dt = field.data_type();
     let plan = if let DataType::Struct(children) = dt {

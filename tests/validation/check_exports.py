@@ -236,6 +236,38 @@ def check_all_types(binary, catalog, work):
             compared += 1
     print(f"duckdb parquet: {compared} values equal to the CSV export")
 
+    # astropy reads the VOParquet file with its embedded VOTable metadata: every row, and
+    # the units of the VOTable. astropy's Parquet reader gives a boolean column with nulls
+    # the object type, which it then cannot stack on the VOTable's boolean: that column
+    # is left out here (docs/EXPORTS.md).
+    kept = [h for h in header if h != "bool_with_nulls"]
+    vo_path = os.path.join(work, "astropy.parquet")
+    with open(ALL_TYPES_SQL) as f:
+        inner = f.read().strip().rstrip(";")
+    skyql(binary, "query", "--catalog", catalog, f"SELECT * EXCLUDE (bool_with_nulls) FROM ({inner})",
+          "--format", "parquet", "--output", vo_path)
+    vo_table = Table.read(vo_path, format="parquet.votable")
+    if len(vo_table) != len(rows):
+        problem(f"astropy parquet.votable: {len(vo_table)} rows, {len(rows)} expected")
+    for name in kept:
+        got = vo_table[name].unit
+        if (str(got) if got is not None else None) != units.get(name):
+            problem(f"astropy parquet.votable: {name} unit {got} != {units.get(name)}")
+    scalar = [n for n in kept if vo_table[n].ndim == 1 and vo_table[n].dtype != object]
+    # astropy's Parquet reader also writes a null string as the text 'None' cut to the
+    # column's width: such cells are compared as null.
+    table = vo_table[scalar]
+    for name in scalar:
+        if table[name].dtype.kind == "U":
+            width = table[name].dtype.itemsize // 4
+            nulls = [i for i, r in enumerate(rows) if r[header.index(name)] == ""]
+            for i in nulls:
+                if table[name][i] == "None"[:width]:
+                    table[name][i] = ""
+    compare_table("astropy parquet.votable", scalar,
+                  [[r[header.index(h)] for h in scalar] for r in rows], table)
+    print(f"astropy parquet.votable: {len(vo_table)} rows; {len(scalar)} columns equal to the CSV export; units kept")
+
 
 def check_round_trip(binary, votable_dir, work):
     for name in sorted(os.listdir(votable_dir)):

@@ -119,6 +119,55 @@ pub fn read_image_header(path: &Path, hdu: Option<usize>) -> Result<ImageHeader,
     })
 }
 
+/// The header holding a WCS: that of [`read_image_header`], or, in a file without a 2-D
+/// image (a header-only FITS file such as astrometry.net's `wcs.fits`, NAXIS = 0), the
+/// first HDU (or HDU `hdu`) whose cards have CTYPE1 or CRVAL1. Its image size then comes
+/// from IMAGEW/IMAGEH, else NAXIS1/NAXIS2 cards, else is 0 x 0.
+pub fn read_wcs_header(path: &Path, hdu: Option<usize>) -> Result<ImageHeader, HeaderError> {
+    let image_error = match read_image_header(path, hdu) {
+        Ok(h) => return Ok(h),
+        Err(e) if e.reason == "no 2-D image HDU" || e.reason == "not a 2-D image" => e,
+        Err(e) => return Err(e),
+    };
+    let name = crate::cfitsio_name::CfitsioName::for_reading(path).map_err(|e| err("file", e))?;
+    let mut f = FitsFile::open(name.as_str())
+        .map_err(|e| err("file", format!("not a readable FITS file: {e}")))?;
+    let n = f
+        .num_hdus()
+        .map_err(|e| err("file", format!("cannot list HDUs: {e}")))?;
+    let candidates: Vec<usize> = match hdu {
+        Some(i) => vec![i],
+        None => (0..n).collect(),
+    };
+    for index in candidates {
+        let location = format!("HDU {}", index + 1);
+        let (cards, data_end) = hdu_cards(&mut f, index)
+            .map_err(|e| err(&location, format!("cannot read the header: {e}")))?;
+        let has = |k: &str| cards.iter().any(|c| c.keyword == k);
+        if !(has("CTYPE1") || has("CRVAL1")) {
+            continue;
+        }
+        let number = |k: &str| {
+            cards
+                .iter()
+                .find(|c| c.keyword == k)
+                .and_then(|c| c.value.as_f64())
+        };
+        let size = |a: &str, b: &str| number(a).or_else(|| number(b)).unwrap_or(0.0) as i64;
+        let naxis = [size("IMAGEW", "NAXIS1"), size("IMAGEH", "NAXIS2")];
+        return Ok(ImageHeader {
+            index,
+            naxis,
+            cards,
+            data_end,
+        });
+    }
+    Err(err(
+        image_error.location,
+        "no 2-D image HDU and no header with WCS keywords (CTYPE1, CRVAL1)",
+    ))
+}
+
 /// Every card of HDU `index` (0-based) and the byte where its data end.
 fn hdu_cards(f: &mut FitsFile, index: usize) -> Result<(Vec<Card>, u64), String> {
     f.hdu(index).map_err(|e| e.to_string())?;

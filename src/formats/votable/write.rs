@@ -118,8 +118,12 @@ pub fn header(columns: &[ExportColumn], info: &DocumentInfo) -> String {
             escaped(&c.name),
             c.kind.name()
         ));
-        if c.kind == Datatype::Char || c.is_array {
-            x.push_str(" arraysize=\"*\"");
+        match c.char_length {
+            Some(n) if c.kind == Datatype::Char && !c.is_array => {
+                x.push_str(&format!(" arraysize=\"{}\"", n.max(1)));
+            }
+            _ if c.kind == Datatype::Char || c.is_array => x.push_str(" arraysize=\"*\""),
+            _ => {}
         }
         for (attr, value) in [
             ("unit", &c.unit),

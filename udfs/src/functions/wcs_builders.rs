@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
 
 use super::args::{arrays, float, text};
 use crate::fits_card::parse_header_text;
-use crate::fits_header::read_image_header;
+use crate::fits_header::read_wcs_header;
 use crate::wcs::Wcs;
 use crate::wcs::arrow_struct::{wcs_data_type, wcs_from_array, wcs_to_array};
 
@@ -112,7 +112,7 @@ impl ScalarUDFImpl for WcsFromFits {
                 _ => None,
             };
             let path = paths.value(i);
-            let header = match read_image_header(Path::new(path), hdu) {
+            let header = match read_wcs_header(Path::new(path), hdu) {
                 Ok(h) => h,
                 Err(e) => return exec_err!("wcs_from_fits: {path}: {e}"),
             };
