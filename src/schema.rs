@@ -30,6 +30,79 @@ pub fn partition_columns(table: &str) -> &'static [&'static str] {
     }
 }
 
+/// The Arrow type of a catalogue column.
+#[derive(Debug, Clone, Copy)]
+enum Type {
+    Text,
+    /// [`low_cardinality_text`].
+    Dict,
+    I32,
+    I64,
+    F32,
+    F64,
+    Bool,
+    /// The `wcs` struct of `skyql-udfs`.
+    Wcs,
+    /// A map of every header card (keyword -> value).
+    Header,
+}
+
+use Type::*;
+
+impl Type {
+    fn data_type(self) -> DataType {
+        match self {
+            Text => DataType::Utf8,
+            Dict => low_cardinality_text(),
+            I32 => DataType::Int32,
+            I64 => DataType::Int64,
+            F32 => DataType::Float32,
+            F64 => DataType::Float64,
+            Bool => DataType::Boolean,
+            Wcs => wcs_data_type(),
+            Header => header_map_type(),
+        }
+    }
+}
+
+/// One column: name, type, nullable, unit (VOUnit), UCD, description.
+type Column = (
+    &'static str,
+    Type,
+    bool,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+fn header_map_type() -> DataType {
+    DataType::Map(
+        Arc::new(Field::new(
+            "entries",
+            DataType::Struct(
+                vec![
+                    Field::new("keys", DataType::Utf8, false),
+                    Field::new("values", DataType::Utf8, true),
+                ]
+                .into(),
+            ),
+            false,
+        )),
+        false,
+    )
+}
+
+fn schema_of(columns: &[Column]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|&(name, t, nullable, unit, ucd, desc)| {
+                col(name, t.data_type(), nullable, unit, ucd, desc)
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
 fn col(name: &str, dt: DataType, nullable: bool, unit: &str, ucd: &str, desc: &str) -> Field {
     let mut md = HashMap::new();
     if !unit.is_empty() {
@@ -40,10 +113,6 @@ fn col(name: &str, dt: DataType, nullable: bool, unit: &str, ucd: &str, desc: &s
     }
     md.insert("description".to_string(), desc.to_string());
     Field::new(name, dt, nullable).with_metadata(md)
-}
-
-fn utf8() -> DataType {
-    DataType::Utf8
 }
 
 /// Text with a handful of distinct values (colour, quarter) in the big tables: dictionary
@@ -57,7 +126,7 @@ pub fn low_cardinality_text() -> DataType {
 pub fn field_partition_column() -> Field {
     col(
         "field",
-        utf8(),
+        DataType::Utf8,
         false,
         "",
         "meta.id;obs.field",
@@ -65,686 +134,137 @@ pub fn field_partition_column() -> Field {
     )
 }
 
+#[rustfmt::skip]
+const IMAGES: &[Column] = &[
+    ("path", Text, false, "", "meta.ref.url", "Absolute path of the FITS file at ingest"),
+    ("file_name", Text, false, "", "meta.id;meta.file", "File name"),
+    ("field", Text, true, "", "meta.id;obs.field", "Survey field, from the file name"),
+    ("camera", I32, true, "", "meta.id;instr.det", "Camera digit, from the file name"),
+    ("colour", Text, true, "", "instr.bandpass", "Colour of the camera: R red, B blue"),
+    ("ccd", I32, true, "", "meta.id;instr.det", "CCD number in the mosaic (0-7)"),
+    ("quarter", Text, true, "", "meta.id;instr.det", "CCD quarter k, l, m, n; t for a whole CCD"),
+    ("code", Text, true, "", "meta.code.class", "Image code: d reference, e current"),
+    ("exposure", Text, true, "", "meta.id;obs.exposure", "Exposure token, from the file name"),
+    ("hdu", I32, false, "", "meta.number", "HDU holding the image (1 = primary)"),
+    ("mjd_obs", F64, true, "d", "time.start;obs.exposure", "MJD-OBS (or from DATE-OBS)"),
+    ("exptime", F64, true, "s", "time.duration;obs.exposure", "EXPTIME"),
+    ("airmass", F64, true, "", "obs.airMass", "AIRMASS"),
+    ("gain", F64, true, "electron/adu", "instr.calib", "GAIN (e-/ADU)"),
+    ("naxis1", I64, true, "pix", "meta.number", "NAXIS1"),
+    ("naxis2", I64, true, "pix", "meta.number", "NAXIS2"),
+    ("ra_center", F64, true, "deg", "pos.eq.ra", "RA of the image centre through its WCS"),
+    ("dec_center", F64, true, "deg", "pos.eq.dec", "Dec of the image centre through its WCS"),
+    ("wcs", Wcs, true, "", "meta.code", "Celestial WCS (null when absent or invalid)"),
+    ("wcs_problem", Text, true, "", "meta.note", "Why the WCS or position is unusable, if it is"),
+    ("file_size", I64, false, "byte", "phys.size", "File size in bytes"),
+    ("header", Header, false, "", "meta.record;meta.fits", "Every header card of the image HDU (keyword -> value)"),
+];
+
 /// `images`: one row per FITS image file.
 pub fn images_schema() -> SchemaRef {
-    let header = DataType::Map(
-        Arc::new(Field::new(
-            "entries",
-            DataType::Struct(
-                vec![
-                    Field::new("keys", DataType::Utf8, false),
-                    Field::new("values", DataType::Utf8, true),
-                ]
-                .into(),
-            ),
-            false,
-        )),
-        false,
-    );
-    Arc::new(Schema::new(vec![
-        col(
-            "path",
-            utf8(),
-            false,
-            "",
-            "meta.ref.url",
-            "Absolute path of the FITS file at ingest",
-        ),
-        col(
-            "file_name",
-            utf8(),
-            false,
-            "",
-            "meta.id;meta.file",
-            "File name",
-        ),
-        col(
-            "field",
-            utf8(),
-            true,
-            "",
-            "meta.id;obs.field",
-            "Survey field, from the file name",
-        ),
-        col(
-            "camera",
-            DataType::Int32,
-            true,
-            "",
-            "meta.id;instr.det",
-            "Camera digit, from the file name",
-        ),
-        col(
-            "colour",
-            utf8(),
-            true,
-            "",
-            "instr.bandpass",
-            "Colour of the camera: R red, B blue",
-        ),
-        col(
-            "ccd",
-            DataType::Int32,
-            true,
-            "",
-            "meta.id;instr.det",
-            "CCD number in the mosaic (0-7)",
-        ),
-        col(
-            "quarter",
-            utf8(),
-            true,
-            "",
-            "meta.id;instr.det",
-            "CCD quarter k, l, m, n; t for a whole CCD",
-        ),
-        col(
-            "code",
-            utf8(),
-            true,
-            "",
-            "meta.code.class",
-            "Image code: d reference, e current",
-        ),
-        col(
-            "exposure",
-            utf8(),
-            true,
-            "",
-            "meta.id;obs.exposure",
-            "Exposure token, from the file name",
-        ),
-        col(
-            "hdu",
-            DataType::Int32,
-            false,
-            "",
-            "meta.number",
-            "HDU holding the image (1 = primary)",
-        ),
-        col(
-            "mjd_obs",
-            DataType::Float64,
-            true,
-            "d",
-            "time.start;obs.exposure",
-            "MJD-OBS (or from DATE-OBS)",
-        ),
-        col(
-            "exptime",
-            DataType::Float64,
-            true,
-            "s",
-            "time.duration;obs.exposure",
-            "EXPTIME",
-        ),
-        col(
-            "airmass",
-            DataType::Float64,
-            true,
-            "",
-            "obs.airMass",
-            "AIRMASS",
-        ),
-        col(
-            "gain",
-            DataType::Float64,
-            true,
-            "electron/adu",
-            "instr.calib",
-            "GAIN (e-/ADU)",
-        ),
-        col(
-            "naxis1",
-            DataType::Int64,
-            true,
-            "pix",
-            "meta.number",
-            "NAXIS1",
-        ),
-        col(
-            "naxis2",
-            DataType::Int64,
-            true,
-            "pix",
-            "meta.number",
-            "NAXIS2",
-        ),
-        col(
-            "ra_center",
-            DataType::Float64,
-            true,
-            "deg",
-            "pos.eq.ra",
-            "RA of the image centre through its WCS",
-        ),
-        col(
-            "dec_center",
-            DataType::Float64,
-            true,
-            "deg",
-            "pos.eq.dec",
-            "Dec of the image centre through its WCS",
-        ),
-        col(
-            "wcs",
-            wcs_data_type(),
-            true,
-            "",
-            "meta.code",
-            "Celestial WCS (null when absent or invalid)",
-        ),
-        col(
-            "wcs_problem",
-            utf8(),
-            true,
-            "",
-            "meta.note",
-            "Why the WCS or position is unusable, if it is",
-        ),
-        col(
-            "file_size",
-            DataType::Int64,
-            false,
-            "byte",
-            "phys.size",
-            "File size in bytes",
-        ),
-        col(
-            "header",
-            header,
-            false,
-            "",
-            "meta.record;meta.fits",
-            "Every header card of the image HDU (keyword -> value)",
-        ),
-    ]))
+    schema_of(IMAGES)
 }
+
+#[rustfmt::skip]
+const MEASUREMENTS: &[Column] = &[
+    ("star_id", Text, false, "", "meta.id;meta.main", "Star identifier"),
+    ("ccd", I32, true, "", "meta.id;instr.det", "CCD number, from the star id"),
+    ("quarter", Dict, true, "", "meta.id;instr.det", "CCD quarter, from the star id"),
+    ("colour", Dict, false, "", "instr.bandpass", "R red, B blue"),
+    ("mjd", F64, false, "d", "time.epoch", "Modified Julian Date (UTC) of the measurement"),
+    ("mag", F32, false, "mag", "phot.mag", "Magnitude"),
+    ("mag_err", F32, true, "mag", "stat.error;phot.mag", "Magnitude error"),
+    ("flags", I32, false, "", "meta.code.qual", "Quality flags (0 = none)"),
+    ("exposure", Text, true, "", "meta.id;obs.exposure", "Exposure token, joins images.exposure, when known"),
+    ("x", F32, true, "pix", "pos.cartesian.x;instr.det", "Pixel x on the exposure, when known"),
+    ("y", F32, true, "pix", "pos.cartesian.y;instr.det", "Pixel y on the exposure, when known"),
+];
 
 /// `measurements` as stored in each Parquet file (the `field` column is the partition).
 pub fn measurements_file_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        col(
-            "star_id",
-            utf8(),
-            false,
-            "",
-            "meta.id;meta.main",
-            "Star identifier",
-        ),
-        col(
-            "ccd",
-            DataType::Int32,
-            true,
-            "",
-            "meta.id;instr.det",
-            "CCD number, from the star id",
-        ),
-        col(
-            "quarter",
-            low_cardinality_text(),
-            true,
-            "",
-            "meta.id;instr.det",
-            "CCD quarter, from the star id",
-        ),
-        col(
-            "colour",
-            low_cardinality_text(),
-            false,
-            "",
-            "instr.bandpass",
-            "R red, B blue",
-        ),
-        col(
-            "mjd",
-            DataType::Float64,
-            false,
-            "d",
-            "time.epoch",
-            "Modified Julian Date (UTC) of the measurement",
-        ),
-        col(
-            "mag",
-            DataType::Float32,
-            false,
-            "mag",
-            "phot.mag",
-            "Magnitude",
-        ),
-        col(
-            "mag_err",
-            DataType::Float32,
-            true,
-            "mag",
-            "stat.error;phot.mag",
-            "Magnitude error",
-        ),
-        col(
-            "flags",
-            DataType::Int32,
-            false,
-            "",
-            "meta.code.qual",
-            "Quality flags (0 = none)",
-        ),
-        col(
-            "exposure",
-            utf8(),
-            true,
-            "",
-            "meta.id;obs.exposure",
-            "Exposure token, joins images.exposure, when known",
-        ),
-        col(
-            "x",
-            DataType::Float32,
-            true,
-            "pix",
-            "pos.cartesian.x;instr.det",
-            "Pixel x on the exposure, when known",
-        ),
-        col(
-            "y",
-            DataType::Float32,
-            true,
-            "pix",
-            "pos.cartesian.y;instr.det",
-            "Pixel y on the exposure, when known",
-        ),
-    ]))
+    schema_of(MEASUREMENTS)
 }
+
+#[rustfmt::skip]
+const STARS: &[Column] = &[
+    ("star_id", Text, false, "", "meta.id;meta.main", "Star identifier"),
+    ("survey", Text, false, "", "meta.id", "Survey the light curve comes from"),
+    ("ccd", I32, true, "", "meta.id;instr.det", "CCD number"),
+    ("quarter", Text, true, "", "meta.id;instr.det", "CCD quarter"),
+    ("x", F64, true, "pix", "pos.cartesian.x;instr.det", "Reference-image pixel x (red, else blue)"),
+    ("y", F64, true, "pix", "pos.cartesian.y;instr.det", "Reference-image pixel y (red, else blue)"),
+    ("x_r", F64, true, "pix", "pos.cartesian.x;instr.det", "Pixel x on the red reference image"),
+    ("y_r", F64, true, "pix", "pos.cartesian.y;instr.det", "Pixel y on the red reference image"),
+    ("x_b", F64, true, "pix", "pos.cartesian.x;instr.det", "Pixel x on the blue reference image"),
+    ("y_b", F64, true, "pix", "pos.cartesian.y;instr.det", "Pixel y on the blue reference image"),
+    ("ra", F64, true, "deg", "pos.eq.ra;meta.main", "Right ascension (ICRS)"),
+    ("dec", F64, true, "deg", "pos.eq.dec;meta.main", "Declination (ICRS)"),
+    ("healpix", I64, true, "", "pos.healpix", "HEALPix NESTED index at order 29 (order n: shift right by 2 x (29 - n))"),
+    ("position_source", Text, true, "", "meta.note", "Where ra/dec come from: a reference image file, or the light-curve header"),
+    ("n_r", I64, false, "", "meta.number", "Number of red measurements"),
+    ("n_b", I64, false, "", "meta.number", "Number of blue measurements"),
+    ("mean_mag_r", F64, true, "mag", "phot.mag;em.opt.R;stat.mean", "Mean red magnitude of the measurements"),
+    ("mean_mag_b", F64, true, "mag", "phot.mag;em.opt.B;stat.mean", "Mean blue magnitude of the measurements"),
+    ("header_mag_r", F64, true, "mag", "phot.mag;em.opt.R", "Red magnitude given in the light-curve header"),
+    ("header_mag_b", F64, true, "mag", "phot.mag;em.opt.B", "Blue magnitude given in the light-curve header"),
+    ("source", Text, false, "", "meta.ref.url", "Light-curve file(s) read"),
+];
 
 /// `stars` as stored in each Parquet file (the `field` column is the partition).
 pub fn stars_file_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        col(
-            "star_id",
-            utf8(),
-            false,
-            "",
-            "meta.id;meta.main",
-            "Star identifier",
-        ),
-        col(
-            "survey",
-            utf8(),
-            false,
-            "",
-            "meta.id",
-            "Survey the light curve comes from",
-        ),
-        col(
-            "ccd",
-            DataType::Int32,
-            true,
-            "",
-            "meta.id;instr.det",
-            "CCD number",
-        ),
-        col(
-            "quarter",
-            utf8(),
-            true,
-            "",
-            "meta.id;instr.det",
-            "CCD quarter",
-        ),
-        col(
-            "x",
-            DataType::Float64,
-            true,
-            "pix",
-            "pos.cartesian.x;instr.det",
-            "Reference-image pixel x (red, else blue)",
-        ),
-        col(
-            "y",
-            DataType::Float64,
-            true,
-            "pix",
-            "pos.cartesian.y;instr.det",
-            "Reference-image pixel y (red, else blue)",
-        ),
-        col(
-            "x_r",
-            DataType::Float64,
-            true,
-            "pix",
-            "pos.cartesian.x;instr.det",
-            "Pixel x on the red reference image",
-        ),
-        col(
-            "y_r",
-            DataType::Float64,
-            true,
-            "pix",
-            "pos.cartesian.y;instr.det",
-            "Pixel y on the red reference image",
-        ),
-        col(
-            "x_b",
-            DataType::Float64,
-            true,
-            "pix",
-            "pos.cartesian.x;instr.det",
-            "Pixel x on the blue reference image",
-        ),
-        col(
-            "y_b",
-            DataType::Float64,
-            true,
-            "pix",
-            "pos.cartesian.y;instr.det",
-            "Pixel y on the blue reference image",
-        ),
-        col(
-            "ra",
-            DataType::Float64,
-            true,
-            "deg",
-            "pos.eq.ra;meta.main",
-            "Right ascension (ICRS)",
-        ),
-        col(
-            "dec",
-            DataType::Float64,
-            true,
-            "deg",
-            "pos.eq.dec;meta.main",
-            "Declination (ICRS)",
-        ),
-        col(
-            "healpix",
-            DataType::Int64,
-            true,
-            "",
-            "pos.healpix",
-            "HEALPix NESTED index at order 29 (order n: shift right by 2 x (29 - n))",
-        ),
-        col(
-            "position_source",
-            utf8(),
-            true,
-            "",
-            "meta.note",
-            "Where ra/dec come from: a reference image file, or the light-curve header",
-        ),
-        col(
-            "n_r",
-            DataType::Int64,
-            false,
-            "",
-            "meta.number",
-            "Number of red measurements",
-        ),
-        col(
-            "n_b",
-            DataType::Int64,
-            false,
-            "",
-            "meta.number",
-            "Number of blue measurements",
-        ),
-        col(
-            "mean_mag_r",
-            DataType::Float64,
-            true,
-            "mag",
-            "phot.mag;em.opt.R;stat.mean",
-            "Mean red magnitude of the measurements",
-        ),
-        col(
-            "mean_mag_b",
-            DataType::Float64,
-            true,
-            "mag",
-            "phot.mag;em.opt.B;stat.mean",
-            "Mean blue magnitude of the measurements",
-        ),
-        col(
-            "header_mag_r",
-            DataType::Float64,
-            true,
-            "mag",
-            "phot.mag;em.opt.R",
-            "Red magnitude given in the light-curve header",
-        ),
-        col(
-            "header_mag_b",
-            DataType::Float64,
-            true,
-            "mag",
-            "phot.mag;em.opt.B",
-            "Blue magnitude given in the light-curve header",
-        ),
-        col(
-            "source",
-            utf8(),
-            false,
-            "",
-            "meta.ref.url",
-            "Light-curve file(s) read",
-        ),
-    ]))
+    schema_of(STARS)
 }
 
-/// `fields`: centres and extents of the survey fields, from the image WCS.
+#[rustfmt::skip]
+const FIELDS: &[Column] = &[
+    ("field", Text, false, "", "meta.id;obs.field", "Survey field"),
+    ("n_images", I64, false, "", "meta.number", "Images with a usable WCS"),
+    ("n_reference", I64, false, "", "meta.number", "Reference images (code d)"),
+    ("n_current", I64, false, "", "meta.number", "Current images (code e)"),
+    ("ra_center", F64, false, "deg", "pos.eq.ra;meta.main", "RA of the field centre"),
+    ("dec_center", F64, false, "deg", "pos.eq.dec;meta.main", "Dec of the field centre"),
+    ("ra_min", F64, false, "deg", "pos.eq.ra;stat.min", "Smallest RA of the image corners"),
+    ("ra_max", F64, false, "deg", "pos.eq.ra;stat.max", "Largest RA of the image corners"),
+    ("dec_min", F64, false, "deg", "pos.eq.dec;stat.min", "Smallest Dec of the image corners"),
+    ("dec_max", F64, false, "deg", "pos.eq.dec;stat.max", "Largest Dec of the image corners"),
+];
+
+/// `fields`: one row per survey field.
 pub fn fields_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        col(
-            "field",
-            utf8(),
-            false,
-            "",
-            "meta.id;obs.field",
-            "Survey field",
-        ),
-        col(
-            "n_images",
-            DataType::Int64,
-            false,
-            "",
-            "meta.number",
-            "Images with a usable WCS",
-        ),
-        col(
-            "n_reference",
-            DataType::Int64,
-            false,
-            "",
-            "meta.number",
-            "Reference images (code d)",
-        ),
-        col(
-            "n_current",
-            DataType::Int64,
-            false,
-            "",
-            "meta.number",
-            "Current images (code e)",
-        ),
-        col(
-            "ra_center",
-            DataType::Float64,
-            false,
-            "deg",
-            "pos.eq.ra;meta.main",
-            "RA of the field centre",
-        ),
-        col(
-            "dec_center",
-            DataType::Float64,
-            false,
-            "deg",
-            "pos.eq.dec;meta.main",
-            "Dec of the field centre",
-        ),
-        col(
-            "ra_min",
-            DataType::Float64,
-            false,
-            "deg",
-            "pos.eq.ra;stat.min",
-            "Smallest RA of the image corners",
-        ),
-        col(
-            "ra_max",
-            DataType::Float64,
-            false,
-            "deg",
-            "pos.eq.ra;stat.max",
-            "Largest RA of the image corners",
-        ),
-        col(
-            "dec_min",
-            DataType::Float64,
-            false,
-            "deg",
-            "pos.eq.dec;stat.min",
-            "Smallest Dec of the image corners",
-        ),
-        col(
-            "dec_max",
-            DataType::Float64,
-            false,
-            "deg",
-            "pos.eq.dec;stat.max",
-            "Largest Dec of the image corners",
-        ),
-    ]))
+    schema_of(FIELDS)
 }
+
+#[rustfmt::skip]
+const QUARTERS: &[Column] = &[
+    ("ccd", I32, false, "", "meta.id;instr.det", "CCD number"),
+    ("quarter", Text, false, "", "meta.id;instr.det", "Quarter letter"),
+    ("offset_x", F64, false, "", "pos.cartesian.x", "Quarter centre from the mosaic centre, in CCD widths"),
+    ("offset_y", F64, false, "", "pos.cartesian.y", "Quarter centre from the mosaic centre, in CCD heights"),
+    ("cell_x", I32, false, "", "pos.cartesian.x;instr.det", "Quarter's column in its CCD (0 or 1): its first pixel is at x = 1 + cell_x * quarter width"),
+    ("cell_y", I32, false, "", "pos.cartesian.y;instr.det", "Quarter's row in its CCD (0 or 1): its first pixel is at y = 1 + cell_y * quarter height"),
+    ("is_central", Bool, false, "", "meta.code", "True for the quarter of the CCD closest to the mosaic centre"),
+];
 
 /// `quarters`: the survey's CCD quarter geometry (from the conventions table).
 pub fn quarters_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        col(
-            "ccd",
-            DataType::Int32,
-            false,
-            "",
-            "meta.id;instr.det",
-            "CCD number",
-        ),
-        col(
-            "quarter",
-            utf8(),
-            false,
-            "",
-            "meta.id;instr.det",
-            "Quarter letter",
-        ),
-        col(
-            "offset_x",
-            DataType::Float64,
-            false,
-            "",
-            "pos.cartesian.x",
-            "Quarter centre from the mosaic centre, in CCD widths",
-        ),
-        col(
-            "offset_y",
-            DataType::Float64,
-            false,
-            "",
-            "pos.cartesian.y",
-            "Quarter centre from the mosaic centre, in CCD heights",
-        ),
-        col(
-            "cell_x",
-            DataType::Int32,
-            false,
-            "",
-            "pos.cartesian.x;instr.det",
-            "Quarter's column in its CCD (0 or 1): its first pixel is at x = 1 + cell_x * quarter width",
-        ),
-        col(
-            "cell_y",
-            DataType::Int32,
-            false,
-            "",
-            "pos.cartesian.y;instr.det",
-            "Quarter's row in its CCD (0 or 1): its first pixel is at y = 1 + cell_y * quarter height",
-        ),
-        col(
-            "is_central",
-            DataType::Boolean,
-            false,
-            "",
-            "meta.code",
-            "True for the quarter of the CCD closest to the mosaic centre",
-        ),
-    ]))
+    schema_of(QUARTERS)
 }
+
+#[rustfmt::skip]
+const INPUTS: &[Column] = &[
+    ("path", Text, false, "", "meta.ref.url", "Absolute path of the input"),
+    ("format", Text, false, "", "meta.code", "fits, eros or macho"),
+    ("size_bytes", I64, false, "byte", "phys.size", "Size at ingest"),
+    ("ingest_run", I64, false, "", "meta.id", "Catalogue version that ingested it"),
+    ("rows_read", I64, false, "", "meta.number", "Values or headers read"),
+    ("rows_written", I64, false, "", "meta.number", "Rows written"),
+    ("rows_missing", I64, false, "", "meta.number", "Values marked missing in the input (e.g. 99.999)"),
+    ("rows_rejected", I64, false, "", "meta.number", "Values rejected (see the rejects file)"),
+];
 
 /// `inputs`: every input file ingested, with its accounting.
 pub fn inputs_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        col(
-            "path",
-            utf8(),
-            false,
-            "",
-            "meta.ref.url",
-            "Absolute path of the input",
-        ),
-        col(
-            "format",
-            utf8(),
-            false,
-            "",
-            "meta.code",
-            "fits, eros or macho",
-        ),
-        col(
-            "size_bytes",
-            DataType::Int64,
-            false,
-            "byte",
-            "phys.size",
-            "Size at ingest",
-        ),
-        col(
-            "ingest_run",
-            DataType::Int64,
-            false,
-            "",
-            "meta.id",
-            "Catalogue version that ingested it",
-        ),
-        col(
-            "rows_read",
-            DataType::Int64,
-            false,
-            "",
-            "meta.number",
-            "Values or headers read",
-        ),
-        col(
-            "rows_written",
-            DataType::Int64,
-            false,
-            "",
-            "meta.number",
-            "Rows written",
-        ),
-        col(
-            "rows_missing",
-            DataType::Int64,
-            false,
-            "",
-            "meta.number",
-            "Values marked missing in the input (e.g. 99.999)",
-        ),
-        col(
-            "rows_rejected",
-            DataType::Int64,
-            false,
-            "",
-            "meta.number",
-            "Values rejected (see the rejects file)",
-        ),
-    ]))
+    schema_of(INPUTS)
 }
 
 /// The full schema of a table as queried (partition columns appended last).

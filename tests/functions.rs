@@ -75,6 +75,22 @@ fn functions_are_documented_on_the_command_line() {
     let d = run_ok(&["describe-function", "pix2sky"]);
     assert!(d.contains("1.0") && d.contains("SIP"));
     assert!(!run(&["describe-function", "nope"]).status.success());
+    // information_schema gives the same text, from the functions' documentation().
+    let routines = run_ok(&[
+        "query",
+        "--format",
+        "csv",
+        "SELECT routine_name, description FROM information_schema.routines \
+         WHERE routine_name IN ('pix2sky', 'lc_stats', 'cutout') ORDER BY routine_name",
+    ]);
+    let rows: Vec<&str> = routines.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{routines}");
+    for row in rows {
+        let (name, description) = row.split_once(',').unwrap();
+        let description = description.trim_matches('"').replace("\"\"", "\"");
+        let shown = run_ok(&["describe-function", name]);
+        assert!(shown.contains(&description), "{name}: {description}");
+    }
 }
 
 #[test]

@@ -1,7 +1,11 @@
-//! `skyql functions` and `skyql describe-function NAME`.
+//! `skyql functions` and `skyql describe-function NAME`: the engine's functions with the
+//! documentation they give DataFusion (the same text as `information_schema.routines`).
 
 use anyhow::{Result, bail};
 use clap::Args;
+use datafusion::logical_expr::Documentation;
+
+use crate::engine::{Engine, EngineOptions};
 
 /// Arguments of `skyql describe-function`.
 #[derive(Debug, Args)]
@@ -10,17 +14,37 @@ pub(crate) struct DescribeFunctionArgs {
     name: String,
 }
 
+/// (name, documentation) of every skyql function a session has.
+fn documented() -> Result<Vec<(String, Documentation)>> {
+    let engine = Engine::open(None, EngineOptions::default())?;
+    let scalar = engine
+        .scalar_functions()
+        .into_iter()
+        .map(|f| (f.name().to_string(), f.documentation().cloned()));
+    let aggregate = engine
+        .aggregate_functions()
+        .into_iter()
+        .map(|f| (f.name().to_string(), f.documentation().cloned()));
+    Ok(scalar
+        .chain(aggregate)
+        .filter_map(|(name, doc)| doc.map(|d| (name, d)))
+        .collect())
+}
+
 pub(crate) fn list() -> Result<()> {
-    for d in skyql_udfs::docs::FUNCTION_DOCS {
-        println!("{:<55} {}", d.usage, d.description);
+    for (_, d) in documented()? {
+        println!("{:<55} {}", d.syntax_example, d.description);
     }
     Ok(())
 }
 
 pub(crate) fn describe(args: DescribeFunctionArgs) -> Result<()> {
-    match skyql_udfs::docs::function_doc(&args.name) {
-        Some(d) => {
-            println!("{}\n\n{}", d.usage, d.description);
+    match documented()?
+        .into_iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(&args.name))
+    {
+        Some((_, d)) => {
+            println!("{}\n\n{}", d.syntax_example, d.description);
             Ok(())
         }
         None => bail!(

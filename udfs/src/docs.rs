@@ -1,5 +1,11 @@
-//! One-line usage and description of every function, for `skyql functions` and
-//! `skyql describe-function NAME`.
+//! The usage and description of every function: one table, given to DataFusion through
+//! each function's `documentation()`, so that `skyql functions`, `skyql describe-function`
+//! and `information_schema.routines` show the same text.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use datafusion::logical_expr::{DocSection, Documentation};
 
 /// Usage and description of one function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +132,31 @@ pub fn function_doc(name: &str) -> Option<&'static FunctionDoc> {
     FUNCTION_DOCS
         .iter()
         .find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+/// The section of skyql's functions in DataFusion's documentation model.
+const SECTION: DocSection = DocSection {
+    include: true,
+    label: "skyql astronomy functions",
+    description: Some("FITS WCS, sphere, HEALPix, time, photometry, light curves, images"),
+};
+
+/// DataFusion's [`Documentation`] of a function of this crate, built once from
+/// [`FUNCTION_DOCS`]: what its `documentation()` returns.
+pub fn documentation(name: &str) -> Option<&'static Documentation> {
+    static ALL: OnceLock<HashMap<&'static str, Documentation>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        FUNCTION_DOCS
+            .iter()
+            .map(|d| {
+                (
+                    d.name,
+                    Documentation::builder(SECTION, d.description, d.usage).build(),
+                )
+            })
+            .collect()
+    })
+    .get(name)
 }
 
 #[cfg(test)]

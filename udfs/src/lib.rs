@@ -8,6 +8,24 @@
 //! skyql_udfs::register_all(&ctx);
 //! ```
 
+/// The methods every function of this crate implements the same way: its name, its
+/// signature (the `signature` field) and its documentation (from [`docs::FUNCTION_DOCS`]).
+/// Used inside `impl ScalarUDFImpl` and `impl AggregateUDFImpl` blocks.
+macro_rules! function_basics {
+    ($name:literal) => {
+        fn name(&self) -> &str {
+            $name
+        }
+        fn signature(&self) -> &datafusion::logical_expr::Signature {
+            &self.signature
+        }
+        fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
+            crate::docs::documentation($name)
+        }
+    };
+}
+pub(crate) use function_basics;
+
 pub mod aggregates;
 pub mod cfitsio_name;
 pub mod docs;

@@ -137,12 +137,7 @@ impl Default for LcStats {
 }
 
 impl AggregateUDFImpl for LcStats {
-    fn name(&self) -> &str {
-        "lc_stats"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("lc_stats");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Struct(result_fields()))
     }

@@ -109,12 +109,7 @@ impl Default for StetsonJ {
 }
 
 impl AggregateUDFImpl for StetsonJ {
-    fn name(&self) -> &str {
-        "stetson_j"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("stetson_j");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Float64)
     }

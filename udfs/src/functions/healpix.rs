@@ -37,12 +37,7 @@ impl Default for Healpix {
 }
 
 impl ScalarUDFImpl for Healpix {
-    fn name(&self) -> &str {
-        "healpix"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("healpix");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Int64)
     }

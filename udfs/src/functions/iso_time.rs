@@ -27,12 +27,7 @@ impl Default for MjdToIso {
 }
 
 impl ScalarUDFImpl for MjdToIso {
-    fn name(&self) -> &str {
-        "mjd_to_iso"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("mjd_to_iso");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
     }
@@ -61,12 +56,7 @@ impl Default for IsoToMjd {
 }
 
 impl ScalarUDFImpl for IsoToMjd {
-    fn name(&self) -> &str {
-        "iso_to_mjd"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("iso_to_mjd");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Float64)
     }

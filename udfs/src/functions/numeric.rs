@@ -110,6 +110,9 @@ impl ScalarUDFImpl for NumericUdf {
     fn signature(&self) -> &Signature {
         &self.signature
     }
+    fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
+        crate::docs::documentation(self.kind.name())
+    }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Float64)
     }

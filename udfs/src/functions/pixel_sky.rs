@@ -67,12 +67,7 @@ fn pair_fields(a: &str, b: &str) -> Fields {
 }
 
 impl ScalarUDFImpl for Pix2Sky {
-    fn name(&self) -> &str {
-        "pix2sky"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("pix2sky");
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Struct(pair_fields("ra", "dec")))
     }
@@ -82,12 +77,7 @@ impl ScalarUDFImpl for Pix2Sky {
 }
 
 impl ScalarUDFImpl for Sky2Pix {
-    fn name(&self) -> &str {
-        "sky2pix"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("sky2pix");
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Struct(pair_fields("x", "y")))
     }

@@ -36,12 +36,7 @@ impl Default for AngSep {
 }
 
 impl ScalarUDFImpl for AngSep {
-    fn name(&self) -> &str {
-        "ang_sep"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("ang_sep");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Float64)
     }
@@ -91,12 +86,7 @@ impl Default for ConeContains {
 }
 
 impl ScalarUDFImpl for ConeContains {
-    fn name(&self) -> &str {
-        "cone_contains"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("cone_contains");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Boolean)
     }

@@ -33,12 +33,7 @@ impl Default for WcsFromHeader {
 }
 
 impl ScalarUDFImpl for WcsFromHeader {
-    fn name(&self) -> &str {
-        "wcs_from_header"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("wcs_from_header");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(wcs_data_type())
     }
@@ -77,12 +72,7 @@ impl Default for WcsFromFits {
 }
 
 impl ScalarUDFImpl for WcsFromFits {
-    fn name(&self) -> &str {
-        "wcs_from_fits"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("wcs_from_fits");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(wcs_data_type())
     }
@@ -143,12 +133,7 @@ impl Default for WcsShift {
 }
 
 impl ScalarUDFImpl for WcsShift {
-    fn name(&self) -> &str {
-        "wcs_shift"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("wcs_shift");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(wcs_data_type())
     }

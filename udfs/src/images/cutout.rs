@@ -62,12 +62,7 @@ struct Job {
 }
 
 impl ScalarUDFImpl for Cutout {
-    fn name(&self) -> &str {
-        "cutout"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("cutout");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
     }

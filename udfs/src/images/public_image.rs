@@ -128,12 +128,7 @@ pub fn wcs_keys(w: &Wcs) -> Vec<(String, KeyValue, String)> {
 }
 
 impl ScalarUDFImpl for PublicImage {
-    fn name(&self) -> &str {
-        "public_image"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("public_image");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
     }

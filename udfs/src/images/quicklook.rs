@@ -55,12 +55,7 @@ struct Job {
 }
 
 impl ScalarUDFImpl for Quicklook {
-    fn name(&self) -> &str {
-        "quicklook"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
+    crate::function_basics!("quicklook");
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
     }

@@ -1,0 +1,131 @@
+//! SQL-level tests of skyql's functions: every `tests/sql/*.slt` file (the sqllogictest
+//! format DataFusion uses for its own functions) run against a session of the engine.
+
+use std::path::Path;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::SessionContext;
+use skyql::engine::{Engine, EngineOptions};
+use sqllogictest::{DBOutput, DefaultColumnType};
+
+/// A session of the engine, as sqllogictest's database.
+struct Skyql {
+    engine: Engine,
+    ctx: SessionContext,
+}
+
+#[derive(Debug)]
+struct Error(String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn column_type(t: &DataType) -> DefaultColumnType {
+    if t.is_integer() {
+        DefaultColumnType::Integer
+    } else if t.is_floating() || matches!(t, DataType::Decimal128(..)) {
+        DefaultColumnType::FloatingPoint
+    } else {
+        DefaultColumnType::Text
+    }
+}
+
+fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, Error> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let formatters: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error(e.to_string()))?;
+        let floats: Vec<bool> = b
+            .columns()
+            .iter()
+            .map(|c| c.data_type().is_floating())
+            .collect();
+        for i in 0..b.num_rows() {
+            out.push(
+                formatters
+                    .iter()
+                    .zip(&floats)
+                    .map(|(f, &float)| {
+                        let text = f.value(i).to_string();
+                        // Whole floats as integers (16.0 -> 16), as DataFusion's own tests.
+                        match text.strip_suffix(".0") {
+                            Some(whole) if float => whole.to_string(),
+                            _ => text,
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait::async_trait]
+impl sqllogictest::AsyncDB for Skyql {
+    type Error = Error;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Error> {
+        let df = self
+            .engine
+            .sql(&self.ctx, sql)
+            .await
+            .map_err(|e| Error(format!("{e:#}")))?;
+        let types = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| column_type(f.data_type()))
+            .collect();
+        let batches = df.collect().await.map_err(|e| Error(e.to_string()))?;
+        Ok(DBOutput::Rows {
+            types,
+            rows: rows(&batches)?,
+        })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "skyql"
+    }
+}
+
+#[test]
+fn sql_logic_tests() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    for file in files {
+        let mut runner = sqllogictest::Runner::new(|| async {
+            let engine =
+                Engine::open(None, EngineOptions::default()).map_err(|e| Error(e.to_string()))?;
+            let ctx = engine
+                .session(&[])
+                .await
+                .map_err(|e| Error(e.to_string()))?;
+            Ok(Skyql { engine, ctx })
+        });
+        if let Err(e) = runtime.block_on(runner.run_file_async(&file)) {
+            panic!("{}: {e}", file.display());
+        }
+    }
+}
