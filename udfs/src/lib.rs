@@ -26,6 +26,27 @@ macro_rules! function_basics {
 }
 pub(crate) use function_basics;
 
+/// A function whose only state is its signature: the struct (with its documentation
+/// comment) and a `Default` that builds the signature.
+macro_rules! function_struct {
+    ($(#[$doc:meta])* $name:ident, $signature:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, PartialEq, Eq, Hash)]
+        pub struct $name {
+            signature: datafusion::logical_expr::Signature,
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name {
+                    signature: $signature,
+                }
+            }
+        }
+    };
+}
+pub(crate) use function_struct;
+
 pub mod aggregates;
 pub mod cfitsio_name;
 pub mod docs;

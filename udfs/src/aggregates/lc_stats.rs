@@ -121,19 +121,11 @@ fn result_fields() -> Fields {
     Fields::from(f)
 }
 
-/// `lc_stats(mjd, mag, mag_err)` -> struct {n, mean, weighted_mean, std, chi2_dof,
-/// median, mad, amplitude, first_mjd, last_mjd}.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct LcStats {
-    signature: Signature,
-}
-
-impl Default for LcStats {
-    fn default() -> Self {
-        LcStats {
-            signature: Signature::any(3, Volatility::Immutable),
-        }
-    }
+crate::function_struct! {
+    /// `lc_stats(mjd, mag, mag_err)` -> struct {n, mean, weighted_mean, std, chi2_dof,
+    /// median, mad, amplitude, first_mjd, last_mjd}.
+    LcStats,
+    Signature::any(3, Volatility::Immutable)
 }
 
 impl AggregateUDFImpl for LcStats {

@@ -93,19 +93,11 @@ pub fn stetson_j(points: &[(f64, f64, f64, i64)]) -> Option<f64> {
     )
 }
 
-/// `stetson_j(mjd, mag, mag_err, colour)` -> Float64; `colour` is text ('R', 'B') or a
-/// number; at most two colours per group.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct StetsonJ {
-    signature: Signature,
-}
-
-impl Default for StetsonJ {
-    fn default() -> Self {
-        StetsonJ {
-            signature: Signature::any(4, Volatility::Immutable),
-        }
-    }
+crate::function_struct! {
+    /// `stetson_j(mjd, mag, mag_err, colour)` -> Float64; `colour` is text ('R', 'B') or a
+    /// number; at most two colours per group.
+    StetsonJ,
+    Signature::any(4, Volatility::Immutable)
 }
 
 impl AggregateUDFImpl for StetsonJ {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl};
 
 use super::args::{arrays, float, numeric_signature};
 
@@ -21,19 +21,11 @@ pub fn healpix_nested(ra: f64, dec: f64, order: u8) -> Option<u64> {
     Some(cdshealpix::nested::get(order).hash(ra.to_radians(), dec.to_radians()))
 }
 
-/// `healpix(ra, dec, order)` -> Int64 NESTED index; null for null or impossible
-/// coordinates; an error for an order outside 0..=29.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct Healpix {
-    signature: Signature,
-}
-
-impl Default for Healpix {
-    fn default() -> Self {
-        Healpix {
-            signature: numeric_signature(3),
-        }
-    }
+crate::function_struct! {
+    /// `healpix(ra, dec, order)` -> Int64 NESTED index; null for null or impossible
+    /// coordinates; an error for an order outside 0..=29.
+    Healpix,
+    numeric_signature(3)
 }
 
 impl ScalarUDFImpl for Healpix {

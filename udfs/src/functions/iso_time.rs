@@ -12,18 +12,10 @@ use datafusion::logical_expr::{
 use super::args::{arrays, float, text};
 use crate::time::{iso_to_mjd, mjd_to_iso};
 
-/// `mjd_to_iso(mjd)` -> `YYYY-MM-DDThh:mm:ss.sss` (UTC, millisecond precision).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct MjdToIso {
-    signature: Signature,
-}
-
-impl Default for MjdToIso {
-    fn default() -> Self {
-        MjdToIso {
-            signature: Signature::any(1, Volatility::Immutable),
-        }
-    }
+crate::function_struct! {
+    /// `mjd_to_iso(mjd)` -> `YYYY-MM-DDThh:mm:ss.sss` (UTC, millisecond precision).
+    MjdToIso,
+    Signature::any(1, Volatility::Immutable)
 }
 
 impl ScalarUDFImpl for MjdToIso {
@@ -41,18 +33,10 @@ impl ScalarUDFImpl for MjdToIso {
     }
 }
 
-/// `iso_to_mjd(text)` -> MJD; null when the text is not `YYYY-MM-DD[Thh:mm:ss[.s]]`.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct IsoToMjd {
-    signature: Signature,
-}
-
-impl Default for IsoToMjd {
-    fn default() -> Self {
-        IsoToMjd {
-            signature: Signature::any(1, Volatility::Immutable),
-        }
-    }
+crate::function_struct! {
+    /// `iso_to_mjd(text)` -> MJD; null when the text is not `YYYY-MM-DD[Thh:mm:ss[.s]]`.
+    IsoToMjd,
+    Signature::any(1, Volatility::Immutable)
 }
 
 impl ScalarUDFImpl for IsoToMjd {

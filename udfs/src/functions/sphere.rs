@@ -5,7 +5,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, BooleanArray, Float64Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl};
 
 use super::args::{arrays, float, numeric_signature};
 
@@ -21,18 +21,10 @@ pub fn angular_separation(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
     num1.hypot(num2).atan2(den).to_degrees()
 }
 
-/// `ang_sep(ra1, dec1, ra2, dec2)` -> degrees (Vincenty). Null when an input is null.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct AngSep {
-    signature: Signature,
-}
-
-impl Default for AngSep {
-    fn default() -> Self {
-        AngSep {
-            signature: numeric_signature(4),
-        }
-    }
+crate::function_struct! {
+    /// `ang_sep(ra1, dec1, ra2, dec2)` -> degrees (Vincenty). Null when an input is null.
+    AngSep,
+    numeric_signature(4)
 }
 
 impl ScalarUDFImpl for AngSep {
@@ -70,19 +62,11 @@ fn separations(
     Ok((seps, v))
 }
 
-/// `cone_contains(ra, dec, ra0, dec0, radius)` -> true when (ra, dec) is within `radius`
-/// degrees of (ra0, dec0), boundary included. Null when an input is null.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct ConeContains {
-    signature: Signature,
-}
-
-impl Default for ConeContains {
-    fn default() -> Self {
-        ConeContains {
-            signature: numeric_signature(5),
-        }
-    }
+crate::function_struct! {
+    /// `cone_contains(ra, dec, ra0, dec0, radius)` -> true when (ra, dec) is within `radius`
+    /// degrees of (ra0, dec0), boundary included. Null when an input is null.
+    ConeContains,
+    numeric_signature(5)
 }
 
 impl ScalarUDFImpl for ConeContains {

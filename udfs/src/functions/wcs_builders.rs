@@ -16,20 +16,12 @@ use crate::fits_header::read_wcs_header;
 use crate::wcs::Wcs;
 use crate::wcs::arrow_struct::{wcs_data_type, wcs_from_array, wcs_to_array};
 
-/// `wcs_from_header(card_text)` -> wcs: cards separated by newlines, or concatenated
-/// 80-character records. A header that is not a celestial WCS is an error naming the
-/// keyword.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct WcsFromHeader {
-    signature: Signature,
-}
-
-impl Default for WcsFromHeader {
-    fn default() -> Self {
-        WcsFromHeader {
-            signature: Signature::any(1, Volatility::Immutable),
-        }
-    }
+crate::function_struct! {
+    /// `wcs_from_header(card_text)` -> wcs: cards separated by newlines, or concatenated
+    /// 80-character records. A header that is not a celestial WCS is an error naming the
+    /// keyword.
+    WcsFromHeader,
+    Signature::any(1, Volatility::Immutable)
 }
 
 impl ScalarUDFImpl for WcsFromHeader {
@@ -55,20 +47,12 @@ impl ScalarUDFImpl for WcsFromHeader {
     }
 }
 
-/// `wcs_from_fits(path [, hdu])` -> wcs of the image HDU `hdu` (1 = primary; default:
-/// the first 2-D image HDU, which inherits the primary header's keywords). Errors name
-/// the file, the HDU and the keyword.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct WcsFromFits {
-    signature: Signature,
-}
-
-impl Default for WcsFromFits {
-    fn default() -> Self {
-        WcsFromFits {
-            signature: Signature::variadic_any(Volatility::Volatile),
-        }
-    }
+crate::function_struct! {
+    /// `wcs_from_fits(path [, hdu])` -> wcs of the image HDU `hdu` (1 = primary; default:
+    /// the first 2-D image HDU, which inherits the primary header's keywords). Errors name
+    /// the file, the HDU and the keyword.
+    WcsFromFits,
+    Signature::variadic_any(Volatility::Volatile)
 }
 
 impl ScalarUDFImpl for WcsFromFits {
@@ -115,21 +99,13 @@ impl ScalarUDFImpl for WcsFromFits {
     }
 }
 
-/// `wcs_shift(wcs, dx, dy)` -> the same WCS for pixel coordinates shifted by (dx, dy):
-/// CRPIX + (dx, dy). Propagates a CCD quarter's astrometric solution to the whole CCD
-/// (dx, dy = the quarter's offset in the CCD), or to an exposure offset from the
-/// reference frame. SIP, TPV and ZPN terms are relative to CRPIX and move with it.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct WcsShift {
-    signature: Signature,
-}
-
-impl Default for WcsShift {
-    fn default() -> Self {
-        WcsShift {
-            signature: Signature::any(3, Volatility::Immutable),
-        }
-    }
+crate::function_struct! {
+    /// `wcs_shift(wcs, dx, dy)` -> the same WCS for pixel coordinates shifted by (dx, dy):
+    /// CRPIX + (dx, dy). Propagates a CCD quarter's astrometric solution to the whole CCD
+    /// (dx, dy = the quarter's offset in the CCD), or to an exposure offset from the
+    /// reference frame. SIP, TPV and ZPN terms are relative to CRPIX and move with it.
+    WcsShift,
+    Signature::any(3, Volatility::Immutable)
 }
 
 impl ScalarUDFImpl for WcsShift {

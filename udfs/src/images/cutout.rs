@@ -14,9 +14,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl};
 
 use super::fits_io::{KeyValue, SourceImage, copied_records, write_image};
 use super::output::{ImageOutput, write_atomically};
@@ -24,33 +22,10 @@ use super::run_rows;
 use crate::functions::args::{arrays, float, text};
 use crate::wcs::Wcs;
 
-/// The `cutout` function.
-#[derive(Debug)]
-pub struct Cutout {
-    signature: Signature,
-    output: Arc<ImageOutput>,
-}
-
-impl Cutout {
-    /// `cutout` writing under `output`.
-    pub fn new(output: Arc<ImageOutput>) -> Self {
-        Cutout {
-            signature: Signature::variadic_any(Volatility::Volatile),
-            output,
-        }
-    }
-}
-
-impl PartialEq for Cutout {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.output, &other.output)
-    }
-}
-impl Eq for Cutout {}
-impl std::hash::Hash for Cutout {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "cutout".hash(state);
-    }
+image_function_struct! {
+    /// The `cutout` function.
+    Cutout,
+    "cutout"
 }
 
 struct Job {

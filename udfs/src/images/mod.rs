@@ -7,6 +7,45 @@
 //! the image, existing file) gives NULL and a line on standard error naming the row, the
 //! source and the reason; the other rows' files are kept.
 
+/// An image function: its signature (any arguments; volatile, since it writes files) and
+/// the output root it writes under; equal when they share that root.
+macro_rules! image_function_struct {
+    ($(#[$doc:meta])* $name:ident, $sql_name:literal) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            signature: datafusion::logical_expr::Signature,
+            output: std::sync::Arc<$crate::images::output::ImageOutput>,
+        }
+
+        impl $name {
+            #[doc = concat!("`", $sql_name, "` writing under `output`.")]
+            pub fn new(output: std::sync::Arc<$crate::images::output::ImageOutput>) -> Self {
+                $name {
+                    signature: datafusion::logical_expr::Signature::variadic_any(
+                        datafusion::logical_expr::Volatility::Volatile,
+                    ),
+                    output,
+                }
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                std::sync::Arc::ptr_eq(&self.output, &other.output)
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                $sql_name.hash(state);
+            }
+        }
+    };
+}
+
 mod cutout;
 pub mod fits_io;
 pub mod output;

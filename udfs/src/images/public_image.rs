@@ -14,9 +14,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl};
 
 use super::fits_io::{KeyValue, SourceImage, copied_records, write_image};
 use super::output::{ImageOutput, write_atomically};
@@ -25,33 +23,10 @@ use crate::functions::args::{arrays, text};
 use crate::wcs::Wcs;
 use crate::wcs::arrow_struct::wcs_from_array;
 
-/// The `public_image` function.
-#[derive(Debug)]
-pub struct PublicImage {
-    signature: Signature,
-    output: Arc<ImageOutput>,
-}
-
-impl PublicImage {
-    /// `public_image` writing under `output`.
-    pub fn new(output: Arc<ImageOutput>) -> Self {
-        PublicImage {
-            signature: Signature::variadic_any(Volatility::Volatile),
-            output,
-        }
-    }
-}
-
-impl PartialEq for PublicImage {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.output, &other.output)
-    }
-}
-impl Eq for PublicImage {}
-impl std::hash::Hash for PublicImage {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "public_image".hash(state);
-    }
+image_function_struct! {
+    /// The `public_image` function.
+    PublicImage,
+    "public_image"
 }
 
 struct Job {

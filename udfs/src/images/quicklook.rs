@@ -9,9 +9,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl};
 
 use super::fits_io::SourceImage;
 use super::output::{ImageOutput, write_atomically};
@@ -19,33 +17,10 @@ use super::run_rows;
 use super::stretch::Stretch;
 use crate::functions::args::{arrays, float, text};
 
-/// The `quicklook` function.
-#[derive(Debug)]
-pub struct Quicklook {
-    signature: Signature,
-    output: Arc<ImageOutput>,
-}
-
-impl Quicklook {
-    /// `quicklook` writing under `output`.
-    pub fn new(output: Arc<ImageOutput>) -> Self {
-        Quicklook {
-            signature: Signature::variadic_any(Volatility::Volatile),
-            output,
-        }
-    }
-}
-
-impl PartialEq for Quicklook {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.output, &other.output)
-    }
-}
-impl Eq for Quicklook {}
-impl std::hash::Hash for Quicklook {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "quicklook".hash(state);
-    }
+image_function_struct! {
+    /// The `quicklook` function.
+    Quicklook,
+    "quicklook"
 }
 
 struct Job {

@@ -12,7 +12,7 @@ use datafusion::logical_expr::utils::{disjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, LogicalPlan, lit};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
-use super::conjuncts::{literal_f64, unwrap_column, with_extra_conjuncts};
+use super::conjuncts::{add_to_filters, literal_f64, unwrap_column};
 
 /// Most ranges written into a predicate; beyond, neighbouring ranges are merged.
 const MAX_RANGES: usize = 16;
@@ -65,15 +65,11 @@ impl OptimizerRule for ConeHealpixPruning {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        match plan {
-            LogicalPlan::Filter(filter) => {
-                let schema = filter.input.schema().clone();
-                let has = |c: &Column| schema.has_column(c);
-                let extra = healpix_conjuncts(split_conjunction(&filter.predicate), &has);
-                with_extra_conjuncts(filter, extra)
-            }
-            other => Ok(Transformed::no(other)),
-        }
+        add_to_filters(plan, |filter| {
+            let schema = filter.input.schema();
+            let has = |c: &Column| schema.has_column(c);
+            healpix_conjuncts(split_conjunction(&filter.predicate), &has)
+        })
     }
 }
 

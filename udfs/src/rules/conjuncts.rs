@@ -42,6 +42,21 @@ pub fn unwrap_column(e: &Expr) -> Option<&Column> {
     }
 }
 
+/// A pruning rule's rewrite: every filter gains the conjuncts `extra` finds for it (the
+/// other plan nodes are left as they are).
+pub fn add_to_filters(
+    plan: LogicalPlan,
+    extra: impl Fn(&Filter) -> Option<Vec<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
+    match plan {
+        LogicalPlan::Filter(filter) => {
+            let more = extra(&filter);
+            with_extra_conjuncts(filter, more)
+        }
+        other => Ok(Transformed::no(other)),
+    }
+}
+
 /// The filter with `extra` conjuncts ANDed to its predicate (unchanged for `None`): how
 /// pruning rules add predicates that statistics can use while the original stays.
 pub fn with_extra_conjuncts(

@@ -16,7 +16,7 @@ use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Filter, LogicalPlan, Operator, lit};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
-use super::conjuncts::{string_literal, with_extra_conjuncts};
+use super::conjuncts::{add_to_filters, string_literal};
 
 /// The survey field a star id names, or `None` when the id does not follow the survey's
 /// convention.
@@ -125,12 +125,6 @@ impl OptimizerRule for StarFieldPruning {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        match plan {
-            LogicalPlan::Filter(filter) => {
-                let extra = self.field_conjuncts(&filter);
-                with_extra_conjuncts(filter, extra)
-            }
-            other => Ok(Transformed::no(other)),
-        }
+        add_to_filters(plan, |filter| self.field_conjuncts(filter))
     }
 }
