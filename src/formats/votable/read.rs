@@ -486,265 +486,310 @@ pub fn read_votable(path: &Path) -> Result<VotableTable> {
     let mut reader = Reader::from_reader(std::io::BufReader::new(file));
     reader.config_mut().trim_text(false);
     let mut buf = Vec::new();
-    let mut specs: Vec<FieldSpec> = Vec::new();
-    let mut columns: Vec<ColumnData> = Vec::new();
-    let mut rejected = Vec::new();
-    let mut in_field: Option<FieldSpec> = None;
-    let mut in_description = false;
-    let mut description = String::new();
-    let mut table_depth = 0usize;
-    let mut done = false;
-    let mut encoding: Option<Encoding> = None;
-    let mut cell: Option<String> = None;
-    let mut row_cells: Vec<String> = Vec::new();
-    let mut stream_text = String::new();
-    let mut in_stream = false;
-    let mut rows = 0usize;
-    let position = |r: &Reader<std::io::BufReader<std::fs::File>>| r.buffer_position();
-    loop {
+    let mut parser = Parser::new(path);
+    while !parser.done {
         let event = reader.read_event_into(&mut buf).with_context(|| {
             format!(
                 "{}: XML error near byte {}",
                 path.display(),
-                position(&reader)
+                reader.buffer_position()
             )
         })?;
-        if done {
-            break;
-        }
         match event {
             Event::Eof => {
-                if encoding.is_some() {
-                    bail!(
-                        "{}: the file ends inside the table data (after {rows} rows): truncated?",
-                        path.display()
-                    );
-                }
+                parser.at_end_of_file()?;
                 break;
             }
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(event, Event::Empty(_));
-                let name = e.local_name();
-                let name = name.as_ref();
-                match name {
-                    b"TABLE" => {
-                        table_depth += 1;
-                        if empty {
-                            table_depth -= 1;
-                        }
-                    }
-                    b"FIELD" if table_depth > 0 => {
-                        let a = attributes(e)?;
-                        let datatype = a.get("datatype").cloned().unwrap_or_default();
-                        let prim = Datatype::parse(&datatype).with_context(|| {
-                            format!(
-                                "{}: FIELD '{}' has an unknown datatype '{datatype}'",
-                                path.display(),
-                                a.get("name").cloned().unwrap_or_default()
-                            )
-                        })?;
-                        let (fixed, variable, scalar, max) =
-                            parse_arraysize(a.get("arraysize").map(String::as_str))
-                                .with_context(|| format!("{}: FIELD", path.display()))?;
-                        let mut metadata = HashMap::new();
-                        for key in ["unit", "ucd", "utype", "xtype"] {
-                            if let Some(v) = a.get(key).filter(|v| !v.is_empty()) {
-                                metadata.insert(key.to_string(), v.clone());
-                            }
-                        }
-                        if let Some(v) = a.get("arraysize") {
-                            metadata.insert("votable.arraysize".to_string(), v.clone());
-                        }
-                        let name = a
-                            .get("name")
-                            .or_else(|| a.get("ID"))
-                            .cloned()
-                            .unwrap_or_else(|| format!("col{}", specs.len() + 1));
-                        let spec = FieldSpec {
-                            name,
-                            prim,
-                            fixed: if prim.is_text() && scalar { 1 } else { fixed },
-                            variable,
-                            scalar,
-                            null: None,
-                            max_chars: match (prim.is_text(), scalar, variable) {
-                                (false, ..) => None,
-                                (true, true, _) => Some(1),
-                                (true, false, false) => Some(fixed),
-                                (true, false, true) if fixed == 1 => max,
-                                _ => None,
-                            },
-                            metadata,
-                        };
-                        if empty {
-                            specs.push(spec);
-                        } else {
-                            in_field = Some(spec);
-                        }
-                    }
-                    b"VALUES" => {
-                        if let Some(f) = in_field.as_mut() {
-                            f.null = attributes(e)?.get("null").cloned();
-                            if f.prim.is_integer()
-                                && !f.scalar
-                                && let Some(n) =
-                                    f.null.as_deref().and_then(|n| parse_integer(n.trim()).ok())
-                            {
-                                f.metadata.insert(
-                                    crate::formats::columns::NULL_KEY.to_string(),
-                                    n.to_string(),
-                                );
-                            }
-                        }
-                    }
-                    b"DESCRIPTION" if in_field.is_some() && !empty => {
-                        in_description = true;
-                        description.clear();
-                    }
-                    b"TABLEDATA" | b"BINARY" | b"BINARY2" | b"FITS" if table_depth > 0 => {
-                        if name == b"FITS" {
-                            bail!(
-                                "{}: the FITS serialization inside VOTables is not supported",
-                                path.display()
-                            );
-                        }
-                        encoding = Some(match name {
-                            b"TABLEDATA" => Encoding::TableData,
-                            b"BINARY" => Encoding::Binary,
-                            _ => Encoding::Binary2,
-                        });
-                        columns = specs.iter().cloned().map(ColumnData::new).collect();
-                        if empty {
-                            done = true;
-                        }
-                    }
-                    b"TR" if encoding == Some(Encoding::TableData) => {
-                        row_cells.clear();
-                        if empty {
-                            finish_row(&mut columns, &[], rows, &mut rejected);
-                            rows += 1;
-                        }
-                    }
-                    b"TD" if encoding == Some(Encoding::TableData) => {
-                        if empty {
-                            row_cells.push(String::new());
-                        } else {
-                            cell = Some(String::new());
-                        }
-                    }
-                    b"STREAM" if encoding.is_some() => {
-                        if attributes(e)?
-                            .get("encoding")
-                            .is_some_and(|v| v != "base64")
-                        {
-                            bail!("{}: only base64 STREAMs are supported", path.display());
-                        }
-                        in_stream = !empty;
-                    }
-                    _ => {}
-                }
-            }
+            Event::Start(ref e) => parser.on_start(e, false)?,
+            Event::Empty(ref e) => parser.on_start(e, true)?,
             Event::Text(t) => {
                 let text = t.unescape().with_context(|| {
                     format!(
                         "{}: bad XML text near byte {}",
                         path.display(),
-                        position(&reader)
+                        reader.buffer_position()
                     )
                 })?;
-                if let Some(c) = cell.as_mut() {
-                    c.push_str(&text);
-                } else if in_stream {
-                    stream_text.push_str(&text);
-                } else if in_description {
-                    description.push_str(&text);
-                }
+                parser.on_text(&text, true);
             }
             Event::CData(t) => {
-                let text = String::from_utf8_lossy(&t.into_inner()).into_owned();
-                if let Some(c) = cell.as_mut() {
-                    c.push_str(&text);
-                } else if in_description {
-                    description.push_str(&text);
-                }
+                parser.on_text(&String::from_utf8_lossy(&t.into_inner()), false);
             }
-            Event::End(e) => match e.local_name().as_ref() {
-                b"FIELD" => {
-                    if let Some(f) = in_field.take() {
-                        specs.push(f);
-                    }
-                }
-                b"DESCRIPTION" if in_description => {
-                    in_description = false;
-                    if let Some(f) = in_field.as_mut() {
-                        f.metadata
-                            .insert("description".to_string(), description.trim().to_string());
-                    }
-                }
-                b"TD" => {
-                    if let Some(c) = cell.take() {
-                        row_cells.push(c);
-                    }
-                }
-                b"TR" if encoding == Some(Encoding::TableData) => {
-                    finish_row(&mut columns, &row_cells, rows, &mut rejected);
-                    rows += 1;
-                }
-                b"STREAM" => {
-                    in_stream = false;
-                    let compact: String =
-                        stream_text.chars().filter(|c| !c.is_whitespace()).collect();
-                    let data = base64::engine::general_purpose::STANDARD
-                        .decode(compact.as_bytes())
-                        .with_context(|| {
-                            format!("{}: the STREAM is not valid base64", path.display())
-                        })?;
-                    let binary2 = encoding == Some(Encoding::Binary2);
-                    rows += read_binary(&mut columns, &data, binary2)
-                        .with_context(|| format!("{}: BINARY data", path.display()))?;
-                }
-                b"DATA" => done = !columns.is_empty() || !specs.is_empty(),
-                b"TABLE" => {
-                    table_depth = table_depth.saturating_sub(1);
-                    if !specs.is_empty() {
-                        done = true;
-                    }
-                }
-                _ => {}
-            },
+            Event::End(e) => parser.on_end(e.local_name().as_ref())?,
             _ => {}
         }
         buf.clear();
     }
-    if specs.is_empty() {
-        bail!("{}: no TABLE with FIELDs", path.display());
-    }
-    if columns.is_empty() {
-        columns = specs.iter().cloned().map(ColumnData::new).collect();
-    }
-    // Names must be unique in SQL: a repeated name gets a suffix.
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut fields = Vec::with_capacity(specs.len());
-    for spec in &specs {
-        let mut field = spec.arrow_field();
-        let n = seen.entry(spec.name.clone()).or_insert(0);
-        *n += 1;
-        if *n > 1 {
-            field = field.with_name(format!("{}_{n}", spec.name));
+    parser.finish()
+}
+
+/// The reader's state between XML events: the FIELDs seen, the one being read, the data
+/// encoding once the data begins, the current row and cell, the columns being filled.
+struct Parser<'a> {
+    path: &'a Path,
+    specs: Vec<FieldSpec>,
+    columns: Vec<ColumnData>,
+    rejected: Vec<String>,
+    in_field: Option<FieldSpec>,
+    description: Option<String>,
+    table_depth: usize,
+    done: bool,
+    encoding: Option<Encoding>,
+    cell: Option<String>,
+    row_cells: Vec<String>,
+    stream: Option<String>,
+    rows: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(path: &'a Path) -> Self {
+        Parser {
+            path,
+            specs: Vec::new(),
+            columns: Vec::new(),
+            rejected: Vec::new(),
+            in_field: None,
+            description: None,
+            table_depth: 0,
+            done: false,
+            encoding: None,
+            cell: None,
+            row_cells: Vec::new(),
+            stream: None,
+            rows: 0,
         }
-        fields.push(field);
     }
-    let schema = Arc::new(Schema::new(fields));
-    let arrays = columns
-        .into_iter()
-        .map(ColumnData::finish)
-        .collect::<Result<Vec<_>>>()?;
-    let batch = RecordBatch::try_new(schema, arrays)
-        .with_context(|| format!("{}: inconsistent table", path.display()))?;
-    Ok(VotableTable {
-        batch,
-        rejected_cells: rejected,
-    })
+
+    fn at_end_of_file(&self) -> Result<()> {
+        if self.encoding.is_some() {
+            bail!(
+                "{}: the file ends inside the table data (after {} rows): truncated?",
+                self.path.display(),
+                self.rows
+            );
+        }
+        Ok(())
+    }
+
+    /// A start tag (`empty` for `<X/>`).
+    fn on_start(&mut self, e: &BytesStart, empty: bool) -> Result<()> {
+        let name = e.local_name();
+        let tabledata = self.encoding == Some(Encoding::TableData);
+        match name.as_ref() {
+            b"TABLE" if !empty => self.table_depth += 1,
+            b"FIELD" if self.table_depth > 0 => {
+                let spec = self.field_spec(e)?;
+                if empty {
+                    self.specs.push(spec);
+                } else {
+                    self.in_field = Some(spec);
+                }
+            }
+            b"VALUES" => self.on_values(e)?,
+            b"DESCRIPTION" if self.in_field.is_some() && !empty => {
+                self.description = Some(String::new());
+            }
+            n @ (b"TABLEDATA" | b"BINARY" | b"BINARY2" | b"FITS") if self.table_depth > 0 => {
+                self.on_data(n, empty)?;
+            }
+            b"TR" if tabledata => {
+                self.row_cells.clear();
+                if empty {
+                    self.finish_row();
+                }
+            }
+            b"TD" if tabledata => {
+                if empty {
+                    self.row_cells.push(String::new());
+                } else {
+                    self.cell = Some(String::new());
+                }
+            }
+            b"STREAM" if self.encoding.is_some() => {
+                if attributes(e)?
+                    .get("encoding")
+                    .is_some_and(|v| v != "base64")
+                {
+                    bail!("{}: only base64 STREAMs are supported", self.path.display());
+                }
+                self.stream = (!empty).then(String::new);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Text (`in_stream_too`: CDATA is never part of a STREAM).
+    fn on_text(&mut self, text: &str, in_stream_too: bool) {
+        if let Some(c) = self.cell.as_mut() {
+            c.push_str(text);
+        } else if let (Some(s), true) = (self.stream.as_mut(), in_stream_too) {
+            s.push_str(text);
+        } else if let Some(d) = self.description.as_mut() {
+            d.push_str(text);
+        }
+    }
+
+    fn on_end(&mut self, name: &[u8]) -> Result<()> {
+        match name {
+            b"FIELD" => {
+                if let Some(f) = self.in_field.take() {
+                    self.specs.push(f);
+                }
+            }
+            b"DESCRIPTION" => {
+                if let (Some(d), Some(f)) = (self.description.take(), self.in_field.as_mut()) {
+                    f.metadata
+                        .insert("description".to_string(), d.trim().to_string());
+                }
+            }
+            b"TD" => {
+                if let Some(c) = self.cell.take() {
+                    self.row_cells.push(c);
+                }
+            }
+            b"TR" if self.encoding == Some(Encoding::TableData) => self.finish_row(),
+            b"STREAM" => self.on_stream_end()?,
+            b"DATA" => self.done = !self.columns.is_empty() || !self.specs.is_empty(),
+            b"TABLE" => {
+                self.table_depth = self.table_depth.saturating_sub(1);
+                self.done = !self.specs.is_empty();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A FIELD element: its datatype, arraysize and metadata.
+    fn field_spec(&self, e: &BytesStart) -> Result<FieldSpec> {
+        let a = attributes(e)?;
+        let datatype = a.get("datatype").cloned().unwrap_or_default();
+        let prim = Datatype::parse(&datatype).with_context(|| {
+            format!(
+                "{}: FIELD '{}' has an unknown datatype '{datatype}'",
+                self.path.display(),
+                a.get("name").cloned().unwrap_or_default()
+            )
+        })?;
+        let (fixed, variable, scalar, max) =
+            parse_arraysize(a.get("arraysize").map(String::as_str))
+                .with_context(|| format!("{}: FIELD", self.path.display()))?;
+        let mut metadata = HashMap::new();
+        for key in ["unit", "ucd", "utype", "xtype"] {
+            if let Some(v) = a.get(key).filter(|v| !v.is_empty()) {
+                metadata.insert(key.to_string(), v.clone());
+            }
+        }
+        if let Some(v) = a.get("arraysize") {
+            metadata.insert("votable.arraysize".to_string(), v.clone());
+        }
+        let name = a
+            .get("name")
+            .or_else(|| a.get("ID"))
+            .cloned()
+            .unwrap_or_else(|| format!("col{}", self.specs.len() + 1));
+        Ok(FieldSpec {
+            name,
+            prim,
+            fixed: if prim.is_text() && scalar { 1 } else { fixed },
+            variable,
+            scalar,
+            null: None,
+            max_chars: match (prim.is_text(), scalar, variable) {
+                (false, ..) => None,
+                (true, true, _) => Some(1),
+                (true, false, false) => Some(fixed),
+                (true, false, true) if fixed == 1 => max,
+                _ => None,
+            },
+            metadata,
+        })
+    }
+
+    /// VALUES inside a FIELD: its null value.
+    fn on_values(&mut self, e: &BytesStart) -> Result<()> {
+        if let Some(f) = self.in_field.as_mut() {
+            f.null = attributes(e)?.get("null").cloned();
+            if f.prim.is_integer()
+                && !f.scalar
+                && let Some(n) = f.null.as_deref().and_then(|n| parse_integer(n.trim()).ok())
+            {
+                f.metadata.insert(
+                    crate::formats::columns::NULL_KEY.to_string(),
+                    n.to_string(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The data begin: their encoding, and the columns to fill.
+    fn on_data(&mut self, name: &[u8], empty: bool) -> Result<()> {
+        self.encoding = Some(match name {
+            b"TABLEDATA" => Encoding::TableData,
+            b"BINARY" => Encoding::Binary,
+            b"BINARY2" => Encoding::Binary2,
+            _ => bail!(
+                "{}: the FITS serialization inside VOTables is not supported",
+                self.path.display()
+            ),
+        });
+        self.columns = self.specs.iter().cloned().map(ColumnData::new).collect();
+        self.done = empty;
+        Ok(())
+    }
+
+    fn finish_row(&mut self) {
+        finish_row(&mut self.columns, &self.row_cells, self.rows, &mut self.rejected);
+        self.rows += 1;
+    }
+
+    /// The end of a base64 STREAM: its rows decoded into the columns.
+    fn on_stream_end(&mut self) -> Result<()> {
+        let text = self.stream.take().unwrap_or_default();
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(compact.as_bytes())
+            .with_context(|| format!("{}: the STREAM is not valid base64", self.path.display()))?;
+        let binary2 = self.encoding == Some(Encoding::Binary2);
+        self.rows += read_binary(&mut self.columns, &data, binary2)
+            .with_context(|| format!("{}: BINARY data", self.path.display()))?;
+        Ok(())
+    }
+
+    /// The table: one Arrow column per FIELD (a repeated name gets a suffix, as names
+    /// must be unique in SQL), and the cells that could not be read.
+    fn finish(mut self) -> Result<VotableTable> {
+        if self.specs.is_empty() {
+            bail!("{}: no TABLE with FIELDs", self.path.display());
+        }
+        if self.columns.is_empty() {
+            self.columns = self.specs.iter().cloned().map(ColumnData::new).collect();
+        }
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut fields = Vec::with_capacity(self.specs.len());
+        for spec in &self.specs {
+            let mut field = spec.arrow_field();
+            let n = seen.entry(spec.name.clone()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                field = field.with_name(format!("{}_{n}", spec.name));
+            }
+            fields.push(field);
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let arrays = self
+            .columns
+            .into_iter()
+            .map(ColumnData::finish)
+            .collect::<Result<Vec<_>>>()?;
+        let batch = RecordBatch::try_new(schema, arrays)
+            .with_context(|| format!("{}: inconsistent table", self.path.display()))?;
+        Ok(VotableTable {
+            batch,
+            rejected_cells: self.rejected,
+        })
+    }
 }
 
 fn finish_row(
