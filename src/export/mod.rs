@@ -363,63 +363,84 @@ async fn write_stream(
         }
         _ => {
             let layout = ExportLayout::new(&schema);
-            let info = DocumentInfo {
-                query: options.query.clone(),
-                table_name: options.table_name.clone(),
-            };
-            let mut sink = match format {
-                OutputFormat::Csv => Sink::Csv(csv::CsvWriter::new(
-                    target.writer()?,
-                    &layout.columns,
-                    options.csv_delimiter,
-                    options.csv_crlf.unwrap_or(true),
-                )?),
-                OutputFormat::Votable | OutputFormat::VotableBinary2 => {
-                    let serialization = if format == OutputFormat::Votable {
-                        Serialization::TableData
-                    } else {
-                        Serialization::Binary2
-                    };
-                    Sink::Votable(VotableWriter::new(
-                        target.writer()?,
-                        &layout.columns,
-                        &info,
-                        serialization,
-                    )?)
-                }
-                OutputFormat::Parquet => Sink::Parquet(parquet::VoParquetWriter::new(
-                    target.writer()?,
-                    &layout.columns,
-                    &info,
-                )?),
-                _ => Sink::Fits(fits::table_write::FitsTableWriter::new(
-                    &target.path(),
-                    &layout.columns,
-                    options.query.clone(),
-                )?),
-            };
+            let mut sink = Sink::open(format, target, &layout, options)?;
             while let Some(b) = stream.next().await {
-                let Some(b) = limit.take(b?) else {
-                    continue;
-                };
-                let arrays = layout.flatten(&b)?;
-                match &mut sink {
-                    Sink::Csv(w) => w.write(&arrays)?,
-                    Sink::Votable(w) => w.write(&arrays)?,
-                    Sink::Parquet(w) => w.write(&arrays)?,
-                    Sink::Fits(w) => w.write(&arrays)?,
+                if let Some(b) = limit.take(b?) {
+                    sink.write(&layout.flatten(&b)?)?;
                 }
             }
-            match sink {
-                Sink::Csv(w) => w.finish().flush()?,
-                Sink::Votable(w) => w.finish(limit.overflow)?.flush()?,
-                Sink::Parquet(w) => w.finish()?.flush()?,
-                Sink::Fits(w) => w.finish()?,
-            }
+            sink.finish(limit.overflow)?;
         }
     }
     Ok(ExportSummary {
         rows: limit.rows,
         overflow: limit.overflow,
     })
+}
+
+impl Sink {
+    /// The writer of `format` (CSV, VOTable, Parquet or FITS) on `target`.
+    fn open(
+        format: OutputFormat,
+        target: Target,
+        layout: &ExportLayout,
+        options: &ExportOptions,
+    ) -> Result<Sink> {
+        let info = DocumentInfo {
+            query: options.query.clone(),
+            table_name: options.table_name.clone(),
+        };
+        let columns = &layout.columns;
+        Ok(match format {
+            OutputFormat::Csv => Sink::Csv(csv::CsvWriter::new(
+                target.writer()?,
+                columns,
+                options.csv_delimiter,
+                options.csv_crlf.unwrap_or(true),
+            )?),
+            OutputFormat::Votable => Sink::Votable(VotableWriter::new(
+                target.writer()?,
+                columns,
+                &info,
+                Serialization::TableData,
+            )?),
+            OutputFormat::VotableBinary2 => Sink::Votable(VotableWriter::new(
+                target.writer()?,
+                columns,
+                &info,
+                Serialization::Binary2,
+            )?),
+            OutputFormat::Parquet => {
+                Sink::Parquet(parquet::VoParquetWriter::new(target.writer()?, columns, &info)?)
+            }
+            OutputFormat::Fits => Sink::Fits(fits::table_write::FitsTableWriter::new(
+                &target.path(),
+                columns,
+                options.query.clone(),
+            )?),
+            OutputFormat::Table | OutputFormat::Json => {
+                bail!("{} is not a flattened format", format.name())
+            }
+        })
+    }
+
+    fn write(&mut self, arrays: &[datafusion::arrow::array::ArrayRef]) -> Result<()> {
+        match self {
+            Sink::Csv(w) => w.write(arrays),
+            Sink::Votable(w) => w.write(arrays),
+            Sink::Parquet(w) => w.write(arrays),
+            Sink::Fits(w) => w.write(arrays),
+        }
+    }
+
+    /// Ends the document (a VOTable with an OVERFLOW INFO when the row limit cut it).
+    fn finish(self, overflow: bool) -> Result<()> {
+        match self {
+            Sink::Csv(w) => w.finish().flush()?,
+            Sink::Votable(w) => w.finish(overflow)?.flush()?,
+            Sink::Parquet(w) => w.finish()?.flush()?,
+            Sink::Fits(w) => w.finish()?,
+        }
+        Ok(())
+    }
 }

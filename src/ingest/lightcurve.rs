@@ -140,6 +140,104 @@ pub fn implausible(mjd: f64, mag: f64, mag_err: f64) -> Option<String> {
     }
 }
 
+/// The measurements of a light-curve file as its lines are read, with the accounting.
+struct Collected<'a> {
+    path: &'a Path,
+    points: Vec<Point>,
+    counts: Counts,
+    rejects: Vec<Reject>,
+}
+
+impl<'a> Collected<'a> {
+    fn new(path: &'a Path) -> Self {
+        Collected {
+            path,
+            points: Vec::new(),
+            counts: Counts::default(),
+            rejects: Vec::new(),
+        }
+    }
+
+    /// `values` values of line `line_no` rejected for `reason`.
+    fn reject(&mut self, line_no: usize, values: u64, reason: String) {
+        self.counts.rejected += values;
+        self.rejects
+            .push(Reject::rejected(self.path, format!("line {line_no}"), reason));
+    }
+
+    /// One point, unless it makes no physical sense (then rejected, `band` named).
+    fn point(&mut self, line_no: usize, band: &str, colour: u8, mjd: f64, mag: f64, err: f64) {
+        match implausible(mjd, mag, err) {
+            Some(reason) => self.reject(line_no, 1, format!("{band}{reason}")),
+            None => {
+                self.counts.written += 1;
+                self.points.push(Point {
+                    colour,
+                    mjd,
+                    mag: mag as f32,
+                    mag_err: err as f32,
+                });
+            }
+        }
+    }
+
+    /// A MACHO data line: `MJD Mag Err`, one value (its colour set once the header is
+    /// read).
+    fn macho_line(&mut self, line_no: usize, line: &str) {
+        self.counts.read += 1;
+        let tokens: Vec<&str> = line.split_whitespace().collect();
+        if tokens.len() != 3 {
+            let reason = format!("expected 3 columns (MJD Mag Err), found {}", tokens.len());
+            return self.reject(line_no, 1, reason);
+        }
+        match (
+            parse_f64(tokens[0]),
+            parse_f64(tokens[1]),
+            parse_f64(tokens[2]),
+        ) {
+            (Some(mjd), Some(mag), Some(err)) => self.point(line_no, "", 0, mjd, mag, err),
+            _ => self.reject(line_no, 1, format!("not a number in '{line}'")),
+        }
+    }
+
+    /// An EROS-2 data line: `date MagR ErMagR MagB ErMagB`, two values.
+    fn eros_line(&mut self, line_no: usize, line: &str, conventions: &Conventions) {
+        self.counts.read += 2;
+        let tokens: Vec<&str> = line.split_whitespace().collect();
+        if tokens.len() != 5 {
+            let reason = format!(
+                "expected 5 columns (date MagR ErMagR MagB ErMagB), found {}",
+                tokens.len()
+            );
+            return self.reject(line_no, 2, reason);
+        }
+        let names = ["date", "MagR", "ErMagR", "MagB", "ErMagB"];
+        let mut values = [0.0; 5];
+        for (k, t) in tokens.iter().enumerate() {
+            match parse_f64(t) {
+                Some(v) => values[k] = v,
+                None => {
+                    let reason = format!("column {} is not a number: '{t}'", names[k]);
+                    return self.reject(line_no, 2, reason);
+                }
+            }
+        }
+        let mjd = eros_date_to_mjd(values[0]);
+        for (colour, band, m, e) in [
+            (b'R', "red: ", values[1], values[2]),
+            (b'B', "blue: ", values[3], values[4]),
+        ] {
+            let missing = (m - conventions.missing.mag).abs() < 1e-6
+                || (e - conventions.missing.mag_err).abs() < 1e-6;
+            if missing {
+                self.counts.missing += 1;
+            } else {
+                self.point(line_no, band, colour, mjd, m, e);
+            }
+        }
+    }
+}
+
 /// Parses an EROS-2 light curve: a commented header
 /// (`# star: erosid MagR ErrMR XR YR MagB ErrMB XB YB`, then a line of values), then rows
 /// `date MagR ErMagR MagB ErMagB` with date = JD - 2450000 and 99.999 / 9.999 for missing.
@@ -150,12 +248,9 @@ pub fn parse_eros(
 ) -> Result<LightCurve, RejectedFile> {
     let mut header_values: Option<Vec<String>> = None;
     let mut expect_values = false;
-    let mut points = Vec::new();
-    let mut counts = Counts::default();
-    let mut rejects = Vec::new();
+    let mut data = Collected::new(path);
     let mut data_lines = 0u64;
     for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
         let trimmed = line.trim();
         if trimmed.is_empty() {
             continue;
@@ -171,62 +266,14 @@ pub fn parse_eros(
             continue;
         }
         data_lines += 1;
-        counts.read += 2;
-        let tokens: Vec<&str> = trimmed.split_whitespace().collect();
-        if tokens.len() != 5 {
-            counts.rejected += 2;
-            rejects.push(Reject::rejected(
-                path,
-                format!("line {line_no}"),
-                format!(
-                    "expected 5 columns (date MagR ErMagR MagB ErMagB), found {}",
-                    tokens.len()
-                ),
-            ));
-            continue;
-        }
-        let names = ["date", "MagR", "ErMagR", "MagB", "ErMagB"];
-        let mut values = [0.0; 5];
-        let mut bad = None;
-        for (k, t) in tokens.iter().enumerate() {
-            match parse_f64(t) {
-                Some(v) => values[k] = v,
-                None => {
-                    bad = Some(format!("column {} is not a number: '{t}'", names[k]));
-                    break;
-                }
-            }
-        }
-        if let Some(reason) = bad {
-            counts.rejected += 2;
-            rejects.push(Reject::rejected(path, format!("line {line_no}"), reason));
-            continue;
-        }
-        let mjd = eros_date_to_mjd(values[0]);
-        for (colour, m, e) in [(b'R', values[1], values[2]), (b'B', values[3], values[4])] {
-            let missing = (m - conventions.missing.mag).abs() < 1e-6
-                || (e - conventions.missing.mag_err).abs() < 1e-6;
-            if missing {
-                counts.missing += 1;
-            } else if let Some(reason) = implausible(mjd, m, e) {
-                counts.rejected += 1;
-                let band = if colour == b'R' { "red" } else { "blue" };
-                rejects.push(Reject::rejected(
-                    path,
-                    format!("line {line_no}"),
-                    format!("{band}: {reason}"),
-                ));
-            } else {
-                counts.written += 1;
-                points.push(Point {
-                    colour,
-                    mjd,
-                    mag: m as f32,
-                    mag_err: e as f32,
-                });
-            }
-        }
+        data.eros_line(i + 1, trimmed, conventions);
     }
+    let Collected {
+        points,
+        counts,
+        rejects,
+        ..
+    } = data;
     if data_lines == 0 && header_values.is_none() {
         return Err(RejectedFile::new(
             Reject::rejected(path, "file", "empty: no header and no measurement"),
@@ -277,12 +324,8 @@ pub fn parse_eros(
 /// rows `MJD Mag Err`. The star id is `FIELD.TILE.SEQ`, the field the MACHO field number.
 pub fn parse_macho(path: &Path, text: &str) -> Result<LightCurve, RejectedFile> {
     let mut header: Option<Vec<String>> = None;
-    let mut points = Vec::new();
-    let mut counts = Counts::default();
-    let mut rejects = Vec::new();
-    let mut raw_points = Vec::new();
+    let mut data = Collected::new(path);
     for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
         let t = line.trim();
         if t.is_empty() {
             continue;
@@ -294,39 +337,14 @@ pub fn parse_macho(path: &Path, text: &str) -> Result<LightCurve, RejectedFile> 
             }
             continue;
         }
-        counts.read += 1;
-        let tokens: Vec<&str> = t.split_whitespace().collect();
-        if tokens.len() != 3 {
-            counts.rejected += 1;
-            rejects.push(Reject::rejected(
-                path,
-                format!("line {line_no}"),
-                format!("expected 3 columns (MJD Mag Err), found {}", tokens.len()),
-            ));
-            continue;
-        }
-        match (
-            parse_f64(tokens[0]),
-            parse_f64(tokens[1]),
-            parse_f64(tokens[2]),
-        ) {
-            (Some(mjd), Some(mag), Some(err)) => match implausible(mjd, mag, err) {
-                None => raw_points.push((mjd, mag, err)),
-                Some(reason) => {
-                    counts.rejected += 1;
-                    rejects.push(Reject::rejected(path, format!("line {line_no}"), reason));
-                }
-            },
-            _ => {
-                counts.rejected += 1;
-                rejects.push(Reject::rejected(
-                    path,
-                    format!("line {line_no}"),
-                    format!("not a number in '{t}'"),
-                ));
-            }
-        }
+        data.macho_line(i + 1, t);
     }
+    let Collected {
+        mut points,
+        counts,
+        rejects,
+        ..
+    } = data;
     let Some(h) = header else {
         if counts.read == 0 {
             return Err(RejectedFile::new(
@@ -372,14 +390,9 @@ pub fn parse_macho(path: &Path, text: &str) -> Result<LightCurve, RejectedFile> 
         .and_then(|t| parse_f64(t))
         .map(|hours| hours * 15.0);
     let dec = h.get(4).and_then(|t| parse_f64(t));
-    for (mjd, mag, err) in raw_points {
-        counts.written += 1;
-        points.push(Point {
-            colour,
-            mjd,
-            mag: mag as f32,
-            mag_err: err as f32,
-        });
+    // The band is known from the header only: the points get it now.
+    for p in &mut points {
+        p.colour = colour;
     }
     let mut header_info = [ColourHeader::default(); 2];
     header_info[colour_index(colour)].mag = h.get(6).and_then(|t| parse_f64(t));
