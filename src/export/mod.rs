@@ -410,9 +410,11 @@ impl Sink {
                 &info,
                 Serialization::Binary2,
             )?),
-            OutputFormat::Parquet => {
-                Sink::Parquet(parquet::VoParquetWriter::new(target.writer()?, columns, &info)?)
-            }
+            OutputFormat::Parquet => Sink::Parquet(parquet::VoParquetWriter::new(
+                target.writer()?,
+                columns,
+                &info,
+            )?),
             OutputFormat::Fits => Sink::Fits(fits::table_write::FitsTableWriter::new(
                 &target.path(),
                 columns,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use datafusion::arrow::array::{
-    ArrayRef, Float64Builder, Int32Builder, Int64Builder, MapBuilder, MapFieldNames, StringBuilder,
+    ArrayRef, Float64Array, Int32Array, Int64Array, MapBuilder, MapFieldNames, StringArray,
+    StringBuilder,
 };
 use datafusion::arrow::record_batch::RecordBatch;
 use skyql_udfs::fits_card::{Card, CardValue};
@@ -181,26 +182,48 @@ fn header_map(cards: &[Card]) -> BTreeMap<String, String> {
 
 /// Builds an `images` batch.
 pub fn images_batch(rows: &[ImageRow]) -> Result<RecordBatch> {
-    let mut path = StringBuilder::new();
-    let mut file_name = StringBuilder::new();
-    let mut field = StringBuilder::new();
-    let mut camera = Int32Builder::new();
-    let mut colour = StringBuilder::new();
-    let mut ccd = Int32Builder::new();
-    let mut quarter = StringBuilder::new();
-    let mut code = StringBuilder::new();
-    let mut exposure = StringBuilder::new();
-    let mut hdu = Int32Builder::new();
-    let mut mjd = Float64Builder::new();
-    let mut exptime = Float64Builder::new();
-    let mut airmass = Float64Builder::new();
-    let mut gain = Float64Builder::new();
-    let mut naxis1 = Int64Builder::new();
-    let mut naxis2 = Int64Builder::new();
-    let mut ra = Float64Builder::new();
-    let mut dec = Float64Builder::new();
-    let mut problem = StringBuilder::new();
-    let mut size = Int64Builder::new();
+    let text = |f: &dyn Fn(&ImageRow) -> Option<&str>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<StringArray>())
+    };
+    let int32 = |f: &dyn Fn(&ImageRow) -> Option<i32>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<Int32Array>())
+    };
+    let int64 = |f: &dyn Fn(&ImageRow) -> Option<i64>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<Int64Array>())
+    };
+    let float = |f: &dyn Fn(&ImageRow) -> Option<f64>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<Float64Array>())
+    };
+    let wcs: Vec<Option<Wcs>> = rows.iter().map(|r| r.wcs.clone()).collect();
+    let columns: Vec<ArrayRef> = vec![
+        text(&|r| Some(&r.path)),
+        text(&|r| Some(&r.file_name)),
+        text(&|r| r.name.field.as_deref()),
+        int32(&|r| r.name.camera),
+        text(&|r| r.name.colour.as_deref()),
+        int32(&|r| r.name.ccd),
+        text(&|r| r.name.quarter.as_deref()),
+        text(&|r| r.name.code.as_deref()),
+        text(&|r| r.name.exposure.as_deref()),
+        int32(&|r| Some(r.hdu)),
+        float(&|r| r.mjd_obs),
+        float(&|r| r.exptime),
+        float(&|r| r.airmass),
+        float(&|r| r.gain),
+        int64(&|r| Some(r.naxis[0])),
+        int64(&|r| Some(r.naxis[1])),
+        float(&|r| r.centre.map(|c| c.0)),
+        float(&|r| r.centre.map(|c| c.1)),
+        wcs_to_array(&wcs),
+        text(&|r| r.wcs_problem.as_deref()),
+        int64(&|r| Some(r.file_size)),
+        header_column(rows)?,
+    ];
+    Ok(RecordBatch::try_new(images_schema(), columns)?)
+}
+
+/// The `header` map column: every card of each image.
+fn header_column(rows: &[ImageRow]) -> Result<ArrayRef> {
     let names = MapFieldNames {
         entry: "entries".into(),
         key: "keys".into(),
@@ -208,56 +231,11 @@ pub fn images_batch(rows: &[ImageRow]) -> Result<RecordBatch> {
     };
     let mut header = MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new());
     for r in rows {
-        path.append_value(&r.path);
-        file_name.append_value(&r.file_name);
-        field.append_option(r.name.field.as_deref());
-        camera.append_option(r.name.camera);
-        colour.append_option(r.name.colour.as_deref());
-        ccd.append_option(r.name.ccd);
-        quarter.append_option(r.name.quarter.as_deref());
-        code.append_option(r.name.code.as_deref());
-        exposure.append_option(r.name.exposure.as_deref());
-        hdu.append_value(r.hdu);
-        mjd.append_option(r.mjd_obs);
-        exptime.append_option(r.exptime);
-        airmass.append_option(r.airmass);
-        gain.append_option(r.gain);
-        naxis1.append_value(r.naxis[0]);
-        naxis2.append_value(r.naxis[1]);
-        ra.append_option(r.centre.map(|c| c.0));
-        dec.append_option(r.centre.map(|c| c.1));
-        problem.append_option(r.wcs_problem.as_deref());
-        size.append_value(r.file_size);
         for (k, v) in &r.header {
             header.keys().append_value(k);
             header.values().append_value(v);
         }
         header.append(true)?;
     }
-    let wcs: Vec<Option<Wcs>> = rows.iter().map(|r| r.wcs.clone()).collect();
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(path.finish()),
-        Arc::new(file_name.finish()),
-        Arc::new(field.finish()),
-        Arc::new(camera.finish()),
-        Arc::new(colour.finish()),
-        Arc::new(ccd.finish()),
-        Arc::new(quarter.finish()),
-        Arc::new(code.finish()),
-        Arc::new(exposure.finish()),
-        Arc::new(hdu.finish()),
-        Arc::new(mjd.finish()),
-        Arc::new(exptime.finish()),
-        Arc::new(airmass.finish()),
-        Arc::new(gain.finish()),
-        Arc::new(naxis1.finish()),
-        Arc::new(naxis2.finish()),
-        Arc::new(ra.finish()),
-        Arc::new(dec.finish()),
-        wcs_to_array(&wcs),
-        Arc::new(problem.finish()),
-        Arc::new(size.finish()),
-        Arc::new(header.finish()),
-    ];
-    Ok(RecordBatch::try_new(images_schema(), columns)?)
+    Ok(Arc::new(header.finish()))
 }

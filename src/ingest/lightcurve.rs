@@ -161,8 +161,11 @@ impl<'a> Collected<'a> {
     /// `values` values of line `line_no` rejected for `reason`.
     fn reject(&mut self, line_no: usize, values: u64, reason: String) {
         self.counts.rejected += values;
-        self.rejects
-            .push(Reject::rejected(self.path, format!("line {line_no}"), reason));
+        self.rejects.push(Reject::rejected(
+            self.path,
+            format!("line {line_no}"),
+            reason,
+        ));
     }
 
     /// One point, unless it makes no physical sense (then rejected, `band` named).

@@ -140,67 +140,7 @@ struct FieldAcc {
 pub fn fields_batch(images: &[RecordBatch]) -> Result<RecordBatch> {
     let mut acc: BTreeMap<String, FieldAcc> = BTreeMap::new();
     for b in images {
-        let field = b
-            .column_by_name("field")
-            .context("images: no field")?
-            .as_string::<i32>()
-            .clone();
-        let code = b
-            .column_by_name("code")
-            .context("images: no code")?
-            .as_string::<i32>()
-            .clone();
-        let n1 = b
-            .column_by_name("naxis1")
-            .context("images: no naxis1")?
-            .as_primitive::<Int64Type>()
-            .clone();
-        let n2 = b
-            .column_by_name("naxis2")
-            .context("images: no naxis2")?
-            .as_primitive::<Int64Type>()
-            .clone();
-        let rac = b
-            .column_by_name("ra_center")
-            .context("images: no ra_center")?
-            .as_primitive::<Float64Type>()
-            .clone();
-        let wcs = b
-            .column_by_name("wcs")
-            .and_then(|c| c.as_any().downcast_ref::<StructArray>().cloned())
-            .context("images: no wcs struct")?;
-        for i in 0..b.num_rows() {
-            if field.is_null(i) || rac.is_null(i) {
-                continue;
-            }
-            let Some(w) = wcs_from_array(&wcs, i)? else {
-                continue;
-            };
-            let Ok(p) = w.prepare() else { continue };
-            let a = acc.entry(field.value(i).to_string()).or_default();
-            a.n += 1;
-            match (!code.is_null(i)).then(|| code.value(i)) {
-                Some("d") => a.refs += 1,
-                Some("e") => a.current += 1,
-                _ => {}
-            }
-            let (nx, ny) = (n1.value(i) as f64, n2.value(i) as f64);
-            for (x, y) in [
-                (0.5, 0.5),
-                (nx + 0.5, 0.5),
-                (0.5, ny + 0.5),
-                (nx + 0.5, ny + 0.5),
-            ] {
-                if let Some((ra, dec)) = p.pix2sky(x, y) {
-                    a.ra.push(ra);
-                    a.dec.push(dec);
-                    let (r, d) = (ra.to_radians(), dec.to_radians());
-                    a.sum[0] += d.cos() * r.cos();
-                    a.sum[1] += d.cos() * r.sin();
-                    a.sum[2] += d.sin();
-                }
-            }
-        }
+        accumulate_fields(b, &mut acc)?;
     }
     let mut field = StringBuilder::new();
     let mut counts: Vec<Int64Builder> = (0..3).map(|_| Int64Builder::new()).collect();
@@ -237,4 +177,65 @@ pub fn fields_batch(images: &[RecordBatch]) -> Result<RecordBatch> {
     columns.extend(counts.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     columns.extend(floats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     Ok(RecordBatch::try_new(fields_schema(), columns)?)
+}
+
+/// Adds the images of one batch to their fields: counts, and the sky positions of their
+/// corners through their WCS.
+fn accumulate_fields(b: &RecordBatch, acc: &mut BTreeMap<String, FieldAcc>) -> Result<()> {
+    let text = |n: &str| -> Result<StringArray> {
+        Ok(b.column_by_name(n)
+            .with_context(|| format!("images: no {n}"))?
+            .as_string::<i32>()
+            .clone())
+    };
+    let (field, code) = (text("field")?, text("code")?);
+    let int = |n: &str| -> Result<Int64Array> {
+        Ok(b.column_by_name(n)
+            .with_context(|| format!("images: no {n}"))?
+            .as_primitive::<Int64Type>()
+            .clone())
+    };
+    let (n1, n2) = (int("naxis1")?, int("naxis2")?);
+    let rac = b
+        .column_by_name("ra_center")
+        .context("images: no ra_center")?
+        .as_primitive::<Float64Type>()
+        .clone();
+    let wcs = b
+        .column_by_name("wcs")
+        .and_then(|c| c.as_any().downcast_ref::<StructArray>().cloned())
+        .context("images: no wcs struct")?;
+    for i in 0..b.num_rows() {
+        if field.is_null(i) || rac.is_null(i) {
+            continue;
+        }
+        let Some(w) = wcs_from_array(&wcs, i)? else {
+            continue;
+        };
+        let Ok(p) = w.prepare() else { continue };
+        let a = acc.entry(field.value(i).to_string()).or_default();
+        a.n += 1;
+        match (!code.is_null(i)).then(|| code.value(i)) {
+            Some("d") => a.refs += 1,
+            Some("e") => a.current += 1,
+            _ => {}
+        }
+        let (nx, ny) = (n1.value(i) as f64, n2.value(i) as f64);
+        for (x, y) in [
+            (0.5, 0.5),
+            (nx + 0.5, 0.5),
+            (0.5, ny + 0.5),
+            (nx + 0.5, ny + 0.5),
+        ] {
+            if let Some((ra, dec)) = p.pix2sky(x, y) {
+                a.ra.push(ra);
+                a.dec.push(dec);
+                let (r, d) = (ra.to_radians(), dec.to_radians());
+                a.sum[0] += d.cos() * r.cos();
+                a.sum[1] += d.cos() * r.sin();
+                a.sum[2] += d.sin();
+            }
+        }
+    }
+    Ok(())
 }

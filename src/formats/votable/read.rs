@@ -38,6 +38,17 @@ pub struct VotableTable {
     pub rejected_cells: Vec<String>,
 }
 
+/// The next `n` bytes of a binary stream at `*pos`, advancing it.
+fn take<'d>(data: &'d [u8], pos: &mut usize, n: usize) -> Result<&'d [u8]> {
+    let end = pos
+        .checked_add(n)
+        .filter(|&e| e <= data.len())
+        .context("the binary stream ends inside a row")?;
+    let slice = &data[*pos..end];
+    *pos = end;
+    Ok(slice)
+}
+
 /// One FIELD.
 #[derive(Debug, Clone)]
 struct FieldSpec {
@@ -267,73 +278,66 @@ impl ColumnData {
     /// Reads one cell of a BINARY or BINARY2 stream at `pos`; returns the new position.
     fn push_binary(&mut self, data: &[u8], mut pos: usize, null_flag: bool) -> Result<usize> {
         // Copies of the field's scalars: this runs once per cell.
-        let (prim, fixed, variable, is_list) = (
-            self.spec.prim,
-            self.spec.fixed,
-            self.spec.variable,
-            self.spec.is_list(),
-        );
-        let null_int = self.null_int;
-        let take = |pos: &mut usize, n: usize| -> Result<&[u8]> {
-            let end = pos
-                .checked_add(n)
-                .filter(|&e| e <= data.len())
-                .context("the binary stream ends inside a row")?;
-            let slice = &data[*pos..end];
-            *pos = end;
-            Ok(slice)
-        };
+        let (prim, fixed, variable) = (self.spec.prim, self.spec.fixed, self.spec.variable);
         let count = if variable {
-            let b = take(&mut pos, 4)?;
+            let b = take(data, &mut pos, 4)?;
             let n = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
             n.checked_mul(fixed).context("array length overflows")?
         } else {
             fixed
         };
-        if prim.is_text() {
-            let bytes = take(
-                &mut pos,
-                count
-                    .checked_mul(prim.size())
-                    .context("array length overflows")?,
-            )?;
-            let mut text = if prim == Datatype::Char {
-                String::from_utf8_lossy(bytes).into_owned()
-            } else {
-                let units: Vec<u16> = bytes
-                    .chunks_exact(2)
-                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                    .collect();
-                String::from_utf16_lossy(&units)
-            };
-            if let Some(end) = text.find('\0') {
-                text.truncate(end);
-            }
-            let is_null = null_flag || self.spec.null.as_deref() == Some(text.as_str());
-            self.texts.push(text);
-            self.end_row(!is_null);
-            return Ok(pos);
-        }
         if prim == Datatype::Bit {
-            let bytes = take(&mut pos, count.div_ceil(8))?;
+            let bytes = take(data, &mut pos, count.div_ceil(8))?;
             for i in 0..count {
                 self.bools.push(Some(bytes[i / 8] & (0x80 >> (i % 8)) != 0));
             }
             self.end_row(!null_flag);
             return Ok(pos);
         }
+        let size = count
+            .checked_mul(prim.size())
+            .context("array length overflows")?;
+        let bytes = take(data, &mut pos, size)?;
+        if prim.is_text() {
+            self.push_binary_text(bytes, null_flag);
+        } else {
+            let all_null = self.push_binary_numbers(bytes);
+            let null = null_flag || (!self.spec.is_list() && all_null);
+            self.end_row(!null);
+        }
+        Ok(pos)
+    }
+
+    /// A binary `char` (bytes) or `unicodeChar` (UTF-16BE) cell, cut at its first NUL.
+    fn push_binary_text(&mut self, bytes: &[u8], null_flag: bool) {
+        let mut text = if self.spec.prim == Datatype::Char {
+            String::from_utf8_lossy(bytes).into_owned()
+        } else {
+            let units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16_lossy(&units)
+        };
+        if let Some(end) = text.find('\0') {
+            text.truncate(end);
+        }
+        let is_null = null_flag || self.spec.null.as_deref() == Some(text.as_str());
+        self.texts.push(text);
+        self.end_row(!is_null);
+    }
+
+    /// The big-endian elements of a binary cell; returns whether all of them are null.
+    fn push_binary_numbers(&mut self, bytes: &[u8]) -> bool {
+        let prim = self.spec.prim;
+        let is_list = self.spec.is_list();
+        let null_int = self.null_int;
         let per_element = if matches!(prim, Datatype::FloatComplex | Datatype::DoubleComplex) {
             2
         } else {
             1
         };
         let width = prim.size() / per_element;
-        let bytes = take(
-            &mut pos,
-            count
-                .checked_mul(prim.size())
-                .context("array length overflows")?,
-        )?;
         let mut all_null = true;
         for chunk in bytes.chunks_exact(width) {
             match prim {
@@ -370,9 +374,7 @@ impl ColumnData {
                 }
             }
         }
-        let null = null_flag || (!is_list && all_null);
-        self.end_row(!null);
-        Ok(pos)
+        all_null
     }
 
     fn finish(self) -> Result<ArrayRef> {
@@ -714,10 +716,8 @@ impl<'a> Parser<'a> {
                 && !f.scalar
                 && let Some(n) = f.null.as_deref().and_then(|n| parse_integer(n.trim()).ok())
             {
-                f.metadata.insert(
-                    crate::formats::columns::NULL_KEY.to_string(),
-                    n.to_string(),
-                );
+                f.metadata
+                    .insert(crate::formats::columns::NULL_KEY.to_string(), n.to_string());
             }
         }
         Ok(())
@@ -740,7 +740,12 @@ impl<'a> Parser<'a> {
     }
 
     fn finish_row(&mut self) {
-        finish_row(&mut self.columns, &self.row_cells, self.rows, &mut self.rejected);
+        finish_row(
+            &mut self.columns,
+            &self.row_cells,
+            self.rows,
+            &mut self.rejected,
+        );
         self.rows += 1;
     }
 

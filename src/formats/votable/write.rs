@@ -113,51 +113,59 @@ pub fn header(columns: &[ExportColumn], info: &DocumentInfo) -> String {
         None => x.push_str("<TABLE>\n"),
     }
     for c in columns {
-        x.push_str(&format!(
-            "<FIELD name=\"{}\" datatype=\"{}\"",
-            escaped(&c.name),
-            c.kind.name()
-        ));
-        match c.char_length {
-            Some(n) if c.kind == Datatype::Char && !c.is_array => {
-                x.push_str(&format!(" arraysize=\"{}\"", n.max(1)));
-            }
-            _ if c.kind == Datatype::Char || c.is_array => x.push_str(" arraysize=\"*\""),
-            _ => {}
-        }
-        for (attr, value) in [
-            ("unit", &c.unit),
-            ("ucd", &c.ucd),
-            ("utype", &c.utype),
-            ("xtype", &c.xtype),
-        ] {
-            if let Some(v) = value {
-                x.push_str(&format!(" {attr}=\"{}\"", escaped(v)));
-            }
-        }
-        if is_position(c) {
-            x.push_str(&format!(" ref=\"{COOSYS_ID}\""));
-        } else if is_time(c) {
-            x.push_str(&format!(" ref=\"{TIMESYS_ID}\""));
-        }
-        if c.description.is_none() && c.null_value.is_none() {
-            x.push_str("/>\n");
-            continue;
-        }
-        x.push_str(">\n");
-        if let Some(d) = &c.description {
-            let mut text = Vec::new();
-            escape_xml(d, &mut text);
-            x.push_str(&format!(
-                "  <DESCRIPTION>{}</DESCRIPTION>\n",
-                String::from_utf8_lossy(&text)
-            ));
-        }
-        if let Some(n) = c.null_value {
-            x.push_str(&format!("  <VALUES null=\"{n}\"/>\n"));
-        }
-        x.push_str("</FIELD>\n");
+        x.push_str(&field_element(c));
     }
+    x
+}
+
+/// One FIELD element: name, datatype, arraysize, unit, UCD, utype, xtype, the COOSYS or
+/// TIMESYS it refers to, its description and null value.
+fn field_element(c: &ExportColumn) -> String {
+    let mut x = String::new();
+    x.push_str(&format!(
+        "<FIELD name=\"{}\" datatype=\"{}\"",
+        escaped(&c.name),
+        c.kind.name()
+    ));
+    match c.char_length {
+        Some(n) if c.kind == Datatype::Char && !c.is_array => {
+            x.push_str(&format!(" arraysize=\"{}\"", n.max(1)));
+        }
+        _ if c.kind == Datatype::Char || c.is_array => x.push_str(" arraysize=\"*\""),
+        _ => {}
+    }
+    for (attr, value) in [
+        ("unit", &c.unit),
+        ("ucd", &c.ucd),
+        ("utype", &c.utype),
+        ("xtype", &c.xtype),
+    ] {
+        if let Some(v) = value {
+            x.push_str(&format!(" {attr}=\"{}\"", escaped(v)));
+        }
+    }
+    if is_position(c) {
+        x.push_str(&format!(" ref=\"{COOSYS_ID}\""));
+    } else if is_time(c) {
+        x.push_str(&format!(" ref=\"{TIMESYS_ID}\""));
+    }
+    if c.description.is_none() && c.null_value.is_none() {
+        x.push_str("/>\n");
+        return x;
+    }
+    x.push_str(">\n");
+    if let Some(d) = &c.description {
+        let mut text = Vec::new();
+        escape_xml(d, &mut text);
+        x.push_str(&format!(
+            "  <DESCRIPTION>{}</DESCRIPTION>\n",
+            String::from_utf8_lossy(&text)
+        ));
+    }
+    if let Some(n) = c.null_value {
+        x.push_str(&format!("  <VALUES null=\"{n}\"/>\n"));
+    }
+    x.push_str("</FIELD>\n");
     x
 }
 
