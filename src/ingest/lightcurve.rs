@@ -322,6 +322,31 @@ pub fn parse_eros(
     })
 }
 
+/// The values of a MACHO header line, or the file rejected (its `values` counted).
+fn macho_header(
+    path: &Path,
+    header: Option<Vec<String>>,
+    values: u64,
+) -> Result<Vec<String>, RejectedFile> {
+    let reason = match header {
+        Some(h) if h.len() >= 6 => return Ok(h),
+        Some(_) => "MACHO header has fewer than 6 values".to_string(),
+        None if values == 0 => {
+            return Err(RejectedFile::new(
+                Reject::rejected(path, "file", "empty: no header and no measurement"),
+                0,
+            ));
+        }
+        None => format!(
+            "no MACHO header line (#Field Tile Seq RA Dec Filter ...); {values} values not written"
+        ),
+    };
+    Err(RejectedFile::new(
+        Reject::rejected(path, "line 2", reason),
+        values,
+    ))
+}
+
 /// Parses a MACHO light curve (`lc_FIELD.TILE.SEQ.BAND.mjd`): two header lines
 /// `#Field Tile Seq RA(hour) Dec(deg) Filter ...` and its values, `#MJD Mag Err`, then
 /// rows `MJD Mag Err`. The star id is `FIELD.TILE.SEQ`, the field the MACHO field number.
@@ -348,31 +373,7 @@ pub fn parse_macho(path: &Path, text: &str) -> Result<LightCurve, RejectedFile> 
         rejects,
         ..
     } = data;
-    let Some(h) = header else {
-        if counts.read == 0 {
-            return Err(RejectedFile::new(
-                Reject::rejected(path, "file", "empty: no header and no measurement"),
-                counts.read,
-            ));
-        }
-        return Err(RejectedFile::new(
-            Reject::rejected(
-                path,
-                "line 2",
-                format!(
-                    "no MACHO header line (#Field Tile Seq RA Dec Filter ...); {} values not written",
-                    counts.read
-                ),
-            ),
-            counts.read,
-        ));
-    };
-    if h.len() < 6 {
-        return Err(RejectedFile::new(
-            Reject::rejected(path, "line 2", "MACHO header has fewer than 6 values"),
-            counts.read,
-        ));
-    }
+    let h = macho_header(path, header, counts.read)?;
     let star_id = format!("{}.{}.{}", h[0], h[1], h[2]);
     let colour = match h[5].as_str() {
         "R" | "r" => b'R',

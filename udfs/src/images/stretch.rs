@@ -102,21 +102,10 @@ pub fn zscale(values: &[f64]) -> (f64, f64) {
         if ngood >= last_ngood || ngood < minpix {
             break;
         }
-        // Least-squares line through the good samples.
-        let (mut sx, mut sy, mut sxx, mut sxy, mut n) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for i in (0..npix).filter(|&i| good[i]) {
-            sx += x[i];
-            sy += samples[i];
-            sxx += x[i] * x[i];
-            sxy += x[i] * samples[i];
-            n += 1.0;
-        }
-        let denom = n * sxx - sx * sx;
-        if denom == 0.0 {
+        let Some((fitted_slope, intercept)) = fit_line(&x, &samples, &good) else {
             break;
-        }
-        slope = (n * sxy - sx * sy) / denom;
-        let intercept = (sy - slope * sx) / n;
+        };
+        slope = fitted_slope;
         let flat: Vec<f64> = (0..npix)
             .map(|i| samples[i] - (x[i] * slope + intercept))
             .collect();
@@ -126,22 +115,11 @@ pub fn zscale(values: &[f64]) -> (f64, f64) {
             / good_flat.len() as f64)
             .sqrt();
         let threshold = KREJ * std;
-        // Rejected samples stay rejected; then grow them as numpy's
-        // convolve(bad, ones(ngrow), "same") does.
+        // Rejected samples stay rejected; then grow them.
         let bad: Vec<bool> = (0..npix)
             .map(|i| !good[i] || flat[i] < -threshold || flat[i] > threshold)
             .collect();
-        let mut grown = vec![false; npix];
-        for (j, b) in bad.iter().enumerate() {
-            if *b {
-                let lo = j.saturating_sub((ngrow - 1) / 2);
-                let hi = (j + ngrow / 2).min(npix - 1);
-                for g in grown.iter_mut().take(hi + 1).skip(lo) {
-                    *g = true;
-                }
-            }
-        }
-        good = grown.iter().map(|g| !g).collect();
+        good = grow(&bad, ngrow).iter().map(|g| !g).collect();
         last_ngood = ngood;
         ngood = good.iter().filter(|g| **g).count();
     }
@@ -157,6 +135,41 @@ pub fn zscale(values: &[f64]) -> (f64, f64) {
         vmax = vmax.min(median + (npix - center) as f64 * slope);
     }
     (vmin, vmax)
+}
+
+/// The least-squares line (slope, intercept) through the `good` points, if they fix one.
+fn fit_line(x: &[f64], y: &[f64], good: &[bool]) -> Option<(f64, f64)> {
+    let (mut sx, mut sy, mut sxx, mut sxy, mut n) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for i in (0..x.len()).filter(|&i| good[i]) {
+        sx += x[i];
+        sy += y[i];
+        sxx += x[i] * x[i];
+        sxy += x[i] * y[i];
+        n += 1.0;
+    }
+    let denom = n * sxx - sx * sx;
+    if denom == 0.0 {
+        return None;
+    }
+    let slope = (n * sxy - sx * sy) / denom;
+    Some((slope, (sy - slope * sx) / n))
+}
+
+/// The `bad` flags grown by `ngrow` samples, as numpy's
+/// `convolve(bad, ones(ngrow), "same")` does.
+fn grow(bad: &[bool], ngrow: usize) -> Vec<bool> {
+    let n = bad.len();
+    let mut grown = vec![false; n];
+    for (j, b) in bad.iter().enumerate() {
+        if *b {
+            let lo = j.saturating_sub((ngrow - 1) / 2);
+            let hi = (j + ngrow / 2).min(n - 1);
+            for g in grown.iter_mut().take(hi + 1).skip(lo) {
+                *g = true;
+            }
+        }
+    }
+    grown
 }
 
 #[cfg(test)]
