@@ -178,6 +178,39 @@ fn generate_ccd(
         .iter()
         .map(|(k, v)| (k.clone(), *v))
         .collect();
+    let (stars, observed) = draw_stars(config, mosaic, plan, ccd, &quarters, &mut rng)?;
+    let mut truth = Truth::default();
+    let counts = write_lightcurves(plan, ccd, &stars, &observed, root, &mut rng, &mut truth)?;
+    push_quarter_counts(&mut truth, plan, ccd, &quarters, &counts);
+    write_stars_truth(root, plan, ccd, &stars)?;
+    write_images(
+        config,
+        conventions,
+        mosaic,
+        plan,
+        ccd,
+        &stars,
+        root,
+        &mut rng,
+        &mut truth,
+    )?;
+    Ok(truth)
+}
+
+/// Measurements and stars per (colour, quarter) of one CCD.
+type QuarterTally = BTreeMap<(String, String), (u64, u64)>;
+
+/// The stars of a CCD, quarter by quarter, and for each quarter the epochs it was
+/// observed at.
+#[allow(clippy::type_complexity)]
+fn draw_stars(
+    config: &DemoConfig,
+    mosaic: &Mosaic,
+    plan: &FieldPlan,
+    ccd: i32,
+    quarters: &[(String, [u32; 2])],
+    rng: &mut Rng,
+) -> Result<(Vec<Star>, BTreeMap<String, Vec<bool>>)> {
     // Uneven quarters: star density and epoch coverage differ, in random order, so that
     // the quarter nearest the mosaic centre is not always the richest.
     let mut star_factor = [0.45, 0.8, 1.15, 1.6];
@@ -227,19 +260,31 @@ fn generate_ccd(
                 radec,
                 mag_r,
                 mag_b: mag_r + rng.range(0.1, 0.9),
-                variability: draw_variability(&mut rng, is_event.then_some((first, last))),
+                variability: draw_variability(rng, is_event.then_some((first, last))),
             });
         }
     }
 
-    let mut truth = Truth::default();
+    Ok((stars, observed))
+}
+
+/// Writes the light-curve file of every star; returns the tally per colour and quarter.
+fn write_lightcurves(
+    plan: &FieldPlan,
+    ccd: i32,
+    stars: &[Star],
+    observed: &BTreeMap<String, Vec<bool>>,
+    root: &Path,
+    rng: &mut Rng,
+    truth: &mut Truth,
+) -> Result<QuarterTally> {
     let lc_dir = root
         .join("lightcurves")
         .join(&plan.name)
         .join(format!("{}{}", plan.name, ccd));
     std::fs::create_dir_all(&lc_dir)?;
-    let mut counts: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
-    for star in &stars {
+    let mut counts = QuarterTally::new();
+    for star in stars {
         let no_ref = |colour: &str| {
             plan.missing_reference
                 .contains(&(colour.to_string(), ccd, star.quarter.clone()))
@@ -295,8 +340,18 @@ fn generate_ccd(
             });
         }
     }
+    Ok(counts)
+}
+
+fn push_quarter_counts(
+    truth: &mut Truth,
+    plan: &FieldPlan,
+    ccd: i32,
+    quarters: &[(String, [u32; 2])],
+    counts: &QuarterTally,
+) {
     for colour in ["R", "B"] {
-        for (q, _) in &quarters {
+        for (q, _) in quarters {
             let (n, s) = counts
                 .get(&(colour.to_string(), q.clone()))
                 .copied()
@@ -311,19 +366,6 @@ fn generate_ccd(
             });
         }
     }
-    write_stars_truth(root, plan, ccd, &stars)?;
-    write_images(
-        config,
-        conventions,
-        mosaic,
-        plan,
-        ccd,
-        &stars,
-        root,
-        &mut rng,
-        &mut truth,
-    )?;
-    Ok(truth)
 }
 
 fn write_stars_truth(root: &Path, plan: &FieldPlan, ccd: i32, stars: &[Star]) -> Result<()> {
