@@ -24,7 +24,7 @@ pub use geometry::Mosaic;
 pub use sky::field_centre;
 pub use truth::{QuarterCount, Truth};
 
-use crate::conventions::{Conventions, eros2_electronics};
+use crate::conventions::{CcdElectronics, Conventions, eros2_electronics};
 use fits_out::ImageSpec;
 use rng::Rng;
 use sky::{FieldPlan, Star, draw_variability, mag_error, plan_field};
@@ -406,53 +406,84 @@ fn write_images(
     let electronics = eros2_electronics();
     for colour in ["R", "B"] {
         let camera = conventions.camera_of_colour(colour).unwrap_or(0);
-        let e = electronics
-            .get(&(camera, ccd))
-            .copied()
-            .context("no electronics for this CCD")?;
-        let dir = root
-            .join("images")
-            .join(&plan.name)
-            .join(format!("{}{}{}", plan.name, camera, ccd));
-        std::fs::create_dir_all(&dir)?;
-        let ccd_wcs = mosaic.ccd_wcs(plan.centre, colour, ccd);
-        let filter = if colour == "R" { "EROS-R" } else { "EROS-B" };
-        let keywords = |kind: &str, quarter: &str| {
-            vec![
-                ("OBJECT", plan.name.clone(), "survey field"),
-                (
-                    "TELESCOP",
-                    "MARLY".to_string(),
-                    "1 m Marly telescope, La Silla",
-                ),
-                (
-                    "INSTRUME",
-                    "EROS-2".to_string(),
-                    "two cameras behind a dichroic",
-                ),
-                ("FILTER", filter.to_string(), "camera band"),
-                ("IMAGETYP", kind.to_string(), "d reference, e current"),
-                ("ORIGIN", "skyql demo survey".to_string(), "synthetic data"),
-                ("QUARTER", quarter.to_string(), "CCD quarter, t = whole CCD"),
-            ]
+        let cam = Camera {
+            plan,
+            ccd,
+            colour,
+            camera,
+            electronics: electronics
+                .get(&(camera, ccd))
+                .copied()
+                .context("no electronics for this CCD")?,
+            dir: root
+                .join("images")
+                .join(&plan.name)
+                .join(format!("{}{}{}", plan.name, camera, ccd)),
+            ccd_wcs: mosaic.ccd_wcs(plan.centre, colour, ccd),
         };
-        let int_keywords = vec![
-            ("CAMERA", camera as i64, "camera digit"),
-            ("CCD", ccd as i64, "CCD"),
-        ];
-        let mut emit = |spec: &ImageSpec<'_>, name: String| -> Result<()> {
-            let pixels = fits_out::render(spec, rng);
-            fits_out::write_image(&dir.join(name), spec, &pixels)
+        std::fs::create_dir_all(&cam.dir)?;
+        cam.write_references(conventions, mosaic, stars, rng, truth)?;
+        cam.write_currents(config, conventions, stars, rng, truth)?;
+    }
+    Ok(())
+}
+
+/// One camera's CCD of a field: where its images go and what their headers say.
+struct Camera<'a> {
+    plan: &'a FieldPlan,
+    ccd: i32,
+    colour: &'a str,
+    camera: i32,
+    electronics: CcdElectronics,
+    dir: PathBuf,
+    ccd_wcs: skyql_udfs::wcs::Wcs,
+}
+
+impl Camera<'_> {
+    fn keywords(&self, kind: &str, quarter: &str) -> Vec<(&'static str, String, &'static str)> {
+        let filter = if self.colour == "R" {
+            "EROS-R"
+        } else {
+            "EROS-B"
         };
-        // Reference images: one per quarter, at the mean magnitudes.
+        vec![
+            ("OBJECT", self.plan.name.clone(), "survey field"),
+            ("TELESCOP", "MARLY".into(), "1 m Marly telescope, La Silla"),
+            ("INSTRUME", "EROS-2".into(), "two cameras behind a dichroic"),
+            ("FILTER", filter.to_string(), "camera band"),
+            ("IMAGETYP", kind.to_string(), "d reference, e current"),
+            ("ORIGIN", "skyql demo survey".into(), "synthetic data"),
+            ("QUARTER", quarter.to_string(), "CCD quarter, t = whole CCD"),
+        ]
+    }
+
+    fn int_keywords(&self) -> Vec<(&'static str, i64, &'static str)> {
+        vec![
+            ("CAMERA", self.camera as i64, "camera digit"),
+            ("CCD", self.ccd as i64, "CCD"),
+        ]
+    }
+
+    fn emit(&self, spec: &ImageSpec<'_>, name: String, rng: &mut Rng) -> Result<()> {
+        let pixels = fits_out::render(spec, rng);
+        fits_out::write_image(&self.dir.join(name), spec, &pixels)
+    }
+
+    /// Reference images: one per quarter, at the mean magnitudes.
+    fn write_references(
+        &self,
+        conventions: &Conventions,
+        mosaic: &Mosaic,
+        stars: &[Star],
+        rng: &mut Rng,
+        truth: &mut Truth,
+    ) -> Result<()> {
+        let (plan, colour, ccd) = (self.plan, self.colour, self.ccd);
         let mean: Vec<(f64, f64, f64)> = stars
             .iter()
             .map(|s| {
-                (
-                    s.radec.0,
-                    s.radec.1,
-                    if colour == "R" { s.mag_r } else { s.mag_b },
-                )
+                let mag = if colour == "R" { s.mag_r } else { s.mag_b };
+                (s.radec.0, s.radec.1, mag)
             })
             .collect();
         for (q, cell) in &conventions.quarters {
@@ -465,7 +496,7 @@ fn write_images(
                     .push(format!("{} {colour} {ccd} {q}", plan.name));
                 continue;
             }
-            let wcs = mosaic.quarter_wcs(&ccd_wcs, *cell);
+            let wcs = mosaic.quarter_wcs(&self.ccd_wcs, *cell);
             let spec = ImageSpec {
                 size: mosaic.quarter_size(),
                 wcs: &wcs,
@@ -473,26 +504,38 @@ fn write_images(
                 exptime: 600.0,
                 mjd: plan.reference_mjd,
                 airmass: 1.3,
-                electronics: e,
-                keywords: keywords("REFERENCE", q),
-                int_keywords: int_keywords.clone(),
+                electronics: self.electronics,
+                keywords: self.keywords("REFERENCE", q),
+                int_keywords: self.int_keywords(),
                 alignment: None,
             };
             let name = format!(
                 "{}{}{}{}bd{}.fits",
-                plan.name, camera, ccd, q, plan.reference_token
+                plan.name, self.camera, ccd, q, plan.reference_token
             );
-            emit(&spec, name)?;
+            self.emit(&spec, name, rng)?;
             truth.n_reference_images += 1;
         }
-        // Current images: one per exposure, whole CCD.
-        for epoch in &plan.epochs {
-            let mut wcs = ccd_wcs.clone();
+        Ok(())
+    }
+
+    /// Current images: one per exposure, whole CCD.
+    fn write_currents(
+        &self,
+        config: &DemoConfig,
+        conventions: &Conventions,
+        stars: &[Star],
+        rng: &mut Rng,
+        truth: &mut Truth,
+    ) -> Result<()> {
+        let whole = &conventions.ccd.whole_ccd_quarter;
+        for epoch in &self.plan.epochs {
+            let mut wcs = self.ccd_wcs.clone();
             wcs.crpix[0] += epoch.jitter.0;
             wcs.crpix[1] += epoch.jitter.1;
             let now: Vec<(f64, f64, f64)> = stars
                 .iter()
-                .map(|s| (s.radec.0, s.radec.1, s.mag_at(epoch.mjd, colour)))
+                .map(|s| (s.radec.0, s.radec.1, s.mag_at(epoch.mjd, self.colour)))
                 .collect();
             let spec = ImageSpec {
                 size: config.ccd_size,
@@ -501,18 +544,18 @@ fn write_images(
                 exptime: epoch.exptime,
                 mjd: epoch.mjd,
                 airmass: epoch.airmass,
-                electronics: e,
-                keywords: keywords("CURRENT", &conventions.ccd.whole_ccd_quarter),
-                int_keywords: int_keywords.clone(),
+                electronics: self.electronics,
+                keywords: self.keywords("CURRENT", whole),
+                int_keywords: self.int_keywords(),
                 alignment: Some(epoch.jitter),
             };
             let name = format!(
                 "{}{}{}{}be{}.fits",
-                plan.name, camera, ccd, conventions.ccd.whole_ccd_quarter, epoch.token
+                self.plan.name, self.camera, self.ccd, whole, epoch.token
             );
-            emit(&spec, name)?;
+            self.emit(&spec, name, rng)?;
             truth.n_current_images += 1;
         }
+        Ok(())
     }
-    Ok(())
 }
