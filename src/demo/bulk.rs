@@ -200,8 +200,56 @@ fn write_field(
 ) -> Result<(u64, u64)> {
     let field = format!("lm{number:03}");
     let mut rng = Rng::new(seed, &[number as u64]);
-    let centre = field_centre(number);
     let mjds = field_epochs(&mut rng, epochs);
+    let stars = draw_stars(conventions, &mut rng, number, n_stars, &mjds);
+
+    // Measurements, written in files of about ROWS_PER_FILE rows, stars in id order.
+    let dir = staging.join("measurements").join(format!("field={field}"));
+    let per_star = (mjds.len() * 2) as u64;
+    let stars_per_file = (ROWS_PER_FILE / per_star.max(1)).max(1) as usize;
+    let mut written = 0u64;
+    let mut records: BTreeMap<String, StarRecord> = BTreeMap::new();
+    for (k, chunk) in stars.chunks(stars_per_file).enumerate() {
+        let mut curves = Vec::with_capacity(chunk.len());
+        for s in chunk {
+            let lc = light_curve(s, &field, &mjds, &mut rng);
+            written += lc.points.len() as u64;
+            // The star's row as an ingest makes it from its light curve (counts and mean
+            // magnitudes per colour), positioned by the generator.
+            let mut record = StarRecord::from_lightcurve(&lc);
+            record.survey = conventions.survey.clone();
+            record.position_source = Some("generated".into());
+            record.sources = Default::default();
+            records.insert(s.id.clone(), record);
+            curves.push(lc);
+        }
+        if curves.iter().all(|c| c.points.is_empty()) {
+            continue;
+        }
+        let refs: Vec<&LightCurve> = curves.iter().collect();
+        let batch = measurements_batch(&refs)?;
+        let path: PathBuf = dir.join(format!("part-{k:05}.parquet"));
+        write_parquet(&path, schema::measurements_file_schema(), &[batch])?;
+    }
+    let stars_path = staging
+        .join("stars")
+        .join(format!("field={field}"))
+        .join("part-00000.parquet");
+    write_stars_parquet(&stars_path, stars_batch(&records)?)?;
+    Ok((stars.len() as u64, written))
+}
+
+/// The stars of field `number`, spread over its CCD quarters with uneven densities,
+/// sorted by id.
+fn draw_stars(
+    conventions: &Conventions,
+    rng: &mut Rng,
+    number: u32,
+    n_stars: u64,
+    mjds: &[f64],
+) -> Vec<BulkStar> {
+    let field = format!("lm{number:03}");
+    let centre = field_centre(number);
     // Uneven quarters: a density weight per CCD quarter.
     let quarters: Vec<String> = conventions.quarters.keys().cloned().collect();
     let ccds = conventions.ccd_count();
@@ -232,7 +280,7 @@ fn write_field(
             let event = (i % 1000 == 7 && mjds.len() > 1)
                 .then(|| (mjds[0], mjds[mjds.len() - 1]))
                 .filter(|(a, b)| b - a > 400.0);
-            let variability = draw_variability(&mut rng, event);
+            let variability = draw_variability(rng, event);
             stars.push(BulkStar {
                 // Five-digit numbers keep string order equal to numeric order.
                 id: format!("{field}{ccd}{q}{}", 10_000 + i),
@@ -247,82 +295,53 @@ fn write_field(
         }
     }
     stars.sort_by(|a, b| a.id.cmp(&b.id));
+    stars
+}
 
-    // Measurements, written in files of about ROWS_PER_FILE rows, stars in id order.
-    let dir = staging.join("measurements").join(format!("field={field}"));
-    let per_star = (mjds.len() * 2) as u64;
-    let stars_per_file = (ROWS_PER_FILE / per_star.max(1)).max(1) as usize;
-    let mut written = 0u64;
-    let mut records: BTreeMap<String, StarRecord> = BTreeMap::new();
-    for (k, chunk) in stars.chunks(stars_per_file).enumerate() {
-        let mut curves = Vec::with_capacity(chunk.len());
-        for s in chunk {
-            let mut points = Vec::with_capacity(mjds.len() * 2);
-            for &t in &mjds {
-                for (colour, base) in [(b'R', s.mag_r), (b'B', s.mag_b)] {
-                    if rng.uniform() < 0.05 {
-                        continue;
-                    }
-                    let c = if colour == b'B' { "B" } else { "R" };
-                    let mag = base + s.variability.delta_mag(t, c);
-                    let err = mag_error(mag);
-                    points.push(Point {
-                        colour,
-                        mjd: t,
-                        mag: (mag + err * rng.normal()) as f32,
-                        mag_err: err as f32,
-                    });
-                }
+/// A star's light curve at the field's epochs (5% of the points missing).
+fn light_curve(s: &BulkStar, field: &str, mjds: &[f64], rng: &mut Rng) -> LightCurve {
+    let mut points = Vec::with_capacity(mjds.len() * 2);
+    for &t in mjds {
+        for (colour, base) in [(b'R', s.mag_r), (b'B', s.mag_b)] {
+            if rng.uniform() < 0.05 {
+                continue;
             }
-            written += points.len() as u64;
-            let lc = LightCurve {
-                star_id: s.id.clone(),
-                survey: "EROS-2",
-                field: field.clone(),
-                parts: Some(StarIdParts {
-                    field: field.clone(),
-                    ccd: s.ccd,
-                    quarter: s.quarter.clone(),
-                    number: 0,
-                }),
-                colours: vec![b'R', b'B'],
-                header: [
-                    ColourHeader {
-                        mag: Some(s.mag_r),
-                        xy: Some(s.xy),
-                    },
-                    ColourHeader {
-                        mag: Some(s.mag_b),
-                        xy: Some(s.xy),
-                    },
-                ],
-                header_radec: Some(s.radec),
-                points,
-                counts: Counts::default(),
-                rejects: Vec::new(),
-                source: String::new(),
-            };
-            // The star's row as an ingest makes it from its light curve (counts and mean
-            // magnitudes per colour), positioned by the generator.
-            let mut record = StarRecord::from_lightcurve(&lc);
-            record.survey = conventions.survey.clone();
-            record.position_source = Some("generated".into());
-            record.sources = Default::default();
-            records.insert(s.id.clone(), record);
-            curves.push(lc);
+            let c = if colour == b'B' { "B" } else { "R" };
+            let mag = base + s.variability.delta_mag(t, c);
+            let err = mag_error(mag);
+            points.push(Point {
+                colour,
+                mjd: t,
+                mag: (mag + err * rng.normal()) as f32,
+                mag_err: err as f32,
+            });
         }
-        if curves.iter().all(|c| c.points.is_empty()) {
-            continue;
-        }
-        let refs: Vec<&LightCurve> = curves.iter().collect();
-        let batch = measurements_batch(&refs)?;
-        let path: PathBuf = dir.join(format!("part-{k:05}.parquet"));
-        write_parquet(&path, schema::measurements_file_schema(), &[batch])?;
     }
-    let stars_path = staging
-        .join("stars")
-        .join(format!("field={field}"))
-        .join("part-00000.parquet");
-    write_stars_parquet(&stars_path, stars_batch(&records)?)?;
-    Ok((stars.len() as u64, written))
+    LightCurve {
+        star_id: s.id.clone(),
+        survey: "EROS-2",
+        field: field.to_string(),
+        parts: Some(StarIdParts {
+            field: field.to_string(),
+            ccd: s.ccd,
+            quarter: s.quarter.clone(),
+            number: 0,
+        }),
+        colours: vec![b'R', b'B'],
+        header: [
+            ColourHeader {
+                mag: Some(s.mag_r),
+                xy: Some(s.xy),
+            },
+            ColourHeader {
+                mag: Some(s.mag_b),
+                xy: Some(s.xy),
+            },
+        ],
+        header_radec: Some(s.radec),
+        points,
+        counts: Counts::default(),
+        rejects: Vec::new(),
+        source: String::new(),
+    }
 }
