@@ -70,24 +70,11 @@ struct BulkStar {
     variability: Variability,
 }
 
-/// Writes a new catalogue at `catalog` (which must not hold one).
-pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkReport> {
-    let started = Instant::now();
-    if catalog
-        .join(crate::catalog::manifest::MANIFEST_FILE)
-        .exists()
-    {
-        bail!(
-            "{} already holds a catalogue: give a new directory",
-            catalog.display()
-        );
-    }
-    let writer = VersionWriter::begin(catalog)?;
-    let staging = writer.staging().to_path_buf();
-    let conventions = Conventions::eros2()?;
+/// Fields, stars and epochs per field for a survey of `config.measurements`: about 10^7
+/// measurements and at most 10^6 stars per field (a field is written by one thread), and
+/// epochs so that stars x epochs x 2 colours x 95% ~ measurements.
+fn survey_size(config: &BulkConfig) -> (u32, u64, usize) {
     let n_stars = config.stars.unwrap_or(config.measurements / 200).max(1);
-    // About 10^7 measurements and at most 10^6 stars per field (a field is written by
-    // one thread).
     let n_fields = config
         .fields
         .unwrap_or_else(|| {
@@ -97,35 +84,18 @@ pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkRepor
         })
         .clamp(1, 88);
     let n_stars = n_stars.max(n_fields as u64);
-    // Epochs per field so that stars x epochs x 2 colours x 95% ~ measurements.
     let epochs = if config.measurements == 0 {
         0
     } else {
         ((config.measurements as f64 / (n_stars as f64 * 2.0 * 0.95)).round() as usize).max(1)
     };
 
-    let per_field: Vec<(u32, u64)> = (0..n_fields)
-        .map(|i| {
-            let share =
-                n_stars / n_fields as u64 + u64::from((i as u64) < n_stars % n_fields as u64);
-            (i + 1, share)
-        })
-        .collect();
-    let results: Vec<Result<(u64, u64)>> = per_field
-        .par_iter()
-        .map(|&(number, stars)| {
-            write_field(&staging, &conventions, config.seed, number, stars, epochs)
-        })
-        .collect();
-    let mut report = BulkReport {
-        fields: n_fields,
-        ..BulkReport::default()
-    };
-    for r in results {
-        let (s, m) = r?;
-        report.stars += s;
-        report.measurements += m;
-    }
+    (n_fields, n_stars, epochs)
+}
+
+/// The small tables of a generated catalogue: no images, fields or inputs; the quarters
+/// of the conventions.
+fn write_small_tables(staging: &Path, conventions: &Conventions) -> Result<()> {
     write_parquet(
         &staging.join("images.parquet"),
         schema::images_schema(),
@@ -148,6 +118,48 @@ pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkRepor
         schema::inputs_schema(),
         &[inputs_batch(&BTreeMap::new())?],
     )?;
+    Ok(())
+}
+
+/// Writes a new catalogue at `catalog` (which must not hold one).
+pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkReport> {
+    let started = Instant::now();
+    if catalog
+        .join(crate::catalog::manifest::MANIFEST_FILE)
+        .exists()
+    {
+        bail!(
+            "{} already holds a catalogue: give a new directory",
+            catalog.display()
+        );
+    }
+    let writer = VersionWriter::begin(catalog)?;
+    let staging = writer.staging().to_path_buf();
+    let conventions = Conventions::eros2()?;
+    let (n_fields, n_stars, epochs) = survey_size(config);
+    let per_field: Vec<(u32, u64)> = (0..n_fields)
+        .map(|i| {
+            let share =
+                n_stars / n_fields as u64 + u64::from((i as u64) < n_stars % n_fields as u64);
+            (i + 1, share)
+        })
+        .collect();
+    let results: Vec<Result<(u64, u64)>> = per_field
+        .par_iter()
+        .map(|&(number, stars)| {
+            write_field(&staging, &conventions, config.seed, number, stars, epochs)
+        })
+        .collect();
+    let mut report = BulkReport {
+        fields: n_fields,
+        ..BulkReport::default()
+    };
+    for r in results {
+        let (s, m) = r?;
+        report.stars += s;
+        report.measurements += m;
+    }
+    write_small_tables(&staging, &conventions)?;
     report.seconds = started.elapsed().as_secs_f64();
     writer.publish(VersionRecord {
         conventions: &conventions,
