@@ -39,30 +39,7 @@ fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
     let conventions = Conventions::eros2()?;
 
     let t = Instant::now();
-    let truth = if raw.join("truth/truth.json").exists() {
-        let existing: DemoConfig = serde_json::from_str(
-            &std::fs::read_to_string(raw.join("truth/config.json"))
-                .context("cannot read the demo's config.json")?,
-        )?;
-        if &existing != config {
-            bail!(
-                "{} holds a demo survey of another size or seed; remove {} or use another --out",
-                raw.display(),
-                out.display()
-            );
-        }
-        println!("demo survey found in {}", raw.display());
-        read_truth(&raw)?
-    } else {
-        if raw.exists() {
-            bail!(
-                "{} exists but holds no complete demo survey; remove it first",
-                raw.display()
-            );
-        }
-        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-        generate(config, &raw, &conventions)?
-    };
+    let truth = demo_survey(out, &raw, config, &conventions)?;
     let t_generate = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -85,36 +62,7 @@ fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
     let catalog = Catalog::open(&catalog_dir)?;
     let engine = Engine::new(Some(catalog.clone()), EngineOptions::default())?;
     let ctx = rt.block_on(engine.session(&[]))?;
-    let mut quarter_rows = Vec::new();
-    for (name, sql) in NAMED_QUERIES {
-        rt.block_on(async {
-            let df = ctx
-                .sql(sql)
-                .await
-                .with_context(|| format!("named query {name}"))?;
-            if name == "quarters_most_measurements" {
-                quarter_rows = df.clone().collect().await?;
-            }
-            // Every named query as CSV; the release's two main products also as VOTable
-            // and FITS tables, with units and UCDs, for TOPCAT and astropy.
-            let formats: &[OutputFormat] =
-                if matches!(name, "quarters_most_measurements" | "lightcurve") {
-                    &[OutputFormat::Csv, OutputFormat::Votable, OutputFormat::Fits]
-                } else {
-                    &[OutputFormat::Csv]
-                };
-            let options = ExportOptions {
-                query: Some(sql.to_string()),
-                table_name: Some(name.to_string()),
-                ..ExportOptions::default()
-            };
-            for format in formats {
-                let file = exports.join(format!("{name}.{}", format.extension()));
-                write_result(df.clone(), *format, Some(&file), &options).await?;
-            }
-            Ok::<(), anyhow::Error>(())
-        })?;
-    }
+    let quarter_rows = rt.block_on(run_named_queries(&ctx, &exports))?;
     let t_queries = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -146,6 +94,75 @@ fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
         catalog_dir.display()
     );
     Ok(())
+}
+
+/// The demo survey's raw files: generated, or found from an earlier run of the same
+/// size and seed.
+fn demo_survey(
+    out: &Path,
+    raw: &Path,
+    config: &DemoConfig,
+    conventions: &Conventions,
+) -> Result<Truth> {
+    if raw.join("truth/truth.json").exists() {
+        let existing: DemoConfig = serde_json::from_str(
+            &std::fs::read_to_string(raw.join("truth/config.json"))
+                .context("cannot read the demo's config.json")?,
+        )?;
+        if &existing != config {
+            bail!(
+                "{} holds a demo survey of another size or seed; remove {} or use another --out",
+                raw.display(),
+                out.display()
+            );
+        }
+        println!("demo survey found in {}", raw.display());
+        read_truth(raw)
+    } else {
+        if raw.exists() {
+            bail!(
+                "{} exists but holds no complete demo survey; remove it first",
+                raw.display()
+            );
+        }
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        generate(config, raw, conventions)
+    }
+}
+
+/// Runs every named query and exports it (CSV; the release's two main products also as
+/// VOTable and FITS tables, with units and UCDs, for TOPCAT and astropy); returns the
+/// rows of the quarters query for the report.
+async fn run_named_queries(
+    ctx: &datafusion::prelude::SessionContext,
+    exports: &Path,
+) -> Result<Vec<RecordBatch>> {
+    let mut quarter_rows = Vec::new();
+    for (name, sql) in NAMED_QUERIES {
+        let df = ctx
+            .sql(sql)
+            .await
+            .with_context(|| format!("named query {name}"))?;
+        if name == "quarters_most_measurements" {
+            quarter_rows = df.clone().collect().await?;
+        }
+        let formats: &[OutputFormat] =
+            if matches!(name, "quarters_most_measurements" | "lightcurve") {
+                &[OutputFormat::Csv, OutputFormat::Votable, OutputFormat::Fits]
+            } else {
+                &[OutputFormat::Csv]
+            };
+        let options = ExportOptions {
+            query: Some(sql.to_string()),
+            table_name: Some(name.to_string()),
+            ..ExportOptions::default()
+        };
+        for format in formats {
+            let file = exports.join(format!("{name}.{}", format.extension()));
+            write_result(df.clone(), *format, Some(&file), &options).await?;
+        }
+    }
+    Ok(quarter_rows)
 }
 
 /// What the image stage of the demo produced.
@@ -191,6 +208,52 @@ fn count_non_null(batches: &[RecordBatch], column: &str) -> usize {
         .sum()
 }
 
+/// Current images that the quarter closest to the mosaic centre (EROS-2's choice) would
+/// give a WCS, and all current images.
+async fn central_choice(ctx: &datafusion::prelude::SessionContext) -> Result<(usize, usize)> {
+    let central_sql = "SELECT COUNT(DISTINCT c.file_name) AS n FROM images c \
+        JOIN quarters q ON q.ccd = c.ccd AND q.is_central \
+        JOIN images r ON r.code = 'd' AND r.wcs IS NOT NULL AND r.field = c.field \
+         AND r.colour = c.colour AND r.ccd = c.ccd AND r.quarter = q.quarter \
+        JOIN measurements m ON m.field = c.field AND m.ccd = c.ccd AND m.colour = c.colour \
+         AND m.quarter = q.quarter \
+         AND CAST(round(m.mjd * 10000) AS BIGINT) = CAST(round(c.mjd_obs * 10000) AS BIGINT) \
+        WHERE c.code = 'e'";
+    let scalar = |batches: Vec<RecordBatch>| -> usize {
+        batches.first().filter(|b| b.num_rows() > 0).map_or(0, |b| {
+            b.column(0).as_primitive::<Int64Type>().value(0) as usize
+        })
+    };
+    let central = scalar(ctx.sql(central_sql).await?.collect().await?);
+    let current = scalar(
+        ctx.sql("SELECT COUNT(*) FROM images WHERE code = 'e'")
+            .await?
+            .collect()
+            .await?,
+    );
+    Ok((central, current))
+}
+
+/// A light-curve plot of every microlensing event; returns how many were drawn.
+async fn plot_events(
+    ctx: &datafusion::prelude::SessionContext,
+    root: &Path,
+    truth: &Truth,
+) -> Result<usize> {
+    let mut plots = 0;
+    for e in &truth.events {
+        let path = root.join("plots").join(format!("{}.svg", e.star_id));
+        std::fs::create_dir_all(root.join("plots"))?;
+        if crate::plot::plot_lightcurve(&ctx, &e.star_id, &path)
+            .await
+            .is_ok()
+        {
+            plots += 1;
+        }
+    }
+    Ok(plots)
+}
+
 /// Runs `sql/public_images.sql` and `sql/cutouts.sql`, draws quick-looks of one public
 /// image per field and the light curves of the events, under the catalogue's
 /// `products/` (replacing the files of a previous run).
@@ -229,27 +292,7 @@ async fn run_image_queries(
         &export("public_images"),
     )
     .await?;
-    // The same rule with the quarter closest to the mosaic centre, as EROS-2 chose.
-    let central_sql = "SELECT COUNT(DISTINCT c.file_name) AS n FROM images c \
-        JOIN quarters q ON q.ccd = c.ccd AND q.is_central \
-        JOIN images r ON r.code = 'd' AND r.wcs IS NOT NULL AND r.field = c.field \
-         AND r.colour = c.colour AND r.ccd = c.ccd AND r.quarter = q.quarter \
-        JOIN measurements m ON m.field = c.field AND m.ccd = c.ccd AND m.colour = c.colour \
-         AND m.quarter = q.quarter \
-         AND CAST(round(m.mjd * 10000) AS BIGINT) = CAST(round(c.mjd_obs * 10000) AS BIGINT) \
-        WHERE c.code = 'e'";
-    let scalar = |batches: Vec<RecordBatch>| -> usize {
-        batches.first().filter(|b| b.num_rows() > 0).map_or(0, |b| {
-            b.column(0).as_primitive::<Int64Type>().value(0) as usize
-        })
-    };
-    let central = scalar(ctx.sql(central_sql).await?.collect().await?);
-    let current = scalar(
-        ctx.sql("SELECT COUNT(*) FROM images WHERE code = 'e'")
-            .await?
-            .collect()
-            .await?,
-    );
+    let (central, current) = central_choice(&ctx).await?;
     // The result of public_images.sql, as the `public` table of cutouts.sql.
     let public_schema = public
         .first()
@@ -283,17 +326,7 @@ async fn run_image_queries(
         .collect()
         .await?
     };
-    let mut plots = 0;
-    for e in &truth.events {
-        let path = root.join("plots").join(format!("{}.svg", e.star_id));
-        std::fs::create_dir_all(root.join("plots"))?;
-        if crate::plot::plot_lightcurve(&ctx, &e.star_id, &path)
-            .await
-            .is_ok()
-        {
-            plots += 1;
-        }
-    }
+    let plots = plot_events(&ctx, &root, truth).await?;
     Ok(ImageReport {
         root,
         current_images: current,
@@ -315,62 +348,17 @@ fn print_quarter_summary(rows: &[RecordBatch], truth: &Truth) -> Result<()> {
             c.n_measurements,
         );
     }
-    let (mut ccds, mut better, mut gain_total, mut central_total, mut mismatches) =
-        (0, 0, 0i64, 0i64, 0);
+    let mut tally = QuarterTally::default();
     for b in rows {
-        let s = |n: &str| {
-            b.column_by_name(n)
-                .and_then(|c| datafusion::arrow::compute::cast(c, &DataType::Utf8).ok())
-                .map(|c| c.as_string::<i32>().clone())
-        };
-        let i = |n: &str| {
-            b.column_by_name(n)
-                .map(|c| c.as_primitive::<Int64Type>().clone())
-        };
-        let (Some(field), Some(colour), Some(best), Some(central)) = (
-            s("field"),
-            s("colour"),
-            s("best_quarter"),
-            s("central_quarter"),
-        ) else {
-            bail!("quarters_most_measurements: unexpected columns");
-        };
-        let ccd = b
-            .column_by_name("ccd")
-            .map(|c| {
-                c.as_primitive::<datafusion::arrow::datatypes::Int32Type>()
-                    .clone()
-            })
-            .context("no ccd column")?;
-        let (Some(gain), Some(central_n)) = (i("gain"), i("central_n")) else {
-            bail!("quarters_most_measurements: unexpected columns");
-        };
-        for r in 0..b.num_rows() {
-            ccds += 1;
-            if best.value(r) != central.value(r) {
-                better += 1;
-            }
-            gain_total += gain.value(r);
-            central_total += central_n.value(r);
-            for q in ["k", "l", "m", "n"] {
-                let col = i(&format!("n_{q}")).context("no per-quarter column")?;
-                let got = if col.is_null(r) {
-                    0
-                } else {
-                    col.value(r) as u64
-                };
-                let key = (
-                    field.value(r).to_string(),
-                    colour.value(r).to_string(),
-                    ccd.value(r),
-                    q.to_string(),
-                );
-                if expected.get(&key).copied().unwrap_or(0) != got {
-                    mismatches += 1;
-                }
-            }
-        }
+        tally.add(b, &expected)?;
     }
+    let QuarterTally {
+        ccds,
+        better,
+        gain_total,
+        central_total,
+        mismatches,
+    } = tally;
     println!(
         "best quarter per CCD: in {better} of {ccds} field/colour/CCDs the richest quarter is not the central one;"
     );
@@ -391,4 +379,75 @@ fn print_quarter_summary(rows: &[RecordBatch], truth: &Truth) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// What the quarters query says, summed over its rows, and how many per-quarter counts
+/// differ from the generator's truth.
+#[derive(Default)]
+struct QuarterTally {
+    ccds: usize,
+    better: usize,
+    gain_total: i64,
+    central_total: i64,
+    mismatches: usize,
+}
+
+impl QuarterTally {
+    fn add(
+        &mut self,
+        b: &RecordBatch,
+        expected: &BTreeMap<(String, String, i32, String), u64>,
+    ) -> Result<()> {
+        let s = |n: &str| {
+            b.column_by_name(n)
+                .and_then(|c| datafusion::arrow::compute::cast(c, &DataType::Utf8).ok())
+                .map(|c| c.as_string::<i32>().clone())
+                .with_context(|| format!("quarters_most_measurements: no column {n}"))
+        };
+        let i = |n: &str| {
+            b.column_by_name(n)
+                .map(|c| c.as_primitive::<Int64Type>().clone())
+                .with_context(|| format!("quarters_most_measurements: no column {n}"))
+        };
+        let (field, colour, best, central) = (
+            s("field")?,
+            s("colour")?,
+            s("best_quarter")?,
+            s("central_quarter")?,
+        );
+        let ccd = b
+            .column_by_name("ccd")
+            .map(|c| {
+                c.as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+                    .clone()
+            })
+            .context("no ccd column")?;
+        let (gain, central_n) = (i("gain")?, i("central_n")?);
+        for r in 0..b.num_rows() {
+            self.ccds += 1;
+            if best.value(r) != central.value(r) {
+                self.better += 1;
+            }
+            self.gain_total += gain.value(r);
+            self.central_total += central_n.value(r);
+            for q in ["k", "l", "m", "n"] {
+                let col = i(&format!("n_{q}"))?;
+                let got = if col.is_null(r) {
+                    0
+                } else {
+                    col.value(r) as u64
+                };
+                let key = (
+                    field.value(r).to_string(),
+                    colour.value(r).to_string(),
+                    ccd.value(r),
+                    q.to_string(),
+                );
+                if expected.get(&key).copied().unwrap_or(0) != got {
+                    self.mismatches += 1;
+                }
+            }
+        }
+        Ok(())
+    }
 }
