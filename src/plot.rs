@@ -91,25 +91,7 @@ pub fn lightcurve_svg(
     width: f64,
     height: f64,
 ) -> String {
-    let all: Vec<&Point> = red.iter().chain(blue).collect();
-    let (t0, t1) = all
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.mjd), b.max(p.mjd))
-        });
-    let (m0, m1) = all
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.mag - p.err), b.max(p.mag + p.err))
-        });
-    let pad_t = ((t1 - t0) * 0.03).max(0.5);
-    let pad_m = ((m1 - m0) * 0.08).max(0.05);
-    let (t0, t1, m0, m1) = (t0 - pad_t, t1 + pad_t, m0 - pad_m, m1 + pad_m);
-    let (left, right, top, bottom) = (70.0, 20.0, 40.0, 50.0);
-    let (pw, ph) = (width - left - right, height - top - bottom);
-    let x = |t: f64| left + (t - t0) / (t1 - t0) * pw;
-    // Brighter (smaller magnitude) up.
-    let y = |m: f64| top + (m - m0) / (m1 - m0) * ph;
+    let frame = Frame::new(red.iter().chain(blue), width, height);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -124,45 +106,114 @@ pub fn lightcurve_svg(
         red.len(),
         blue.len()
     );
-    let _ = writeln!(
-        s,
-        r#"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
-    );
-    for t in ticks(t0, t1, 6) {
-        let _ = writeln!(
-            s,
-            r#"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="black"/><text x="{0:.1}" y="{3}" text-anchor="middle">{4}</text>"#,
-            x(t),
-            top + ph,
-            top + ph + 5.0,
-            top + ph + 18.0,
-            t
-        );
-    }
-    for m in ticks(m0, m1, 5) {
-        let _ = writeln!(
-            s,
-            r#"<line x1="{0}" y1="{1:.1}" x2="{2}" y2="{1:.1}" stroke="black"/><text x="{3}" y="{4:.1}" text-anchor="end">{5:.2}</text>"#,
-            left - 5.0,
-            y(m),
-            left,
-            left - 8.0,
-            y(m) + 4.0,
-            m
-        );
-    }
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="{}" text-anchor="middle">MJD (d)</text>"#,
-        left + pw / 2.0,
-        height - 10.0
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="16" y="{0}" text-anchor="middle" transform="rotate(-90 16 {0})">magnitude</text>"#,
-        top + ph / 2.0
-    );
+    frame.axes(&mut s);
     for (points, colour, label, dy) in [(red, "#c0392b", "R", 0.0), (blue, "#2e86c1", "B", 16.0)] {
+        frame.series(&mut s, points, colour, label, dy);
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The plot area: data ranges (padded) mapped to the SVG's pixels, brighter magnitudes up.
+struct Frame {
+    t0: f64,
+    t1: f64,
+    m0: f64,
+    m1: f64,
+    left: f64,
+    top: f64,
+    pw: f64,
+    ph: f64,
+    height: f64,
+}
+
+impl Frame {
+    fn new<'a>(points: impl Iterator<Item = &'a Point>, width: f64, height: f64) -> Frame {
+        let (mut t0, mut t1, mut m0, mut m1) = (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        );
+        for p in points {
+            (t0, t1) = (t0.min(p.mjd), t1.max(p.mjd));
+            (m0, m1) = (m0.min(p.mag - p.err), m1.max(p.mag + p.err));
+        }
+        let pad_t = ((t1 - t0) * 0.03).max(0.5);
+        let pad_m = ((m1 - m0) * 0.08).max(0.05);
+        let (left, right, top, bottom) = (70.0, 20.0, 40.0, 50.0);
+        Frame {
+            t0: t0 - pad_t,
+            t1: t1 + pad_t,
+            m0: m0 - pad_m,
+            m1: m1 + pad_m,
+            left,
+            top,
+            pw: width - left - right,
+            ph: height - top - bottom,
+            height,
+        }
+    }
+
+    fn x(&self, t: f64) -> f64 {
+        self.left + (t - self.t0) / (self.t1 - self.t0) * self.pw
+    }
+
+    fn y(&self, m: f64) -> f64 {
+        self.top + (m - self.m0) / (self.m1 - self.m0) * self.ph
+    }
+
+    /// The box, the ticks and the axis labels.
+    fn axes(&self, s: &mut String) {
+        let (left, top, pw, ph, height) = (self.left, self.top, self.pw, self.ph, self.height);
+        let (t0, t1, m0, m1) = (self.t0, self.t1, self.m0, self.m1);
+        let x = |t: f64| self.x(t);
+        let y = |m: f64| self.y(m);
+        let _ = writeln!(
+            s,
+            r#"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
+        );
+        for t in ticks(t0, t1, 6) {
+            let _ = writeln!(
+                s,
+                r#"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="black"/><text x="{0:.1}" y="{3}" text-anchor="middle">{4}</text>"#,
+                x(t),
+                top + ph,
+                top + ph + 5.0,
+                top + ph + 18.0,
+                t
+            );
+        }
+        for m in ticks(m0, m1, 5) {
+            let _ = writeln!(
+                s,
+                r#"<line x1="{0}" y1="{1:.1}" x2="{2}" y2="{1:.1}" stroke="black"/><text x="{3}" y="{4:.1}" text-anchor="end">{5:.2}</text>"#,
+                left - 5.0,
+                y(m),
+                left,
+                left - 8.0,
+                y(m) + 4.0,
+                m
+            );
+        }
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="middle">MJD (d)</text>"#,
+            left + pw / 2.0,
+            height - 10.0
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="16" y="{0}" text-anchor="middle" transform="rotate(-90 16 {0})">magnitude</text>"#,
+            top + ph / 2.0
+        );
+    }
+
+    /// One colour's points with their error bars, and its legend entry.
+    fn series(&self, s: &mut String, points: &[Point], colour: &str, label: &str, dy: f64) {
+        let (left, top, pw) = (self.left, self.top, self.pw);
+        let x = |t: f64| self.x(t);
+        let y = |m: f64| self.y(m);
         let _ = writeln!(
             s,
             r#"<g class="colour-{label}" stroke="{colour}" fill="{colour}">"#
@@ -187,8 +238,6 @@ pub fn lightcurve_svg(
             top + 18.0 + dy
         );
     }
-    s.push_str("</svg>\n");
-    s
 }
 
 fn xml_text(text: &str) -> String {
