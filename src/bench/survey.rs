@@ -134,80 +134,105 @@ async fn workloads(
     reps: usize,
 ) -> Result<Vec<Workload>> {
     let mut out = Vec::new();
-    // Run last: its samples raise the process's resident memory for what follows.
-    let mut lc_stats_workload: Option<String> = None;
     // Stars with light curves, in a deterministic random order.
     let ids = if with_measurements {
-        let batches = ctx
-            .sql("SELECT star_id FROM stars WHERE n_r + n_b > 0 ORDER BY star_id")
-            .await?
-            .collect()
-            .await?;
-        let mut ids: Vec<String> = Vec::new();
-        for b in &batches {
-            let col = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
-            let s = col.as_string::<i32>();
-            ids.extend((0..s.len()).map(|i| s.value(i).to_string()));
-        }
-        ids
+        star_ids(ctx).await?
     } else {
         Vec::new()
     };
     if !ids.is_empty() {
-        let mut rng = Rng::new(42, &[]);
-        let pick: Vec<&String> = (0..100).map(|_| &ids[rng.below(ids.len())]).collect();
-        let lc = |id: &str| {
-            format!(
-                "SELECT mjd, colour, mag, mag_err FROM measurements WHERE star_id = '{id}' ORDER BY mjd, colour"
-            )
-        };
-        let sqls: Vec<String> = pick.iter().map(|id| lc(id)).collect();
-        out.push(Workload {
-            name: "lightcurve",
-            skyql: sqls.clone(),
-            duckdb: sqls,
-        });
-        let targets: Vec<String> = (0..1000.min(ids.len()))
-            .map(|_| ids[rng.below(ids.len())].clone())
-            .collect();
-        let batch = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new(
-                "star_id",
-                DataType::Utf8,
-                false,
-            )])),
-            vec![Arc::new(StringArray::from(targets.clone()))],
-        )?;
-        ctx.register_batch("targets", batch)?;
-        // The same ids for DuckDB, as a literal table.
-        let values = targets
-            .iter()
-            .map(|t| format!("('{t}')"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let sql = "SELECT m.star_id, m.mjd, m.colour, m.mag, m.mag_err FROM measurements m \
-                   JOIN targets t ON m.star_id = t.star_id"
-            .to_string();
-        out.push(Workload {
-            name: "lightcurves_1000",
-            skyql: vec![sql.clone(); reps],
-            duckdb: std::iter::once(format!(
-                "CREATE OR REPLACE TEMP TABLE targets AS SELECT * FROM (VALUES {values}) v(star_id)"
-            ))
-            .chain(std::iter::repeat_n(sql, reps))
-            .collect(),
-        });
-        let quarters = named_query("quarters_most_measurements")
-            .context("no quarters query")?
-            .to_string();
-        out.push(Workload {
-            name: "quarters",
-            skyql: vec![quarters.clone(); reps],
-            duckdb: vec![quarters; reps],
-        });
-        lc_stats_workload = Some(ids[0].get(..5).unwrap_or("lm001").to_string());
+        out.extend(light_curve_workloads(ctx, &ids, reps)?);
     }
-    // Cones around stars of the catalogue (deterministic choice).
+    out.extend(cone_workloads(ctx, reps).await?);
+    // Run last: its samples raise the process's resident memory for what follows.
+    if let Some(first) = ids.first() {
+        out.push(lc_stats_workload(first.get(..5).unwrap_or("lm001"), reps));
+    }
+    Ok(out)
+}
+
+/// The ids of the stars with light curves, in id order.
+async fn star_ids(ctx: &SessionContext) -> Result<Vec<String>> {
+    let batches = ctx
+        .sql("SELECT star_id FROM stars WHERE n_r + n_b > 0 ORDER BY star_id")
+        .await?
+        .collect()
+        .await?;
+    let mut ids: Vec<String> = Vec::new();
+    for b in &batches {
+        let col = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+        let s = col.as_string::<i32>();
+        ids.extend((0..s.len()).map(|i| s.value(i).to_string()));
+    }
+    Ok(ids)
+}
+
+/// One light curve (100 random stars), the light curves of 1,000 stars listed in a table,
+/// and the quarters query.
+fn light_curve_workloads(
+    ctx: &SessionContext,
+    ids: &[String],
+    reps: usize,
+) -> Result<Vec<Workload>> {
+    let mut out = Vec::new();
+    let mut rng = Rng::new(42, &[]);
+    let pick: Vec<&String> = (0..100).map(|_| &ids[rng.below(ids.len())]).collect();
+    let lc = |id: &str| {
+        format!(
+            "SELECT mjd, colour, mag, mag_err FROM measurements WHERE star_id = '{id}' ORDER BY mjd, colour"
+        )
+    };
+    let sqls: Vec<String> = pick.iter().map(|id| lc(id)).collect();
+    out.push(Workload {
+        name: "lightcurve",
+        skyql: sqls.clone(),
+        duckdb: sqls,
+    });
+    let targets: Vec<String> = (0..1000.min(ids.len()))
+        .map(|_| ids[rng.below(ids.len())].clone())
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "star_id",
+            DataType::Utf8,
+            false,
+        )])),
+        vec![Arc::new(StringArray::from(targets.clone()))],
+    )?;
+    ctx.register_batch("targets", batch)?;
+    // The same ids for DuckDB, as a literal table.
+    let values = targets
+        .iter()
+        .map(|t| format!("('{t}')"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = "SELECT m.star_id, m.mjd, m.colour, m.mag, m.mag_err FROM measurements m \
+               JOIN targets t ON m.star_id = t.star_id"
+        .to_string();
+    out.push(Workload {
+        name: "lightcurves_1000",
+        skyql: vec![sql.clone(); reps],
+        duckdb: std::iter::once(format!(
+            "CREATE OR REPLACE TEMP TABLE targets AS SELECT * FROM (VALUES {values}) v(star_id)"
+        ))
+        .chain(std::iter::repeat_n(sql, reps))
+        .collect(),
+    });
+    let quarters = named_query("quarters_most_measurements")
+        .context("no quarters query")?
+        .to_string();
+    out.push(Workload {
+        name: "quarters",
+        skyql: vec![quarters.clone(); reps],
+        duckdb: vec![quarters; reps],
+    });
+    Ok(out)
+}
+
+/// Cones of 1 and 10 arcminutes around a star of the catalogue (a deterministic choice),
+/// each also as a full scan.
+async fn cone_workloads(ctx: &SessionContext, reps: usize) -> Result<Vec<Workload>> {
+    let mut out = Vec::new();
     let centre = ctx
         .sql("SELECT ra, dec FROM stars ORDER BY star_id LIMIT 1 OFFSET 7")
         .await?
@@ -245,28 +270,30 @@ async fn workloads(
             });
         }
     }
-    if let Some(field) = lc_stats_workload {
-        out.push(Workload {
-            name: "lc_stats_field",
-            skyql: vec![
-                format!(
-                    "SELECT star_id, colour, lc_stats(mjd, mag, mag_err) AS s FROM measurements \
-                     WHERE field = '{field}' GROUP BY star_id, colour"
-                );
-                reps
-            ],
-            duckdb: vec![
-                format!(
-                    "SELECT star_id, colour, COUNT(*), AVG(mag), STDDEV_SAMP(mag), \
-                     SUM(mag / (mag_err * mag_err)) / SUM(1 / (mag_err * mag_err)), MEDIAN(mag), \
-                     MAX(mag) - MIN(mag), MIN(mjd), MAX(mjd) FROM measurements \
-                     WHERE field = '{field}' GROUP BY star_id, colour"
-                );
-                reps
-            ],
-        });
-    }
     Ok(out)
+}
+
+/// Per-star `lc_stats` over one field, beside DuckDB's own aggregates.
+fn lc_stats_workload(field: &str, reps: usize) -> Workload {
+    Workload {
+        name: "lc_stats_field",
+        skyql: vec![
+            format!(
+                "SELECT star_id, colour, lc_stats(mjd, mag, mag_err) AS s FROM measurements \
+                 WHERE field = '{field}' GROUP BY star_id, colour"
+            );
+            reps
+        ],
+        duckdb: vec![
+            format!(
+                "SELECT star_id, colour, COUNT(*), AVG(mag), STDDEV_SAMP(mag), \
+                 SUM(mag / (mag_err * mag_err)) / SUM(1 / (mag_err * mag_err)), MEDIAN(mag), \
+                 MAX(mag) - MIN(mag), MIN(mjd), MAX(mjd) FROM measurements \
+                 WHERE field = '{field}' GROUP BY star_id, colour"
+            );
+            reps
+        ],
+    }
 }
 
 type DuckResults = std::result::Result<Vec<(String, Timing)>, anyhow::Error>;
