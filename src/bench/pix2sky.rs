@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use crate::engine::{Engine, EngineOptions};
 use anyhow::{Result, bail};
 use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
 use skyql_udfs::fits_card::parse_header_text;
 use skyql_udfs::wcs::Wcs;
 
@@ -50,8 +50,52 @@ pub fn bench_pix2sky(opts: &BenchOptions) -> Result<()> {
     })?;
 
     // 2. Through SQL, one partition (one core): SELECT sum(pix2sky(x, y, wcs)['ra']).
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
-    skyql_udfs::register_all(&ctx);
+    let (t_sql, sum_sql) = time_sql(opts, &xs, &ys)?;
+
+    let rate = |t: f64| n as f64 / t / 1e6;
+    let (m1, _, _) = summary(t_core.clone());
+    let (m2, _, _) = summary(t_sql.clone());
+    println!(
+        "{:<34} {:>10} {:>22} {:>14}",
+        "implementation", "median", "min - max", "Mpoints/s"
+    );
+    print_row("skyql PreparedWcs::pix2sky", summary(t_core), rate(m1));
+    print_row("skyql SQL pix2sky, 1 partition", summary(t_sql), rate(m2));
+
+    // 3. astropy on the same points, in the same run.
+    match astropy_pix2sky(opts, n) {
+        Ok((median, lo, hi, sum_astropy)) => {
+            print_row("astropy all_pix2world", (median, lo, hi), rate(median));
+            println!(
+                "ratio astropy / skyql: {:.1} (transform), {:.1} (SQL); sum of RA: skyql {sum_core:.6}, SQL {sum_sql:.6}, astropy {sum_astropy:.6}",
+                median / m1,
+                median / m2
+            );
+        }
+        Err(e) => println!("astropy: not run ({e:#})"),
+    }
+    Ok(())
+}
+
+fn print_row(label: &str, (median, lo, hi): (f64, f64, f64), rate: f64) {
+    println!("{label:<34} {median:>9.3}s {lo:>10.3}s - {hi:>7.3}s {rate:>14.2}");
+}
+
+/// `SELECT sum(pix2sky(x, y, wcs)['ra'])` over the points, in a one-partition session of
+/// the engine: the timings and the sum.
+fn time_sql(opts: &BenchOptions, xs: &[f64], ys: &[f64]) -> Result<(Vec<f64>, f64)> {
+    let n = xs.len();
+    let engine = Engine::open(
+        None,
+        EngineOptions {
+            target_partitions: Some(1),
+            ..EngineOptions::default()
+        },
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let ctx = rt.block_on(engine.session(&[]))?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("x", DataType::Float64, false),
         Field::new("y", DataType::Float64, false),
@@ -77,10 +121,7 @@ pub fn bench_pix2sky(opts: &BenchOptions) -> Result<()> {
         "SELECT sum(pix2sky(x, y, wcs_from_header('{}'))['ra']) AS s FROM points",
         SIP_HEADER.replace('\'', "''")
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (t_sql, sum_sql) = time(opts.repetitions, || {
+    time(opts.repetitions, || {
         rt.block_on(async {
             let out = ctx.sql(&sql).await?.collect().await?;
             let col = out[0].column(0).as_primitive::<Float64Type>();
@@ -90,52 +131,7 @@ pub fn bench_pix2sky(opts: &BenchOptions) -> Result<()> {
                 col.value(0)
             })
         })
-    })?;
-
-    let rate = |t: f64| n as f64 / t / 1e6;
-    let (m1, lo1, hi1) = summary(t_core);
-    let (m2, lo2, hi2) = summary(t_sql);
-    println!(
-        "{:<34} {:>10} {:>22} {:>14}",
-        "implementation", "median", "min - max", "Mpoints/s"
-    );
-    println!(
-        "{:<34} {:>9.3}s {:>10.3}s - {:>7.3}s {:>14.2}",
-        "skyql PreparedWcs::pix2sky",
-        m1,
-        lo1,
-        hi1,
-        rate(m1)
-    );
-    println!(
-        "{:<34} {:>9.3}s {:>10.3}s - {:>7.3}s {:>14.2}",
-        "skyql SQL pix2sky, 1 partition",
-        m2,
-        lo2,
-        hi2,
-        rate(m2)
-    );
-
-    // 3. astropy on the same points, in the same run.
-    match astropy_pix2sky(opts, n) {
-        Ok((median, lo, hi, sum_astropy)) => {
-            println!(
-                "{:<34} {:>9.3}s {:>10.3}s - {:>7.3}s {:>14.2}",
-                "astropy all_pix2world",
-                median,
-                lo,
-                hi,
-                rate(median)
-            );
-            println!(
-                "ratio astropy / skyql: {:.1} (transform), {:.1} (SQL); sum of RA: skyql {sum_core:.6}, SQL {sum_sql:.6}, astropy {sum_astropy:.6}",
-                median / m1,
-                median / m2
-            );
-        }
-        Err(e) => println!("astropy: not run ({e:#})"),
-    }
-    Ok(())
+    })
 }
 
 /// Times astropy's `all_pix2world` on the same points; (median, min, max, sum of RA).

@@ -96,6 +96,7 @@ async fn query(args: QueryArgs) -> Result<()> {
         output_root: args.output_root.clone(),
         overwrite: args.overwrite,
         read_only: false,
+        target_partitions: None,
     };
     let engine = Engine::open(args.catalog.catalog.as_deref(), options)?;
     if let Some(out) = &args.output {

@@ -48,6 +48,8 @@ pub struct EngineOptions {
     pub overwrite: bool,
     /// Read-only sessions: no DDL, DML or COPY, no file-writing functions (the service).
     pub read_only: bool,
+    /// Partitions a plan runs in (default: DataFusion's, the number of cores).
+    pub target_partitions: Option<usize>,
 }
 
 /// A catalogue (or none) and the options of every session built from it.
@@ -135,7 +137,11 @@ impl Engine {
 
     /// The session state: configuration, memory pool, spill directory, functions, rules.
     pub fn state(&self) -> Result<SessionState> {
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new();
+        if let Some(n) = self.options.target_partitions {
+            config = config.with_target_partitions(n);
+        }
+        let config = config
             .with_information_schema(true)
             .with_parquet_pruning(true)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
