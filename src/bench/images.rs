@@ -5,12 +5,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::engine::{Engine, EngineOptions};
 use anyhow::{Context, Result, bail};
 use datafusion::arrow::array::{Array, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::prelude::SessionContext;
 use skyql_udfs::images::fits_io::{KeyValue, Pixels, write_image};
-use skyql_udfs::images::{ImageOutput, image_udfs};
 
 use super::{BenchOptions, summary, time};
 use crate::demo::rng::Rng;
@@ -91,7 +90,41 @@ fn run(opts: &BenchOptions, dir: &Path) -> Result<()> {
         file_size as f64 / 1e6,
         opts.repetitions
     );
-    // Random centres, anywhere on the images (some cutouts cross an edge).
+    let engine = Engine::open(
+        None,
+        EngineOptions {
+            output_root: Some(dir.join("out")),
+            overwrite: true,
+            ..EngineOptions::default()
+        },
+    )?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let ctx = rt.block_on(engine.session(&[]))?;
+    ctx.register_batch("targets", targets(&sources, n_cutouts)?)?;
+    let count = |sql: String| -> Result<usize> {
+        rt.block_on(async {
+            let batches = ctx.sql(&sql).await?.collect().await?;
+            Ok::<usize, anyhow::Error>(
+                batches
+                    .iter()
+                    .map(|b| b.column(0).len() - b.column(0).null_count())
+                    .sum(),
+            )
+        })
+    };
+    bench_cutouts(opts, &count, n_cutouts, file_size)?;
+    bench_public_images(opts, &count, n_images)?;
+    let check = dir.join("out/cut/1.fits");
+    std::fs::metadata(&check).with_context(|| format!("no cutout at {}", check.display()))?;
+    Ok(())
+}
+
+/// Random centres, anywhere on the images (some cutouts cross an edge).
+fn targets(sources: &[std::path::PathBuf], n_cutouts: usize) -> Result<RecordBatch> {
+    let n_images = sources.len();
     let mut rng = Rng::new(7, &[]);
     let s = 0.6 / 3600.0;
     let (mut paths, mut ras, mut decs) = (Vec::new(), Vec::new(), Vec::new());
@@ -109,38 +142,23 @@ fn run(opts: &BenchOptions, dir: &Path) -> Result<()> {
         Field::new("ra", DataType::Float64, false),
         Field::new("dec", DataType::Float64, false),
     ]));
-    let batch = RecordBatch::try_new(
+    Ok(RecordBatch::try_new(
         schema,
         vec![
             Arc::new(StringArray::from(paths)),
             Arc::new(Float64Array::from(ras)),
             Arc::new(Float64Array::from(decs)),
         ],
-    )?;
-    let mut output = ImageOutput::new(dir.join("out"));
-    output.overwrite = true;
-    output.concurrency = 2;
-    let ctx = SessionContext::new();
-    skyql_udfs::register_all(&ctx);
-    for udf in image_udfs(output) {
-        ctx.register_udf(udf);
-    }
-    ctx.register_batch("targets", batch)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let count = |sql: String| -> Result<usize> {
-        rt.block_on(async {
-            let batches = ctx.sql(&sql).await?.collect().await?;
-            Ok::<usize, anyhow::Error>(
-                batches
-                    .iter()
-                    .map(|b| b.column(0).len() - b.column(0).null_count())
-                    .sum(),
-            )
-        })
-    };
+    )?)
+}
+
+/// Times the cutouts and measures the bytes they read.
+fn bench_cutouts(
+    opts: &BenchOptions,
+    count: &dyn Fn(String) -> Result<usize>,
+    n_cutouts: usize,
+    file_size: u64,
+) -> Result<()> {
     let cut_sql = format!(
         "SELECT cutout(path, ra, dec, {CUT}, 'cut/' || CAST(ROW_NUMBER() OVER () AS VARCHAR) || '.fits') FROM targets"
     );
@@ -162,7 +180,15 @@ fn run(opts: &BenchOptions, dir: &Path) -> Result<()> {
         CUT * CUT * 2
     );
 
-    // Public images: the whole CCD rewritten with a WCS.
+    Ok(())
+}
+
+/// Public images: the whole CCD rewritten with a WCS.
+fn bench_public_images(
+    opts: &BenchOptions,
+    count: &dyn Fn(String) -> Result<usize>,
+    n_images: usize,
+) -> Result<()> {
     let public_sql = "SELECT public_image(path, wcs_from_fits(path), 'public/' || \
         regexp_replace(path, '.*/', '')) FROM (SELECT DISTINCT path FROM targets)"
         .to_string();
@@ -179,7 +205,5 @@ fn run(opts: &BenchOptions, dir: &Path) -> Result<()> {
         n_images as f64 / median,
         read as f64 / ((opts.repetitions + 1) * n_images) as f64 / 1e6
     );
-    let check = dir.join("out/cut/1.fits");
-    std::fs::metadata(&check).with_context(|| format!("no cutout at {}", check.display()))?;
     Ok(())
 }
