@@ -12,12 +12,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::engine::{Engine, EngineOptions};
 use anyhow::{Context, Result, bail};
 use datafusion::arrow::array::{
     ArrayRef, Float32Array, Float64Array, Int32Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::prelude::SessionContext;
 
 use super::{BenchOptions, peak_rss_bytes, run_python, summary, time};
 use crate::demo::rng::Rng;
@@ -137,12 +137,32 @@ fn run(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<()> {
         opts.repetitions,
         opts.repetitions.min(3)
     );
+    let mut lines = time_skyql(opts, rows, dir)?;
+    let peak = peak_rss_bytes().unwrap_or(0);
+    let csv = dir.join("skyql.csv");
+    let reference_reps = opts.repetitions.clamp(1, 3);
+    match astropy(opts, &csv, dir, reference_reps) {
+        Ok(mut l) => lines.append(&mut l),
+        Err(e) => println!("astropy: not run ({e:#})"),
+    }
+    match stilts(opts, &csv, dir, reference_reps) {
+        Ok(mut l) => lines.append(&mut l),
+        Err(e) => println!("stilts: not run ({e:#})"),
+    }
+    print_lines(&lines, rows);
+    println!("skyql peak resident memory: {:.0} MB", peak as f64 / 1e6);
+    Ok(())
+}
+
+/// skyql's exports of the synthetic result in every format.
+fn time_skyql(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<Vec<Line>> {
     let batches = synthetic_result(rows)?;
-    let ctx = SessionContext::new();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let engine = Engine::open(None, EngineOptions::default())?;
+    let ctx = rt.block_on(engine.session(&[]))?;
     let mut lines = Vec::new();
     let formats = [
         (OutputFormat::Votable, "votable-tabledata", "vot"),
@@ -176,22 +196,16 @@ fn run(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<()> {
             bytes: std::fs::metadata(&path)?.len(),
         });
     }
-    let peak = peak_rss_bytes().unwrap_or(0);
-    let csv = dir.join("skyql.csv");
-    let reference_reps = opts.repetitions.clamp(1, 3);
-    match astropy(opts, &csv, dir, reference_reps) {
-        Ok(mut l) => lines.append(&mut l),
-        Err(e) => println!("astropy: not run ({e:#})"),
-    }
-    match stilts(opts, &csv, dir, reference_reps) {
-        Ok(mut l) => lines.append(&mut l),
-        Err(e) => println!("stilts: not run ({e:#})"),
-    }
+    Ok(lines)
+}
+
+/// The table of timings, then the reference tools' ratios to skyql.
+fn print_lines(lines: &[Line], rows: usize) {
     println!(
         "{:<8} {:<18} {:>10} {:>22} {:>12} {:>14}",
         "tool", "format", "median", "min - max", "MB", "rows/s"
     );
-    for l in &lines {
+    for l in lines {
         println!(
             "{:<8} {:<18} {:>9.3}s {:>10.3}s - {:>7.3}s {:>12.1} {:>14.0}",
             l.tool,
@@ -220,8 +234,6 @@ fn run(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<()> {
             }
         }
     }
-    println!("skyql peak resident memory: {:.0} MB", peak as f64 / 1e6);
-    Ok(())
 }
 
 fn astropy(opts: &BenchOptions, csv: &Path, dir: &Path, reps: usize) -> Result<Vec<Line>> {

@@ -254,6 +254,30 @@ async fn plot_events(
     Ok(plots)
 }
 
+/// Runs named query `name` (`sql/NAME.sql`), writes its result as `exports/NAME.csv`
+/// and returns it.
+async fn collect_and_export(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+    exports: &Path,
+    name: &str,
+) -> Result<Vec<RecordBatch>> {
+    let batches = ctx
+        .sql(sql)
+        .await
+        .with_context(|| format!("sql/{name}.sql"))?
+        .collect()
+        .await?;
+    let options = ExportOptions {
+        table_name: Some(name.to_string()),
+        ..ExportOptions::default()
+    };
+    let file = exports.join(format!("{name}.csv"));
+    let df = ctx.read_batches(batches.clone())?;
+    write_result(df, OutputFormat::Csv, Some(&file), &options).await?;
+    Ok(batches)
+}
+
 /// Runs `sql/public_images.sql` and `sql/cutouts.sql`, draws quick-looks of one public
 /// image per field and the light curves of the events, under the catalogue's
 /// `products/` (replacing the files of a previous run).
@@ -275,23 +299,7 @@ async fn run_image_queries(
         path: raw.join("truth/events.csv"),
     };
     let ctx = engine.session(&[events]).await?;
-    let export = |name: &str| ExportOptions {
-        table_name: Some(name.to_string()),
-        ..ExportOptions::default()
-    };
-    let public = ctx
-        .sql(PUBLIC_IMAGES_SQL)
-        .await
-        .context("sql/public_images.sql")?
-        .collect()
-        .await?;
-    write_result(
-        ctx.read_batches(public.clone())?,
-        OutputFormat::Csv,
-        Some(&exports.join("public_images.csv")),
-        &export("public_images"),
-    )
-    .await?;
+    let public = collect_and_export(&ctx, PUBLIC_IMAGES_SQL, exports, "public_images").await?;
     let (central, current) = central_choice(&ctx).await?;
     // The result of public_images.sql, as the `public` table of cutouts.sql.
     let public_schema = public
@@ -300,19 +308,7 @@ async fn run_image_queries(
         .context("sql/public_images.sql returned no batch")?;
     let all = datafusion::arrow::compute::concat_batches(&public_schema, &public)?;
     ctx.register_batch("public", all)?;
-    let cutouts = ctx
-        .sql(CUTOUTS_SQL)
-        .await
-        .context("sql/cutouts.sql")?
-        .collect()
-        .await?;
-    write_result(
-        ctx.read_batches(cutouts.clone())?,
-        OutputFormat::Csv,
-        Some(&exports.join("cutouts.csv")),
-        &export("cutouts"),
-    )
-    .await?;
+    let cutouts = collect_and_export(&ctx, CUTOUTS_SQL, exports, "cutouts").await?;
     // One quick-look per field, of its first public image.
     let quicklooks = if public.is_empty() {
         Vec::new()
