@@ -1,10 +1,9 @@
-//! Rendering and writing the demo's FITS images with fitsio (cfitsio).
+//! Rendering and writing the demo's FITS images (through skyql's cfitsio wrapper).
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use fitsio::FitsFile;
-use fitsio::images::{ImageDescription, ImageType};
+use skyql_udfs::images::fits_io::{self, KeyValue, Pixels};
 use skyql_udfs::wcs::Wcs;
 
 use super::rng::Rng;
@@ -89,98 +88,91 @@ pub fn render(spec: &ImageSpec<'_>, rng: &mut Rng) -> Vec<u16> {
 pub fn write_image(path: &Path, spec: &ImageSpec<'_>, pixels: &[u16]) -> Result<()> {
     let tmp = path.with_extension("fits.partial");
     let _ = std::fs::remove_file(&tmp);
-    let dims = [spec.size as usize, spec.size as usize];
-    let description = ImageDescription {
-        data_type: ImageType::UnsignedShort,
-        dimensions: &dims,
-    };
-    let write = || -> Result<(), fitsio::errors::Error> {
-        let mut f = FitsFile::create(&tmp)
-            .with_custom_primary(&description)
-            .open()?;
-        let hdu = f.primary_hdu()?;
-        for (k, v, c) in &spec.keywords {
-            hdu.write_key(&mut f, k, (v.as_str(), *c))?;
-        }
-        for (k, v, c) in &spec.int_keywords {
-            hdu.write_key(&mut f, k, (*v, *c))?;
-        }
-        let w = spec.wcs;
-        hdu.write_key(
-            &mut f,
-            "DATE-OBS",
-            (mjd_to_iso(spec.mjd).as_str(), "UTC at mid-exposure"),
-        )?;
-        hdu.write_key(
-            &mut f,
-            "MJD-OBS",
-            (spec.mjd, "[d] Modified Julian Date (UTC)"),
-        )?;
-        hdu.write_key(&mut f, "EXPTIME", (spec.exptime, "[s] exposure time"))?;
-        hdu.write_key(&mut f, "AIRMASS", (spec.airmass, "airmass at mid-exposure"))?;
-        hdu.write_key(
-            &mut f,
-            "GAIN",
-            (spec.electronics.gain, "[electron/adu] CCD gain"),
-        )?;
-        hdu.write_key(
-            &mut f,
-            "RDNOISE",
-            (spec.electronics.readout_noise, "[adu] readout noise"),
-        )?;
-        hdu.write_key(
-            &mut f,
-            "OFFSET",
-            (spec.electronics.offset, "[adu] electronic offset"),
-        )?;
-        hdu.write_key(
-            &mut f,
-            "SATURATE",
-            (spec.electronics.saturation, "[adu] saturation"),
-        )?;
-        hdu.write_key(&mut f, "BUNIT", ("adu", "S = N/gain + offset"))?;
-        if let Some((dx, dy)) = spec.alignment {
-            hdu.write_key(
-                &mut f,
-                "XSHIFT",
-                (dx, "[pix] x offset from the CCD reference frame"),
-            )?;
-            hdu.write_key(
-                &mut f,
-                "YSHIFT",
-                (dy, "[pix] y offset from the CCD reference frame"),
-            )?;
-        } else {
-            hdu.write_key(
-                &mut f,
-                "RADESYS",
-                (w.radesys.as_deref().unwrap_or("ICRS"), "reference frame"),
-            )?;
-            hdu.write_key(&mut f, "EQUINOX", (w.equinox.unwrap_or(2000.0), "[yr]"))?;
-            hdu.write_key(&mut f, "CTYPE1", (w.ctype1.as_str(), "gnomonic projection"))?;
-            hdu.write_key(&mut f, "CTYPE2", (w.ctype2.as_str(), "gnomonic projection"))?;
-            hdu.write_key(
-                &mut f,
-                "CRVAL1",
-                (w.crval[0], "[deg] RA at the reference pixel"),
-            )?;
-            hdu.write_key(
-                &mut f,
-                "CRVAL2",
-                (w.crval[1], "[deg] Dec at the reference pixel"),
-            )?;
-            hdu.write_key(&mut f, "CRPIX1", (w.crpix[0], "reference pixel x"))?;
-            hdu.write_key(&mut f, "CRPIX2", (w.crpix[1], "reference pixel y"))?;
-            hdu.write_key(&mut f, "CD1_1", (w.cd[0][0], "[deg/pix]"))?;
-            hdu.write_key(&mut f, "CD1_2", (w.cd[0][1], "[deg/pix]"))?;
-            hdu.write_key(&mut f, "CD2_1", (w.cd[1][0], "[deg/pix]"))?;
-            hdu.write_key(&mut f, "CD2_2", (w.cd[1][1], "[deg/pix]"))?;
-        }
-        hdu.write_image(&mut f, pixels)?;
-        Ok(())
-    };
-    write().with_context(|| format!("cannot write FITS image {}", tmp.display()))?;
+    // Unsigned 16-bit ADU: stored as signed with BZERO 32768, as FITS does.
+    let mut stored = Pixels::I16(pixels.iter().map(|&v| (v as i32 - 32768) as i16).collect());
+    let size = spec.size as i64;
+    fits_io::write_image(&tmp, [size, size], &mut stored, &[], &header_keys(spec))
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot write FITS image {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     Ok(())
+}
+
+/// The header of a demo image: scaling, the spec's keywords, date, exposure, the CCD's
+/// electronics, then XSHIFT/YSHIFT (current images) or the WCS (reference images).
+fn header_keys(spec: &ImageSpec<'_>) -> Vec<(String, KeyValue, String)> {
+    let mut keys: Vec<(String, KeyValue, String)> = Vec::new();
+    let mut key = |k: &str, v: KeyValue, c: &str| keys.push((k.to_string(), v, c.to_string()));
+    key(
+        "BZERO",
+        KeyValue::Real(32768.0),
+        "offset of unsigned 16-bit values",
+    );
+    key("BSCALE", KeyValue::Real(1.0), "default scaling factor");
+    for (k, v, c) in &spec.keywords {
+        key(k, KeyValue::Text(v.clone()), c);
+    }
+    for (k, v, c) in &spec.int_keywords {
+        key(k, KeyValue::Integer(*v), c);
+    }
+    let e = &spec.electronics;
+    let real = KeyValue::Real;
+    key(
+        "DATE-OBS",
+        KeyValue::Text(mjd_to_iso(spec.mjd)),
+        "UTC at mid-exposure",
+    );
+    key("MJD-OBS", real(spec.mjd), "[d] Modified Julian Date (UTC)");
+    key("EXPTIME", real(spec.exptime), "[s] exposure time");
+    key("AIRMASS", real(spec.airmass), "airmass at mid-exposure");
+    key("GAIN", real(e.gain), "[electron/adu] CCD gain");
+    key("RDNOISE", real(e.readout_noise), "[adu] readout noise");
+    key("OFFSET", real(e.offset), "[adu] electronic offset");
+    key("SATURATE", real(e.saturation), "[adu] saturation");
+    key("BUNIT", KeyValue::Text("adu".into()), "S = N/gain + offset");
+    let w = spec.wcs;
+    if let Some((dx, dy)) = spec.alignment {
+        key(
+            "XSHIFT",
+            real(dx),
+            "[pix] x offset from the CCD reference frame",
+        );
+        key(
+            "YSHIFT",
+            real(dy),
+            "[pix] y offset from the CCD reference frame",
+        );
+        return keys;
+    }
+    let frame = w.radesys.clone().unwrap_or_else(|| "ICRS".into());
+    key("RADESYS", KeyValue::Text(frame), "reference frame");
+    key("EQUINOX", real(w.equinox.unwrap_or(2000.0)), "[yr]");
+    key(
+        "CTYPE1",
+        KeyValue::Text(w.ctype1.clone()),
+        "gnomonic projection",
+    );
+    key(
+        "CTYPE2",
+        KeyValue::Text(w.ctype2.clone()),
+        "gnomonic projection",
+    );
+    key(
+        "CRVAL1",
+        real(w.crval[0]),
+        "[deg] RA at the reference pixel",
+    );
+    key(
+        "CRVAL2",
+        real(w.crval[1]),
+        "[deg] Dec at the reference pixel",
+    );
+    key("CRPIX1", real(w.crpix[0]), "reference pixel x");
+    key("CRPIX2", real(w.crpix[1]), "reference pixel y");
+    key("CD1_1", real(w.cd[0][0]), "[deg/pix]");
+    key("CD1_2", real(w.cd[0][1]), "[deg/pix]");
+    key("CD2_1", real(w.cd[1][0]), "[deg/pix]");
+    key("CD2_2", real(w.cd[1][1]), "[deg/pix]");
+    keys
 }

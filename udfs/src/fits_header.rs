@@ -3,10 +3,8 @@
 use std::fmt;
 use std::path::Path;
 
-use fitsio::FitsFile;
-use fitsio::hdu::HduInfo;
-
-use crate::fits_card::{Card, parse_card};
+use crate::cfitsio::Fits;
+use crate::fits_card::Card;
 
 /// The header of one 2-D image HDU.
 #[derive(Debug, Clone)]
@@ -53,12 +51,8 @@ pub fn read_image_header(path: &Path, hdu: Option<usize>) -> Result<ImageHeader,
     let file_size = std::fs::metadata(path)
         .map_err(|e| err("file", format!("cannot read: {e}")))?
         .len();
-    let name = crate::cfitsio_name::CfitsioName::for_reading(path).map_err(|e| err("file", e))?;
-    let mut f = FitsFile::open(name.as_str())
-        .map_err(|e| err("file", format!("not a readable FITS file: {e}")))?;
-    let n = f
-        .num_hdus()
-        .map_err(|e| err("file", format!("cannot list HDUs: {e}")))?;
+    let f = Fits::open(path).map_err(|e| err("file", format!("not a readable FITS file: {e}")))?;
+    let n = f.hdu_count().map_err(|e| err("file", e))?;
     let candidates: Vec<usize> = match hdu {
         Some(i) if i < n => vec![i],
         Some(i) => {
@@ -71,12 +65,13 @@ pub fn read_image_header(path: &Path, hdu: Option<usize>) -> Result<ImageHeader,
     };
     let mut chosen = None;
     for i in candidates {
-        let h = f
-            .hdu(i)
+        let axes = f
+            .move_to(i)
+            .and_then(|()| f.image_axes())
             .map_err(|e| err(format!("HDU {}", i + 1), format!("unreadable HDU: {e}")))?;
-        match &h.info {
-            HduInfo::ImageInfo { shape, .. } if shape.len() == 2 => {
-                chosen = Some((i, [shape[1] as i64, shape[0] as i64]));
+        match axes {
+            Some(a) if a.len() == 2 => {
+                chosen = Some((i, [a[0], a[1]]));
                 break;
             }
             _ if hdu.is_some() => {
@@ -89,8 +84,8 @@ pub fn read_image_header(path: &Path, hdu: Option<usize>) -> Result<ImageHeader,
         return Err(err("file", "no 2-D image HDU"));
     };
     let location = format!("HDU {}", index + 1);
-    let (mut cards, data_end) = hdu_cards(&mut f, index)
-        .map_err(|e| err(&location, format!("cannot read the header: {e}")))?;
+    let (mut cards, data_end) =
+        hdu_cards(&f, index).map_err(|e| err(&location, format!("cannot read the header: {e}")))?;
     if data_end > file_size {
         return Err(err(
             &location,
@@ -100,8 +95,8 @@ pub fn read_image_header(path: &Path, hdu: Option<usize>) -> Result<ImageHeader,
         ));
     }
     if index > 0 {
-        let (primary, _) = hdu_cards(&mut f, 0)
-            .map_err(|e| err("HDU 1", format!("cannot read the header: {e}")))?;
+        let (primary, _) =
+            hdu_cards(&f, 0).map_err(|e| err("HDU 1", format!("cannot read the header: {e}")))?;
         let structural = ["SIMPLE", "BITPIX", "EXTEND", "END"];
         for c in primary {
             let own = cards.iter().any(|a| a.keyword == c.keyword);
@@ -129,19 +124,15 @@ pub fn read_wcs_header(path: &Path, hdu: Option<usize>) -> Result<ImageHeader, H
         Err(e) if e.reason == "no 2-D image HDU" || e.reason == "not a 2-D image" => e,
         Err(e) => return Err(e),
     };
-    let name = crate::cfitsio_name::CfitsioName::for_reading(path).map_err(|e| err("file", e))?;
-    let mut f = FitsFile::open(name.as_str())
-        .map_err(|e| err("file", format!("not a readable FITS file: {e}")))?;
-    let n = f
-        .num_hdus()
-        .map_err(|e| err("file", format!("cannot list HDUs: {e}")))?;
+    let f = Fits::open(path).map_err(|e| err("file", format!("not a readable FITS file: {e}")))?;
+    let n = f.hdu_count().map_err(|e| err("file", e))?;
     let candidates: Vec<usize> = match hdu {
         Some(i) => vec![i],
         None => (0..n).collect(),
     };
     for index in candidates {
         let location = format!("HDU {}", index + 1);
-        let (cards, data_end) = hdu_cards(&mut f, index)
+        let (cards, data_end) = hdu_cards(&f, index)
             .map_err(|e| err(&location, format!("cannot read the header: {e}")))?;
         let has = |k: &str| cards.iter().any(|c| c.keyword == k);
         if !(has("CTYPE1") || has("CRVAL1")) {
@@ -169,36 +160,7 @@ pub fn read_wcs_header(path: &Path, hdu: Option<usize>) -> Result<ImageHeader, H
 }
 
 /// Every card of HDU `index` (0-based) and the byte where its data end.
-fn hdu_cards(f: &mut FitsFile, index: usize) -> Result<(Vec<Card>, u64), String> {
-    f.hdu(index).map_err(|e| e.to_string())?;
-    let mut cards = Vec::new();
-    let (mut nkeys, mut more, mut status) = (0, 0, 0);
-    let (mut head, mut data, mut end) = (0i64, 0i64, 0i64);
-    // SAFETY: the file is open and HDU `index` is current (moved to just above); the
-    // buffer has the size cfitsio documents for a card (FLEN_CARD = 81).
-    unsafe {
-        let raw = f.as_raw();
-        fitsio::sys::ffghsp(raw, &mut nkeys, &mut more, &mut status);
-        if status != 0 {
-            return Err(format!("cfitsio status {status}"));
-        }
-        for k in 1..=nkeys {
-            let mut buf = [0 as std::os::raw::c_char; 81];
-            fitsio::sys::ffgrec(raw, k, buf.as_mut_ptr(), &mut status);
-            if status != 0 {
-                return Err(format!("cfitsio status {status} reading card {k}"));
-            }
-            let record = std::ffi::CStr::from_ptr(buf.as_ptr())
-                .to_string_lossy()
-                .to_string();
-            if let Some(card) = parse_card(&record) {
-                cards.push(card);
-            }
-        }
-        fitsio::sys::ffghadll(raw, &mut head, &mut data, &mut end, &mut status);
-        if status != 0 {
-            return Err(format!("cfitsio status {status} reading HDU addresses"));
-        }
-    }
-    Ok((cards, end as u64))
+fn hdu_cards(f: &Fits, index: usize) -> Result<(Vec<Card>, u64), String> {
+    f.move_to(index)?;
+    f.header_cards()
 }

@@ -48,6 +48,7 @@ macro_rules! function_struct {
 pub(crate) use function_struct;
 
 pub mod aggregates;
+pub mod cfitsio;
 pub mod cfitsio_name;
 pub mod docs;
 pub mod fits_card;

@@ -22,6 +22,7 @@ use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 use fitsio::sys;
+use skyql_udfs::cfitsio::{Fits as CfitsioFile, KeyValue};
 
 use crate::formats::columns::{Datatype, ExportColumn};
 use crate::formats::typed::Typed;
@@ -214,10 +215,11 @@ fn c_string(text: &str) -> Result<CString> {
     CString::new(text.replace('\0', " ")).context("text holds a NUL byte")
 }
 
-/// A cfitsio file open for writing; closed (and deleted on error) on drop.
+/// A FITS file open for writing through skyql's cfitsio wrapper (closed on drop; an
+/// incomplete file is removed by the export driver, which wrote it under a temporary
+/// name).
 struct Fits {
-    fptr: *mut sys::fitsfile,
-    path: PathBuf,
+    file: CfitsioFile,
     /// Characters of string values outside printable ASCII, replaced.
     replaced_characters: u64,
 }
@@ -260,35 +262,16 @@ pub fn fits_column_name(name: &str) -> String {
         .collect()
 }
 
-fn check(status: c_int, what: &str, path: &Path) -> Result<()> {
-    if status == 0 {
-        return Ok(());
-    }
-    let message = skyql_udfs::images::fits_io::status_text(status);
-    bail!(
-        "{}: {what}: cfitsio error {status} ({message})",
-        path.display()
-    )
-}
-
 impl Fits {
     fn create(path: &Path) -> Result<Fits> {
-        let name = if path.as_os_str() == "-" {
-            "-".to_string()
-        } else {
-            format!("!{}", path.display())
-        };
-        let name = c_string(&name)?;
-        let mut fptr = std::ptr::null_mut();
-        let mut status = 0;
-        // SAFETY: valid out-pointer and NUL-terminated name.
-        unsafe { sys::ffinit(&mut fptr, name.as_ptr(), &mut status) };
-        check(status, "cannot create the file", path)?;
         Ok(Fits {
-            fptr,
-            path: path.to_path_buf(),
+            file: CfitsioFile::create(path).map_err(anyhow::Error::msg)?,
             replaced_characters: 0,
         })
+    }
+
+    fn check(&self, status: c_int, what: &str) -> Result<()> {
+        self.file.check(status, what).map_err(anyhow::Error::msg)
     }
 
     fn create_table(&mut self, columns: &[ExportColumn], forms: &[String]) -> Result<()> {
@@ -309,7 +292,7 @@ impl Fits {
         // SAFETY: arrays of `columns.len()` valid C strings that outlive the call.
         unsafe {
             sys::ffcrtb(
-                self.fptr,
+                self.file.raw(),
                 sys::BINARY_TBL as c_int,
                 0,
                 columns.len() as c_int,
@@ -320,39 +303,31 @@ impl Fits {
                 &mut status,
             )
         };
-        check(status, "cannot create the binary table", &self.path)
+        self.check(status, "cannot create the binary table")
     }
 
     fn long_string(&mut self, key: &str, value: &str, comment: &str) -> Result<()> {
-        let (k, v, c) = (c_string(key)?, c_string(value)?, c_string(comment)?);
-        let mut status = 0;
-        // SAFETY: valid C strings.
-        unsafe { sys::ffpkls(self.fptr, k.as_ptr(), v.as_ptr(), c.as_ptr(), &mut status) };
-        check(status, &format!("cannot write keyword {key}"), &self.path)
+        self.file
+            .write_key(key, &KeyValue::Text(value.to_string()), comment)
+            .map_err(anyhow::Error::msg)
     }
 
     /// Writes the LONGSTRN keyword announcing the CONTINUE long-string convention.
     fn declare_long_strings(&mut self) -> Result<()> {
-        let mut status = 0;
-        // SAFETY: open file.
-        unsafe { sys::ffplsw(self.fptr, &mut status) };
-        check(status, "cannot write LONGSTRN", &self.path)
+        self.file
+            .write_long_string_convention()
+            .map_err(anyhow::Error::msg)
     }
 
     fn integer(&mut self, key: &str, value: i64, comment: &str) -> Result<()> {
-        let (k, c) = (c_string(key)?, c_string(comment)?);
-        let mut status = 0;
-        // SAFETY: valid C strings.
-        unsafe { sys::ffpkyj(self.fptr, k.as_ptr(), value, c.as_ptr(), &mut status) };
-        check(status, &format!("cannot write keyword {key}"), &self.path)
+        self.file
+            .write_key(key, &KeyValue::Integer(value), comment)
+            .map_err(anyhow::Error::msg)
     }
 
     /// Makes cfitsio read back the keywords written after the table was created.
     fn reread(&mut self) -> Result<()> {
-        let mut status = 0;
-        // SAFETY: open file.
-        unsafe { sys::ffrdef(self.fptr, &mut status) };
-        check(status, "cannot update the table header", &self.path)
+        self.file.reread_header().map_err(anyhow::Error::msg)
     }
 
     fn put(
@@ -370,7 +345,7 @@ impl Fits {
         // SAFETY: `data` points to `nelem` values of `datatype`.
         unsafe {
             sys::ffpcl(
-                self.fptr,
+                self.file.raw(),
                 datatype as c_int,
                 col,
                 row,
@@ -380,7 +355,7 @@ impl Fits {
                 &mut status,
             )
         };
-        check(status, &format!("cannot write column {col}"), &self.path)
+        self.check(status, &format!("cannot write column {col}"))
     }
 
     fn write_column(&mut self, col: c_int, first_row: i64, array: &ArrayRef) -> Result<()> {
@@ -392,8 +367,17 @@ impl Fits {
                 for i in (0..n).filter(|&i| a.is_null(i)) {
                     let mut status = 0;
                     // SAFETY: open file; one element of an existing row.
-                    unsafe { sys::ffpclu(self.fptr, col, first_row + i as i64, 1, 1, &mut status) };
-                    check(status, "cannot write a null", &self.path)?;
+                    unsafe {
+                        sys::ffpclu(
+                            self.file.raw(),
+                            col,
+                            first_row + i as i64,
+                            1,
+                            1,
+                            &mut status,
+                        )
+                    };
+                    self.check(status, "cannot write a null")?;
                 }
             }
             Typed::UInt8(a) => {
@@ -490,21 +474,7 @@ impl Fits {
         }
     }
 
-    fn close(mut self) -> Result<()> {
-        let mut status = 0;
-        // SAFETY: open file, closed once (the pointer is cleared).
-        unsafe { sys::ffclos(self.fptr, &mut status) };
-        self.fptr = std::ptr::null_mut();
-        check(status, "cannot close the file", &self.path)
-    }
-}
-
-impl Drop for Fits {
-    fn drop(&mut self) {
-        if !self.fptr.is_null() {
-            let mut status = 0;
-            // SAFETY: open file that was not closed: delete the incomplete file.
-            unsafe { sys::ffdelt(self.fptr, &mut status) };
-        }
+    fn close(self) -> Result<()> {
+        self.file.close().map_err(anyhow::Error::msg)
     }
 }

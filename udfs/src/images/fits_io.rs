@@ -4,10 +4,12 @@
 //! as cards), so a cutout holds exactly the source's stored values. Regions are read with
 //! `fits_read_subset`, which touches only the rows of the region.
 
-use std::ffi::{CString, c_char, c_int, c_long, c_void};
+use std::ffi::{c_int, c_void};
 use std::path::{Path, PathBuf};
 
 use fitsio::sys;
+
+use crate::cfitsio::Fits;
 
 use crate::fits_card::{Card, CardValue};
 use crate::fits_header::read_image_header;
@@ -30,6 +32,18 @@ pub enum Pixels {
 }
 
 impl Pixels {
+    /// The FITS BITPIX of the values.
+    pub fn bitpix(&self) -> c_int {
+        match self {
+            Pixels::U8(_) => 8,
+            Pixels::I16(_) => 16,
+            Pixels::I32(_) => 32,
+            Pixels::I64(_) => 64,
+            Pixels::F32(_) => -32,
+            Pixels::F64(_) => -64,
+        }
+    }
+
     fn new(bitpix: i32, n: usize) -> Result<Pixels, String> {
         Ok(match bitpix {
             8 => Pixels::U8(vec![0; n]),
@@ -196,8 +210,8 @@ impl SourceImage {
         let mut part = if inside {
             let (pw, ph) = ((ix1 - ix0 + 1) as usize, (iy1 - iy0 + 1) as usize);
             let mut part = Pixels::new(self.bitpix, pw * ph)?;
-            let f = Fits::open(&self.path, self.hdu)?;
-            f.read_subset([ix0, iy0], [ix1, iy1], &mut part)?;
+            let f = open_image(&self.path, self.hdu)?;
+            read_subset(&f, [ix0, iy0], [ix1, iy1], &mut part)?;
             Some((part, pw))
         } else {
             None
@@ -222,8 +236,8 @@ impl SourceImage {
     /// Reads the whole image (stored values).
     pub fn read_all(&self) -> Result<Pixels, String> {
         let mut out = Pixels::new(self.bitpix, (self.naxis[0] * self.naxis[1]) as usize)?;
-        let f = Fits::open(&self.path, self.hdu)?;
-        f.read_subset([1, 1], self.naxis, &mut out)?;
+        let f = open_image(&self.path, self.hdu)?;
+        read_subset(&f, [1, 1], self.naxis, &mut out)?;
         Ok(out)
     }
 }
@@ -290,100 +304,20 @@ pub fn copied_records(cards: &[Card], skip: impl Fn(&str) -> bool) -> Vec<String
     first
 }
 
-/// A cfitsio handle; closed on drop.
-struct Fits {
-    fptr: *mut sys::fitsfile,
-    what: String,
+pub use crate::cfitsio::{KeyValue, status_text};
+
+/// HDU `hdu` of `path`, open for reading stored values (scaling off).
+fn open_image(path: &Path, hdu: usize) -> Result<Fits, String> {
+    let f = Fits::open(path)?;
+    f.move_to(hdu)?;
+    f.scaling_off()?;
+    Ok(f)
 }
 
-/// cfitsio's text for a status code.
-pub fn status_text(status: c_int) -> String {
-    let mut text = [0 as c_char; 31];
-    // SAFETY: ffgerr writes at most 30 characters and a NUL.
-    unsafe { sys::ffgerr(status, text.as_mut_ptr()) };
-    // SAFETY: NUL-terminated by ffgerr.
-    unsafe { std::ffi::CStr::from_ptr(text.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-impl Fits {
-    fn check(&self, status: c_int, action: &str) -> Result<(), String> {
-        if status == 0 {
-            Ok(())
-        } else {
-            Err(format!(
-                "{}: {action}: cfitsio error {status} ({})",
-                self.what,
-                status_text(status)
-            ))
-        }
-    }
-
-    fn open(path: &Path, hdu: usize) -> Result<Fits, String> {
-        let file = crate::cfitsio_name::CfitsioName::for_reading(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let name = CString::new(file.as_str()).map_err(|_| "a NUL in the path".to_string())?;
-        let mut fptr = std::ptr::null_mut();
-        let mut status = 0;
-        // SAFETY: valid out-pointer and C string.
-        unsafe { sys::ffopen(&mut fptr, name.as_ptr(), 0, &mut status) };
-        let f = Fits {
-            fptr,
-            what: path.display().to_string(),
-        };
-        if status != 0 {
-            let mut f = f;
-            f.fptr = std::ptr::null_mut();
-            return Err(format!(
-                "{}: cannot open: cfitsio error {status} ({})",
-                path.display(),
-                status_text(status)
-            ));
-        }
-        let mut hdutype = 0;
-        // SAFETY: open file.
-        unsafe { sys::ffmahd(f.fptr, hdu as c_int + 1, &mut hdutype, &mut status) };
-        f.check(status, &format!("cannot move to HDU {}", hdu + 1))?;
-        // Stored values, not physical ones.
-        // SAFETY: open file, current HDU is an image.
-        unsafe { sys::ffpscl(f.fptr, 1.0, 0.0, &mut status) };
-        f.check(status, "cannot switch scaling off")?;
-        Ok(f)
-    }
-
-    fn read_subset(&self, blc: [i64; 2], trc: [i64; 2], out: &mut Pixels) -> Result<(), String> {
-        let mut fpixel: [c_long; 2] = [blc[0] as c_long, blc[1] as c_long];
-        let mut lpixel: [c_long; 2] = [trc[0] as c_long, trc[1] as c_long];
-        let mut inc: [c_long; 2] = [1, 1];
-        let (datatype, ptr) = out.datatype_and_ptr();
-        let (mut anynul, mut status) = (0, 0);
-        // SAFETY: `out` holds (trc - blc + 1) pixels of `datatype`; no null checking.
-        unsafe {
-            sys::ffgsv(
-                self.fptr,
-                datatype,
-                fpixel.as_mut_ptr(),
-                lpixel.as_mut_ptr(),
-                inc.as_mut_ptr(),
-                std::ptr::null_mut(),
-                ptr,
-                &mut anynul,
-                &mut status,
-            )
-        };
-        self.check(status, "cannot read the region")
-    }
-}
-
-impl Drop for Fits {
-    fn drop(&mut self) {
-        if !self.fptr.is_null() {
-            let mut status = 0;
-            // SAFETY: open file, closed once.
-            unsafe { sys::ffclos(self.fptr, &mut status) };
-        }
-    }
+/// Reads the region `blc`..=`trc` of the current image into `out`.
+fn read_subset(f: &Fits, blc: [i64; 2], trc: [i64; 2], out: &mut Pixels) -> Result<(), String> {
+    let (datatype, ptr) = out.datatype_and_ptr();
+    f.read_subset(blc, trc, datatype, ptr)
 }
 
 /// Writes a new single-HDU image file at `path` (created; the caller renames it):
@@ -396,102 +330,28 @@ pub fn write_image(
     records: &[String],
     keys: &[(String, KeyValue, String)],
 ) -> Result<(), String> {
-    let bitpix = match pixels {
-        Pixels::U8(_) => 8,
-        Pixels::I16(_) => 16,
-        Pixels::I32(_) => 32,
-        Pixels::I64(_) => 64,
-        Pixels::F32(_) => -32,
-        Pixels::F64(_) => -64,
-    };
-    let name = CString::new(format!("!{}", path.display())).map_err(|_| "a NUL in the path")?;
-    let mut fptr = std::ptr::null_mut();
-    let mut status = 0;
-    // SAFETY: valid out-pointer and C string.
-    unsafe { sys::ffinit(&mut fptr, name.as_ptr(), &mut status) };
-    if status != 0 {
-        return Err(format!(
-            "{}: cannot create: cfitsio error {status} ({})",
-            path.display(),
-            status_text(status)
-        ));
-    }
-    let mut f = Fits {
-        fptr,
-        what: path.display().to_string(),
-    };
-    let mut axes: [c_long; 2] = [naxis[0] as c_long, naxis[1] as c_long];
-    // SAFETY: open file; two axes.
-    unsafe { sys::ffcrim(f.fptr, bitpix, 2, axes.as_mut_ptr(), &mut status) };
-    f.check(status, "cannot create the image")?;
+    let bitpix = pixels.bitpix();
+    let f = Fits::create(path)?;
+    f.create_image(bitpix, naxis)?;
     for record in records {
-        let card = CString::new(record.as_str()).map_err(|_| "a NUL in a card")?;
-        // SAFETY: open file, C string of at most 80 characters.
-        unsafe { sys::ffprec(f.fptr, card.as_ptr(), &mut status) };
-        f.check(status, &format!("cannot write the card '{record}'"))?;
+        f.write_record(record)?;
     }
     let long_strings = keys
         .iter()
         .any(|(_, v, _)| matches!(v, KeyValue::Text(t) if t.len() > 68));
     if long_strings {
-        // Announce the CONTINUE long-string convention (fitsverify warns otherwise).
-        // SAFETY: open file.
-        unsafe { sys::ffplsw(f.fptr, &mut status) };
-        f.check(status, "cannot write LONGSTRN")?;
+        f.write_long_string_convention()?;
     }
     for (key, value, comment) in keys {
-        let k = CString::new(key.as_str()).map_err(|_| "a NUL in a keyword")?;
-        let c = CString::new(comment.as_str()).map_err(|_| "a NUL in a comment")?;
-        match value {
-            KeyValue::Real(v) => {
-                // SAFETY: open file, C strings.
-                unsafe { sys::ffukyd(f.fptr, k.as_ptr(), *v, -15, c.as_ptr(), &mut status) };
-            }
-            KeyValue::Integer(v) => {
-                // SAFETY: open file, C strings.
-                unsafe { sys::ffukyj(f.fptr, k.as_ptr(), *v, c.as_ptr(), &mut status) };
-            }
-            KeyValue::Logical(v) => {
-                // SAFETY: open file, C strings.
-                unsafe { sys::ffukyl(f.fptr, k.as_ptr(), *v as c_int, c.as_ptr(), &mut status) };
-            }
-            KeyValue::Text(v) => {
-                let v = CString::new(v.as_str()).map_err(|_| "a NUL in a value")?;
-                // SAFETY: open file, C strings.
-                unsafe { sys::ffukls(f.fptr, k.as_ptr(), v.as_ptr(), c.as_ptr(), &mut status) };
-            }
-            KeyValue::Delete => {
-                // SAFETY: open file, C string; a missing keyword is not an error here.
-                unsafe { sys::ffdkey(f.fptr, k.as_ptr(), &mut status) };
-                if status == 202 {
-                    status = 0;
-                }
-            }
-        }
-        f.check(status, &format!("cannot write the keyword {key}"))?;
+        f.write_key(key, value, comment)?;
     }
     // Re-read the header (BZERO/BSCALE now set), then store values as given.
-    // SAFETY: open file.
-    unsafe { sys::ffrdef(f.fptr, &mut status) };
-    f.check(status, "cannot update the header")?;
-    // SAFETY: open file.
-    unsafe { sys::ffpscl(f.fptr, 1.0, 0.0, &mut status) };
-    f.check(status, "cannot switch scaling off")?;
+    f.reread_header()?;
+    f.scaling_off()?;
     let n = pixels.len() as i64;
     let (datatype, ptr) = pixels.datatype_and_ptr();
-    // SAFETY: `ptr` holds `n` values of `datatype`.
-    unsafe { sys::ffppr(f.fptr, datatype, 1, n, ptr, &mut status) };
-    f.check(status, "cannot write the pixels")?;
-    // SAFETY: open file, closed once (the pointer is cleared before drop).
-    unsafe { sys::ffclos(f.fptr, &mut status) };
-    f.fptr = std::ptr::null_mut();
-    if status != 0 {
-        return Err(format!(
-            "{}: cannot close: cfitsio error {status} ({})",
-            path.display(),
-            status_text(status)
-        ));
-    }
+    f.write_pixels(datatype, n, ptr)?;
+    f.close()?;
     check_complete(path, naxis, bitpix)
 }
 
@@ -520,19 +380,4 @@ fn check_complete(path: &Path, naxis: [i64; 2], bitpix: i32) -> Result<(), Strin
         ));
     }
     Ok(())
-}
-
-/// A typed keyword value to write.
-#[derive(Debug, Clone, PartialEq)]
-pub enum KeyValue {
-    /// A real number.
-    Real(f64),
-    /// An integer.
-    Integer(i64),
-    /// T or F.
-    Logical(bool),
-    /// A string (long strings use the CONTINUE convention).
-    Text(String),
-    /// Remove the keyword.
-    Delete,
 }
