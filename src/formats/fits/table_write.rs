@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
 use datafusion::arrow::datatypes::{
     Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Schema, UInt8Type,
 };
@@ -358,28 +358,48 @@ impl Fits {
         self.check(status, &format!("cannot write column {col}"))
     }
 
+    /// Logical values; a null is cfitsio's undefined logical.
+    fn write_logicals(&mut self, col: c_int, first_row: i64, a: &BooleanArray) -> Result<()> {
+        let n = a.len();
+        let mut v: Vec<c_char> = (0..n).map(|i| a.value(i) as c_char).collect();
+        self.put(sys::TLOGICAL, col, first_row, n, v.as_mut_ptr() as _)?;
+        for i in (0..n).filter(|&i| a.is_null(i)) {
+            let mut status = 0;
+            // SAFETY: open file; one element of an existing row.
+            unsafe {
+                sys::ffpclu(
+                    self.file.raw(),
+                    col,
+                    first_row + i as i64,
+                    1,
+                    1,
+                    &mut status,
+                )
+            };
+            self.check(status, "cannot write a null")?;
+        }
+        Ok(())
+    }
+
+    /// Strings as printable ASCII (the characters replaced are counted); null is empty.
+    fn write_texts(&mut self, col: c_int, first_row: i64, a: &StringArray) -> Result<()> {
+        let n = a.len();
+        let strings: Vec<CString> = (0..n)
+            .map(|i| {
+                let text = if a.is_null(i) { "" } else { a.value(i) };
+                let (ascii, replaced) = fits_ascii(text);
+                self.replaced_characters += replaced;
+                c_string(&ascii)
+            })
+            .collect::<Result<_>>()?;
+        let mut ptrs: Vec<*mut c_char> = strings.iter().map(|s| s.as_ptr() as _).collect();
+        self.put(sys::TSTRING, col, first_row, n, ptrs.as_mut_ptr() as _)
+    }
+
     fn write_column(&mut self, col: c_int, first_row: i64, array: &ArrayRef) -> Result<()> {
         let n = array.len();
         match Typed::new(array) {
-            Typed::Boolean(a) => {
-                let mut v: Vec<c_char> = (0..n).map(|i| a.value(i) as c_char).collect();
-                self.put(sys::TLOGICAL, col, first_row, n, v.as_mut_ptr() as _)?;
-                for i in (0..n).filter(|&i| a.is_null(i)) {
-                    let mut status = 0;
-                    // SAFETY: open file; one element of an existing row.
-                    unsafe {
-                        sys::ffpclu(
-                            self.file.raw(),
-                            col,
-                            first_row + i as i64,
-                            1,
-                            1,
-                            &mut status,
-                        )
-                    };
-                    self.check(status, "cannot write a null")?;
-                }
-            }
+            Typed::Boolean(a) => self.write_logicals(col, first_row, a)?,
             Typed::UInt8(a) => {
                 let mut v: Vec<u8> = (0..n)
                     .map(|i| if a.is_null(i) { 255 } else { a.value(i) })
@@ -416,18 +436,7 @@ impl Fits {
                     .collect();
                 self.put(sys::TDOUBLE, col, first_row, n, v.as_mut_ptr() as _)?;
             }
-            Typed::Text(a) => {
-                let strings: Vec<CString> = (0..n)
-                    .map(|i| {
-                        let text = if a.is_null(i) { "" } else { a.value(i) };
-                        let (ascii, replaced) = fits_ascii(text);
-                        self.replaced_characters += replaced;
-                        c_string(&ascii)
-                    })
-                    .collect::<Result<_>>()?;
-                let mut ptrs: Vec<*mut c_char> = strings.iter().map(|s| s.as_ptr() as _).collect();
-                self.put(sys::TSTRING, col, first_row, n, ptrs.as_mut_ptr() as _)?;
-            }
+            Typed::Text(a) => self.write_texts(col, first_row, a)?,
             Typed::List(list, _) => {
                 for i in 0..n {
                     if list.is_null(i) {

@@ -109,7 +109,8 @@ fn make_cutout(root: &ImageOutput, j: &Job) -> Result<Option<String>, String> {
     }
     let x0 = px.round() as i64 - j.size / 2;
     let y0 = py.round() as i64 - j.size / 2;
-    let (x1, y1) = (x0 + j.size - 1, y0 + j.size - 1);
+    let region = [x0, x0 + j.size - 1, y0, y0 + j.size - 1];
+    let [x1, y1] = [region[1], region[3]];
     let [n1, n2] = source.naxis;
     if x1 < 1 || y1 < 1 || x0 > n1 || y0 > n2 {
         return Err(format!(
@@ -118,23 +119,9 @@ fn make_cutout(root: &ImageOutput, j: &Job) -> Result<Option<String>, String> {
     }
     let padded = x0 < 1 || y0 < 1 || x1 > n1 || y1 > n2;
     let (mut pixels, blank) = source.read_region(x0, x1, y0, y1)?;
-    let (dx, dy) = ((x0 - 1) as f64, (y0 - 1) as f64);
     let shifted = |k: &str| matches!(k, "CRPIX1" | "CRPIX2" | "LTV1" | "LTV2");
     let records = copied_records(&source.cards, shifted);
-    let mut keys = Vec::new();
-    for c in source.cards.iter().filter(|c| shifted(&c.keyword)) {
-        let d = if c.keyword.ends_with('1') { dx } else { dy };
-        // CRPIX and IRAF's LTV move by the cutout's origin.
-        if let Some(v) = c.value.as_f64() {
-            keys.push((c.keyword.clone(), KeyValue::Real(v - d), c.comment.clone()));
-        }
-    }
-    for (k, d) in [("CRPIX1", dx), ("CRPIX2", dy)] {
-        if !keys.iter().any(|(key, _, _)| key == k) {
-            // No CRPIX in the source means 0 (FITS WCS paper I).
-            keys.push((k.into(), KeyValue::Real(-d), "reference pixel".into()));
-        }
-    }
+    let mut keys = shifted_keys(&source, (x0 - 1) as f64, (y0 - 1) as f64);
     if let Some(b) = blank.filter(|_| padded || source.scale().blank.is_some()) {
         keys.push((
             "BLANK".into(),
@@ -142,7 +129,42 @@ fn make_cutout(root: &ImageOutput, j: &Job) -> Result<Option<String>, String> {
             "stored value of undefined pixels".into(),
         ));
     }
-    keys.extend([
+    keys.extend(provenance(&source_path, &source, region, j, padded));
+    let target = root.resolve(&j.name)?;
+    write_atomically(&target, root.overwrite, |tmp| {
+        write_image(tmp, [j.size, j.size], &mut pixels, &records, &keys)
+    })?;
+    Ok(Some(target.to_string_lossy().into_owned()))
+}
+
+/// CRPIX and IRAF's LTV moved by the cutout's origin (dx, dy): every pixel keeps its
+/// sky position. No CRPIX in the source means 0 (FITS WCS paper I).
+fn shifted_keys(source: &SourceImage, dx: f64, dy: f64) -> Vec<(String, KeyValue, String)> {
+    let shifted = |k: &str| matches!(k, "CRPIX1" | "CRPIX2" | "LTV1" | "LTV2");
+    let mut keys = Vec::new();
+    for c in source.cards.iter().filter(|c| shifted(&c.keyword)) {
+        let d = if c.keyword.ends_with('1') { dx } else { dy };
+        if let Some(v) = c.value.as_f64() {
+            keys.push((c.keyword.clone(), KeyValue::Real(v - d), c.comment.clone()));
+        }
+    }
+    for (k, d) in [("CRPIX1", dx), ("CRPIX2", dy)] {
+        if !keys.iter().any(|(key, _, _)| key == k) {
+            keys.push((k.into(), KeyValue::Real(-d), "reference pixel".into()));
+        }
+    }
+    keys
+}
+
+/// Where the cutout comes from: file, HDU, region, requested centre, padding.
+fn provenance(
+    source_path: &std::path::Path,
+    source: &SourceImage,
+    [x0, x1, y0, y1]: [i64; 4],
+    j: &Job,
+    padded: bool,
+) -> Vec<(String, KeyValue, String)> {
+    vec![
         (
             "SRCFILE".into(),
             KeyValue::Text(source_path.to_string_lossy().into_owned()),
@@ -178,10 +200,5 @@ fn make_cutout(root: &ImageOutput, j: &Job) -> Result<Option<String>, String> {
             }
             .into(),
         ),
-    ]);
-    let target = root.resolve(&j.name)?;
-    write_atomically(&target, root.overwrite, |tmp| {
-        write_image(tmp, [j.size, j.size], &mut pixels, &records, &keys)
-    })?;
-    Ok(Some(target.to_string_lossy().into_owned()))
+    ]
 }
