@@ -20,5 +20,6 @@ pub mod ingest;
 pub mod named_queries;
 pub mod plot;
 pub mod schema;
+pub mod service;
 
 pub use skyql_udfs;

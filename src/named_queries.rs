@@ -19,12 +19,27 @@ pub const NAMED_QUERIES: [(&str, &str); 6] = [
     ("variable_stars", include_str!("../sql/variable_stars.sql")),
 ];
 
-/// The SQL of a named query.
+/// The SQL of a named query (also `public_images` and `cutouts`).
 pub fn named_query(name: &str) -> Option<&'static str> {
-    NAMED_QUERIES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, q)| *q)
+    all().into_iter().find(|(n, _)| *n == name).map(|(_, q)| q)
+}
+
+/// Every named query of `sql/`: those the demo runs, then the image queries.
+pub fn all() -> Vec<(&'static str, &'static str)> {
+    let mut out = NAMED_QUERIES.to_vec();
+    out.push(("public_images", PUBLIC_IMAGES_SQL));
+    out.push(("cutouts", CUTOUTS_SQL));
+    out
+}
+
+/// What a named query answers: the first line of its comment after the file name.
+pub fn summary(sql: &str) -> String {
+    sql.lines()
+        .filter_map(|l| l.trim().strip_prefix("--"))
+        .map(str::trim)
+        .find(|l| !l.ends_with(".sql") && !l.is_empty())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// `sql/public_images.sql`: public images of every current image, with the WCS of the

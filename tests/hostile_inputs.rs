@@ -393,3 +393,45 @@ fn spilling_stays_within_its_cap_and_says_which_option_raises_it() {
     assert_eq!(err.matches("The used disk space").count(), 1, "{err}");
     assert!(!tmp.path().join("sorted.csv").exists());
 }
+
+#[test]
+fn a_star_is_never_placed_by_an_image_that_does_not_cover_it() {
+    // Demo images of field lm001 (64-pixel CCDs), then the real EROS-2 star lm0010n22323,
+    // whose reference pixel (924.7, 603.8) lies far outside those images.
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    Skyql::new(["generate", "--out"])
+        .args([&raw])
+        .args([
+            "--fields",
+            "lm001",
+            "--ccds",
+            "1",
+            "--ccd-size",
+            "64",
+            "--epochs",
+            "4",
+        ])
+        .ok();
+    let cat = tmp.path().join("cat");
+    Skyql::new(["ingest"])
+        .args([raw.join("images")])
+        .catalog(&cat)
+        .ok();
+    let out = Skyql::new(["ingest"])
+        .args([data(EROS)])
+        .catalog(&cat)
+        .output();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("outside the reference image"), "{stderr}");
+    let row = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT ra, dec, position_source FROM stars WHERE star_id = 'lm0010n22323'",
+    ])
+    .catalog(&cat)
+    .ok();
+    assert_eq!(row.lines().nth(1), Some(",,"), "{row}");
+}

@@ -69,6 +69,22 @@ pub fn run_bench(opts: &BenchOptions) -> Result<()> {
     }
 }
 
+/// A speed ratio in words: "76 times faster", "1.4 times faster", "as fast",
+/// "2.0 times slower".
+pub fn compared(ratio: f64) -> String {
+    if !ratio.is_finite() {
+        "not comparable".to_string()
+    } else if ratio >= 10.0 {
+        format!("{ratio:.0} times faster")
+    } else if ratio >= 1.05 {
+        format!("{ratio:.1} times faster")
+    } else if ratio > 0.95 {
+        "as fast".to_string()
+    } else {
+        format!("{:.1} times slower", 1.0 / ratio)
+    }
+}
+
 /// Median and spread (min, max) of timings in seconds.
 fn summary(mut t: Vec<f64>) -> (f64, f64, f64) {
     t.sort_by(f64::total_cmp);

@@ -416,7 +416,7 @@ fn print_results(lines: &[(&str, Timing)], duck: &Option<DuckResults>) {
         ("cone_10arcmin", "cone_10arcmin_full_scan"),
     ] {
         if let (Some(c), Some(s)) = (find(cone), find(scan)) {
-            println!("{cone}: {:.0} times faster than the full scan", s / c);
+            println!("{cone}: {} than the full scan", super::compared(s / c));
         }
     }
 }

@@ -90,7 +90,7 @@ fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!(
-        "next: skyql query --catalog {} --file sql/quarters_most_measurements.sql",
+        "next: skyql query --catalog {} --named quarters_most_measurements  (skyql queries lists the others)",
         catalog_dir.display()
     );
     Ok(())

@@ -42,15 +42,28 @@ pub(crate) fn run(args: GenerateArgs) -> Result<()> {
             seed: args.size.seed,
         };
         let r = generate_catalog(catalog, &config)?;
+        let rate = if r.measurements > 0 {
+            format!(
+                "{:.2} million measurements/s",
+                r.measurements as f64 / r.seconds / 1e6
+            )
+        } else {
+            format!("{:.2} million stars/s", r.stars as f64 / r.seconds / 1e6)
+        };
         eprintln!(
-            "generated {} fields, {} stars, {} measurements in {} ({:.1} s, {:.2} million measurements/s)",
+            "generated {} fields, {} stars, {} measurements in {} ({:.1} s, {rate})",
             r.fields,
             r.stars,
             r.measurements,
             catalog.display(),
             r.seconds,
-            r.measurements as f64 / r.seconds / 1e6
         );
+        if r.measurements != args.measurements {
+            eprintln!(
+                "({} measurements asked: each star gets the same epochs and 5% of its points are drawn missing, so the count is close to, not exactly, the one asked)",
+                args.measurements
+            );
+        }
         return Ok(());
     }
     let out = args.out.context("--out or --catalog is required")?;

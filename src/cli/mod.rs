@@ -10,6 +10,7 @@ mod generate;
 mod ingest;
 mod plot;
 mod query;
+mod serve;
 mod shell;
 mod tables;
 
@@ -50,12 +51,16 @@ enum Command {
     Plot(plot::PlotArgs),
     /// List skyql's SQL functions.
     Functions,
+    /// List the named queries (`skyql query --named NAME` runs one).
+    Queries,
     /// Show a function's usage and description.
     DescribeFunction(functions::DescribeFunctionArgs),
     /// Interactive SQL shell with history and multi-line statements.
     Shell(shell::ShellArgs),
     /// Catalogue maintenance: verify every file, repair after an interrupted write.
     Catalog(catalog::CatalogArgs),
+    /// Serve the catalogue to VO clients: TAP 1.1 (ADQL), Simple Cone Search, VOSI.
+    Serve(serve::ServeArgs),
 }
 
 /// Size of the demo survey.
@@ -132,6 +137,32 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// DataFusion's error for a skyql function called with wrong arguments, as the
+/// function's usage.
+fn signature_mismatch(text: &str) -> Option<String> {
+    let mismatch = [
+        "failed to match any signature",
+        "Failed to coerce arguments",
+        "expected",
+    ]
+    .iter()
+    .any(|k| text.contains(k));
+    if !mismatch {
+        return None;
+    }
+    let name = ["Function '", "a call to '", "function '"]
+        .iter()
+        .find_map(|p| {
+            let start = text.find(p)? + p.len();
+            Some(&text[start..start + text[start..].find('\'')?])
+        })?;
+    let doc = skyql_udfs::docs::function_doc(name)?;
+    Some(format!(
+        "wrong arguments for {name}: usage {} (skyql describe-function {name})",
+        doc.usage
+    ))
+}
+
 /// An error chain as a user should read it: each cause once (DataFusion repeats a cause
 /// through every layer it crosses), DataFusion's configuration keys replaced by the
 /// options that set them, and without DataFusion's advice to file a bug report with it
@@ -150,6 +181,9 @@ fn user_facing(text: &str) -> String {
             "give a larger --memory-limit",
         )
         .replace("`datafusion.runtime.memory_limit`", "--memory-limit");
+    if let Some(usage) = signature_mismatch(&text) {
+        return usage;
+    }
     let parts: Vec<&str> = text.split(": ").collect();
     let kept: Vec<&str> = parts
         .iter()
@@ -182,9 +216,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Plot(args) => runtime()?.block_on(plot::run(args)),
         Command::Functions => functions::list(),
+        Command::Queries => {
+            for (name, sql) in crate::named_queries::all() {
+                println!("{name:<28} {}", crate::named_queries::summary(sql));
+            }
+            Ok(())
+        }
         Command::DescribeFunction(args) => functions::describe(args),
         Command::Shell(args) => runtime()?.block_on(shell::run(args)),
         Command::Catalog(args) => catalog::run(args),
+        Command::Serve(args) => runtime()?.block_on(serve::run(args)),
     }
 }
 

@@ -18,6 +18,10 @@ pub(crate) struct QueryArgs {
     /// File holding the SQL (e.g. sql/quarters_most_measurements.sql).
     #[arg(long)]
     file: Option<PathBuf>,
+    /// A named query, from any directory (`skyql queries` lists them), e.g.
+    /// quarters_most_measurements.
+    #[arg(long, conflicts_with_all = ["sql", "file"])]
+    named: Option<String>,
     #[command(flatten)]
     catalog: OptionalCatalog,
     /// Output format: table, csv, json, parquet, votable (TABLEDATA), votable-binary2 or
@@ -75,13 +79,18 @@ pub(crate) async fn run(args: QueryArgs) -> Result<()> {
 }
 
 async fn query(args: QueryArgs) -> Result<()> {
-    let sql = match (&args.sql, &args.file) {
-        (Some(s), None) => s.clone(),
-        (None, Some(f)) => {
+    let sql = match (&args.sql, &args.file, &args.named) {
+        (_, _, Some(name)) => crate::named_queries::named_query(name)
+            .with_context(|| format!("no named query '{name}' (skyql queries lists them)"))?
+            .to_string(),
+        (Some(s), None, None) => s.clone(),
+        (None, Some(f), None) => {
             std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?
         }
-        (Some(_), Some(_)) => bail!("give the SQL as an argument or with --file, not both"),
-        (None, None) => bail!("no SQL: give it as an argument or with --file"),
+        (Some(_), Some(_), _) => bail!("give the SQL as an argument or with --file, not both"),
+        (None, None, None) => {
+            bail!("no SQL: give it as an argument, with --file FILE or with --named NAME")
+        }
     };
     let format = output_format(args.format, args.output.as_deref())?;
     let options = EngineOptions {
@@ -104,7 +113,21 @@ async fn query(args: QueryArgs) -> Result<()> {
     }
     let extra = ExtraTable::parse_all(&args.catalog.tables)?;
     let ctx = engine.session(&extra).await?;
-    let df = engine.sql(&ctx, &sql).await?;
+    let statements = crate::engine::split_statements(&sql);
+    if statements.len() > 1 {
+        if args.output.as_ref().is_some_and(|o| o.as_os_str() != "-") {
+            bail!(
+                "{} statements given with --output: write one statement per output file",
+                statements.len()
+            );
+        }
+        for statement in &statements[..statements.len() - 1] {
+            let df = planned(&engine, &ctx, statement).await?;
+            write_result(df, format, None, &ExportOptions::default()).await?;
+        }
+    }
+    let sql = statements.last().cloned().unwrap_or(sql);
+    let df = planned(&engine, &ctx, &sql).await?;
     let copy = crate::engine::copy_target(&df).filter(|t| !t.exists());
     let export = ExportOptions {
         csv_delimiter: parse_delimiter(&args.csv_delimiter)?,
@@ -132,6 +155,34 @@ async fn query(args: QueryArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Plans one statement; a table that does not exist in a session without a catalogue
+/// gets the hint that none was given.
+async fn planned(
+    engine: &Engine,
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+) -> Result<datafusion::dataframe::DataFrame> {
+    match engine.sql(ctx, sql).await {
+        Ok(df) => Ok(df),
+        Err(e) if engine.catalog().is_none() && format!("{e:#}").contains("not found") => {
+            let tables = ctx
+                .catalog("datafusion")
+                .and_then(|c| c.schema("public"))
+                .map(|s| s.table_names())
+                .unwrap_or_default();
+            let have = if tables.is_empty() {
+                "this session has no table".to_string()
+            } else {
+                format!("the tables of this session: {}", tables.join(", "))
+            };
+            Err(e.context(format!(
+                "no catalogue was given: name one with --catalog DIR or SKYQL_CATALOG, or add files with --table NAME=PATH ({have})"
+            )))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The error of a failed `COPY` into a new file: the partial file removed, and a full

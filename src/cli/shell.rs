@@ -86,11 +86,14 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs one statement; Ctrl-C cancels it and returns to the prompt.
+/// Runs the statements of `sql` in turn; Ctrl-C cancels them and returns to the prompt.
 async fn run_statement(engine: &Engine, ctx: &SessionContext, sql: &str) {
     let run = async {
-        let df = engine.sql(ctx, sql).await?;
-        write_result(df, OutputFormat::Table, None, &ExportOptions::default()).await
+        for statement in crate::engine::split_statements(sql) {
+            let df = engine.sql(ctx, &statement).await?;
+            write_result(df, OutputFormat::Table, None, &ExportOptions::default()).await?;
+        }
+        Ok::<(), anyhow::Error>(())
     };
     tokio::select! {
         result = run => {

@@ -208,6 +208,16 @@ impl Engine {
     }
 }
 
+/// The statements of `sql` (one, as written, unless it holds several separated by `;`).
+pub fn split_statements(sql: &str) -> Vec<String> {
+    match datafusion::sql::parser::DFParser::parse_sql(sql) {
+        Ok(statements) if statements.len() > 1 => {
+            statements.iter().map(|s| s.to_string()).collect()
+        }
+        _ => vec![sql.to_string()],
+    }
+}
+
 /// The file a `COPY ... TO` statement writes, if the plan is one.
 pub fn copy_target(df: &DataFrame) -> Option<PathBuf> {
     match df.logical_plan() {

@@ -138,14 +138,6 @@ impl ExportLayout {
         }
         Ok(out)
     }
-
-    /// Flattens a batch into a record batch of [`ExportLayout::flat_schema`].
-    pub fn flatten_batch(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        Ok(RecordBatch::try_new(
-            self.flat_schema(),
-            self.flatten(batch)?,
-        )?)
-    }
 }
 
 /// The text of each column's integer-array null (empty for other columns).

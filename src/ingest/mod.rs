@@ -25,7 +25,6 @@ use anyhow::{Context, Result};
 use datafusion::arrow::array::{Array, AsArray, StructArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
-use skyql_udfs::wcs::PreparedWcs;
 use skyql_udfs::wcs::arrow_struct::wcs_from_array;
 
 use crate::catalog::manifest::IngestRun as RunRecord;
@@ -81,6 +80,13 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
     run.report.files_skipped = found.skipped;
     run.report.files_rejected = found.rejects.len() as u64;
     run.report.rejects = found.rejects;
+    for path in &found.skipped_files {
+        run.report.rejects.push(Reject::warning(
+            path,
+            "file",
+            "skipped: its name announces no known format (.fits, .time, .mjd); give --format to read it",
+        ));
+    }
     let fits: Vec<&InputFile> = found
         .files
         .iter()
@@ -390,6 +396,16 @@ impl<'a> IngestRun<'a> {
                 .join(format!("part-{:06}.parquet", self.version));
             write_stars_parquet(&path, stars_batch(&records)?)?;
         }
+        if self.report.stars_outside_reference > 0 {
+            self.report.rejects.push(Reject::warning(
+                &self.opts.catalog,
+                "stars",
+                format!(
+                    "{} stars have their pixel position outside the reference image of their quarter (a star of another survey or field than the images?): ra/dec null, not placed by a WCS that does not cover them",
+                    self.report.stars_outside_reference
+                ),
+            ));
+        }
         if self.report.stars_without_position > 0 {
             self.report.rejects.push(Reject::warning(
                 &self.opts.catalog,
@@ -405,12 +421,14 @@ impl<'a> IngestRun<'a> {
 
     fn locate_stars(&mut self, records: &mut BTreeMap<String, StarRecord>, refs: &References) {
         for r in records.values_mut() {
-            if r.locate(refs) {
-                if r.position_source.as_deref() != Some(stars::HEADER_POSITION) {
-                    self.report.stars_located += 1;
+            match r.locate(refs) {
+                stars::Placement::Reference => self.report.stars_located += 1,
+                stars::Placement::Header => {}
+                stars::Placement::OutsideImage => {
+                    self.report.stars_outside_reference += 1;
+                    self.report.stars_without_position += 1;
                 }
-            } else if r.radec.is_none() {
-                self.report.stars_without_position += 1;
+                stars::Placement::None => self.report.stars_without_position += 1,
             }
         }
     }
@@ -573,7 +591,7 @@ fn without_paths(batch: &RecordBatch, paths: &HashSet<&str>) -> Result<RecordBat
 }
 
 /// Reference-image WCS by (field, ccd, quarter, colour).
-type References = HashMap<(String, i32, String, u8), (PreparedWcs, String)>;
+type References = HashMap<(String, i32, String, u8), stars::Reference>;
 
 fn reference_wcs(images: &[RecordBatch]) -> Result<References> {
     let mut out = HashMap::new();
@@ -595,6 +613,15 @@ fn reference_wcs(images: &[RecordBatch]) -> Result<References> {
             .column_by_name("wcs")
             .and_then(|c| c.as_any().downcast_ref::<StructArray>().cloned())
             .context("images without wcs")?;
+        let axis = |n: &str| {
+            b.column_by_name(n)
+                .map(|c| {
+                    c.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .clone()
+                })
+                .with_context(|| format!("images without {n}"))
+        };
+        let (naxis1, naxis2) = (axis("naxis1")?, axis("naxis2")?);
         for i in 0..b.num_rows() {
             if code.is_null(i)
                 || code.value(i) != "d"
@@ -617,7 +644,11 @@ fn reference_wcs(images: &[RecordBatch]) -> Result<References> {
                     quarter.value(i).to_string(),
                     c,
                 ),
-                (p, path.value(i).to_string()),
+                stars::Reference {
+                    wcs: p,
+                    path: path.value(i).to_string(),
+                    naxis: [naxis1.value(i), naxis2.value(i)],
+                },
             );
         }
     }

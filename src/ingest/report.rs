@@ -34,6 +34,8 @@ pub struct IngestReport {
     pub stars_located: u64,
     /// Stars of this run's fields without any position.
     pub stars_without_position: u64,
+    /// Of those, stars whose pixel position lies outside their reference image.
+    pub stars_outside_reference: u64,
     /// Rows per table after the ingest.
     pub table_rows: BTreeMap<String, u64>,
     /// Wall time.

@@ -18,6 +18,38 @@ use crate::schema::stars_file_schema;
 /// Position source written when ra/dec come from the light-curve header.
 pub const HEADER_POSITION: &str = "light-curve header";
 
+/// A reference image: its WCS, path and size.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// Its WCS, prepared.
+    pub wcs: PreparedWcs,
+    /// Its path.
+    pub path: String,
+    /// NAXIS1, NAXIS2.
+    pub naxis: [i64; 2],
+}
+
+impl Reference {
+    /// Whether the pixel (x, y) (FITS, 1-based) lies on the image.
+    pub fn covers(&self, x: f64, y: f64) -> bool {
+        (0.5..=self.naxis[0] as f64 + 0.5).contains(&x)
+            && (0.5..=self.naxis[1] as f64 + 0.5).contains(&y)
+    }
+}
+
+/// How a star got (or did not get) its position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// From the reference image of its quarter.
+    Reference,
+    /// From its light-curve header (MACHO).
+    Header,
+    /// Its pixel position is outside the reference image of its quarter: no position.
+    OutsideImage,
+    /// No reference image for its quarter: no position.
+    None,
+}
+
 /// Per-colour part of a star.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ColourPart {
@@ -102,32 +134,49 @@ impl StarRecord {
         self.sources.extend(newer.sources);
     }
 
-    /// Sets ra/dec from the reference image of the star's quarter: red first, then blue.
-    /// Stars without one keep a header position, or none. Returns whether one was found.
+    /// Places the star through the reference image of its quarter (red first, then blue),
+    /// if its pixel position lies on that image; a star whose position came from its
+    /// light-curve header keeps it.
     pub fn locate(
         &mut self,
-        references: &HashMap<(String, i32, String, u8), (PreparedWcs, String)>,
-    ) -> bool {
+        references: &HashMap<(String, i32, String, u8), Reference>,
+    ) -> Placement {
+        let keeps_header = self.position_source.as_deref() == Some(HEADER_POSITION);
         let (Some(ccd), Some(quarter)) = (self.ccd, self.quarter.clone()) else {
-            return self.radec.is_some();
+            return if keeps_header && self.radec.is_some() {
+                Placement::Header
+            } else {
+                Placement::None
+            };
         };
+        let mut outside = false;
         for colour in [b'R', b'B'] {
             let part = &self.colours[colour_index(colour)];
             let Some((x, y)) = part.xy else { continue };
             let key = (self.field.clone(), ccd, quarter.clone(), colour);
-            if let Some((wcs, file)) = references.get(&key)
-                && let Some(radec) = wcs.pix2sky(x, y)
-            {
+            let Some(reference) = references.get(&key) else {
+                continue;
+            };
+            if !reference.covers(x, y) {
+                outside = true;
+                continue;
+            }
+            if let Some(radec) = reference.wcs.pix2sky(x, y) {
                 self.radec = Some(radec);
-                self.position_source = Some(file.clone());
-                return true;
+                self.position_source = Some(reference.path.clone());
+                return Placement::Reference;
             }
         }
-        if self.position_source.as_deref() != Some(HEADER_POSITION) {
-            self.radec = None;
-            self.position_source = None;
+        if keeps_header && self.radec.is_some() {
+            return Placement::Header;
         }
-        false
+        self.radec = None;
+        self.position_source = None;
+        if outside {
+            Placement::OutsideImage
+        } else {
+            Placement::None
+        }
     }
 }
 

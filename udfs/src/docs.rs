@@ -71,6 +71,16 @@ pub const FUNCTION_DOCS: &[FunctionDoc] = &[
         description: "True when (ra, dec) lies within radius degrees of (ra0, dec0), boundary included.",
     },
     FunctionDoc {
+        name: "sky_polygon_contains",
+        usage: "sky_polygon_contains(ra, dec, ra1, dec1, ra2, dec2, ra3, dec3 [, ...]) -> boolean",
+        description: "Whether (ra, dec) is inside the polygon of the given vertices (degrees) with great-circle edges, as ADQL's POLYGON (concave polygons too). Null when an input is null or the polygon does not fit in a hemisphere.",
+    },
+    FunctionDoc {
+        name: "sky_box_contains",
+        usage: "sky_box_contains(ra, dec, ra0, dec0, width, height) -> boolean",
+        description: "Whether (ra, dec) is inside the box of width x height degrees centred on (ra0, dec0), as ADQL's BOX: great-circle sides at the half-widths in the plane tangent at the centre.",
+    },
+    FunctionDoc {
         name: "healpix",
         usage: "healpix(ra, dec, order) -> bigint",
         description: "NESTED HEALPix index at order 0..29 (cdshealpix). stars.healpix holds order 29; order n is that index shifted right by 2 x (29 - n).",

@@ -72,6 +72,8 @@ pub fn all_scalar_udfs() -> Vec<ScalarUDF> {
         ScalarUDF::from(functions::WcsShift::default()),
         ScalarUDF::from(functions::AngSep::default()),
         ScalarUDF::from(functions::ConeContains::default()),
+        ScalarUDF::from(functions::SkyPolygonContains::default()),
+        ScalarUDF::from(functions::SkyBoxContains::default()),
         ScalarUDF::from(functions::Healpix::default()),
         ScalarUDF::from(functions::MjdToIso::default()),
         ScalarUDF::from(functions::IsoToMjd::default()),

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, StringArray,
+};
 use datafusion::arrow::datatypes::{
     Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Schema, UInt8Type,
 };
@@ -396,46 +398,31 @@ impl Fits {
         self.put(sys::TSTRING, col, first_row, n, ptrs.as_mut_ptr() as _)
     }
 
+    /// Numbers of cfitsio type `datatype`; a null is `null` (the column's TNULL, or NaN).
+    fn write_numbers<T: ArrowPrimitiveType>(
+        &mut self,
+        datatype: u32,
+        col: c_int,
+        first_row: i64,
+        a: &PrimitiveArray<T>,
+        null: T::Native,
+    ) -> Result<()> {
+        let mut v: Vec<T::Native> = (0..a.len())
+            .map(|i| if a.is_null(i) { null } else { a.value(i) })
+            .collect();
+        self.put(datatype, col, first_row, a.len(), v.as_mut_ptr() as _)
+    }
+
     fn write_column(&mut self, col: c_int, first_row: i64, array: &ArrayRef) -> Result<()> {
         let n = array.len();
         match Typed::new(array) {
             Typed::Boolean(a) => self.write_logicals(col, first_row, a)?,
-            Typed::UInt8(a) => {
-                let mut v: Vec<u8> = (0..n)
-                    .map(|i| if a.is_null(i) { 255 } else { a.value(i) })
-                    .collect();
-                self.put(sys::TBYTE, col, first_row, n, v.as_mut_ptr() as _)?;
-            }
-            Typed::Int16(a) => {
-                let mut v: Vec<i16> = (0..n)
-                    .map(|i| if a.is_null(i) { i16::MIN } else { a.value(i) })
-                    .collect();
-                self.put(sys::TSHORT, col, first_row, n, v.as_mut_ptr() as _)?;
-            }
-            Typed::Int32(a) => {
-                let mut v: Vec<c_int> = (0..n)
-                    .map(|i| if a.is_null(i) { i32::MIN } else { a.value(i) })
-                    .collect();
-                self.put(sys::TINT, col, first_row, n, v.as_mut_ptr() as _)?;
-            }
-            Typed::Int64(a) => {
-                let mut v: Vec<i64> = (0..n)
-                    .map(|i| if a.is_null(i) { i64::MIN } else { a.value(i) })
-                    .collect();
-                self.put(sys::TLONGLONG, col, first_row, n, v.as_mut_ptr() as _)?;
-            }
-            Typed::Float32(a) => {
-                let mut v: Vec<f32> = (0..n)
-                    .map(|i| if a.is_null(i) { f32::NAN } else { a.value(i) })
-                    .collect();
-                self.put(sys::TFLOAT, col, first_row, n, v.as_mut_ptr() as _)?;
-            }
-            Typed::Float64(a) => {
-                let mut v: Vec<f64> = (0..n)
-                    .map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) })
-                    .collect();
-                self.put(sys::TDOUBLE, col, first_row, n, v.as_mut_ptr() as _)?;
-            }
+            Typed::UInt8(a) => self.write_numbers(sys::TBYTE, col, first_row, a, 255)?,
+            Typed::Int16(a) => self.write_numbers(sys::TSHORT, col, first_row, a, i16::MIN)?,
+            Typed::Int32(a) => self.write_numbers(sys::TINT, col, first_row, a, i32::MIN)?,
+            Typed::Int64(a) => self.write_numbers(sys::TLONGLONG, col, first_row, a, i64::MIN)?,
+            Typed::Float32(a) => self.write_numbers(sys::TFLOAT, col, first_row, a, f32::NAN)?,
+            Typed::Float64(a) => self.write_numbers(sys::TDOUBLE, col, first_row, a, f64::NAN)?,
             Typed::Text(a) => self.write_texts(col, first_row, a)?,
             Typed::List(list, _) => {
                 for i in 0..n {

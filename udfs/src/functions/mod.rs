@@ -5,6 +5,7 @@ mod healpix;
 mod iso_time;
 mod numeric;
 mod pixel_sky;
+mod regions;
 mod sphere;
 mod wcs_builders;
 
@@ -12,6 +13,7 @@ pub use healpix::{Healpix, MAX_ORDER, healpix_nested};
 pub use iso_time::{IsoToMjd, MjdToIso};
 pub use numeric::{NumericKind, NumericUdf};
 pub use pixel_sky::{Pix2Sky, Sky2Pix};
+pub use regions::{SkyBoxContains, SkyPolygonContains, box_contains, polygon_contains};
 pub use sphere::{AngSep, ConeContains, angular_separation};
 pub use wcs_builders::{WcsFromFits, WcsFromHeader, WcsShift};
 

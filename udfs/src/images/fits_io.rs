@@ -254,6 +254,16 @@ fn copy_pixel(from: &Pixels, i: usize, to: &mut Pixels, k: usize) {
     }
 }
 
+/// The two COMMENT cards cfitsio writes in every new file (citing the FITS paper): not
+/// copied, or a new image would have them twice.
+fn is_standard_comment(c: &Card) -> bool {
+    c.keyword == "COMMENT"
+        && (c
+            .record
+            .contains("FITS (Flexible Image Transport System) format is")
+            || c.record.contains("and Astrophysics', volume 376, page 359"))
+}
+
 /// Keywords that describe the HDU's structure or checksums: never copied.
 pub fn is_structural(keyword: &str) -> bool {
     matches!(
@@ -284,7 +294,7 @@ pub fn copied_records(cards: &[Card], skip: impl Fn(&str) -> bool) -> Vec<String
     let mut seen = std::collections::HashSet::new();
     for c in cards {
         let k = c.keyword.as_str();
-        if is_structural(k) || skip(k) {
+        if is_structural(k) || skip(k) || is_standard_comment(c) {
             continue;
         }
         let commentary = matches!(k, "COMMENT" | "HISTORY" | "" | "CONTINUE")

@@ -1,0 +1,36 @@
+//! `skyql serve`: the catalogue as a VO service (TAP 1.1, Simple Cone Search).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::service::{ServeOptions, ServiceConfig, serve};
+
+/// Arguments of `skyql serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Catalogue directory.
+    #[arg(long, env = "SKYQL_CATALOG")]
+    catalog: PathBuf,
+    /// Address and port to listen on (loopback by default; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Limits and places (TOML; see docs/SERVICE.md).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+pub(crate) async fn run(args: ServeArgs) -> Result<()> {
+    let config = match &args.config {
+        Some(p) => ServiceConfig::from_file(p)?,
+        None => ServiceConfig::default(),
+    };
+    serve(ServeOptions {
+        catalog: args.catalog,
+        bind: args.bind,
+        config,
+    })
+    .await
+}

@@ -1,0 +1,139 @@
+//! TAP 1.1 synchronous queries: `/tap/sync`, GET or POST (form-encoded), with `LANG`
+//! (ADQL, ADQL-2.0, ADQL-2.1), `QUERY`, `MAXREC`, `RESPONSEFORMAT` (or `FORMAT`) and the
+//! optional `REQUEST=doQuery`; other parameters are ignored, as DALI asks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::get;
+
+use super::params::Params;
+use super::{AppState, QueryError, error_response, file_response, result_path, run_query};
+use crate::export::OutputFormat;
+
+pub(super) fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/tap/sync", get(sync).post(sync))
+}
+
+async fn sync(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = Params::from_request(query.as_deref(), &body);
+    let request = match TapRequest::parse(&params, &state) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    let path = result_path(&state, request.format.extension());
+    let timeout = Duration::from_secs(state.config.sync_timeout_s);
+    match run_query(
+        &state,
+        &request.sql,
+        request.format,
+        request.maxrec,
+        timeout,
+        &path,
+    )
+    .await
+    {
+        Ok(summary) => file_response(path, request.format, summary.rows).await,
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            error_response(&e)
+        }
+    }
+}
+
+/// A TAP query request, checked and translated.
+#[derive(Debug, Clone)]
+pub struct TapRequest {
+    /// The ADQL as given.
+    pub adql: String,
+    /// Its DataFusion SQL.
+    pub sql: String,
+    /// The result format.
+    pub format: OutputFormat,
+    /// Rows at most.
+    pub maxrec: u64,
+}
+
+impl TapRequest {
+    /// Checks the parameters of a TAP query and translates its ADQL.
+    pub fn parse(params: &Params, state: &AppState) -> Result<TapRequest, QueryError> {
+        let bad = |m: String| QueryError::BadRequest(m);
+        if let Some(r) = params.get("REQUEST")
+            && !r.eq_ignore_ascii_case("doQuery")
+        {
+            return Err(bad(format!("REQUEST={r} is not supported (doQuery is)")));
+        }
+        match params.get("LANG") {
+            Some(l)
+                if ["ADQL", "ADQL-2.0", "ADQL-2.1"]
+                    .iter()
+                    .any(|v| v.eq_ignore_ascii_case(l)) => {}
+            Some(l) => {
+                return Err(bad(format!(
+                    "LANG={l} is not supported: use ADQL (2.0 or 2.1)"
+                )));
+            }
+            None => return Err(bad("LANG is missing: use LANG=ADQL".into())),
+        }
+        let adql = params
+            .get("QUERY")
+            .filter(|q| !q.trim().is_empty())
+            .ok_or_else(|| bad("QUERY is missing".into()))?
+            .to_string();
+        let format = match params.get("RESPONSEFORMAT").or_else(|| params.get("FORMAT")) {
+            Some(f) => output_format(f).ok_or_else(|| {
+                bad(format!(
+                    "RESPONSEFORMAT={f} is not offered: votable, votable/b2, csv, fits, parquet (see /tap/capabilities)"
+                ))
+            })?,
+            None => OutputFormat::Votable,
+        };
+        let maxrec = match params.get("MAXREC") {
+            Some(m) => m
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| bad(format!("MAXREC={m} is not a non-negative integer")))?,
+            None => state.config.default_maxrec,
+        }
+        .min(state.config.hard_maxrec);
+        let sql = super::adql::translate(&adql).map_err(|e| bad(format!("{e:#}")))?;
+        Ok(TapRequest {
+            adql,
+            sql,
+            format,
+            maxrec,
+        })
+    }
+}
+
+/// The format a RESPONSEFORMAT names: a MIME type or a short name.
+pub fn output_format(name: &str) -> Option<OutputFormat> {
+    let n = name.trim().to_ascii_lowercase().replace(' ', "");
+    Some(match n.as_str() {
+        "votable"
+        | "vot"
+        | "application/x-votable+xml"
+        | "text/xml"
+        | "application/x-votable+xml;serialization=tabledata"
+        | "application/x-votable+xml;serialization=td" => OutputFormat::Votable,
+        "votable/b2"
+        | "votable-binary2"
+        | "binary2"
+        | "application/x-votable+xml;serialization=binary2"
+        | "application/x-votable+xml;serialization=b2" => OutputFormat::VotableBinary2,
+        "csv" | "text/csv" | "text/csv;header=present" => OutputFormat::Csv,
+        "fits" | "application/fits" => OutputFormat::Fits,
+        "parquet" | "application/vnd.apache.parquet" | "application/x-parquet" => {
+            OutputFormat::Parquet
+        }
+        _ => return None,
+    })
+}

@@ -1,0 +1,715 @@
+//! Asynchronous TAP queries: UWS 1.1 jobs under `/tap/async`.
+//!
+//! A job is created PENDING (`POST /tap/async`, answered by a 303 to the job), runs on
+//! `PHASE=RUN`, and ends COMPLETED (its result under the jobs directory), ERROR or
+//! ABORTED. Every resource of the job is served: phase, quote, executionduration,
+//! destruction, owner, error, parameters, results; `ACTION=DELETE` and HTTP DELETE remove
+//! it (and its result) with a 303 to the job list; `WAIT` blocks until the phase changes.
+//! Jobs past their destruction time are removed by a reaper task.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use tokio::sync::{Mutex, Notify};
+use tokio::task::JoinHandle;
+
+use super::params::Params;
+use super::tap::TapRequest;
+use super::{AppState, QueryError, run_query, streamed_file, xml_escape};
+use crate::export::OutputFormat;
+
+/// The phases of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Created, not started.
+    Pending,
+    /// Running.
+    Executing,
+    /// Ended with a result.
+    Completed,
+    /// Ended with an error.
+    Error,
+    /// Stopped by a client or at shutdown.
+    Aborted,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Pending => "PENDING",
+            Phase::Executing => "EXECUTING",
+            Phase::Completed => "COMPLETED",
+            Phase::Error => "ERROR",
+            Phase::Aborted => "ABORTED",
+        }
+    }
+
+    fn is_active(self) -> bool {
+        matches!(self, Phase::Pending | Phase::Executing)
+    }
+}
+
+/// One job.
+#[derive(Debug)]
+pub struct Job {
+    phase: Phase,
+    params: BTreeMap<String, String>,
+    created: SystemTime,
+    started: Option<SystemTime>,
+    ended: Option<SystemTime>,
+    execution_duration: u64,
+    destruction: SystemTime,
+    error: Option<String>,
+    result: Option<(PathBuf, OutputFormat, u64)>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Every job, and a notification when one changes phase.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    jobs: Mutex<BTreeMap<String, Job>>,
+    changed: Notify,
+}
+
+impl Jobs {
+    /// Aborts every running job (at shutdown).
+    pub async fn abort_all(&self) {
+        let mut jobs = self.jobs.lock().await;
+        for job in jobs.values_mut() {
+            if let Some(t) = job.task.take() {
+                t.abort();
+            }
+            if job.phase.is_active() {
+                job.phase = Phase::Aborted;
+                job.ended = Some(SystemTime::now());
+            }
+        }
+        self.changed.notify_waiters();
+    }
+}
+
+pub(super) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/tap/async", get(list).post(create))
+        .route("/tap/async/{id}", get(job).post(job_post).delete(delete))
+        .route("/tap/async/{id}/phase", get(phase).post(phase_post))
+        .route("/tap/async/{id}/quote", get(quote))
+        .route(
+            "/tap/async/{id}/executionduration",
+            get(duration).post(duration_post),
+        )
+        .route(
+            "/tap/async/{id}/destruction",
+            get(destruction).post(destruction_post),
+        )
+        .route("/tap/async/{id}/owner", get(owner))
+        .route("/tap/async/{id}/error", get(error))
+        .route(
+            "/tap/async/{id}/parameters",
+            get(parameters).post(parameters_post),
+        )
+        .route("/tap/async/{id}/results", get(results))
+        .route("/tap/async/{id}/results/result", get(result))
+}
+
+const UWS_NS: &str = "xmlns:uws=\"http://www.ivoa.net/xml/UWS/v1.0\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" version=\"1.1\"";
+
+/// ISO 8601 UTC with a Z.
+fn iso(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    format!(
+        "{}Z",
+        skyql_udfs::time::mjd_to_iso(secs / 86_400.0 + 40_587.0)
+    )
+}
+
+fn parse_iso(text: &str) -> Option<SystemTime> {
+    let mjd = skyql_udfs::time::iso_to_mjd(text.trim().trim_end_matches('Z'))?;
+    let secs = (mjd - 40_587.0) * 86_400.0;
+    (secs >= 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(secs))
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r
+}
+
+fn xml(body: String) -> Response {
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    r
+}
+
+fn see_other(location: String) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+fn not_found(id: &str) -> Response {
+    text(StatusCode::NOT_FOUND, format!("no job {id}"))
+}
+
+fn job_url(state: &AppState, id: &str) -> String {
+    format!("{}/tap/async/{id}", state.base_url)
+}
+
+fn new_id() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}{n:04x}", t % (1u128 << 48))
+}
+
+async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::from_request(query.as_deref(), &Bytes::new());
+    let phases: Vec<String> = query
+        .as_deref()
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .filter(|(k, _)| k.eq_ignore_ascii_case("PHASE"))
+                .map(|(_, v)| v.to_ascii_uppercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = params;
+    let jobs = state.jobs.jobs.lock().await;
+    let mut x = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:jobs {UWS_NS}>\n");
+    for (id, j) in jobs.iter() {
+        if !phases.is_empty() && !phases.iter().any(|p| p == j.phase.name()) {
+            continue;
+        }
+        let _ = write!(
+            x,
+            "  <uws:jobref id=\"{id}\" xlink:href=\"{}\">\n    <uws:phase>{}</uws:phase>\n    <uws:creationTime>{}</uws:creationTime>\n  </uws:jobref>\n",
+            job_url(&state, id),
+            j.phase.name(),
+            iso(j.created)
+        );
+    }
+    x.push_str("</uws:jobs>\n");
+    xml(x)
+}
+
+async fn create(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = Params::from_request(query.as_deref(), &body);
+    let id = new_id();
+    {
+        let mut jobs = state.jobs.jobs.lock().await;
+        if jobs.len() >= state.config.max_async_jobs {
+            return super::error_response(&QueryError::Busy);
+        }
+        let now = SystemTime::now();
+        jobs.insert(
+            id.clone(),
+            Job {
+                phase: Phase::Pending,
+                params: params
+                    .0
+                    .iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "PHASE" | "ACTION"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                created: now,
+                started: None,
+                ended: None,
+                execution_duration: state.config.async_timeout_s,
+                destruction: now + Duration::from_secs(state.config.retention_s),
+                error: None,
+                result: None,
+                task: None,
+            },
+        );
+    }
+    if params
+        .get("PHASE")
+        .is_some_and(|p| p.eq_ignore_ascii_case("RUN"))
+    {
+        start(&state, &id).await;
+    }
+    see_other(job_url(&state, &id))
+}
+
+/// Starts a PENDING job.
+async fn start(state: &Arc<AppState>, id: &str) {
+    let mut jobs = state.jobs.jobs.lock().await;
+    let Some(job) = jobs.get_mut(id) else { return };
+    if job.phase != Phase::Pending {
+        return;
+    }
+    job.phase = Phase::Executing;
+    job.started = Some(SystemTime::now());
+    let params = Params(job.params.clone().into_iter().collect());
+    let timeout = Duration::from_secs(job.execution_duration.max(1));
+    let (task_state, task_id) = (state.clone(), id.to_string());
+    job.task = Some(tokio::spawn(async move {
+        let outcome = execute(&task_state, &task_id, &params, timeout).await;
+        let mut jobs = task_state.jobs.jobs.lock().await;
+        if let Some(job) = jobs.get_mut(&task_id)
+            && job.phase == Phase::Executing
+        {
+            job.ended = Some(SystemTime::now());
+            match outcome {
+                Ok(r) => {
+                    job.phase = Phase::Completed;
+                    job.result = Some(r);
+                }
+                Err(e) => {
+                    job.phase = Phase::Error;
+                    job.error = Some(e.message());
+                }
+            }
+            job.task = None;
+        }
+        task_state.jobs.changed.notify_waiters();
+    }));
+    state.jobs.changed.notify_waiters();
+}
+
+async fn execute(
+    state: &AppState,
+    id: &str,
+    params: &Params,
+    timeout: Duration,
+) -> Result<(PathBuf, OutputFormat, u64), QueryError> {
+    let request = TapRequest::parse(params, state)?;
+    let path = state
+        .jobs_dir
+        .join(format!("job-{id}.{}", request.format.extension()));
+    // Jobs wait for a free query slot rather than failing.
+    let summary = loop {
+        match run_query(
+            state,
+            &request.sql,
+            request.format,
+            request.maxrec,
+            timeout,
+            &path,
+        )
+        .await
+        {
+            Err(QueryError::Busy) => tokio::time::sleep(Duration::from_millis(200)).await,
+            other => break other?,
+        }
+    };
+    Ok((path, request.format, summary.rows))
+}
+
+/// Waits (up to `WAIT` seconds; -1 for the longest, 60 s) while the job is active.
+async fn wait_for_change(state: &AppState, id: &str, wait: Option<&str>) {
+    let Some(w) = wait.and_then(|w| w.trim().parse::<i64>().ok()) else {
+        return;
+    };
+    let seconds = if w < 0 { 60 } else { w.min(60) } as u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let initial = {
+        let jobs = state.jobs.jobs.lock().await;
+        match jobs.get(id) {
+            Some(j) if j.phase.is_active() => j.phase,
+            _ => return,
+        }
+    };
+    loop {
+        let notified = state.jobs.changed.notified();
+        {
+            let jobs = state.jobs.jobs.lock().await;
+            match jobs.get(id) {
+                Some(j) if j.phase == initial => {}
+                _ => return,
+            }
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn job_document(state: &AppState, id: &str, j: &Job) -> String {
+    let nil = |t: Option<SystemTime>, tag: &str| match t {
+        Some(t) => format!("  <uws:{tag}>{}</uws:{tag}>\n", iso(t)),
+        None => format!("  <uws:{tag} xsi:nil=\"true\"/>\n"),
+    };
+    let mut x = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:job {UWS_NS}>\n");
+    let _ = write!(
+        x,
+        "  <uws:jobId>{id}</uws:jobId>\n  <uws:ownerId xsi:nil=\"true\"/>\n  <uws:phase>{}</uws:phase>\n",
+        j.phase.name()
+    );
+    x.push_str("  <uws:quote xsi:nil=\"true\"/>\n");
+    let _ = write!(
+        x,
+        "  <uws:creationTime>{}</uws:creationTime>\n",
+        iso(j.created)
+    );
+    x.push_str(&nil(j.started, "startTime"));
+    x.push_str(&nil(j.ended, "endTime"));
+    let _ = write!(
+        x,
+        "  <uws:executionDuration>{}</uws:executionDuration>\n",
+        j.execution_duration
+    );
+    let _ = write!(
+        x,
+        "  <uws:destruction>{}</uws:destruction>\n",
+        iso(j.destruction)
+    );
+    x.push_str(&parameters_element(j));
+    x.push_str("  <uws:results>\n");
+    if j.result.is_some() {
+        let _ = write!(
+            x,
+            "    <uws:result id=\"result\" xlink:href=\"{}/results/result\"/>\n",
+            job_url(state, id)
+        );
+    }
+    x.push_str("  </uws:results>\n");
+    if let Some(e) = &j.error {
+        let _ = write!(
+            x,
+            "  <uws:errorSummary type=\"fatal\" hasDetail=\"true\">\n    <uws:message>{}</uws:message>\n  </uws:errorSummary>\n",
+            xml_escape(e)
+        );
+    }
+    x.push_str("</uws:job>\n");
+    x
+}
+
+fn parameters_element(j: &Job) -> String {
+    let mut x = String::from("  <uws:parameters>\n");
+    for (k, v) in &j.params {
+        let _ = write!(
+            x,
+            "    <uws:parameter id=\"{}\">{}</uws:parameter>\n",
+            xml_escape(&k.to_ascii_lowercase()),
+            xml_escape(v)
+        );
+    }
+    x.push_str("  </uws:parameters>\n");
+    x
+}
+
+/// The job's document, after an optional WAIT.
+async fn job(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::from_request(query.as_deref(), &Bytes::new());
+    wait_for_change(&state, &id, params.get("WAIT")).await;
+    let jobs = state.jobs.jobs.lock().await;
+    match jobs.get(&id) {
+        Some(j) => xml(job_document(&state, &id, j)),
+        None => not_found(&id),
+    }
+}
+
+async fn job_post(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = Params::from_request(query.as_deref(), &body);
+    match params.get("ACTION") {
+        Some(a) if a.eq_ignore_ascii_case("DELETE") => remove(&state, &id).await,
+        Some(a) => text(
+            StatusCode::BAD_REQUEST,
+            format!("ACTION={a} is not known (DELETE is)"),
+        ),
+        None => {
+            if let Some(p) = params.get("PHASE") {
+                return set_phase(&state, &id, p).await;
+            }
+            text(
+                StatusCode::BAD_REQUEST,
+                "POST to a job takes ACTION=DELETE or PHASE=RUN|ABORT".into(),
+            )
+        }
+    }
+}
+
+async fn delete(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    remove(&state, &id).await
+}
+
+async fn remove(state: &AppState, id: &str) -> Response {
+    let removed = state.jobs.jobs.lock().await.remove(id);
+    match removed {
+        Some(mut j) => {
+            if let Some(t) = j.task.take() {
+                t.abort();
+            }
+            if let Some((path, ..)) = j.result.take() {
+                let _ = std::fs::remove_file(path);
+            }
+            state.jobs.changed.notify_waiters();
+            see_other(format!("{}/tap/async", state.base_url))
+        }
+        None => not_found(id),
+    }
+}
+
+async fn phase(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.jobs.jobs.lock().await.get(&id) {
+        Some(j) => text(StatusCode::OK, j.phase.name().to_string()),
+        None => not_found(&id),
+    }
+}
+
+async fn phase_post(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = Params::from_request(query.as_deref(), &body);
+    match params.get("PHASE") {
+        Some(p) => set_phase(&state, &id, p).await,
+        None => text(
+            StatusCode::BAD_REQUEST,
+            "PHASE is missing (RUN or ABORT)".into(),
+        ),
+    }
+}
+
+async fn set_phase(state: &Arc<AppState>, id: &str, phase: &str) -> Response {
+    if !state.jobs.jobs.lock().await.contains_key(id) {
+        return not_found(id);
+    }
+    if phase.eq_ignore_ascii_case("RUN") {
+        start(state, id).await;
+    } else if phase.eq_ignore_ascii_case("ABORT") {
+        let mut jobs = state.jobs.jobs.lock().await;
+        if let Some(j) = jobs.get_mut(id)
+            && j.phase.is_active()
+        {
+            if let Some(t) = j.task.take() {
+                t.abort();
+            }
+            j.phase = Phase::Aborted;
+            j.ended = Some(SystemTime::now());
+        }
+        state.jobs.changed.notify_waiters();
+    } else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("PHASE={phase}: RUN or ABORT"),
+        );
+    }
+    see_other(job_url(state, id))
+}
+
+async fn quote(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.jobs.jobs.lock().await.get(&id) {
+        Some(_) => text(StatusCode::OK, String::new()),
+        None => not_found(&id),
+    }
+}
+
+async fn duration(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.jobs.jobs.lock().await.get(&id) {
+        Some(j) => text(StatusCode::OK, j.execution_duration.to_string()),
+        None => not_found(&id),
+    }
+}
+
+async fn duration_post(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = Params::from_request(query.as_deref(), &body);
+    let hard = state.config.async_timeout_s;
+    let mut jobs = state.jobs.jobs.lock().await;
+    let Some(j) = jobs.get_mut(&id) else {
+        return not_found(&id);
+    };
+    match params
+        .get("EXECUTIONDURATION")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        Some(v) => {
+            if j.phase == Phase::Pending {
+                j.execution_duration = if v == 0 { hard } else { v.min(hard) };
+            }
+            see_other(job_url(&state, &id))
+        }
+        None => text(
+            StatusCode::BAD_REQUEST,
+            "EXECUTIONDURATION must be a number of seconds".into(),
+        ),
+    }
+}
+
+async fn destruction(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.jobs.jobs.lock().await.get(&id) {
+        Some(j) => text(StatusCode::OK, iso(j.destruction)),
+        None => not_found(&id),
+    }
+}
+
+async fn destruction_post(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = Params::from_request(query.as_deref(), &body);
+    let latest = SystemTime::now() + Duration::from_secs(state.config.retention_s);
+    let mut jobs = state.jobs.jobs.lock().await;
+    let Some(j) = jobs.get_mut(&id) else {
+        return not_found(&id);
+    };
+    match params.get("DESTRUCTION").and_then(parse_iso) {
+        Some(t) => {
+            j.destruction = t.min(latest);
+            see_other(job_url(&state, &id))
+        }
+        None => text(
+            StatusCode::BAD_REQUEST,
+            "DESTRUCTION must be an ISO 8601 time".into(),
+        ),
+    }
+}
+
+async fn owner(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.jobs.jobs.lock().await.get(&id) {
+        Some(_) => text(StatusCode::OK, String::new()),
+        None => not_found(&id),
+    }
+}
+
+async fn error(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.jobs.jobs.lock().await.get(&id) {
+        Some(j) => match &j.error {
+            Some(e) => super::xml_response(StatusCode::OK, super::error_votable(e)),
+            None => text(StatusCode::OK, String::new()),
+        },
+        None => not_found(&id),
+    }
+}
+
+async fn parameters(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.jobs.jobs.lock().await.get(&id) {
+        Some(j) => xml(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:parameters {UWS_NS}>\n{}</uws:parameters>\n",
+            parameters_element(j)
+                .lines()
+                .filter(|l| l.trim_start().starts_with("<uws:parameter "))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+        )),
+        None => not_found(&id),
+    }
+}
+
+async fn parameters_post(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = Params::from_request(query.as_deref(), &body);
+    let mut jobs = state.jobs.jobs.lock().await;
+    let Some(j) = jobs.get_mut(&id) else {
+        return not_found(&id);
+    };
+    if j.phase != Phase::Pending {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "parameters can change only while the job is PENDING".into(),
+        );
+    }
+    for (k, v) in params.0 {
+        j.params.insert(k, v);
+    }
+    see_other(job_url(&state, &id))
+}
+
+async fn results(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.jobs.jobs.lock().await.get(&id) {
+        Some(j) => {
+            let mut x =
+                format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:results {UWS_NS}>\n");
+            if j.result.is_some() {
+                let _ = write!(
+                    x,
+                    "  <uws:result id=\"result\" xlink:href=\"{}/results/result\"/>\n",
+                    job_url(&state, &id)
+                );
+            }
+            x.push_str("</uws:results>\n");
+            xml(x)
+        }
+        None => not_found(&id),
+    }
+}
+
+async fn result(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let found = state
+        .jobs
+        .jobs
+        .lock()
+        .await
+        .get(&id)
+        .map(|j| j.result.clone());
+    match found {
+        // The job keeps its result until it is destroyed (then an open stream still
+        // reads the unlinked file to its end).
+        Some(Some((path, format, rows))) => {
+            streamed_file(path, super::mime(format), rows, None, false).await
+        }
+        Some(None) => text(
+            StatusCode::NOT_FOUND,
+            format!("job {id} has no result (yet)"),
+        ),
+        None => not_found(&id),
+    }
+}
+
+/// Removes jobs past their destruction time, every 10 seconds.
+pub async fn reap_expired(state: Arc<AppState>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let now = SystemTime::now();
+        let expired: Vec<String> = state
+            .jobs
+            .jobs
+            .lock()
+            .await
+            .iter()
+            .filter(|(_, j)| j.destruction <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            let _ = remove(&state, &id).await;
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! VOSI: `/tap/capabilities` (with TAPRegExt), `/tap/availability`, `/tap/tables`
+//! (VODataService, full detail whatever `detail` asks), and `/tap/tables/NAME`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+
+use super::tap_schema::{ForeignKey, PublishedTable, field_type, foreign_keys, published_tables};
+use super::{AppState, xml_escape};
+
+pub(super) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/tap", get(root))
+        .route("/tap/capabilities", get(capabilities))
+        .route("/tap/availability", get(availability))
+        .route("/tap/tables", get(tables))
+        .route("/tap/tables/{name}", get(table))
+}
+
+fn xml(status: StatusCode, body: String) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    r
+}
+
+async fn root(State(state): State<Arc<AppState>>) -> Response {
+    let mut r = Response::new(Body::from(format!(
+        "<html><body><h1>skyql TAP service</h1><p>TAP 1.1 at {0}/tap: \
+         <a href=\"{0}/tap/capabilities\">capabilities</a>, <a href=\"{0}/tap/tables\">tables</a>, \
+         <a href=\"{0}/tap/availability\">availability</a>; cone search at {0}/scs/stars.</p></body></html>",
+        state.base_url
+    )));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    r
+}
+
+async fn availability() -> Response {
+    xml(
+        StatusCode::OK,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vosi:availability xmlns:vosi=\"http://www.ivoa.net/xml/VOSIAvailability/v1.0\">\n  <vosi:available>true</vosi:available>\n  <vosi:note>skyql serve is accepting queries</vosi:note>\n</vosi:availability>\n".into(),
+    )
+}
+
+async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
+    let base = &state.base_url;
+    let c = &state.config;
+    let mut x = String::new();
+    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x.push_str("<vosi:capabilities xmlns:vosi=\"http://www.ivoa.net/xml/VOSICapabilities/v1.0\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" xmlns:vr=\"http://www.ivoa.net/xml/VOResource/v1.0\" xmlns:tr=\"http://www.ivoa.net/xml/TAPRegExt/v1.0\">\n");
+    for (id, path) in [
+        ("ivo://ivoa.net/std/VOSI#capabilities", "capabilities"),
+        ("ivo://ivoa.net/std/VOSI#availability", "availability"),
+        ("ivo://ivoa.net/std/VOSI#tables-1.1", "tables"),
+    ] {
+        let _ = write!(
+            x,
+            "  <capability standardID=\"{id}\">\n    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\">\n      <accessURL use=\"full\">{base}/tap/{path}</accessURL>\n    </interface>\n  </capability>\n"
+        );
+    }
+    let _ = write!(
+        x,
+        "  <capability standardID=\"ivo://ivoa.net/std/TAP\" xsi:type=\"tr:TableAccess\">\n    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\n      <accessURL use=\"base\">{base}/tap</accessURL>\n    </interface>\n"
+    );
+    x.push_str("    <language>\n      <name>ADQL</name>\n");
+    x.push_str("      <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.0\">2.0</version>\n");
+    x.push_str("      <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.1\">2.1</version>\n");
+    x.push_str("      <description>ADQL translated to Apache DataFusion SQL; skyql's astronomy functions are available too</description>\n");
+    x.push_str("      <languageFeatures type=\"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo\">\n");
+    for f in [
+        "POINT",
+        "CIRCLE",
+        "BOX",
+        "POLYGON",
+        "CONTAINS",
+        "INTERSECTS",
+        "DISTANCE",
+        "COORD1",
+        "COORD2",
+    ] {
+        let _ = write!(x, "        <feature><form>{f}</form></feature>\n");
+    }
+    x.push_str("      </languageFeatures>\n");
+    x.push_str("      <languageFeatures type=\"ivo://ivoa.net/std/TAPRegExt#features-adql-common-table\">\n        <feature><form>WITH</form></feature>\n      </languageFeatures>\n");
+    x.push_str("      <languageFeatures type=\"ivo://ivoa.net/std/TAPRegExt#features-adql-offset\">\n        <feature><form>OFFSET</form></feature>\n      </languageFeatures>\n");
+    x.push_str("    </language>\n");
+    for (mime, alias, id) in [
+        (
+            "application/x-votable+xml",
+            "votable",
+            Some("ivo://ivoa.net/std/TAPRegExt#output-votable-td"),
+        ),
+        (
+            "application/x-votable+xml;serialization=BINARY2",
+            "votable/b2",
+            Some("ivo://ivoa.net/std/TAPRegExt#output-votable-binary2"),
+        ),
+        ("text/csv", "csv", None),
+        ("application/fits", "fits", None),
+        ("application/vnd.apache.parquet", "parquet", None),
+    ] {
+        match id {
+            Some(id) => {
+                let _ = write!(x, "    <outputFormat ivo-id=\"{id}\">\n");
+            }
+            None => x.push_str("    <outputFormat>\n"),
+        }
+        let _ = write!(
+            x,
+            "      <mime>{}</mime>\n      <alias>{alias}</alias>\n    </outputFormat>\n",
+            xml_escape(mime)
+        );
+    }
+    let _ = write!(
+        x,
+        "    <retentionPeriod>\n      <default>{r}</default>\n      <hard>{r}</hard>\n    </retentionPeriod>\n    <executionDuration>\n      <default>{a}</default>\n      <hard>{a}</hard>\n    </executionDuration>\n    <outputLimit>\n      <default unit=\"row\">{d}</default>\n      <hard unit=\"row\">{h}</hard>\n    </outputLimit>\n  </capability>\n",
+        r = c.retention_s,
+        a = c.async_timeout_s,
+        d = c.default_maxrec,
+        h = c.hard_maxrec
+    );
+    x.push_str("</vosi:capabilities>\n");
+    xml(StatusCode::OK, x)
+}
+
+async fn tables(State(state): State<Arc<AppState>>) -> Response {
+    match published_tables(&state.ctx, &state.schema).await {
+        Ok(t) => xml(StatusCode::OK, tableset(&t, &keys(&t, &state.schema))),
+        Err(e) => xml(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            xml_escape(&format!("{e:#}")),
+        ),
+    }
+}
+
+async fn table(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let all = match published_tables(&state.ctx, &state.schema).await {
+        Ok(t) => t,
+        Err(e) => {
+            return xml(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                xml_escape(&format!("{e:#}")),
+            );
+        }
+    };
+    let keys = keys(&all, &state.schema);
+    match all
+        .iter()
+        .find(|t| t.qualified().eq_ignore_ascii_case(&name))
+    {
+        Some(t) => {
+            let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+            x.push_str(&table_element(t, &keys, "vosi:table", " xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\" xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\""));
+            xml(StatusCode::OK, x)
+        }
+        None => xml(
+            StatusCode::NOT_FOUND,
+            format!("no table {}", xml_escape(&name)),
+        ),
+    }
+}
+
+fn keys(tables: &[PublishedTable], schema: &str) -> Vec<ForeignKey> {
+    let has = |n: &str| tables.iter().any(|t| t.name == n && t.schema == schema);
+    foreign_keys(schema, has("measurements") && has("stars"))
+}
+
+/// The VODataService tableset of every published table.
+fn tableset(tables: &[PublishedTable], keys: &[ForeignKey]) -> String {
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vosi:tableset xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\" xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
+    );
+    let mut schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
+    schemas.dedup();
+    for s in schemas {
+        let _ = write!(x, "  <schema>\n    <name>{}</name>\n", xml_escape(s));
+        for t in tables.iter().filter(|t| t.schema == s) {
+            x.push_str(&table_element(t, keys, "table", ""));
+        }
+        x.push_str("  </schema>\n");
+    }
+    x.push_str("</vosi:tableset>\n");
+    x
+}
+
+fn table_element(t: &PublishedTable, keys: &[ForeignKey], tag: &str, namespaces: &str) -> String {
+    let mut x = String::new();
+    let kind = if t.schema == "TAP_SCHEMA" {
+        "table"
+    } else {
+        "view"
+    };
+    let _ = write!(
+        x,
+        "    <{tag}{namespaces} type=\"{kind}\">\n      <name>{}</name>\n",
+        xml_escape(&t.qualified())
+    );
+    if !t.description.is_empty() {
+        let _ = write!(
+            x,
+            "      <description>{}</description>\n",
+            xml_escape(&t.description)
+        );
+    }
+    for c in &t.columns {
+        let name = if t.schema == "TAP_SCHEMA" && c.name == "size" {
+            "\"size\"".to_string()
+        } else {
+            c.name.clone()
+        };
+        let _ = write!(
+            x,
+            "      <column>\n        <name>{}</name>\n",
+            xml_escape(&name)
+        );
+        if let Some(d) = &c.description {
+            let _ = write!(x, "        <description>{}</description>\n", xml_escape(d));
+        }
+        if let Some(u) = &c.unit {
+            let _ = write!(x, "        <unit>{}</unit>\n", xml_escape(u));
+        }
+        if let Some(u) = &c.ucd {
+            let _ = write!(x, "        <ucd>{}</ucd>\n", xml_escape(u));
+        }
+        if let Some(u) = &c.utype {
+            let _ = write!(x, "        <utype>{}</utype>\n", xml_escape(u));
+        }
+        let (datatype, arraysize) = field_type(c);
+        let size = arraysize
+            .map(|a| format!(" arraysize=\"{a}\""))
+            .unwrap_or_default();
+        let xtype = c
+            .xtype
+            .as_ref()
+            .map(|x| format!(" extendedType=\"{x}\""))
+            .unwrap_or_default();
+        let _ = write!(
+            x,
+            "        <dataType xsi:type=\"vs:VOTableType\"{size}{xtype}>{datatype}</dataType>\n"
+        );
+        if matches!(c.name.as_str(), "star_id" | "healpix" | "field") {
+            x.push_str("        <flag>indexed</flag>\n");
+        }
+        x.push_str("      </column>\n");
+    }
+    for k in keys.iter().filter(|k| k.from_table == t.qualified()) {
+        let _ = write!(
+            x,
+            "      <foreignKey>\n        <targetTable>{}</targetTable>\n        <fkColumn>\n          <fromColumn>{}</fromColumn>\n          <targetColumn>{}</targetColumn>\n        </fkColumn>\n      </foreignKey>\n",
+            xml_escape(&k.target_table),
+            xml_escape(&k.from_column),
+            xml_escape(&k.target_column)
+        );
+    }
+    let _ = write!(x, "    </{tag}>\n");
+    x
+}

@@ -1,0 +1,127 @@
+//! What a newcomer meets: errors that say what to do, named queries from anywhere, several
+//! statements at once, pipes that close early.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+
+use common::{Skyql, data};
+
+#[test]
+fn a_query_without_a_catalogue_says_how_to_give_one() {
+    let err = Skyql::new(["query", "SELECT count(*) FROM stars"]).fails();
+    assert!(err.contains("no catalogue was given"), "{err}");
+    assert!(
+        err.contains("--catalog") && err.contains("SKYQL_CATALOG"),
+        "{err}"
+    );
+    assert_eq!(err.matches("not found").count(), 1, "{err}");
+}
+
+#[test]
+fn wrong_arguments_give_the_function_usage() {
+    for sql in ["SELECT pix2sky(1.0)", "SELECT ang_sep(1.0, 2.0)"] {
+        let err = Skyql::new(["query", sql]).fails();
+        assert!(
+            err.contains("wrong arguments for") && err.contains("usage"),
+            "{err}"
+        );
+        assert!(!err.contains("bug"), "{err}");
+    }
+    let err = Skyql::new(["query", "SELECT pix2sky(1.0)"]).fails();
+    assert!(err.contains("pix2sky(x, y, wcs [, origin])"), "{err}");
+}
+
+#[test]
+fn several_statements_run_in_turn() {
+    let out = Skyql::new(["query", "--format", "csv", "SELECT 1 AS a; SELECT 2 AS b"]).ok();
+    assert_eq!(out, "a\n1\nb\n2\n");
+}
+
+#[test]
+fn named_queries_run_from_any_directory() {
+    let (_tmp, cat) = common::ingested(&data("lightcurves/eros2"));
+    let list = Skyql::new(["queries"]).ok();
+    for name in [
+        "quarters_most_measurements",
+        "lightcurve",
+        "cone_search",
+        "public_images",
+    ] {
+        assert!(list.contains(name), "{list}");
+    }
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skyql"))
+        .current_dir(elsewhere.path())
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--named",
+            "lightcurve",
+            "--catalog",
+        ])
+        .arg(&cat)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().count() > 100, "{text}");
+    let err = Skyql::new(["query", "--named", "nope"]).fails();
+    assert!(err.contains("skyql queries"), "{err}");
+}
+
+#[test]
+fn a_pipe_that_closes_early_ends_quietly() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skyql"))
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "SELECT value FROM generate_series(1, 5000000)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "value\n");
+    // The reader is gone (as `head` exits).
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_ingest_names_the_files_it_skips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(
+        data("lightcurves/eros2/lm0010n22323.time"),
+        input.join("lm0010n22323.time"),
+    )
+    .unwrap();
+    std::fs::write(input.join("notes.txt"), "observing log").unwrap();
+    let out = Skyql::new(["ingest"])
+        .args([&input])
+        .catalog(&tmp.path().join("cat"))
+        .output();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("notes.txt") && stderr.contains("--format"),
+        "{stderr}"
+    );
+}
