@@ -1,5 +1,7 @@
 //! SQL-level tests of skyql's functions: every `tests/sql/*.slt` file (the sqllogictest
-//! format DataFusion uses for its own functions) run against a session of the engine.
+//! format DataFusion uses for its own functions) run against a session of the engine, and
+//! every `tests/sql/adql/*.slt` file as ADQL, translated by the service before planning
+//! (`CREATE` statements, which set the tables up, run as they are).
 
 use std::path::Path;
 
@@ -14,6 +16,7 @@ use sqllogictest::{DBOutput, DefaultColumnType};
 struct Skyql {
     engine: Engine,
     ctx: SessionContext,
+    adql: bool,
 }
 
 #[derive(Debug)]
@@ -78,9 +81,15 @@ impl sqllogictest::AsyncDB for Skyql {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Error> {
+        let setup = sql.trim_start().to_ascii_uppercase().starts_with("CREATE");
+        let sql = if self.adql && !setup {
+            skyql::service::adql::translate(sql).map_err(|e| Error(format!("{e:#}")))?
+        } else {
+            sql.to_string()
+        };
         let df = self
             .engine
-            .sql(&self.ctx, sql)
+            .sql(&self.ctx, &sql)
             .await
             .map_err(|e| Error(format!("{e:#}")))?;
         let types = df
@@ -107,22 +116,31 @@ impl sqllogictest::AsyncDB for Skyql {
 fn sql_logic_tests() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 4, "{files:?}");
-    for file in files {
-        let mut runner = sqllogictest::Runner::new(|| async {
+    let slt = |dir: &Path| {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+            .collect();
+        files.sort();
+        files
+    };
+    let sql_files = slt(&dir);
+    let adql_files = slt(&dir.join("adql"));
+    assert!(sql_files.len() >= 4 && !adql_files.is_empty());
+    let files = sql_files
+        .into_iter()
+        .map(|f| (f, false))
+        .chain(adql_files.into_iter().map(|f| (f, true)));
+    for (file, adql) in files {
+        let mut runner = sqllogictest::Runner::new(move || async move {
             let engine =
                 Engine::open(None, EngineOptions::default()).map_err(|e| Error(e.to_string()))?;
             let ctx = engine
                 .session(&[])
                 .await
                 .map_err(|e| Error(e.to_string()))?;
-            Ok(Skyql { engine, ctx })
+            Ok(Skyql { engine, ctx, adql })
         });
         if let Err(e) = runtime.block_on(runner.run_file_async(&file)) {
             panic!("{}: {e}", file.display());

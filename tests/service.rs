@@ -1,0 +1,339 @@
+//! `skyql serve` over plain HTTP/1.1 on loopback: TAP sync (formats, MAXREC, errors),
+//! ADQL translation, the UWS life cycle, cone search, the concurrency limit, and a stop on
+//! SIGTERM. (taplint and pyvo check the same service in CI: tests/validation.)
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::{Skyql, data};
+
+/// A running server and its address; stopped (SIGTERM) when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(catalog: &Path, config: Option<&str>) -> Server {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_skyql"));
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--catalog"])
+            .arg(catalog);
+        if let Some(c) = config {
+            let path = dir.join("service.toml");
+            std::fs::write(&path, c).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let start = line.find("http://").expect("the base URL") + "http://".len();
+        let addr = line[start..].split('/').next().unwrap().to_string();
+        // Keep reading the log so the server never blocks on a full pipe.
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || for _ in BufReader::new(out).lines() {});
+        Server { child, addr }
+    }
+
+    /// (status, headers, body) of a request.
+    fn request(&self, method: &str, path: &str, body: &str) -> (u16, String, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+        let status = head[9..12].parse().unwrap();
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            unchunk(rest)
+        } else {
+            rest.to_string()
+        };
+        (status, head.to_string(), body)
+    }
+
+    fn get(&self, path: &str) -> (u16, String, String) {
+        self.request("GET", path, "")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn unchunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = &after[n + 2..];
+    }
+    out
+}
+
+/// Percent-encodes a query parameter's value.
+fn q(adql: &str) -> String {
+    adql.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn catalog() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    Skyql::new(["generate", "--out"])
+        .args([&raw])
+        .args([
+            "--fields",
+            "lm035",
+            "--ccds",
+            "1",
+            "--ccd-size",
+            "64",
+            "--epochs",
+            "6",
+        ])
+        .ok();
+    let cat = tmp.path().join("cat");
+    Skyql::new(["ingest"]).args([&raw]).catalog(&cat).ok();
+    (tmp, cat)
+}
+
+#[test]
+fn tap_sync_answers_in_every_format_and_refuses_what_it_must() {
+    let (_tmp, cat) = catalog();
+    let server = Server::start(&cat, None);
+    let (status, head, body) = server.get(&format!(
+        "/tap/sync?LANG=ADQL&QUERY={}",
+        q("SELECT TOP 3 star_id, ra, dec FROM eros2.stars ORDER BY star_id")
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        head.to_ascii_lowercase().contains("server: skyql"),
+        "{head}"
+    );
+    assert_eq!(body.matches("<TR>").count(), 3, "{body}");
+    assert!(body.contains("<INFO name=\"QUERY_STATUS\" value=\"OK\"/>"));
+    // MAXREC cuts with a trailing OVERFLOW; 0 gives the metadata only.
+    let (_, _, cut) = server.get(&format!(
+        "/tap/sync?LANG=ADQL&MAXREC=2&QUERY={}",
+        q("SELECT star_id FROM eros2.stars")
+    ));
+    assert_eq!(cut.matches("<TR>").count(), 2);
+    assert!(cut.find("OVERFLOW").unwrap() > cut.find("</TABLE>").unwrap());
+    let (_, _, meta) = server.get(&format!(
+        "/tap/sync?LANG=ADQL&MAXREC=0&QUERY={}",
+        q("SELECT star_id FROM eros2.stars")
+    ));
+    assert!(meta.contains("<FIELD name=\"star_id\"") && !meta.contains("<TR>"));
+    // POST form, CSV.
+    let (status, _, csv) = server.request(
+        "POST",
+        "/tap/sync",
+        &format!(
+            "REQUEST=doQuery&LANG=ADQL-2.1&RESPONSEFORMAT=csv&QUERY={}",
+            q("SELECT COUNT(*) AS n FROM eros2.stars")
+        ),
+    );
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("n\r\n"), "{csv}");
+    // Errors: a VOTable with QUERY_STATUS=ERROR and HTTP 400.
+    for (params, words) in [
+        ("LANG=SQL&QUERY=SELECT%201", "LANG=SQL"),
+        ("LANG=ADQL&QUERY=SELEKT", "SELEKT"),
+        ("LANG=ADQL&QUERY=SELECT%20nope%20FROM%20eros2.stars", "nope"),
+        (
+            &format!("LANG=ADQL&QUERY={}", q("DELETE FROM eros2.stars")),
+            "read-only",
+        ),
+        (
+            &format!(
+                "LANG=ADQL&QUERY={}",
+                q("SELECT cutout(path, 1, 2, 3) FROM images")
+            ),
+            "writes files",
+        ),
+    ] {
+        let (status, _, body) = server.get(&format!("/tap/sync?{params}"));
+        assert_eq!(status, 400, "{params}: {body}");
+        assert!(
+            body.contains("value=\"ERROR\"") && body.contains(words),
+            "{params}: {body}"
+        );
+    }
+}
+
+#[test]
+fn adql_geometry_gives_the_same_stars_as_skyql_sql() {
+    let (_tmp, cat) = catalog();
+    let server = Server::start(&cat, None);
+    let star = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT ra, dec FROM stars WHERE ra IS NOT NULL ORDER BY star_id LIMIT 1",
+    ])
+    .catalog(&cat)
+    .ok();
+    let (ra, dec) = star.lines().nth(1).unwrap().split_once(',').unwrap();
+    let cli = Skyql::new(["query", "--format", "csv"])
+        .args([format!(
+            "SELECT COUNT(*) AS n FROM stars WHERE cone_contains(ra, dec, {ra}, {dec}, 0.05)"
+        )])
+        .catalog(&cat)
+        .ok();
+    let n = cli.lines().nth(1).unwrap().to_string();
+    for adql in [
+        format!(
+            "SELECT COUNT(*) AS n FROM eros2.stars WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, 0.05))"
+        ),
+        format!(
+            "SELECT COUNT(*) AS n FROM eros2.stars WHERE DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', {ra}, {dec})) <= 0.05"
+        ),
+    ] {
+        let (_, _, csv) = server.get(&format!(
+            "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+            q(&adql)
+        ));
+        assert_eq!(csv.lines().nth(1), Some(n.as_str()), "{adql}: {csv}");
+    }
+}
+
+#[test]
+fn an_async_job_lives_and_dies_as_uws_says() {
+    let (_tmp, cat) = catalog();
+    let server = Server::start(&cat, None);
+    let (status, head, _) = server.request(
+        "POST",
+        "/tap/async",
+        &format!(
+            "LANG=ADQL&QUERY={}",
+            q("SELECT TOP 4 star_id FROM eros2.stars")
+        ),
+    );
+    assert_eq!(status, 303);
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
+        .unwrap()
+        .to_string();
+    let job = location.split_once(&server.addr).unwrap().1.to_string();
+    assert_eq!(server.get(&format!("{job}/phase")).2, "PENDING");
+    assert_eq!(
+        server
+            .request("POST", &format!("{job}/phase"), "PHASE=RUN")
+            .0,
+        303
+    );
+    let (_, _, doc) = server.get(&format!("{job}?WAIT=30"));
+    let doc = if doc.contains("EXECUTING") {
+        server.get(&format!("{job}?WAIT=30")).2
+    } else {
+        doc
+    };
+    assert!(doc.contains("<uws:phase>COMPLETED</uws:phase>"), "{doc}");
+    let (_, _, result) = server.get(&format!("{job}/results/result"));
+    assert_eq!(result.matches("<TR>").count(), 4, "{result}");
+    assert_eq!(server.request("DELETE", &job, "").0, 303);
+    assert_eq!(server.get(&format!("{job}/phase")).0, 404);
+    // A job with a bad query ends in ERROR with its message.
+    let (_, head, _) = server.request(
+        "POST",
+        "/tap/async",
+        "LANG=ADQL&PHASE=RUN&QUERY=SELECT%20nope%20FROM%20eros2.stars",
+    );
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("location: ")
+                .map(str::to_string)
+        })
+        .unwrap();
+    let job = location.split_once(&server.addr).unwrap().1.to_string();
+    let (_, _, doc) = server.get(&format!("{job}?WAIT=30"));
+    assert!(doc.contains("ERROR") && doc.contains("nope"), "{doc}");
+}
+
+#[test]
+fn cone_search_and_the_concurrency_limit() {
+    let (_tmp, cat) = catalog();
+    let server = Server::start(&cat, None);
+    let (status, _, body) = server.get("/scs/stars?RA=66.7&DEC=-69.3&SR=0.5&VERB=1");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("ucd=\"ID_MAIN\"")
+            && body.contains("POS_EQ_RA_MAIN")
+            && body.contains("<TR>"),
+        "{body}"
+    );
+    let (_, _, meta) = server.get("/scs/stars?RA=66.7&DEC=-69.3&SR=0");
+    assert!(meta.contains("<FIELD") && !meta.contains("<TR>"), "{meta}");
+    let (_, _, bad) = server.get("/scs/stars?RA=66.7&DEC=-69.3&SR=-1");
+    assert!(bad.contains("<INFO name=\"Error\""), "{bad}");
+    drop(server);
+    let closed = Server::start(&cat, Some("max_concurrent_queries = 0\n"));
+    let (status, head, body) = closed.get("/tap/sync?LANG=ADQL&QUERY=SELECT%201");
+    assert_eq!(status, 503, "{body}");
+    assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+}
+
+#[test]
+fn the_metadata_endpoints_agree_with_the_data() {
+    let (_tmp, cat) = catalog();
+    let server = Server::start(&cat, None);
+    let (_, _, tables) = server.get("/tap/tables");
+    assert!(
+        tables.contains("<name>eros2.stars</name>")
+            && tables.contains("<name>TAP_SCHEMA.columns</name>")
+    );
+    let (_, _, caps) = server.get("/tap/capabilities");
+    assert!(caps.contains("ivo://ivoa.net/std/TAP") && caps.contains("<hard unit=\"row\">"));
+    assert!(
+        server
+            .get("/tap/availability")
+            .2
+            .contains("<vosi:available>true</vosi:available>")
+    );
+    let (_, _, cols) = server.get(&format!(
+        "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+        q("SELECT column_name, datatype FROM TAP_SCHEMA.columns WHERE table_name = 'eros2.stars' AND column_name = 'ra'")
+    ));
+    assert!(cols.contains("ra,double"), "{cols}");
+    let _ = data("fits");
+}

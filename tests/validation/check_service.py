@@ -1,0 +1,177 @@
+"""skyql serve as real clients see it: STILTS taplint (0 errors, 0 warnings) and pyvo
+(TAP sync and async, UWS, SCS), answers equal to the same queries through the CLI, a
+query cancelled at its time limit, a clean stop on SIGTERM.
+
+Usage: check_service.py SKYQL_BINARY CATALOG_DIR
+"""
+
+import csv
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import pyvo
+from pyvo.dal.exceptions import DALQueryError, DALServiceError, DALFormatError
+
+problems = []
+
+
+def problem(text):
+    print(f"PROBLEM: {text}")
+    problems.append(text)
+
+
+def start(binary, catalog, config=None):
+    args = [binary, "serve", "--catalog", catalog, "--bind", "127.0.0.1:0"]
+    if config:
+        args += ["--config", config]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r"at (http://\S+)/tap", line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"skyql serve did not start: {line!r} {proc.stderr.read()}")
+    return proc, m.group(1)
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        problem("the server did not stop within 20 s of SIGTERM")
+        return
+    if code != 0:
+        problem(f"the server exited with {code} on SIGTERM")
+
+
+def cli_csv(binary, catalog, sql):
+    out = subprocess.run([binary, "query", "--catalog", catalog, "--format", "csv", sql],
+                         capture_output=True, text=True, check=True).stdout
+    return list(csv.DictReader(io.StringIO(out)))
+
+
+def check_taplint(url):
+    out = subprocess.run(["stilts", "taplint", f"tapurl={url}/tap"], capture_output=True,
+                         text=True, timeout=600).stdout
+    totals = [l for l in out.splitlines() if l.startswith("Totals:")]
+    print(f"taplint: {totals[0] if totals else 'no totals line'}")
+    if not totals or not re.search(r"Errors: 0; Warnings: 0;", totals[0]):
+        for l in out.splitlines():
+            if l.startswith(("E-", "W-")):
+                print("  " + l)
+        problem("taplint reports errors or warnings")
+    # Failures may only be the optional features this service does not offer.
+    for l in out.splitlines():
+        if l.startswith("F-") and not re.match(r"F-(LOC|UPL|EXA|OBS)-", l):
+            problem(f"taplint failure: {l}")
+
+
+def check_pyvo(binary, catalog, url):
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    names = [t.name for t in tap.tables]
+    if "eros2.stars" not in names or "TAP_SCHEMA.columns" not in names:
+        problem(f"pyvo tables: {names}")
+    if tap.maxrec != 100000 or tap.hardlimit != 10000000:
+        problem(f"pyvo maxrec {tap.maxrec} hardlimit {tap.hardlimit}")
+    rows = tap.search("SELECT TOP 5 star_id, ra, dec FROM eros2.stars ORDER BY star_id")
+    if len(rows) != 5:
+        problem(f"TOP 5 gave {len(rows)} rows")
+    cut = tap.run_sync("SELECT star_id FROM eros2.stars", maxrec=3)
+    if len(cut) != 3 or cut.query_status != "OVERFLOW":
+        problem(f"maxrec=3: {len(cut)} rows, status {cut.query_status}")
+    # A cone through ADQL (async) equals the same cone through the CLI.
+    star = cli_csv(binary, catalog, "SELECT ra, dec FROM stars WHERE ra IS NOT NULL ORDER BY star_id LIMIT 1")[0]
+    ra, dec, r = float(star["ra"]), float(star["dec"]), 0.05
+    adql = (f"SELECT star_id FROM eros2.stars WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+            f"CIRCLE('ICRS', {ra}, {dec}, {r}))")
+    got = sorted(str(x) for x in tap.run_async(adql)["star_id"])
+    want = sorted(x["star_id"] for x in cli_csv(
+        binary, catalog, f"SELECT star_id FROM stars WHERE cone_contains(ra, dec, {ra}, {dec}, {r})"))
+    if got != want or not want:
+        problem(f"async cone: {len(got)} stars, CLI {len(want)}")
+    # The UWS life cycle.
+    job = tap.submit_job("SELECT TOP 10 star_id FROM eros2.stars")
+    if job.phase != "PENDING":
+        problem(f"a new job is {job.phase}, not PENDING")
+    job.run().wait(timeout=60)
+    if job.phase != "COMPLETED" or len(job.fetch_result()) != 10:
+        problem(f"job ended {job.phase}")
+    job.delete()
+    # Bad queries raise, sync and async.
+    for run in (lambda q: tap.run_sync(q), lambda q: tap.run_async(q)):
+        try:
+            run("SELECT nope FROM eros2.stars")
+            problem("a bad query did not raise")
+        except (DALQueryError, DALServiceError):
+            pass
+    # Simple Cone Search: records with .id and .pos, the stars of the CLI's cone.
+    scs = pyvo.dal.SCSService(f"{url}/scs/stars")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = scs.search(pos=(ra, dec), radius=r)
+    ids = sorted(str(rec.id) for rec in result)
+    if ids != want:
+        problem(f"SCS: {len(ids)} stars, CLI {len(want)}")
+    first = next(iter(result))
+    if abs(first.pos.ra.deg - ra) > r or abs(first.pos.dec.deg - dec) > r:
+        problem(f"SCS position {first.pos}")
+    try:
+        scs.search(pos=(ra, dec), radius=-1)
+        problem("a negative radius was accepted")
+    except (DALQueryError, DALFormatError, DALServiceError):
+        pass
+    print(f"pyvo: tables, maxrec, TOP, OVERFLOW, async cone ({len(got)} stars, as the CLI), "
+          f"UWS life cycle, errors, SCS ({len(ids)} records with id and pos): checked")
+
+
+def check_time_limit(binary, catalog):
+    with tempfile.TemporaryDirectory() as tmp:
+        config = os.path.join(tmp, "service.toml")
+        with open(config, "w") as f:
+            f.write("sync_timeout_s = 2\n")
+        proc, url = start(binary, catalog, config)
+        try:
+            tap = pyvo.dal.TAPService(f"{url}/tap")
+            t = time.time()
+            try:
+                tap.run_sync("SELECT COUNT(*) FROM (SELECT a.value FROM generate_series(1, 100000000) a "
+                             "CROSS JOIN generate_series(1, 100000) b) t")
+                problem("an expensive query was not cancelled")
+            except (DALQueryError, DALServiceError) as e:
+                elapsed = time.time() - t
+                if "limit" not in str(e) or elapsed > 3.5:
+                    problem(f"time limit: {elapsed:.1f} s, {e}")
+                else:
+                    print(f"time limit: cancelled after {elapsed:.1f} s (limit 2 s)")
+            # The service still answers.
+            if len(tap.search("SELECT TOP 1 star_id FROM eros2.stars")) != 1:
+                problem("no answer after a cancelled query")
+        finally:
+            stop(proc)
+
+
+def main():
+    binary, catalog = sys.argv[1:3]
+    proc, url = start(binary, catalog)
+    try:
+        check_taplint(url)
+        check_pyvo(binary, catalog, url)
+    finally:
+        stop(proc)
+    check_time_limit(binary, catalog)
+    if problems:
+        print(f"{len(problems)} problem(s)")
+        sys.exit(1)
+    print("service: all checks passed")
+
+
+if __name__ == "__main__":
+    main()
