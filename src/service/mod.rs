@@ -84,16 +84,40 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     );
     let reaper = tokio::spawn(uws::reap_expired(state.clone()));
     let app = router(state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server stopped")?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    // Requests get GRACE to finish after the signal; a query that does not yield
+    // (a nested-loop join in one step) does not hold the stop any longer.
+    let deadline = async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+        tokio::time::sleep(GRACE).await;
+    };
+    let forced = tokio::select! {
+        r = server => {
+            r.context("the server stopped")?;
+            false
+        }
+        _ = deadline => true,
+    };
     reaper.abort();
     state.jobs.abort_all().await;
     let _ = std::fs::remove_dir_all(&state.jobs_dir);
+    if forced {
+        println!("skyql serve: stopped after {} s with requests still running", GRACE.as_secs());
+        // Their threads may be inside a step that does not yield: leave without them.
+        std::process::exit(0);
+    }
     println!("skyql serve: stopped");
     Ok(())
 }
+
+/// How long running requests may take to finish after SIGINT or SIGTERM.
+const GRACE: Duration = Duration::from_secs(5);
 
 async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppState> {
     let engine = Engine::open(

@@ -99,7 +99,9 @@ def main():
 
     def expensive(k):
         time.sleep(a.seconds / 3 + k)
-        adql = ("SELECT COUNT(*) FROM eros2.stars s1, eros2.stars s2 WHERE s1.ra < s2.ra")
+        # About 10^9 angular distances: far beyond the 5 s limit.
+        adql = ("SELECT SUM(DISTANCE(s.ra, s.dec, g.value, 0.0)) FROM eros2.stars s "
+                "CROSS JOIN generate_series(1, 100) g")
         status, body, dt = get(f"/tap/sync?LANG=ADQL&QUERY={urllib.parse.quote(adql)}", timeout=60)
         with lock:
             if b"limit" in body and status == 400:
@@ -123,7 +125,14 @@ def main():
         t.join()
     elapsed = time.time() - started
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
+    t_stop = time.time()
+    try:
+        proc.wait(timeout=30)
+        stopped = f"stopped {time.time() - t_stop:.1f} s after SIGTERM"
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        stopped = "did NOT stop within 30 s of SIGTERM (killed)"
 
     def pct(v, p):
         return sorted(v)[min(len(v) - 1, int(p * len(v)))] * 1e3 if v else float("nan")
@@ -139,7 +148,7 @@ def main():
         print(f"expensive queries: {len(results['expensive'])} cancelled at the 5 s limit, "
               f"answered after {statistics.mean(results['expensive']):.1f} s on average; "
               f"{errors['expensive']} not")
-    print(f"server memory: {rss_start / 1024:.0f} MB at start, peak {peak[0] / 1024:.0f} MB")
+    print(f"server memory: {rss_start / 1024:.0f} MB at start, peak {peak[0] / 1024:.0f} MB; {stopped}")
 
 
 if __name__ == "__main__":
