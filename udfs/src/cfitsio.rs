@@ -159,7 +159,7 @@ impl Fits {
         // SAFETY: `axes` holds `naxis` values.
         unsafe { sys::ffgisz(self.fptr, naxis, axes.as_mut_ptr(), &mut status) };
         self.check(status, "cannot read the axes")?;
-        Ok(Some(axes.into_iter().map(|a| a as i64).collect()))
+        Ok(Some(axes.into_iter().collect()))
     }
 
     /// The current HDU's cards and the byte where its data end.
@@ -259,9 +259,11 @@ impl Fits {
         self.check(status, "cannot update the header")
     }
 
-    /// Reads the region `blc`..=`trc` (1-based, x first) of the current image into `out`
-    /// (`datatype` and a buffer of exactly that many pixels).
-    pub fn read_subset(
+    /// Reads the region `blc`..=`trc` (1-based, x first) of the current image into `out`.
+    ///
+    /// # Safety
+    /// `out` must point to a writable buffer of (trc - blc + 1) pixels of `datatype`.
+    pub unsafe fn read_subset(
         &self,
         blc: [i64; 2],
         trc: [i64; 2],
@@ -290,7 +292,10 @@ impl Fits {
     }
 
     /// Writes `n` pixels of `datatype` from `data` from the first pixel on.
-    pub fn write_pixels(&self, datatype: c_int, n: i64, data: *mut c_void) -> Result<(), String> {
+    ///
+    /// # Safety
+    /// `data` must point to `n` values of `datatype`.
+    pub unsafe fn write_pixels(&self, datatype: c_int, n: i64, data: *mut c_void) -> Result<(), String> {
         let mut status = 0;
         // SAFETY: the caller gives `n` values of `datatype`.
         unsafe { sys::ffppr(self.fptr, datatype, 1, n, data, &mut status) };

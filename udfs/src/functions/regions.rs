@@ -101,7 +101,7 @@ impl ScalarUDFImpl for SkyPolygonContains {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.args.len();
-        if n < 8 || n % 2 != 0 {
+        if n < 8 || !n.is_multiple_of(2) {
             return exec_err!(
                 "sky_polygon_contains takes a point and at least three vertices (ra, dec pairs), got {n} arguments"
             );

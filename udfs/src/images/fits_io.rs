@@ -327,7 +327,8 @@ fn open_image(path: &Path, hdu: usize) -> Result<Fits, String> {
 /// Reads the region `blc`..=`trc` of the current image into `out`.
 fn read_subset(f: &Fits, blc: [i64; 2], trc: [i64; 2], out: &mut Pixels) -> Result<(), String> {
     let (datatype, ptr) = out.datatype_and_ptr();
-    f.read_subset(blc, trc, datatype, ptr)
+    // SAFETY: `out` was sized by the caller for the region, in its own datatype.
+    unsafe { f.read_subset(blc, trc, datatype, ptr) }
 }
 
 /// Writes a new single-HDU image file at `path` (created; the caller renames it):
@@ -360,7 +361,8 @@ pub fn write_image(
     f.scaling_off()?;
     let n = pixels.len() as i64;
     let (datatype, ptr) = pixels.datatype_and_ptr();
-    f.write_pixels(datatype, n, ptr)?;
+    // SAFETY: `ptr` holds the `n` pixels of `pixels`, of `datatype`.
+    unsafe { f.write_pixels(datatype, n, ptr)? };
     f.close()?;
     check_complete(path, naxis, bitpix)
 }
