@@ -130,8 +130,20 @@ fn an_ingest_names_the_files_it_skips() {
 fn docs_cli_md_is_the_help_of_every_verb() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CLI.md")).unwrap();
     for verb in [
-        "serve", "generate", "demo", "ingest", "query", "queries", "tables", "describe", "shell",
-        "functions", "describe-function", "plot", "bench", "catalog",
+        "serve",
+        "generate",
+        "demo",
+        "ingest",
+        "query",
+        "queries",
+        "tables",
+        "describe",
+        "shell",
+        "functions",
+        "describe-function",
+        "plot",
+        "bench",
+        "catalog",
     ] {
         let help = Skyql::new([verb, "--help"]).ok();
         assert!(
@@ -144,13 +156,25 @@ fn docs_cli_md_is_the_help_of_every_verb() {
 #[test]
 fn an_unknown_column_is_named_once_with_the_columns_that_exist() {
     let (_tmp, cat) = common::ingested(&data("lightcurves/eros2"));
-    let err = Skyql::new(["query", "SELECT star FROM stars"]).catalog(&cat).fails();
-    assert_eq!(err.matches("Did you mean 'stars.star_id'?").count(), 1, "{err}");
+    let err = Skyql::new(["query", "SELECT star FROM stars"])
+        .catalog(&cat)
+        .fails();
+    assert_eq!(
+        err.matches("Did you mean 'stars.star_id'?").count(),
+        1,
+        "{err}"
+    );
     assert_eq!(err.matches("Valid fields are").count(), 1, "{err}");
 }
 
 #[test]
 fn float32_values_print_as_stored() {
-    let out = Skyql::new(["query", "--format", "csv", "SELECT CAST(1.149 AS FLOAT) AS f"]).ok();
+    let out = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT CAST(1.149 AS FLOAT) AS f",
+    ])
+    .ok();
     assert_eq!(out, "f\n1.149\n");
 }

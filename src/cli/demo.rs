@@ -244,7 +244,7 @@ async fn plot_events(
     for e in &truth.events {
         let path = root.join("plots").join(format!("{}.svg", e.star_id));
         std::fs::create_dir_all(root.join("plots"))?;
-        if crate::plot::plot_lightcurve(&ctx, &e.star_id, &path)
+        if crate::plot::plot_lightcurve(ctx, &e.star_id, &path)
             .await
             .is_ok()
         {

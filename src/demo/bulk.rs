@@ -111,7 +111,7 @@ fn write_small_tables(staging: &Path, conventions: &Conventions) -> Result<()> {
     write_parquet(
         &staging.join("quarters.parquet"),
         schema::quarters_schema(),
-        &[quarters_batch(&conventions)?],
+        &[quarters_batch(conventions)?],
     )?;
     write_parquet(
         &staging.join("inputs.parquet"),

@@ -108,7 +108,10 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     state.jobs.abort_all().await;
     let _ = std::fs::remove_dir_all(&state.jobs_dir);
     if forced {
-        println!("skyql serve: stopped after {} s with requests still running", GRACE.as_secs());
+        println!(
+            "skyql serve: stopped after {} s with requests still running",
+            GRACE.as_secs()
+        );
         // Their threads may be inside a step that does not yield: leave without them.
         std::process::exit(0);
     }

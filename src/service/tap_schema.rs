@@ -244,107 +244,69 @@ fn opt(s: &Option<String>) -> Value {
     s.as_ref().map_or(Value::Null, |v| Value::Text(v.clone()))
 }
 
-/// The columns of TAP_SCHEMA's tables (name, integer, description), as TAP 1.1 defines.
-fn tap_schema_columns(table: &str) -> Vec<(&'static str, bool, &'static str)> {
+/// A TAP_SCHEMA column: name (`"size"` quoted, as TAP 1.1 lists it), integer, description.
+type TapColumn = (&'static str, bool, &'static str);
+
+#[rustfmt::skip]
+const SCHEMAS: &[TapColumn] = &[
+    ("schema_name", false, "schema name for reference to tap_schema.schemas"),
+    ("utype", false, "lists the utypes of schemas in the tableset"),
+    ("description", false, "describes schemas in the tableset"),
+    ("schema_index", true, "recommended sort order when listing schemas"),
+];
+
+#[rustfmt::skip]
+const TABLES: &[TapColumn] = &[
+    ("schema_name", false, "the schema this table belongs to"),
+    ("table_name", false, "the fully qualified table name"),
+    ("table_type", false, "one of: table view"),
+    ("utype", false, "lists the utype of tables in the tableset"),
+    ("description", false, "describes tables in the tableset"),
+    ("table_index", true, "recommended sort order when listing tables"),
+];
+
+#[rustfmt::skip]
+const COLUMNS: &[TapColumn] = &[
+    ("table_name", false, "the table this column belongs to"),
+    ("column_name", false, "the column name"),
+    ("datatype", false, "lists the ADQL datatype of columns in the tableset"),
+    ("arraysize", false, "lists the size of variable-length columns in the tableset"),
+    ("xtype", false, "a DALI or custom extended type annotation"),
+    ("\"size\"", true, "deprecated: use arraysize"),
+    ("description", false, "describes the columns in the tableset"),
+    ("utype", false, "lists the utypes of columns in the tableset"),
+    ("unit", false, "lists the unit used for column values in the tableset"),
+    ("ucd", false, "lists the UCDs of columns in the tableset"),
+    ("indexed", true, "an indexed column; 1 means true, 0 means false"),
+    ("principal", true, "a principal column; 1 means true, 0 means false"),
+    ("std", true, "a standard column; 1 means true, 0 means false"),
+    ("column_index", true, "recommended sort order when listing columns"),
+];
+
+#[rustfmt::skip]
+const KEYS: &[TapColumn] = &[
+    ("key_id", false, "unique key identifier"),
+    ("from_table", false, "fully qualified table name"),
+    ("target_table", false, "fully qualified table name"),
+    ("description", false, "description of this key"),
+    ("utype", false, "utype of this key"),
+];
+
+#[rustfmt::skip]
+const KEY_COLUMNS: &[TapColumn] = &[
+    ("key_id", false, "key identifier from TAP_SCHEMA.keys"),
+    ("from_column", false, "key column name in the from_table"),
+    ("target_column", false, "key column name in the target_table"),
+];
+
+/// The columns of a TAP_SCHEMA table, as TAP 1.1 defines them.
+fn tap_schema_columns(table: &str) -> &'static [TapColumn] {
     match table {
-        "schemas" => vec![
-            (
-                "schema_name",
-                false,
-                "schema name for reference to tap_schema.schemas",
-            ),
-            (
-                "utype",
-                false,
-                "lists the utypes of schemas in the tableset",
-            ),
-            ("description", false, "describes schemas in the tableset"),
-            (
-                "schema_index",
-                true,
-                "recommended sort order when listing schemas",
-            ),
-        ],
-        "tables" => vec![
-            ("schema_name", false, "the schema this table belongs to"),
-            ("table_name", false, "the fully qualified table name"),
-            ("table_type", false, "one of: table view"),
-            ("utype", false, "lists the utype of tables in the tableset"),
-            ("description", false, "describes tables in the tableset"),
-            (
-                "table_index",
-                true,
-                "recommended sort order when listing tables",
-            ),
-        ],
-        "columns" => vec![
-            ("table_name", false, "the table this column belongs to"),
-            ("column_name", false, "the column name"),
-            (
-                "datatype",
-                false,
-                "lists the ADQL datatype of columns in the tableset",
-            ),
-            (
-                "arraysize",
-                false,
-                "lists the size of variable-length columns in the tableset",
-            ),
-            ("xtype", false, "a DALI or custom extended type annotation"),
-            ("\"size\"", true, "deprecated: use arraysize"),
-            (
-                "description",
-                false,
-                "describes the columns in the tableset",
-            ),
-            (
-                "utype",
-                false,
-                "lists the utypes of columns in the tableset",
-            ),
-            (
-                "unit",
-                false,
-                "lists the unit used for column values in the tableset",
-            ),
-            ("ucd", false, "lists the UCDs of columns in the tableset"),
-            (
-                "indexed",
-                true,
-                "an indexed column; 1 means true, 0 means false",
-            ),
-            (
-                "principal",
-                true,
-                "a principal column; 1 means true, 0 means false",
-            ),
-            (
-                "std",
-                true,
-                "a standard column; 1 means true, 0 means false",
-            ),
-            (
-                "column_index",
-                true,
-                "recommended sort order when listing columns",
-            ),
-        ],
-        "keys" => vec![
-            ("key_id", false, "unique key identifier"),
-            ("from_table", false, "fully qualified table name"),
-            ("target_table", false, "fully qualified table name"),
-            ("description", false, "description of this key"),
-            ("utype", false, "utype of this key"),
-        ],
-        _ => vec![
-            ("key_id", false, "key identifier from TAP_SCHEMA.keys"),
-            ("from_column", false, "key column name in the from_table"),
-            (
-                "target_column",
-                false,
-                "key column name in the target_table",
-            ),
-        ],
+        "schemas" => SCHEMAS,
+        "tables" => TABLES,
+        "columns" => COLUMNS,
+        "keys" => KEYS,
+        _ => KEY_COLUMNS,
     }
 }
 
@@ -358,15 +320,7 @@ fn tap_schema_batches(
     schema: &str,
     published: &[PublishedTable],
 ) -> Result<Vec<(String, RecordBatch)>> {
-    let names = ["schemas", "tables", "columns", "keys", "key_columns"];
-    let builders = |t: &str| {
-        let cols: Vec<(&str, bool, &str)> = tap_schema_columns(t)
-            .into_iter()
-            .map(|(n, i, d)| (bare(n), i, d))
-            .collect();
-        Builder::new(&cols)
-    };
-    let mut schemas = builders("schemas");
+    let mut schemas = builder("schemas");
     schemas.row(&[
         text("TAP_SCHEMA"),
         Value::Null,
@@ -379,76 +333,12 @@ fn tap_schema_batches(
         text("The survey catalogue"),
         Value::Int(1),
     ]);
-    let mut tables = builders("tables");
-    let mut columns = builders("columns");
-    for (i, t) in names.iter().enumerate() {
-        let qualified = format!("TAP_SCHEMA.{t}");
-        tables.row(&[
-            text("TAP_SCHEMA"),
-            text(&qualified),
-            text("table"),
-            Value::Null,
-            text(tap_schema_description(t)),
-            Value::Int(i as i32),
-        ]);
-        for (k, (name, int, d)) in tap_schema_columns(t).into_iter().enumerate() {
-            let (dt, size) = if int {
-                ("int", Value::Null)
-            } else {
-                ("char", Value::Null)
-            };
-            columns.row(&[
-                text(&qualified),
-                text(name),
-                text(dt),
-                if int { Value::Null } else { text("*") },
-                Value::Null,
-                size,
-                text(d),
-                Value::Null,
-                Value::Null,
-                Value::Null,
-                Value::Int(0),
-                Value::Int(1),
-                Value::Int(1),
-                Value::Int(k as i32),
-            ]);
-        }
-    }
-    for (i, t) in published.iter().enumerate() {
-        tables.row(&[
-            text(schema),
-            text(&t.qualified()),
-            text("view"),
-            Value::Null,
-            text(&t.description),
-            Value::Int(10 + i as i32),
-        ]);
-        for (k, c) in t.columns.iter().enumerate() {
-            let (datatype, arraysize) = field_type(c);
-            columns.row(&[
-                text(&t.qualified()),
-                text(&c.name),
-                text(datatype),
-                opt(&arraysize),
-                opt(&c.xtype),
-                Value::Null,
-                opt(&c.description),
-                opt(&c.utype),
-                opt(&c.unit),
-                opt(&c.ucd),
-                Value::Int(i32::from(matches!(
-                    c.name.as_str(),
-                    "star_id" | "healpix" | "field"
-                ))),
-                Value::Int(1),
-                Value::Int(0),
-                Value::Int(k as i32),
-            ]);
-        }
-    }
-    let mut keys = builders("keys");
-    let mut key_columns = builders("key_columns");
+    let mut tables = builder("tables");
+    let mut columns = builder("columns");
+    describe_tap_schema(&mut tables, &mut columns);
+    describe_published(schema, published, &mut tables, &mut columns);
+    let mut keys = builder("keys");
+    let mut key_columns = builder("key_columns");
     let has = |n: &str| published.iter().any(|t| t.name == n);
     for k in foreign_keys(schema, has("measurements") && has("stars")) {
         let description = if k.from_table.starts_with("TAP_SCHEMA") {
@@ -472,6 +362,75 @@ fn tap_schema_batches(
         ("keys".into(), keys.finish()?),
         ("key_columns".into(), key_columns.finish()?),
     ])
+}
+
+/// An empty TAP_SCHEMA table (its columns unquoted).
+fn builder(table: &str) -> Builder {
+    let cols: Vec<(&str, bool, &str)> = tap_schema_columns(table)
+        .iter()
+        .map(|&(n, i, d)| (bare(n), i, d))
+        .collect();
+    Builder::new(&cols)
+}
+
+/// TAP_SCHEMA's rows about its own five tables.
+fn describe_tap_schema(tables: &mut Builder, columns: &mut Builder) {
+    let names = ["schemas", "tables", "columns", "keys", "key_columns"];
+    for (i, t) in names.iter().enumerate() {
+        let qualified = format!("TAP_SCHEMA.{t}");
+        let description = text(tap_schema_description(t));
+        tables.row(&[
+            text("TAP_SCHEMA"),
+            text(&qualified),
+            text("table"),
+            Value::Null,
+            description,
+            Value::Int(i as i32),
+        ]);
+        for (k, &(name, int, d)) in tap_schema_columns(t).iter().enumerate() {
+            let (datatype, arraysize) = if int {
+                ("int", Value::Null)
+            } else {
+                ("char", text("*"))
+            };
+            #[rustfmt::skip]
+            columns.row(&[
+                text(&qualified), text(name), text(datatype), arraysize, Value::Null, Value::Null,
+                text(d), Value::Null, Value::Null, Value::Null,
+                Value::Int(0), Value::Int(1), Value::Int(1), Value::Int(k as i32),
+            ]);
+        }
+    }
+}
+
+/// TAP_SCHEMA's rows about the published tables.
+fn describe_published(
+    schema: &str,
+    published: &[PublishedTable],
+    tables: &mut Builder,
+    columns: &mut Builder,
+) {
+    for (i, t) in published.iter().enumerate() {
+        let q = t.qualified();
+        tables.row(&[
+            text(schema),
+            text(&q),
+            text("view"),
+            Value::Null,
+            text(&t.description),
+            Value::Int(10 + i as i32),
+        ]);
+        for (k, c) in t.columns.iter().enumerate() {
+            let (datatype, arraysize) = field_type(c);
+            let indexed = i32::from(matches!(c.name.as_str(), "star_id" | "healpix" | "field"));
+            #[rustfmt::skip]
+            columns.row(&[
+                text(&q), text(&c.name), text(datatype), opt(&arraysize), opt(&c.xtype), Value::Null,
+                opt(&c.description), opt(&c.utype), opt(&c.unit), opt(&c.ucd),
+                Value::Int(indexed), Value::Int(1), Value::Int(0), Value::Int(k as i32),
+            ]);
+        }
+    }
 }
 
 /// A foreign key of one column.

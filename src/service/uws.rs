@@ -362,29 +362,29 @@ fn job_document(state: &AppState, id: &str, j: &Job) -> String {
         j.phase.name()
     );
     x.push_str("  <uws:quote xsi:nil=\"true\"/>\n");
-    let _ = write!(
+    let _ = writeln!(
         x,
-        "  <uws:creationTime>{}</uws:creationTime>\n",
+        "  <uws:creationTime>{}</uws:creationTime>",
         iso(j.created)
     );
     x.push_str(&nil(j.started, "startTime"));
     x.push_str(&nil(j.ended, "endTime"));
-    let _ = write!(
+    let _ = writeln!(
         x,
-        "  <uws:executionDuration>{}</uws:executionDuration>\n",
+        "  <uws:executionDuration>{}</uws:executionDuration>",
         j.execution_duration
     );
-    let _ = write!(
+    let _ = writeln!(
         x,
-        "  <uws:destruction>{}</uws:destruction>\n",
+        "  <uws:destruction>{}</uws:destruction>",
         iso(j.destruction)
     );
     x.push_str(&parameters_element(j));
     x.push_str("  <uws:results>\n");
     if j.result.is_some() {
-        let _ = write!(
+        let _ = writeln!(
             x,
-            "    <uws:result id=\"result\" xlink:href=\"{}/results/result\"/>\n",
+            "    <uws:result id=\"result\" xlink:href=\"{}/results/result\"/>",
             job_url(state, id)
         );
     }
@@ -403,9 +403,9 @@ fn job_document(state: &AppState, id: &str, j: &Job) -> String {
 fn parameters_element(j: &Job) -> String {
     let mut x = String::from("  <uws:parameters>\n");
     for (k, v) in &j.params {
-        let _ = write!(
+        let _ = writeln!(
             x,
-            "    <uws:parameter id=\"{}\">{}</uws:parameter>\n",
+            "    <uws:parameter id=\"{}\">{}</uws:parameter>",
             xml_escape(&k.to_ascii_lowercase()),
             xml_escape(v)
         );
@@ -659,9 +659,9 @@ async fn results(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> 
             let mut x =
                 format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:results {UWS_NS}>\n");
             if j.result.is_some() {
-                let _ = write!(
+                let _ = writeln!(
                     x,
-                    "  <uws:result id=\"result\" xlink:href=\"{}/results/result\"/>\n",
+                    "  <uws:result id=\"result\" xlink:href=\"{}/results/result\"/>",
                     job_url(&state, &id)
                 );
             }

@@ -86,7 +86,7 @@ async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
         "COORD1",
         "COORD2",
     ] {
-        let _ = write!(x, "        <feature><form>{f}</form></feature>\n");
+        let _ = writeln!(x, "        <feature><form>{f}</form></feature>");
     }
     x.push_str("      </languageFeatures>\n");
     x.push_str("      <languageFeatures type=\"ivo://ivoa.net/std/TAPRegExt#features-adql-common-table\">\n        <feature><form>WITH</form></feature>\n      </languageFeatures>\n");
@@ -109,7 +109,7 @@ async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
     ] {
         match id {
             Some(id) => {
-                let _ = write!(x, "    <outputFormat ivo-id=\"{id}\">\n");
+                let _ = writeln!(x, "    <outputFormat ivo-id=\"{id}\">");
             }
             None => x.push_str("    <outputFormat>\n"),
         }
@@ -204,9 +204,9 @@ fn table_element(t: &PublishedTable, keys: &[ForeignKey], tag: &str, namespaces:
         xml_escape(&t.qualified())
     );
     if !t.description.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             x,
-            "      <description>{}</description>\n",
+            "      <description>{}</description>",
             xml_escape(&t.description)
         );
     }
@@ -222,16 +222,16 @@ fn table_element(t: &PublishedTable, keys: &[ForeignKey], tag: &str, namespaces:
             xml_escape(&name)
         );
         if let Some(d) = &c.description {
-            let _ = write!(x, "        <description>{}</description>\n", xml_escape(d));
+            let _ = writeln!(x, "        <description>{}</description>", xml_escape(d));
         }
         if let Some(u) = &c.unit {
-            let _ = write!(x, "        <unit>{}</unit>\n", xml_escape(u));
+            let _ = writeln!(x, "        <unit>{}</unit>", xml_escape(u));
         }
         if let Some(u) = &c.ucd {
-            let _ = write!(x, "        <ucd>{}</ucd>\n", xml_escape(u));
+            let _ = writeln!(x, "        <ucd>{}</ucd>", xml_escape(u));
         }
         if let Some(u) = &c.utype {
-            let _ = write!(x, "        <utype>{}</utype>\n", xml_escape(u));
+            let _ = writeln!(x, "        <utype>{}</utype>", xml_escape(u));
         }
         let (datatype, arraysize) = field_type(c);
         let size = arraysize
@@ -242,9 +242,9 @@ fn table_element(t: &PublishedTable, keys: &[ForeignKey], tag: &str, namespaces:
             .as_ref()
             .map(|x| format!(" extendedType=\"{x}\""))
             .unwrap_or_default();
-        let _ = write!(
+        let _ = writeln!(
             x,
-            "        <dataType xsi:type=\"vs:VOTableType\"{size}{xtype}>{datatype}</dataType>\n"
+            "        <dataType xsi:type=\"vs:VOTableType\"{size}{xtype}>{datatype}</dataType>"
         );
         if matches!(c.name.as_str(), "star_id" | "healpix" | "field") {
             x.push_str("        <flag>indexed</flag>\n");
@@ -260,6 +260,6 @@ fn table_element(t: &PublishedTable, keys: &[ForeignKey], tag: &str, namespaces:
             xml_escape(&k.target_column)
         );
     }
-    let _ = write!(x, "    </{tag}>\n");
+    let _ = writeln!(x, "    </{tag}>");
     x
 }

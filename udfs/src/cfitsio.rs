@@ -295,7 +295,12 @@ impl Fits {
     ///
     /// # Safety
     /// `data` must point to `n` values of `datatype`.
-    pub unsafe fn write_pixels(&self, datatype: c_int, n: i64, data: *mut c_void) -> Result<(), String> {
+    pub unsafe fn write_pixels(
+        &self,
+        datatype: c_int,
+        n: i64,
+        data: *mut c_void,
+    ) -> Result<(), String> {
         let mut status = 0;
         // SAFETY: the caller gives `n` values of `datatype`.
         unsafe { sys::ffppr(self.fptr, datatype, 1, n, data, &mut status) };
