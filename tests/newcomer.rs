@@ -104,6 +104,24 @@ fn a_pipe_that_closes_early_ends_quietly() {
 }
 
 #[test]
+fn listing_verbs_end_quietly_when_nobody_reads() {
+    for args in [&["functions"][..], &["queries"][..]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skyql"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the first line is written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn an_ingest_names_the_files_it_skips() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");

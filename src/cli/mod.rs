@@ -105,7 +105,8 @@ pub(crate) struct OptionalCatalog {
     /// Catalogue directory.
     #[arg(long, env = "SKYQL_CATALOG")]
     catalog: Option<PathBuf>,
-    /// Extra tables, NAME=PATH (CSV with a header row, TSV, Parquet or VOTable).
+    /// Extra tables, NAME=PATH (CSV with a header row, TSV, Parquet, VOTable, or a CDS/VizieR
+    /// .dat with its ReadMe beside it).
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
 }
@@ -118,12 +119,14 @@ const STACK_BYTES: usize = 256 << 20;
 /// Entry point used by `main.rs`: runs the command, prints errors, returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    quiet_on_closed_stdout();
     let worker = std::thread::Builder::new()
         .name("skyql".into())
         .stack_size(STACK_BYTES)
         .spawn(move || run(cli));
     let result = match worker.map(|w| w.join()) {
         Ok(Ok(r)) => r,
+        Ok(Err(payload)) if panic_text(&*payload).is_some_and(is_closed_stdout) => Ok(()),
         Ok(Err(_)) => Err(anyhow::anyhow!("internal error: the command panicked")),
         Err(e) => Err(anyhow::anyhow!("cannot start the main thread: {e}")),
     };
@@ -135,6 +138,28 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `println!` panics when the reader of stdout has gone (`skyql describe t | head`): that is
+/// the reader's choice, not an error, so the panic is not reported and the exit code is 0.
+fn quiet_on_closed_stdout() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !panic_text(info.payload()).is_some_and(is_closed_stdout) {
+            default_hook(info);
+        }
+    }));
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+}
+
+fn is_closed_stdout(text: &str) -> bool {
+    text.starts_with("failed printing to stdout") && text.contains("Broken pipe")
 }
 
 /// DataFusion's error for a skyql function called with wrong arguments, as the

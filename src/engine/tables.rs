@@ -86,9 +86,13 @@ pub fn register_catalog(ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
     Ok(())
 }
 
-/// Registers an extra file (`--table NAME=PATH`): CSV with a header row, TSV, Parquet or
-/// VOTable.
+/// Registers an extra file (`--table NAME=PATH`): CSV with a header row, TSV, Parquet,
+/// VOTable, or a CDS/VizieR fixed-width file (`.dat`, `.dat.gz`) described by a ReadMe in
+/// its directory.
 pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+    if let Some((readme, data)) = crate::formats::cds::locate(path) {
+        return register_cds(ctx, name, &readme, &data);
+    }
     if !path.exists() {
         bail!("--table {name}: {} does not exist", path.display());
     }
@@ -120,26 +124,49 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
         }
         "vot" | "votable" | "xml" => register_votable(ctx, name, path)?,
         other => bail!(
-            "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV, Parquet or VOTable)",
+            "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV, Parquet, VOTable, or a CDS .dat with its ReadMe beside it)",
             path.display()
         ),
     }
     Ok(())
 }
 
+/// A CDS/VizieR table described by its ReadMe.
+fn register_cds(ctx: &SessionContext, name: &str, readme: &Path, data: &Path) -> Result<()> {
+    let table =
+        crate::formats::cds::read_cds(readme, data).with_context(|| format!("--table {name}"))?;
+    report_rejected(name, data, &table.rejected_cells);
+    let read = table.batch.num_rows();
+    if let Some(listed) = table.listed_records.filter(|&n| n != read) {
+        eprintln!(
+            "warning: --table {name}: {} holds {read} record(s), its ReadMe lists {listed}",
+            data.display()
+        );
+    }
+    let mem = MemTable::try_new(table.batch.schema(), vec![vec![table.batch]])?;
+    ctx.register_table(name, Arc::new(mem))?;
+    Ok(())
+}
+
+/// Cells of a table file that could not be read as written (kept as nulls), on stderr.
+fn report_rejected(name: &str, path: &Path, cells: &[String]) {
+    if cells.is_empty() {
+        return;
+    }
+    eprintln!(
+        "warning: --table {name}: {} cell(s) of {} not read as written:",
+        cells.len(),
+        path.display()
+    );
+    for line in cells {
+        eprintln!("  {line}");
+    }
+}
+
 fn register_votable(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
     let table =
         crate::formats::votable::read_votable(path).with_context(|| format!("--table {name}"))?;
-    if !table.rejected_cells.is_empty() {
-        eprintln!(
-            "warning: --table {name}: {} cell(s) of {} not read as written:",
-            table.rejected_cells.len(),
-            path.display()
-        );
-        for line in &table.rejected_cells {
-            eprintln!("  {line}");
-        }
-    }
+    report_rejected(name, path, &table.rejected_cells);
     let schema = table.batch.schema();
     let mem = MemTable::try_new(schema, vec![vec![table.batch]])?;
     ctx.register_table(name, Arc::new(mem))?;

@@ -1,9 +1,11 @@
 //! File formats, one folder (or file) per format with its reader and writer side by side:
 //! VOTable (`votable/`), FITS binary tables (`fits/`), CSV, Parquet with the VOParquet
-//! keys. [`columns`] is the column model every writer shares (structs flattened, Arrow
+//! keys, CDS/VizieR catalogues (`cds`, read only);
+//! [`columns`] is the column model every writer shares (structs flattened, Arrow
 //! types mapped to VOTable/FITS datatypes, units and UCDs carried); [`typed`] formats
 //! values as text. The streaming driver that feeds the writers is `crate::export`.
 
+pub mod cds;
 pub mod columns;
 pub mod csv;
 pub mod fits;
