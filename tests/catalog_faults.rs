@@ -23,11 +23,7 @@ struct Fixture {
 fn fixture(epochs: u32) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let raw = tmp.path().join("raw");
-    Skyql::new(["generate", "--out"])
-        .args([raw.as_os_str()])
-        .args(["--fields", "lm035", "--ccds", "1", "--ccd-size", "64"])
-        .args(["--epochs", &epochs.to_string(), "--stars-per-quarter", "20"])
-        .ok();
+    common::generate_small(&raw, "lm035", 1, epochs, &["--stars-per-quarter", "20"]);
     let baseline = tmp.path().join("baseline");
     Skyql::new(["ingest"])
         .args([raw.join("images")])

@@ -86,19 +86,7 @@ fn an_ingest_on_a_full_disk_fails_cleanly_and_the_catalogue_stays() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let raw = tmp.path().join("raw");
-    Skyql::new(["generate", "--out"])
-        .args([&raw])
-        .args([
-            "--fields",
-            "lm035",
-            "--ccds",
-            "2",
-            "--ccd-size",
-            "64",
-            "--epochs",
-            "60",
-        ])
-        .ok();
+    common::generate_small(&raw, "lm035", 2, 60, &[]);
     let cat = disk.dir.join("cat");
     Skyql::new(["ingest"])
         .args([raw.join("images")])

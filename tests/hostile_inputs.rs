@@ -400,19 +400,7 @@ fn a_star_is_never_placed_by_an_image_that_does_not_cover_it() {
     // whose reference pixel (924.7, 603.8) lies far outside those images.
     let tmp = tempfile::tempdir().unwrap();
     let raw = tmp.path().join("raw");
-    Skyql::new(["generate", "--out"])
-        .args([&raw])
-        .args([
-            "--fields",
-            "lm001",
-            "--ccds",
-            "1",
-            "--ccd-size",
-            "64",
-            "--epochs",
-            "4",
-        ])
-        .ok();
+    common::generate_small(&raw, "lm001", 1, 4, &[]);
     let cat = tmp.path().join("cat");
     Skyql::new(["ingest"])
         .args([raw.join("images")])

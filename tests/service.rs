@@ -113,19 +113,7 @@ fn q(adql: &str) -> String {
 fn catalog() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let raw = tmp.path().join("raw");
-    Skyql::new(["generate", "--out"])
-        .args([&raw])
-        .args([
-            "--fields",
-            "lm035",
-            "--ccds",
-            "1",
-            "--ccd-size",
-            "64",
-            "--epochs",
-            "6",
-        ])
-        .ok();
+    common::generate_small(&raw, "lm035", 1, 6, &[]);
     let cat = tmp.path().join("cat");
     Skyql::new(["ingest"]).args([&raw]).catalog(&cat).ok();
     (tmp, cat)

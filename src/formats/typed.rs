@@ -131,23 +131,15 @@ impl<'a> Typed<'a> {
             Typed::Int64(a) => out.extend_from_slice(ints.format(a.value(row)).as_bytes()),
             Typed::Float32(a) => {
                 let v = a.value(row);
-                out.extend_from_slice(float_text(
-                    v.is_finite(),
-                    v.is_nan(),
-                    v > 0.0,
-                    style,
-                    || floats.format_finite(v),
-                ))
+                out.extend_from_slice(float_text(v.classify(), v > 0.0, style, || {
+                    floats.format_finite(v)
+                }))
             }
             Typed::Float64(a) => {
                 let v = a.value(row);
-                out.extend_from_slice(float_text(
-                    v.is_finite(),
-                    v.is_nan(),
-                    v > 0.0,
-                    style,
-                    || floats.format_finite(v),
-                ))
+                out.extend_from_slice(float_text(v.classify(), v > 0.0, style, || {
+                    floats.format_finite(v)
+                }))
             }
             Typed::Text(a) => out.extend_from_slice(a.value(row).as_bytes()),
             Typed::List(list, values) => {
@@ -181,19 +173,15 @@ impl<'a> Typed<'a> {
 }
 
 fn float_text<'b>(
-    finite: bool,
-    nan: bool,
+    class: std::num::FpCategory,
     positive: bool,
     style: &TextStyle,
     format: impl FnOnce() -> &'b str,
 ) -> &'b [u8] {
-    if finite {
-        format().as_bytes()
-    } else if nan {
-        style.nan.as_bytes()
-    } else if positive {
-        style.pos_inf.as_bytes()
-    } else {
-        style.neg_inf.as_bytes()
+    match class {
+        std::num::FpCategory::Nan => style.nan.as_bytes(),
+        std::num::FpCategory::Infinite if positive => style.pos_inf.as_bytes(),
+        std::num::FpCategory::Infinite => style.neg_inf.as_bytes(),
+        _ => format().as_bytes(),
     }
 }

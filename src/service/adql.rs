@@ -73,6 +73,25 @@ struct Rewriter {
     error: Option<String>,
 }
 
+impl Rewriter {
+    /// Replaces `expr` by what `step` makes of it; an error stops the walk and is kept.
+    fn apply(
+        &mut self,
+        expr: &mut Expr,
+        step: fn(&Expr) -> Result<Option<Expr>, String>,
+    ) -> ControlFlow<()> {
+        match step(expr) {
+            Ok(Some(new)) => *expr = new,
+            Ok(None) => {}
+            Err(e) => {
+                self.error = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 impl VisitorMut for Rewriter {
     type Break = ();
 
@@ -104,27 +123,11 @@ impl VisitorMut for Rewriter {
 
     /// Comparisons of CONTAINS with 1 or 0, before their operands are visited.
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        match rewrite_comparison(expr) {
-            Ok(Some(new)) => *expr = new,
-            Ok(None) => {}
-            Err(e) => {
-                self.error = Some(e);
-                return ControlFlow::Break(());
-            }
-        }
-        ControlFlow::Continue(())
+        self.apply(expr, rewrite_comparison)
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        match rewrite(expr) {
-            Ok(Some(new)) => *expr = new,
-            Ok(None) => {}
-            Err(e) => {
-                self.error = Some(e);
-                return ControlFlow::Break(());
-            }
-        }
-        ControlFlow::Continue(())
+        self.apply(expr, rewrite)
     }
 }
 

@@ -123,6 +123,24 @@ pub fn haversine_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
     2.0 * h.sqrt().asin().to_degrees()
 }
 
+/// Writes a small demo survey to `raw`: `field`, `ccds` CCDs of 64 x 64 pixels, `epochs`
+/// epochs, and any further `generate` arguments.
+pub fn generate_small(raw: &Path, field: &str, ccds: u32, epochs: u32, more: &[&str]) {
+    Skyql::new(["generate", "--out"])
+        .args([raw])
+        .args([
+            "--fields",
+            field,
+            "--ccds",
+            &ccds.to_string(),
+            "--ccd-size",
+            "64",
+        ])
+        .args(["--epochs", &epochs.to_string()])
+        .args(more)
+        .ok();
+}
+
 /// A demo survey generated with `generate_args` (after `--out RAW`) and ingested, in a
 /// temporary directory: (the directory, RAW, the catalogue).
 pub fn generated_survey(generate_args: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {

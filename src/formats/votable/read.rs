@@ -74,16 +74,7 @@ impl FieldSpec {
     }
 
     fn arrow_field(&self) -> Field {
-        let element = match self.prim {
-            Datatype::Boolean | Datatype::Bit => DataType::Boolean,
-            Datatype::UInt8 => DataType::UInt8,
-            Datatype::Int16 => DataType::Int16,
-            Datatype::Int32 => DataType::Int32,
-            Datatype::Int64 => DataType::Int64,
-            Datatype::Float32 | Datatype::FloatComplex => DataType::Float32,
-            Datatype::Float64 | Datatype::DoubleComplex => DataType::Float64,
-            Datatype::Char | Datatype::UnicodeChar => DataType::Utf8,
-        };
+        let element = self.prim.arrow_type();
         let dt = if self.is_list() {
             DataType::List(Arc::new(Field::new("item", element, true)))
         } else {
