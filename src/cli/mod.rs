@@ -105,8 +105,8 @@ pub(crate) struct OptionalCatalog {
     /// Catalogue directory.
     #[arg(long, env = "SKYQL_CATALOG")]
     catalog: Option<PathBuf>,
-    /// Extra tables, NAME=PATH (CSV with a header row, TSV, Parquet, VOTable, or a CDS/VizieR
-    /// .dat with its ReadMe beside it).
+    /// Extra tables, NAME=PATH: CSV/TSV with a header row, text catalogues (.txt, .dat, .tbl;
+    /// .gz, .bz2, .zst; # comments), Parquet, VOTable, or a CDS .dat with its ReadMe beside it.
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
 }

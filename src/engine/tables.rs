@@ -96,6 +96,9 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
     if !path.exists() {
         bail!("--table {name}: {} does not exist", path.display());
     }
+    if crate::formats::text::is_text_catalogue(path) {
+        return register_text(ctx, name, path);
+    }
     let p = path.to_string_lossy().to_string();
     let ext = path
         .extension()
@@ -124,7 +127,7 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
         }
         "vot" | "votable" | "xml" => register_votable(ctx, name, path)?,
         other => bail!(
-            "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV, Parquet, VOTable, or a CDS .dat with its ReadMe beside it)",
+            "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV, text .txt/.dat/.tbl, .gz/.bz2/.zst compressed, Parquet, VOTable, or a CDS .dat with its ReadMe beside it)",
             path.display()
         ),
     }
@@ -135,7 +138,7 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
 fn register_cds(ctx: &SessionContext, name: &str, readme: &Path, data: &Path) -> Result<()> {
     let table =
         crate::formats::cds::read_cds(readme, data).with_context(|| format!("--table {name}"))?;
-    report_rejected(name, data, &table.rejected_cells);
+    report_rejected(name, data, "cell(s) kept as nulls", &table.rejected_cells);
     let read = table.batch.num_rows();
     if let Some(listed) = table.listed_records.filter(|&n| n != read) {
         eprintln!(
@@ -148,13 +151,23 @@ fn register_cds(ctx: &SessionContext, name: &str, readme: &Path, data: &Path) ->
     Ok(())
 }
 
-/// Cells of a table file that could not be read as written (kept as nulls), on stderr.
-fn report_rejected(name: &str, path: &Path, cells: &[String]) {
+/// A text catalogue (compressed, commented or whitespace-separated).
+fn register_text(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+    let table = crate::formats::text::read_text(path).with_context(|| format!("--table {name}"))?;
+    report_rejected(name, path, "line(s) left out", &table.rejected_lines);
+    let mem = MemTable::try_new(table.batch.schema(), vec![vec![table.batch]])?;
+    ctx.register_table(name, Arc::new(mem))?;
+    Ok(())
+}
+
+/// What of a table file could not be read as written, on stderr: `what` says what it is
+/// and what became of it ("cell(s) kept as nulls", "line(s) left out").
+fn report_rejected(name: &str, path: &Path, what: &str, cells: &[String]) {
     if cells.is_empty() {
         return;
     }
     eprintln!(
-        "warning: --table {name}: {} cell(s) of {} not read as written:",
+        "warning: --table {name}: {} {what} in {}, not read as written:",
         cells.len(),
         path.display()
     );
@@ -166,7 +179,7 @@ fn report_rejected(name: &str, path: &Path, cells: &[String]) {
 fn register_votable(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
     let table =
         crate::formats::votable::read_votable(path).with_context(|| format!("--table {name}"))?;
-    report_rejected(name, path, &table.rejected_cells);
+    report_rejected(name, path, "cell(s) kept as nulls", &table.rejected_cells);
     let schema = table.batch.schema();
     let mem = MemTable::try_new(schema, vec![vec![table.batch]])?;
     ctx.register_table(name, Arc::new(mem))?;

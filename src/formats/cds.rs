@@ -5,7 +5,6 @@
 //! `--table NAME=DIR/ReadMe#table1.dat`); units and descriptions reach the exports.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -56,13 +55,10 @@ pub fn locate(path: &Path) -> Option<(PathBuf, PathBuf)> {
     readme.is_file().then(|| (readme, path.to_path_buf()))
 }
 
-/// The name of a data file as the ReadMe lists it (`table5.dat` for `table5.dat.gz`).
+/// The name of a data file as the ReadMe lists it (`table5.dat` for `table5.dat.gz`,
+/// `.bz2` or `.zst`).
 fn listed_name(data: &Path) -> String {
-    let name = data
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    name.strip_suffix(".gz").unwrap_or(&name).to_string()
+    super::text::compression(data).1
 }
 
 /// The record count the ReadMe's file summary gives `file` (`table5.dat  56  5265  ...`).
@@ -178,7 +174,7 @@ pub fn read_cds(readme: &Path, data: &Path) -> Result<CdsTable> {
         .with_context(|| format!("cannot read {}", readme.display()))?;
     let listed = listed_name(data);
     let columns = describe(&text, &listed).with_context(|| format!("{}", readme.display()))?;
-    let content = read_maybe_gzipped(data)?;
+    let content = super::text::read_decompressed(data)?;
     let mut cells: Vec<Vec<Option<String>>> = vec![Vec::new(); columns.len()];
     for line in content.lines().filter(|l| !l.trim().is_empty()) {
         for (k, c) in columns.iter().enumerate() {
@@ -269,19 +265,6 @@ fn typed_array(c: &CdsColumn, values: &[Option<String>]) -> (ArrayRef, Vec<(usiz
             bad,
         ),
     }
-}
-
-/// A file's text, gunzipped when its name ends in `.gz`.
-fn read_maybe_gzipped(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if path.extension().is_none_or(|e| e != "gz") {
-        return Ok(String::from_utf8_lossy(&bytes).into_owned());
-    }
-    let mut text = Vec::new();
-    flate2::read::GzDecoder::new(bytes.as_slice())
-        .read_to_end(&mut text)
-        .with_context(|| format!("{} is not a readable gzip file", path.display()))?;
-    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// The data type a CDS format gives.

@@ -1,6 +1,7 @@
 //! File formats, one folder (or file) per format with its reader and writer side by side:
 //! VOTable (`votable/`), FITS binary tables (`fits/`), CSV, Parquet with the VOParquet
-//! keys, CDS/VizieR catalogues (`cds`, read only);
+//! keys, CDS/VizieR catalogues (`cds`, read only), text catalogues as they come (`text`:
+//! compressed, commented, tab/comma/whitespace-separated; read only);
 //! [`columns`] is the column model every writer shares (structs flattened, Arrow
 //! types mapped to VOTable/FITS datatypes, units and UCDs carried); [`typed`] formats
 //! values as text. The streaming driver that feeds the writers is `crate::export`.
@@ -10,5 +11,6 @@ pub mod columns;
 pub mod csv;
 pub mod fits;
 pub mod parquet;
+pub mod text;
 pub mod typed;
 pub mod votable;
