@@ -100,5 +100,8 @@ fn a_truncated_archive_is_an_error_naming_the_file() {
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
     let arg = format!("t={}", file.display());
     let err = Skyql::new(["query", "--table", &arg, "SELECT count(*) FROM t"]).fails();
-    assert!(err.contains("cut.txt.bz2") && err.contains("bz2"), "{err}");
+    assert!(
+        err.contains("cut.txt.bz2 is not a readable bzip2 file"),
+        "{err}"
+    );
 }

@@ -92,7 +92,9 @@ pub fn read_decompressed(path: &Path) -> Result<String> {
         None => std::io::BufReader::new(file).read_to_end(&mut bytes),
     };
     read.with_context(|| match compression(path).0 {
-        Some(kind) => format!("{} is not a readable {kind} file", path.display()),
+        Some("gz") => format!("{} is not a readable gzip file", path.display()),
+        Some("bz2") => format!("{} is not a readable bzip2 file", path.display()),
+        Some(_) => format!("{} is not a readable zstd file", path.display()),
         None => format!("cannot read {}", path.display()),
     })?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
