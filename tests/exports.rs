@@ -341,6 +341,47 @@ fn real_votables_are_read_with_their_values() {
 }
 
 #[test]
+fn the_coordinate_system_of_a_votable_survives_re_export() {
+    // VizieR's positions are FK5 J2000: re-exported, they must not become ICRS.
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!("v={}", data("votable/vizier_b2_votable.xml").display());
+    let first = dir.path().join("first.vot");
+    run_ok(&[
+        "query",
+        "--table",
+        &table,
+        "--output",
+        first.to_str().unwrap(),
+        r#"SELECT "RAJ2000", "DEJ2000", 12.5 AS ra FROM v"#,
+    ]);
+    let again = format!("v={}", first.display());
+    let second = run_ok(&[
+        "query",
+        "--table",
+        &again,
+        "--format",
+        "votable",
+        "SELECT * FROM v",
+    ]);
+    for text in [std::fs::read_to_string(&first).unwrap(), second] {
+        assert!(
+            text.contains(r#"<COOSYS ID="coosys1" system="eq_FK5" equinox="J2000"/>"#),
+            "{text}"
+        );
+        let field = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("<FIELD name=\"{name}\"")))
+                .unwrap()
+                .to_string()
+        };
+        assert!(field("RAJ2000").contains(r#"ref="coosys1""#), "{text}");
+        assert!(field("DEJ2000").contains(r#"ref="coosys1""#), "{text}");
+        // A computed column has no position UCD and no frame.
+        assert!(!field("ra").contains("ref="), "{text}");
+    }
+}
+
+#[test]
 fn a_broken_votable_is_an_error_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("broken.vot");

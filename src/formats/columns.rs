@@ -46,6 +46,10 @@ pub struct ExportColumn {
     /// For integer arrays: the value that stands for a null element (VOTable `VALUES
     /// null`): the one read from a VOTable, or the type's minimum.
     pub null_value: Option<i64>,
+    /// The coordinate system of a position column read from a VOTable: its COOSYS
+    /// attributes (`system`, `equinox`, `epoch`), kept in the field metadata as
+    /// `coosys.system`, ... Empty when unknown (positions are then written as ICRS).
+    pub coosys: Vec<(String, String)>,
     /// For text: the fixed VOTable `arraysize` (the longest value, in characters), when
     /// known before the header is written (VOParquet); `*` otherwise.
     pub char_length: Option<usize>,
@@ -77,6 +81,9 @@ impl ExportColumn {
         }
         if let Some(n) = self.null_value {
             md.insert(NULL_KEY.to_string(), n.to_string());
+        }
+        for (key, value) in &self.coosys {
+            md.insert(format!("{COOSYS_PREFIX}{key}"), value.clone());
         }
         Field::new(&self.name, self.arrow_type(), true).with_metadata(md)
     }
@@ -148,6 +155,11 @@ pub fn int_null_texts(columns: &[ExportColumn]) -> Vec<String> {
         .collect()
 }
 
+/// The field-metadata prefix of a column's COOSYS attributes (`coosys.system`).
+pub const COOSYS_PREFIX: &str = "coosys.";
+/// The COOSYS attributes kept.
+pub const COOSYS_ATTRIBUTES: [&str; 3] = ["system", "equinox", "epoch"];
+
 fn metadata(field: &Field, key: &str) -> Option<String> {
     field.metadata().get(key).filter(|v| !v.is_empty()).cloned()
 }
@@ -194,6 +206,12 @@ fn plan_field(field: &Field, prefix: &str, columns: &mut Vec<ExportColumn>) -> P
         utype: metadata(field, "utype"),
         description: metadata(field, "description"),
         null_value: None,
+        coosys: COOSYS_ATTRIBUTES
+            .iter()
+            .filter_map(|k| {
+                metadata(field, &format!("{COOSYS_PREFIX}{k}")).map(|v| (k.to_string(), v))
+            })
+            .collect(),
         char_length: None,
     };
     let dt = field.data_type();

@@ -532,6 +532,8 @@ struct Parser<'a> {
     row_cells: Vec<String>,
     stream: Option<String>,
     rows: usize,
+    /// COOSYS elements by ID: their attributes, given to the FIELDs that refer to them.
+    frames: HashMap<String, Vec<(String, String)>>,
 }
 
 impl<'a> Parser<'a> {
@@ -550,6 +552,7 @@ impl<'a> Parser<'a> {
             row_cells: Vec::new(),
             stream: None,
             rows: 0,
+            frames: HashMap::new(),
         }
     }
 
@@ -579,6 +582,16 @@ impl<'a> Parser<'a> {
                 }
             }
             b"VALUES" => self.on_values(e)?,
+            b"COOSYS" => {
+                let a = attributes(e)?;
+                if let Some(id) = a.get("ID") {
+                    let kept = crate::formats::columns::COOSYS_ATTRIBUTES
+                        .iter()
+                        .filter_map(|k| a.get(*k).map(|v| (k.to_string(), v.clone())))
+                        .collect();
+                    self.frames.insert(id.clone(), kept);
+                }
+            }
             b"DESCRIPTION" if self.in_field.is_some() && !empty => {
                 self.description = Some(String::new());
             }
@@ -675,6 +688,12 @@ impl<'a> Parser<'a> {
         }
         if let Some(v) = a.get("arraysize") {
             metadata.insert("votable.arraysize".to_string(), v.clone());
+        }
+        if let Some(frame) = a.get("ref").and_then(|r| self.frames.get(r)) {
+            for (key, value) in frame {
+                let key = format!("{}{key}", crate::formats::columns::COOSYS_PREFIX);
+                metadata.insert(key, value.clone());
+            }
         }
         let name = a
             .get("name")

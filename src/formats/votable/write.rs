@@ -71,6 +71,35 @@ fn is_position(column: &ExportColumn) -> bool {
         .is_some_and(|u| u.starts_with("pos.eq.ra") || u.starts_with("pos.eq.dec"))
 }
 
+/// The coordinate system a column refers to: the one it was read with, else ICRS for
+/// positions, else none.
+fn frame_of(column: &ExportColumn) -> Option<Vec<(String, String)>> {
+    if !column.coosys.is_empty() {
+        Some(column.coosys.clone())
+    } else {
+        is_position(column).then(|| vec![("system".to_string(), "ICRS".to_string())])
+    }
+}
+
+/// The distinct coordinate systems of the columns, in column order.
+fn frames(columns: &[ExportColumn]) -> Vec<Vec<(String, String)>> {
+    let mut frames: Vec<Vec<(String, String)>> = Vec::new();
+    for f in columns.iter().filter_map(frame_of) {
+        if !frames.contains(&f) {
+            frames.push(f);
+        }
+    }
+    frames
+}
+
+/// A COOSYS ID: `icrs` for plain ICRS, else `coosysN`.
+fn frame_id(frame: &[(String, String)], index: usize) -> String {
+    match frame {
+        [(key, system)] if key == "system" && system == "ICRS" => COOSYS_ID.to_string(),
+        _ => format!("coosys{}", index + 1),
+    }
+}
+
 fn is_time(column: &ExportColumn) -> bool {
     column.unit.as_deref() == Some("d")
         && column.ucd.as_deref().is_some_and(|u| {
@@ -99,8 +128,13 @@ pub fn header(columns: &[ExportColumn], info: &DocumentInfo) -> String {
             escaped(q)
         ));
     }
-    if columns.iter().any(is_position) {
-        x.push_str(&format!("<COOSYS ID=\"{COOSYS_ID}\" system=\"ICRS\"/>\n"));
+    let frames = frames(columns);
+    for (k, frame) in frames.iter().enumerate() {
+        x.push_str(&format!("<COOSYS ID=\"{}\"", frame_id(frame, k)));
+        for (key, value) in frame {
+            x.push_str(&format!(" {key}=\"{}\"", escaped(value)));
+        }
+        x.push_str("/>\n");
     }
     if columns.iter().any(is_time) {
         x.push_str(&format!(
@@ -113,14 +147,15 @@ pub fn header(columns: &[ExportColumn], info: &DocumentInfo) -> String {
         None => x.push_str("<TABLE>\n"),
     }
     for c in columns {
-        x.push_str(&field_element(c));
+        let frame = frame_of(c).and_then(|f| frames.iter().position(|g| *g == f));
+        x.push_str(&field_element(c, frame.map(|k| frame_id(&frames[k], k))));
     }
     x
 }
 
-/// One FIELD element: name, datatype, arraysize, unit, UCD, utype, xtype, the COOSYS or
-/// TIMESYS it refers to, its description and null value.
-fn field_element(c: &ExportColumn) -> String {
+/// One FIELD element: name, datatype, arraysize, unit, UCD, utype, xtype, the COOSYS
+/// (`coosys`, its ID) or TIMESYS it refers to, its description and null value.
+fn field_element(c: &ExportColumn, coosys: Option<String>) -> String {
     let mut x = String::new();
     x.push_str(&format!(
         "<FIELD name=\"{}\" datatype=\"{}\"",
@@ -144,8 +179,8 @@ fn field_element(c: &ExportColumn) -> String {
             x.push_str(&format!(" {attr}=\"{}\"", escaped(v)));
         }
     }
-    if is_position(c) {
-        x.push_str(&format!(" ref=\"{COOSYS_ID}\""));
+    if let Some(id) = coosys {
+        x.push_str(&format!(" ref=\"{id}\""));
     } else if is_time(c) {
         x.push_str(&format!(" ref=\"{TIMESYS_ID}\""));
     }
