@@ -113,3 +113,28 @@ fn the_survey_benchmark_runs_every_workload_at_a_tiny_scale() {
         assert!(text.contains(w), "{w} missing:\n{text}");
     }
 }
+
+#[test]
+fn a_field_of_many_stars_is_written_in_pieces_and_loses_none() {
+    // More stars than one stars file holds (200,000): the field is written in pieces.
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    run_ok(&[
+        "generate",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--measurements",
+        "0",
+        "--stars",
+        "250000",
+    ]);
+    let row = &query_csv(
+        &cat,
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT star_id) AS ids, COUNT(ra) AS placed FROM stars",
+    )[0];
+    assert_eq!(row["n"], "250000");
+    assert_eq!(row["ids"], "250000");
+    assert_eq!(row["placed"], "250000");
+    let verify = run_ok(&["catalog", "verify", "--catalog", cat.to_str().unwrap()]);
+    assert!(verify.contains("the catalogue is intact"), "{verify}");
+}

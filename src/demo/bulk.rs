@@ -55,6 +55,9 @@ pub struct BulkReport {
 
 /// Rows per measurements file (a few row groups each).
 const ROWS_PER_FILE: u64 = 4_000_000;
+/// Stars per stars file: the star rows of a field are written as they are made, so a
+/// field's memory stays bounded whatever its number of stars.
+const STARS_PER_FILE: usize = 200_000;
 /// Side of an EROS-2 CCD in degrees (2048 pixels of 0.602 arcsec).
 const CCD_DEG: f64 = 2048.0 * 0.602 / 3600.0;
 
@@ -218,10 +221,12 @@ fn write_field(
     // Measurements, written in files of about ROWS_PER_FILE rows, stars in id order.
     let dir = staging.join("measurements").join(format!("field={field}"));
     let per_star = (mjds.len() * 2) as u64;
-    let stars_per_file = (ROWS_PER_FILE / per_star.max(1)).max(1) as usize;
+    let stars_per_chunk = ((ROWS_PER_FILE / per_star.max(1)).max(1) as usize).min(STARS_PER_FILE);
     let mut written = 0u64;
     let mut records: BTreeMap<String, StarRecord> = BTreeMap::new();
-    for (k, chunk) in stars.chunks(stars_per_file).enumerate() {
+    let stars_dir = staging.join("stars").join(format!("field={field}"));
+    let mut star_files = 0;
+    for (k, chunk) in stars.chunks(stars_per_chunk).enumerate() {
         let mut curves = Vec::with_capacity(chunk.len());
         for s in chunk {
             let lc = light_curve(s, &field, &mjds, &mut rng);
@@ -235,6 +240,11 @@ fn write_field(
             records.insert(s.id.clone(), record);
             curves.push(lc);
         }
+        if records.len() >= STARS_PER_FILE {
+            let path = stars_dir.join(format!("part-{star_files:05}.parquet"));
+            write_stars_parquet(&path, stars_batch(&std::mem::take(&mut records))?)?;
+            star_files += 1;
+        }
         if curves.iter().all(|c| c.points.is_empty()) {
             continue;
         }
@@ -243,11 +253,10 @@ fn write_field(
         let path: PathBuf = dir.join(format!("part-{k:05}.parquet"));
         write_parquet(&path, schema::measurements_file_schema(), &[batch])?;
     }
-    let stars_path = staging
-        .join("stars")
-        .join(format!("field={field}"))
-        .join("part-00000.parquet");
-    write_stars_parquet(&stars_path, stars_batch(&records)?)?;
+    if !records.is_empty() || star_files == 0 {
+        let path = stars_dir.join(format!("part-{star_files:05}.parquet"));
+        write_stars_parquet(&path, stars_batch(&records)?)?;
+    }
     Ok((stars.len() as u64, written))
 }
 
