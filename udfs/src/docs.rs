@@ -86,6 +86,11 @@ pub const FUNCTION_DOCS: &[FunctionDoc] = &[
         description: "NESTED HEALPix index at order 0..29 (cdshealpix). stars.healpix holds order 29; order n is that index shifted right by 2 x (29 - n).",
     },
     FunctionDoc {
+        name: "healpix_cone_cells",
+        usage: "healpix_cone_cells(ra, dec, radius, order) -> list of bigint",
+        description: "NESTED HEALPix cells at order 0..29 that a cone of radius degrees overlaps (cdshealpix approximate coverage: all of them, possibly a few more). Used by the spatial join of ang_sep conditions.",
+    },
+    FunctionDoc {
         name: "mjd_to_iso",
         usage: "mjd_to_iso(mjd) -> text",
         description: "MJD (UTC) to YYYY-MM-DDThh:mm:ss.sss.",

@@ -75,6 +75,7 @@ pub fn all_scalar_udfs() -> Vec<ScalarUDF> {
         ScalarUDF::from(functions::SkyPolygonContains::default()),
         ScalarUDF::from(functions::SkyBoxContains::default()),
         ScalarUDF::from(functions::Healpix::default()),
+        ScalarUDF::from(functions::HealpixConeCells::default()),
         ScalarUDF::from(functions::MjdToIso::default()),
         ScalarUDF::from(functions::IsoToMjd::default()),
     ];

@@ -2,6 +2,7 @@
 
 pub(crate) mod args;
 mod healpix;
+mod healpix_cover;
 mod iso_time;
 mod numeric;
 mod pixel_sky;
@@ -10,6 +11,7 @@ mod sphere;
 mod wcs_builders;
 
 pub use healpix::{Healpix, MAX_ORDER, healpix_nested};
+pub use healpix_cover::{HealpixConeCells, cone_cells, order_for_radius};
 pub use iso_time::{IsoToMjd, MjdToIso};
 pub use numeric::{NumericKind, NumericUdf};
 pub use pixel_sky::{Pix2Sky, Sky2Pix};

@@ -1,10 +1,12 @@
 //! Optimizer rules that let survey queries skip data: cone searches read only the HEALPix
 //! cells of the cone ([`cone_healpix`]), light curves by star id read only the star's field
 //! ([`star_field`]). Both add conjuncts that statistics can use and keep the original
-//! filter, so results are exactly those of a full scan.
+//! filter, so results are exactly those of a full scan. Angular-distance joins become
+//! HEALPix equi-joins ([`spatial_join`]), with the same rows as the nested loop.
 
 pub mod cone_healpix;
 pub mod conjuncts;
+pub mod spatial_join;
 pub mod star_field;
 
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use datafusion::optimizer::OptimizerRule;
 
 pub use cone_healpix::ConeHealpixPruning;
+pub use spatial_join::SpatialJoin;
 pub use star_field::{FieldOfStar, StarFieldPruning};
 
 /// DataFusion's default optimizer rules with skyql's pruning rules right after expression
@@ -27,6 +30,8 @@ pub fn optimizer_rules(
         .position(|r| r.name() == "simplify_expressions")
         .map_or(0, |i| i + 1);
     rules.insert(at, Arc::new(ConeHealpixPruning));
+    at += 1;
+    rules.insert(at, Arc::new(SpatialJoin));
     if let Some(field_of_star) = field_of_star {
         at += 1;
         rules.insert(at, Arc::new(StarFieldPruning::new(field_of_star)));
