@@ -8,6 +8,8 @@
 //! - `quarters`: `sql/quarters_most_measurements.sql`;
 //! - `cone_1arcmin`, `cone_10arcmin`: stars in a cone, against the same count by a full
 //!   scan (`ang_sep` filter: no HEALPix pruning) and DuckDB's haversine;
+//! - `xmatch_1arcsec`: one field's stars against a tenth of them shifted by 0.3 arcsec, all
+//!   pairs within 1 arcsec (a spatial join), beside DuckDB's declination-band join;
 //! - `lc_stats_field`: per-star statistics over one field (skyql `lc_stats`; DuckDB the
 //!   same moments with its own aggregates), last because of its memory;
 //! - `memory_limit`: the quarters query under a 16 MB memory limit: it spills or fails
@@ -144,6 +146,7 @@ async fn workloads(
         out.extend(light_curve_workloads(ctx, &ids, reps)?);
     }
     out.extend(cone_workloads(ctx, reps).await?);
+    out.extend(xmatch_workload(ctx, reps).await?);
     // Run last: its samples raise the process's resident memory for what follows.
     if let Some(first) = ids.first() {
         out.push(lc_stats_workload(first.get(..5).unwrap_or("lm001"), reps));
@@ -271,6 +274,40 @@ async fn cone_workloads(ctx: &SessionContext, reps: usize) -> Result<Vec<Workloa
         }
     }
     Ok(out)
+}
+
+/// A cross-match at 1 arcsec: one field's stars against a tenth of them shifted by 0.3
+/// arcsec (the spatial join); DuckDB with a declination band and the haversine.
+async fn xmatch_workload(ctx: &SessionContext, reps: usize) -> Result<Option<Workload>> {
+    let first = ctx
+        .sql("SELECT min(field) FROM stars")
+        .await?
+        .collect()
+        .await?;
+    let Some(field) = first
+        .first()
+        .filter(|b| b.num_rows() > 0 && b.column(0).is_valid(0))
+        .map(|b| datafusion::arrow::util::display::array_value_to_string(b.column(0), 0))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let r = 1.0 / 3600.0;
+    let sides = format!(
+        "WITH a AS (SELECT star_id, ra, dec FROM stars WHERE field = '{field}'), \
+         b AS (SELECT star_id, ra + 0.3 / 3600 AS ra, dec FROM stars \
+         WHERE field = '{field}' AND healpix % 10 = 0) SELECT count(*) AS pairs FROM a JOIN b ON "
+    );
+    let skyql = format!("{sides} ang_sep(a.ra, a.dec, b.ra, b.dec) < {r}");
+    let duckdb = format!(
+        "{sides} b.dec BETWEEN a.dec - {r} AND a.dec + {r} AND 2 * asin(sqrt(pow(sin(radians(b.dec - a.dec) / 2), 2) \
+         + cos(radians(a.dec)) * cos(radians(b.dec)) * pow(sin(radians(b.ra - a.ra) / 2), 2))) < radians({r})"
+    );
+    Ok(Some(Workload {
+        name: "xmatch_1arcsec",
+        skyql: vec![skyql; reps],
+        duckdb: vec![duckdb; reps],
+    }))
 }
 
 /// Per-star `lc_stats` over one field, beside DuckDB's own aggregates.
