@@ -360,6 +360,7 @@ def reset_peak():
         pass
 con = duckdb.connect()
 con.execute("SET threads = 2")
+con.execute("SET enable_progress_bar = false")
 d = {dir:?}
 for table in ("measurements", "stars"):
     if glob.glob(f"{{d}}/{{table}}/*/*.parquet"):
@@ -387,7 +388,9 @@ print(json.dumps({{"results": out}}))
             &script,
             serde_json::to_string(&spec)?.as_bytes(),
         )?;
-        let v: serde_json::Value = serde_json::from_str(&stdout)?;
+        // The results are the last line (anything a library prints comes before).
+        let last = stdout.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+        let v: serde_json::Value = serde_json::from_str(last)?;
         let mut results = Vec::new();
         for r in v["results"].as_array().context("no results")? {
             results.push((
