@@ -97,3 +97,47 @@ fn explain_shows_a_hash_join_on_cells() {
     assert!(plan.contains("HashJoinExec"), "{plan}");
     assert!(!plan.contains("NestedLoopJoinExec"), "{plan}");
 }
+
+#[test]
+fn the_best_match_recipe_keeps_the_nearest_right_row() {
+    // STILTS tmatch2 find=best1 semantics in SQL: all pairs by the spatial join, then the
+    // nearest right row per left row (the README's recipe).
+    let dir = tempfile::tempdir().unwrap();
+    points(&dir.path().join("a.csv"), 600, 3);
+    points(&dir.path().join("b.csv"), 600, 4);
+    let radius = 0.05;
+    let best = run(
+        dir.path(),
+        &format!(
+            "SELECT a_id, b_id FROM (SELECT a.id AS a_id, b.id AS b_id, row_number() OVER \
+             (PARTITION BY a.id ORDER BY ang_sep(a.ra, a.dec, b.ra, b.dec), b.id) AS k \
+             FROM a JOIN b ON ang_sep(a.ra, a.dec, b.ra, b.dec) < {radius}) WHERE k = 1 ORDER BY a_id"
+        ),
+    );
+    let read = |name: &str| -> Vec<(f64, f64)> {
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        csv_rows(&text)
+            .iter()
+            .map(|r| (r["ra"].parse().unwrap(), r["dec"].parse().unwrap()))
+            .collect()
+    };
+    let (a, b) = (read("a.csv"), read("b.csv"));
+    let mut expected = Vec::new();
+    for (i, &(ra, dec)) in a.iter().enumerate() {
+        let nearest = b
+            .iter()
+            .enumerate()
+            .map(|(j, &(rb, db))| (common::haversine_deg(ra, dec, rb, db), j))
+            .filter(|(d, _)| *d < radius)
+            .min_by(|x, y| x.0.total_cmp(&y.0));
+        if let Some((_, j)) = nearest {
+            expected.push((i.to_string(), j.to_string()));
+        }
+    }
+    let got: Vec<(String, String)> = csv_rows(&best)
+        .iter()
+        .map(|r| (r["a_id"].clone(), r["b_id"].clone()))
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+}
