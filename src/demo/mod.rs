@@ -247,6 +247,13 @@ fn draw_stars(
             let Some((xb, yb)) = qwcs_b.sky2pix(radec.0, radec.1) else {
                 continue;
             };
+            // A star is measured in both colours only where both reference images see it:
+            // near an edge the blue image, offset from the red one, may not.
+            let (xb, yb) = ((xb * 100.0).round() / 100.0, (yb * 100.0).round() / 100.0);
+            let on_image = 0.5..=q_size + 0.5;
+            if !(on_image.contains(&xb) && on_image.contains(&yb)) {
+                continue;
+            }
             let is_event = plan
                 .events
                 .iter()
@@ -256,7 +263,7 @@ fn draw_stars(
                 id: format!("{}{}{}{}", plan.name, ccd, q, number),
                 quarter: q.clone(),
                 xy_r: (x, y),
-                xy_b: ((xb * 100.0).round() / 100.0, (yb * 100.0).round() / 100.0),
+                xy_b: (xb, yb),
                 radec,
                 mag_r,
                 mag_b: mag_r + rng.range(0.1, 0.9),

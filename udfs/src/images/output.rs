@@ -101,25 +101,28 @@ impl ImageOutput {
                 continue;
             };
             let next = dir.join(part);
-            match std::fs::symlink_metadata(&next) {
-                Ok(_) => {
-                    let real = next
-                        .canonicalize()
-                        .map_err(|e| format!("{}: {e}", next.display()))?;
-                    if !real.starts_with(root) || !real.is_dir() {
-                        return Err(format!(
-                            "output name '{name}' leads out of the output root {} (through a link)",
-                            root.display()
-                        ));
+            if std::fs::symlink_metadata(&next).is_err() {
+                match std::fs::create_dir(&next) {
+                    Ok(()) => {
+                        dir = next;
+                        continue;
                     }
-                    dir = real;
-                }
-                Err(_) => {
-                    std::fs::create_dir(&next)
-                        .map_err(|e| format!("cannot create {}: {e}", next.display()))?;
-                    dir = next;
+                    // Another row (rows run in parallel) made it meanwhile: checked below
+                    // like any existing entry.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(format!("cannot create {}: {e}", next.display())),
                 }
             }
+            let real = next
+                .canonicalize()
+                .map_err(|e| format!("{}: {e}", next.display()))?;
+            if !real.starts_with(root) || !real.is_dir() {
+                return Err(format!(
+                    "output name '{name}' leads out of the output root {} (through a link)",
+                    root.display()
+                ));
+            }
+            dir = real;
         }
         Ok(dir)
     }
@@ -220,6 +223,32 @@ mod tests {
         let mut again = out.clone();
         again.overwrite = true;
         assert_eq!(again.resolve("a/b.fits").unwrap(), target);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Rows resolve their names on parallel threads: threads creating the same new
+    /// directories at the same moment all succeed.
+    #[test]
+    fn racing_rows_all_get_their_directory() {
+        let dir = std::env::temp_dir().join(format!("skyql-race-test-{}", std::process::id()));
+        for round in 0..100 {
+            let out = ImageOutput::new(dir.join(format!("root{round}")));
+            let start = std::sync::Barrier::new(8);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..8)
+                    .map(|t| {
+                        let (out, start) = (&out, &start);
+                        scope.spawn(move || {
+                            start.wait();
+                            out.resolve(&format!("a/b/c/d/{t}.fits"))
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    assert!(h.join().unwrap().is_ok(), "round {round}");
+                }
+            });
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
