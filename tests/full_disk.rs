@@ -92,28 +92,24 @@ fn an_ingest_on_a_full_disk_fails_cleanly_and_the_catalogue_stays() {
         .args([raw.join("images")])
         .catalog(&cat)
         .ok();
-    let before = Skyql::new([
-        "query",
-        "--format",
-        "csv",
-        "SELECT COUNT(*) AS n FROM images",
-    ])
-    .catalog(&cat)
-    .ok();
+    let count_images = || {
+        Skyql::new([
+            "query",
+            "--format",
+            "csv",
+            "SELECT COUNT(*) AS n FROM images",
+        ])
+        .catalog(&cat)
+        .ok()
+    };
+    let before = count_images();
     disk.fill(16 * 1024);
     let err = Skyql::new(["ingest"])
         .args([raw.join("lightcurves")])
         .catalog(&cat)
         .fails();
     assert!(err.contains("No space left on device"), "{err}");
-    let after = Skyql::new([
-        "query",
-        "--format",
-        "csv",
-        "SELECT COUNT(*) AS n FROM images",
-    ])
-    .catalog(&cat)
-    .ok();
+    let after = count_images();
     assert_eq!(before, after);
     Skyql::new(["catalog", "verify"]).catalog(&cat).ok();
     std::fs::remove_file(disk.dir.join("ballast")).unwrap();

@@ -6,19 +6,19 @@ mod common;
 
 use common::{query_csv, run, run_ok};
 
-#[test]
-fn a_generated_catalogue_answers_like_an_ingested_one() {
+/// A catalogue written by `skyql generate --catalog` with `args`, in a temporary directory.
+fn generated_catalog(args: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let cat = tmp.path().join("cat");
-    run_ok(&[
-        "generate",
-        "--catalog",
-        cat.to_str().unwrap(),
-        "--measurements",
-        "200000",
-        "--field-count",
-        "2",
-    ]);
+    let mut argv = vec!["generate", "--catalog", cat.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    run_ok(&argv);
+    (tmp, cat)
+}
+
+#[test]
+fn a_generated_catalogue_answers_like_an_ingested_one() {
+    let (_tmp, cat) = generated_catalog(&["--measurements", "200000", "--field-count", "2"]);
     let tables = run_ok(&["tables", "--catalog", cat.to_str().unwrap()]);
     assert!(tables.contains("measurements"), "{tables}");
     let n: u64 = query_csv(&cat, "SELECT COUNT(*) AS n FROM measurements")[0]["n"]
@@ -72,15 +72,7 @@ fn a_generated_catalogue_answers_like_an_ingested_one() {
 
 #[test]
 fn the_survey_benchmark_runs_every_workload_at_a_tiny_scale() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("cat");
-    run_ok(&[
-        "generate",
-        "--catalog",
-        cat.to_str().unwrap(),
-        "--measurements",
-        "50000",
-    ]);
+    let (_tmp, cat) = generated_catalog(&["--measurements", "50000"]);
     let out = common::skyql()
         .args([
             "bench",
@@ -117,17 +109,7 @@ fn the_survey_benchmark_runs_every_workload_at_a_tiny_scale() {
 #[test]
 fn a_field_of_many_stars_is_written_in_pieces_and_loses_none() {
     // More stars than one stars file holds (200,000): the field is written in pieces.
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("cat");
-    run_ok(&[
-        "generate",
-        "--catalog",
-        cat.to_str().unwrap(),
-        "--measurements",
-        "0",
-        "--stars",
-        "250000",
-    ]);
+    let (_tmp, cat) = generated_catalog(&["--measurements", "0", "--stars", "250000"]);
     let row = &query_csv(
         &cat,
         "SELECT COUNT(*) AS n, COUNT(DISTINCT star_id) AS ids, COUNT(ra) AS placed FROM stars",

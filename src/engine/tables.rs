@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -146,16 +147,19 @@ fn register_cds(ctx: &SessionContext, name: &str, readme: &Path, data: &Path) ->
             data.display()
         );
     }
-    let mem = MemTable::try_new(table.batch.schema(), vec![vec![table.batch]])?;
-    ctx.register_table(name, Arc::new(mem))?;
-    Ok(())
+    register_batch(ctx, name, table.batch)
 }
 
 /// A text catalogue (compressed, commented or whitespace-separated).
 fn register_text(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
     let table = crate::formats::text::read_text(path).with_context(|| format!("--table {name}"))?;
     report_rejected(name, path, "line(s) left out", &table.rejected_lines);
-    let mem = MemTable::try_new(table.batch.schema(), vec![vec![table.batch]])?;
+    register_batch(ctx, name, table.batch)
+}
+
+/// A table read whole (VOTable, CDS, text) registered as an in-memory table.
+fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Result<()> {
+    let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
     ctx.register_table(name, Arc::new(mem))?;
     Ok(())
 }
@@ -180,8 +184,5 @@ fn register_votable(ctx: &SessionContext, name: &str, path: &Path) -> Result<()>
     let table =
         crate::formats::votable::read_votable(path).with_context(|| format!("--table {name}"))?;
     report_rejected(name, path, "cell(s) kept as nulls", &table.rejected_cells);
-    let schema = table.batch.schema();
-    let mem = MemTable::try_new(schema, vec![vec![table.batch]])?;
-    ctx.register_table(name, Arc::new(mem))?;
-    Ok(())
+    register_batch(ctx, name, table.batch)
 }

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+
+use super::text::parse_cells;
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
@@ -232,37 +234,19 @@ fn is_null_marker(marker: &str, raw: &str) -> bool {
 
 /// An array of the column's type, and the (line, text) of cells that did not parse.
 fn typed_array(c: &CdsColumn, values: &[Option<String>]) -> (ArrayRef, Vec<(usize, String)>) {
-    let mut bad = Vec::new();
-    let mut parse = |i: usize, v: &str| -> Option<()> {
-        bad.push((i + 1, v.to_string()));
-        None
-    };
+    let cells: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
     match c.format {
         'I' => {
-            let a: Int64Array = values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    v.as_deref()
-                        .and_then(|t| t.parse().ok().or_else(|| parse(i, t).map(|_| 0)))
-                })
-                .collect();
+            let (a, bad) = parse_cells::<i64, Int64Array>(&cells);
             (Arc::new(a), bad)
         }
         'F' | 'E' => {
-            let a: Float64Array = values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    v.as_deref()
-                        .and_then(|t| t.parse().ok().or_else(|| parse(i, t).map(|_| 0.0)))
-                })
-                .collect();
+            let (a, bad) = parse_cells::<f64, Float64Array>(&cells);
             (Arc::new(a), bad)
         }
         _ => (
-            Arc::new(values.iter().map(|v| v.as_deref()).collect::<StringArray>()),
-            bad,
+            Arc::new(cells.into_iter().collect::<StringArray>()),
+            Vec::new(),
         ),
     }
 }

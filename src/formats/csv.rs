@@ -9,7 +9,7 @@ use anyhow::Result;
 use datafusion::arrow::array::ArrayRef;
 
 use super::columns::{ExportColumn, int_null_texts};
-use super::typed::{CSV_STYLE, Typed};
+use super::typed::{CSV_STYLE, FLUSH_BYTES, Typed, drain_beyond};
 
 /// Streams CSV rows batch by batch.
 pub struct CsvWriter<W: Write> {
@@ -61,13 +61,9 @@ impl<W: Write> CsvWriter<W> {
                 }
             }
             self.buf.extend_from_slice(self.line_end);
-            if self.buf.len() > (1 << 20) {
-                self.out.write_all(&self.buf)?;
-                self.buf.clear();
-            }
+            drain_beyond(&mut self.out, &mut self.buf, FLUSH_BYTES)?;
         }
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
+        drain_beyond(&mut self.out, &mut self.buf, 0)?;
         Ok(())
     }
 

@@ -83,20 +83,26 @@ pub fn read_decompressed(path: &Path) -> Result<String> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut bytes = Vec::new();
-    let read = match compression(path).0 {
-        Some("gz") => flate2::read::MultiGzDecoder::new(file).read_to_end(&mut bytes),
-        Some("bz2") => bzip2::read::MultiBzDecoder::new(file).read_to_end(&mut bytes),
-        Some(_) => {
-            zstd::stream::read::Decoder::new(file).and_then(|mut d| d.read_to_end(&mut bytes))
+    let (read, kind) = match compression(path).0 {
+        Some("gz") => (
+            flate2::read::MultiGzDecoder::new(file).read_to_end(&mut bytes),
+            "gzip",
+        ),
+        Some("bz2") => (
+            bzip2::read::MultiBzDecoder::new(file).read_to_end(&mut bytes),
+            "bzip2",
+        ),
+        Some(_) => (
+            zstd::stream::read::Decoder::new(file).and_then(|mut d| d.read_to_end(&mut bytes)),
+            "zstd",
+        ),
+        None => {
+            let read = std::io::BufReader::new(file).read_to_end(&mut bytes);
+            read.with_context(|| format!("cannot read {}", path.display()))?;
+            return Ok(String::from_utf8_lossy(&bytes).into_owned());
         }
-        None => std::io::BufReader::new(file).read_to_end(&mut bytes),
     };
-    read.with_context(|| match compression(path).0 {
-        Some("gz") => format!("{} is not a readable gzip file", path.display()),
-        Some("bz2") => format!("{} is not a readable bzip2 file", path.display()),
-        Some(_) => format!("{} is not a readable zstd file", path.display()),
-        None => format!("cannot read {}", path.display()),
-    })?;
+    read.with_context(|| format!("{} is not a readable {kind} file", path.display()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -207,23 +213,38 @@ fn is_name(field: &str) -> bool {
 
 /// Integers if every non-empty cell is one, else reals if every one is, else text.
 fn typed_column(values: &[&str]) -> ArrayRef {
-    let present = || values.iter().filter(|v| !v.is_empty());
-    fn cell<'a>(v: &&'a str) -> Option<&'a str> {
-        (!v.is_empty()).then_some(*v)
+    let cells: Vec<Option<&str>> = values
+        .iter()
+        .map(|v| (!v.is_empty()).then_some(*v))
+        .collect();
+    let (ints, bad) = parse_cells::<i64, Int64Array>(&cells);
+    if bad.is_empty() {
+        return Arc::new(ints);
     }
-    if present().all(|v| v.parse::<i64>().is_ok()) {
-        let a: Int64Array = values
-            .iter()
-            .map(|v| cell(v).and_then(|t| t.parse().ok()))
-            .collect();
-        Arc::new(a)
-    } else if present().all(|v| v.parse::<f64>().is_ok()) {
-        let a: Float64Array = values
-            .iter()
-            .map(|v| cell(v).and_then(|t| t.parse().ok()))
-            .collect();
-        Arc::new(a)
-    } else {
-        Arc::new(values.iter().map(cell).collect::<StringArray>())
+    let (reals, bad) = parse_cells::<f64, Float64Array>(&cells);
+    if bad.is_empty() {
+        return Arc::new(reals);
     }
+    Arc::new(cells.into_iter().collect::<StringArray>())
+}
+
+/// Text cells (`None` is null) parsed as `T`, and the (1-based position, text) of the
+/// cells that do not parse, which are null in the array.
+pub(super) fn parse_cells<T: std::str::FromStr, A: FromIterator<Option<T>>>(
+    cells: &[Option<&str>],
+) -> (A, Vec<(usize, String)>) {
+    let mut bad = Vec::new();
+    let array = cells
+        .iter()
+        .enumerate()
+        .map(|(i, cell)| {
+            let text = (*cell)?;
+            let value = text.parse().ok();
+            if value.is_none() {
+                bad.push((i + 1, text.to_string()));
+            }
+            value
+        })
+        .collect();
+    (array, bad)
 }

@@ -185,3 +185,20 @@ fn float_text<'b>(
         _ => format().as_bytes(),
     }
 }
+
+/// Size beyond which a writer's row buffer goes to its output.
+pub const FLUSH_BYTES: usize = 1 << 20;
+
+/// Writes `buf` to `out` and empties it once it holds more than `beyond` bytes (0: at
+/// the end of a batch, whatever it holds).
+pub fn drain_beyond(
+    out: &mut impl std::io::Write,
+    buf: &mut Vec<u8>,
+    beyond: usize,
+) -> std::io::Result<()> {
+    if buf.len() > beyond {
+        out.write_all(buf)?;
+        buf.clear();
+    }
+    Ok(())
+}

@@ -14,7 +14,7 @@ use base64::Engine;
 use datafusion::arrow::array::{Array, ArrayRef};
 
 use crate::formats::columns::{Datatype, ExportColumn, int_null_texts};
-use crate::formats::typed::{Typed, VOTABLE_STYLE};
+use crate::formats::typed::{FLUSH_BYTES, Typed, VOTABLE_STYLE, drain_beyond};
 
 /// The VOTable namespace of versions 1.3 to 1.5.
 pub const NAMESPACE: &str = "http://www.ivoa.net/xml/VOTable/v1.3";
@@ -257,7 +257,7 @@ impl<W: Write> VotableWriter<W> {
             ncols: columns.len(),
             int_nulls: int_null_texts(columns),
             null_values: columns.iter().map(|c| c.null_value).collect(),
-            buf: Vec::with_capacity(1 << 20),
+            buf: Vec::with_capacity(FLUSH_BYTES),
             pending: Vec::new(),
         })
     }
@@ -290,13 +290,9 @@ impl<W: Write> VotableWriter<W> {
                 self.buf.extend_from_slice(b"</TD>");
             }
             self.buf.extend_from_slice(b"</TR>\n");
-            if self.buf.len() > (1 << 20) {
-                self.out.write_all(&self.buf)?;
-                self.buf.clear();
-            }
+            drain_beyond(&mut self.out, &mut self.buf, FLUSH_BYTES)?;
         }
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
+        drain_beyond(&mut self.out, &mut self.buf, 0)?;
         Ok(())
     }
 
