@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use super::crash;
 use super::durable::{is_temporary_name, sync_dir, sync_file};
 use super::lock::WriteLock;
-use super::manifest::{DataFile, IngestRun, MANIFEST_FILE, Manifest, TableEntry};
+use super::manifest::{DataFile, IngestRun, Manifest, TableEntry};
 use super::parquet_io::parquet_rows;
 use super::{CONVENTIONS_FILE, Catalog, parse_version_dir_name, version_dir_name};
 use crate::conventions::Conventions;
@@ -98,11 +98,6 @@ impl VersionWriter {
     /// Where the new version's files are written.
     pub fn staging(&self) -> &Path {
         &self.staging
-    }
-
-    /// The catalogue directory.
-    pub fn catalog_dir(&self) -> &Path {
-        &self.catalog
     }
 
     /// The previous version's manifest, if any.
@@ -349,9 +344,4 @@ fn partitioned_files(table_dir: &Path) -> Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
-}
-
-/// Whether the manifest file exists (a catalogue has been published in `dir`).
-pub fn has_manifest(dir: &Path) -> bool {
-    dir.join(MANIFEST_FILE).is_file()
 }

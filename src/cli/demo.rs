@@ -56,9 +56,7 @@ fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
 
     let t = Instant::now();
     std::fs::create_dir_all(&exports)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = super::runtime()?;
     let catalog = Catalog::open(&catalog_dir)?;
     let engine = Engine::new(Some(catalog.clone()), EngineOptions::default())?;
     let ctx = rt.block_on(engine.session(&[]))?;
@@ -241,9 +239,9 @@ async fn plot_events(
     truth: &Truth,
 ) -> Result<usize> {
     let mut plots = 0;
+    std::fs::create_dir_all(root.join("plots"))?;
     for e in &truth.events {
         let path = root.join("plots").join(format!("{}.svg", e.star_id));
-        std::fs::create_dir_all(root.join("plots"))?;
         if crate::plot::plot_lightcurve(ctx, &e.star_id, &path)
             .await
             .is_ok()
@@ -419,6 +417,10 @@ impl QuarterTally {
             })
             .context("no ccd column")?;
         let (gain, central_n) = (i("gain")?, i("central_n")?);
+        let per_quarter = ["k", "l", "m", "n"]
+            .into_iter()
+            .map(|q| Ok((q, i(&format!("n_{q}"))?)))
+            .collect::<Result<Vec<_>>>()?;
         for r in 0..b.num_rows() {
             self.ccds += 1;
             if best.value(r) != central.value(r) {
@@ -426,8 +428,7 @@ impl QuarterTally {
             }
             self.gain_total += gain.value(r);
             self.central_total += central_n.value(r);
-            for q in ["k", "l", "m", "n"] {
-                let col = i(&format!("n_{q}"))?;
+            for (q, col) in &per_quarter {
                 let got = if col.is_null(r) {
                     0
                 } else {

@@ -85,11 +85,6 @@ impl Engine {
         self.catalog.as_ref()
     }
 
-    /// The options.
-    pub fn options(&self) -> &EngineOptions {
-        &self.options
-    }
-
     /// The output root of image functions.
     pub fn output_root(&self) -> PathBuf {
         match (&self.options.output_root, &self.catalog) {

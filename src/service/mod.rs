@@ -239,16 +239,6 @@ impl QueryError {
     }
 }
 
-/// A result written by [`run_query`]: the file, its format and what was written.
-pub struct QueryResult {
-    /// The result file.
-    pub path: PathBuf,
-    /// Its format.
-    pub format: OutputFormat,
-    /// Rows and overflow.
-    pub summary: ExportSummary,
-}
-
 /// Runs `sql` (DataFusion SQL, already translated) into a file at `path`, within the
 /// concurrency, time and row limits.
 pub async fn run_query(
@@ -390,9 +380,8 @@ pub fn xml_response(status: StatusCode, body: String) -> Response {
 pub fn xml_escape(text: &str) -> String {
     let mut out = Vec::new();
     crate::formats::votable::write::escape_xml(text, &mut out);
-    String::from_utf8_lossy(&out)
-        .replace('"', "&quot;")
-        .to_string()
+    // Valid UTF-8: the text's own bytes and ASCII entities.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A fresh result file name under the jobs directory.

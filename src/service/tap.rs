@@ -52,8 +52,6 @@ async fn sync(
 /// A TAP query request, checked and translated.
 #[derive(Debug, Clone)]
 pub struct TapRequest {
-    /// The ADQL as given.
-    pub adql: String,
     /// Its DataFusion SQL.
     pub sql: String,
     /// The result format.
@@ -106,7 +104,6 @@ impl TapRequest {
         .min(state.config.hard_maxrec);
         let sql = super::adql::translate(&adql).map_err(|e| bad(format!("{e:#}")))?;
         Ok(TapRequest {
-            adql,
             sql,
             format,
             maxrec,

@@ -184,7 +184,6 @@ fn new_id() -> String {
 }
 
 async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    let params = Params::from_request(query.as_deref(), &Bytes::new());
     let phases: Vec<String> = query
         .as_deref()
         .map(|q| {
@@ -194,7 +193,6 @@ async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
                 .collect()
         })
         .unwrap_or_default();
-    let _ = params;
     let jobs = state.jobs.jobs.lock().await;
     let mut x = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:jobs {UWS_NS}>\n");
     for (id, j) in jobs.iter() {
