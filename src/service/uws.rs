@@ -73,6 +73,19 @@ pub struct Job {
     task: Option<JoinHandle<()>>,
 }
 
+impl Job {
+    /// Stops its task, if any; an active job becomes ABORTED.
+    fn abort(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        if self.phase.is_active() {
+            self.phase = Phase::Aborted;
+            self.ended = Some(SystemTime::now());
+        }
+    }
+}
+
 /// Every job, and a notification when one changes phase.
 #[derive(Debug, Default)]
 pub struct Jobs {
@@ -85,13 +98,7 @@ impl Jobs {
     pub async fn abort_all(&self) {
         let mut jobs = self.jobs.lock().await;
         for job in jobs.values_mut() {
-            if let Some(t) = job.task.take() {
-                t.abort();
-            }
-            if job.phase.is_active() {
-                job.phase = Phase::Aborted;
-                job.ended = Some(SystemTime::now());
-            }
+            job.abort();
         }
         self.changed.notify_waiters();
     }
@@ -460,9 +467,7 @@ async fn remove(state: &AppState, id: &str) -> Response {
     let removed = state.jobs.jobs.lock().await.remove(id);
     match removed {
         Some(mut j) => {
-            if let Some(t) = j.task.take() {
-                t.abort();
-            }
+            j.abort();
             if let Some((path, ..)) = j.result.take() {
                 let _ = std::fs::remove_file(path);
             }
@@ -504,14 +509,8 @@ async fn set_phase(state: &Arc<AppState>, id: &str, phase: &str) -> Response {
         start(state, id).await;
     } else if phase.eq_ignore_ascii_case("ABORT") {
         let mut jobs = state.jobs.jobs.lock().await;
-        if let Some(j) = jobs.get_mut(id)
-            && j.phase.is_active()
-        {
-            if let Some(t) = j.task.take() {
-                t.abort();
-            }
-            j.phase = Phase::Aborted;
-            j.ended = Some(SystemTime::now());
+        if let Some(j) = jobs.get_mut(id) {
+            j.abort();
         }
         state.jobs.changed.notify_waiters();
     } else {
