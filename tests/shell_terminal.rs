@@ -20,10 +20,13 @@ fn ctrl_c_cancels_the_query_and_the_shell_goes_on() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let shell = format!("{} shell", env!("CARGO_BIN_EXE_skyql"));
+    // `exec`: whatever shell `script` starts ($SHELL, or dash as /bin/sh) is replaced by
+    // skyql, so Ctrl-C reaches skyql alone and does not kill a waiting `sh -c`.
+    let shell = format!("exec '{}' shell", env!("CARGO_BIN_EXE_skyql"));
     let mut child = Command::new("script")
         .args(["-q", "-f", "-e", "-c", &shell, "/dev/null"])
         .env("HOME", home.path())
+        .env("SHELL", "/bin/sh")
         .env_remove("SKYQL_CATALOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
