@@ -141,3 +141,39 @@ fn the_best_match_recipe_keeps_the_nearest_right_row() {
     assert!(!expected.is_empty());
     assert_eq!(got, expected);
 }
+
+#[test]
+fn a_left_spatial_join_keeps_every_left_row_as_the_nested_loop_does() {
+    let dir = tempfile::tempdir().unwrap();
+    points(&dir.path().join("a.csv"), 900, 5);
+    points(&dir.path().join("b.csv"), 900, 6);
+    for radius in [0.1 / 3600.0, 1.0 / 60.0, 0.5] {
+        let rows = |condition: &str| {
+            run(
+                dir.path(),
+                &format!(
+                    "SELECT count(*) AS n, count(b.id) AS matched, \
+                     sum(a.id * 100000 + coalesce(b.id, -1)) AS ids \
+                     FROM a LEFT JOIN b ON {condition} AND b.id % 3 <> 0"
+                ),
+            )
+        };
+        let spatial = rows(&format!("ang_sep(a.ra, a.dec, b.ra, b.dec) < {radius}"));
+        let nested = rows(&format!(
+            "greatest(ang_sep(a.ra, a.dec, b.ra, b.dec), 0.0) < {radius}"
+        ));
+        assert_eq!(spatial, nested, "radius {radius}");
+        let row = &csv_rows(&spatial)[0];
+        let (n, matched): (u64, u64) = (row["n"].parse().unwrap(), row["matched"].parse().unwrap());
+        assert!(
+            matched > 0 && n > matched,
+            "radius {radius}: matched and unmatched rows both needed: {row:?}"
+        );
+    }
+    let plan = run(
+        dir.path(),
+        "EXPLAIN SELECT a.id, b.id FROM a LEFT JOIN b ON ang_sep(a.ra, a.dec, b.ra, b.dec) < 0.001",
+    );
+    assert!(plan.contains("healpix_cone_cells"), "{plan}");
+    assert!(!plan.contains("NestedLoopJoinExec"), "{plan}");
+}

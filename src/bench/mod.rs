@@ -14,6 +14,7 @@ mod images;
 mod ingest;
 mod pix2sky;
 mod survey;
+mod xmatch;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -33,6 +34,8 @@ pub enum Workload {
     Export,
     /// Cutouts and public images from 2048 x 2048 images.
     Cutout,
+    /// Cross-matches of synthetic catalogues, beside STILTS and LSDB.
+    Xmatch,
 }
 
 /// Options of `skyql bench`.
@@ -62,6 +65,7 @@ pub fn run_bench(opts: &BenchOptions) -> Result<()> {
         Workload::Export => export::bench_export(opts),
         Workload::Cutout => images::bench_cutout(opts),
         Workload::Ingest => ingest::bench_ingest(opts),
+        Workload::Xmatch => xmatch::bench_xmatch(opts),
         Workload::Survey => match &opts.catalog {
             Some(c) => survey::bench_survey(opts, c),
             None => bail!("bench survey needs --catalog (e.g. from skyql generate --catalog)"),

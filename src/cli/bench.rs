@@ -19,6 +19,9 @@ enum WorkloadArg {
     Export,
     /// Cutouts and public images from 2048 x 2048 images.
     Cutout,
+    /// 10^6 x 10^6 synthetic sources cross-matched at 1 arcsec (--rows), beside STILTS and
+    /// LSDB; with --catalog, every star of the catalogue against external sources.
+    Xmatch,
 }
 
 /// Arguments of `skyql bench`.
@@ -31,7 +34,8 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 1_000_000)]
     points: usize,
     /// Rows of the exported result (export, default 300000), number of cutouts
-    /// (cutout, default 1000) or epochs per light curve (ingest, default 400).
+    /// (cutout, default 1000), epochs per light curve (ingest, default 400) or sources per
+    /// catalogue (xmatch, default 1000000).
     #[arg(long)]
     rows: Option<usize>,
     /// Timed repetitions after one warm-up.
@@ -55,6 +59,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         WorkloadArg::Pix2sky => Workload::Pix2sky,
         WorkloadArg::Export => Workload::Export,
         WorkloadArg::Cutout => Workload::Cutout,
+        WorkloadArg::Xmatch => Workload::Xmatch,
     };
     run_bench(&BenchOptions {
         workload,

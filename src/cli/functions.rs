@@ -25,8 +25,15 @@ fn documented() -> Result<Vec<(String, Documentation)>> {
         .aggregate_functions()
         .into_iter()
         .map(|f| (f.name().to_string(), f.documentation().cloned()));
+    let table = skyql_udfs::TABLE_FUNCTIONS.iter().map(|name| {
+        (
+            name.to_string(),
+            skyql_udfs::docs::documentation(name).cloned(),
+        )
+    });
     Ok(scalar
         .chain(aggregate)
+        .chain(table)
         .filter_map(|(name, doc)| doc.map(|d| (name, d)))
         .collect())
 }

@@ -123,7 +123,10 @@ async fn query(args: QueryArgs) -> Result<()> {
         }
         for statement in &statements[..statements.len() - 1] {
             let df = planned(&engine, &ctx, statement).await?;
-            write_result(df, format, None, &ExportOptions::default()).await?;
+            // DDL (CREATE VIEW, SET ...) has run already and has nothing to show.
+            if !df.schema().fields().is_empty() {
+                write_result(df, format, None, &ExportOptions::default()).await?;
+            }
         }
     }
     let sql = statements.last().cloned().unwrap_or(sql);

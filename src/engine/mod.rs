@@ -173,6 +173,7 @@ impl Engine {
         for udaf in self.aggregate_functions() {
             ctx.register_udaf(udaf);
         }
+        skyql_udfs::register_table_functions(&ctx);
         if !self.options.read_only {
             crate::export::copy_format::register_copy_formats(&ctx)?;
         }

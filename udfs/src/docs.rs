@@ -91,6 +91,11 @@ pub const FUNCTION_DOCS: &[FunctionDoc] = &[
         description: "NESTED HEALPix cells at order 0..29 that a cone of radius degrees overlaps (cdshealpix approximate coverage: all of them, possibly a few more). Used by the spatial join of ang_sep conditions.",
     },
     FunctionDoc {
+        name: "xmatch",
+        usage: "FROM xmatch(left_table, right_table, radius_arcsec [, 'all' | 'best' [, 'inner' | 'left']])",
+        description: "Table function: the cross-match of two tables by position (columns with UCD pos.eq.ra/pos.eq.dec, else named ra/dec, RAJ2000/DEJ2000, RA_ICRS/DE_ICRS; make a view otherwise). Every pair within the radius ('all') or the nearest right row per left row ('best', STILTS find=best1); unmatched left rows dropped ('inner') or kept with nulls ('left'). Columns: both tables' (a shared name gets _1 and _2) and sep_arcsec. Planned as a HEALPix spatial join.",
+    },
+    FunctionDoc {
         name: "mjd_to_iso",
         usage: "mjd_to_iso(mjd) -> text",
         description: "MJD (UTC) to YYYY-MM-DDThh:mm:ss.sss.",
@@ -192,6 +197,7 @@ mod tests {
                 .iter()
                 .map(|u| u.name().to_string()),
         );
+        names.extend(crate::TABLE_FUNCTIONS.iter().map(|n| n.to_string()));
         for n in &names {
             assert!(super::function_doc(n).is_some(), "{n} has no documentation");
         }

@@ -56,6 +56,7 @@ pub mod fits_header;
 pub mod functions;
 pub mod images;
 pub mod rules;
+pub mod table_functions;
 pub mod time;
 pub mod wcs;
 
@@ -103,4 +104,13 @@ pub fn register_all(ctx: &SessionContext) {
     for udaf in all_aggregate_udfs() {
         ctx.register_udaf(udaf);
     }
+    register_table_functions(ctx);
+}
+
+/// The names of the table functions [`register_table_functions`] registers.
+pub const TABLE_FUNCTIONS: &[&str] = &["xmatch"];
+
+/// Registers the table functions (`xmatch`).
+pub fn register_table_functions(ctx: &SessionContext) {
+    ctx.register_udtf("xmatch", std::sync::Arc::new(table_functions::Xmatch));
 }

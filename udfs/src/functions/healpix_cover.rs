@@ -26,8 +26,18 @@ pub fn cone_cells(ra: f64, dec: f64, radius: f64, order: u8) -> Option<Vec<u64>>
     }
     // A zero radius still covers the cell of the centre (and its borders' neighbours).
     let r = radius.max(1e-9).to_radians();
-    let bmoc =
-        cdshealpix::nested::cone_coverage_approx(order, ra.to_radians(), dec.to_radians(), r);
+    let (lon, lat) = (ra.to_radians(), dec.to_radians());
+    if cdshealpix::has_best_starting_depth(r) && order <= cdshealpix::best_starting_depth(r) {
+        // At this order a cone of radius r lies within the cell of its centre and that
+        // cell's neighbours (cdshealpix's guarantee): no coverage to compute.
+        let layer = cdshealpix::nested::get(order);
+        let centre = layer.hash(lon, lat);
+        let mut cells = Vec::with_capacity(9);
+        cells.push(centre);
+        layer.append_bulk_neighbours(centre, &mut cells);
+        return Some(cells);
+    }
+    let bmoc = cdshealpix::nested::cone_coverage_approx(order, lon, lat, r);
     Some(bmoc.flat_iter().collect())
 }
 

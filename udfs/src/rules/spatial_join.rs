@@ -1,44 +1,73 @@
 //! An optimizer rule that plans angular-distance joins as HEALPix equi-joins instead of a
-//! nested loop over every pair. An inner join whose condition holds a conjunct
+//! nested loop over every pair. An inner or left join whose condition holds a conjunct
 //! `ang_sep(a.ra, a.dec, b.ra, b.dec) < r` (or `<=`, `r > ...`), or
 //! `cone_contains(b.ra, b.dec, a.ra, a.dec, r)`, with `r` a constant under 10 degrees,
 //! becomes: the left rows unnested over the cells their cone of radius `r` overlaps
 //! (`healpix_cone_cells`), the right rows with their cell (`healpix`), both at an order
 //! whose cells are about the radius, joined on the cell (a hash join) with the whole
-//! original condition kept as the join filter. A pair within `r` always shares a cell (the
+//! original condition kept as the join filter; the right side builds the hash table and
+//! the left side streams through it. A pair within `r` always shares a cell (the
 //! right row's cell is one of the cells the left row's cone overlaps), and each right row
 //! has one cell, so every pair is found once: the result is exactly the nested loop's.
 //! `EXPLAIN` shows `healpix_cone_cells` and a `HashJoinExec`.
+//!
+//! A left join cannot be joined cell by cell as it stands: a left row is unmatched in
+//! most of its cells. Its rows are numbered first (`row_number() OVER ()`), joined cell by
+//! cell with a left join, then ranked per left row by distance (matches first); the
+//! matches are kept, and one row with nulls for a left row without any. The same ranking
+//! keeps only the nearest right row per left row for the `xmatch` table function's
+//! `'best'` mode (STILTS `tmatch2 find=best1`).
 
 use std::sync::Arc;
 
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result};
+use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
-    BinaryExpr, Expr, Join, JoinType, LogicalPlan, LogicalPlanBuilder, Operator, Projection,
-    ScalarUDF, col, lit,
+    BinaryExpr, Expr, ExprFunctionExt, Join, JoinType, LogicalPlan, LogicalPlanBuilder, Operator,
+    Projection, ScalarUDF, col, lit,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
 use super::conjuncts::literal_f64;
-use crate::functions::{Healpix, HealpixConeCells, order_for_radius};
+use crate::functions::{AngSep, Healpix, HealpixConeCells, order_for_radius};
 
 /// The cells column added to the left side (unnested).
 const LEFT_CELLS: &str = "__skyql_xmatch_cells";
 /// The cell column added to the right side.
 const RIGHT_CELL: &str = "__skyql_xmatch_cell";
+/// The number of each left row, when rows are ranked per left row.
+const LEFT_ROW: &str = "__skyql_xmatch_row";
+/// The cell of each left row's centre (left joins).
+const LEFT_CENTRE: &str = "__skyql_xmatch_centre";
+/// A non-null marker on the right side: null after a left join means "no match".
+const RIGHT_PRESENT: &str = "__skyql_xmatch_present";
+/// The rank of a pair among its left row's pairs, nearest first.
+const RANK: &str = "__skyql_xmatch_rank";
+
+/// Which pairs a spatial join keeps for each left row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every pair within the radius.
+    All,
+    /// The nearest right row only (ties: any one of them).
+    Nearest,
+}
 
 /// The rule; placed in the optimizer by [`super::optimizer_rules`].
 #[derive(Debug, Default)]
 pub struct SpatialJoin;
 
 /// A bound on the distance between a left and a right position.
-struct DistanceBound {
-    left: [Expr; 2],
-    right: [Expr; 2],
-    radius: f64,
+pub struct DistanceBound {
+    /// The left position (RA, Dec in degrees).
+    pub left: [Expr; 2],
+    /// The right position.
+    pub right: [Expr; 2],
+    /// The largest distance, in degrees.
+    pub radius: f64,
 }
 
 impl OptimizerRule for SpatialJoin {
@@ -58,52 +87,82 @@ impl OptimizerRule for SpatialJoin {
         let LogicalPlan::Join(join) = plan else {
             return Ok(Transformed::no(plan));
         };
-        let already = join
-            .left
-            .schema()
-            .has_column_with_unqualified_name(LEFT_CELLS);
+        let already = [&join.left, &join.right].iter().any(|side| {
+            let schema = side.schema();
+            schema.has_column_with_unqualified_name(LEFT_CELLS)
+                || schema.has_column_with_unqualified_name(RIGHT_CELL)
+        });
+        let joinable = matches!(join.join_type, JoinType::Inner | JoinType::Left);
         let bound = match &join.filter {
-            Some(filter) if join.join_type == JoinType::Inner && !already => {
-                split_conjunction(filter)
-                    .into_iter()
-                    .find_map(|c| distance_bound(c, join.left.schema(), join.right.schema()))
-            }
+            Some(filter) if joinable && !already => split_conjunction(filter)
+                .into_iter()
+                .find_map(|c| distance_bound(c, join.left.schema(), join.right.schema())),
             _ => None,
         };
-        let Some((bound, order)) = bound.and_then(|b| order_for_radius(b.radius).map(|o| (b, o)))
-        else {
-            return Ok(Transformed::no(LogicalPlan::Join(join)));
-        };
-        Ok(Transformed::yes(cell_join(join, bound, order)?))
+        match bound {
+            Some(bound) if order_for_radius(bound.radius).is_some() => {
+                Ok(Transformed::yes(spatial_join(join, bound, Keep::All)?))
+            }
+            _ => Ok(Transformed::no(LogicalPlan::Join(join))),
+        }
     }
 }
 
-/// The join on cells, projected back to the original join's columns.
-fn cell_join(join: Join, bound: DistanceBound, order: u8) -> Result<LogicalPlan> {
-    let order = lit(order as i64);
-    let [l_ra, l_dec] = bound.left;
-    let cells = call(
-        HealpixConeCells::default(),
-        vec![l_ra, l_dec, lit(bound.radius), order.clone()],
-    );
-    let left = with_column(Arc::unwrap_or_clone(join.left), cells.alias(LEFT_CELLS))?
-        .unnest_column(LEFT_CELLS)?
-        .build()?;
-    let [r_ra, r_dec] = bound.right;
+/// Plans `join` (inner or left, with `bound` one conjunct of its filter) as a join on
+/// HEALPix cells keeping the pairs `keep` says, projected back to the join's columns. The
+/// radius must have an order ([`order_for_radius`]).
+pub fn spatial_join(join: Join, bound: DistanceBound, keep: Keep) -> Result<LogicalPlan> {
+    let order = lit(order_for_radius(bound.radius).unwrap_or(0) as i64);
+    let outer = join.join_type == JoinType::Left;
+    let ranked = keep == Keep::Nearest || outer;
+    let left = spread_left(
+        Arc::unwrap_or_clone(join.left),
+        &bound,
+        &order,
+        ranked,
+        outer,
+    )?;
+    let [r_ra, r_dec] = bound.right.clone();
     let cell = call(Healpix::default(), vec![r_ra, r_dec, order]);
-    let right = with_column(Arc::unwrap_or_clone(join.right), cell.alias(RIGHT_CELL))?.build()?;
-    let mut on = join.on;
-    on.push((col(LEFT_CELLS), col(RIGHT_CELL)));
-    let cell_join = Join::try_new(
-        Arc::new(left),
+    let right = with_column(Arc::unwrap_or_clone(join.right), cell.alias(RIGHT_CELL))?;
+    let right = match ranked {
+        true => {
+            let marked = present_marker(&right)?;
+            right.project(marked)?.build()?
+        }
+        false => right.build()?,
+    };
+    // The right side, one row per source, builds the hash table; the left side, spread
+    // over up to nine cells per row, streams through it: memory follows the right table.
+    let mut on: Vec<(Expr, Expr)> = join.on.into_iter().map(|(l, r)| (r, l)).collect();
+    on.push((col(RIGHT_CELL), col(LEFT_CELLS)));
+    let join_type = if outer {
+        JoinType::Right
+    } else {
+        join.join_type
+    };
+    let mut joined = LogicalPlanBuilder::from(LogicalPlan::Join(Join::try_new(
         Arc::new(right),
+        Arc::new(left),
         on,
         join.filter,
-        JoinType::Inner,
+        join_type,
         join.join_constraint,
         join.null_equality,
         false,
-    )?;
+    )?));
+    if outer {
+        // A left row unmatched in a cell needs its row of nulls once at most: from the
+        // cell of its centre.
+        let centre_or_match = col(RIGHT_PRESENT)
+            .is_not_null()
+            .or(col(LEFT_CELLS).eq(col(LEFT_CENTRE)));
+        joined = joined.filter(centre_or_match)?;
+    }
+    let kept = match ranked {
+        true => ranked_pairs(joined.build()?, &bound, keep)?,
+        false => joined.build()?,
+    };
     let columns = join
         .schema
         .columns()
@@ -112,8 +171,76 @@ fn cell_join(join: Join, bound: DistanceBound, order: u8) -> Result<LogicalPlan>
         .collect();
     Ok(LogicalPlan::Projection(Projection::try_new(
         columns,
-        Arc::new(LogicalPlan::Join(cell_join)),
+        Arc::new(kept),
     )?))
+}
+
+/// The left rows, numbered when `ranked`, with the cell of their centre when `outer`,
+/// one row per cell their cone overlaps.
+fn spread_left(
+    left: LogicalPlan,
+    bound: &DistanceBound,
+    order: &Expr,
+    ranked: bool,
+    outer: bool,
+) -> Result<LogicalPlan> {
+    let mut left = LogicalPlanBuilder::from(left);
+    if ranked {
+        left = left.window(vec![row_number().alias(LEFT_ROW)])?;
+    }
+    let [l_ra, l_dec] = bound.left.clone();
+    if outer {
+        let centre = call(
+            Healpix::default(),
+            vec![l_ra.clone(), l_dec.clone(), order.clone()],
+        );
+        left = with_column(left.build()?, centre.alias(LEFT_CENTRE))?;
+    }
+    let cells = call(
+        HealpixConeCells::default(),
+        vec![l_ra, l_dec, lit(bound.radius), order.clone()],
+    );
+    with_column(left.build()?, cells.alias(LEFT_CELLS))?
+        .unnest_column(LEFT_CELLS)?
+        .build()
+}
+
+/// The right side's columns and a non-null marker.
+fn present_marker(right: &LogicalPlanBuilder) -> Result<Vec<Expr>> {
+    let mut exprs: Vec<Expr> = right
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    exprs.push(lit(true).alias(RIGHT_PRESENT));
+    Ok(exprs)
+}
+
+/// The pairs of each left row ranked by distance, matches first; kept: the nearest
+/// (or the row of nulls of an unmatched left row) for [`Keep::Nearest`], every match (or
+/// that row of nulls) for [`Keep::All`].
+fn ranked_pairs(joined: LogicalPlan, bound: &DistanceBound, keep: Keep) -> Result<LogicalPlan> {
+    let [l_ra, l_dec] = bound.left.clone();
+    let [r_ra, r_dec] = bound.right.clone();
+    let distance = call(AngSep::default(), vec![l_ra, l_dec, r_ra, r_dec]);
+    let rank = row_number()
+        .partition_by(vec![col(LEFT_ROW)])
+        .order_by(vec![
+            col(RIGHT_PRESENT).is_null().sort(true, false),
+            distance.sort(true, false),
+        ])
+        .build()?
+        .alias(RANK);
+    let first = col(RANK).eq(lit(1u64));
+    let predicate = match keep {
+        Keep::Nearest => first,
+        Keep::All => col(RIGHT_PRESENT).is_not_null().or(first),
+    };
+    LogicalPlanBuilder::from(joined)
+        .window(vec![rank])?
+        .filter(predicate)?
+        .build()
 }
 
 fn with_column(plan: LogicalPlan, extra: Expr) -> Result<LogicalPlanBuilder> {
@@ -136,7 +263,7 @@ fn call(udf: impl datafusion::logical_expr::ScalarUDFImpl + 'static, args: Vec<E
 
 /// `ang_sep(..) < r`, `ang_sep(..) <= r`, `r > ang_sep(..)`, `r >= ang_sep(..)` or
 /// `cone_contains(ra, dec, ra0, dec0, r)`, with one position on each side of the join.
-fn distance_bound(conjunct: &Expr, left: &DFSchema, right: &DFSchema) -> Option<DistanceBound> {
+pub fn distance_bound(conjunct: &Expr, left: &DFSchema, right: &DFSchema) -> Option<DistanceBound> {
     let (function, radius) = match conjunct {
         Expr::BinaryExpr(BinaryExpr {
             left: a,
