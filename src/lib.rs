@@ -16,6 +16,7 @@ pub mod demo;
 pub mod engine;
 pub mod export;
 pub mod formats;
+pub mod hats;
 pub mod ingest;
 pub mod named_queries;
 pub mod plot;

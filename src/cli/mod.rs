@@ -7,6 +7,7 @@ mod demo;
 mod describe;
 mod functions;
 mod generate;
+mod hats;
 mod ingest;
 mod plot;
 mod query;
@@ -61,6 +62,8 @@ enum Command {
     Catalog(catalog::CatalogArgs),
     /// Serve the catalogue to VO clients: TAP 1.1 (ADQL), Simple Cone Search, VOSI.
     Serve(serve::ServeArgs),
+    /// HATS catalogues (HEALPix-partitioned Parquet, as LSDB reads them): `export`.
+    Hats(hats::HatsArgs),
 }
 
 /// Size of the demo survey.
@@ -106,7 +109,8 @@ pub(crate) struct OptionalCatalog {
     #[arg(long, env = "SKYQL_CATALOG")]
     catalog: Option<PathBuf>,
     /// Extra tables, NAME=PATH: CSV/TSV with a header row, text catalogues (.txt, .dat, .tbl;
-    /// .gz, .bz2, .zst; # comments), Parquet, VOTable, or a CDS .dat with its ReadMe beside it.
+    /// .gz, .bz2, .zst; # comments), Parquet, VOTable, a CDS .dat with its ReadMe beside it,
+    /// or a HATS catalogue or collection directory.
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
 }
@@ -251,6 +255,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Shell(args) => runtime()?.block_on(shell::run(args)),
         Command::Catalog(args) => catalog::run(args),
         Command::Serve(args) => runtime()?.block_on(serve::run(args)),
+        Command::Hats(args) => runtime()?.block_on(hats::run(args)),
     }
 }
 

@@ -78,6 +78,23 @@ pub(crate) async fn run(args: QueryArgs) -> Result<()> {
     }
 }
 
+/// The statements before the last, each result on standard output; DDL (CREATE VIEW,
+/// SET ...) has run when planned and shows nothing.
+async fn run_leading(
+    engine: &Engine,
+    ctx: &datafusion::prelude::SessionContext,
+    statements: &[String],
+    format: OutputFormat,
+) -> Result<()> {
+    for statement in statements {
+        let df = planned(engine, ctx, statement).await?;
+        if !df.schema().fields().is_empty() {
+            write_result(df, format, None, &ExportOptions::default()).await?;
+        }
+    }
+    Ok(())
+}
+
 async fn query(args: QueryArgs) -> Result<()> {
     let sql = match (&args.sql, &args.file, &args.named) {
         (_, _, Some(name)) => crate::named_queries::named_query(name)
@@ -121,13 +138,7 @@ async fn query(args: QueryArgs) -> Result<()> {
                 statements.len()
             );
         }
-        for statement in &statements[..statements.len() - 1] {
-            let df = planned(&engine, &ctx, statement).await?;
-            // DDL (CREATE VIEW, SET ...) has run already and has nothing to show.
-            if !df.schema().fields().is_empty() {
-                write_result(df, format, None, &ExportOptions::default()).await?;
-            }
-        }
+        run_leading(&engine, &ctx, &statements[..statements.len() - 1], format).await?;
     }
     let sql = statements.last().cloned().unwrap_or(sql);
     let df = planned(&engine, &ctx, &sql).await?;

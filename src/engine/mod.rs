@@ -10,6 +10,7 @@
 //! query does can write: no DDL, DML or COPY, and no file-writing functions.
 
 pub mod depth;
+pub mod positioned;
 pub mod tables;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ use skyql_udfs::rules::FieldOfStar;
 
 use crate::catalog::Catalog;
 use crate::conventions::Conventions;
+pub use positioned::positioned_table;
 pub use tables::ExtraTable;
 
 /// How sessions are built.

@@ -97,6 +97,9 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
     if !path.exists() {
         bail!("--table {name}: {} does not exist", path.display());
     }
+    if let Some(dir) = crate::hats::hats_catalog_dir(path) {
+        return crate::hats::register_hats(ctx, name, &dir).await;
+    }
     if crate::formats::text::is_text_catalogue(path) {
         return register_text(ctx, name, path);
     }
@@ -128,7 +131,7 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
         }
         "vot" | "votable" | "xml" => register_votable(ctx, name, path)?,
         other => bail!(
-            "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV, text .txt/.dat/.tbl, .gz/.bz2/.zst compressed, Parquet, VOTable, or a CDS .dat with its ReadMe beside it)",
+            "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV, text .txt/.dat/.tbl, .gz/.bz2/.zst compressed, Parquet, VOTable, a CDS .dat with its ReadMe beside it, or a HATS directory)",
             path.display()
         ),
     }

@@ -1,6 +1,7 @@
 //! An optimizer rule that lets cone searches skip data: a filter
 //! `cone_contains(ra, dec, RA0, DEC0, R)` with literal centre and radius, on a table that
-//! also has a `healpix` column (NESTED, order 29, as `stars.healpix`), gains the conjunct
+//! also has a `healpix` column (NESTED, order 29, as `stars.healpix`) or a `_healpix_29`
+//! column (HATS catalogues), gains the conjunct
 //! `healpix BETWEEN lo AND hi OR ...` over the HEALPix cells covering the cone. Parquet
 //! row-group and file statistics on `healpix` then skip what cannot intersect the cone;
 //! the `cone_contains` filter stays, so results are exactly those of a full scan. The rule
@@ -16,6 +17,9 @@ use super::conjuncts::{add_to_filters, literal_f64, unwrap_column};
 
 /// Most ranges written into a predicate; beyond, neighbouring ranges are merged.
 const MAX_RANGES: usize = 16;
+
+/// Names of order-29 NESTED index columns: skyql's `stars.healpix`, HATS's `_healpix_29`.
+const INDEX_COLUMNS: [&str; 2] = ["healpix", "_healpix_29"];
 
 /// The rule; placed in the optimizer by [`super::optimizer_rules`].
 #[derive(Debug, Default)]
@@ -74,10 +78,11 @@ impl OptimizerRule for ConeHealpixPruning {
 }
 
 fn healpix_conjuncts(conjuncts: Vec<&Expr>, has: &dyn Fn(&Column) -> bool) -> Option<Vec<Expr>> {
-    if conjuncts
-        .iter()
-        .any(|e| e.column_refs().iter().any(|c| c.name == "healpix"))
-    {
+    if conjuncts.iter().any(|e| {
+        e.column_refs()
+            .iter()
+            .any(|c| INDEX_COLUMNS.contains(&c.name.as_str()))
+    }) {
         return None;
     }
     let mut extra = Vec::new();
@@ -98,10 +103,13 @@ fn healpix_conjuncts(conjuncts: Vec<&Expr>, has: &dyn Fn(&Column) -> bool) -> Op
         ) else {
             continue;
         };
-        let healpix = Column::new(ra.relation.clone(), "healpix");
-        if !has(&healpix) {
+        let Some(healpix) = INDEX_COLUMNS
+            .iter()
+            .map(|name| Column::new(ra.relation.clone(), *name))
+            .find(|c| has(c))
+        else {
             continue;
-        }
+        };
         let Some(ranges) = cone_ranges(ra0, dec0, radius) else {
             continue;
         };

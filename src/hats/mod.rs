@@ -1,0 +1,13 @@
+//! HATS (Hierarchical Adaptive Tiling Scheme): HEALPix-partitioned Parquet catalogues,
+//! the format LSDB reads and writes and Rubin, ZTF and Gaia data are shared in.
+//! [`export`] writes any table with positions as a HATS collection (catalogue and
+//! margin); [`table`] registers a HATS directory as a table.
+
+pub mod export;
+pub mod layout;
+pub mod partitions;
+pub mod properties;
+pub mod table;
+
+pub use export::{HatsOptions, HatsSummary, export_hats};
+pub use table::{hats_catalog_dir, register_hats};
