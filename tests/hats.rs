@@ -200,6 +200,18 @@ fn every_row_lands_in_one_pixel_and_the_margins_hold_the_neighbours() {
         .ok();
     assert!(csv_rows(&from_hats).len() > 1);
     assert_eq!(from_hats, from_catalogue);
+    // A small cone lists only the pixels it meets: the other files are never opened.
+    let small = format!(
+        "EXPLAIN SELECT star_id FROM h WHERE cone_contains(ra, dec, {}, {}, 0.01)",
+        centre.1, centre.2
+    );
+    let plan = Skyql::new(["query", "--table", &hats, &small]).ok();
+    let listed = plan.matches("Npix=").count();
+    assert!(
+        (1..=4).contains(&listed) && listed < files.len(),
+        "{listed} of {} files listed:\n{plan}",
+        files.len()
+    );
 }
 
 #[test]

@@ -78,7 +78,22 @@ def main():
         len(pairs_lsdb), len(pairs_catalog), len(pairs_hats),
         sorted(pairs_lsdb ^ pairs_catalog)[:5],
     )
-    print(f"HATS with LSDB: {n_lsdb} rows, cone of {len(cone_lsdb)} stars, {len(pairs_lsdb)} best pairs: equal")
+
+    # The other way round: LSDB writes the external catalogue as HATS, skyql reads it.
+    lsdb_dir = work / "ext_by_lsdb"
+    import pandas as pd
+    lsdb.from_dataframe(pd.read_parquet(external), ra_column="ra", dec_column="dec", catalog_name="ext",
+                        lowest_order=2, highest_order=8, partition_rows=2000).to_hats(lsdb_dir)
+    n_read = int(rows(binary, "--table", f"l={lsdb_dir}", "SELECT count(*) AS n FROM l")[0]["n"])
+    assert n_read == 20000, n_read
+    cone_ext = set(lsdb.open_catalog(lsdb_dir).cone_search(ra0, dec0, 0.3 * 3600).compute()["ext_id"])
+    cone_read = {r["ext_id"] for r in rows(binary, "--table", f"l={lsdb_dir}", f"SELECT ext_id FROM l WHERE {where}")}
+    assert cone_ext and cone_ext == cone_read, (len(cone_ext), len(cone_read))
+    pairs_read = {(r["star_id"], r["ext_id"]) for r in rows(
+        binary, "--catalog", str(catalog), "--table", f"l={lsdb_dir}", best.format("stars", "l"))}
+    assert pairs_read == pairs_lsdb, (len(pairs_read), len(pairs_lsdb))
+    print(f"HATS with LSDB: {n_lsdb} rows, cone of {len(cone_lsdb)} stars, {len(pairs_lsdb)} best pairs: equal;"
+          f" LSDB's own HATS read by skyql: {n_read} rows, cone of {len(cone_read)}, same pairs")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ use super::conjuncts::{add_to_filters, literal_f64, unwrap_column};
 const MAX_RANGES: usize = 16;
 
 /// Names of order-29 NESTED index columns: skyql's `stars.healpix`, HATS's `_healpix_29`.
-const INDEX_COLUMNS: [&str; 2] = ["healpix", "_healpix_29"];
+const INDEX_COLUMNS: [&str; 2] = ["_healpix_29", "healpix"];
 
 /// The rule; placed in the optimizer by [`super::optimizer_rules`].
 #[derive(Debug, Default)]
