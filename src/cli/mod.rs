@@ -109,8 +109,9 @@ pub(crate) struct OptionalCatalog {
     #[arg(long, env = "SKYQL_CATALOG")]
     catalog: Option<PathBuf>,
     /// Extra tables, NAME=PATH: CSV/TSV with a header row, text catalogues (.txt, .dat, .tbl;
-    /// .gz, .bz2, .zst; # comments), Parquet, VOTable, a CDS .dat with its ReadMe beside it,
-    /// or a HATS catalogue or collection directory.
+    /// .gz, .bz2, .zst; # comments), Parquet, VOTable, FITS tables (file.fits: the first
+    /// table HDU; file.fits#HDU: an HDU number or EXTNAME), a CDS .dat with its ReadMe
+    /// beside it, or a HATS catalogue or collection directory.
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
 }

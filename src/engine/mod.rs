@@ -10,6 +10,7 @@
 //! query does can write: no DDL, DML or COPY, and no file-writing functions.
 
 pub mod depth;
+pub mod fits_table;
 pub mod positioned;
 pub mod tables;
 

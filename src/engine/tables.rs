@@ -91,11 +91,18 @@ pub fn register_catalog(ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
 /// VOTable, or a CDS/VizieR fixed-width file (`.dat`, `.dat.gz`) described by a ReadMe in
 /// its directory.
 pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+    // `file.fits#HDU` before the CDS `ReadMe#table.dat` form.
+    if let Some((file, hdu)) = super::fits_table::split_hdu(path).filter(|_| !path.exists()) {
+        return super::fits_table::register_fits_table(ctx, name, file, Some(hdu));
+    }
     if let Some((readme, data)) = crate::formats::cds::locate(path) {
         return register_cds(ctx, name, &readme, &data);
     }
     if !path.exists() {
         bail!("--table {name}: {} does not exist", path.display());
+    }
+    if super::fits_table::is_fits_name(path) {
+        return super::fits_table::register_fits_table(ctx, name, path, None);
     }
     if let Some(dir) = crate::hats::hats_catalog_dir(path) {
         return crate::hats::register_hats(ctx, name, &dir).await;
@@ -131,7 +138,7 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
         }
         "vot" | "votable" | "xml" => register_votable(ctx, name, path)?,
         other => bail!(
-            "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV, text .txt/.dat/.tbl, .gz/.bz2/.zst compressed, Parquet, VOTable, a CDS .dat with its ReadMe beside it, or a HATS directory)",
+            "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV, text .txt/.dat/.tbl, .gz/.bz2/.zst compressed, Parquet, VOTable, FITS tables (file.fits or file.fits#HDU), a CDS .dat with its ReadMe beside it, or a HATS directory)",
             path.display()
         ),
     }

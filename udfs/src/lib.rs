@@ -50,6 +50,7 @@ pub(crate) use function_struct;
 pub mod aggregates;
 pub mod cfitsio;
 pub mod cfitsio_name;
+pub mod cfitsio_table;
 pub mod docs;
 pub mod fits_card;
 pub mod fits_header;

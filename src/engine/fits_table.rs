@@ -1,0 +1,84 @@
+//! `--table NAME=file.fits[#HDU]`: a FITS table HDU as a streaming table. Each scan opens
+//! the file in a blocking thread and sends batches of [`BATCH_ROWS`] rows, so a table
+//! larger than memory is never read whole; the thread stops when the query stops.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Result;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::common::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::SessionContext;
+use skyql_udfs::cfitsio::Fits;
+
+use crate::formats::fits::table_read::{BATCH_ROWS, FitsTable, open_table, read_rows};
+
+/// Whether `path` names a FITS file (`.fits`, `.fit`, `.fts`, also gzip-compressed).
+pub fn is_fits_name(path: &Path) -> bool {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    [".fits", ".fit", ".fts"].iter().any(|e| name.ends_with(e))
+}
+
+/// Splits `file.fits#HDU` into the file and the HDU (a number or an EXTNAME).
+pub fn split_hdu(path: &Path) -> Option<(&Path, &str)> {
+    let text = path.to_str()?;
+    let (file, hdu) = text.rsplit_once('#')?;
+    let file = Path::new(file);
+    (is_fits_name(file) && !hdu.is_empty()).then_some((file, hdu))
+}
+
+/// Registers the table HDU `hdu` (or the first table HDU) of `path` as `name`.
+pub fn register_fits_table(
+    ctx: &SessionContext,
+    name: &str,
+    path: &Path,
+    hdu: Option<&str>,
+) -> Result<()> {
+    let table = open_table(path, hdu).map_err(|e| e.context(format!("--table {name}")))?;
+    let schema = table.schema.clone();
+    let stream = Arc::new(FitsStream { table }) as Arc<dyn PartitionStream>;
+    ctx.register_table(
+        name,
+        Arc::new(StreamingTable::try_new(schema, vec![stream])?),
+    )?;
+    Ok(())
+}
+
+#[derive(Debug)]
+struct FitsStream {
+    table: FitsTable,
+}
+
+impl PartitionStream for FitsStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.table.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let mut builder = RecordBatchReceiverStream::builder(self.table.schema.clone(), 2);
+        let tx = builder.tx();
+        let table = self.table.clone();
+        builder.spawn_blocking(move || {
+            let external = |e: anyhow::Error| DataFusionError::External(format!("{e:#}").into());
+            let fits = Fits::open(&table.path).map_err(|e| external(anyhow::anyhow!(e)))?;
+            fits.move_to(table.hdu)
+                .map_err(|e| external(anyhow::anyhow!(e)))?;
+            let mut first = 0u64;
+            while first < table.rows {
+                let n = (table.rows - first).min(BATCH_ROWS as u64) as usize;
+                let batch = read_rows(&fits, &table, first, n).map_err(external)?;
+                if tx.blocking_send(Ok(batch)).is_err() {
+                    break; // the query stopped
+                }
+                first += n as u64;
+            }
+            Ok(())
+        });
+        builder.build()
+    }
+}
