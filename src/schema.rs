@@ -13,13 +13,14 @@ use skyql_udfs::wcs::arrow_struct::wcs_data_type;
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// Names of the catalogue tables, in the order `skyql tables` shows them.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 7] = [
     "images",
     "measurements",
     "stars",
     "fields",
     "quarters",
     "inputs",
+    "measurement_counts",
 ];
 
 /// Columns stored as Hive partition directories, per table.
@@ -267,6 +268,22 @@ pub fn inputs_schema() -> SchemaRef {
     schema_of(INPUTS)
 }
 
+#[rustfmt::skip]
+const MEASUREMENT_COUNTS: &[Column] = &[
+    ("file", Text, false, "", "meta.ref.url", "Measurements file, relative to measurements/"),
+    ("field", Text, false, "", "meta.id;obs.field", "Survey field"),
+    ("colour", Dict, false, "", "instr.bandpass", "R red, B blue"),
+    ("ccd", I32, true, "", "meta.id;instr.det", "CCD number, from the star id"),
+    ("quarter", Dict, true, "", "meta.id;instr.det", "CCD quarter, from the star id"),
+    ("n", I64, false, "", "meta.number", "Measurements of the file with these values"),
+];
+
+/// `measurement_counts`: measurements per file, field, colour, CCD and quarter, written
+/// with each version (see `catalog::summary`).
+pub fn measurement_counts_schema() -> SchemaRef {
+    schema_of(MEASUREMENT_COUNTS)
+}
+
 /// The full schema of a table as queried (partition columns appended last).
 pub fn table_schema(table: &str) -> Option<SchemaRef> {
     let file = match table {
@@ -276,6 +293,7 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
         "fields" => fields_schema(),
         "quarters" => quarters_schema(),
         "inputs" => inputs_schema(),
+        "measurement_counts" => measurement_counts_schema(),
         _ => return None,
     };
     if partition_columns(table).is_empty() {

@@ -22,6 +22,7 @@ pub mod durable;
 pub mod lock;
 pub mod manifest;
 pub mod parquet_io;
+pub mod summary;
 pub mod verify;
 pub mod version;
 

@@ -117,6 +117,7 @@ impl VersionWriter {
         std::fs::write(&conventions, &record.conventions.source)
             .with_context(|| format!("cannot write {}", conventions.display()))?;
         crash::point("version: conventions written");
+        super::summary::write_summary(&self.staging, self.previous_dir().as_deref())?;
         let tables = table_entries(&self.staging, self.previous.as_ref())?;
         sync_tree(&self.staging)?;
         let final_dir = self.catalog.join(version_dir_name(self.version));
@@ -324,7 +325,7 @@ fn carried_checksums(previous: Option<&Catalog>) -> HashMap<(u64, u64), (u64, u3
 }
 
 /// `field=X/part-....parquet` paths of a partitioned table, sorted.
-fn partitioned_files(table_dir: &Path) -> Result<Vec<String>> {
+pub(crate) fn partitioned_files(table_dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for d in std::fs::read_dir(table_dir)
         .with_context(|| format!("cannot list {}", table_dir.display()))?

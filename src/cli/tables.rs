@@ -24,7 +24,7 @@ pub(crate) fn run(args: TablesArgs) -> Result<()> {
         c.manifest.schema_version
     );
     for (name, t) in &c.manifest.tables {
-        println!("{name:<14} {:>12} rows  {:>5} files", t.rows, t.files);
+        println!("{name:<20} {:>12} rows  {:>5} files", t.rows, t.files);
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -49,42 +50,51 @@ impl ExtraTable {
 
 /// Registers every table of the catalogue's current version.
 pub fn register_catalog(ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
-    for (name, entry) in &catalog.manifest.tables {
-        let path = catalog.version_dir().join(&entry.path);
-        let file_schema = match schema::table_schema(name) {
-            Some(full) if !entry.partition_columns.is_empty() => {
-                let fields: Vec<_> = full
-                    .fields()
-                    .iter()
-                    .filter(|f| !entry.partition_columns.contains(f.name()))
-                    .cloned()
-                    .collect();
-                Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
-            }
-            Some(full) => full,
-            None => continue,
-        };
-        let mut url = path.to_string_lossy().to_string();
-        if path.is_dir() && !url.ends_with('/') {
-            url.push('/');
+    for name in catalog.manifest.tables.keys() {
+        if let Some(table) = catalog_table(catalog, name)? {
+            ctx.register_table(name.as_str(), table)?;
         }
-        let table_url = ListingTableUrl::parse(&url)
-            .with_context(|| format!("bad table path {}", path.display()))?;
-        let partitions = entry
-            .partition_columns
-            .iter()
-            .map(|c| (c.clone(), DataType::Utf8))
-            .collect();
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(partitions);
-        let config = ListingTableConfig::new(table_url)
-            .with_listing_options(options)
-            .with_schema(file_schema);
-        let table = ListingTable::try_new(config)?;
-        ctx.register_table(name.as_str(), Arc::new(table))?;
     }
     Ok(())
+}
+
+/// The listing table of the catalogue's table `name`, if the version has it.
+pub fn catalog_table(catalog: &Catalog, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+    let Some(entry) = catalog.manifest.tables.get(name) else {
+        return Ok(None);
+    };
+    let path = catalog.version_dir().join(&entry.path);
+    let file_schema = match schema::table_schema(name) {
+        Some(full) if !entry.partition_columns.is_empty() => {
+            let fields: Vec<_> = full
+                .fields()
+                .iter()
+                .filter(|f| !entry.partition_columns.contains(f.name()))
+                .cloned()
+                .collect();
+            Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
+        }
+        Some(full) => full,
+        None => return Ok(None),
+    };
+    let mut url = path.to_string_lossy().to_string();
+    if path.is_dir() && !url.ends_with('/') {
+        url.push('/');
+    }
+    let table_url = ListingTableUrl::parse(&url)
+        .with_context(|| format!("bad table path {}", path.display()))?;
+    let partitions = entry
+        .partition_columns
+        .iter()
+        .map(|c| (c.clone(), DataType::Utf8))
+        .collect();
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partitions);
+    let config = ListingTableConfig::new(table_url)
+        .with_listing_options(options)
+        .with_schema(file_schema);
+    Ok(Some(Arc::new(ListingTable::try_new(config)?)))
 }
 
 /// Registers an extra file (`--table NAME=PATH`): CSV with a header row, TSV, Parquet,
