@@ -10,23 +10,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use common::{Skyql, csv_rows, haversine_deg};
-
-/// A deterministic uniform generator in [0, 1).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use skyql::demo::rng::Rng;
 
 /// Positions around RA 0/360, both poles and the LMC, at several spreads.
 fn awkward_points(n: usize, seed: u64) -> Vec<(f64, f64)> {
-    let mut rng = Lcg(seed);
+    let mut rng = Rng::new(seed, &[]);
     let centres = [
         (0.0, 0.0),
         (359.99, -5.0),
@@ -38,8 +26,8 @@ fn awkward_points(n: usize, seed: u64) -> Vec<(f64, f64)> {
         .map(|i| {
             let (ra0, dec0) = centres[i % centres.len()];
             let scale = [0.0002, 0.01, 0.2][(i / centres.len()) % 3];
-            let dec: f64 = (dec0 + scale * (rng.next() - 0.5)).clamp(-90.0, 90.0);
-            let ra = ra0 + scale * (rng.next() - 0.5) / dec.to_radians().cos().max(0.01);
+            let dec: f64 = (dec0 + scale * (rng.uniform() - 0.5)).clamp(-90.0, 90.0);
+            let ra = ra0 + scale * (rng.uniform() - 0.5) / dec.to_radians().cos().max(0.01);
             (ra.rem_euclid(360.0), dec)
         })
         .collect()
@@ -183,18 +171,18 @@ fn ogle_iii_variables_find_their_generated_counterparts() {
             )
         })
         .collect();
-    let mut rng = Lcg(7);
+    let mut rng = Rng::new(7, &[]);
     let mut stars = Vec::new();
     for (ra, dec) in ogle.iter().step_by(2) {
         let (offset, angle) = (
-            (0.1 + 1.8 * rng.next()) / 3600.0,
-            rng.next() * std::f64::consts::TAU,
+            (0.1 + 1.8 * rng.uniform()) / 3600.0,
+            rng.uniform() * std::f64::consts::TAU,
         );
         let dec2 = dec + offset * angle.sin();
         stars.push((ra + offset * angle.cos() / dec.to_radians().cos(), dec2));
     }
     for _ in 0..2000 {
-        stars.push((78.0 + 4.0 * rng.next(), -70.5 + 3.0 * rng.next()));
+        stars.push((78.0 + 4.0 * rng.uniform(), -70.5 + 3.0 * rng.uniform()));
     }
     write_csv(&dir.path().join("a.csv"), "star", &stars);
     let view =

@@ -18,6 +18,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 
 use super::{BenchOptions, compared, run_python, summary};
+use crate::demo::rng::Rng;
 
 /// Sources per square degree.
 const DENSITY: f64 = 400_000.0;
@@ -33,19 +34,6 @@ struct Line {
     pairs: u64,
     times: Vec<f64>,
     peak: Option<u64>,
-}
-
-/// A deterministic uniform generator in [0, 1).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 pub fn bench_xmatch(opts: &BenchOptions) -> Result<()> {
@@ -107,10 +95,10 @@ fn run(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<()> {
 /// by up to 0.5 arcsec, written as Parquet (`id`, `ra`, `dec`).
 fn synthetic_pair(rows: usize, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let side = (rows as f64 / DENSITY).sqrt();
-    let mut rng = Lcg(42);
-    let random_position = |rng: &mut Lcg| {
-        let dec = CENTRE.1 + side * (rng.next() - 0.5);
-        let ra = CENTRE.0 + side * (rng.next() - 0.5) / CENTRE.1.to_radians().cos();
+    let mut rng = Rng::new(42, &[]);
+    let random_position = |rng: &mut Rng| {
+        let dec = CENTRE.1 + side * (rng.uniform() - 0.5);
+        let ra = CENTRE.0 + side * (rng.uniform() - 0.5) / CENTRE.1.to_radians().cos();
         (ra, dec)
     };
     let left: Vec<(f64, f64)> = (0..rows).map(|_| random_position(&mut rng)).collect();
@@ -119,8 +107,8 @@ fn synthetic_pair(rows: usize, dir: &Path) -> Result<(PathBuf, PathBuf)> {
             0 => {
                 let (ra, dec) = left[(i * 7919) % rows];
                 let (r, angle) = (
-                    0.5 / 3600.0 * rng.next(),
-                    std::f64::consts::TAU * rng.next(),
+                    0.5 / 3600.0 * rng.uniform(),
+                    std::f64::consts::TAU * rng.uniform(),
                 );
                 let dec2 = dec + r * angle.sin();
                 (ra + r * angle.cos() / dec.to_radians().cos(), dec2)

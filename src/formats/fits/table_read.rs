@@ -313,44 +313,34 @@ fn complex_parts(
     at: (i64, i64),
     count: usize,
 ) -> Result<ArrayRef> {
-    let numbers = count / 2;
-    // cfitsio reads complex numbers as pairs and needs two null flags per number.
-    let valid = |nulls: &[c_char]| -> NullBuffer {
-        NullBuffer::from((0..count).map(|i| nulls[i / 2] == 0).collect::<Vec<bool>>())
-    };
-    let at = (at.0, (at.1 - 1) / 2 + 1);
     if column.element == DataType::Float32 {
-        let mut values = vec![0f32; count];
-        let mut nulls = vec![0 as c_char; count.max(1)];
-        if numbers > 0 {
-            // SAFETY: room for `numbers` complex numbers (2 floats each) and 2 flags each.
-            unsafe {
-                fits.read_column(
-                    sys::TCOMPLEX as i32,
-                    column.number,
-                    at,
-                    numbers,
-                    values.as_mut_ptr() as *mut c_void,
-                    &mut nulls,
-                )
-            }
-            .map_err(anyhow::Error::msg)?;
-        }
-        let valid = valid(&nulls);
-        return Ok(Arc::new(PrimitiveArray::<Float32Type>::new(
-            values.into(),
-            Some(valid),
-        )));
+        complex_typed::<Float32Type>(fits, column, sys::TCOMPLEX, at, count)
+    } else {
+        complex_typed::<Float64Type>(fits, column, sys::TDBLCOMPLEX, at, count)
     }
-    let mut values = vec![0f64; count];
+}
+
+/// [`complex_parts`] for single (`T` = Float32, TCOMPLEX) or double (Float64, TDBLCOMPLEX)
+/// precision.
+fn complex_typed<T: ArrowPrimitiveType>(
+    fits: &Fits,
+    column: &FitsColumn,
+    code: u32,
+    at: (i64, i64),
+    count: usize,
+) -> Result<ArrayRef> {
+    let numbers = count / 2;
+    let mut values = vec![T::Native::default(); count];
+    // cfitsio reads complex numbers as pairs and needs two null flags per number.
     let mut nulls = vec![0 as c_char; count.max(1)];
     if numbers > 0 {
-        // SAFETY: room for `numbers` complex numbers (2 doubles each) and 2 flags each.
+        let first = (at.0, (at.1 - 1) / 2 + 1);
+        // SAFETY: room for `numbers` complex numbers (2 parts of T each) and 2 flags each.
         unsafe {
             fits.read_column(
-                sys::TDBLCOMPLEX as i32,
+                code as i32,
                 column.number,
-                at,
+                first,
                 numbers,
                 values.as_mut_ptr() as *mut c_void,
                 &mut nulls,
@@ -358,8 +348,8 @@ fn complex_parts(
         }
         .map_err(anyhow::Error::msg)?;
     }
-    let valid = valid(&nulls);
-    Ok(Arc::new(PrimitiveArray::<Float64Type>::new(
+    let valid = NullBuffer::from((0..count).map(|i| nulls[i / 2] == 0).collect::<Vec<bool>>());
+    Ok(Arc::new(PrimitiveArray::<T>::new(
         values.into(),
         Some(valid),
     )))
