@@ -40,6 +40,10 @@ pub struct DataFile {
     pub rows: u64,
     /// CRC-32 of the whole file.
     pub crc32: u32,
+    /// Smallest and largest `healpix` (order 29) of a `stars` file, from its statistics:
+    /// what lets a cone skip the fields it cannot touch before listing their files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healpix_range: Option<(i64, i64)>,
 }
 
 /// What one ingest run read and wrote.

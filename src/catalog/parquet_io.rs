@@ -128,3 +128,35 @@ pub fn parquet_rows(path: &Path) -> Result<u64> {
         .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
     Ok(builder.metadata().file_metadata().num_rows() as u64)
 }
+
+/// The smallest and largest non-null value of the Int64 column `column` in a Parquet
+/// file, from its footer's row-group statistics; `None` when the file has no such column,
+/// no non-null value or a row group without statistics.
+pub fn int64_range(path: &Path, column: &str) -> Result<Option<(i64, i64)>> {
+    use datafusion::parquet::file::statistics::Statistics;
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
+    let metadata = builder.metadata();
+    let columns = metadata.file_metadata().schema_descr().columns();
+    let Some(index) = columns.iter().position(|c| c.name() == column) else {
+        return Ok(None);
+    };
+    let mut range: Option<(i64, i64)> = None;
+    for group in metadata.row_groups() {
+        if group.num_rows() == 0 {
+            continue;
+        }
+        let (lo, hi) = match group.column(index).statistics() {
+            Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+                (Some(lo), Some(hi)) => (*lo, *hi),
+                // A row group of nulls only: nothing to bound.
+                _ if s.null_count_opt() == Some(group.num_rows() as u64) => continue,
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+    }
+    Ok(range)
+}

@@ -289,11 +289,16 @@ fn table_entries(
                 Some(&(bytes, crc)) if bytes == meta.len() => crc,
                 _ => file_crc32(&full)?,
             };
+            let healpix_range = match table {
+                "stars" => super::parquet_io::int64_range(&full, "healpix")?,
+                _ => None,
+            };
             data_files.push(DataFile {
                 path: rel,
                 bytes: meta.len(),
                 rows: parquet_rows(&full)?,
                 crc32,
+                healpix_range,
             });
         }
         out.insert(

@@ -9,6 +9,7 @@
 //! tables and any extra files. In [read-only mode](EngineOptions::read_only) nothing a
 //! query does can write: no DDL, DML or COPY, and no file-writing functions.
 
+pub mod cone_fields_rule;
 pub mod counts_rule;
 pub mod depth;
 pub mod fits_table;
@@ -118,25 +119,33 @@ impl Engine {
     /// DataFusion's optimizer rules with skyql's pruning rules; the star-id rule follows
     /// the catalogue's conventions (none without a catalogue or a known convention); with
     /// a catalogue that has `measurement_counts`, counts by field, colour, CCD and quarter
-    /// come from it (`counts_rule`).
+    /// come from it (`counts_rule`); with the stars' HEALPix ranges in the manifest, cones
+    /// skip the fields they cannot touch (`cone_fields_rule`).
     pub fn optimizer_rules(&self) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
         let field_of_star: Option<FieldOfStar> = self.conventions.clone().map(|c| {
             let f: FieldOfStar = Arc::new(move |id: &str| c.parse_star_id(id).map(|p| p.field));
             f
         });
         let mut rules = skyql_udfs::rules::optimizer_rules(field_of_star);
+        let at = rules
+            .iter()
+            .position(|r| r.name() == "simplify_expressions")
+            .map_or(0, |i| i + 1);
         let summary = self.catalog.as_ref().and_then(|c| {
             tables::catalog_table(c, "measurement_counts")
                 .ok()
                 .flatten()
         });
         if let Some(summary) = summary {
-            let at = rules
-                .iter()
-                .position(|r| r.name() == "simplify_expressions")
-                .map_or(0, |i| i + 1);
             let source = datafusion::datasource::provider_as_source(summary);
             rules.insert(at, Arc::new(counts_rule::CountsFromSummary::new(source)));
+        }
+        let cone_fields = self.catalog.as_ref().and_then(|c| {
+            let stars = c.manifest.tables.get("stars")?;
+            cone_fields_rule::ConeFieldPruning::from_stars(stars)
+        });
+        if let Some(rule) = cone_fields {
+            rules.insert(at, Arc::new(rule));
         }
         rules
     }

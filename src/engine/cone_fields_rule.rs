@@ -1,0 +1,131 @@
+//! An optimizer rule that lets a cone search on the catalogue's `stars` skip whole fields
+//! before their files are listed or opened: a filter `cone_contains(ra, dec, RA0, DEC0, R)`
+//! with literal centre and radius, directly over the scan of `stars`, gains `field IN
+//! (...)` with the fields whose stars' HEALPix range (from each file's statistics, kept in
+//! the manifest) meets the cone's ranges. Partition pruning then lists only those fields'
+//! directories; the cone filter stays, so the rows are those of a full scan.
+
+use std::collections::BTreeMap;
+
+use datafusion::common::Result;
+use datafusion::common::tree_node::Transformed;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{Expr, Filter, LogicalPlan, col, lit};
+use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+use skyql_udfs::rules::cone_healpix::cone_ranges;
+use skyql_udfs::rules::conjuncts::{add_to_filters, literal_f64};
+
+use crate::catalog::manifest::TableEntry;
+
+/// The rule, with each field's `healpix` ranges (one per file).
+#[derive(Debug)]
+pub struct ConeFieldPruning {
+    fields: BTreeMap<String, Vec<(i64, i64)>>,
+}
+
+impl ConeFieldPruning {
+    /// The rule for the `stars` table of a manifest, if every file has its range.
+    pub fn from_stars(stars: &TableEntry) -> Option<Self> {
+        let mut fields: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+        for file in &stars.data_files {
+            let field = file
+                .path
+                .split_once('/')
+                .and_then(|(dir, _)| dir.strip_prefix("field="))?;
+            let entry = fields.entry(field.to_string()).or_default();
+            // A file without a range holds no star with a position: nothing to meet.
+            if let Some(range) = file.healpix_range {
+                entry.push(range);
+            }
+        }
+        let complete = !fields.is_empty()
+            && stars
+                .data_files
+                .iter()
+                .all(|f| f.healpix_range.is_some() || f.rows == 0);
+        complete.then_some(ConeFieldPruning { fields })
+    }
+
+    /// The fields whose ranges meet the cone's, or `None` when the cone is not prunable.
+    fn fields_of_cone(&self, ra0: f64, dec0: f64, radius: f64) -> Option<Vec<String>> {
+        let cone = cone_ranges(ra0, dec0, radius)?;
+        let meets = |(lo, hi): &(i64, i64)| {
+            cone.iter()
+                .any(|(a, b)| (*a as i64) <= *hi && *lo < (*b as i64))
+        };
+        Some(
+            self.fields
+                .iter()
+                .filter(|(_, ranges)| ranges.iter().any(meets))
+                .map(|(field, _)| field.clone())
+                .collect(),
+        )
+    }
+
+    fn conjunct(&self, filter: &Filter) -> Option<Vec<Expr>> {
+        if !is_stars_scan(&filter.input) {
+            return None;
+        }
+        let conjuncts = split_conjunction(&filter.predicate);
+        if conjuncts
+            .iter()
+            .any(|e| e.column_refs().iter().any(|c| c.name == "field"))
+        {
+            return None;
+        }
+        let fields = conjuncts.iter().find_map(|e| match e {
+            Expr::ScalarFunction(f) if f.func.name() == "cone_contains" && f.args.len() == 5 => {
+                let (ra0, dec0, r) = (
+                    literal_f64(&f.args[2])?,
+                    literal_f64(&f.args[3])?,
+                    literal_f64(&f.args[4])?,
+                );
+                self.fields_of_cone(ra0, dec0, r)
+            }
+            _ => None,
+        })?;
+        let list: Vec<Expr> = fields.into_iter().map(lit).collect();
+        Some(vec![match list.is_empty() {
+            true => lit(false),
+            false => col("field").in_list(list, false),
+        }])
+    }
+}
+
+/// Whether `plan` is the scan of the catalogue's `stars` (possibly under an alias).
+fn is_stars_scan(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            let names = |s: &datafusion::arrow::datatypes::Schema| -> Vec<String> {
+                s.fields().iter().map(|f| f.name().clone()).collect()
+            };
+            // The catalogue's table, not a --table file someone named `stars`.
+            scan.table_name.table() == "stars"
+                && crate::schema::table_schema("stars")
+                    .is_some_and(|s| names(&s) == names(&scan.source.schema()))
+        }
+        _ => false,
+    }
+}
+
+impl OptimizerRule for ConeFieldPruning {
+    fn name(&self) -> &str {
+        "cone_field_pruning"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::TopDown)
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        add_to_filters(plan, |filter| self.conjunct(filter))
+    }
+}
