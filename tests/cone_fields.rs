@@ -49,6 +49,14 @@ fn a_cone_lists_only_the_fields_it_can_touch() {
             "{plan}"
         );
     }
+    // A cone on something else than the stars' own positions is not pruned by field.
+    let shifted = format!(
+        "SELECT count(*) AS n FROM stars WHERE cone_contains(ra + 0.0, dec, {ra}, {dec}, 0.05)"
+    );
+    let plan = Skyql::new(["query", &format!("EXPLAIN {shifted}")])
+        .catalog(&cat)
+        .ok();
+    assert!(!plan.contains("field IN"), "{plan}");
     // Far from every field: no file at all, no row.
     let far = "SELECT count(*) AS n FROM stars WHERE cone_contains(ra, dec, 200.0, 30.0, 0.1)";
     let n = Skyql::new(["query", "--format", "csv", far])

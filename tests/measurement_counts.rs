@@ -127,10 +127,16 @@ fn other_aggregates_and_filters_scan() {
         "SELECT colour, count(*) FROM measurements WHERE mag < 18 GROUP BY colour",
         "SELECT star_id, count(*) FROM measurements GROUP BY star_id",
         "SELECT colour, count(DISTINCT ccd) FROM measurements GROUP BY colour",
+        "SELECT colour, count(*) FROM measurements WHERE random() < 0.5 GROUP BY colour",
+        "SELECT colour, count(*) FROM measurements WHERE EXISTS \
+         (SELECT 1 FROM stars WHERE stars.star_id = measurements.star_id) GROUP BY colour",
     ] {
         let plan = Skyql::new(["query", &format!("EXPLAIN {sql}")])
             .catalog(&cat)
             .ok();
         assert!(!plan.contains("measurement_counts"), "{sql}:\n{plan}");
+        Skyql::new(["query", "--format", "csv", sql])
+            .catalog(&cat)
+            .ok();
     }
 }

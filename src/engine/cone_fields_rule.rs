@@ -1,6 +1,7 @@
 //! An optimizer rule that lets a cone search on the catalogue's `stars` skip whole fields
 //! before their files are listed or opened: a filter `cone_contains(ra, dec, RA0, DEC0, R)`
-//! with literal centre and radius, directly over the scan of `stars`, gains `field IN
+//! on the `ra` and `dec` columns with literal centre and radius, directly over the scan of
+//! the catalogue's `stars`, gains `field IN
 //! (...)` with the fields whose stars' HEALPix range (from each file's statistics, kept in
 //! the manifest) meets the cone's ranges. Partition pruning then lists only those fields'
 //! directories; the cone filter stays, so the rows are those of a full scan.
@@ -13,7 +14,7 @@ use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Expr, Filter, LogicalPlan, col, lit};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use skyql_udfs::rules::cone_healpix::cone_ranges;
-use skyql_udfs::rules::conjuncts::{add_to_filters, literal_f64};
+use skyql_udfs::rules::conjuncts::{add_to_filters, literal_f64, unwrap_column};
 
 use crate::catalog::manifest::TableEntry;
 
@@ -21,11 +22,13 @@ use crate::catalog::manifest::TableEntry;
 #[derive(Debug)]
 pub struct ConeFieldPruning {
     fields: BTreeMap<String, Vec<(i64, i64)>>,
+    /// The URL of the catalogue's `stars` listing table.
+    stars: String,
 }
 
 impl ConeFieldPruning {
     /// The rule for the `stars` table of a manifest, if every file has its range.
-    pub fn from_stars(stars: &TableEntry) -> Option<Self> {
+    pub fn from_stars(stars: &TableEntry, url: String) -> Option<Self> {
         let mut fields: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
         for file in &stars.data_files {
             let field = file
@@ -43,7 +46,7 @@ impl ConeFieldPruning {
                 .data_files
                 .iter()
                 .all(|f| f.healpix_range.is_some() || f.rows == 0);
-        complete.then_some(ConeFieldPruning { fields })
+        complete.then_some(ConeFieldPruning { fields, stars: url })
     }
 
     /// The fields whose ranges meet the cone's, or `None` when the cone is not prunable.
@@ -63,7 +66,9 @@ impl ConeFieldPruning {
     }
 
     fn conjunct(&self, filter: &Filter) -> Option<Vec<Expr>> {
-        if !is_stars_scan(&filter.input) {
+        let is_stars = matches!(filter.input.as_ref(),
+            LogicalPlan::TableScan(scan) if super::tables::scans_url(scan, &self.stars));
+        if !is_stars {
             return None;
         }
         let conjuncts = split_conjunction(&filter.predicate);
@@ -74,7 +79,12 @@ impl ConeFieldPruning {
             return None;
         }
         let fields = conjuncts.iter().find_map(|e| match e {
-            Expr::ScalarFunction(f) if f.func.name() == "cone_contains" && f.args.len() == 5 => {
+            Expr::ScalarFunction(f)
+                if f.func.name() == "cone_contains"
+                    && f.args.len() == 5
+                    && unwrap_column(&f.args[0]).is_some_and(|c| c.name == "ra")
+                    && unwrap_column(&f.args[1]).is_some_and(|c| c.name == "dec") =>
+            {
                 let (ra0, dec0, r) = (
                     literal_f64(&f.args[2])?,
                     literal_f64(&f.args[3])?,
@@ -89,22 +99,6 @@ impl ConeFieldPruning {
             true => lit(false),
             false => col("field").in_list(list, false),
         }])
-    }
-}
-
-/// Whether `plan` is the scan of the catalogue's `stars` (possibly under an alias).
-fn is_stars_scan(plan: &LogicalPlan) -> bool {
-    match plan {
-        LogicalPlan::TableScan(scan) => {
-            let names = |s: &datafusion::arrow::datatypes::Schema| -> Vec<String> {
-                s.fields().iter().map(|f| f.name().clone()).collect()
-            };
-            // The catalogue's table, not a --table file someone named `stars`.
-            scan.table_name.table() == "stars"
-                && crate::schema::table_schema("stars")
-                    .is_some_and(|s| names(&s) == names(&scan.source.schema()))
-        }
-        _ => false,
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, Result};
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::expr::AggregateFunction;
@@ -28,6 +28,8 @@ const KEYS: [&str; 4] = ["field", "colour", "ccd", "quarter"];
 /// The rule, holding the summary table of the session's catalogue version.
 pub struct CountsFromSummary {
     summary: Arc<dyn TableSource>,
+    /// The URL of the catalogue's `measurements` listing table.
+    measurements: String,
 }
 
 impl std::fmt::Debug for CountsFromSummary {
@@ -37,9 +39,13 @@ impl std::fmt::Debug for CountsFromSummary {
 }
 
 impl CountsFromSummary {
-    /// The rule over `summary` (the `measurement_counts` table).
-    pub fn new(summary: Arc<dyn TableSource>) -> Self {
-        CountsFromSummary { summary }
+    /// The rule over `summary` (the `measurement_counts` table) for the `measurements`
+    /// listing table at the URL `measurements`.
+    pub fn new(summary: Arc<dyn TableSource>, measurements: String) -> Self {
+        CountsFromSummary {
+            summary,
+            measurements,
+        }
     }
 }
 
@@ -64,13 +70,24 @@ impl OptimizerRule for CountsFromSummary {
         let LogicalPlan::Aggregate(aggregate) = &plan else {
             return Ok(Transformed::no(plan));
         };
-        let Some((scan, predicate)) = counted_scan(aggregate) else {
+        let Some((scan, predicate)) = counted_scan(aggregate, &self.measurements) else {
             return Ok(Transformed::no(plan));
         };
+        // Only deterministic conditions on the keys, without subqueries (whose columns
+        // `column_refs` does not see).
         let keys_only = |e: &Expr| {
-            e.column_refs()
-                .iter()
-                .all(|c| KEYS.contains(&c.name.as_str()))
+            !e.is_volatile()
+                && !e
+                    .exists(|x| {
+                        Ok(matches!(
+                            x,
+                            Expr::Exists(_) | Expr::InSubquery(_) | Expr::ScalarSubquery(_)
+                        ))
+                    })
+                    .unwrap_or(true)
+                && e.column_refs()
+                    .iter()
+                    .all(|c| KEYS.contains(&c.name.as_str()))
         };
         let groups_are_keys = aggregate
             .group_expr
@@ -121,7 +138,10 @@ impl CountsFromSummary {
 }
 
 /// The scan of `measurements` the aggregate counts, directly or through one filter.
-fn counted_scan(aggregate: &Aggregate) -> Option<(&TableScan, Option<&Expr>)> {
+fn counted_scan<'a>(
+    aggregate: &'a Aggregate,
+    measurements: &str,
+) -> Option<(&'a TableScan, Option<&'a Expr>)> {
     let (scan, predicate) = match aggregate.input.as_ref() {
         LogicalPlan::TableScan(scan) => (scan, None),
         LogicalPlan::Filter(filter) => match filter.input.as_ref() {
@@ -131,13 +151,8 @@ fn counted_scan(aggregate: &Aggregate) -> Option<(&TableScan, Option<&Expr>)> {
         _ => return None,
     };
     let plain = scan.filters.is_empty() && scan.fetch.is_none() && scan.projection.is_none();
-    let names = |s: &datafusion::arrow::datatypes::Schema| -> Vec<String> {
-        s.fields().iter().map(|f| f.name().clone()).collect()
-    };
-    // The catalogue's table, not a --table file someone named `measurements`.
-    let catalogue_table = scan.table_name.table() == "measurements"
-        && crate::schema::table_schema("measurements")
-            .is_some_and(|s| names(&s) == names(&scan.source.schema()));
+    // The catalogue's table, not a table of the same name from elsewhere.
+    let catalogue_table = super::tables::scans_url(scan, measurements);
     (plain && catalogue_table).then_some((scan, predicate))
 }
 

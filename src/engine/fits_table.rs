@@ -1,5 +1,6 @@
 //! `--table NAME=file.fits[#HDU]`: a FITS table HDU as a streaming table. Each scan opens
-//! the file in a blocking thread and sends batches of [`BATCH_ROWS`] rows, so a table
+//! the file in a blocking thread and sends batches of at most 32,768 rows (fewer for wide
+//! rows), so a table
 //! larger than memory is never read whole; the thread stops when the query stops.
 
 use std::path::Path;
@@ -15,7 +16,7 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use skyql_udfs::cfitsio::Fits;
 
-use crate::formats::fits::table_read::{BATCH_ROWS, FitsTable, open_table, read_rows};
+use crate::formats::fits::table_read::{FitsTable, open_table, read_rows};
 
 /// Whether `path` names a FITS file (`.fits`, `.fit`, `.fts`, also gzip-compressed).
 pub fn is_fits_name(path: &Path) -> bool {
@@ -70,7 +71,7 @@ impl PartitionStream for FitsStream {
                 .map_err(|e| external(anyhow::anyhow!(e)))?;
             let mut first = 0u64;
             while first < table.rows {
-                let n = (table.rows - first).min(BATCH_ROWS as u64) as usize;
+                let n = (table.rows - first).min(table.batch_rows() as u64) as usize;
                 let batch = read_rows(&fits, &table, first, n).map_err(external)?;
                 if tx.blocking_send(Ok(batch)).is_err() {
                     break; // the query stopped

@@ -136,13 +136,18 @@ impl Engine {
                 .ok()
                 .flatten()
         });
-        if let Some(summary) = summary {
+        let url = |name: &str| {
+            let c = self.catalog.as_ref()?;
+            tables::catalog_table_url(c, name).ok().flatten()
+        };
+        if let (Some(summary), Some(measurements)) = (summary, url("measurements")) {
             let source = datafusion::datasource::provider_as_source(summary);
-            rules.insert(at, Arc::new(counts_rule::CountsFromSummary::new(source)));
+            let rule = counts_rule::CountsFromSummary::new(source, measurements.to_string());
+            rules.insert(at, Arc::new(rule));
         }
         let cone_fields = self.catalog.as_ref().and_then(|c| {
             let stars = c.manifest.tables.get("stars")?;
-            cone_fields_rule::ConeFieldPruning::from_stars(stars)
+            cone_fields_rule::ConeFieldPruning::from_stars(stars, url("stars")?.to_string())
         });
         if let Some(rule) = cone_fields {
             rules.insert(at, Arc::new(rule));

@@ -1,6 +1,7 @@
 //! A table's rows with sky positions: its own (UCD `pos.eq.ra`/`pos.eq.dec` or usual
 //! names), or, for rows of a star (`measurements`: a `star_id` column and no position),
-//! the position of their star in `stars`.
+//! the position of their star in `stars` (null for a star without a row or a position:
+//! such rows are then counted as rejected, not dropped).
 
 use anyhow::{Context, Result, bail};
 use datafusion::prelude::{DataFrame, SessionContext};
@@ -28,7 +29,7 @@ pub async fn positioned_table(ctx: &SessionContext, name: &str) -> Result<DataFr
     let (ra, dec) =
         position_columns(stars.schema().as_arrow(), "stars").map_err(anyhow::Error::msg)?;
     let sql = format!(
-        "SELECT t.*, s.\"{ra}\" AS ra, s.\"{dec}\" AS dec FROM \"{name}\" t JOIN stars s ON t.star_id = s.star_id"
+        "SELECT t.*, s.\"{ra}\" AS ra, s.\"{dec}\" AS dec FROM \"{name}\" t LEFT JOIN stars s ON t.star_id = s.star_id"
     );
     Ok(ctx.sql(&sql).await?)
 }

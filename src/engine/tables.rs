@@ -58,6 +58,32 @@ pub fn register_catalog(ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
     Ok(())
 }
 
+/// The URL the listing table of the catalogue's table `name` reads, if the version has it.
+pub fn catalog_table_url(catalog: &Catalog, name: &str) -> Result<Option<ListingTableUrl>> {
+    let Some(entry) = catalog.manifest.tables.get(name) else {
+        return Ok(None);
+    };
+    let path = catalog.version_dir().join(&entry.path);
+    let mut url = path.to_string_lossy().to_string();
+    if path.is_dir() && !url.ends_with('/') {
+        url.push('/');
+    }
+    let table_url = ListingTableUrl::parse(&url)
+        .with_context(|| format!("bad table path {}", path.display()))?;
+    Ok(Some(table_url))
+}
+
+/// Whether `scan` reads the listing table at `url` (the catalogue's own table, not a
+/// table of the same name from elsewhere).
+pub fn scans_url(scan: &datafusion::logical_expr::TableScan, url: &str) -> bool {
+    let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source) else {
+        return false;
+    };
+    let any: &dyn std::any::Any = provider.as_ref();
+    any.downcast_ref::<ListingTable>()
+        .is_some_and(|t| t.table_paths().iter().any(|p| p.as_str() == url))
+}
+
 /// The listing table of the catalogue's table `name`, if the version has it.
 pub fn catalog_table(catalog: &Catalog, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
     let Some(entry) = catalog.manifest.tables.get(name) else {
@@ -77,11 +103,7 @@ pub fn catalog_table(catalog: &Catalog, name: &str) -> Result<Option<Arc<dyn Tab
         Some(full) => full,
         None => return Ok(None),
     };
-    let mut url = path.to_string_lossy().to_string();
-    if path.is_dir() && !url.ends_with('/') {
-        url.push('/');
-    }
-    let table_url = ListingTableUrl::parse(&url)
+    let table_url = catalog_table_url(catalog, name)?
         .with_context(|| format!("bad table path {}", path.display()))?;
     let partitions = entry
         .partition_columns

@@ -78,8 +78,13 @@ pub async fn export_hats(
     let (histogram, read) = histogram(ctx, &ra, &dec).await?;
     let pixels = choose_pixels(&histogram, opts.max_rows);
     let staging = crate::catalog::durable::temporary_name(out);
-    std::fs::create_dir_all(&staging)
-        .with_context(|| format!("cannot create {}", staging.display()))?;
+    // A new directory: never one an interrupted export left (remove it by hand).
+    std::fs::create_dir(&staging).with_context(|| {
+        format!(
+            "cannot create {} (a leftover of an interrupted export? remove it)",
+            staging.display()
+        )
+    })?;
     let result = write_all(ctx, &staging, &pixels, (&ra, &dec), opts).await;
     let written = match result {
         Ok(w) => w,

@@ -227,12 +227,23 @@ impl TableProvider for HatsTable {
 /// `_healpix_29 BETWEEN lo AND hi` (what the cone rule adds, possibly rewritten as
 /// `_healpix_29 >= lo AND _healpix_29 <= hi`); `None` when there is none.
 fn healpix_ranges(filters: &[Expr]) -> Option<Vec<(u64, u64)>> {
-    let conjuncts = filters.iter().flat_map(split_conjunction);
-    conjuncts.into_iter().find_map(|conjunct| {
+    let conjuncts: Vec<&Expr> = filters.iter().flat_map(split_conjunction).collect();
+    let disjunction = conjuncts.iter().find_map(|conjunct| {
         split_binary(conjunct, Operator::Or)
             .into_iter()
             .map(term_range)
             .collect()
+    });
+    // One range alone: the simplifier splits it into two conjuncts `>= lo`, `<= hi`.
+    disjunction.or_else(|| {
+        let bound = |op: Operator| {
+            conjuncts.iter().find_map(|e| match e {
+                Expr::BinaryExpr(b) if b.op == op && is_healpix29(&b.left) => literal_i64(&b.right),
+                _ => None,
+            })
+        };
+        let (lo, hi) = (bound(Operator::GtEq)?, bound(Operator::LtEq)?);
+        Some(vec![(lo.max(0) as u64, hi.max(-1).wrapping_add(1) as u64)])
     })
 }
 

@@ -51,6 +51,9 @@ def write_tables(path):
         fits.Column(name="name", format="12A", array=np.array([f"star{r}" for r in range(N)])),
         fits.Column(name="vec", format="3D", array=rng.normal(0, 1, (N, 3))),
         fits.Column(name="var", format="PJ()", array=var),
+        fits.Column(name="text", format="PA()", array=np.array(
+            ["" if r % 9 == 0 else "x" * (r % 40) for r in range(N)], dtype=object)),
+        fits.Column(name="none", format="0J", array=np.zeros((N, 0), dtype=np.int32)),
     ]
     table = fits.BinTableHDU.from_columns(cols, name="SOURCES")
     table.header["TSCAL10"] = 0.01
@@ -126,6 +129,10 @@ def main():
                 expected = [float(expected.real), float(expected.imag)]
             if name == "bits":
                 expected = [bool(x) for x in expected]
+            if name == "none":
+                expected = None  # a column of no element: null
+            if name == "text" and not isinstance(expected, str):
+                expected = "".join(x.decode() if isinstance(x, bytes) else str(x) for x in expected)
             same(got, expected, f"row {r} column {name}")
     # The ASCII table, by HDU name and by number.
     for hdu in ("ASCII", "2"):

@@ -25,8 +25,12 @@ use skyql_udfs::cfitsio::Fits;
 use skyql_udfs::cfitsio_table::{ColumnType, HduKind};
 use skyql_udfs::fits_card::CardValue;
 
-/// Rows per batch.
+/// Rows per batch at most.
 pub const BATCH_ROWS: usize = 32_768;
+/// Bytes a batch's fixed-size columns may take, about: wide rows make shorter batches.
+const BATCH_BYTES: usize = 64 << 20;
+/// Elements of one cell (a vector or a variable-length array) at most.
+const MAX_ELEMENTS: usize = 100_000_000;
 
 /// A table HDU and its columns, as found when the table was registered.
 #[derive(Debug, Clone)]
@@ -92,6 +96,13 @@ pub fn open_table(path: &Path, hdu: Option<&str>) -> Result<FitsTable> {
             {
                 metadata.insert(key.to_string(), v.clone());
             }
+        }
+        if ty.repeat > MAX_ELEMENTS as i64 {
+            bail!(
+                "{}: column {number} ({name}): {} elements per row (at most {MAX_ELEMENTS} are read)",
+                at(),
+                ty.repeat
+            );
         }
         let column = FitsColumn {
             number,
@@ -170,7 +181,11 @@ impl FitsColumn {
     /// Values per row of a fixed-size column (complex: both parts); 1 for scalars.
     fn per_row(&self) -> usize {
         let n = if self.ty.code as u32 == sys::TSTRING {
-            1
+            // `rAw` with w < r: r / w strings of w characters per row.
+            match (self.ty.repeat, self.ty.width) {
+                (r, w) if w > 0 && r > w => (r / w) as usize,
+                _ => 1,
+            }
         } else {
             self.ty.repeat.max(1) as usize
         };
@@ -179,13 +194,28 @@ impl FitsColumn {
 
     fn arrow_type(&self) -> DataType {
         let item = || Arc::new(Field::new("item", self.element.clone(), true));
-        if self.ty.variable {
+        if self.ty.variable && self.element == DataType::Utf8 {
+            // `PA`: one string of its own length per row.
+            DataType::Utf8
+        } else if self.ty.variable {
             DataType::List(item())
         } else if self.per_row() > 1 || self.is_complex() {
             DataType::FixedSizeList(item(), self.per_row() as i32)
         } else {
             self.element.clone()
         }
+    }
+}
+
+impl FitsTable {
+    /// Rows per batch: [`BATCH_ROWS`], fewer for wide rows.
+    pub fn batch_rows(&self) -> usize {
+        let row_bytes: usize = self
+            .columns
+            .iter()
+            .map(|c| 8 * c.per_row() + (c.ty.width.max(0) as usize))
+            .sum();
+        (BATCH_BYTES / row_bytes.max(1)).clamp(1, BATCH_ROWS)
     }
 }
 
@@ -217,6 +247,13 @@ fn read_column(fits: &Fits, column: &FitsColumn, row: i64, n: usize) -> Result<A
     if column.ty.variable {
         return variable_column(fits, column, row, n);
     }
+    if column.ty.repeat <= 0 || (column.element == DataType::Utf8 && column.ty.width <= 0) {
+        // A column of no element (`0J`, `0A`): legal FITS, nothing to read.
+        return Ok(datafusion::arrow::array::new_null_array(
+            &column.arrow_type(),
+            n,
+        ));
+    }
     let per_row = column.per_row();
     let values = if column.ty.code as u32 == sys::TBIT {
         bits(fits, column, row, n)?
@@ -247,7 +284,7 @@ fn elements(fits: &Fits, column: &FitsColumn, at: (i64, i64), count: usize) -> R
                 .map(|(v, n)| (*n == 0).then_some(*v != 0));
             Arc::new(flags.collect::<BooleanArray>())
         }
-        DataType::Utf8 => strings(fits, column, at, count)?,
+        DataType::Utf8 => strings(fits, column, at, count, column.ty.width.max(0) as usize)?,
         DataType::UInt8 => primitive::<UInt8Type>(fits, sys::TBYTE, c, at, count)?,
         DataType::Int8 => primitive::<Int8Type>(fits, sys::TSBYTE, c, at, count)?,
         DataType::Int16 => primitive::<Int16Type>(fits, sys::TSHORT, c, at, count)?,
@@ -356,8 +393,16 @@ fn complex_typed<T: ArrowPrimitiveType>(
 }
 
 /// Strings: one per row (the whole `rA` field, trailing blanks removed).
-fn strings(fits: &Fits, column: &FitsColumn, at: (i64, i64), count: usize) -> Result<ArrayRef> {
-    let width = column.ty.repeat.max(column.ty.width).max(1) as usize;
+/// Strings of at most `width` characters: cfitsio writes each with its NUL into a buffer of
+/// `width + 1` bytes (`width`: the column's string length, or a variable-length cell's).
+fn strings(
+    fits: &Fits,
+    column: &FitsColumn,
+    at: (i64, i64),
+    count: usize,
+    width: usize,
+) -> Result<ArrayRef> {
+    let width = width.max(1);
     let mut buffers: Vec<Vec<u8>> = vec![vec![0u8; width + 1]; count];
     let mut pointers: Vec<*mut c_char> = buffers
         .iter_mut()
@@ -406,13 +451,19 @@ fn variable_column(fits: &Fits, column: &FitsColumn, row: i64, n: usize) -> Resu
         let length = fits
             .array_length(column.number, row + r)
             .map_err(anyhow::Error::msg)?;
+        if length > MAX_ELEMENTS {
+            bail!(
+                "row {}: a variable-length array of {length} elements (at most {MAX_ELEMENTS} are read)",
+                row + r
+            );
+        }
         let count = if column.is_complex() {
             2 * length
         } else {
             length
         };
         let part = if column.element == DataType::Utf8 {
-            strings(fits, column, (row + r, 1), usize::from(length > 0))?
+            strings(fits, column, (row + r, 1), usize::from(length > 0), length)?
         } else {
             elements(fits, column, (row + r, 1), count)?
         };
@@ -421,6 +472,18 @@ fn variable_column(fits: &Fits, column: &FitsColumn, row: i64, n: usize) -> Resu
     }
     let refs: Vec<&dyn datafusion::arrow::array::Array> =
         parts.iter().map(|a| a.as_ref()).collect();
+    if column.element == DataType::Utf8 {
+        // One string per row; an empty cell is the empty string.
+        let texts = parts.iter().map(|p| {
+            let p = p.as_any().downcast_ref::<StringArray>();
+            Some(
+                p.filter(|p| datafusion::arrow::array::Array::len(*p) > 0)
+                    .map_or("", |p| p.value(0))
+                    .to_string(),
+            )
+        });
+        return Ok(Arc::new(texts.collect::<StringArray>()));
+    }
     let values = if refs.is_empty() {
         datafusion::arrow::array::new_empty_array(&column.element)
     } else {

@@ -154,9 +154,11 @@ pub fn spatial_join(join: Join, bound: DistanceBound, keep: Keep) -> Result<Logi
     if outer {
         // A left row unmatched in a cell needs its row of nulls once at most: from the
         // cell of its centre.
+        // A left row without a position (no cell at all) keeps its row of nulls too.
         let centre_or_match = col(RIGHT_PRESENT)
             .is_not_null()
-            .or(col(LEFT_CELLS).eq(col(LEFT_CENTRE)));
+            .or(col(LEFT_CELLS).eq(col(LEFT_CENTRE)))
+            .or(col(LEFT_CENTRE).is_null());
         joined = joined.filter(centre_or_match)?;
     }
     let kept = match ranked {

@@ -43,10 +43,16 @@ pub fn position_columns(schema: &Schema, table: &str) -> Result<(String, String)
     }
 }
 
-/// The numeric column whose UCD is `ucd` (`;meta.main` preferred).
+/// The numeric column in degrees (unit `deg`, or none given) whose UCD is `ucd`
+/// (`;meta.main` preferred): VizieR's `RAh` is `pos.eq.ra;meta.main` in hours.
 fn by_ucd(schema: &Schema, ucd: &str) -> Option<String> {
+    let degrees = |f: &&Field| {
+        f.metadata()
+            .get("unit")
+            .is_none_or(|u| matches!(u.trim(), "" | "deg" | "degree" | "degrees"))
+    };
     let with_ucd = |main: bool| {
-        numeric(schema).find(|f| {
+        numeric(schema).filter(degrees).find(|f| {
             f.metadata().get("ucd").is_some_and(|u| {
                 let words: Vec<&str> = u.split(';').map(str::trim).collect();
                 words.first().is_some_and(|w| w.eq_ignore_ascii_case(ucd))
@@ -105,6 +111,13 @@ mod tests {
         let schema = Schema::new(vec![field("RAJ2000", None), field("DEJ2000", None)]);
         let found = position_columns(&schema, "t").unwrap();
         assert_eq!(found, ("RAJ2000".to_string(), "DEJ2000".to_string()));
+        let hours = field("RAh", Some("pos.eq.ra;meta.main")).with_metadata(HashMap::from([
+            ("ucd".to_string(), "pos.eq.ra;meta.main".to_string()),
+            ("unit".to_string(), "h".to_string()),
+        ]));
+        let schema = Schema::new(vec![hours, field("RAJ2000", None), field("DEJ2000", None)]);
+        let found = position_columns(&schema, "t").unwrap();
+        assert_eq!(found.0, "RAJ2000", "hours are not degrees");
         let schema = Schema::new(vec![field("x", None), field("dec", None)]);
         assert!(
             position_columns(&schema, "t")
