@@ -19,7 +19,8 @@ pub use star_field::{FieldOfStar, StarFieldPruning};
 
 /// DataFusion's default optimizer rules with skyql's pruning rules right after expression
 /// simplification, before filters and projections are pushed into the scans: the cone
-/// rule always, the star-id rule when the survey's convention is known. Give them to
+/// rule always, the star-id rule when the survey's convention is known; the spatial-join
+/// rule right after filters are pushed down. Give them to
 /// `SessionStateBuilder::with_optimizer_rules`.
 pub fn optimizer_rules(
     field_of_star: Option<FieldOfStar>,
@@ -30,11 +31,16 @@ pub fn optimizer_rules(
         .position(|r| r.name() == "simplify_expressions")
         .map_or(0, |i| i + 1);
     rules.insert(at, Arc::new(ConeHealpixPruning));
-    at += 1;
-    rules.insert(at, Arc::new(SpatialJoin));
     if let Some(field_of_star) = field_of_star {
         at += 1;
         rules.insert(at, Arc::new(StarFieldPruning::new(field_of_star)));
     }
+    // Spatial joins after filters are pushed down: a WHERE on one side reaches that
+    // side's scan before the left rows are numbered (left joins, nearest match).
+    let after_push = rules
+        .iter()
+        .position(|r| r.name() == "push_down_filter")
+        .map_or(rules.len(), |i| i + 1);
+    rules.insert(after_push, Arc::new(SpatialJoin));
     rules
 }
