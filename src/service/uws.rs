@@ -384,15 +384,10 @@ fn job_document(state: &AppState, id: &str, j: &Job) -> String {
         "  <uws:destruction>{}</uws:destruction>",
         iso(j.destruction)
     );
-    x.push_str(&parameters_element(j));
-    x.push_str("  <uws:results>\n");
-    if j.result.is_some() {
-        let _ = writeln!(
-            x,
-            "    <uws:result id=\"result\" xlink:href=\"{}/results/result\"/>",
-            job_url(state, id)
-        );
-    }
+    x.push_str("  <uws:parameters>\n");
+    x.push_str(&parameter_lines(j));
+    x.push_str("  </uws:parameters>\n  <uws:results>\n");
+    x.push_str(&result_lines(state, id, j, "    "));
     x.push_str("  </uws:results>\n");
     if let Some(e) = &j.error {
         let _ = write!(
@@ -405,8 +400,9 @@ fn job_document(state: &AppState, id: &str, j: &Job) -> String {
     x
 }
 
-fn parameters_element(j: &Job) -> String {
-    let mut x = String::from("  <uws:parameters>\n");
+/// The job's `<uws:parameter>` lines.
+fn parameter_lines(j: &Job) -> String {
+    let mut x = String::new();
     for (k, v) in &j.params {
         let _ = writeln!(
             x,
@@ -415,8 +411,18 @@ fn parameters_element(j: &Job) -> String {
             xml_escape(v)
         );
     }
-    x.push_str("  </uws:parameters>\n");
     x
+}
+
+/// The job's `<uws:result>` line, if it has a result, indented by `indent`.
+fn result_lines(state: &AppState, id: &str, j: &Job, indent: &str) -> String {
+    match j.result {
+        Some(_) => format!(
+            "{indent}<uws:result id=\"result\" xlink:href=\"{}/results/result\"/>\n",
+            job_url(state, id)
+        ),
+        None => String::new(),
+    }
 }
 
 /// The job's document, after an optional WAIT.
@@ -427,11 +433,7 @@ async fn job(
 ) -> Response {
     let params = Params::from_request(query.as_deref(), &Bytes::new());
     wait_for_change(&state, &id, params.get("WAIT")).await;
-    let jobs = state.jobs.jobs.lock().await;
-    match jobs.get(&id) {
-        Some(j) => xml(job_document(&state, &id, j)),
-        None => not_found(&id),
-    }
+    with_job(&state, &id, |j| xml(job_document(&state, &id, j))).await
 }
 
 async fn job_post(
@@ -478,11 +480,19 @@ async fn remove(state: &AppState, id: &str) -> Response {
     }
 }
 
-async fn phase(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.jobs.jobs.lock().await.get(&id) {
-        Some(j) => text(StatusCode::OK, j.phase.name().to_string()),
-        None => not_found(&id),
+/// `answer` for job `id`, or 404.
+async fn with_job(state: &AppState, id: &str, answer: impl FnOnce(&Job) -> Response) -> Response {
+    match state.jobs.jobs.lock().await.get(id) {
+        Some(j) => answer(j),
+        None => not_found(id),
     }
+}
+
+async fn phase(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    with_job(&state, &id, |j| {
+        text(StatusCode::OK, j.phase.name().to_string())
+    })
+    .await
 }
 
 async fn phase_post(
@@ -523,17 +533,14 @@ async fn set_phase(state: &Arc<AppState>, id: &str, phase: &str) -> Response {
 }
 
 async fn quote(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.jobs.jobs.lock().await.get(&id) {
-        Some(_) => text(StatusCode::OK, String::new()),
-        None => not_found(&id),
-    }
+    with_job(&state, &id, |_| text(StatusCode::OK, String::new())).await
 }
 
 async fn duration(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.jobs.jobs.lock().await.get(&id) {
-        Some(j) => text(StatusCode::OK, j.execution_duration.to_string()),
-        None => not_found(&id),
-    }
+    with_job(&state, &id, |j| {
+        text(StatusCode::OK, j.execution_duration.to_string())
+    })
+    .await
 }
 
 async fn duration_post(
@@ -566,10 +573,7 @@ async fn duration_post(
 }
 
 async fn destruction(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.jobs.jobs.lock().await.get(&id) {
-        Some(j) => text(StatusCode::OK, iso(j.destruction)),
-        None => not_found(&id),
-    }
+    with_job(&state, &id, |j| text(StatusCode::OK, iso(j.destruction))).await
 }
 
 async fn destruction_post(
@@ -597,34 +601,25 @@ async fn destruction_post(
 }
 
 async fn owner(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.jobs.jobs.lock().await.get(&id) {
-        Some(_) => text(StatusCode::OK, String::new()),
-        None => not_found(&id),
-    }
+    with_job(&state, &id, |_| text(StatusCode::OK, String::new())).await
 }
 
 async fn error(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.jobs.jobs.lock().await.get(&id) {
-        Some(j) => match &j.error {
-            Some(e) => super::xml_response(StatusCode::OK, super::error_votable(e)),
-            None => text(StatusCode::OK, String::new()),
-        },
-        None => not_found(&id),
-    }
+    with_job(&state, &id, |j| match &j.error {
+        Some(e) => super::xml_response(StatusCode::OK, super::error_votable(e)),
+        None => text(StatusCode::OK, String::new()),
+    })
+    .await
 }
 
 async fn parameters(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.jobs.jobs.lock().await.get(&id) {
-        Some(j) => xml(format!(
+    with_job(&state, &id, |j| {
+        xml(format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:parameters {UWS_NS}>\n{}</uws:parameters>\n",
-            parameters_element(j)
-                .lines()
-                .filter(|l| l.trim_start().starts_with("<uws:parameter "))
-                .map(|l| format!("{l}\n"))
-                .collect::<String>()
-        )),
-        None => not_found(&id),
-    }
+            parameter_lines(j)
+        ))
+    })
+    .await
 }
 
 async fn parameters_post(
@@ -651,22 +646,13 @@ async fn parameters_post(
 }
 
 async fn results(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.jobs.jobs.lock().await.get(&id) {
-        Some(j) => {
-            let mut x =
-                format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:results {UWS_NS}>\n");
-            if j.result.is_some() {
-                let _ = writeln!(
-                    x,
-                    "  <uws:result id=\"result\" xlink:href=\"{}/results/result\"/>",
-                    job_url(&state, &id)
-                );
-            }
-            x.push_str("</uws:results>\n");
-            xml(x)
-        }
-        None => not_found(&id),
-    }
+    with_job(&state, &id, |j| {
+        xml(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:results {UWS_NS}>\n{}</uws:results>\n",
+            result_lines(&state, &id, j, "  ")
+        ))
+    })
+    .await
 }
 
 async fn result(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
