@@ -46,6 +46,19 @@ pub struct DataFile {
     pub healpix_range: Option<(i64, i64)>,
 }
 
+impl DataFile {
+    /// The value of the Hive partition `key` in the file's path (`lm055` for `field` in
+    /// `field=lm055/part-000002-0000.parquet`).
+    pub fn partition_value(&self, key: &str) -> Option<&str> {
+        partition_value(&self.path, key)
+    }
+}
+
+/// The value of the Hive partition `key` in the first directory of the relative path `rel`.
+pub fn partition_value<'a>(rel: &'a str, key: &str) -> Option<&'a str> {
+    rel.split_once('/')?.0.strip_prefix(key)?.strip_prefix('=')
+}
+
 /// What one ingest run read and wrote.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct IngestRun {

@@ -121,27 +121,26 @@ pub fn decoded_rows(bytes: bytes::Bytes, path: &Path) -> Result<u64> {
     Ok(rows)
 }
 
-/// Number of rows of a Parquet file, from its footer.
-pub fn parquet_rows(path: &Path) -> Result<u64> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
-    Ok(builder.metadata().file_metadata().num_rows() as u64)
-}
-
-/// The smallest and largest non-null value of the Int64 column `column` in a Parquet
-/// file, from its footer's row-group statistics; `None` when the file has no such column,
-/// no non-null value or a row group without statistics.
-pub fn int64_range(path: &Path, column: &str) -> Result<Option<(i64, i64)>> {
-    use datafusion::parquet::file::statistics::Statistics;
+/// What a Parquet file's footer says: its rows, and the smallest and largest non-null value
+/// of the Int64 column `range_of` (none when there is no such column, no non-null value or
+/// a row group without statistics). One read of the footer.
+pub fn footer_facts(path: &Path, range_of: Option<&str>) -> Result<(u64, Option<(i64, i64)>)> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
     let metadata = builder.metadata();
+    let rows = metadata.file_metadata().num_rows() as u64;
+    Ok((rows, range_of.and_then(|c| int64_range(metadata, c))))
+}
+
+/// See [`footer_facts`].
+fn int64_range(
+    metadata: &datafusion::parquet::file::metadata::ParquetMetaData,
+    column: &str,
+) -> Option<(i64, i64)> {
+    use datafusion::parquet::file::statistics::Statistics;
     let columns = metadata.file_metadata().schema_descr().columns();
-    let Some(index) = columns.iter().position(|c| c.name() == column) else {
-        return Ok(None);
-    };
+    let index = columns.iter().position(|c| c.name() == column)?;
     let mut range: Option<(i64, i64)> = None;
     for group in metadata.row_groups() {
         if group.num_rows() == 0 {
@@ -152,11 +151,11 @@ pub fn int64_range(path: &Path, column: &str) -> Result<Option<(i64, i64)>> {
                 (Some(lo), Some(hi)) => (*lo, *hi),
                 // A row group of nulls only: nothing to bound.
                 _ if s.null_count_opt() == Some(group.num_rows() as u64) => continue,
-                _ => return Ok(None),
+                _ => return None,
             },
-            _ => return Ok(None),
+            _ => return None,
         };
         range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
     }
-    Ok(range)
+    range
 }

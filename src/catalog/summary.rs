@@ -45,9 +45,7 @@ pub fn write_summary(staging: &Path, previous_dir: Option<&Path>) -> Result<()> 
         for rel in super::version::partitioned_files(&table_dir)? {
             let path = table_dir.join(&rel);
             let meta = std::fs::metadata(&path)?;
-            let field = rel
-                .split_once('/')
-                .and_then(|(d, _)| d.strip_prefix("field="))
+            let field = super::manifest::partition_value(&rel, "field")
                 .unwrap_or_default()
                 .to_string();
             match carried.get(&(meta.dev(), meta.ino())) {
@@ -107,9 +105,16 @@ fn previous_counts(previous_dir: &Path) -> Carried {
             ccd.as_primitive::<Int32Type>(),
             n.as_primitive::<Int64Type>(),
         );
+        // Rows of one file follow each other: one stat per file.
+        let mut inode: Option<(&str, Option<(u64, u64)>)> = None;
         for i in 0..batch.num_rows() {
-            let path = previous_dir.join("measurements").join(file.value(i));
-            let Ok(meta) = std::fs::metadata(&path) else {
+            let name = file.value(i);
+            if inode.is_none_or(|(n, _)| n != name) {
+                let path = previous_dir.join("measurements").join(name);
+                let meta = std::fs::metadata(&path).ok();
+                inode = Some((name, meta.map(|m| (m.dev(), m.ino()))));
+            }
+            let Some((_, Some(id))) = inode else {
                 continue;
             };
             let key = (
@@ -117,9 +122,7 @@ fn previous_counts(previous_dir: &Path) -> Carried {
                 ccd.is_valid(i).then(|| ccd.value(i)),
                 quarter.is_valid(i).then(|| quarter.value(i).to_string()),
             );
-            out.entry((meta.dev(), meta.ino()))
-                .or_default()
-                .push((key, n.value(i)));
+            out.entry(id).or_default().push((key, n.value(i)));
         }
     }
     out

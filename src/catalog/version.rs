@@ -22,7 +22,7 @@ use super::crash;
 use super::durable::{is_temporary_name, sync_dir, sync_file};
 use super::lock::WriteLock;
 use super::manifest::{DataFile, IngestRun, Manifest, TableEntry};
-use super::parquet_io::parquet_rows;
+use super::parquet_io::footer_facts;
 use super::{CONVENTIONS_FILE, Catalog, parse_version_dir_name, version_dir_name};
 use crate::conventions::Conventions;
 use crate::schema::{self, SCHEMA_VERSION};
@@ -256,12 +256,13 @@ fn check_checksums(catalog: &Catalog) -> Result<()> {
 }
 
 /// The manifest entries of every table staged in `version_dir`, with each file's size,
-/// rows and CRC-32 (taken from the previous manifest for files hard-linked from it).
+/// rows, CRC-32 and (stars) HEALPix range, taken from the previous manifest for files
+/// hard-linked from it.
 fn table_entries(
     version_dir: &Path,
     previous: Option<&Catalog>,
 ) -> Result<BTreeMap<String, TableEntry>> {
-    let carried = carried_checksums(previous);
+    let carried = carried_files(previous);
     let mut out = BTreeMap::new();
     for table in schema::TABLES {
         let partitions: Vec<String> = schema::partition_columns(table)
@@ -285,21 +286,31 @@ fn table_entries(
                 version_dir.join(&path).join(&rel)
             };
             let meta = std::fs::metadata(&full)?;
-            let crc32 = match carried.get(&(meta.dev(), meta.ino())) {
-                Some(&(bytes, crc)) if bytes == meta.len() => crc,
-                _ => file_crc32(&full)?,
+            let range_of = (table == "stars").then_some("healpix");
+            // A file hard-linked from the previous version keeps what its manifest says;
+            // a new one is read once for its checksum and once for its footer.
+            let file = match carried.get(&(meta.dev(), meta.ino())) {
+                Some(f)
+                    if f.bytes == meta.len()
+                        && (range_of.is_none() || f.healpix_range.is_some()) =>
+                {
+                    DataFile {
+                        path: rel,
+                        ..f.clone()
+                    }
+                }
+                _ => {
+                    let (rows, healpix_range) = footer_facts(&full, range_of)?;
+                    DataFile {
+                        path: rel,
+                        bytes: meta.len(),
+                        rows,
+                        crc32: file_crc32(&full)?,
+                        healpix_range,
+                    }
+                }
             };
-            let healpix_range = match table {
-                "stars" => super::parquet_io::int64_range(&full, "healpix")?,
-                _ => None,
-            };
-            data_files.push(DataFile {
-                path: rel,
-                bytes: meta.len(),
-                rows: parquet_rows(&full)?,
-                crc32,
-                healpix_range,
-            });
+            data_files.push(file);
         }
         out.insert(
             table.to_string(),
@@ -315,14 +326,14 @@ fn table_entries(
     Ok(out)
 }
 
-/// Checksums of the previous version's files by (device, inode): a hard link keeps both.
-fn carried_checksums(previous: Option<&Catalog>) -> HashMap<(u64, u64), (u64, u32)> {
+/// The previous version's file entries by (device, inode): a hard link keeps both.
+fn carried_files(previous: Option<&Catalog>) -> HashMap<(u64, u64), DataFile> {
     let mut out = HashMap::new();
     let Some(c) = previous else { return out };
     for entry in c.manifest.tables.values() {
         for f in &entry.data_files {
             if let Ok(m) = std::fs::metadata(c.data_file_path(entry, f)) {
-                out.insert((m.dev(), m.ino()), (f.bytes, f.crc32));
+                out.insert((m.dev(), m.ino()), f.clone());
             }
         }
     }

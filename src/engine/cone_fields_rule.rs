@@ -14,7 +14,7 @@ use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Expr, Filter, LogicalPlan, col, lit};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use skyql_udfs::rules::cone_healpix::cone_ranges;
-use skyql_udfs::rules::conjuncts::{add_to_filters, literal_f64, unwrap_column};
+use skyql_udfs::rules::conjuncts::{add_to_filters, literal_cone};
 
 use crate::catalog::manifest::TableEntry;
 
@@ -31,12 +31,10 @@ impl ConeFieldPruning {
     pub fn from_stars(stars: &TableEntry, url: String) -> Option<Self> {
         let mut fields: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
         for file in &stars.data_files {
-            let field = file
-                .path
-                .split_once('/')
-                .and_then(|(dir, _)| dir.strip_prefix("field="))?;
+            let field = file.partition_value("field")?;
             let entry = fields.entry(field.to_string()).or_default();
-            // A file without a range holds no star with a position: nothing to meet.
+            // A file without a range adds nothing to meet; the rule is only built when
+            // every file with rows has its range (`complete` below).
             if let Some(range) = file.healpix_range {
                 entry.push(range);
             }
@@ -78,19 +76,9 @@ impl ConeFieldPruning {
         {
             return None;
         }
-        let fields = conjuncts.iter().find_map(|e| match e {
-            Expr::ScalarFunction(f)
-                if f.func.name() == "cone_contains"
-                    && f.args.len() == 5
-                    && unwrap_column(&f.args[0]).is_some_and(|c| c.name == "ra")
-                    && unwrap_column(&f.args[1]).is_some_and(|c| c.name == "dec") =>
-            {
-                let (ra0, dec0, r) = (
-                    literal_f64(&f.args[2])?,
-                    literal_f64(&f.args[3])?,
-                    literal_f64(&f.args[4])?,
-                );
-                self.fields_of_cone(ra0, dec0, r)
+        let fields = conjuncts.iter().find_map(|e| match literal_cone(e) {
+            Some(cone) if cone.ra.name == "ra" && cone.dec.name == "dec" => {
+                self.fields_of_cone(cone.centre.0, cone.centre.1, cone.radius)
             }
             _ => None,
         })?;

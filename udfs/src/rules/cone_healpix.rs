@@ -13,7 +13,7 @@ use datafusion::logical_expr::utils::{disjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, LogicalPlan, lit};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
-use super::conjuncts::{add_to_filters, literal_f64, unwrap_column};
+use super::conjuncts::{LiteralCone, add_to_filters, literal_cone};
 
 /// Most ranges written into a predicate; beyond, neighbouring ranges are merged.
 const MAX_RANGES: usize = 16;
@@ -87,22 +87,19 @@ fn healpix_conjuncts(conjuncts: Vec<&Expr>, has: &dyn Fn(&Column) -> bool) -> Op
     }
     let mut extra = Vec::new();
     for conjunct in conjuncts {
-        let Expr::ScalarFunction(f) = conjunct else {
+        let Some(LiteralCone {
+            ra,
+            dec,
+            centre: (ra0, dec0),
+            radius,
+        }) = literal_cone(conjunct)
+        else {
             continue;
         };
-        if f.func.name() != "cone_contains" || f.args.len() != 5 {
+        // The index describes the table's own positions: both columns of one relation.
+        if ra.relation != dec.relation {
             continue;
         }
-        let Some(ra) = unwrap_column(&f.args[0]) else {
-            continue;
-        };
-        let (Some(ra0), Some(dec0), Some(radius)) = (
-            literal_f64(&f.args[2]),
-            literal_f64(&f.args[3]),
-            literal_f64(&f.args[4]),
-        ) else {
-            continue;
-        };
         let Some(healpix) = INDEX_COLUMNS
             .iter()
             .map(|name| Column::new(ra.relation.clone(), *name))

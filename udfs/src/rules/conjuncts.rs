@@ -21,6 +21,36 @@ pub fn literal_f64(e: &Expr) -> Option<f64> {
     }
 }
 
+/// A cone search on a table's own position columns.
+#[derive(Debug, Clone, Copy)]
+pub struct LiteralCone<'a> {
+    /// The right ascension column.
+    pub ra: &'a Column,
+    /// The declination column.
+    pub dec: &'a Column,
+    /// Centre (RA, Dec), degrees.
+    pub centre: (f64, f64),
+    /// Radius, degrees.
+    pub radius: f64,
+}
+
+/// `cone_contains(ra, dec, RA0, DEC0, R)` with two columns (under casts) and a literal
+/// centre and radius: the conjunct the pruning rules use.
+pub fn literal_cone(e: &Expr) -> Option<LiteralCone<'_>> {
+    let Expr::ScalarFunction(f) = e else {
+        return None;
+    };
+    if f.func.name() != "cone_contains" || f.args.len() != 5 {
+        return None;
+    }
+    Some(LiteralCone {
+        ra: unwrap_column(&f.args[0])?,
+        dec: unwrap_column(&f.args[1])?,
+        centre: (literal_f64(&f.args[2])?, literal_f64(&f.args[3])?),
+        radius: literal_f64(&f.args[4])?,
+    })
+}
+
 /// A string literal (possibly cast).
 pub fn string_literal(e: &Expr) -> Option<String> {
     match e {
