@@ -124,11 +124,7 @@ struct Line {
 /// Runs the export benchmark.
 pub fn bench_export(opts: &BenchOptions) -> Result<()> {
     let rows = opts.rows.unwrap_or(300_000);
-    let dir = std::env::temp_dir().join(format!("skyql-bench-export-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let result = run(opts, rows, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    super::in_scratch_dir("export", |dir| run(opts, rows, dir))
 }
 
 fn run(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<()> {

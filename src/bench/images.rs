@@ -67,11 +67,7 @@ fn write_source(path: &Path, seed: u64) -> Result<()> {
 
 /// Runs the benchmark.
 pub fn bench_cutout(opts: &BenchOptions) -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("skyql-bench-cutout-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let result = run(opts, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    super::in_scratch_dir("cutout", |dir| run(opts, dir))
 }
 
 fn run(opts: &BenchOptions, dir: &Path) -> Result<()> {

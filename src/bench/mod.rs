@@ -89,6 +89,17 @@ pub fn compared(ratio: f64) -> String {
     }
 }
 
+/// Runs `f` in a scratch directory `skyql-bench-NAME-PID` of the system's temporary
+/// directory, removed afterwards whatever `f` returns.
+fn in_scratch_dir<T>(name: &str, f: impl FnOnce(&std::path::Path) -> Result<T>) -> Result<T> {
+    use anyhow::Context;
+    let dir = std::env::temp_dir().join(format!("skyql-bench-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let result = f(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 /// Median and spread (min, max) of timings in seconds.
 fn summary(mut t: Vec<f64>) -> (f64, f64, f64) {
     t.sort_by(f64::total_cmp);

@@ -38,16 +38,7 @@ struct Line {
 
 pub fn bench_xmatch(opts: &BenchOptions) -> Result<()> {
     let rows = opts.rows.unwrap_or(1_000_000);
-    let dir = tempfile_dir()?;
-    let result = run(opts, rows, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
-}
-
-fn tempfile_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("skyql-bench-xmatch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
+    super::in_scratch_dir("xmatch", |dir| run(opts, rows, dir))
 }
 
 fn run(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<()> {
@@ -196,55 +187,51 @@ fn last_count(text: &str) -> Option<u64> {
     })
 }
 
+/// One tool's whole process, run `reps` times after a warm-up ([`super::time`]); the pairs
+/// are the count the last run printed.
+fn process_line(
+    tool: &'static str,
+    mode: &'static str,
+    reps: usize,
+    mut command: impl FnMut() -> Command,
+) -> Result<Line> {
+    let (times, (out, peak)) = super::time(reps, || {
+        let (_, out, peak) = timed(&mut command())?;
+        Ok((out, peak))
+    })?;
+    let pairs = last_count(&out).with_context(|| format!("no count from {tool}"))?;
+    Ok(Line {
+        tool,
+        mode,
+        pairs,
+        times,
+        peak,
+    })
+}
+
 fn skyql_line(skyql: &Path, tables: &[String; 2], mode: &'static str, reps: usize) -> Result<Line> {
     let sql = format!("SELECT count(*) AS pairs FROM xmatch(a, b, {RADIUS_ARCSEC}, '{mode}')");
-    let mut times = Vec::new();
-    let mut last = (0, None);
-    for _ in 0..=reps {
-        let (t, out, peak) = timed(
-            Command::new(skyql)
-                .args([
-                    "query", "--format", "csv", "--table", &tables[0], "--table", &tables[1],
-                ])
-                .arg(&sql),
-        )?;
-        times.push(t);
-        last = (last_count(&out).context("no count from skyql")?, peak);
-    }
-    times.remove(0);
-    Ok(Line {
-        tool: "skyql",
-        mode,
-        pairs: last.0,
-        times,
-        peak: last.1,
+    process_line("skyql", mode, reps, || {
+        let mut c = Command::new(skyql);
+        c.args([
+            "query", "--format", "csv", "--table", &tables[0], "--table", &tables[1],
+        ])
+        .arg(&sql);
+        c
     })
 }
 
 fn stilts(opts: &BenchOptions, dir: &Path, mode: &'static str, reps: usize) -> Result<Line> {
     let find = if mode == "all" { "all" } else { "best1" };
-    let mut times = Vec::new();
-    let (mut pairs, mut peak) = (0, None);
-    for _ in 0..=reps {
-        let (t, out, p) = timed(
-            Command::new(&opts.stilts)
-                .arg("tmatch2")
-                .arg(format!("in1={}", dir.join("a.fits").display()))
-                .arg(format!("in2={}", dir.join("b.fits").display()))
-                .args(["matcher=sky", &format!("params={RADIUS_ARCSEC}")])
-                .args(["values1=ra dec", "values2=ra dec"])
-                .args([format!("find={find}").as_str(), "join=1and2", "omode=count"]),
-        )?;
-        times.push(t);
-        (pairs, peak) = (last_count(&out).context("no count from stilts")?, p);
-    }
-    times.remove(0);
-    Ok(Line {
-        tool: "stilts",
-        mode,
-        pairs,
-        times,
-        peak,
+    process_line("stilts", mode, reps, || {
+        let mut c = Command::new(&opts.stilts);
+        c.arg("tmatch2")
+            .arg(format!("in1={}", dir.join("a.fits").display()))
+            .arg(format!("in2={}", dir.join("b.fits").display()))
+            .args(["matcher=sky", &format!("params={RADIUS_ARCSEC}")])
+            .args(["values1=ra dec", "values2=ra dec"])
+            .args([format!("find={find}").as_str(), "join=1and2", "omode=count"]);
+        c
     })
 }
 
