@@ -171,14 +171,17 @@ const MEASUREMENTS: &[Column] = &[
     ("star_id", Text, false, "", "meta.id;meta.main", "Star identifier"),
     ("ccd", I32, true, "", "meta.id;instr.det", "CCD number, from the star id"),
     ("quarter", Dict, true, "", "meta.id;instr.det", "CCD quarter, from the star id"),
-    ("colour", Dict, false, "", "instr.bandpass", "R red, B blue"),
-    ("mjd", F64, false, "d", "time.epoch", "Modified Julian Date (UTC) of the measurement"),
-    ("mag", F32, false, "mag", "phot.mag", "Magnitude"),
+    ("colour", Dict, false, "", "instr.bandpass", "Band: R red, B blue (EROS-2); the survey's band letter otherwise (I, V, ...)"),
+    ("mjd", F64, false, "d", "time.epoch", "Modified Julian Date (UTC) of the measurement; heliocentric or barycentric when time_scale says HJD or BJD_TDB"),
+    ("mag", F32, true, "mag", "phot.mag", "Magnitude (null for a flux without a magnitude)"),
     ("mag_err", F32, true, "mag", "stat.error;phot.mag", "Magnitude error"),
     ("flags", I32, false, "", "meta.code.qual", "Quality flags (0 = none)"),
     ("exposure", Text, true, "", "meta.id;obs.exposure", "Exposure token, joins images.exposure, when known"),
     ("x", F32, true, "pix", "pos.cartesian.x;instr.det", "Pixel x on the exposure, when known"),
     ("y", F32, true, "pix", "pos.cartesian.y;instr.det", "Pixel y on the exposure, when known"),
+    ("flux", F64, true, "", "phot.flux", "Flux as the file gives it (difference flux for MOA, KMTNet), when it gives one"),
+    ("flux_err", F32, true, "", "stat.error;phot.flux", "Flux error, when given"),
+    ("time_scale", Dict, true, "", "time.scale", "Time scale of mjd: UTC, HJD (heliocentric) or BJD_TDB; null in catalogues written before it existed"),
 ];
 
 /// `measurements` as stored in each Parquet file (the `field` column is the partition).
@@ -254,7 +257,7 @@ pub fn quarters_schema() -> SchemaRef {
 #[rustfmt::skip]
 const INPUTS: &[Column] = &[
     ("path", Text, false, "", "meta.ref.url", "Absolute path of the input"),
-    ("format", Text, false, "", "meta.code", "fits, eros or macho"),
+    ("format", Text, false, "", "meta.code", "fits, or the format description that read it (eros, macho, ogle, ...)"),
     ("size_bytes", I64, false, "byte", "phys.size", "Size at ingest"),
     ("ingest_run", I64, false, "", "meta.id", "Catalogue version that ingested it"),
     ("rows_read", I64, false, "", "meta.number", "Values or headers read"),

@@ -106,7 +106,7 @@ fn the_votable_header_carries_units_ucds_descriptions_and_the_timesys() {
     assert!(timesys < mjd, "TIMESYS is declared before the FIELDs");
     assert!(text.contains("timeorigin=\"MJD-origin\" timescale=\"UTC\""));
     assert!(
-        text.contains("<DESCRIPTION>Modified Julian Date (UTC) of the measurement</DESCRIPTION>")
+        text.contains("<DESCRIPTION>Modified Julian Date (UTC) of the measurement; heliocentric")
     );
     assert!(text.contains("ucd=\"stat.error;phot.mag\""));
     let table = read_votable(&out).unwrap();

@@ -1,28 +1,36 @@
 //! `skyql ingest`: files and directories into a catalogue, with a progress bar and the
 //! end-of-ingest accounting.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Result;
-use clap::{Args, ValueEnum};
+use anyhow::{Result, bail};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::conventions::Conventions;
-use crate::ingest::{IngestOptions, IngestReport, InputFormat, Progress, ingest};
+use crate::ingest::{IngestOptions, IngestReport, InputFormat, Progress, described, ingest};
 
 /// Arguments of `skyql ingest`.
 #[derive(Debug, Args)]
 pub(crate) struct IngestArgs {
     /// Files or directories (searched recursively).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "detect")]
     inputs: Vec<PathBuf>,
     /// Catalogue directory (created if absent).
     #[arg(long, env = "SKYQL_CATALOG")]
-    catalog: PathBuf,
-    /// Input format; `auto` decides by file name (.fits, .time, .mjd).
-    #[arg(long, value_enum, default_value = "auto")]
-    format: FormatArg,
+    catalog: Option<PathBuf>,
+    /// Input format: auto (by file name: .fits, .time, .mjd, .pysis, .tbl), fits, or a
+    /// shipped light-curve format description: eros, macho, ogle, moa, kmtnet, asas, ipac.
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// A light-curve format description (TOML, see docs/FORMATS.md): every input is read
+    /// with it.
+    #[arg(long, value_name = "FILE.toml", conflicts_with = "format")]
+    format_file: Option<PathBuf>,
+    /// Prints which format description reads FILE (or why none does), and ingests nothing.
+    #[arg(long, value_name = "FILE", conflicts_with = "inputs")]
+    detect: Option<PathBuf>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
@@ -31,12 +39,15 @@ pub(crate) struct IngestArgs {
     conventions: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum FormatArg {
-    Auto,
-    Fits,
-    Eros,
-    Macho,
+fn input_format(args: &IngestArgs) -> Result<Option<InputFormat>> {
+    if let Some(path) = &args.format_file {
+        return Ok(Some(InputFormat::Lightcurve(described::load_file(path)?)));
+    }
+    Ok(match args.format.as_str() {
+        "auto" => None,
+        "fits" => Some(InputFormat::Fits),
+        name => Some(InputFormat::Lightcurve(described::shipped_named(name)?)),
+    })
 }
 
 pub(crate) fn run(args: IngestArgs) -> Result<()> {
@@ -44,15 +55,16 @@ pub(crate) fn run(args: IngestArgs) -> Result<()> {
         Some(p) => Conventions::from_file(p)?,
         None => Conventions::eros2()?,
     };
-    let format = match args.format {
-        FormatArg::Auto => None,
-        FormatArg::Fits => Some(InputFormat::Fits),
-        FormatArg::Eros => Some(InputFormat::Eros),
-        FormatArg::Macho => Some(InputFormat::Macho),
+    let format = input_format(&args)?;
+    if let Some(file) = &args.detect {
+        return detect(file, format, &conventions);
+    }
+    let Some(catalog) = args.catalog else {
+        bail!("give --catalog DIR (or set SKYQL_CATALOG): the catalogue to ingest into");
     };
     let report = ingest(&IngestOptions {
         inputs: args.inputs,
-        catalog: args.catalog,
+        catalog,
         format,
         jobs: args.jobs,
         conventions,
@@ -60,6 +72,30 @@ pub(crate) fn run(args: IngestArgs) -> Result<()> {
     })?;
     print_report(&report);
     Ok(())
+}
+
+/// `--detect FILE`: one line per description, the best first; an error when none fits.
+fn detect(file: &Path, format: Option<InputFormat>, conventions: &Conventions) -> Result<()> {
+    let extra: Vec<_> = match format {
+        Some(InputFormat::Lightcurve(d)) => vec![d],
+        _ => vec![],
+    };
+    let verdicts = described::detect::detect(file, &extra, conventions)?;
+    println!("{}:", file.display());
+    println!("  {:<8} {:<4} what it reads", "format", "fits");
+    for v in &verdicts {
+        println!("  {v}");
+    }
+    match verdicts.iter().find(|v| v.fits) {
+        Some(best) => {
+            println!("best: --format {}", best.format);
+            Ok(())
+        }
+        None => bail!(
+            "no format description reads {} (see above why); write one (docs/FORMATS.md) and pass it with --format-file",
+            file.display()
+        ),
+    }
 }
 
 /// Prints the accounting (standard output) and the first rejections (standard error).

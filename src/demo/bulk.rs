@@ -335,12 +335,16 @@ fn light_curve(s: &BulkStar, field: &str, mjds: &[f64], rng: &mut Rng) -> LightC
                 mjd: t,
                 mag: (mag + err * rng.normal()) as f32,
                 mag_err: err as f32,
+                flux: f64::NAN,
+                flux_err: f32::NAN,
             });
         }
     }
     LightCurve {
         star_id: s.id.clone(),
         survey: "EROS-2",
+        format: "eros",
+        time_scale: "UTC",
         field: field.to_string(),
         parts: Some(StarIdParts {
             field: field.to_string(),

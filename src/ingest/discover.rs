@@ -2,40 +2,42 @@
 
 use std::path::{Path, PathBuf};
 
+use super::described::FormatDescription;
 use super::rejects::Reject;
 
 /// Formats skyql ingests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy)]
 pub enum InputFormat {
-    /// FITS images (`.fits`, `.fit`, `.fts`).
+    /// FITS files (`.fits`, `.fit`, `.fts`): images, or a table when the file holds no
+    /// image but a table HDU.
     Fits,
-    /// EROS-2 light curves (`.time`).
-    Eros,
-    /// MACHO light curves (`lc_FIELD.TILE.SEQ.BAND.mjd`).
-    Macho,
+    /// Light curves read with a format description (`datasets/formats/`).
+    Lightcurve(&'static FormatDescription),
+}
+
+impl PartialEq for InputFormat {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
 }
 
 impl InputFormat {
     /// Name stored in the `inputs` table.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             InputFormat::Fits => "fits",
-            InputFormat::Eros => "eros",
-            InputFormat::Macho => "macho",
+            InputFormat::Lightcurve(d) => &d.name,
         }
     }
 
-    /// The format a file name announces.
+    /// The format a file name announces: FITS, or a shipped description that claims it.
     pub fn from_name(path: &Path) -> Option<Self> {
-        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
-        if [".fits", ".fit", ".fts"].iter().any(|e| name.ends_with(e)) {
+        let name = path.file_name()?.to_string_lossy().to_string();
+        let lower = name.to_ascii_lowercase();
+        if [".fits", ".fit", ".fts"].iter().any(|e| lower.ends_with(e)) {
             Some(InputFormat::Fits)
-        } else if name.ends_with(".time") {
-            Some(InputFormat::Eros)
-        } else if name.ends_with(".mjd") {
-            Some(InputFormat::Macho)
         } else {
-            None
+            super::described::for_file_name(&name).map(InputFormat::Lightcurve)
         }
     }
 }
@@ -158,7 +160,7 @@ fn walk_once(
         None if explicit => d.rejects.push(Reject::rejected(
             path,
             "file",
-            "unknown format: name it .fits, .time or .mjd, or give --format",
+            "unknown format: name it .fits, .time, .mjd, .pysis or .tbl, or give --format (skyql ingest --detect FILE suggests one)",
         )),
         None => {
             d.skipped += 1;

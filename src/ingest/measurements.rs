@@ -7,7 +7,7 @@ use anyhow::Result;
 use datafusion::arrow::array::StringDictionaryBuilder;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Float32Builder, Float64Builder, Int32Builder, StringArray,
-    StringBuilder,
+    StringBuilder, new_null_array,
 };
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Int32Type};
@@ -53,16 +53,23 @@ pub fn measurements_batch(curves: &[&LightCurve]) -> Result<RecordBatch> {
     let mut exposure = StringBuilder::with_capacity(n, 0);
     let mut x = Float32Builder::with_capacity(n);
     let mut y = Float32Builder::with_capacity(n);
+    let mut flux = Float64Builder::with_capacity(n);
+    let mut flux_err = Float32Builder::with_capacity(n);
+    let mut time_scale = StringDictionaryBuilder::<Int32Type>::new();
+    let some32 = |v: f32| (!v.is_nan()).then_some(v);
     for (c, p) in order {
         let lc = curves[c];
         let pt = lc.points[p];
         star.append_value(&lc.star_id);
         ccd.append_option(lc.parts.as_ref().map(|s| s.ccd));
         quarter.append_option(lc.parts.as_ref().map(|s| s.quarter.as_str()));
-        colour.append_value(if pt.colour == b'B' { "B" } else { "R" });
+        colour.append_value(char::from(pt.colour).encode_utf8(&mut [0; 4]));
         mjd.append_value(pt.mjd);
-        mag.append_value(pt.mag);
-        err.append_value(pt.mag_err);
+        mag.append_option(some32(pt.mag));
+        err.append_option(some32(pt.mag_err));
+        flux.append_option((!pt.flux.is_nan()).then_some(pt.flux));
+        flux_err.append_option(some32(pt.flux_err));
+        time_scale.append_value(lc.time_scale);
         flags.append_value(0);
         exposure.append_null();
         x.append_null();
@@ -80,6 +87,9 @@ pub fn measurements_batch(curves: &[&LightCurve]) -> Result<RecordBatch> {
         Arc::new(exposure.finish()),
         Arc::new(x.finish()),
         Arc::new(y.finish()),
+        Arc::new(flux.finish()),
+        Arc::new(flux_err.finish()),
+        Arc::new(time_scale.finish()),
     ];
     Ok(RecordBatch::try_new(measurements_file_schema(), columns)?)
 }
@@ -111,4 +121,24 @@ pub fn without_replaced(
         .collect();
     let removed = keep.len() - keep.true_count();
     Ok((filter_record_batch(batch, &keep)?, removed))
+}
+
+/// A batch read from a file of an earlier catalogue in today's file schema: columns found
+/// by name (cast where the type widened), columns added since then null.
+pub fn to_file_schema(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = measurements_file_schema();
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => Ok(datafusion::arrow::compute::cast(c, f.data_type())?),
+            None if f.is_nullable() => Ok(new_null_array(f.data_type(), batch.num_rows())),
+            None => anyhow::bail!("measurements file without its {} column", f.name()),
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }

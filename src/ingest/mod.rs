@@ -7,6 +7,7 @@
 //! (star id, colour), star rows colour by colour. Every value read is written, counted
 //! as missing (99.999 markers) or rejected with its file and line in `rejects/`.
 
+pub mod described;
 pub mod discover;
 pub mod fits_images;
 pub mod lightcurve;
@@ -35,7 +36,7 @@ use crate::schema;
 pub use discover::InputFormat;
 use discover::{InputFile, discover};
 use fits_images::{ImageRow, images_batch, read_image};
-use lightcurve::{Counts, LightCurve, RejectedFile, parse_eros, parse_macho};
+use lightcurve::{Counts, LightCurve, RejectedFile};
 use rejects::{Reject, write_rejects};
 pub use report::IngestReport;
 use stars::{StarRecord, stars_batch, stars_from_batch};
@@ -84,7 +85,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
         run.report.rejects.push(Reject::warning(
             path,
             "file",
-            "skipped: its name announces no known format (.fits, .time, .mjd); give --format to read it",
+            "skipped: its name announces no known format (.fits, .time, .mjd, .pysis, .tbl); give --format to read it",
         ));
     }
     let fits: Vec<&InputFile> = found
@@ -406,13 +407,15 @@ impl<'a> IngestRun<'a> {
                 ),
             ));
         }
-        if self.report.stars_without_position > 0 {
+        let r = &self.report;
+        let no_reference =
+            r.stars_without_position - r.stars_outside_reference - r.stars_without_geometry;
+        if no_reference > 0 {
             self.report.rejects.push(Reject::warning(
                 &self.opts.catalog,
                 "stars",
                 format!(
-                    "{} stars have no reference image for their quarter in the catalogue: ra/dec null (ingest the reference images to fill them)",
-                    self.report.stars_without_position
+                    "{no_reference} stars have no reference image for their quarter in the catalogue: ra/dec null (ingest the reference images to fill them)"
                 ),
             ));
         }
@@ -429,6 +432,10 @@ impl<'a> IngestRun<'a> {
                     self.report.stars_without_position += 1;
                 }
                 stars::Placement::None => self.report.stars_without_position += 1,
+                stars::Placement::NoGeometry => {
+                    self.report.stars_without_position += 1;
+                    self.report.stars_without_geometry += 1;
+                }
             }
         }
     }
@@ -571,8 +578,11 @@ fn read_lightcurve(f: &InputFile, conventions: &Conventions) -> Result<LightCurv
     })?;
     let text = String::from_utf8_lossy(&bytes);
     match f.format {
-        InputFormat::Macho => parse_macho(&f.path, &text),
-        _ => parse_eros(&f.path, &text, conventions),
+        InputFormat::Lightcurve(d) => described::read_described(d, &f.path, &text, conventions),
+        InputFormat::Fits => Err(RejectedFile::new(
+            Reject::rejected(&f.path, "file", "a FITS file is not a light curve"),
+            0,
+        )),
     }
 }
 
@@ -721,7 +731,7 @@ fn carry_measurements(
             for b in read_parquet(&file)? {
                 let (k, r) = measurements::without_replaced(&b, replaced)?;
                 removed += r;
-                kept.push(k);
+                kept.push(measurements::to_file_schema(&k)?);
             }
             if removed == 0 {
                 link_or_copy(&file, &dest)?;

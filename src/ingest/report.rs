@@ -34,6 +34,8 @@ pub struct IngestReport {
     pub stars_located: u64,
     /// Stars of this run's fields without any position.
     pub stars_without_position: u64,
+    /// Of those, stars whose files give neither a CCD quarter nor a position.
+    pub stars_without_geometry: u64,
     /// Of those, stars whose pixel position lies outside their reference image.
     pub stars_outside_reference: u64,
     /// Rows per table after the ingest.
@@ -74,7 +76,7 @@ impl fmt::Display for IngestReport {
         let v = self.values;
         writeln!(
             f,
-            "measurements read: {} = written {} + missing (99.999) {} + rejected {}",
+            "measurements read: {} = written {} + missing {} + rejected {}",
             v.read, v.written, v.missing, v.rejected
         )?;
         writeln!(

@@ -48,6 +48,8 @@ pub enum Placement {
     OutsideImage,
     /// No reference image for its quarter: no position.
     None,
+    /// Its file gives neither a CCD quarter nor a position (OGLE, MOA, ...): no position.
+    NoGeometry,
 }
 
 /// Per-colour part of a star.
@@ -95,12 +97,12 @@ impl StarRecord {
             let mags: Vec<f64> = lc
                 .points
                 .iter()
-                .filter(|p| p.colour == c)
+                .filter(|p| p.colour == c && !p.mag.is_nan())
                 .map(|p| p.mag as f64)
                 .collect();
             colours[i] = ColourPart {
                 xy: lc.header[i].xy,
-                n: mags.len() as i64,
+                n: lc.points.iter().filter(|p| p.colour == c).count() as i64,
                 mean_mag: (!mags.is_empty()).then(|| mags.iter().sum::<f64>() / mags.len() as f64),
                 header_mag: lc.header[i].mag,
             };
@@ -146,7 +148,7 @@ impl StarRecord {
             return if keeps_header && self.radec.is_some() {
                 Placement::Header
             } else {
-                Placement::None
+                Placement::NoGeometry
             };
         };
         let mut outside = false;

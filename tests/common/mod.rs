@@ -99,7 +99,7 @@ pub fn query_file_csv(catalog: &Path, name: &str) -> Vec<HashMap<String, String>
 }
 
 /// The value of `key = N` in the ingest report's accounting line
-/// `measurements read: R = written W + missing (99.999) M + rejected X`.
+/// `measurements read: R = written W + missing M + rejected X`.
 pub fn accounting(stdout: &str) -> (u64, u64, u64, u64) {
     let line = stdout
         .lines()

@@ -1,0 +1,264 @@
+//! Light-curve formats described by TOML files: the shipped descriptions on real files of
+//! other surveys, `--format-file` with a description of one's own, `--detect`, and the
+//! accounting on bad lines. (Values against pandas and astropy: tests/validation.)
+
+mod common;
+
+use common::{data, query_csv, run, run_ok};
+
+fn ingest(files: &[&str], extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    let mut args = vec!["ingest", "--catalog", cat.to_str().unwrap()];
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| data(f).to_string_lossy().to_string())
+        .collect();
+    args.extend(paths.iter().map(String::as_str));
+    args.extend(extra);
+    let out = run_ok(&args);
+    (tmp, cat, out)
+}
+
+/// Data lines of a file as a plain reader counts them: not empty, not a comment, not an
+/// IPAC keyword or header line.
+fn data_lines(rel: &str) -> u64 {
+    std::fs::read_to_string(data(rel))
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with(['#', '\\', '|'])
+        })
+        .count() as u64
+}
+
+#[test]
+fn file_names_choose_the_description_and_every_line_is_written() {
+    let files = [
+        "lightcurves/kmtnet/KMTA12_I.pysis",
+        "lightcurves/moa/lcMB20208.moa2r",
+        "lightcurves/ipac/OB03235_OGLE.tbl.txt",
+        "lightcurves/ipac/Canopus_0300089_PLC_003.tbl",
+    ];
+    let (_tmp, cat, stdout) = ingest(&files, &[]);
+    let lines: u64 = files.iter().map(|f| data_lines(f)).sum();
+    assert_eq!(
+        common::accounting(&stdout),
+        (lines, lines, 0, 0),
+        "{stdout}"
+    );
+    let inputs = query_csv(
+        &cat,
+        "SELECT format, rows_read, rows_written FROM inputs ORDER BY path",
+    );
+    let formats: Vec<&str> = inputs.iter().map(|r| r["format"].as_str()).collect();
+    assert_eq!(formats, ["ipac", "ipac", "kmtnet", "moa"]);
+    let stars = query_csv(
+        &cat,
+        "SELECT star_id, survey, field, n_r, ra, dec FROM stars ORDER BY star_id",
+    );
+    let ids: Vec<&str> = stars.iter().map(|r| r["star_id"].as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "KMTA12",
+            "MB20208",
+            "MOA 2008-BLG-310L",
+            "OGLE 2003-BLG-235L"
+        ]
+    );
+    // The IPAC keywords give the position, sexagesimal: 18h01m16.35s -28d53m42.00s.
+    let ogle = &stars[3];
+    let ra: f64 = ogle["ra"].parse().unwrap();
+    let dec: f64 = ogle["dec"].parse().unwrap();
+    assert!((ra - 270.318125).abs() < 1e-9 && (dec + 28.895).abs() < 1e-9);
+    // KMTNet field from the file name; the MOA flux kept without a magnitude.
+    assert_eq!(stars[0]["field"], "BLG12");
+    let moa = query_csv(
+        &cat,
+        "SELECT count(*) n, count(mag) mags, count(flux) fluxes, min(time_scale) ts \
+         FROM measurements WHERE star_id = 'MB20208'",
+    );
+    assert_eq!(
+        (
+            moa[0]["n"].as_str(),
+            moa[0]["mags"].as_str(),
+            moa[0]["fluxes"].as_str()
+        ),
+        ("1218", "0", "1218")
+    );
+    assert_eq!(moa[0]["ts"], "HJD");
+}
+
+#[test]
+fn ogle_dates_in_full_and_abbreviated_are_both_mjd() {
+    let (_tmp, cat, _) = ingest(
+        &[
+            "lightcurves/ogle/ob140939_OGLE.dat",
+            "lightcurves/ogle/phot_ob08092_O4.dat",
+        ],
+        &["--format", "ogle"],
+    );
+    let rows = query_csv(
+        &cat,
+        "SELECT star_id, min(mjd) t0 FROM measurements GROUP BY star_id ORDER BY star_id",
+    );
+    // 2455265.84145 - 2400000.5 and 5264.84100 + 2450000 - 2400000.5.
+    let t0 = |i: usize| rows[i]["t0"].parse::<f64>().unwrap();
+    assert!((t0(0) - 55265.34145).abs() < 1e-7, "{rows:?}");
+    assert!((t0(1) - 55264.341).abs() < 1e-7, "{rows:?}");
+}
+
+#[test]
+fn a_description_of_ones_own_reads_a_csv_with_a_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let desc = tmp.path().join("ztf_like.toml");
+    std::fs::write(
+        &desc,
+        r#"
+name = "ztf_like"
+survey = "ZTF"
+description = "CSV with a header: oid,filter,mjd,mag,magerr"
+delimiter = "comma"
+names_from = "first_line"
+[time]
+column = "mjd"
+scale = "MJD"
+[star]
+id = "{file.stem}"
+field = "ztf"
+[[bands]]
+band = "{file.band}"
+mag = "mag"
+mag_err = "magerr"
+missing = [-999.0]
+"#,
+    )
+    .unwrap();
+    let text = "mjd,mag,magerr\n58300.1,17.5,0.02\n58301.2,-999.0,0.1\n58302.3,seventeen,0.1\n58303.4,17.6\n58304.5,17.4,0.03\n";
+    let lc = tmp.path().join("ztf123_g.csv");
+    std::fs::write(&lc, text).unwrap();
+    // The band from the file name: a pattern with named groups.
+    let with_pattern = std::fs::read_to_string(&desc).unwrap().replace(
+        "[time]",
+        "file_name_pattern = '_(?P<band>[gri])\\.csv$'\n[time]",
+    );
+    std::fs::write(&desc, with_pattern).unwrap();
+    let cat = tmp.path().join("cat");
+    let out = run_ok(&[
+        "ingest",
+        lc.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--format-file",
+        desc.to_str().unwrap(),
+    ]);
+    // 5 values: 2 written, 1 missing (-999), 2 rejected (not a number, a column short).
+    assert_eq!(common::accounting(&out), (5, 2, 1, 2), "{out}");
+    let rejects = std::fs::read_to_string(cat.join("rejects/ingest-000001.tsv")).unwrap();
+    assert!(
+        rejects.contains("line 4\tcolumn mag is not a number: 'seventeen'"),
+        "{rejects}"
+    );
+    assert!(
+        rejects.contains("line 5\texpected 3 columns (mjd mag magerr), found 2"),
+        "{rejects}"
+    );
+    let rows = query_csv(
+        &cat,
+        "SELECT star_id, colour, mjd, mag, time_scale FROM measurements ORDER BY mjd",
+    );
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0]["star_id"].as_str(), rows[0]["colour"].as_str()),
+        ("ztf123_g", "g")
+    );
+    assert_eq!(
+        (rows[1]["mjd"].as_str(), rows[1]["mag"].as_str()),
+        ("58304.5", "17.4")
+    );
+    assert_eq!(rows[0]["time_scale"], "UTC");
+    let inputs = query_csv(&cat, "SELECT format FROM inputs");
+    assert_eq!(inputs[0]["format"], "ztf_like");
+}
+
+#[test]
+fn bad_descriptions_and_unknown_formats_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let desc = tmp.path().join("broken.toml");
+    std::fs::write(
+        &desc,
+        "name = \"broken\"\nsurvey = \"X\"\ndescription = \"\"\ndelimiter = \"whitespace\"\ncolumns = [\"t\"]\n[time]\ncolumn = \"t\"\nscale = \"TAI\"\n",
+    )
+    .unwrap();
+    let lc = data("lightcurves/ogle/phot_ob08092_O4.dat");
+    let cat = tmp.path().join("cat");
+    let out = run(&[
+        "ingest",
+        lc.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--format-file",
+        desc.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("broken.toml: not a valid format description"),
+        "{err}"
+    );
+    assert!(err.contains("TAI"), "{err}");
+    assert!(!cat.exists(), "nothing written");
+
+    let out = run(&[
+        "ingest",
+        lc.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--format",
+        "gaia",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("no format description named 'gaia'") && err.contains("kmtnet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn detect_names_the_description_or_says_why_none_fits() {
+    let out = run_ok(&[
+        "ingest",
+        "--detect",
+        data("lightcurves/eros2/lm0010n22323.time")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(out.trim_end().ends_with("best: --format eros"), "{out}");
+    let out = run_ok(&[
+        "ingest",
+        "--detect",
+        data("lightcurves/macho/lc_1.3444.614.B.mjd")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(out.trim_end().ends_with("best: --format macho"), "{out}");
+    // A VOTable is no light curve: every description says why, and the command fails.
+    let out = run(&[
+        "ingest",
+        "--detect",
+        data("votable/vizier_b2_votable.xml").to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no format description reads"), "{stderr}");
+    let verdicts: Vec<&str> = stdout
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(verdicts, ["no"; 7], "{stdout}");
+}
