@@ -9,7 +9,9 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use skyql_udfs::wcs::arrow_struct::wcs_data_type;
 
-/// Schema version written in manifests; bump when a table's columns change.
+/// Schema version written in manifests; bump when a table changes in a way older files
+/// cannot be read as (nullable columns added at the end read as nulls from older files:
+/// `measurements.flux`, `flux_err`, `time_scale` came that way).
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// Names of the catalogue tables, in the order `skyql tables` shows them.
@@ -257,7 +259,7 @@ pub fn quarters_schema() -> SchemaRef {
 #[rustfmt::skip]
 const INPUTS: &[Column] = &[
     ("path", Text, false, "", "meta.ref.url", "Absolute path of the input"),
-    ("format", Text, false, "", "meta.code", "fits, or the format description that read it (eros, macho, ogle, ...)"),
+    ("format", Text, false, "", "meta.code", "fits (an image), fits-table (a table file), or the format description that read a light curve (eros, macho, ogle, ...)"),
     ("size_bytes", I64, false, "byte", "phys.size", "Size at ingest"),
     ("ingest_run", I64, false, "", "meta.id", "Catalogue version that ingested it"),
     ("rows_read", I64, false, "", "meta.number", "Values or headers read"),
@@ -285,6 +287,27 @@ const MEASUREMENT_COUNTS: &[Column] = &[
 /// with each version (see `catalog::summary`).
 pub fn measurement_counts_schema() -> SchemaRef {
     schema_of(MEASUREMENT_COUNTS)
+}
+
+/// Tables of a version directory other than the catalogue's own: `NAME.parquet` files of
+/// ingested FITS tables, sorted by name.
+pub fn extra_tables(version_dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(version_dir)
+        .with_context(|| format!("cannot list {}", version_dir.display()))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(stem) = name.strip_suffix(".parquet")
+            && !stem.starts_with('.')
+            && !TABLES.contains(&stem)
+            && e.file_type().is_ok_and(|t| t.is_file())
+        {
+            out.push(stem.to_string());
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// The full schema of a table as queried (partition columns appended last).

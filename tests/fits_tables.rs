@@ -88,3 +88,66 @@ fn wrong_hdus_and_images_are_refused_with_the_reason() {
     let err = Skyql::new(["query", "--table", &table, "SELECT 1"]).fails();
     assert!(err.contains("notes.fits"), "{err}");
 }
+
+#[test]
+fn ingest_takes_fits_table_files_as_tables_of_their_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    let sql = "SELECT value AS id, value * 0.25 AS flux, arrow_cast(value % 3, 'Int16') AS flag \
+               FROM generate_series(1, 70000)";
+    let source = input.join("CALSRC-00042-1.fits");
+    Skyql::new(["query", sql, "--output"]).args([&source]).ok();
+    // A table of the catalogue's own name is refused, and a damaged table loses nothing
+    // silently: the file is rejected with its HDU and its rows counted.
+    std::fs::copy(&source, input.join("stars.fits")).unwrap();
+    let bytes = std::fs::read(&source).unwrap();
+    std::fs::write(input.join("cut.fits"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::copy(data("fits/apogee_alta_sip.fits"), input.join("image.fits")).unwrap();
+    let cat = dir.path().join("cat");
+    let out = Skyql::new(["ingest", "--catalog"])
+        .args([&cat, &input])
+        .ok();
+    assert!(
+        out.contains("FITS table rows read: 140000 = written 70000 + rejected 70000"),
+        "{out}"
+    );
+    assert!(out.contains("images written: 1"), "{out}");
+    let rejects = std::fs::read_to_string(cat.join("rejects/ingest-000001.tsv")).unwrap();
+    assert!(
+        rejects.contains("stars.fits\tfile\ta FITS table file would become table 'stars'"),
+        "{rejects}"
+    );
+    assert!(rejects.contains("cut.fits\tHDU 2\t"), "{rejects}");
+    let q = |sql: &str| {
+        csv_rows(
+            &Skyql::new(["query", "--format", "csv", "--catalog"])
+                .args([cat.as_os_str()])
+                .args([sql])
+                .ok(),
+        )
+    };
+    let rows = q("SELECT count(*) n, sum(id) ids, sum(flux) f, sum(flag) k FROM calsrc_00042_1");
+    assert_eq!(rows[0]["n"], "70000");
+    assert_eq!(rows[0]["ids"], (70000u64 * 70001 / 2).to_string());
+    assert_eq!(
+        rows[0]["f"].parse::<f64>().unwrap(),
+        70000.0 * 70001.0 / 2.0 * 0.25
+    );
+    let inputs =
+        q("SELECT format, rows_read, rows_written, rows_rejected FROM inputs ORDER BY path");
+    let formats: Vec<&str> = inputs.iter().map(|r| r["format"].as_str()).collect();
+    assert_eq!(formats, ["fits-table", "fits-table", "fits", "fits-table"]);
+    // Re-ingesting the file replaces the table; the next ingest carries it over.
+    Skyql::new(["ingest", "--catalog"])
+        .args([&cat, &source])
+        .ok();
+    Skyql::new(["ingest", "--catalog"])
+        .args([cat.as_path(), &data("lightcurves/eros2/lm0010n22323.time")])
+        .ok();
+    assert_eq!(q("SELECT count(*) n FROM calsrc_00042_1")[0]["n"], "70000");
+    let verify = Skyql::new(["catalog", "verify", "--catalog"])
+        .args([&cat])
+        .ok();
+    assert!(verify.contains("the catalogue is intact"), "{verify}");
+}

@@ -262,3 +262,46 @@ fn detect_names_the_description_or_says_why_none_fits() {
         .collect();
     assert_eq!(verdicts, ["no"; 7], "{stdout}");
 }
+
+#[test]
+fn the_example_of_docs_formats_md_reads_as_it_says() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/FORMATS.md"),
+    )
+    .unwrap();
+    let block = |fence: &str| {
+        let start = doc.find(fence).expect(fence) + fence.len();
+        doc[start..][..doc[start..].find("```").unwrap()].to_string()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("obj12345_g.csv");
+    let toml = tmp.path().join("mysurvey.toml");
+    std::fs::write(&csv, format!("# source{}", block("```text\n# source"))).unwrap();
+    std::fs::write(&toml, block("```toml\n")).unwrap();
+    let cat = tmp.path().join("cat");
+    let out = run_ok(&[
+        "ingest",
+        csv.to_str().unwrap(),
+        "--format-file",
+        toml.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    assert_eq!(common::accounting(&out), (2, 1, 1, 0), "{out}");
+    let rows = query_csv(
+        &cat,
+        "SELECT star_id, colour, field, mag, flux, time_scale FROM measurements",
+    );
+    let r = &rows[0];
+    assert_eq!(
+        [
+            &r["star_id"],
+            &r["colour"],
+            &r["field"],
+            &r["mag"],
+            &r["flux"],
+            &r["time_scale"]
+        ],
+        ["obj12345", "g", "mysurvey", "17.512", "0.0012", "UTC"]
+    );
+}

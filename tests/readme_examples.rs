@@ -83,6 +83,11 @@ fn setup(dir: &Path) {
         "lm0010n22323.time",
     );
     link(&data.join("lightcurves/macho"), "macho");
+    link(&data.join("lightcurves"), "lightcurves");
+    link(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets"),
+        "datasets",
+    );
 }
 
 #[test]

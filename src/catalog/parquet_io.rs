@@ -67,28 +67,61 @@ pub fn write_parquet_with(
     batches: &[RecordBatch],
     properties: WriterProperties,
 ) -> Result<u64> {
+    write_parquet_stream(path, schema, batches.iter().cloned().map(Ok), properties)
+}
+
+/// Writes batches as they come (a big input is never whole in memory) under a temporary
+/// name, renamed into place once complete; the temporary file is removed when a batch or
+/// the write fails.
+pub fn write_parquet_stream(
+    path: &Path,
+    schema: SchemaRef,
+    batches: impl Iterator<Item = Result<RecordBatch>>,
+    properties: WriterProperties,
+) -> Result<u64> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let tmp = temporary_name(path);
-    let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut writer = ArrowWriter::try_new(file, schema, Some(properties))
-        .with_context(|| format!("cannot write Parquet {}", tmp.display()))?;
-    let mut rows = 0;
-    for b in batches {
-        rows += b.num_rows() as u64;
-        writer
-            .write(b)
+    let written = (|| {
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut writer = ArrowWriter::try_new(file, schema, Some(properties))
             .with_context(|| format!("cannot write Parquet {}", tmp.display()))?;
-    }
-    writer
-        .close()
-        .with_context(|| format!("cannot finish Parquet {}", tmp.display()))?;
+        let mut rows = 0;
+        for b in batches {
+            let b = b?;
+            rows += b.num_rows() as u64;
+            writer
+                .write(&b)
+                .with_context(|| format!("cannot write Parquet {}", tmp.display()))?;
+        }
+        writer
+            .close()
+            .with_context(|| format!("cannot finish Parquet {}", tmp.display()))?;
+        Ok(rows)
+    })();
+    let rows = match written {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     crash::point("parquet file written");
     Ok(rows)
+}
+
+/// The Arrow schema a Parquet file was written with (with its field metadata: units,
+/// UCDs, descriptions), from its footer.
+pub fn parquet_schema(path: &Path) -> Result<SchemaRef> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
+    Ok(builder.schema().clone())
 }
 
 /// Reads a whole Parquet file.

@@ -264,7 +264,12 @@ fn table_entries(
 ) -> Result<BTreeMap<String, TableEntry>> {
     let carried = carried_files(previous);
     let mut out = BTreeMap::new();
-    for table in schema::TABLES {
+    let extra = schema::extra_tables(version_dir)?;
+    let all = schema::TABLES
+        .iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str));
+    for table in all {
         let partitions: Vec<String> = schema::partition_columns(table)
             .iter()
             .map(|s| s.to_string())

@@ -38,7 +38,7 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Generate the demo survey (if absent), ingest it, run the named queries, export.
     Demo(demo::DemoArgs),
-    /// Ingest FITS images and light curves into a catalogue.
+    /// Ingest FITS images, FITS tables and light curves (any described format) into a catalogue.
     Ingest(ingest::IngestArgs),
     /// Run SQL on a catalogue and/or files.
     Query(query::QueryArgs),

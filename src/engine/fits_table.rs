@@ -14,9 +14,8 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
-use skyql_udfs::cfitsio::Fits;
 
-use crate::formats::fits::table_read::{FitsTable, open_table, read_rows};
+use crate::formats::fits::table_read::{FitsTable, open_table, read_batches};
 
 /// Whether `path` names a FITS file (`.fits`, `.fit`, `.fts`, also gzip-compressed).
 pub fn is_fits_name(path: &Path) -> bool {
@@ -66,17 +65,10 @@ impl PartitionStream for FitsStream {
         let table = self.table.clone();
         builder.spawn_blocking(move || {
             let external = |e: anyhow::Error| DataFusionError::External(format!("{e:#}").into());
-            let fits = Fits::open(&table.path).map_err(|e| external(anyhow::anyhow!(e)))?;
-            fits.move_to(table.hdu)
-                .map_err(|e| external(anyhow::anyhow!(e)))?;
-            let mut first = 0u64;
-            while first < table.rows {
-                let n = (table.rows - first).min(table.batch_rows() as u64) as usize;
-                let batch = read_rows(&fits, &table, first, n).map_err(external)?;
-                if tx.blocking_send(Ok(batch)).is_err() {
+            for batch in read_batches(&table).map_err(external)? {
+                if tx.blocking_send(Ok(batch.map_err(external)?)).is_err() {
                     break; // the query stopped
                 }
-                first += n as u64;
             }
             Ok(())
         });

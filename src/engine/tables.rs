@@ -101,6 +101,11 @@ pub fn catalog_table(catalog: &Catalog, name: &str) -> Result<Option<Arc<dyn Tab
             Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
         }
         Some(full) => full,
+        // A table of the catalogue's own making (an ingested FITS table): the schema it
+        // was written with, units and UCDs included.
+        None if entry.partition_columns.is_empty() => {
+            crate::catalog::parquet_io::parquet_schema(&path)?
+        }
         None => return Ok(None),
     };
     let table_url = catalog_table_url(catalog, name)?

@@ -10,6 +10,7 @@
 pub mod described;
 pub mod discover;
 pub mod fits_images;
+pub mod fits_tables;
 pub mod lightcurve;
 pub mod measurements;
 pub mod rejects;
@@ -88,11 +89,11 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
             "skipped: its name announces no known format (.fits, .time, .mjd, .pysis, .tbl); give --format to read it",
         ));
     }
-    let fits: Vec<&InputFile> = found
+    let (tables, fits): (Vec<&InputFile>, Vec<&InputFile>) = found
         .files
         .iter()
         .filter(|f| f.format == InputFormat::Fits)
-        .collect();
+        .partition(|f| fits_tables::holds_a_table(&f.path));
     let curves: Vec<&InputFile> = found
         .files
         .iter()
@@ -104,6 +105,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
         p.finish();
     }
     let images = run.write_images(&image_rows)?;
+    run.write_fits_tables(&tables)?;
     run.carry_measurements(&new_curves)?;
     run.write_stars(&images, &image_rows, new_curves.stars)?;
     let all_inputs = run.write_small_tables(&images)?;
@@ -162,9 +164,13 @@ impl<'a> IngestRun<'a> {
     }
 
     fn record_input(&mut self, f: &InputFile, c: Counts) {
+        self.record_input_as(f, f.format.name().to_string(), c);
+    }
+
+    fn record_input_as(&mut self, f: &InputFile, format: String, c: Counts) {
         let row = InputRow {
             path: discover::path_text(&f.path),
-            format: f.format.name().to_string(),
+            format,
             size: f.size as i64,
             run: self.version as i64,
             read: c.read as i64,
@@ -339,6 +345,64 @@ impl<'a> IngestRun<'a> {
         Ok(images)
     }
 
+    /// Step 3a: FITS table files, each to the table of its name (replacing an earlier one
+    /// of that name); the previous version's other tables of this kind carried over.
+    fn write_fits_tables(&mut self, files: &[&InputFile]) -> Result<()> {
+        let mut written: HashMap<String, String> = HashMap::new();
+        for f in files {
+            self.tick();
+            self.report.files_read += 1;
+            self.report.bytes_read += f.size;
+            let outcome = match fits_tables::table_name(&f.path) {
+                Err(reason) => Err((Reject::rejected(&f.path, "file", reason), 0)),
+                Ok(name) => match written.get(&name) {
+                    Some(first) => Err((
+                        Reject::rejected(
+                            &f.path,
+                            "file",
+                            format!("table {name} already given by {first} in this ingest"),
+                        ),
+                        0,
+                    )),
+                    None => {
+                        let dest = self.staging.join(format!("{name}.parquet"));
+                        let r = fits_tables::write_table(&f.path, &dest);
+                        written.insert(name, discover::path_text(&f.path));
+                        r
+                    }
+                },
+            };
+            let counts = match outcome {
+                Ok(rows) => Counts {
+                    read: rows,
+                    written: rows,
+                    ..Counts::default()
+                },
+                Err((reject, rows)) => {
+                    self.report.files_rejected += 1;
+                    self.report.rejects.push(reject);
+                    Counts {
+                        read: rows,
+                        rejected: rows,
+                        ..Counts::default()
+                    }
+                }
+            };
+            self.report.table_file_rows.add(counts);
+            self.record_input_as(f, "fits-table".into(), counts);
+        }
+        let Some(prev) = &self.prev_dir else {
+            return Ok(());
+        };
+        for name in schema::extra_tables(prev)? {
+            let dest = self.staging.join(format!("{name}.parquet"));
+            if !dest.exists() {
+                link_or_copy(&prev.join(format!("{name}.parquet")), &dest)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Step 3b: the previous measurements, without the replaced (star, colour) rows.
     fn carry_measurements(&self, new: &NewCurves) -> Result<()> {
         match &self.prev_dir {
@@ -494,10 +558,12 @@ impl<'a> IngestRun<'a> {
             files_read: r.files_read,
             files_rejected: r.files_rejected,
             bytes_read: r.bytes_read,
-            rows_read: r.values.read + fits_files,
-            rows_written: r.values.written + r.images_written,
+            rows_read: r.values.read + r.table_file_rows.read + fits_files,
+            rows_written: r.values.written + r.table_file_rows.written + r.images_written,
             rows_missing: r.values.missing,
-            rows_rejected: r.values.rejected + (fits_files - r.images_written),
+            rows_rejected: r.values.rejected
+                + r.table_file_rows.rejected
+                + (fits_files - r.images_written),
             rejects_file: rejects_rel,
             seconds: start.elapsed().as_secs_f64(),
         };

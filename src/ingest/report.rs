@@ -26,6 +26,8 @@ pub struct IngestReport {
     pub images_written: u64,
     /// Light-curve values.
     pub values: Counts,
+    /// Rows of FITS table files (written to tables of their own name).
+    pub table_file_rows: Counts,
     /// Rejections and warnings.
     pub rejects: Vec<Reject>,
     /// Rejects file.
@@ -79,6 +81,14 @@ impl fmt::Display for IngestReport {
             "measurements read: {} = written {} + missing {} + rejected {}",
             v.read, v.written, v.missing, v.rejected
         )?;
+        let t = self.table_file_rows;
+        if t.read > 0 {
+            writeln!(
+                f,
+                "FITS table rows read: {} = written {} + rejected {}",
+                t.read, t.written, t.rejected
+            )?;
+        }
         writeln!(
             f,
             "stars: {} placed by their reference image, {} without a position",

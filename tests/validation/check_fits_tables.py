@@ -106,17 +106,16 @@ def same(a, b, what):
     assert ok, f"{what}: {a!r} != {b!r}"
 
 
-def main():
-    binary, work = sys.argv[1], Path(sys.argv[2])
-    path = work / "all_types.fits"
-    write_tables(path)
-    ref = fits.open(path)["SOURCES"].data
-    names = ref.columns.names
-    rows = [json.loads(line) for line in skyql(binary, "query", "--format", "json", "--table", f"t={path}",
-                                                 "SELECT * FROM t").splitlines() if line.strip()]
+def json_rows(binary, *args):
+    rows = [json.loads(line) for line in skyql(binary, "query", "--format", "json", *args).splitlines()
+            if line.strip()]
     if len(rows) == 1 and isinstance(rows[0], list):
         rows = rows[0]
-    assert len(rows) == N, len(rows)
+    return rows
+
+
+def check_rows(rows, ref, names, label):
+    assert len(rows) == N, (label, len(rows))
     for r in list(range(0, 40)) + [32_767, 32_768, 32_769, N - 1]:
         for name in names:
             expected = ref[name][r]
@@ -133,7 +132,21 @@ def main():
                 expected = None  # a column of no element: null
             if name == "text" and not isinstance(expected, str):
                 expected = "".join(x.decode() if isinstance(x, bytes) else str(x) for x in expected)
-            same(got, expected, f"row {r} column {name}")
+            same(got, expected, f"{label}: row {r} column {name}")
+
+
+def main():
+    binary, work = sys.argv[1], Path(sys.argv[2])
+    path = work / "all_types.fits"
+    write_tables(path)
+    ref = fits.open(path)["SOURCES"].data
+    names = ref.columns.names
+    check_rows(json_rows(binary, "--table", f"t={path}", "SELECT * FROM t"), ref, names, "--table")
+    # `skyql ingest` takes the file as a catalogue table of its name, the same rows.
+    catalog = work / "fits_ingest_catalog"
+    report = skyql(binary, "ingest", str(path), "--catalog", str(catalog))
+    assert f"FITS table rows read: {N} = written {N} + rejected 0" in report, report
+    check_rows(json_rows(binary, "--catalog", str(catalog), "SELECT * FROM all_types ORDER BY CAST(replace(name, 'star', '') AS BIGINT)"), ref, names, "ingest")
     # The ASCII table, by HDU name and by number.
     for hdu in ("ASCII", "2"):
         text = skyql(binary, "query", "--format", "csv", "--table", f"a={path}#{hdu}", "SELECT id, x, label FROM a")
@@ -160,7 +173,8 @@ def main():
                 if name == "i16" and expected == -32768:
                     expected = None
                 same(table[name][r], expected, f"{label} row {r} column {name}")
-    print(f"FITS tables: {N} rows x {len(names)} columns of every type read equal to astropy; "
+    print(f"FITS tables: {N} rows x {len(names)} columns of every type read equal to astropy "
+          f"(--table and skyql ingest); "
           f"ASCII table read; VOTable, FITS, Parquet exports equal with units and UCDs")
 
 

@@ -219,6 +219,18 @@ impl FitsTable {
     }
 }
 
+/// Every row of `table` in batches of [`FitsTable::batch_rows`], read as they are
+/// consumed (a big table is never whole in memory).
+pub fn read_batches(table: &FitsTable) -> Result<impl Iterator<Item = Result<RecordBatch>> + '_> {
+    let fits = Fits::open(&table.path).map_err(anyhow::Error::msg)?;
+    fits.move_to(table.hdu).map_err(anyhow::Error::msg)?;
+    let step = table.batch_rows() as u64;
+    Ok((0..table.rows.div_ceil(step)).map(move |k| {
+        let first = k * step;
+        read_rows(&fits, table, first, (table.rows - first).min(step) as usize)
+    }))
+}
+
 /// Reads rows `first..first + n` (0-based) of `table` from `fits` (at the table's HDU).
 pub fn read_rows(fits: &Fits, table: &FitsTable, first: u64, n: usize) -> Result<RecordBatch> {
     let mut arrays = Vec::with_capacity(table.columns.len());

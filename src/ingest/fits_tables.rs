@@ -1,0 +1,81 @@
+//! FITS files that hold tables and no image (source catalogues, calibration tables): each
+//! becomes a catalogue table named after its file, `NAME.parquet` in the version.
+
+use std::path::Path;
+
+use skyql_udfs::cfitsio::Fits;
+use skyql_udfs::cfitsio_table::HduKind;
+
+use super::rejects::Reject;
+use crate::catalog::parquet_io::{write_parquet_stream, writer_properties};
+use crate::formats::fits::table_read::{open_table, read_batches};
+
+/// Whether the FITS file holds a table HDU and no image with data: then it is ingested as
+/// a table, otherwise as an image (whose reader reports what is wrong with it).
+pub fn holds_a_table(path: &Path) -> bool {
+    let Ok(fits) = Fits::open(path) else {
+        return false;
+    };
+    let count = fits.hdu_count().unwrap_or(0);
+    let mut table = false;
+    for index in 0..count {
+        if fits.move_to(index).is_err() {
+            return false;
+        }
+        match fits.hdu_kind() {
+            Ok(HduKind::Image) => {
+                let axes = fits.image_axes().ok().flatten().unwrap_or_default();
+                if !axes.is_empty() && axes.iter().all(|&n| n > 0) {
+                    return false;
+                }
+            }
+            Ok(_) => table = true,
+            Err(_) => return false,
+        }
+    }
+    table
+}
+
+/// The table name of a file: its name without the FITS extension, lower case, with
+/// every character other than a letter, digit or `_` made `_` (a leading digit gets a
+/// `t_`); a built-in table's name is refused.
+pub fn table_name(path: &Path) -> Result<String, String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let stem = [".fits", ".fit", ".fts"]
+        .iter()
+        .find_map(|e| name.strip_suffix(e))
+        .unwrap_or(&name);
+    let mut out: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert_str(0, "t_");
+    }
+    if crate::schema::TABLES.contains(&out.as_str()) {
+        return Err(format!(
+            "a FITS table file would become table '{out}', a table of the catalogue's own: rename the file"
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads the first table HDU of `path` in batches into `dest` (a Parquet file written
+/// atomically). Returns the rows written, or the rejection with the rows the HDU holds.
+pub fn write_table(path: &Path, dest: &Path) -> Result<u64, (Reject, u64)> {
+    let table = open_table(path, None)
+        .map_err(|e| (Reject::rejected(path, "file", format!("{e:#}")), 0))?;
+    let at = format!("HDU {}", table.hdu + 1);
+    let rows = table.rows;
+    let batches =
+        read_batches(&table).map_err(|e| (Reject::rejected(path, &at, format!("{e:#}")), rows))?;
+    write_parquet_stream(dest, table.schema.clone(), batches, writer_properties()).map_err(|e| {
+        (
+            Reject::rejected(path, &at, format!("{e:#}; no row written")),
+            rows,
+        )
+    })
+}
