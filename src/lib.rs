@@ -11,6 +11,8 @@
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod conventions;
 pub mod demo;
 pub mod engine;

@@ -112,9 +112,8 @@ impl sqllogictest::AsyncDB for Skyql {
     }
 }
 
-#[test]
-fn sql_logic_tests() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+/// Every `.slt` file: SQL ones as they are, ADQL ones translated.
+fn slt_files() -> Vec<(std::path::PathBuf, bool)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql");
     let slt = |dir: &Path| {
         let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -128,22 +127,63 @@ fn sql_logic_tests() {
     let sql_files = slt(&dir);
     let adql_files = slt(&dir.join("adql"));
     assert!(sql_files.len() >= 4 && !adql_files.is_empty());
-    let files = sql_files
+    sql_files
         .into_iter()
         .map(|f| (f, false))
-        .chain(adql_files.into_iter().map(|f| (f, true)));
+        .chain(adql_files.into_iter().map(|f| (f, true)))
+        .collect()
+}
+
+/// Runs every file in sessions of the engine, embedded or on the cluster at `cluster`
+/// (there without the ADQL files: their `CREATE TABLE ... AS VALUES` tables live in the
+/// client's memory, which Ballista does not ship to executors, and the service that
+/// speaks ADQL does not run on a cluster; docs/CLUSTER.md).
+fn run_all(cluster: Option<String>) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let files = slt_files()
+        .into_iter()
+        .filter(|(_, adql)| cluster.is_none() || !adql);
     for (file, adql) in files {
-        let mut runner = sqllogictest::Runner::new(move || async move {
-            let engine =
-                Engine::open(None, EngineOptions::default()).map_err(|e| Error(e.to_string()))?;
-            let ctx = engine
-                .session(&[])
-                .await
-                .map_err(|e| Error(e.to_string()))?;
-            Ok(Skyql { engine, ctx, adql })
+        let cluster = cluster.clone();
+        let mut runner = sqllogictest::Runner::new(move || {
+            let cluster = cluster.clone();
+            async move {
+                let options = EngineOptions {
+                    cluster: cluster.is_some(),
+                    ..EngineOptions::default()
+                };
+                let engine = Engine::open(None, options).map_err(|e| Error(e.to_string()))?;
+                let ctx = engine
+                    .session_on(cluster.as_deref(), &[])
+                    .await
+                    .map_err(|e| Error(e.to_string()))?;
+                Ok(Skyql { engine, ctx, adql })
+            }
         });
         if let Err(e) = runtime.block_on(runner.run_file_async(&file)) {
             panic!("{}: {e}", file.display());
         }
     }
+}
+
+#[test]
+fn sql_logic_tests() {
+    run_all(None);
+}
+
+/// The same files on a Ballista cluster (a scheduler and two executors as processes on
+/// loopback): every function gives the embedded answers.
+#[cfg(feature = "cluster")]
+#[test]
+fn sql_logic_tests_on_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = skyql::cluster::loopback::LoopbackCluster::start(
+        Path::new(env!("CARGO_BIN_EXE_skyql")),
+        dir.path(),
+        2,
+        2,
+        &dir.path().join("products"),
+    )
+    .unwrap();
+    run_all(Some(cluster.url.clone()));
 }

@@ -7,8 +7,12 @@
 //! `cutout` (64 x 64 cutouts and public images from 2048 x 2048 images, with the bytes
 //! read per cutout), `survey` (light curves, the quarters query, per-star statistics,
 //! cone searches and a memory limit on a catalogue, beside DuckDB on the same files) and
-//! `ingest` (EROS text light curves, measurements per second and peak memory).
+//! `ingest` (EROS text light curves, measurements per second and peak memory), `xmatch`
+//! (beside STILTS and LSDB) and `cluster` (survey queries embedded and on a loopback Ballista
+//! cluster of one and two executors).
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod export;
 mod images;
 mod ingest;
@@ -36,6 +40,8 @@ pub enum Workload {
     Cutout,
     /// Cross-matches of synthetic catalogues, beside STILTS and LSDB.
     Xmatch,
+    /// Survey queries embedded and on a loopback cluster of one and two executors.
+    Cluster,
 }
 
 /// Options of `skyql bench`.
@@ -56,6 +62,8 @@ pub struct BenchOptions {
     pub stilts: PathBuf,
     /// Catalogue of the survey workloads.
     pub catalog: Option<PathBuf>,
+    /// A running cluster for `bench cluster` (else loopback clusters are started).
+    pub cluster: Option<String>,
 }
 
 /// Runs a workload and prints its figures.
@@ -66,6 +74,13 @@ pub fn run_bench(opts: &BenchOptions) -> Result<()> {
         Workload::Cutout => images::bench_cutout(opts),
         Workload::Ingest => ingest::bench_ingest(opts),
         Workload::Xmatch => xmatch::bench_xmatch(opts),
+        Workload::Cluster => match &opts.catalog {
+            #[cfg(feature = "cluster")]
+            Some(c) => cluster::bench_cluster(opts, c),
+            #[cfg(not(feature = "cluster"))]
+            Some(_) => bail!("{}", crate::engine::NO_CLUSTER),
+            None => bail!("bench cluster needs --catalog (e.g. from skyql generate --catalog)"),
+        },
         Workload::Survey => match &opts.catalog {
             Some(c) => survey::bench_survey(opts, c),
             None => bail!("bench survey needs --catalog (e.g. from skyql generate --catalog)"),

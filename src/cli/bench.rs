@@ -22,6 +22,9 @@ enum WorkloadArg {
     /// 10^6 x 10^6 synthetic sources cross-matched at 1 arcsec (--rows), beside STILTS and
     /// LSDB; with --catalog, every star of the catalogue against external sources.
     Xmatch,
+    /// Survey queries on a catalogue (--catalog) embedded and on a loopback Ballista
+    /// cluster of one and two executors (a build with the `cluster` feature).
+    Cluster,
 }
 
 /// Arguments of `skyql bench`.
@@ -50,6 +53,10 @@ pub(crate) struct BenchArgs {
     /// Catalogue of the survey workloads.
     #[arg(long, env = "SKYQL_CATALOG")]
     catalog: Option<PathBuf>,
+    /// `bench cluster` on a running cluster (df://HOST:PORT) instead of the loopback
+    /// clusters of one and two executors it starts itself.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    cluster: Option<String>,
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<()> {
@@ -60,6 +67,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         WorkloadArg::Export => Workload::Export,
         WorkloadArg::Cutout => Workload::Cutout,
         WorkloadArg::Xmatch => Workload::Xmatch,
+        WorkloadArg::Cluster => Workload::Cluster,
     };
     run_bench(&BenchOptions {
         workload,
@@ -69,5 +77,6 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         python: args.python,
         stilts: args.stilts,
         catalog: args.catalog,
+        cluster: args.cluster,
     })
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod catalog;
+mod cluster;
 mod demo;
 mod describe;
 mod functions;
@@ -64,6 +65,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// HATS catalogues (HEALPix-partitioned Parquet, as LSDB reads them): `export`.
     Hats(hats::HatsArgs),
+    /// Cluster mode on Apache Ballista: `scheduler` and `executor` processes (built with
+    /// the `cluster` feature).
+    Cluster(cluster::ClusterArgs),
 }
 
 /// Size of the demo survey.
@@ -257,6 +261,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Catalog(args) => catalog::run(args),
         Command::Serve(args) => runtime()?.block_on(serve::run(args)),
         Command::Hats(args) => runtime()?.block_on(hats::run(args)),
+        Command::Cluster(args) => runtime()?.block_on(cluster::run(args)),
     }
 }
 

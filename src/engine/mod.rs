@@ -9,6 +9,7 @@
 //! tables and any extra files. In [read-only mode](EngineOptions::read_only) nothing a
 //! query does can write: no DDL, DML or COPY, and no file-writing functions.
 
+pub mod cluster_guard;
 pub mod cone_fields_rule;
 pub mod counts_rule;
 pub mod depth;
@@ -37,6 +38,9 @@ use crate::conventions::Conventions;
 pub use positioned::positioned_table;
 pub use tables::ExtraTable;
 
+/// What a build without cluster mode says when asked for it.
+pub const NO_CLUSTER: &str = "this skyql was built without cluster mode: build it with `cargo build --release --features cluster` (docs/CLUSTER.md)";
+
 /// How sessions are built.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -55,6 +59,10 @@ pub struct EngineOptions {
     pub read_only: bool,
     /// Partitions a plan runs in (default: DataFusion's, the number of cores).
     pub target_partitions: Option<usize>,
+    /// Sessions run on a Ballista cluster: the catalogue's dictionary-encoded text
+    /// columns are declared plain, and plans Ballista 55 answers wrongly are refused
+    /// (docs/CLUSTER.md).
+    pub cluster: bool,
 }
 
 /// A catalogue (or none) and the options of every session built from it.
@@ -132,7 +140,7 @@ impl Engine {
             .position(|r| r.name() == "simplify_expressions")
             .map_or(0, |i| i + 1);
         let summary = self.catalog.as_ref().and_then(|c| {
-            tables::catalog_table(c, "measurement_counts")
+            tables::catalog_table(c, "measurement_counts", self.options.cluster)
                 .ok()
                 .flatten()
         });
@@ -201,23 +209,57 @@ impl Engine {
     /// tables and the extra files.
     pub async fn session(&self, extra: &[ExtraTable]) -> Result<SessionContext> {
         let ctx = SessionContext::new_with_state(self.state()?);
+        self.register(&ctx, extra).await?;
+        Ok(ctx)
+    }
+
+    /// A session, embedded (`None`) or on a Ballista cluster (`Some("df://HOST:PORT")`).
+    pub async fn session_on(
+        &self,
+        cluster: Option<&str>,
+        extra: &[ExtraTable],
+    ) -> Result<SessionContext> {
+        match cluster {
+            None => self.session(extra).await,
+            #[cfg(feature = "cluster")]
+            Some(url) => self.cluster_session(url, extra).await,
+            #[cfg(not(feature = "cluster"))]
+            Some(_) => bail!("{NO_CLUSTER}"),
+        }
+    }
+
+    /// A session whose queries run on a Ballista cluster (`df://HOST:PORT`): the same
+    /// state, rules, functions and tables; the scheduler is asked first, so that an
+    /// unreachable one is an error within seconds rather than a hang.
+    #[cfg(feature = "cluster")]
+    pub async fn cluster_session(&self, url: &str, extra: &[ExtraTable]) -> Result<SessionContext> {
+        use ballista::extension::SessionContextExt;
+        crate::cluster::client::check_scheduler(url).await?;
+        let ctx = SessionContext::remote_with_state(url, self.state()?).await?;
+        // Ballista gives the remote state its own function lists: ours go in after.
+        self.register(&ctx, extra).await?;
+        Ok(ctx)
+    }
+
+    /// Registers the functions, COPY formats, catalogue tables and extra files on `ctx`.
+    async fn register(&self, ctx: &SessionContext, extra: &[ExtraTable]) -> Result<()> {
         for udf in self.scalar_functions() {
             ctx.register_udf(udf);
         }
         for udaf in self.aggregate_functions() {
             ctx.register_udaf(udaf);
         }
-        skyql_udfs::register_table_functions(&ctx);
+        skyql_udfs::register_table_functions(ctx);
         if !self.options.read_only {
-            crate::export::copy_format::register_copy_formats(&ctx)?;
+            crate::export::copy_format::register_copy_formats(ctx)?;
         }
         if let Some(catalog) = &self.catalog {
-            tables::register_catalog(&ctx, catalog)?;
+            tables::register_catalog(ctx, catalog, self.options.cluster)?;
         }
         for t in extra {
-            tables::register_file(&ctx, &t.name, &t.path).await?;
+            tables::register_file(ctx, &t.name, &t.path).await?;
         }
-        Ok(ctx)
+        Ok(())
     }
 
     /// Plans `sql` in `ctx` under this engine's SQL options; a `COPY` into the
@@ -225,6 +267,9 @@ impl Engine {
     pub async fn sql(&self, ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
         depth::check_expression_depth(sql)?;
         let df = ctx.sql_with_options(sql, self.sql_options()).await?;
+        if self.options.cluster {
+            cluster_guard::refuse_known_wrong_plans(&df.clone().into_optimized_plan()?)?;
+        }
         if let (LogicalPlan::Copy(copy), Some(catalog)) = (df.logical_plan(), &self.catalog)
             && is_inside(Path::new(&copy.output_url), &catalog.dir)
         {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -49,9 +49,9 @@ impl ExtraTable {
 }
 
 /// Registers every table of the catalogue's current version.
-pub fn register_catalog(ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
+pub fn register_catalog(ctx: &SessionContext, catalog: &Catalog, plain_text: bool) -> Result<()> {
     for name in catalog.manifest.tables.keys() {
-        if let Some(table) = catalog_table(catalog, name)? {
+        if let Some(table) = catalog_table(catalog, name, plain_text)? {
             ctx.register_table(name.as_str(), table)?;
         }
     }
@@ -84,8 +84,30 @@ pub fn scans_url(scan: &datafusion::logical_expr::TableScan, url: &str) -> bool 
         .is_some_and(|t| t.table_paths().iter().any(|p| p.as_str() == url))
 }
 
-/// The listing table of the catalogue's table `name`, if the version has it.
-pub fn catalog_table(catalog: &Catalog, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+/// The schema with dictionary-encoded text columns as plain text (Parquet readers decode
+/// them): what cluster sessions declare, since Ballista 55's shuffles lose dictionary
+/// types after a grouping (docs/CLUSTER.md).
+fn without_dictionaries(schema: SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Dictionary(_, value) if value.as_ref() == &DataType::Utf8 => {
+                f.as_ref().clone().with_data_type(DataType::Utf8)
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// The listing table of the catalogue's table `name`, if the version has it; with
+/// `plain_text`, dictionary text columns are declared plain.
+pub fn catalog_table(
+    catalog: &Catalog,
+    name: &str,
+    plain_text: bool,
+) -> Result<Option<Arc<dyn TableProvider>>> {
     let Some(entry) = catalog.manifest.tables.get(name) else {
         return Ok(None);
     };
@@ -107,6 +129,11 @@ pub fn catalog_table(catalog: &Catalog, name: &str) -> Result<Option<Arc<dyn Tab
             crate::catalog::parquet_io::parquet_schema(&path)?
         }
         None => return Ok(None),
+    };
+    let file_schema = if plain_text {
+        without_dictionaries(file_schema)
+    } else {
+        file_schema
     };
     let table_url = catalog_table_url(catalog, name)?
         .with_context(|| format!("bad table path {}", path.display()))?;

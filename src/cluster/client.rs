@@ -1,0 +1,50 @@
+//! The client side of cluster mode: checking the scheduler before a session uses it.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// Seconds to wait for the scheduler's port before giving up.
+const CONNECT_SECONDS: u64 = 3;
+
+/// `HOST:PORT` of a `df://HOST:PORT` URL.
+pub fn scheduler_address(url: &str) -> Result<String> {
+    let Some(rest) = url.strip_prefix("df://") else {
+        bail!("cluster URL '{url}': expected df://HOST:PORT");
+    };
+    let rest = rest.trim_end_matches('/');
+    if !rest.contains(':') {
+        bail!("cluster URL '{url}': expected df://HOST:PORT");
+    }
+    Ok(rest.to_string())
+}
+
+/// Fails within [`CONNECT_SECONDS`] when nothing listens at the scheduler's address.
+pub async fn check_scheduler(url: &str) -> Result<()> {
+    let address = scheduler_address(url)?;
+    let connect = tokio::net::TcpStream::connect(address.clone());
+    match tokio::time::timeout(Duration::from_secs(CONNECT_SECONDS), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e).with_context(|| {
+            format!(
+                "cannot reach the scheduler at {url} (is `skyql cluster scheduler` running there?)"
+            )
+        }),
+        Err(_) => bail!("the scheduler at {url} did not answer within {CONNECT_SECONDS} s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scheduler_address;
+
+    #[test]
+    fn urls_are_checked() {
+        assert_eq!(
+            scheduler_address("df://127.0.0.1:50050").unwrap(),
+            "127.0.0.1:50050"
+        );
+        assert!(scheduler_address("http://h:1").is_err());
+        assert!(scheduler_address("df://nohostport").is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! `skyql cluster executor`: Ballista's executor with skyql's function registry.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+
+/// What an executor is told at start.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The scheduler to register with: host name or address.
+    pub scheduler_host: String,
+    /// Its port.
+    pub scheduler_port: u16,
+    /// Where this executor serves Arrow Flight (results and shuffles).
+    pub bind: SocketAddr,
+    /// The host the scheduler and the other executors reach it at.
+    pub advertise: String,
+    /// Its gRPC port (task launch from the scheduler).
+    pub grpc_port: u16,
+    /// Tasks run at once.
+    pub tasks: usize,
+    /// Shuffle files.
+    pub work_dir: Option<PathBuf>,
+    /// Where image functions write (a directory every node sees at this path).
+    pub output_root: Option<PathBuf>,
+    /// Seconds between heartbeats.
+    pub heartbeat_seconds: u64,
+}
+
+/// Runs an executor until the process is stopped.
+pub async fn run_executor(o: ExecutorOptions) -> Result<()> {
+    if let Some(dir) = &o.work_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the work directory {}", dir.display()))?;
+    }
+    let config = ExecutorProcessConfig {
+        bind_host: o.bind.ip().to_string(),
+        external_host: Some(o.advertise.clone()),
+        port: o.bind.port(),
+        grpc_port: o.grpc_port,
+        scheduler_host: o.scheduler_host.clone(),
+        scheduler_port: o.scheduler_port,
+        scheduler_connect_timeout_seconds: 10,
+        vcores: o.tasks.max(1),
+        work_dir: o.work_dir.as_ref().map(|d| d.display().to_string()),
+        executor_heartbeat_interval_seconds: o.heartbeat_seconds,
+        override_function_registry: Some(super::function_registry(o.output_root.clone())),
+        ..Default::default()
+    };
+    eprintln!(
+        "skyql executor on {} (gRPC {}), scheduler {}:{}",
+        o.bind, o.grpc_port, o.scheduler_host, o.scheduler_port
+    );
+    start_executor_process(Arc::new(config))
+        .await
+        .with_context(|| format!("executor on {} stopped", o.bind))
+}

@@ -1,0 +1,64 @@
+//! Cluster mode on Apache DataFusion Ballista (feature `cluster`): skyql's own scheduler
+//! and executor processes, built on Ballista's libraries with skyql's functions, and the
+//! client side (`Engine::cluster_session`). Deployment and limits: docs/CLUSTER.md.
+//!
+//! Functions travel by name: the scheduler (to plan what the client sends) and every
+//! executor (to decode the tasks) rebuild them from their own registries, which start
+//! from DataFusion's built-ins. The image functions carry their output root: an
+//! executor's comes from its `--output-root`, a directory every node sees at one path.
+
+pub mod client;
+pub mod executor;
+pub mod loopback;
+pub mod scheduler;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+
+use crate::engine::{Engine, EngineOptions};
+
+/// skyql's scalar and aggregate functions as a node builds them: the image functions
+/// write under `output_root`.
+pub fn node_functions(output_root: Option<PathBuf>) -> (Vec<ScalarUDF>, Vec<AggregateUDF>) {
+    let options = EngineOptions {
+        output_root,
+        ..EngineOptions::default()
+    };
+    match Engine::new(None, options) {
+        Ok(engine) => (engine.scalar_functions(), engine.aggregate_functions()),
+        Err(_) => (
+            skyql_udfs::all_scalar_udfs(),
+            skyql_udfs::all_aggregate_udfs(),
+        ),
+    }
+}
+
+/// Names under which a function is found: its name and its aliases.
+fn names_of(name: &str, aliases: &[String]) -> Vec<String> {
+    std::iter::once(name.to_string())
+        .chain(aliases.iter().cloned())
+        .collect()
+}
+
+/// Ballista's function registry (DataFusion's built-ins) with skyql's functions added.
+pub fn function_registry(
+    output_root: Option<PathBuf>,
+) -> Arc<ballista_core::registry::BallistaFunctionRegistry> {
+    let mut registry = ballista_core::registry::BallistaFunctionRegistry::default();
+    let (scalars, aggregates) = node_functions(output_root);
+    for f in scalars {
+        let f = Arc::new(f);
+        for n in names_of(f.name(), f.aliases()) {
+            registry.scalar_functions.insert(n, f.clone());
+        }
+    }
+    for f in aggregates {
+        let f = Arc::new(f);
+        for n in names_of(f.name(), f.aliases()) {
+            registry.aggregate_functions.insert(n, f.clone());
+        }
+    }
+    Arc::new(registry)
+}

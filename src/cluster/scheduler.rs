@@ -1,0 +1,72 @@
+//! `skyql cluster scheduler`: Ballista's scheduler with skyql's functions, executor loss
+//! noticed within seconds.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_server::SessionBuilder;
+use datafusion::execution::FunctionRegistry;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::SessionConfig;
+
+/// How the scheduler watches its executors.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    /// An executor without a heartbeat for this long is lost (its tasks run elsewhere).
+    pub executor_timeout_seconds: u64,
+    /// With no executor left, running jobs fail after this long.
+    pub no_executors_grace_seconds: u64,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Liveness {
+            executor_timeout_seconds: 10,
+            no_executors_grace_seconds: 10,
+        }
+    }
+}
+
+/// The session every job is planned in: DataFusion's defaults with skyql's functions
+/// (their names are what the client's plan refers to).
+fn session_builder(output_root: Option<PathBuf>) -> SessionBuilder {
+    Arc::new(move |config: SessionConfig| {
+        let mut state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .build();
+        let (scalars, aggregates) = super::node_functions(output_root.clone());
+        for f in scalars {
+            state.register_udf(Arc::new(f))?;
+        }
+        for f in aggregates {
+            state.register_udaf(Arc::new(f))?;
+        }
+        Ok(state)
+    })
+}
+
+/// Runs a scheduler on `bind` (reached at `advertise`) until the process is stopped.
+pub async fn run_scheduler(bind: SocketAddr, advertise: &str, liveness: Liveness) -> Result<()> {
+    let config = SchedulerConfig {
+        bind_host: bind.ip().to_string(),
+        external_host: advertise.to_string(),
+        bind_port: bind.port(),
+        executor_timeout_seconds: liveness.executor_timeout_seconds,
+        expire_dead_executor_interval_seconds: 1,
+        no_executors_grace_period_seconds: liveness.no_executors_grace_seconds,
+        override_session_builder: Some(session_builder(None)),
+        ..Default::default()
+    };
+    let cluster = BallistaCluster::new_from_config(&config)
+        .await
+        .context("cannot start the scheduler's cluster state")?;
+    eprintln!("skyql scheduler listening on df://{bind}");
+    ballista_scheduler::scheduler_process::start_server(cluster, bind, Arc::new(config))
+        .await
+        .with_context(|| format!("scheduler on {bind} stopped"))
+}

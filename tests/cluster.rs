@@ -1,0 +1,278 @@
+//! Cluster mode (feature `cluster`): one scheduler and two executors started as separate
+//! processes on loopback; every named query and a set of function queries give the
+//! embedded engine's rows; an executor killed during a query; a scheduler that is not
+//! there. Every process the test starts is stopped when it ends (also on failure).
+#![cfg(feature = "cluster")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::run_ok;
+use skyql::cluster::loopback::{LoopbackCluster, free_port_pair};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_skyql")
+}
+
+fn start_cluster(dir: &Path, executors: usize) -> LoopbackCluster {
+    LoopbackCluster::start(
+        Path::new(bin()),
+        &dir.join("cluster"),
+        executors,
+        2,
+        &dir.join("cluster-products"),
+    )
+    .unwrap()
+}
+
+/// A small demo survey, ingested.
+fn catalogue(dir: &Path) -> PathBuf {
+    let raw = dir.join("raw");
+    let cat = dir.join("cat");
+    run_ok(&[
+        "generate",
+        "--out",
+        raw.to_str().unwrap(),
+        "--fields",
+        "lm001,lm055",
+        "--ccd-size",
+        "256",
+        "--epochs",
+        "30",
+    ]);
+    run_ok(&[
+        "ingest",
+        raw.join("images").to_str().unwrap(),
+        raw.join("lightcurves").to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    cat
+}
+
+/// The rows of a query as sorted CSV lines, embedded or on the cluster; image paths under
+/// `root` written `ROOT/...` so that the two runs compare.
+fn rows(cat: &Path, cluster: Option<&str>, root: &Path, sql_args: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "query",
+        "--format",
+        "csv",
+        "--catalog",
+        cat.to_str().unwrap(),
+    ];
+    args.extend(["--output-root", root.to_str().unwrap()]);
+    if let Some(url) = cluster {
+        args.extend(["--cluster", url]);
+    }
+    args.extend(sql_args);
+    let out = run_ok(&args);
+    let mut lines: Vec<String> = out
+        .lines()
+        .map(|l| l.replace(root.to_str().unwrap(), "ROOT"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A named query's rows as the demo runs them: `public_images` written to a CSV file,
+/// which `cutouts` then reads as the table `public` beside the generator's `events`.
+fn named_rows(cat: &Path, cluster: Option<&str>, root: &Path, name: &str) -> Vec<String> {
+    let dir = cat.parent().unwrap();
+    let public = root.with_extension("public.csv");
+    let events = format!("events={}", dir.join("raw/truth/events.csv").display());
+    let public_table = format!("public={}", public.display());
+    match name {
+        "public_images" => {
+            let out = public.to_str().unwrap();
+            rows(cat, cluster, root, &["--named", name, "--output", out]);
+            let text = std::fs::read_to_string(&public).unwrap();
+            let mut lines: Vec<String> = text
+                .lines()
+                .map(|l| l.replace(root.to_str().unwrap(), "ROOT"))
+                .collect();
+            lines.sort();
+            lines
+        }
+        "cutouts" => rows(
+            cat,
+            cluster,
+            root,
+            &[
+                "--named",
+                name,
+                "--table",
+                &events,
+                "--table",
+                &public_table,
+            ],
+        ),
+        _ => rows(cat, cluster, root, &["--named", name]),
+    }
+}
+
+#[test]
+fn the_cluster_gives_the_embedded_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = catalogue(tmp.path());
+    let cluster = start_cluster(tmp.path(), 2);
+    let local_root = tmp.path().join("local-products");
+    let cluster_root = tmp.path().join("cluster-products");
+    let names = run_ok(&["queries"]);
+    let mut compared = 0;
+    for name in names.lines().filter_map(|l| l.split_whitespace().next()) {
+        let embedded = named_rows(&cat, None, &local_root, name);
+        let on_cluster = named_rows(&cat, Some(&cluster.url), &cluster_root, name);
+        assert!(embedded.len() > 1, "{name}: no row to compare");
+        assert_eq!(embedded, on_cluster, "{name}");
+        compared += 1;
+    }
+    assert!(compared >= 8, "{compared} named queries");
+    // A cone around the first placed star, with literal centres (what the HEALPix
+    // pruning rule needs).
+    let first = rows(
+        &cat,
+        None,
+        &local_root,
+        &["SELECT ra, dec FROM stars WHERE ra IS NOT NULL ORDER BY star_id LIMIT 1"],
+    );
+    let centre = first.iter().find(|l| !l.starts_with("ra")).unwrap().clone();
+    let cone = format!("SELECT star_id FROM stars WHERE cone_contains(ra, dec, {centre}, 0.05)");
+    let functions = [
+        cone.as_str(),
+        "SELECT i.file_name, round(pix2sky(10.0, 20.0, i.wcs)['ra'], 9) ra, \
+         round(pix2sky(10.0, 20.0, i.wcs)['dec'], 9) dec FROM images i WHERE i.wcs IS NOT NULL",
+        "SELECT star_id, colour, lc_stats(mjd, mag, mag_err)['n'] n, \
+         round(lc_stats(mjd, mag, mag_err)['weighted_mean'], 9) wmean FROM measurements \
+         WHERE field = 'lm055' GROUP BY star_id, colour",
+        "SELECT star_id, round(stetson_j(mjd, mag, mag_err, colour), 9) j FROM measurements \
+         WHERE field = 'lm001' GROUP BY star_id",
+        "SELECT count(*) pairs FROM stars a JOIN stars b \
+         ON ang_sep(a.ra, a.dec, b.ra, b.dec) < 0.01 AND a.star_id < b.star_id",
+    ];
+    for sql in functions {
+        let embedded = rows(&cat, None, &local_root, &[sql]);
+        assert!(embedded.len() > 1, "{sql}: no row to compare");
+        assert_eq!(
+            embedded,
+            rows(&cat, Some(&cluster.url), &cluster_root, &[sql]),
+            "{sql}"
+        );
+    }
+    // The cone's HEALPix pruning is in the plan the cluster runs.
+    let plan = run_ok(&[
+        "query",
+        "--format",
+        "csv",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--cluster",
+        &cluster.url,
+        &format!("EXPLAIN {cone}"),
+    ]);
+    assert!(
+        plan.contains("ShuffleWriterExec") && plan.contains("healpix_max"),
+        "{plan}"
+    );
+    // A plan Ballista 55 answers with no row is refused, not answered wrongly.
+    let out = Command::new(bin())
+        .args([
+            "query",
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--cluster",
+            &cluster.url,
+        ])
+        .arg(
+            "SELECT * FROM (SELECT ra FROM stars ORDER BY star_id LIMIT 1) a, \
+             (SELECT dec FROM stars ORDER BY star_id LIMIT 1) b",
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("known limits"),
+        "{err}"
+    );
+    // A cutout written by an executor, under the executors' output root.
+    let written = rows(
+        &cat,
+        Some(&cluster.url),
+        &cluster_root,
+        &[
+            "SELECT cutout(path, ra_center, dec_center, 16, 'c/' || file_name) p FROM images \
+           WHERE code = 'd' ORDER BY file_name LIMIT 2",
+        ],
+    );
+    let first = written[0].replace("ROOT", cluster_root.to_str().unwrap());
+    assert!(Path::new(&first).is_file(), "{written:?}");
+}
+
+#[test]
+fn a_lost_executor_and_an_absent_scheduler() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = catalogue(tmp.path());
+    let root = tmp.path().join("p");
+    // Nobody there: an error within seconds, not a hang.
+    let port = free_port_pair().unwrap();
+    let start = Instant::now();
+    let out = Command::new(bin())
+        .args(["query", "--catalog", cat.to_str().unwrap(), "--cluster"])
+        .arg(format!("df://127.0.0.1:{port}"))
+        .arg("SELECT count(*) FROM stars")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot reach the scheduler"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+
+    let mut cluster = start_cluster(tmp.path(), 2);
+    // A nested-loop join that runs for seconds; one executor is killed meanwhile.
+    let long = "SELECT count(*) n FROM measurements a, stars b WHERE a.mag * b.x > 20000.0";
+    let expected = rows(&cat, None, &root, &[long]);
+    let mut query = Command::new(bin())
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--catalog",
+            cat.to_str().unwrap(),
+        ])
+        .args(["--cluster", &cluster.url, long])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        query.try_wait().unwrap().is_none(),
+        "the query ended before an executor was lost: make it longer"
+    );
+    cluster.kill_executor(1).unwrap();
+    let out = query.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        got.sort();
+        assert_eq!(got, expected, "completed on the remaining executor");
+    } else {
+        assert!(stderr.to_lowercase().contains("executor"), "{stderr}");
+    }
+    // The scheduler serves the next query on the executor left.
+    let after = rows(
+        &cat,
+        Some(&cluster.url),
+        &root,
+        &["SELECT count(*) FROM stars"],
+    );
+    assert_eq!(
+        after,
+        rows(&cat, None, &root, &["SELECT count(*) FROM stars"])
+    );
+}
