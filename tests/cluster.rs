@@ -28,6 +28,18 @@ fn start_cluster(dir: &Path, executors: usize) -> LoopbackCluster {
     .unwrap()
 }
 
+/// A child process killed if the test fails before it is waited for.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A small demo survey, ingested.
 fn catalogue(dir: &Path) -> PathBuf {
     let raw = dir.join("raw");
@@ -63,9 +75,10 @@ fn rows(cat: &Path, cluster: Option<&str>, root: &Path, sql_args: &[&str]) -> Ve
         "--catalog",
         cat.to_str().unwrap(),
     ];
-    args.extend(["--output-root", root.to_str().unwrap()]);
-    if let Some(url) = cluster {
-        args.extend(["--cluster", url]);
+    match cluster {
+        // On the cluster, image functions write under the executors' output root.
+        Some(url) => args.extend(["--cluster", url]),
+        None => args.extend(["--output-root", root.to_str().unwrap()]),
     }
     args.extend(sql_args);
     let out = run_ok(&args);
@@ -233,26 +246,23 @@ fn a_lost_executor_and_an_absent_scheduler() {
     // A nested-loop join that runs for seconds; one executor is killed meanwhile.
     let long = "SELECT count(*) n FROM measurements a, stars b WHERE a.mag * b.x > 20000.0";
     let expected = rows(&cat, None, &root, &[long]);
-    let mut query = Command::new(bin())
-        .args([
-            "query",
-            "--format",
-            "csv",
-            "--catalog",
-            cat.to_str().unwrap(),
-        ])
-        .args(["--cluster", &cluster.url, long])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut query = KillOnDrop(Some(
+        Command::new(bin())
+            .args(["query", "--format", "csv", "--catalog"])
+            .arg(&cat)
+            .args(["--cluster", &cluster.url, long])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
     std::thread::sleep(Duration::from_secs(2));
     assert!(
-        query.try_wait().unwrap().is_none(),
+        query.0.as_mut().unwrap().try_wait().unwrap().is_none(),
         "the query ended before an executor was lost: make it longer"
     );
     cluster.kill_executor(1).unwrap();
-    let out = query.wait_with_output().unwrap();
+    let out = query.0.take().unwrap().wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
         let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)

@@ -146,6 +146,32 @@ fn ingest_takes_fits_table_files_as_tables_of_their_name() {
         .args([cat.as_path(), &data("lightcurves/eros2/lm0010n22323.time")])
         .ok();
     assert_eq!(q("SELECT count(*) n FROM calsrc_00042_1")[0]["n"], "70000");
+    // Another file whose name maps to the same table is rejected, the table kept.
+    let other = dir.path().join("calsrc.00042_1.fits");
+    Skyql::new(["query", "SELECT 1 AS one", "--output"])
+        .args([&other])
+        .ok();
+    let out = Skyql::new(["ingest", "--catalog"])
+        .args([&cat, &other])
+        .ok();
+    assert!(
+        out.contains("FITS table rows read: 1 = written 0 + rejected 1"),
+        "{out}"
+    );
+    assert_eq!(q("SELECT count(*) n FROM calsrc_00042_1")[0]["n"], "70000");
+    // --table may not hide a catalogue table.
+    let err = Skyql::new(["query", "--catalog"])
+        .args([cat.as_os_str()])
+        .args([
+            "--table",
+            &format!("stars={}", source.display()),
+            "SELECT 1",
+        ])
+        .fails();
+    assert!(
+        err.contains("--table stars: the catalogue has a table of that name"),
+        "{err}"
+    );
     let verify = Skyql::new(["catalog", "verify", "--catalog"])
         .args([&cat])
         .ok();

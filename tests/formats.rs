@@ -305,3 +305,72 @@ fn the_example_of_docs_formats_md_reads_as_it_says() {
         ["obj12345", "g", "mysurvey", "17.512", "0.0012", "UTC"]
     );
 }
+
+#[test]
+fn another_file_with_the_same_star_id_never_replaces_earlier_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    let ingest_one = |dir: &str| {
+        let d = tmp.path().join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        let file = d.join("phot.dat");
+        std::fs::copy(data("lightcurves/ogle/phot_ob08092_O4.dat"), &file).unwrap();
+        run_ok(&[
+            "ingest",
+            file.to_str().unwrap(),
+            "--format",
+            "ogle",
+            "--catalog",
+            cat.to_str().unwrap(),
+        ])
+    };
+    // OGLE's EWS layout: the event is the directory.
+    ingest_one("blg-0001");
+    ingest_one("blg-0002");
+    let stars = query_csv(&cat, "SELECT star_id, n_r FROM stars ORDER BY star_id");
+    let ids: Vec<&str> = stars.iter().map(|r| r["star_id"].as_str()).collect();
+    assert_eq!(ids, ["blg-0001", "blg-0002"]);
+    // A description whose id is the same for both files: the second is rejected, the
+    // first file's rows stay.
+    let desc = tmp.path().join("flat.toml");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/formats/ogle.toml"),
+    )
+    .unwrap()
+    .replace("name = \"ogle\"", "name = \"flat\"")
+    .replace(
+        "id = [\"{file.field}.{file.number}\", \"{file.event}\", \"{file.stem}\"]",
+        "id = \"{file.stem}\"",
+    );
+    std::fs::write(&desc, text).unwrap();
+    let cat2 = tmp.path().join("cat2");
+    for dir in ["blg-0001", "blg-0002"] {
+        let file = tmp.path().join(dir).join("phot.dat");
+        run_ok(&[
+            "ingest",
+            file.to_str().unwrap(),
+            "--format-file",
+            desc.to_str().unwrap(),
+            "--catalog",
+            cat2.to_str().unwrap(),
+        ]);
+    }
+    let rejects = std::fs::read_to_string(cat2.join("rejects/ingest-000002.tsv")).unwrap();
+    assert!(
+        rejects.contains("blg-0002/phot.dat\tfile\tstar phot (field ogle) was ingested from"),
+        "{rejects}"
+    );
+    let rows = query_csv(&cat2, "SELECT count(*) n FROM measurements");
+    assert_eq!(rows[0]["n"], "383");
+    let inputs = query_csv(
+        &cat2,
+        "SELECT rows_read, rows_written, rows_rejected FROM inputs ORDER BY path",
+    );
+    assert_eq!(
+        (
+            inputs[1]["rows_read"].as_str(),
+            inputs[1]["rows_rejected"].as_str()
+        ),
+        ("383", "383")
+    );
+}

@@ -163,6 +163,7 @@ fn docs_cli_md_is_the_help_of_every_verb() {
         "bench",
         "catalog",
         "hats",
+        "cluster",
     ] {
         let help = Skyql::new([verb, "--help"]).ok();
         assert!(

@@ -149,12 +149,12 @@ fn run_all(cluster: Option<String>) {
             let cluster = cluster.clone();
             async move {
                 let options = EngineOptions {
-                    cluster: cluster.is_some(),
+                    cluster,
                     ..EngineOptions::default()
                 };
                 let engine = Engine::open(None, options).map_err(|e| Error(e.to_string()))?;
                 let ctx = engine
-                    .session_on(cluster.as_deref(), &[])
+                    .session(&[])
                     .await
                     .map_err(|e| Error(e.to_string()))?;
                 Ok(Skyql { engine, ctx, adql })

@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use super::{BenchOptions, summary, time};
-use crate::cluster::loopback::{LoopbackCluster, scratch};
+use crate::cluster::loopback::LoopbackCluster;
 
 /// A star with a position and the 1-arcminute cone around it, from the catalogue.
 fn probe(binary: &Path, catalog: &Path) -> Result<(String, String)> {
@@ -132,21 +132,22 @@ fn loopback(
     embedded: &Embedded,
     reps: usize,
 ) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
-    let dir = scratch("bench");
     let tasks = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut columns = Vec::new();
-    for executors in [1, 2] {
-        let cluster =
-            LoopbackCluster::start(binary, &dir, executors, tasks, &dir.join("products"))?;
-        columns.push(run_on(
-            binary,
-            catalog,
-            &cluster.url,
-            workloads,
-            embedded,
-            reps,
-        )?);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok((vec!["1 executor s".into(), "2 executors s".into()], columns))
+    super::in_scratch_dir("cluster", |dir| {
+        let mut columns = Vec::new();
+        for executors in [1, 2] {
+            let logs = dir.join(format!("{executors}-executors"));
+            let cluster =
+                LoopbackCluster::start(binary, &logs, executors, tasks, &dir.join("products"))?;
+            columns.push(run_on(
+                binary,
+                catalog,
+                &cluster.url,
+                workloads,
+                embedded,
+                reps,
+            )?);
+        }
+        Ok((vec!["1 executor s".into(), "2 executors s".into()], columns))
+    })
 }

@@ -109,8 +109,11 @@ pub fn write_parquet_stream(
             return Err(e);
         }
     };
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()));
+    }
     crash::point("parquet file written");
     Ok(rows)
 }

@@ -76,7 +76,7 @@ pub(crate) async fn run(args: ClusterArgs) -> Result<()> {
                 executor_timeout_seconds: a.executor_timeout,
                 ..Default::default()
             };
-            let advertise = a.advertise.unwrap_or_else(|| a.bind.ip().to_string());
+            let advertise = advertised(a.advertise, a.bind)?;
             scheduler::run_scheduler(a.bind, &advertise, liveness).await
         }
         Role::Executor(a) => {
@@ -89,9 +89,14 @@ pub(crate) async fn run(args: ClusterArgs) -> Result<()> {
             executor::run_executor(executor::ExecutorOptions {
                 scheduler_host: host.to_string(),
                 scheduler_port: port,
-                advertise: a.advertise.unwrap_or_else(|| a.bind.ip().to_string()),
+                advertise: advertised(a.advertise, a.bind)?,
                 bind: a.bind,
-                grpc_port: a.grpc_port.unwrap_or(a.bind.port().wrapping_add(1)),
+                grpc_port: match a.grpc_port.or_else(|| a.bind.port().checked_add(1)) {
+                    Some(p) => p,
+                    None => {
+                        anyhow::bail!("--bind port 65535 leaves no gRPC port: give --grpc-port")
+                    }
+                },
                 tasks: a
                     .tasks
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
@@ -101,6 +106,19 @@ pub(crate) async fn run(args: ClusterArgs) -> Result<()> {
             })
             .await
         }
+    }
+}
+
+/// The address others reach a node at: `--advertise`, else the bind address unless it
+/// is a wildcard (0.0.0.0 or ::), which nobody can connect to.
+#[cfg(feature = "cluster")]
+fn advertised(advertise: Option<String>, bind: SocketAddr) -> Result<String> {
+    match advertise {
+        Some(a) => Ok(a),
+        None if bind.ip().is_unspecified() => anyhow::bail!(
+            "--bind {bind} listens on every interface: give --advertise HOST, the name the other nodes reach this one at"
+        ),
+        None => Ok(bind.ip().to_string()),
     }
 }
 

@@ -58,8 +58,9 @@ pub(crate) struct QueryArgs {
     #[arg(long)]
     spill_limit: Option<String>,
     /// Run on a cluster: the scheduler's URL, df://HOST:PORT (a build with the `cluster`
-    /// feature; the catalogue and files at the same path on every node).
-    #[arg(long, value_name = "df://HOST:PORT")]
+    /// feature; the catalogue and files at the same path on every node; memory, spill and
+    /// image output are then the executors' settings).
+    #[arg(long, value_name = "df://HOST:PORT", conflicts_with_all = ["memory_limit", "spill_dir", "spill_limit", "output_root", "overwrite"])]
     cluster: Option<String>,
 }
 
@@ -127,14 +128,14 @@ async fn query(args: QueryArgs) -> Result<()> {
         overwrite: args.overwrite,
         read_only: false,
         target_partitions: None,
-        cluster: args.cluster.is_some(),
+        cluster: args.cluster.clone(),
     };
     let engine = Engine::open(args.catalog.catalog.as_deref(), options)?;
     if let Some(out) = &args.output {
         refuse_catalogue_path(&engine, out)?;
     }
     let extra = ExtraTable::parse_all(&args.catalog.tables)?;
-    let ctx = engine.session_on(args.cluster.as_deref(), &extra).await?;
+    let ctx = engine.session(&extra).await?;
     let statements = crate::engine::split_statements(&sql);
     if statements.len() > 1 {
         if args.output.as_ref().is_some_and(|o| o.as_os_str() != "-") {

@@ -47,7 +47,7 @@ pub async fn run_executor(o: ExecutorOptions) -> Result<()> {
         vcores: o.tasks.max(1),
         work_dir: o.work_dir.as_ref().map(|d| d.display().to_string()),
         executor_heartbeat_interval_seconds: o.heartbeat_seconds,
-        override_function_registry: Some(super::function_registry(o.output_root.clone())),
+        override_function_registry: Some(super::function_registry(o.output_root.clone())?),
         ..Default::default()
     };
     eprintln!(

@@ -3,7 +3,7 @@
 //! for.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -122,9 +122,4 @@ impl Drop for LoopbackCluster {
         let _ = self.scheduler.kill();
         let _ = self.scheduler.wait();
     }
-}
-
-/// The directory for a loopback cluster's logs and shuffles.
-pub fn scratch(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("skyql-cluster-{name}-{}", std::process::id()))
 }

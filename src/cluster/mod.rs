@@ -19,20 +19,17 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 use crate::engine::{Engine, EngineOptions};
 
-/// skyql's scalar and aggregate functions as a node builds them: the image functions
-/// write under `output_root`.
-pub fn node_functions(output_root: Option<PathBuf>) -> (Vec<ScalarUDF>, Vec<AggregateUDF>) {
+/// skyql's scalar and aggregate functions as a node builds them (the engine's lists):
+/// the image functions write under `output_root`.
+pub fn node_functions(
+    output_root: Option<PathBuf>,
+) -> anyhow::Result<(Vec<ScalarUDF>, Vec<AggregateUDF>)> {
     let options = EngineOptions {
         output_root,
         ..EngineOptions::default()
     };
-    match Engine::new(None, options) {
-        Ok(engine) => (engine.scalar_functions(), engine.aggregate_functions()),
-        Err(_) => (
-            skyql_udfs::all_scalar_udfs(),
-            skyql_udfs::all_aggregate_udfs(),
-        ),
-    }
+    let engine = Engine::new(None, options)?;
+    Ok((engine.scalar_functions(), engine.aggregate_functions()))
 }
 
 /// Names under which a function is found: its name and its aliases.
@@ -45,9 +42,9 @@ fn names_of(name: &str, aliases: &[String]) -> Vec<String> {
 /// Ballista's function registry (DataFusion's built-ins) with skyql's functions added.
 pub fn function_registry(
     output_root: Option<PathBuf>,
-) -> Arc<ballista_core::registry::BallistaFunctionRegistry> {
+) -> anyhow::Result<Arc<ballista_core::registry::BallistaFunctionRegistry>> {
     let mut registry = ballista_core::registry::BallistaFunctionRegistry::default();
-    let (scalars, aggregates) = node_functions(output_root);
+    let (scalars, aggregates) = node_functions(output_root)?;
     for f in scalars {
         let f = Arc::new(f);
         for n in names_of(f.name(), f.aliases()) {
@@ -60,5 +57,5 @@ pub fn function_registry(
             registry.aggregate_functions.insert(n, f.clone());
         }
     }
-    Arc::new(registry)
+    Ok(Arc::new(registry))
 }

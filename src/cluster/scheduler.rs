@@ -39,7 +39,8 @@ fn session_builder(output_root: Option<PathBuf>) -> SessionBuilder {
             .with_config(config)
             .with_default_features()
             .build();
-        let (scalars, aggregates) = super::node_functions(output_root.clone());
+        let (scalars, aggregates) = super::node_functions(output_root.clone())
+            .map_err(|e| datafusion::error::DataFusionError::External(e.into()))?;
         for f in scalars {
             state.register_udf(Arc::new(f))?;
         }

@@ -59,10 +59,10 @@ pub struct EngineOptions {
     pub read_only: bool,
     /// Partitions a plan runs in (default: DataFusion's, the number of cores).
     pub target_partitions: Option<usize>,
-    /// Sessions run on a Ballista cluster: the catalogue's dictionary-encoded text
-    /// columns are declared plain, and plans Ballista 55 answers wrongly are refused
-    /// (docs/CLUSTER.md).
-    pub cluster: bool,
+    /// The Ballista cluster sessions run on (`df://HOST:PORT`): the catalogue's
+    /// dictionary-encoded text columns are then declared plain, and plans Ballista 55
+    /// answers wrongly are refused (docs/CLUSTER.md).
+    pub cluster: Option<String>,
 }
 
 /// A catalogue (or none) and the options of every session built from it.
@@ -140,7 +140,7 @@ impl Engine {
             .position(|r| r.name() == "simplify_expressions")
             .map_or(0, |i| i + 1);
         let summary = self.catalog.as_ref().and_then(|c| {
-            tables::catalog_table(c, "measurement_counts", self.options.cluster)
+            tables::catalog_table(c, "measurement_counts", self.options.cluster.is_some())
                 .ok()
                 .flatten()
         });
@@ -206,21 +206,14 @@ impl Engine {
     }
 
     /// A session with the functions, the COPY formats (unless read-only), the catalogue's
-    /// tables and the extra files.
+    /// tables and the extra files; on the engine's cluster when it has one.
     pub async fn session(&self, extra: &[ExtraTable]) -> Result<SessionContext> {
-        let ctx = SessionContext::new_with_state(self.state()?);
-        self.register(&ctx, extra).await?;
-        Ok(ctx)
-    }
-
-    /// A session, embedded (`None`) or on a Ballista cluster (`Some("df://HOST:PORT")`).
-    pub async fn session_on(
-        &self,
-        cluster: Option<&str>,
-        extra: &[ExtraTable],
-    ) -> Result<SessionContext> {
-        match cluster {
-            None => self.session(extra).await,
+        match &self.options.cluster {
+            None => {
+                let ctx = SessionContext::new_with_state(self.state()?);
+                self.register(&ctx, extra).await?;
+                Ok(ctx)
+            }
             #[cfg(feature = "cluster")]
             Some(url) => self.cluster_session(url, extra).await,
             #[cfg(not(feature = "cluster"))]
@@ -232,7 +225,7 @@ impl Engine {
     /// state, rules, functions and tables; the scheduler is asked first, so that an
     /// unreachable one is an error within seconds rather than a hang.
     #[cfg(feature = "cluster")]
-    pub async fn cluster_session(&self, url: &str, extra: &[ExtraTable]) -> Result<SessionContext> {
+    async fn cluster_session(&self, url: &str, extra: &[ExtraTable]) -> Result<SessionContext> {
         use ballista::extension::SessionContextExt;
         crate::cluster::client::check_scheduler(url).await?;
         let ctx = SessionContext::remote_with_state(url, self.state()?).await?;
@@ -254,9 +247,15 @@ impl Engine {
             crate::export::copy_format::register_copy_formats(ctx)?;
         }
         if let Some(catalog) = &self.catalog {
-            tables::register_catalog(ctx, catalog, self.options.cluster)?;
+            tables::register_catalog(ctx, catalog, self.options.cluster.is_some())?;
         }
         for t in extra {
+            if ctx.table_exist(t.name.as_str())? {
+                bail!(
+                    "--table {}: the catalogue has a table of that name; give the file another name",
+                    t.name
+                );
+            }
             tables::register_file(ctx, &t.name, &t.path).await?;
         }
         Ok(())
@@ -267,7 +266,7 @@ impl Engine {
     pub async fn sql(&self, ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
         depth::check_expression_depth(sql)?;
         let df = ctx.sql_with_options(sql, self.sql_options()).await?;
-        if self.options.cluster {
+        if self.options.cluster.is_some() {
             cluster_guard::refuse_known_wrong_plans(&df.clone().into_optimized_plan()?)?;
         }
         if let (LogicalPlan::Copy(copy), Some(catalog)) = (df.logical_plan(), &self.catalog)

@@ -63,19 +63,40 @@ pub fn table_name(path: &Path) -> Result<String, String> {
     Ok(out)
 }
 
+/// Key of the Parquet schema metadata that names the file a table was ingested from.
+pub const SOURCE_KEY: &str = "skyql.source";
+
+/// Why `path` may not replace the table `name` of the previous version, if it may not:
+/// the table came from another file whose name maps to the same table name.
+pub fn replaces_another(prev_dir: Option<&Path>, name: &str, path: &Path) -> Option<String> {
+    let earlier = prev_dir?.join(format!("{name}.parquet"));
+    let schema = crate::catalog::parquet_io::parquet_schema(&earlier).ok()?;
+    let source = schema.metadata().get(SOURCE_KEY)?;
+    let this = super::discover::path_text(path);
+    (source != &this).then(|| {
+        format!(
+            "table {name} was ingested from {source}; this file maps to the same table name: rename it"
+        )
+    })
+}
+
 /// Reads the first table HDU of `path` in batches into `dest` (a Parquet file written
-/// atomically). Returns the rows written, or the rejection with the rows the HDU holds.
+/// atomically, its source named in the schema metadata). Returns the rows written, or
+/// the rejection with the rows of the HDU (0 when it could not be opened).
 pub fn write_table(path: &Path, dest: &Path) -> Result<u64, (Reject, u64)> {
     let table = open_table(path, None)
         .map_err(|e| (Reject::rejected(path, "file", format!("{e:#}")), 0))?;
     let at = format!("HDU {}", table.hdu + 1);
     let rows = table.rows;
-    let batches =
-        read_batches(&table).map_err(|e| (Reject::rejected(path, &at, format!("{e:#}")), rows))?;
-    write_parquet_stream(dest, table.schema.clone(), batches, writer_properties()).map_err(|e| {
-        (
-            Reject::rejected(path, &at, format!("{e:#}; no row written")),
-            rows,
-        )
-    })
+    let reject = |e: anyhow::Error, written: &str| {
+        (Reject::rejected(path, &at, format!("{e:#}{written}")), rows)
+    };
+    let mut metadata = table.schema.metadata().clone();
+    metadata.insert(SOURCE_KEY.into(), super::discover::path_text(path));
+    let schema = std::sync::Arc::new(table.schema.as_ref().clone().with_metadata(metadata));
+    let batches = read_batches(&table)
+        .map_err(|e| reject(e, ""))?
+        .map(|b| Ok(b?.with_schema(schema.clone())?));
+    write_parquet_stream(dest, schema.clone(), batches, writer_properties())
+        .map_err(|e| reject(e, "; no row written"))
 }

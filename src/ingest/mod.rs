@@ -15,6 +15,7 @@ pub mod lightcurve;
 pub mod measurements;
 pub mod rejects;
 pub mod report;
+pub mod same_id;
 pub mod stars;
 pub mod tables;
 
@@ -131,6 +132,7 @@ struct IngestRun<'a> {
     pool: rayon::ThreadPool,
     report: IngestReport,
     inputs: BTreeMap<String, InputRow>,
+    earlier: same_id::EarlierStars,
 }
 
 impl<'a> IngestRun<'a> {
@@ -154,6 +156,7 @@ impl<'a> IngestRun<'a> {
                 ..IngestReport::default()
             },
             inputs: BTreeMap::new(),
+            earlier: same_id::EarlierStars::default(),
         })
     }
 
@@ -274,18 +277,20 @@ impl<'a> IngestRun<'a> {
         let dup = lc
             .colours
             .iter()
-            .find_map(|c| new_keys.get(&(lc.star_id.clone(), *c)).cloned());
-        if let Some(first) = dup {
-            lc.counts.rejected += lc.counts.written;
-            lc.counts.written = 0;
-            self.report.rejects.push(Reject::rejected(
-                &f.path,
-                "file",
+            .find_map(|c| new_keys.get(&(lc.star_id.clone(), *c)).cloned())
+            .map(|first| {
                 format!(
                     "star {} already given by {first} in this ingest; not written",
                     lc.star_id
-                ),
-            ));
+                )
+            });
+        let conflict = dup.or_else(|| self.earlier.conflict(self.prev_dir.as_ref(), &lc));
+        if let Some(reason) = conflict {
+            lc.counts.rejected += lc.counts.written;
+            lc.counts.written = 0;
+            self.report
+                .rejects
+                .push(Reject::rejected(&f.path, "file", reason));
             self.report.values.add(lc.counts);
             self.record_input(f, lc.counts);
             return None;
@@ -345,6 +350,30 @@ impl<'a> IngestRun<'a> {
         Ok(images)
     }
 
+    /// One FITS table file to the table `name`, unless another file of this ingest or of
+    /// an earlier one already gave a table of that name.
+    fn write_fits_table(
+        &self,
+        f: &InputFile,
+        name: String,
+        written: &mut HashMap<String, String>,
+    ) -> Result<u64, (Reject, u64)> {
+        let earlier = fits_tables::replaces_another(self.prev_dir.as_deref(), &name, &f.path);
+        let first = written
+            .get(&name)
+            .map(|first| format!("table {name} already given by {first} in this ingest"));
+        if let Some(reason) = first.or(earlier) {
+            // Not written: its rows are counted as rejected.
+            let rows =
+                crate::formats::fits::table_read::open_table(&f.path, None).map_or(0, |t| t.rows);
+            return Err((Reject::rejected(&f.path, "file", reason), rows));
+        }
+        let dest = self.staging.join(format!("{name}.parquet"));
+        let rows = fits_tables::write_table(&f.path, &dest)?;
+        written.insert(name, discover::path_text(&f.path));
+        Ok(rows)
+    }
+
     /// Step 3a: FITS table files, each to the table of its name (replacing an earlier one
     /// of that name); the previous version's other tables of this kind carried over.
     fn write_fits_tables(&mut self, files: &[&InputFile]) -> Result<()> {
@@ -355,22 +384,7 @@ impl<'a> IngestRun<'a> {
             self.report.bytes_read += f.size;
             let outcome = match fits_tables::table_name(&f.path) {
                 Err(reason) => Err((Reject::rejected(&f.path, "file", reason), 0)),
-                Ok(name) => match written.get(&name) {
-                    Some(first) => Err((
-                        Reject::rejected(
-                            &f.path,
-                            "file",
-                            format!("table {name} already given by {first} in this ingest"),
-                        ),
-                        0,
-                    )),
-                    None => {
-                        let dest = self.staging.join(format!("{name}.parquet"));
-                        let r = fits_tables::write_table(&f.path, &dest);
-                        written.insert(name, discover::path_text(&f.path));
-                        r
-                    }
-                },
+                Ok(name) => self.write_fits_table(f, name, &mut written),
             };
             let counts = match outcome {
                 Ok(rows) => Counts {

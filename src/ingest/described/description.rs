@@ -66,8 +66,21 @@ impl TimeScale {
         }
     }
 
+    /// The scale a time column's name says (`HJD`, `BJD`, `JD`, `MJD`, case-insensitive).
+    pub fn named(column: &str) -> Option<Self> {
+        match column.to_ascii_uppercase().as_str() {
+            "JD" => Some(TimeScale::JD),
+            "HJD" => Some(TimeScale::HJD),
+            "BJD" => Some(TimeScale::BJD),
+            "MJD" => Some(TimeScale::MJD),
+            "HMJD" => Some(TimeScale::HMJD),
+            "BMJD" => Some(TimeScale::BMJD),
+            _ => None,
+        }
+    }
+
     /// What to add to (value + zero) for an MJD: -2400000.5 for Julian Dates, 0 for MJDs.
-    pub fn to_mjd(self) -> f64 {
+    pub fn mjd_offset(self) -> f64 {
         match self {
             TimeScale::JD | TimeScale::HJD | TimeScale::BJD => -2_400_000.5,
             TimeScale::MJD | TimeScale::HMJD | TimeScale::BMJD => 0.0,
@@ -367,6 +380,13 @@ impl FormatDescription {
         if raw.name.is_empty() || !raw.name.chars().all(plain) {
             bail!("name '{}' must be letters, digits, '_' or '-'", raw.name);
         }
+        if ["auto", "fits", "fits-table"].contains(&raw.name.as_str()) {
+            bail!("name '{}' is reserved (--format auto|fits)", raw.name);
+        }
+        let ipac_delimiter = raw.delimiter == Delimiter::Ipac;
+        if ipac_delimiter != (raw.names_from == NamesFrom::Ipac) {
+            bail!("delimiter = \"ipac\" and names_from = \"ipac\" go together");
+        }
         if raw.names_from == NamesFrom::Description && raw.columns.is_empty() {
             bail!("`columns` is required unless `names_from` is first_line or ipac");
         }
@@ -441,7 +461,7 @@ impl FormatDescription {
             Some(z) if value.abs() < 1.0e6 => z,
             _ => self.time_zero,
         };
-        let offset = scale.to_mjd();
+        let offset = scale.mjd_offset();
         if zero == 0.0 && offset != 0.0 {
             (value - 2_400_000.0) - 0.5
         } else {

@@ -6,7 +6,7 @@ use super::description::{
     Band, BandIndex, Delimiter, FormatDescription, HeaderLine, NamesFrom, TimeScale, find_column,
 };
 use super::template::{FileValues, Template};
-use crate::conventions::Conventions;
+use crate::conventions::{Conventions, StarIdParts};
 use crate::ingest::lightcurve::{
     ColourHeader, Counts, LightCurve, Point, RejectedFile, colour_index, implausible,
 };
@@ -38,9 +38,14 @@ fn split_keyword(text: &str) -> Option<(String, String)> {
     Some((k.to_ascii_uppercase(), v.to_string()))
 }
 
-/// Splits a data or header line into values.
-fn split<'l>(d: &FormatDescription, bounds: &[(usize, usize)], line: &'l str) -> Vec<&'l str> {
-    match d.delimiter {
+/// Splits a data or header line into values; `None` for an IPAC line whose column
+/// bounds fall inside a character (not aligned with the header).
+fn split<'l>(
+    d: &FormatDescription,
+    bounds: &[(usize, usize)],
+    line: &'l str,
+) -> Option<Vec<&'l str>> {
+    Some(match d.delimiter {
         Delimiter::Whitespace => line.split_whitespace().collect(),
         Delimiter::Comma => line
             .split(',')
@@ -48,11 +53,15 @@ fn split<'l>(d: &FormatDescription, bounds: &[(usize, usize)], line: &'l str) ->
             .collect(),
         Delimiter::Tab => line.split('\t').map(str::trim).collect(),
         Delimiter::Semicolon => line.split(';').map(str::trim).collect(),
-        Delimiter::Ipac => bounds
-            .iter()
-            .map(|&(a, b)| line.get(a..b.min(line.len())).unwrap_or("").trim())
-            .collect(),
-    }
+        Delimiter::Ipac => {
+            let mut out = Vec::with_capacity(bounds.len());
+            for &(a, b) in bounds {
+                let (a, b) = (a.min(line.len()), b.min(line.len()));
+                out.push(line.get(a..b)?.trim());
+            }
+            out
+        }
+    })
 }
 
 /// IPAC `|a |b |` header line: names and the byte range of each column.
@@ -70,6 +79,7 @@ fn ipac_columns(line: &str) -> (Vec<String>, Vec<(usize, usize)>) {
 fn first_pass<'t>(d: &FormatDescription, text: &'t str) -> Layout<'t> {
     let mut l = Layout::default();
     let mut expect_values = false;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let t = raw.trim_end_matches('\r');
@@ -117,6 +127,7 @@ fn first_pass<'t>(d: &FormatDescription, text: &'t str) -> Layout<'t> {
         }
         if d.names_from == NamesFrom::FirstLine && l.names.is_none() {
             let names = split(d, &[], t.trim())
+                .unwrap_or_default()
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
@@ -136,24 +147,24 @@ fn first_pass<'t>(d: &FormatDescription, text: &'t str) -> Layout<'t> {
 }
 
 fn file_values(d: &FormatDescription, path: &Path, values: &mut FileValues) {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let text = |p: Option<&std::ffi::OsStr>| {
+        p.map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    };
+    let name = text(path.file_name());
+    let dir = text(path.parent().and_then(Path::file_name));
     let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
     values.file.insert("stem".into(), stem.to_string());
     values.file.insert("name".into(), name.clone());
-    if let Some(c) = d
-        .file_name_pattern
-        .as_ref()
-        .and_then(|re| re.captures(&name))
-    {
-        for g in d
-            .file_name_pattern
-            .iter()
-            .flat_map(|re| re.capture_names())
-            .flatten()
-        {
+    values.file.insert("dir".into(), dir.clone());
+    let Some(re) = &d.file_name_pattern else {
+        return;
+    };
+    // The name alone, else `DIR/NAME` (layouts that name the star by its directory, as
+    // OGLE's `blg-0001/phot.dat`).
+    let with_dir = format!("{dir}/{name}");
+    if let Some(c) = re.captures(&name).or_else(|| re.captures(&with_dir)) {
+        for g in re.capture_names().flatten() {
             if let Some(m) = c.name(g) {
                 values.file.insert(g.to_string(), m.as_str().to_string());
             }
@@ -171,6 +182,9 @@ struct Plan<'d> {
     time: usize,
     scale: TimeScale,
     bands: Vec<(u8, &'d Band, BandIndex)>,
+    /// The survey conventions' missing markers (magnitude, error), for descriptions whose
+    /// star ids follow the conventions (`--conventions` can change them).
+    conventions_missing: Option<(f64, f64)>,
 }
 
 fn plan<'d>(d: &'d FormatDescription, l: &Layout, values: &FileValues) -> Result<Plan<'d>, String> {
@@ -187,27 +201,44 @@ fn plan<'d>(d: &'d FormatDescription, l: &Layout, values: &FileValues) -> Result
             columns.join(", ")
         )
     })?;
-    let mut bands = Vec::new();
+    let mut bands: Vec<(u8, &Band, BandIndex)> = Vec::new();
     for b in &d.bands {
         let index = b.resolve(&columns)?;
-        bands.push((band_letter(d, &b.band, values)?, b, index));
+        let letter = band_letter(d, &b.band, values)?;
+        if bands.iter().any(|(l, _, _)| *l == letter) {
+            return Err(format!(
+                "band {} given twice by the description",
+                letter as char
+            ));
+        }
+        bands.push((letter, b, index));
     }
+    // Several candidate time columns: the one found names its scale (HJD, BJD, JD, MJD).
+    let named = (d.time_column.len() > 1)
+        .then(|| TimeScale::named(&columns[time]))
+        .flatten();
     Ok(Plan {
+        scale: time_scale(d, values, named)?,
         columns,
         time,
-        scale: time_scale(d, values)?,
         bands,
+        conventions_missing: None,
     })
 }
 
 /// The file's time scale: from the file when the description says where (an unknown name
 /// rejects the file rather than mislabel its dates), else the description's.
-fn time_scale(d: &FormatDescription, values: &FileValues) -> Result<TimeScale, String> {
+fn time_scale(
+    d: &FormatDescription,
+    values: &FileValues,
+    named: Option<TimeScale>,
+) -> Result<TimeScale, String> {
+    let fallback = named.unwrap_or(d.time_scale);
     let Some((t, names)) = &d.scale_from else {
-        return Ok(d.time_scale);
+        return Ok(fallback);
     };
     match t.resolve(values) {
-        Err(_) => Ok(d.time_scale),
+        Err(_) => Ok(fallback),
         Ok(name) => names.get(&name).copied().ok_or_else(|| {
             let known: Vec<&str> = names.keys().map(String::as_str).collect();
             format!(
@@ -219,11 +250,7 @@ fn time_scale(d: &FormatDescription, values: &FileValues) -> Result<TimeScale, S
 }
 
 fn band_letter(d: &FormatDescription, ts: &[Template], values: &FileValues) -> Result<u8, String> {
-    let mut why = String::new();
-    let raw = ts
-        .iter()
-        .find_map(|t| t.resolve(values).map_err(|e| why = e).ok())
-        .ok_or(why)?;
+    let raw = first_resolved(ts, values)?;
     let name = d
         .band_names
         .get(&raw)
@@ -317,7 +344,14 @@ fn read_band(
     };
     let near =
         |v: Option<f64>, list: &[f64]| v.is_some_and(|v| list.iter().any(|m| (v - m).abs() < 1e-6));
-    let mag_missing = mag.is_none() || near(mag, &b.missing) || near(err, &b.missing_err);
+    let (conv_mag, conv_err) = p
+        .conventions_missing
+        .map_or((None, None), |(m, e)| (Some(m), Some(e)));
+    let marked = |v: Option<f64>, list: &[f64], conv: Option<f64>| {
+        near(v, list) || conv.is_some_and(|c| near(v, &[c]))
+    };
+    let mag_missing =
+        mag.is_none() || marked(mag, &b.missing, conv_mag) || marked(err, &b.missing_err, conv_err);
     if mag_missing && flux.is_none() {
         return Reading::Missing;
     }
@@ -382,7 +416,10 @@ fn read_line(
 ) {
     let nb = p.bands.len() as u64;
     v.counts.read += nb;
-    let tokens = split(d, &l.ipac_bounds, line);
+    let Some(tokens) = split(d, &l.ipac_bounds, line) else {
+        let reason = "values not aligned with the columns of the IPAC header".to_string();
+        return v.reject(line_no, nb, reason);
+    };
     if let Err(reason) = check_width(d, p, tokens.len()) {
         return v.reject(line_no, nb, reason);
     }
@@ -442,7 +479,7 @@ pub fn read_described(
     let header_at = l
         .header_line
         .map_or("file".to_string(), |n| format!("line {n}"));
-    let plan = plan(d, &l, &values).map_err(|reason| {
+    let mut plan = plan(d, &l, &values).map_err(|reason| {
         RejectedFile::new(
             Reject::rejected(
                 path,
@@ -452,6 +489,9 @@ pub fn read_described(
             all,
         )
     })?;
+    if d.star_conventions {
+        plan.conventions_missing = Some((conventions.missing.mag, conventions.missing.mag_err));
+    }
     let mut v = Values {
         path,
         points: Vec::with_capacity(l.data.len() * plan.bands.len()),
@@ -462,28 +502,8 @@ pub fn read_described(
         read_line(d, &l, &plan, &mut v, line_no, line);
     }
     let read = v.counts.read;
-    let star_id = first_resolved(&d.star_id, &values).map_err(|e| {
-        whole(
-            format!("no star identifier ({e}); {read} values not written"),
-            read,
-        )
-    })?;
-    let (field, parts) = if d.star_conventions {
-        let parts = conventions.parse_star_id(&star_id).ok_or_else(|| {
-            whole(
-                format!(
-                    "star id '{star_id}' does not follow the {} star-id convention; {read} values not written",
-                    conventions.survey
-                ),
-                read,
-            )
-        })?;
-        (parts.field.clone(), Some(parts))
-    } else {
-        let field = first_resolved(&d.field, &values)
-            .map_err(|e| whole(format!("no field ({e}); {read} values not written"), read))?;
-        (field, None)
-    };
+    let (star_id, field, parts) = star_of(d, &values, conventions)
+        .map_err(|reason| whole(format!("{reason}; {read} values not written"), read))?;
     Ok(LightCurve {
         header: colour_headers(&plan, &values),
         header_radec: header_radec(d, &values),
@@ -499,6 +519,27 @@ pub fn read_described(
         rejects: v.rejects,
         source: crate::ingest::discover::path_text(path),
     })
+}
+
+/// The star's id, field and (for ids that follow the survey conventions) CCD quarter.
+fn star_of(
+    d: &FormatDescription,
+    values: &FileValues,
+    conventions: &Conventions,
+) -> Result<(String, String, Option<StarIdParts>), String> {
+    let star_id =
+        first_resolved(&d.star_id, values).map_err(|e| format!("no star identifier ({e})"))?;
+    if d.star_conventions {
+        let parts = conventions.parse_star_id(&star_id).ok_or_else(|| {
+            format!(
+                "star id '{star_id}' does not follow the {} star-id convention",
+                conventions.survey
+            )
+        })?;
+        return Ok((star_id, parts.field.clone(), Some(parts)));
+    }
+    let field = first_resolved(&d.field, values).map_err(|e| format!("no field ({e})"))?;
+    Ok((star_id, field, None))
 }
 
 /// The first template that resolves to a non-empty text, or why the first did not.
@@ -526,7 +567,11 @@ fn colour_headers(p: &Plan, values: &FileValues) -> [ColourHeader; 2] {
             .header_mag
             .as_ref()
             .and_then(|t| number_of(t, values))
-            .filter(|m| b.missing.iter().all(|x| (m - x).abs() > 1e-6));
+            .filter(|m| b.missing.iter().all(|x| (m - x).abs() > 1e-6))
+            .filter(|m| {
+                p.conventions_missing
+                    .is_none_or(|(x, _)| (m - x).abs() > 1e-6)
+            });
         h.xy = b
             .header_xy
             .as_ref()

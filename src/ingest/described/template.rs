@@ -71,6 +71,9 @@ impl Template {
                 Part::Literal(s) => out.push_str(s),
                 Part::Header(k) => match values.header.get(*k) {
                     Some(v) => out.push_str(v),
+                    None if values.header.is_empty() => {
+                        return Err("no header line (no comment line of the form the description's [header] says)".into());
+                    }
                     None => {
                         return Err(format!(
                             "header value {k} absent (the header line has {} values)",
