@@ -286,3 +286,80 @@ fn a_lost_executor_and_an_absent_scheduler() {
         rows(&cat, None, &root, &["SELECT count(*) FROM stars"])
     );
 }
+
+/// `GET path` on a loopback HTTP server, HTTP/1.0 (a body without chunks): (status
+/// line, body).
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+#[test]
+fn the_service_runs_catalogue_queries_on_the_cluster() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = catalogue(tmp.path());
+    let cluster = start_cluster(tmp.path(), 2);
+    let mut server = KillOnDrop(Some(
+        Command::new(bin())
+            .args(["serve", "--bind", "127.0.0.1:0", "--cluster", &cluster.url])
+            .arg("--catalog")
+            .arg(&cat)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    let child = server.0.as_mut().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let start = line.find("http://").expect("the base URL") + "http://".len();
+    let addr = line[start..].split('/').next().unwrap().to_string();
+    let sync = |adql: &str| {
+        let q: String = adql
+            .bytes()
+            .map(|b| match b {
+                b' ' => "%20".to_string(),
+                b'*' => "%2A".to_string(),
+                _ => (b as char).to_string(),
+            })
+            .collect();
+        http_get(
+            &addr,
+            &format!("/tap/sync?REQUEST=doQuery&LANG=ADQL&FORMAT=csv&QUERY={q}"),
+        )
+    };
+    let embedded = rows(
+        &cat,
+        None,
+        &tmp.path().join("p"),
+        &["SELECT count(*) AS n FROM stars"],
+    );
+    let (status, body) = sync("SELECT COUNT(*) AS n FROM stars");
+    assert!(status.contains("200"), "{status} {body}");
+    assert_eq!(
+        body.lines().nth(1),
+        embedded.first().map(String::as_str),
+        "{body}"
+    );
+    let (status, body) = sync("SELECT COUNT(*) AS n FROM TAP_SCHEMA.tables");
+    assert!(
+        status.contains("200") && body.lines().count() == 2,
+        "{status} {body}"
+    );
+    // Without the cluster, the catalogue's queries fail and TAP_SCHEMA still answers: the
+    // first ran on the cluster, the second here.
+    drop(cluster);
+    let (status, _) = sync("SELECT COUNT(*) AS n FROM stars");
+    assert!(!status.contains("200"), "{status}");
+    let (status, _) = sync("SELECT COUNT(*) AS n FROM TAP_SCHEMA.tables");
+    assert!(status.contains("200"), "{status}");
+}

@@ -20,6 +20,18 @@ fn ingest(files: &[&str], extra: &[&str]) -> (tempfile::TempDir, std::path::Path
     (tmp, cat, out)
 }
 
+/// `skyql ingest FILE --catalog CAT EXTRA...`, its report.
+fn ingest_file(file: &std::path::Path, cat: &std::path::Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "ingest",
+        file.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    run_ok(&args)
+}
+
 /// Data lines of a file as a plain reader counts them: not empty, not a comment, not an
 /// IPAC keyword or header line.
 fn data_lines(rel: &str) -> u64 {
@@ -146,14 +158,7 @@ missing = [-999.0]
     );
     std::fs::write(&desc, with_pattern).unwrap();
     let cat = tmp.path().join("cat");
-    let out = run_ok(&[
-        "ingest",
-        lc.to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-        "--format-file",
-        desc.to_str().unwrap(),
-    ]);
+    let out = ingest_file(&lc, &cat, &["--format-file", desc.to_str().unwrap()]);
     // 5 values: 2 written, 1 missing (-999), 2 rejected (not a number, a column short).
     assert_eq!(common::accounting(&out), (5, 2, 1, 2), "{out}");
     let rejects = std::fs::read_to_string(cat.join("rejects/ingest-000001.tsv")).unwrap();
@@ -279,14 +284,7 @@ fn the_example_of_docs_formats_md_reads_as_it_says() {
     std::fs::write(&csv, format!("# source{}", block("```text\n# source"))).unwrap();
     std::fs::write(&toml, block("```toml\n")).unwrap();
     let cat = tmp.path().join("cat");
-    let out = run_ok(&[
-        "ingest",
-        csv.to_str().unwrap(),
-        "--format-file",
-        toml.to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
+    let out = ingest_file(&csv, &cat, &["--format-file", toml.to_str().unwrap()]);
     assert_eq!(common::accounting(&out), (2, 1, 1, 0), "{out}");
     let rows = query_csv(
         &cat,
@@ -315,14 +313,7 @@ fn another_file_with_the_same_star_id_never_replaces_earlier_rows() {
         std::fs::create_dir_all(&d).unwrap();
         let file = d.join("phot.dat");
         std::fs::copy(data("lightcurves/ogle/phot_ob08092_O4.dat"), &file).unwrap();
-        run_ok(&[
-            "ingest",
-            file.to_str().unwrap(),
-            "--format",
-            "ogle",
-            "--catalog",
-            cat.to_str().unwrap(),
-        ])
+        ingest_file(&file, &cat, &["--format", "ogle"])
     };
     // OGLE's EWS layout: the event is the directory.
     ingest_one("blg-0001");
@@ -346,14 +337,7 @@ fn another_file_with_the_same_star_id_never_replaces_earlier_rows() {
     let cat2 = tmp.path().join("cat2");
     for dir in ["blg-0001", "blg-0002"] {
         let file = tmp.path().join(dir).join("phot.dat");
-        run_ok(&[
-            "ingest",
-            file.to_str().unwrap(),
-            "--format-file",
-            desc.to_str().unwrap(),
-            "--catalog",
-            cat2.to_str().unwrap(),
-        ]);
+        ingest_file(&file, &cat2, &["--format-file", desc.to_str().unwrap()]);
     }
     let rejects = std::fs::read_to_string(cat2.join("rejects/ingest-000002.tsv")).unwrap();
     assert!(

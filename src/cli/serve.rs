@@ -20,6 +20,10 @@ pub(crate) struct ServeArgs {
     /// Limits and places (TOML; see docs/SERVICE.md).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Run the queries on the catalogue's tables on a cluster (df://HOST:PORT; a build with
+    /// the `cluster` feature); TAP_SCHEMA and metadata queries are answered here.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    cluster: Option<String>,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> Result<()> {
@@ -31,6 +35,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<()> {
         catalog: args.catalog,
         bind: args.bind,
         config,
+        cluster: args.cluster,
     })
     .await
 }

@@ -45,6 +45,8 @@ pub struct ServeOptions {
     pub bind: SocketAddr,
     /// Limits and places.
     pub config: ServiceConfig,
+    /// A Ballista cluster for the queries on the catalogue's tables.
+    pub cluster: Option<String>,
 }
 
 /// Shared by every request.
@@ -65,6 +67,9 @@ pub struct AppState {
     pub jobs: uws::Jobs,
     /// The schema the catalogue's tables are published under (the survey's name).
     pub schema: String,
+    /// With `--cluster`: the engine and session whose queries run on the cluster (the same
+    /// tables and views; TAP_SCHEMA, in memory here, stays with `ctx`).
+    pub cluster: Option<(Engine, SessionContext)>,
 }
 
 /// Runs the service until SIGINT or SIGTERM.
@@ -134,6 +139,22 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
     let ctx = engine.session(&[]).await?;
     let schema = tap_schema::schema_name(&engine);
     tap_schema::register(&ctx, &engine, &schema).await?;
+    let cluster = match &options.cluster {
+        None => None,
+        Some(url) => {
+            let remote = Engine::open(
+                Some(&options.catalog),
+                EngineOptions {
+                    read_only: true,
+                    cluster: Some(url.clone()),
+                    ..EngineOptions::default()
+                },
+            )?;
+            let remote_ctx = remote.session(&[]).await?;
+            tap_schema::register(&remote_ctx, &remote, &schema).await?;
+            Some((remote, remote_ctx))
+        }
+    };
     let base_url = options
         .config
         .public_url
@@ -150,6 +171,7 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
         config: options.config.clone(),
         base_url,
         schema,
+        cluster,
     })
 }
 
@@ -250,11 +272,13 @@ pub async fn run_query(
     path: &Path,
 ) -> Result<ExportSummary, QueryError> {
     let _permit = state.running.try_acquire().map_err(|_| QueryError::Busy)?;
-    let df = state
-        .engine
-        .sql(&state.ctx, sql)
-        .await
-        .map_err(|e| QueryError::BadRequest(format!("{e:#}")))?;
+    let bad = |e: anyhow::Error| QueryError::BadRequest(format!("{e:#}"));
+    let mut df = state.engine.sql(&state.ctx, sql).await.map_err(bad)?;
+    if let Some((engine, ctx)) = &state.cluster
+        && reads_only_files(df.logical_plan())
+    {
+        df = engine.sql(ctx, sql).await.map_err(bad)?;
+    }
     let options = ExportOptions {
         max_rows: Some(maxrec),
         query: Some(sql.to_string()),
@@ -266,6 +290,28 @@ pub async fn run_query(
         Ok(Err(e)) => Err(QueryError::BadRequest(format!("{e:#}"))),
         Err(_) => Err(QueryError::Timeout(timeout.as_secs())),
     }
+}
+
+/// Whether every table `plan` reads is a listing table of files (what a cluster's
+/// executors can open themselves), not an in-memory one such as TAP_SCHEMA's.
+fn reads_only_files(plan: &datafusion::logical_expr::LogicalPlan) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::datasource::listing::ListingTable;
+    use datafusion::logical_expr::LogicalPlan;
+    let mut files = true;
+    let _ = plan.apply(|p| {
+        if let LogicalPlan::TableScan(scan) = p {
+            let provider = datafusion::datasource::source_as_provider(&scan.source);
+            let any: Option<&dyn std::any::Any> = provider.as_ref().ok().map(|t| t.as_ref() as _);
+            files &= any.is_some_and(|a| a.downcast_ref::<ListingTable>().is_some());
+        }
+        Ok(if files {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    files
 }
 
 /// The MIME type of a result format.
