@@ -80,14 +80,9 @@ pub(crate) async fn run(args: ClusterArgs) -> Result<()> {
             scheduler::run_scheduler(a.bind, &advertise, liveness).await
         }
         Role::Executor(a) => {
-            let Some((host, port)) = a.scheduler.rsplit_once(':') else {
-                anyhow::bail!("--scheduler '{}': expected HOST:PORT", a.scheduler);
-            };
-            let port: u16 = port
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--scheduler '{}': bad port", a.scheduler))?;
+            let (host, port) = crate::cluster::client::host_port(&a.scheduler, "--scheduler")?;
             executor::run_executor(executor::ExecutorOptions {
-                scheduler_host: host.to_string(),
+                scheduler_host: host,
                 scheduler_port: port,
                 advertise: advertised(a.advertise, a.bind)?,
                 bind: a.bind,

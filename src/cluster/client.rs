@@ -7,16 +7,24 @@ use anyhow::{Context, Result, bail};
 /// Seconds to wait for the scheduler's port before giving up.
 const CONNECT_SECONDS: u64 = 3;
 
+/// The host and port of `HOST:PORT` (`what` names the option or URL in errors).
+pub fn host_port(text: &str, what: &str) -> Result<(String, u16)> {
+    let Some((host, port)) = text.rsplit_once(':').filter(|(h, _)| !h.is_empty()) else {
+        bail!("{what} '{text}': expected HOST:PORT");
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        bail!("{what} '{text}': '{port}' is not a port number");
+    };
+    Ok((host.to_string(), port))
+}
+
 /// `HOST:PORT` of a `df://HOST:PORT` URL.
 pub fn scheduler_address(url: &str) -> Result<String> {
     let Some(rest) = url.strip_prefix("df://") else {
         bail!("cluster URL '{url}': expected df://HOST:PORT");
     };
-    let rest = rest.trim_end_matches('/');
-    if !rest.contains(':') {
-        bail!("cluster URL '{url}': expected df://HOST:PORT");
-    }
-    Ok(rest.to_string())
+    let (host, port) = host_port(rest.trim_end_matches('/'), "cluster URL")?;
+    Ok(format!("{host}:{port}"))
 }
 
 /// Fails within [`CONNECT_SECONDS`] when nothing listens at the scheduler's address.

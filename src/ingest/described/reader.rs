@@ -12,9 +12,10 @@ use crate::ingest::lightcurve::{
 };
 use crate::ingest::rejects::Reject;
 
-/// What the first pass over the lines found.
+/// What the first pass over a file's lines found: keywords, header values, column
+/// names (and IPAC bounds) and the data lines.
 #[derive(Default)]
-struct Layout<'t> {
+struct FileLayout<'t> {
     values: FileValues,
     /// Line number of the header values (for error locations).
     header_line: Option<usize>,
@@ -76,8 +77,8 @@ fn ipac_columns(line: &str) -> (Vec<String>, Vec<(usize, usize)>) {
     (names, bounds)
 }
 
-fn first_pass<'t>(d: &FormatDescription, text: &'t str) -> Layout<'t> {
-    let mut l = Layout::default();
+fn first_pass<'t>(d: &FormatDescription, text: &'t str) -> FileLayout<'t> {
+    let mut l = FileLayout::default();
     let mut expect_values = false;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
@@ -187,7 +188,11 @@ struct Plan<'d> {
     conventions_missing: Option<(f64, f64)>,
 }
 
-fn plan<'d>(d: &'d FormatDescription, l: &Layout, values: &FileValues) -> Result<Plan<'d>, String> {
+fn plan<'d>(
+    d: &'d FormatDescription,
+    l: &FileLayout,
+    values: &FileValues,
+) -> Result<Plan<'d>, String> {
     let columns = match (d.names_from, &l.names) {
         (NamesFrom::Description, _) => d.columns.clone(),
         (_, Some(names)) => names.clone(),
@@ -272,15 +277,15 @@ fn band_letter(d: &FormatDescription, ts: &[Template], values: &FileValues) -> R
     }
 }
 
-/// The measurements of the data lines, with the accounting.
-struct Values<'a> {
+/// The measurements of the data lines, with their accounting and rejected lines.
+struct LineAccounting<'a> {
     path: &'a Path,
     points: Vec<Point>,
     counts: Counts,
     rejects: Vec<Reject>,
 }
 
-impl Values<'_> {
+impl LineAccounting<'_> {
     fn reject(&mut self, line_no: usize, values: u64, reason: String) {
         self.counts.rejected += values;
         self.rejects.push(Reject::rejected(
@@ -301,7 +306,7 @@ enum Reading {
     Bad(String),
 }
 
-fn is_null(l: &Layout, column: usize, token: &str) -> bool {
+fn is_null(l: &FileLayout, column: usize, token: &str) -> bool {
     token.is_empty()
         || token.eq_ignore_ascii_case("null")
         || token.eq_ignore_ascii_case("nan")
@@ -311,7 +316,7 @@ fn is_null(l: &Layout, column: usize, token: &str) -> bool {
 }
 
 fn read_band(
-    l: &Layout,
+    l: &FileLayout,
     p: &Plan,
     letter: u8,
     (b, at): (&Band, BandIndex),
@@ -408,27 +413,27 @@ fn check_width(d: &FormatDescription, p: &Plan, found: usize) -> Result<(), Stri
 
 fn read_line(
     d: &FormatDescription,
-    l: &Layout,
+    l: &FileLayout,
     p: &Plan,
-    v: &mut Values,
+    v: &mut LineAccounting,
     line_no: usize,
     line: &str,
 ) {
-    let nb = p.bands.len() as u64;
-    v.counts.read += nb;
+    let bands_per_line = p.bands.len() as u64;
+    v.counts.read += bands_per_line;
     let Some(tokens) = split(d, &l.ipac_bounds, line) else {
         let reason = "values not aligned with the columns of the IPAC header".to_string();
-        return v.reject(line_no, nb, reason);
+        return v.reject(line_no, bands_per_line, reason);
     };
     if let Err(reason) = check_width(d, p, tokens.len()) {
-        return v.reject(line_no, nb, reason);
+        return v.reject(line_no, bands_per_line, reason);
     }
     let Some(t) = parse_f64(tokens[p.time]) else {
         let reason = format!(
             "column {} is not a number: '{}'",
             p.columns[p.time], tokens[p.time]
         );
-        return v.reject(line_no, nb, reason);
+        return v.reject(line_no, bands_per_line, reason);
     };
     let mjd = d.mjd(t, p.scale);
     let readings: Vec<Reading> = p
@@ -437,7 +442,7 @@ fn read_line(
         .map(|(letter, b, at)| read_band(l, p, *letter, (b, *at), &tokens, mjd))
         .collect();
     if let Some(Reading::Bad(reason)) = readings.iter().find(|r| matches!(r, Reading::Bad(_))) {
-        return v.reject(line_no, nb, reason.clone());
+        return v.reject(line_no, bands_per_line, reason.clone());
     }
     for ((letter, _, _), r) in p.bands.iter().zip(readings) {
         match r {
@@ -447,7 +452,7 @@ fn read_line(
                 v.points.push(pt);
             }
             Reading::Implausible(reason) | Reading::Bad(reason) => {
-                let band = if nb > 1 {
+                let band = if bands_per_line > 1 {
                     format!("{}: ", *letter as char)
                 } else {
                     String::new()
@@ -471,11 +476,11 @@ pub fn read_described(
     let whole = |reason: String, values: u64| {
         RejectedFile::new(Reject::rejected(path, "file", reason), values)
     };
-    let nb = d.bands.len() as u64;
+    let bands_per_line = d.bands.len() as u64;
     if l.data.is_empty() && values.header.is_empty() && l.names.is_none() {
         return Err(whole("empty: no header and no measurement".into(), 0));
     }
-    let all = l.data.len() as u64 * nb;
+    let all = l.data.len() as u64 * bands_per_line;
     let header_at = l
         .header_line
         .map_or("file".to_string(), |n| format!("line {n}"));
@@ -492,7 +497,7 @@ pub fn read_described(
     if d.star_conventions {
         plan.conventions_missing = Some((conventions.missing.mag, conventions.missing.mag_err));
     }
-    let mut v = Values {
+    let mut v = LineAccounting {
         path,
         points: Vec::with_capacity(l.data.len() * plan.bands.len()),
         counts: Counts::default(),
