@@ -1,8 +1,8 @@
 //! `skyql bench cluster`: survey workloads on one catalogue, embedded and on a loopback
-//! Ballista cluster of one and of two executors, each query a whole `skyql query`
-//! process (what a user waits for), the same rows checked.
+//! Ballista cluster of one and of two executors (or on a running cluster), each query a
+//! whole `skyql query` process (what a user waits for), the same rows checked.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -10,54 +10,91 @@ use anyhow::{Context, Result, bail};
 use super::{BenchOptions, summary, time};
 use crate::cluster::loopback::LoopbackCluster;
 
-/// A star with a position and the 1-arcminute cone around it, from the catalogue.
-fn probe(binary: &Path, catalog: &Path) -> Result<(String, String)> {
-    let out = run(
-        binary,
-        catalog,
+/// The binary, the catalogue, the workloads (name, SQL) and the repetitions.
+struct Runs<'a> {
+    binary: PathBuf,
+    catalog: &'a Path,
+    workloads: Vec<(&'static str, String)>,
+    reps: usize,
+}
+
+/// One workload's median seconds and its output lines, sorted (to compare the modes).
+struct Timed {
+    secs: f64,
+    rows: Vec<String>,
+}
+
+impl Runs<'_> {
+    fn run(&self, cluster: Option<&str>, sql: &str) -> Result<String> {
+        let mut c = Command::new(&self.binary);
+        c.args(["query", "--format", "csv", "--catalog"])
+            .arg(self.catalog);
+        if let Some(url) = cluster {
+            c.args(["--cluster", url]);
+        }
+        let out = c.arg(sql).output().context("cannot run skyql query")?;
+        if !out.status.success() {
+            bail!("{sql}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    }
+
+    /// Every workload, embedded (`None`) or on the cluster at `url`.
+    fn all(&self, cluster: Option<&str>) -> Result<Vec<Timed>> {
+        let mut out = Vec::new();
+        for (_, sql) in &self.workloads {
+            let (times, text) = time(self.reps, || self.run(cluster, sql))?;
+            let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
+            rows.sort();
+            out.push(Timed {
+                secs: summary(times).0,
+                rows,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every workload on the cluster at `url`, its rows checked against `embedded`.
+    fn on_cluster(&self, url: &str, embedded: &[Timed]) -> Result<Vec<f64>> {
+        let timed = self.all(Some(url))?;
+        for ((name, _), (c, e)) in self.workloads.iter().zip(timed.iter().zip(embedded)) {
+            if c.rows != e.rows {
+                bail!("{name}: the cluster's rows differ from the embedded engine's");
+            }
+        }
+        Ok(timed.iter().map(|t| t.secs).collect())
+    }
+
+    /// Loopback clusters of one and two executors, each with as many tasks as cores.
+    fn on_loopback(&self, embedded: &[Timed]) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+        let tasks = std::thread::available_parallelism().map_or(2, |n| n.get());
+        super::in_scratch_dir("cluster", |dir| {
+            let mut columns = Vec::new();
+            for executors in [1, 2] {
+                let logs = dir.join(format!("{executors}-executors"));
+                let products = dir.join("products");
+                let cluster =
+                    LoopbackCluster::start(&self.binary, &logs, executors, tasks, &products)?;
+                columns.push(self.on_cluster(&cluster.url, embedded)?);
+            }
+            Ok((vec!["1 executor s".into(), "2 executors s".into()], columns))
+        })
+    }
+}
+
+/// The survey's workloads around a star with a position (its light curve, the
+/// 1-arcminute cone around it), from the catalogue.
+fn workloads(runs: &Runs) -> Result<Vec<(&'static str, String)>> {
+    let out = runs.run(
         None,
         "SELECT star_id, ra, dec FROM stars WHERE ra IS NOT NULL ORDER BY healpix LIMIT 1",
     )?;
     let line = out.lines().nth(1).context("no star with a position")?;
     let f: Vec<&str> = line.split(',').collect();
-    Ok((f[0].to_string(), format!("{}, {}", f[1], f[2])))
-}
-
-fn run(binary: &Path, catalog: &Path, cluster: Option<&str>, sql: &str) -> Result<String> {
-    let mut c = Command::new(binary);
-    c.args(["query", "--format", "csv", "--catalog"])
-        .arg(catalog);
-    if let Some(url) = cluster {
-        c.args(["--cluster", url]);
-    }
-    let out = c.arg(sql).output().context("cannot run skyql query")?;
-    if !out.status.success() {
-        bail!("{sql}: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).to_string())
-}
-
-/// Median seconds of `sql`, and its sorted output (to compare the modes).
-fn timed(
-    binary: &Path,
-    catalog: &Path,
-    cluster: Option<&str>,
-    sql: &str,
-    reps: usize,
-) -> Result<(f64, Vec<String>)> {
-    let (times, out) = time(reps, || run(binary, catalog, cluster, sql))?;
-    let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
-    lines.sort();
-    Ok((summary(times).0, lines))
-}
-
-/// Runs the workloads and prints one line each: embedded, 1 executor, 2 executors.
-pub fn bench_cluster(opts: &BenchOptions, catalog: &Path) -> Result<()> {
-    let binary = std::env::current_exe().context("cannot find the skyql binary")?;
-    let (star, centre) = probe(&binary, catalog)?;
+    let (star, centre) = (f[0], format!("{}, {}", f[1], f[2]));
     let quarters = crate::named_queries::named_query("quarters_most_measurements")
         .context("no quarters query")?;
-    let workloads: Vec<(&str, String)> = vec![
+    Ok(vec![
         ("quarters_most_measurements", quarters.to_string()),
         (
             "lc_stats_per_star_whole_survey",
@@ -73,81 +110,34 @@ pub fn bench_cluster(opts: &BenchOptions, catalog: &Path) -> Result<()> {
             "cone_1arcmin",
             format!("SELECT star_id FROM stars WHERE cone_contains(ra, dec, {centre}, 1.0 / 60)"),
         ),
-    ];
-    let reps = opts.repetitions;
-    let mut embedded = Vec::new();
-    for (name, sql) in &workloads {
-        embedded.push((name, timed(&binary, catalog, None, sql, reps)?));
-    }
-    let (labels, on_cluster) = match &opts.cluster {
-        Some(url) => (
-            vec![url.clone()],
-            vec![run_on(&binary, catalog, url, &workloads, &embedded, reps)?],
-        ),
-        None => loopback(&binary, catalog, &workloads, &embedded, reps)?,
+    ])
+}
+
+/// Runs the workloads and prints one line each: embedded, then each cluster.
+pub fn bench_cluster(opts: &BenchOptions, catalog: &Path) -> Result<()> {
+    let mut runs = Runs {
+        binary: std::env::current_exe().context("cannot find the skyql binary")?,
+        catalog,
+        workloads: Vec::new(),
+        reps: opts.repetitions,
+    };
+    runs.workloads = workloads(&runs)?;
+    let embedded = runs.all(None)?;
+    let (labels, columns) = match &opts.cluster {
+        Some(url) => (vec![url.clone()], vec![runs.on_cluster(url, &embedded)?]),
+        None => runs.on_loopback(&embedded)?,
     };
     print!("{:<32} {:>12}", "workload", "embedded s");
     for l in &labels {
         print!(" {l:>14}");
     }
-    println!("   (median of {reps}, whole process, same rows)");
-    for (k, (name, (secs, _))) in embedded.iter().enumerate() {
-        print!("{name:<32} {secs:>12.3}");
-        for column in &on_cluster {
+    println!("   (median of {}, whole process, same rows)", runs.reps);
+    for (k, ((name, _), e)) in runs.workloads.iter().zip(&embedded).enumerate() {
+        print!("{name:<32} {:>12.3}", e.secs);
+        for column in &columns {
             print!(" {:>14.3}", column[k]);
         }
         println!();
     }
     Ok(())
-}
-
-/// The workloads' rows as embedded, and their median seconds.
-type Embedded<'a> = [(&'a &'a str, (f64, Vec<String>))];
-
-/// Seconds of each workload on the cluster at `url`, its rows checked.
-fn run_on(
-    binary: &Path,
-    catalog: &Path,
-    url: &str,
-    workloads: &[(&str, String)],
-    embedded: &Embedded,
-    reps: usize,
-) -> Result<Vec<f64>> {
-    let mut out = Vec::new();
-    for (k, (name, sql)) in workloads.iter().enumerate() {
-        let (secs, rows) = timed(binary, catalog, Some(url), sql, reps)?;
-        if rows != embedded[k].1.1 {
-            bail!("{name}: the cluster's rows differ from the embedded engine's");
-        }
-        out.push(secs);
-    }
-    Ok(out)
-}
-
-/// Loopback clusters of one and two executors, each with as many tasks as cores.
-fn loopback(
-    binary: &Path,
-    catalog: &Path,
-    workloads: &[(&str, String)],
-    embedded: &Embedded,
-    reps: usize,
-) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
-    let tasks = std::thread::available_parallelism().map_or(2, |n| n.get());
-    super::in_scratch_dir("cluster", |dir| {
-        let mut columns = Vec::new();
-        for executors in [1, 2] {
-            let logs = dir.join(format!("{executors}-executors"));
-            let cluster =
-                LoopbackCluster::start(binary, &logs, executors, tasks, &dir.join("products"))?;
-            columns.push(run_on(
-                binary,
-                catalog,
-                &cluster.url,
-                workloads,
-                embedded,
-                reps,
-            )?);
-        }
-        Ok((vec!["1 executor s".into(), "2 executors s".into()], columns))
-    })
 }

@@ -2,7 +2,6 @@
 //! noticed within seconds.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -11,6 +10,7 @@ use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_server::SessionBuilder;
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionConfig;
 
 /// How the scheduler watches its executors.
@@ -32,23 +32,25 @@ impl Default for Liveness {
 }
 
 /// The session every job is planned in: DataFusion's defaults with skyql's functions
-/// (their names are what the client's plan refers to).
-fn session_builder(output_root: Option<PathBuf>) -> SessionBuilder {
-    Arc::new(move |config: SessionConfig| {
+/// (their names are what the client's plan refers to), built once for every job. The
+/// scheduler only plans: its image functions never write.
+fn session_builder() -> Result<SessionBuilder> {
+    let (scalars, aggregates) = super::node_functions(None)?;
+    let scalars: Vec<Arc<ScalarUDF>> = scalars.into_iter().map(Arc::new).collect();
+    let aggregates: Vec<Arc<AggregateUDF>> = aggregates.into_iter().map(Arc::new).collect();
+    Ok(Arc::new(move |config: SessionConfig| {
         let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
             .build();
-        let (scalars, aggregates) = super::node_functions(output_root.clone())
-            .map_err(|e| datafusion::error::DataFusionError::External(e.into()))?;
-        for f in scalars {
-            state.register_udf(Arc::new(f))?;
+        for f in &scalars {
+            state.register_udf(f.clone())?;
         }
-        for f in aggregates {
-            state.register_udaf(Arc::new(f))?;
+        for f in &aggregates {
+            state.register_udaf(f.clone())?;
         }
         Ok(state)
-    })
+    }))
 }
 
 /// Runs a scheduler on `bind` (reached at `advertise`) until the process is stopped.
@@ -60,7 +62,7 @@ pub async fn run_scheduler(bind: SocketAddr, advertise: &str, liveness: Liveness
         executor_timeout_seconds: liveness.executor_timeout_seconds,
         expire_dead_executor_interval_seconds: 1,
         no_executors_grace_period_seconds: liveness.no_executors_grace_seconds,
-        override_session_builder: Some(session_builder(None)),
+        override_session_builder: Some(session_builder()?),
         ..Default::default()
     };
     let cluster = BallistaCluster::new_from_config(&config)

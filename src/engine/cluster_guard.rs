@@ -6,9 +6,10 @@
 //! back from a Ballista 55 cluster with no row, where the embedded engine gives the
 //! right ones. One limited side, or limits elsewhere in the plan, are answered correctly.
 
-use anyhow::{Result, bail};
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::plan_err;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 /// Whether `plan` holds a `LIMIT` or a sort with a fetch.
 fn has_limit(plan: &LogicalPlan) -> bool {
@@ -25,8 +26,13 @@ fn has_limit(plan: &LogicalPlan) -> bool {
     found
 }
 
-/// An error when the optimized `plan` has a join of two limited inputs.
-pub fn refuse_known_wrong_plans(plan: &LogicalPlan) -> Result<()> {
+/// The optimizer rule that refuses those plans in cluster sessions (the last rule: it
+/// sees the plan its pass produced, scalar subqueries already turned into joins).
+#[derive(Debug)]
+pub struct RefuseKnownWrongPlans;
+
+/// Whether `plan` has a join of two limited inputs.
+fn joins_two_limited_inputs(plan: &LogicalPlan) -> bool {
     let mut bad = false;
     let _ = plan.apply(|p| {
         if let LogicalPlan::Join(j) = p {
@@ -38,10 +44,28 @@ pub fn refuse_known_wrong_plans(plan: &LogicalPlan) -> Result<()> {
             TreeNodeRecursion::Continue
         })
     });
-    if bad {
-        bail!(
-            "this query joins two ORDER BY ... LIMIT subqueries, which a Ballista 55 cluster answers with no row: run it without --cluster, or compute one side first (docs/CLUSTER.md, known limits)"
-        );
+    bad
+}
+
+impl OptimizerRule for RefuseKnownWrongPlans {
+    fn name(&self) -> &str {
+        "refuse_plans_ballista_answers_wrongly"
     }
-    Ok(())
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> datafusion::error::Result<Transformed<LogicalPlan>> {
+        if joins_two_limited_inputs(&plan) {
+            return plan_err!(
+                "this query joins two ORDER BY ... LIMIT subqueries, which a Ballista 55 cluster answers with no row: run it without --cluster, or compute one side first (docs/CLUSTER.md, known limits)"
+            );
+        }
+        Ok(Transformed::no(plan))
+    }
 }

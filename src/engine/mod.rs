@@ -128,7 +128,8 @@ impl Engine {
     /// the catalogue's conventions (none without a catalogue or a known convention); with
     /// a catalogue that has `measurement_counts`, counts by field, colour, CCD and quarter
     /// come from it (`counts_rule`); with the stars' HEALPix ranges in the manifest, cones
-    /// skip the fields they cannot touch (`cone_fields_rule`).
+    /// skip the fields they cannot touch (`cone_fields_rule`); in cluster sessions, plans
+    /// Ballista 55 answers wrongly are refused last (`cluster_guard`).
     pub fn optimizer_rules(&self) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
         let field_of_star: Option<FieldOfStar> = self.conventions.clone().map(|c| {
             let f: FieldOfStar = Arc::new(move |id: &str| c.parse_star_id(id).map(|p| p.field));
@@ -159,6 +160,9 @@ impl Engine {
         });
         if let Some(rule) = cone_fields {
             rules.insert(at, Arc::new(rule));
+        }
+        if self.options.cluster.is_some() {
+            rules.push(Arc::new(cluster_guard::RefuseKnownWrongPlans));
         }
         rules
     }
@@ -266,9 +270,6 @@ impl Engine {
     pub async fn sql(&self, ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
         depth::check_expression_depth(sql)?;
         let df = ctx.sql_with_options(sql, self.sql_options()).await?;
-        if self.options.cluster.is_some() {
-            cluster_guard::refuse_known_wrong_plans(&df.clone().into_optimized_plan()?)?;
-        }
         if let (LogicalPlan::Copy(copy), Some(catalog)) = (df.logical_plan(), &self.catalog)
             && is_inside(Path::new(&copy.output_url), &catalog.dir)
         {

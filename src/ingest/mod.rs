@@ -90,17 +90,17 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
             "skipped: its name announces no known format (.fits, .time, .mjd, .pysis, .tbl); give --format to read it",
         ));
     }
-    let (tables, fits): (Vec<&InputFile>, Vec<&InputFile>) = found
+    let fits: Vec<&InputFile> = found
         .files
         .iter()
         .filter(|f| f.format == InputFormat::Fits)
-        .partition(|f| fits_tables::holds_a_table(&f.path));
+        .collect();
     let curves: Vec<&InputFile> = found
         .files
         .iter()
         .filter(|f| f.format != InputFormat::Fits)
         .collect();
-    let image_rows = run.read_images(&fits);
+    let (image_rows, tables) = run.read_images(&fits);
     let new_curves = run.read_lightcurves(&curves)?;
     if let Some(p) = &opts.progress {
         p.finish();
@@ -110,7 +110,8 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
     run.carry_measurements(&new_curves)?;
     run.write_stars(&images, &image_rows, new_curves.stars)?;
     let all_inputs = run.write_small_tables(&images)?;
-    run.publish(writer, fits.len() as u64, &all_inputs, start)
+    let image_files = (fits.len() - tables.len()) as u64;
+    run.publish(writer, image_files, &all_inputs, start)
 }
 
 /// The star rows of new light curves, by field then star id, with their colours.
@@ -185,19 +186,27 @@ impl<'a> IngestRun<'a> {
     }
 
     /// Step 1: FITS headers, in parallel.
-    fn read_images(&mut self, fits: &[&InputFile]) -> Vec<ImageRow> {
+    /// A FITS file that is no image but holds a table is returned for step 3a, its
+    /// HDUs looked at only once the image reader found no image.
+    fn read_images<'f>(&mut self, fits: &[&'f InputFile]) -> (Vec<ImageRow>, Vec<&'f InputFile>) {
         let conventions = &self.opts.conventions;
         let parsed: Vec<_> = self.pool.install(|| {
             fits.par_iter()
                 .map(|f| {
                     let r = read_image(&f.path, f.size, conventions);
+                    let table = r.is_err() && fits_tables::holds_a_table(&f.path);
                     self.tick();
-                    r
+                    (r, table)
                 })
                 .collect()
         });
         let mut image_rows: Vec<ImageRow> = Vec::new();
-        for (f, r) in fits.iter().zip(parsed) {
+        let mut tables = Vec::new();
+        for (f, (r, table)) in fits.iter().zip(parsed) {
+            if table {
+                tables.push(*f);
+                continue;
+            }
             self.report.files_read += 1;
             self.report.bytes_read += f.size;
             let one = |written: u64| Counts {
@@ -220,7 +229,7 @@ impl<'a> IngestRun<'a> {
             }
         }
         self.report.images_written = image_rows.len() as u64;
-        image_rows
+        (image_rows, tables)
     }
 
     /// Step 2: light curves, chunk by chunk; each chunk written as one file per field.
@@ -379,7 +388,6 @@ impl<'a> IngestRun<'a> {
     fn write_fits_tables(&mut self, files: &[&InputFile]) -> Result<()> {
         let mut written: HashMap<String, String> = HashMap::new();
         for f in files {
-            self.tick();
             self.report.files_read += 1;
             self.report.bytes_read += f.size;
             let outcome = match fits_tables::table_name(&f.path) {
@@ -458,7 +466,7 @@ impl<'a> IngestRun<'a> {
             }
         }
         for field in &fields_to_write {
-            let mut records = previous_stars(old_star_fields.get(field), field)?;
+            let mut records = self.earlier.take(self.prev_dir.as_ref(), field)?;
             for (id, (rec, colours)) in new_stars.remove(field).unwrap_or_default() {
                 match records.get_mut(&id) {
                     Some(old) => old.merge(rec, &colours),
@@ -549,7 +557,7 @@ impl<'a> IngestRun<'a> {
     fn publish(
         mut self,
         writer: VersionWriter,
-        fits_files: u64,
+        image_files: u64,
         all_inputs: &BTreeMap<String, InputRow>,
         start: Instant,
     ) -> Result<IngestReport> {
@@ -572,12 +580,12 @@ impl<'a> IngestRun<'a> {
             files_read: r.files_read,
             files_rejected: r.files_rejected,
             bytes_read: r.bytes_read,
-            rows_read: r.values.read + r.table_file_rows.read + fits_files,
+            rows_read: r.values.read + r.table_file_rows.read + image_files,
             rows_written: r.values.written + r.table_file_rows.written + r.images_written,
             rows_missing: r.values.missing,
             rows_rejected: r.values.rejected
                 + r.table_file_rows.rejected
-                + (fits_files - r.images_written),
+                + (image_files - r.images_written),
             rejects_file: rejects_rel,
             seconds: start.elapsed().as_secs_f64(),
         };

@@ -5,45 +5,65 @@
 //! measurements (a description whose id is not unique: OGLE's `phot.dat` in several
 //! directories, one event seen by two telescopes of one site code).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+use anyhow::Result;
+
 use super::lightcurve::{LightCurve, colour_index};
+use super::stars::StarRecord;
 
-/// What the previous version says of a star: the files read, measurements per slot.
-type Earlier = (BTreeSet<String>, [i64; 2]);
-
-/// The previous version's stars, field by field as they are needed.
+/// The previous version's stars, field by field as the light curves need them; the
+/// stars step takes them from here instead of reading them again.
 #[derive(Default)]
 pub struct EarlierStars {
-    by_field: HashMap<String, HashMap<String, Earlier>>,
+    by_field: HashMap<String, BTreeMap<String, StarRecord>>,
 }
 
 impl EarlierStars {
+    /// The earlier stars of `field` (read once), or none for a field without stars.
+    fn field(
+        &mut self,
+        prev_dir: Option<&PathBuf>,
+        field: &str,
+    ) -> Result<&BTreeMap<String, StarRecord>> {
+        if !self.by_field.contains_key(field) {
+            let records = read(prev_dir, field)?;
+            self.by_field.insert(field.to_string(), records);
+        }
+        Ok(&self.by_field[field])
+    }
+
+    /// The earlier stars of `field`, handed over to the stars step (read now if no light
+    /// curve needed them).
+    pub fn take(
+        &mut self,
+        prev_dir: Option<&PathBuf>,
+        field: &str,
+    ) -> Result<BTreeMap<String, StarRecord>> {
+        match self.by_field.remove(field) {
+            Some(records) => Ok(records),
+            None => read(prev_dir, field),
+        }
+    }
+
     /// Why `lc` may not replace the earlier rows of its star, if it may not.
     pub fn conflict(&mut self, prev_dir: Option<&PathBuf>, lc: &LightCurve) -> Option<String> {
-        let stars = match self.by_field.get(&lc.field) {
-            Some(s) => s,
-            None => {
-                let dir = prev_dir.map(|d| d.join("stars").join(format!("field={}", lc.field)));
-                let loaded =
-                    match super::previous_stars(dir.as_ref().filter(|d| d.is_dir()), &lc.field) {
-                        Ok(records) => records
-                            .into_iter()
-                            .map(|(id, r)| (id, (r.sources, [r.colours[0].n, r.colours[1].n])))
-                            .collect(),
-                        Err(e) => {
-                            return Some(format!(
-                                "cannot read the earlier stars of field {}: {e:#}",
-                                lc.field
-                            ));
-                        }
-                    };
-                self.by_field.entry(lc.field.clone()).or_insert(loaded)
+        let stars = match self.field(prev_dir, &lc.field) {
+            Ok(s) => s,
+            Err(e) => {
+                return Some(format!(
+                    "cannot read the earlier stars of field {}: {e:#}",
+                    lc.field
+                ));
             }
         };
-        let (sources, n) = stars.get(&lc.star_id)?;
-        let replaces = lc.colours.iter().any(|&c| n[colour_index(c)] > 0);
+        let earlier = stars.get(&lc.star_id)?;
+        let replaces = lc
+            .colours
+            .iter()
+            .any(|&c| earlier.colours[colour_index(c)].n > 0);
+        let sources = &earlier.sources;
         if !replaces || sources.contains(&lc.source) {
             return None;
         }
@@ -59,4 +79,10 @@ impl EarlierStars {
             }
         ))
     }
+}
+
+/// The stars of `field` in the version directory `prev_dir`, none when it has none.
+fn read(prev_dir: Option<&PathBuf>, field: &str) -> Result<BTreeMap<String, StarRecord>> {
+    let dir = prev_dir.map(|d| d.join("stars").join(format!("field={field}")));
+    super::previous_stars(dir.as_ref().filter(|d| d.is_dir()), field)
 }

@@ -93,14 +93,6 @@ impl Template {
         }
         Ok(out)
     }
-
-    /// Whether the template is plain text.
-    pub fn literal(&self) -> Option<&str> {
-        match self.0.as_slice() {
-            [Part::Literal(s)] => Some(s),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -126,6 +118,7 @@ mod tests {
         assert!(Template::parse("{header.x}").is_err());
         assert!(Template::parse("{star}").is_err());
         assert!(Template::parse("{file.stem").is_err());
-        assert_eq!(Template::parse("R").unwrap().literal(), Some("R"));
+        let plain = Template::parse("R").unwrap();
+        assert_eq!(plain.resolve(&FileValues::default()).unwrap(), "R");
     }
 }
