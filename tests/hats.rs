@@ -12,11 +12,17 @@ use common::{Skyql, csv_rows, haversine_deg};
 
 /// A generated catalogue of `stars` stars: (temporary directory, catalogue).
 fn catalogue(stars: u32) -> (tempfile::TempDir, std::path::PathBuf) {
+    catalogue_in_fields(stars, 1)
+}
+
+/// A generated catalogue of `stars` stars over `fields` fields.
+fn catalogue_in_fields(stars: u32, fields: u32) -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let cat = tmp.path().join("catalog");
     Skyql::new(["generate", "--catalog"])
         .args([&cat])
         .args(["--stars", &stars.to_string(), "--measurements", "0"])
+        .args(["--field-count", &fields.to_string()])
         .ok();
     (tmp, cat)
 }
@@ -295,4 +301,101 @@ fn measurements_take_the_position_of_their_star() {
     .catalog(&cat)
     .ok();
     assert_eq!(csv_rows(&joined)[0]["n"], n);
+}
+
+/// How many leaf files of the HATS directory `hats` the plan of `sql` lists (the verbose
+/// `EXPLAIN` names every file), and the query's CSV output.
+fn listed_and_rows(cat: &Path, hats: &Path, tables: &[String], sql: &str) -> (usize, String) {
+    let mut args = vec!["query".to_string()];
+    for t in tables {
+        args.extend(["--table".to_string(), t.clone()]);
+    }
+    let plan = Skyql::new(&args)
+        .args([format!("EXPLAIN VERBOSE {sql}")])
+        .catalog(cat)
+        .ok();
+    let prefix = hats.to_string_lossy().trim_start_matches('/').to_string();
+    let files: std::collections::BTreeSet<&str> = plan
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '|'))
+        .filter(|t| t.contains(&prefix) && t.contains("Npix="))
+        .collect();
+    let rows = Skyql::new(&args)
+        .args(["--format", "csv", sql])
+        .catalog(cat)
+        .ok();
+    (files.len(), rows)
+}
+
+#[test]
+fn spatial_joins_read_only_the_pixels_the_other_side_reaches() {
+    // A survey of six fields as HATS in small pixels, and as a plain Parquet file; the
+    // catalogue of one field (the first of the same grid) and its own HATS export.
+    let (wide_tmp, wide) = catalogue_in_fields(6000, 6);
+    let wide_hats = wide_tmp.path().join("wide_hats");
+    Skyql::new(["hats", "export", "stars", "--max-rows", "200", "--out"])
+        .args([&wide_hats])
+        .catalog(&wide)
+        .ok();
+    let wide_parquet = wide_tmp.path().join("wide.parquet");
+    Skyql::new(["query", "--output"])
+        .args([&wide_parquet])
+        .args(["SELECT * FROM stars"])
+        .catalog(&wide)
+        .ok();
+    let leaf_count = leaf_files(&wide_hats.join("stars/dataset")).len();
+    let (narrow_tmp, narrow) = catalogue_in_fields(300, 1);
+    let narrow_hats = narrow_tmp.path().join("narrow_hats");
+    Skyql::new(["hats", "export", "stars", "--max-rows", "100", "--out"])
+        .args([&narrow_hats])
+        .catalog(&narrow)
+        .ok();
+    let as_hats = format!("w={}", wide_hats.display());
+    let as_parquet = format!("w={}", wide_parquet.display());
+    let narrow_table = format!("n={}", narrow_hats.display());
+    let pairs = "SELECT s.star_id AS a, w.star_id AS b FROM {L} s JOIN w \
+                 ON ang_sep(s.ra, s.dec, w.ra, w.dec) < 0.02 ORDER BY a, b";
+
+    // The catalogue's stars (coverage from the manifest), then a HATS table (its pixels),
+    // against the wide HATS table: fewer files listed, the rows of the plain file.
+    for (left, tables) in [("stars", vec![]), ("n", vec![narrow_table.clone()])] {
+        let sql = pairs.replace("{L}", left);
+        let with = |w: &String| [tables.clone(), vec![w.clone()]].concat();
+        let (listed, rows) = listed_and_rows(&narrow, &wide_hats, &with(&as_hats), &sql);
+        let (_, expected) = listed_and_rows(&narrow, &wide_hats, &with(&as_parquet), &sql);
+        assert!(csv_rows(&rows).len() > 10, "{left}: too few pairs:\n{rows}");
+        assert_eq!(rows, expected, "{left}");
+        assert!(
+            (1..leaf_count / 2).contains(&listed),
+            "{left}: {listed} of {leaf_count} pixels listed"
+        );
+    }
+    // The same through xmatch, the nearest wide star of each narrow star.
+    let best = "SELECT star_id_1, star_id_2 FROM xmatch(stars, w, 72, 'best') ORDER BY star_id_1";
+    let (listed, rows) = listed_and_rows(&narrow, &wide_hats, std::slice::from_ref(&as_hats), best);
+    let (_, expected) =
+        listed_and_rows(&narrow, &wide_hats, std::slice::from_ref(&as_parquet), best);
+    assert_eq!(rows, expected);
+    assert!(
+        (1..leaf_count / 2).contains(&listed),
+        "{listed} of {leaf_count} pixels listed"
+    );
+    // A left join keeps every wide star: nothing of the wide table may be skipped.
+    let kept = "SELECT count(*) AS n FROM xmatch(w, stars, 72, 'all', 'left')";
+    let (listed, rows) = listed_and_rows(&narrow, &wide_hats, std::slice::from_ref(&as_hats), kept);
+    assert_eq!(listed, leaf_count);
+    assert!(csv_rows(&rows)[0]["n"].parse::<u64>().unwrap() >= 6000);
+    // Positions computed from the HATS columns are not its stored ones: no pruning.
+    let moved = "SELECT count(*) AS n FROM stars s \
+                 JOIN (SELECT star_id, ra + 0.5 AS ra, dec FROM w) m \
+                 ON ang_sep(s.ra, s.dec, m.ra, m.dec) < 0.02";
+    let (listed, rows) =
+        listed_and_rows(&narrow, &wide_hats, std::slice::from_ref(&as_hats), moved);
+    let (_, expected) = listed_and_rows(
+        &narrow,
+        &wide_hats,
+        std::slice::from_ref(&as_parquet),
+        moved,
+    );
+    assert_eq!(listed, leaf_count);
+    assert_eq!(rows, expected);
 }

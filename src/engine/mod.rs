@@ -14,6 +14,7 @@ pub mod cone_fields_rule;
 pub mod counts_rule;
 pub mod depth;
 pub mod fits_table;
+pub mod hats_join_rule;
 pub mod positioned;
 pub mod tables;
 
@@ -128,7 +129,8 @@ impl Engine {
     /// the catalogue's conventions (none without a catalogue or a known convention); with
     /// a catalogue that has `measurement_counts`, counts by field, colour, CCD and quarter
     /// come from it (`counts_rule`); with the stars' HEALPix ranges in the manifest, cones
-    /// skip the fields they cannot touch (`cone_fields_rule`); in cluster sessions, plans
+    /// skip the fields they cannot touch (`cone_fields_rule`); spatial joins read only the
+    /// HATS pixels the other side can reach (`hats_join_rule`); in cluster sessions, plans
     /// Ballista 55 answers wrongly are refused last (`cluster_guard`).
     pub fn optimizer_rules(&self) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
         let field_of_star: Option<FieldOfStar> = self.conventions.clone().map(|c| {
@@ -161,6 +163,16 @@ impl Engine {
         if let Some(rule) = cone_fields {
             rules.insert(at, Arc::new(rule));
         }
+        let stars = self.catalog.as_ref().and_then(|c| {
+            let entry = c.manifest.tables.get("stars")?;
+            Some((entry, url("stars")?.to_string()))
+        });
+        let after_spatial_join = rules
+            .iter()
+            .position(|r| r.name() == "spatial_join")
+            .map_or(rules.len(), |i| i + 1);
+        let hats_join = hats_join_rule::HatsJoinPruning::new(stars);
+        rules.insert(after_spatial_join, Arc::new(hats_join));
         if self.options.cluster.is_some() {
             rules.push(Arc::new(cluster_guard::RefuseKnownWrongPlans));
         }

@@ -11,17 +11,19 @@ use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::logical_expr::utils::{split_binary, split_conjunction};
-use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableScan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::prelude::SessionContext;
+
+use skyql_udfs::rules::cell_ranges::{CellRanges, intersection, normalised, ranges_in_filters};
 
 use super::export::HEALPIX29;
 use super::partitions::Pixel;
@@ -66,6 +68,7 @@ pub async fn register_hats(ctx: &SessionContext, name: &str, catalog_dir: &Path)
         dataset,
         pixels,
         schema,
+        position: position_columns(catalog_dir),
     };
     ctx.register_table(name, Arc::new(table))?;
     Ok(())
@@ -151,18 +154,29 @@ fn pixels(catalog_dir: &Path, dataset: &Path) -> Result<Vec<Pixel>> {
     Ok(found)
 }
 
+/// The RA and Dec columns `_healpix_29` was computed from (`hats_col_ra`, `hats_col_dec`).
+fn position_columns(catalog_dir: &Path) -> Option<[String; 2]> {
+    let properties = read_properties(&catalog_dir.join("hats.properties"))
+        .or_else(|_| read_properties(&catalog_dir.join("properties")))
+        .ok()?;
+    let column = |key: &str| properties.get(key).cloned();
+    Some([column("hats_col_ra")?, column("hats_col_dec")?])
+}
+
 /// A HATS catalogue: its leaf files, chosen per scan.
 #[derive(Debug)]
 struct HatsTable {
     dataset: PathBuf,
     pixels: Vec<Pixel>,
     schema: SchemaRef,
+    /// The position columns of `_healpix_29`, when the properties name them.
+    position: Option<[String; 2]>,
 }
 
 impl HatsTable {
     /// A listing table over the pixels that meet the `_healpix_29` ranges of `filters`.
     fn listing_for(&self, filters: &[Expr]) -> Result<Option<ListingTable>> {
-        let ranges = healpix_ranges(filters);
+        let ranges = ranges_in_filters(filters, HEALPIX29);
         let chosen: Vec<&Pixel> = self
             .pixels
             .iter()
@@ -223,58 +237,30 @@ impl TableProvider for HatsTable {
     }
 }
 
-/// The `[lo, hi)` ranges of the first conjunct of `filters` that is a disjunction of
-/// `_healpix_29 BETWEEN lo AND hi` (what the cone rule adds, possibly rewritten as
-/// `_healpix_29 >= lo AND _healpix_29 <= hi`); `None` when there is none.
-fn healpix_ranges(filters: &[Expr]) -> Option<Vec<(u64, u64)>> {
-    let conjuncts: Vec<&Expr> = filters.iter().flat_map(split_conjunction).collect();
-    let disjunction = conjuncts.iter().find_map(|conjunct| {
-        split_binary(conjunct, Operator::Or)
-            .into_iter()
-            .map(term_range)
-            .collect()
-    });
-    // One range alone: the simplifier splits it into two conjuncts `>= lo`, `<= hi`.
-    disjunction.or_else(|| {
-        let bound = |op: Operator| {
-            conjuncts.iter().find_map(|e| match e {
-                Expr::BinaryExpr(b) if b.op == op && is_healpix29(&b.left) => literal_i64(&b.right),
-                _ => None,
-            })
-        };
-        let (lo, hi) = (bound(Operator::GtEq)?, bound(Operator::LtEq)?);
-        Some(vec![(lo.max(0) as u64, hi.max(-1).wrapping_add(1) as u64)])
+/// The part of the sky a scan of a HATS table can return: its pixels, within the
+/// `_healpix_29` ranges of the scan's filters; `None` when the scan is not of a HATS table.
+pub fn hats_scan_coverage(scan: &TableScan) -> Option<CellRanges> {
+    let pixels: CellRanges =
+        with_hats_table(scan, |t| t.pixels.iter().map(Pixel::range29).collect())?;
+    Some(match ranges_in_filters(&scan.filters, HEALPIX29) {
+        Some(allowed) => intersection(&pixels, &allowed),
+        None => normalised(pixels),
     })
 }
 
-/// `[lo, hi + 1)` of `_healpix_29 BETWEEN lo AND hi` or its rewritten form.
-fn term_range(term: &Expr) -> Option<(u64, u64)> {
-    let (lo, hi) = match term {
-        Expr::Between(b) if !b.negated && is_healpix29(&b.expr) => {
-            (literal_i64(&b.low)?, literal_i64(&b.high)?)
-        }
-        Expr::BinaryExpr(and) if and.op == Operator::And => {
-            let bound = |e: &Expr, op: Operator| match e {
-                Expr::BinaryExpr(b) if b.op == op && is_healpix29(&b.left) => literal_i64(&b.right),
-                _ => None,
-            };
-            (
-                bound(&and.left, Operator::GtEq)?,
-                bound(&and.right, Operator::LtEq)?,
-            )
-        }
-        _ => return None,
-    };
-    Some((lo.max(0) as u64, hi.max(-1).wrapping_add(1) as u64))
+/// The RA and Dec columns of a scan of a HATS table that has a `_healpix_29` column
+/// computed from them (what a filter on the ranges of the pixels to read needs).
+pub fn hats_scan_position(scan: &TableScan) -> Option<[String; 2]> {
+    with_hats_table(scan, |t| {
+        t.schema.column_with_name(HEALPIX29)?;
+        t.position.clone()
+    })
+    .flatten()
 }
 
-fn is_healpix29(e: &Expr) -> bool {
-    matches!(e, Expr::Column(c) if c.name == HEALPIX29)
-}
-
-fn literal_i64(e: &Expr) -> Option<i64> {
-    match e {
-        Expr::Literal(ScalarValue::Int64(Some(v)), _) => Some(*v),
-        _ => None,
-    }
+/// `f` of the HATS table the scan reads, if it reads one.
+fn with_hats_table<T>(scan: &TableScan, f: impl FnOnce(&HatsTable) -> T) -> Option<T> {
+    let provider = source_as_provider(&scan.source).ok()?;
+    let any: &dyn std::any::Any = provider.as_ref();
+    any.downcast_ref::<HatsTable>().map(f)
 }

@@ -9,10 +9,11 @@
 
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result};
-use datafusion::logical_expr::utils::{disjunction, split_conjunction};
-use datafusion::logical_expr::{Expr, LogicalPlan, lit};
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
+use super::cell_ranges::{CellRanges, merged_to, ranges_predicate};
 use super::conjuncts::{LiteralCone, add_to_filters, literal_cone};
 
 /// Most ranges written into a predicate; beyond, neighbouring ranges are merged.
@@ -39,20 +40,12 @@ pub fn cone_ranges(ra0: f64, dec0: f64, radius: f64) -> Option<Vec<(u64, u64)>> 
     let bmoc =
         cdshealpix::nested::cone_coverage_approx(depth, ra0.to_radians(), dec0.to_radians(), r);
     let shift = 2 * (29 - depth as u32);
-    let mut ranges: Vec<(u64, u64)> = bmoc
+    let ranges: CellRanges = bmoc
         .to_ranges()
         .iter()
         .map(|r| (r.start << shift, r.end << shift))
         .collect();
-    while ranges.len() > MAX_RANGES {
-        // Merge the two ranges separated by the smallest gap.
-        let i = (0..ranges.len() - 1)
-            .min_by_key(|&i| ranges[i + 1].0 - ranges[i].1)
-            .unwrap_or(0);
-        ranges[i].1 = ranges[i + 1].1;
-        ranges.remove(i + 1);
-    }
-    Some(ranges)
+    Some(merged_to(ranges, MAX_RANGES))
 }
 
 impl OptimizerRule for ConeHealpixPruning {
@@ -110,10 +103,7 @@ fn healpix_conjuncts(conjuncts: Vec<&Expr>, has: &dyn Fn(&Column) -> bool) -> Op
         let Some(ranges) = cone_ranges(ra0, dec0, radius) else {
             continue;
         };
-        let terms = ranges.into_iter().map(|(lo, hi)| {
-            Expr::Column(healpix.clone()).between(lit(lo as i64), lit(hi as i64 - 1))
-        });
-        extra.extend(disjunction(terms));
+        extra.extend(ranges_predicate(&healpix, &ranges));
     }
     (!extra.is_empty()).then_some(extra)
 }

@@ -4,6 +4,7 @@
 //! filter, so results are exactly those of a full scan. Angular-distance joins become
 //! HEALPix equi-joins ([`spatial_join`]), with the same rows as the nested loop.
 
+pub mod cell_ranges;
 pub mod cone_healpix;
 pub mod conjuncts;
 pub mod spatial_join;

@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, Result};
 use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::expr::ScalarFunction;
@@ -34,6 +34,8 @@ use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use super::conjuncts::literal_f64;
 use crate::functions::{AngSep, Healpix, HealpixConeCells, order_for_radius};
 
+/// The start of the name of every column this rule adds.
+pub const PLANNED_PREFIX: &str = "__skyql_xmatch";
 /// The cells column added to the left side (unnested).
 const LEFT_CELLS: &str = "__skyql_xmatch_cells";
 /// The cell column added to the right side.
@@ -175,6 +177,41 @@ pub fn spatial_join(join: Join, bound: DistanceBound, keep: Keep) -> Result<Logi
         columns,
         Arc::new(kept),
     )?))
+}
+
+/// The order of the cells of a join [`spatial_join`] planned (its keys hold the cell
+/// columns), `None` for any other join. Such a join's left input is the side with one cell
+/// per row (the original right side), its right input the side spread over the cells of
+/// each row's cone; a row of either side can only meet rows of the other whose cell at
+/// this order is its own or a neighbour of it.
+pub fn planned_cell_order(join: &Join) -> Option<u8> {
+    let is = |e: &Expr, name: &str| matches!(e, Expr::Column(c) if c.name == name);
+    if !join
+        .on
+        .iter()
+        .any(|(l, r)| is(l, RIGHT_CELL) && is(r, LEFT_CELLS))
+    {
+        return None;
+    }
+    let mut order = None;
+    join.left
+        .apply(|node| {
+            for e in node.expressions() {
+                if let Expr::Alias(alias) = e
+                    && alias.name == RIGHT_CELL
+                    && let Expr::ScalarFunction(f) = alias.expr.as_ref()
+                    && f.func.name() == "healpix"
+                {
+                    order = f.args.get(2).and_then(literal_f64).map(|o| o as u8);
+                }
+            }
+            Ok(match order {
+                Some(_) => TreeNodeRecursion::Stop,
+                None => TreeNodeRecursion::Continue,
+            })
+        })
+        .ok()?;
+    order
 }
 
 /// The left rows, numbered when `ranked`, with the cell of their centre when `outer`,
