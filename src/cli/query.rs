@@ -129,6 +129,7 @@ async fn query(args: QueryArgs) -> Result<()> {
         read_only: false,
         target_partitions: None,
         cluster: args.cluster.clone(),
+        one_query: true,
     };
     let engine = Engine::open(args.catalog.catalog.as_deref(), options)?;
     if let Some(out) = &args.output {

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionState;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -64,6 +65,10 @@ pub struct EngineOptions {
     /// dictionary-encoded text columns are then declared plain, and plans Ballista 55
     /// answers wrongly are refused (docs/CLUSTER.md).
     pub cluster: Option<String>,
+    /// The engine answers one query and exits (`skyql query`): DataFusion's file-listing
+    /// cache is then off, since it lists every field's directory on first use where a
+    /// scan pruned to one field lists one. Long-lived sessions (service, shell) keep it.
+    pub one_query: bool,
 }
 
 /// A catalogue (or none) and the options of every session built from it.
@@ -212,6 +217,9 @@ impl Engine {
             disk = disk.with_max_temp_directory_size(limit);
         }
         runtime = runtime.with_disk_manager_builder(disk);
+        if self.options.one_query {
+            runtime = runtime.with_cache_manager(Self::one_query_caches());
+        }
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime.build_arc()?)
@@ -219,6 +227,13 @@ impl Engine {
             .with_optimizer_rules(self.optimizer_rules())
             .build();
         Ok(state)
+    }
+
+    /// DataFusion's caches for one query: without the file-listing cache, which lists
+    /// the whole table directory (every field) on its first use, where a scan pruned to
+    /// one field lists one directory.
+    fn one_query_caches() -> CacheManagerConfig {
+        CacheManagerConfig::default().with_list_files_cache_limit(0)
     }
 
     /// A session with the functions, the COPY formats (unless read-only), the catalogue's

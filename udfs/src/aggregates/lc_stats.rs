@@ -40,44 +40,61 @@ pub struct LightCurveStats {
 
 /// Computes the statistics; points with a non-finite MJD or magnitude are ignored.
 pub fn light_curve_stats(mjd: &[f64], mag: &[f64], err: &[f64]) -> LightCurveStats {
-    let pts: Vec<(f64, f64, f64)> = mjd
-        .iter()
-        .zip(mag)
-        .zip(err)
-        .map(|((t, m), e)| (*t, *m, *e))
-        .filter(|(t, m, _)| t.is_finite() && m.is_finite())
-        .collect();
-    let n = pts.len();
+    light_curve_stats_with(mjd, mag, err, &mut Vec::new())
+}
+
+/// [`light_curve_stats`] with a caller's buffer for the magnitudes (reused across groups).
+fn light_curve_stats_with(
+    mjd: &[f64],
+    mag: &[f64],
+    err: &[f64],
+    mags: &mut Vec<f64>,
+) -> LightCurveStats {
+    mags.clear();
+    let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut sum, mut sw, mut swm, mut n_weighted) = (0.0, 0.0, 0.0, 0usize);
+    for ((&t, &m), &e) in mjd.iter().zip(mag).zip(err) {
+        if !(t.is_finite() && m.is_finite()) {
+            continue;
+        }
+        mags.push(m);
+        sum += m;
+        first = first.min(t);
+        last = last.max(t);
+        if e.is_finite() && e > 0.0 {
+            let w = 1.0 / (e * e);
+            sw += w;
+            swm += w * m;
+            n_weighted += 1;
+        }
+    }
+    let n = mags.len();
     if n == 0 {
         return LightCurveStats::default();
     }
-    let mags: Vec<f64> = pts.iter().map(|p| p.1).collect();
-    let mean = mags.iter().sum::<f64>() / n as f64;
+    let mean = sum / n as f64;
     let std = (n > 1)
         .then(|| (mags.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt());
-    let weighted: Vec<(f64, f64)> = pts
-        .iter()
-        .filter(|p| p.2.is_finite() && p.2 > 0.0)
-        .map(|p| (p.1, p.2))
-        .collect();
-    let (mut sw, mut swm) = (0.0, 0.0);
-    for (m, e) in &weighted {
-        let w = 1.0 / (e * e);
-        sw += w;
-        swm += w * m;
-    }
-    let weighted_mean = (!weighted.is_empty()).then(|| swm / sw);
-    let chi2_dof = weighted_mean.filter(|_| weighted.len() > 1).map(|wm| {
-        weighted
+    let weighted_mean = (n_weighted > 0).then(|| swm / sw);
+    let chi2_dof = weighted_mean.filter(|_| n_weighted > 1).map(|wm| {
+        let chi2: f64 = mjd
             .iter()
-            .map(|(m, e)| ((m - wm) / e).powi(2))
-            .sum::<f64>()
-            / (weighted.len() - 1) as f64
+            .zip(mag)
+            .zip(err)
+            .filter(|((t, m), e)| t.is_finite() && m.is_finite() && e.is_finite() && **e > 0.0)
+            .map(|((_, m), e)| ((m - wm) / e).powi(2))
+            .sum();
+        chi2 / (n_weighted - 1) as f64
     });
-    let med = median(&mags);
-    let deviations: Vec<f64> = mags.iter().map(|m| (m - med).abs()).collect();
-    let fold =
-        |f: fn(f64, f64) -> f64, init: f64, v: &mut dyn Iterator<Item = f64>| v.fold(init, f);
+    let (lowest, highest) = mags
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &m| {
+            (lo.min(m), hi.max(m))
+        });
+    let med = median(mags);
+    for m in mags.iter_mut() {
+        *m = (*m - med).abs();
+    }
     LightCurveStats {
         n: n as i64,
         mean: Some(mean),
@@ -85,17 +102,10 @@ pub fn light_curve_stats(mjd: &[f64], mag: &[f64], err: &[f64]) -> LightCurveSta
         std,
         chi2_dof,
         median: Some(med),
-        mad: Some(median(&deviations)),
-        amplitude: Some(
-            fold(f64::max, f64::NEG_INFINITY, &mut mags.iter().copied())
-                - fold(f64::min, f64::INFINITY, &mut mags.iter().copied()),
-        ),
-        first_mjd: Some(fold(f64::min, f64::INFINITY, &mut pts.iter().map(|p| p.0))),
-        last_mjd: Some(fold(
-            f64::max,
-            f64::NEG_INFINITY,
-            &mut pts.iter().map(|p| p.0),
-        )),
+        mad: Some(median(mags)),
+        amplitude: Some(highest - lowest),
+        first_mjd: Some(first),
+        last_mjd: Some(last),
     }
 }
 
@@ -145,37 +155,56 @@ impl AggregateUDFImpl for LcStats {
         true
     }
     fn create_groups_accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(SamplesGroupsAccumulator::new(
-            "lc_stats", 3, finish, None,
-        )))
+        Ok(Box::new(
+            SamplesGroupsAccumulator::new("lc_stats", 3, finish, None)
+                .with_groups_finish(finish_groups),
+        ))
     }
 }
 
 /// The `lc_stats` struct of the sample columns (mjd, mag, mag_err).
 fn finish(c: &[Vec<f64>]) -> Result<ScalarValue> {
-    let s = light_curve_stats(&c[0], &c[1], &c[2]);
-    let floats = [
-        s.mean,
-        s.weighted_mean,
-        s.std,
-        s.chi2_dof,
-        s.median,
-        s.mad,
-        s.amplitude,
-        s.first_mjd,
-        s.last_mjd,
-    ];
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![s.n]))];
+    let array = stats_array(std::iter::once(light_curve_stats(&c[0], &c[1], &c[2])));
+    Ok(ScalarValue::Struct(Arc::new(array)))
+}
+
+/// The `lc_stats` structs of many groups, built column by column.
+fn finish_groups(groups: &[Vec<Vec<f64>>]) -> Result<ArrayRef> {
+    let mut mags = Vec::new();
+    let stats = groups
+        .iter()
+        .map(|c| light_curve_stats_with(&c[0], &c[1], &c[2], &mut mags));
+    Ok(Arc::new(stats_array(stats)))
+}
+
+/// One struct row per statistics.
+fn stats_array(stats: impl Iterator<Item = LightCurveStats>) -> StructArray {
+    let mut n = Vec::new();
+    let mut floats: [Vec<Option<f64>>; 9] = Default::default();
+    for s in stats {
+        n.push(s.n);
+        let values = [
+            s.mean,
+            s.weighted_mean,
+            s.std,
+            s.chi2_dof,
+            s.median,
+            s.mad,
+            s.amplitude,
+            s.first_mjd,
+            s.last_mjd,
+        ];
+        for (column, v) in floats.iter_mut().zip(values) {
+            column.push(v);
+        }
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(n))];
     columns.extend(
         floats
-            .iter()
-            .map(|v| Arc::new(Float64Array::from(vec![*v])) as ArrayRef),
+            .into_iter()
+            .map(|v| Arc::new(Float64Array::from(v)) as ArrayRef),
     );
-    Ok(ScalarValue::Struct(Arc::new(StructArray::new(
-        result_fields(),
-        columns,
-        None,
-    ))))
+    StructArray::new(result_fields(), columns, None)
 }
 
 #[cfg(test)]
@@ -209,5 +238,42 @@ mod tests {
             (1, None, None, None)
         );
         assert_eq!(light_curve_stats(&[], &[], &[]).n, 0);
+    }
+
+    /// The order statistics (median, MAD) equal those of a sorted copy, for odd and even
+    /// lengths, with ties and ignored points.
+    #[test]
+    fn median_and_mad_equal_a_sort() {
+        let sorted_median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                0.5 * (v[n / 2 - 1] + v[n / 2])
+            }
+        };
+        for n in 1..40usize {
+            let mag: Vec<f64> = (0..n)
+                .map(|k| ((k * 7919) % 13) as f64 * 0.25 + 15.0)
+                .collect();
+            let mut mjd: Vec<f64> = (0..n).map(|k| k as f64).collect();
+            if n > 3 {
+                mjd[2] = f64::NAN;
+            }
+            let err = vec![0.1; n];
+            let s = light_curve_stats(&mjd, &mag, &err);
+            let mut kept: Vec<f64> = mag
+                .iter()
+                .zip(&mjd)
+                .filter(|(_, t)| t.is_finite())
+                .map(|(m, _)| *m)
+                .collect();
+            let med = sorted_median(&mut kept.clone());
+            let mut deviations: Vec<f64> = kept.iter_mut().map(|m| (*m - med).abs()).collect();
+            assert_eq!(s.median, Some(med), "n = {n}");
+            assert_eq!(s.mad, Some(sorted_median(&mut deviations)), "n = {n}");
+            assert_eq!(s.n as usize, kept.len());
+        }
     }
 }

@@ -95,15 +95,19 @@ pub fn state_fields(name: &str, columns: &[&str]) -> Vec<FieldRef> {
         .collect()
 }
 
-/// Median of a non-empty slice (sorted copy).
-pub fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
+/// Median of a non-empty slice, reordering it in place (two order statistics, no sort).
+pub fn median(values: &mut [f64]) -> f64 {
+    let n = values.len();
+    let (lower, upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
     if n % 2 == 1 {
-        v[n / 2]
+        *upper
     } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
+        let below = lower
+            .iter()
+            .copied()
+            .max_by(f64::total_cmp)
+            .unwrap_or(*upper);
+        0.5 * (below + *upper)
     }
 }
 

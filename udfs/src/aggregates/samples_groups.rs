@@ -2,13 +2,19 @@
 //! the groups of a GROUP BY (DataFusion's `GroupsAccumulator`), which appends each batch's
 //! rows to their groups in one pass instead of slicing the batch per group.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray};
-use datafusion::arrow::datatypes::Float64Type;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
 use super::samples::text_codes;
 use crate::functions::args_float;
+
+/// The results of many groups (each its sample columns) as one array.
+pub type GroupsFinish = fn(&[Vec<Vec<f64>>]) -> Result<ArrayRef>;
 
 /// Keeps every sample of every group; computes each group's result at the end.
 #[derive(Debug)]
@@ -18,6 +24,8 @@ pub struct SamplesGroupsAccumulator {
     columns: usize,
     name: &'static str,
     finish: fn(&[Vec<f64>]) -> Result<ScalarValue>,
+    /// Computes the results of many groups at once, when the aggregate has such a form.
+    finish_groups: Option<GroupsFinish>,
     text_column: Option<usize>,
 }
 
@@ -34,8 +42,16 @@ impl SamplesGroupsAccumulator {
             columns,
             name,
             finish,
+            finish_groups: None,
             text_column,
         }
+    }
+
+    /// Computes the results of all the emitted groups with `finish_groups` (one array
+    /// built column by column) instead of one scalar per group.
+    pub fn with_groups_finish(mut self, finish_groups: GroupsFinish) -> Self {
+        self.finish_groups = Some(finish_groups);
+        self
     }
 
     fn grow(&mut self, total_num_groups: usize) {
@@ -71,18 +87,18 @@ impl GroupsAccumulator for SamplesGroupsAccumulator {
                 args_float(&v, self.name)
             })
             .collect::<Result<Vec<_>>>()?;
-        for (row, &g) in group_indices.iter().enumerate() {
-            if let Some(f) = opt_filter
-                && !(f.is_valid(row) && f.value(row))
-            {
-                continue;
-            }
-            let group = &mut self.groups[g];
-            for (col, f) in group.iter_mut().zip(&floats) {
-                col.push(if f.is_null(row) {
+        for (col, f) in floats.iter().enumerate() {
+            let values = f.values();
+            for (row, &g) in group_indices.iter().enumerate() {
+                if let Some(m) = opt_filter
+                    && !(m.is_valid(row) && m.value(row))
+                {
+                    continue;
+                }
+                self.groups[g][col].push(if f.is_null(row) {
                     f64::NAN
                 } else {
-                    f.value(row)
+                    values[row]
                 });
             }
         }
@@ -91,6 +107,9 @@ impl GroupsAccumulator for SamplesGroupsAccumulator {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let taken = emit_to.take_needed(&mut self.groups);
+        if let Some(finish_groups) = self.finish_groups {
+            return finish_groups(&taken);
+        }
         let results = taken
             .iter()
             .map(|columns| (self.finish)(columns))
@@ -102,10 +121,15 @@ impl GroupsAccumulator for SamplesGroupsAccumulator {
         let taken = emit_to.take_needed(&mut self.groups);
         Ok((0..self.columns)
             .map(|c| {
-                std::sync::Arc::new(ListArray::from_iter_primitive::<Float64Type, _, _>(
-                    taken
-                        .iter()
-                        .map(|g| Some(g[c].iter().map(|v| Some(*v)).collect::<Vec<_>>())),
+                let lengths = taken.iter().map(|g| g[c].len());
+                let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
+                let values: Vec<f64> = taken.iter().flat_map(|g| g[c].iter().copied()).collect();
+                let item = Arc::new(Field::new("item", DataType::Float64, true));
+                Arc::new(ListArray::new(
+                    item,
+                    offsets,
+                    Arc::new(Float64Array::from(values)),
+                    None,
                 )) as ArrayRef
             })
             .collect())
@@ -122,14 +146,27 @@ impl GroupsAccumulator for SamplesGroupsAccumulator {
             let Some(list) = state.as_list_opt::<i32>() else {
                 return exec_err!("unexpected state type {}", state.data_type());
             };
+            let Some(items) = list.values().as_primitive_opt::<Float64Type>() else {
+                return exec_err!("unexpected state items {}", list.values().data_type());
+            };
+            let (offsets, values) = (list.value_offsets(), items.values());
             for (row, &g) in group_indices.iter().enumerate() {
                 if list.is_null(row) {
                     continue;
                 }
-                let v = list.value(row);
-                let f = v.as_primitive::<Float64Type>();
-                self.groups[g][c]
-                    .extend((0..f.len()).map(|k| if f.is_null(k) { f64::NAN } else { f.value(k) }));
+                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                let column = &mut self.groups[g][c];
+                if items.null_count() == 0 {
+                    column.extend_from_slice(&values[start..end]);
+                } else {
+                    column.extend((start..end).map(|k| {
+                        if items.is_null(k) {
+                            f64::NAN
+                        } else {
+                            values[k]
+                        }
+                    }));
+                }
             }
         }
         Ok(())
