@@ -31,7 +31,11 @@ pub(crate) struct PlotArgs {
 }
 
 pub(crate) async fn run(args: PlotArgs) -> Result<()> {
-    let engine = Engine::open(args.catalog.as_deref(), EngineOptions::default())?;
+    let options = EngineOptions {
+        one_query: true,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::open(args.catalog.as_deref(), options)?;
     let ctx = engine.session(&[]).await?;
     match args.kind {
         PlotKind::Lightcurve => {

@@ -65,9 +65,10 @@ pub struct EngineOptions {
     /// dictionary-encoded text columns are then declared plain, and plans Ballista 55
     /// answers wrongly are refused (docs/CLUSTER.md).
     pub cluster: Option<String>,
-    /// The engine answers one query and exits (`skyql query`): DataFusion's file-listing
-    /// cache is then off, since it lists every field's directory on first use where a
-    /// scan pruned to one field lists one. Long-lived sessions (service, shell) keep it.
+    /// The process runs one statement or one short script and exits (`skyql query`,
+    /// `skyql plot`): DataFusion's file-listing cache is then off, since it lists every
+    /// field's directory on first use where a scan pruned to one field lists one (each
+    /// statement of a script lists its own). Long-lived sessions (service, shell) keep it.
     pub one_query: bool,
 }
 

@@ -52,6 +52,7 @@ fn light_curve_stats_with(
 ) -> LightCurveStats {
     mags.clear();
     let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut lowest, mut highest) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut sum, mut sw, mut swm, mut n_weighted) = (0.0, 0.0, 0.0, 0usize);
     for ((&t, &m), &e) in mjd.iter().zip(mag).zip(err) {
         if !(t.is_finite() && m.is_finite()) {
@@ -61,6 +62,8 @@ fn light_curve_stats_with(
         sum += m;
         first = first.min(t);
         last = last.max(t);
+        lowest = lowest.min(m);
+        highest = highest.max(m);
         if e.is_finite() && e > 0.0 {
             let w = 1.0 / (e * e);
             sw += w;
@@ -86,11 +89,6 @@ fn light_curve_stats_with(
             .sum();
         chi2 / (n_weighted - 1) as f64
     });
-    let (lowest, highest) = mags
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &m| {
-            (lo.min(m), hi.max(m))
-        });
     let med = median(mags);
     for m in mags.iter_mut() {
         *m = (*m - med).abs();
@@ -263,17 +261,90 @@ mod tests {
             }
             let err = vec![0.1; n];
             let s = light_curve_stats(&mjd, &mag, &err);
-            let mut kept: Vec<f64> = mag
+            let kept: Vec<f64> = mag
                 .iter()
                 .zip(&mjd)
                 .filter(|(_, t)| t.is_finite())
                 .map(|(m, _)| *m)
                 .collect();
             let med = sorted_median(&mut kept.clone());
-            let mut deviations: Vec<f64> = kept.iter_mut().map(|m| (*m - med).abs()).collect();
+            let mut deviations: Vec<f64> = kept.iter().map(|m| (*m - med).abs()).collect();
             assert_eq!(s.median, Some(med), "n = {n}");
             assert_eq!(s.mad, Some(sorted_median(&mut deviations)), "n = {n}");
             assert_eq!(s.n as usize, kept.len());
         }
+    }
+}
+
+#[cfg(test)]
+mod groups_tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, ArrayRef, Float64Array, ListArray};
+    use datafusion::arrow::compute::concat;
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::common::{Result, ScalarValue};
+    use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+
+    use super::{SamplesGroupsAccumulator, finish, finish_groups};
+
+    fn accumulator() -> SamplesGroupsAccumulator {
+        SamplesGroupsAccumulator::new("lc_stats", 3, finish, None).with_groups_finish(finish_groups)
+    }
+
+    /// Partial states written by one accumulator and merged by another (whole, with a
+    /// null row to skip, and sliced) give the structs that the one-group `finish` gives
+    /// for each group's own points.
+    #[test]
+    fn merged_states_give_the_single_group_results() -> Result<()> {
+        let n = 60;
+        let mjd: Vec<f64> = (0..n).map(|k| 50_000.0 + k as f64).collect();
+        let mag: Vec<f64> = (0..n)
+            .map(|k| 15.0 + ((k * 37) % 11) as f64 * 0.1)
+            .collect();
+        let err: Vec<f64> = (0..n)
+            .map(|k| if k % 7 == 0 { f64::NAN } else { 0.05 })
+            .collect();
+        let groups: Vec<usize> = (0..n).map(|k| k % 3).collect();
+        let args: Vec<ArrayRef> = [&mjd, &mag, &err]
+            .iter()
+            .map(|v| Arc::new(Float64Array::from(v.to_vec())) as ArrayRef)
+            .collect();
+        let expected: Vec<ScalarValue> = (0..3)
+            .map(|g| {
+                let pick = |v: &[f64]| -> Vec<f64> {
+                    (0..n).filter(|k| k % 3 == g).map(|k| v[k]).collect()
+                };
+                finish(&[pick(&mjd), pick(&mag), pick(&err)])
+            })
+            .collect::<Result<_>>()?;
+        let expected = ScalarValue::iter_to_array(expected)?;
+
+        let mut partial = accumulator();
+        partial.update_batch(&args, &groups, None, 3)?;
+        let states = partial.state(EmitTo::All)?;
+        let item = Arc::new(Field::new("item", DataType::Float64, true));
+        let with_null: Vec<ArrayRef> = states
+            .iter()
+            .map(|s| concat(&[&ListArray::new_null(item.clone(), 1), s.as_ref()]))
+            .collect::<std::result::Result<_, _>>()?;
+
+        let mut whole = accumulator();
+        whole.merge_batch(&with_null, &[0, 0, 1, 2], 3)?;
+        assert_eq!(whole.evaluate(EmitTo::All)?.as_ref(), expected.as_ref());
+
+        let sliced: Vec<ArrayRef> = with_null.iter().map(|s| s.slice(1, 3)).collect();
+        let mut from_slices = accumulator();
+        from_slices.merge_batch(&sliced, &[0, 1, 2], 3)?;
+        assert_eq!(
+            from_slices.evaluate(EmitTo::All)?.as_ref(),
+            expected.as_ref()
+        );
+
+        let mut direct = accumulator();
+        direct.update_batch(&args, &groups, None, 3)?;
+        assert_eq!(direct.evaluate(EmitTo::All)?.as_ref(), expected.as_ref());
+        assert!(whole.merge_batch(&sliced[..2], &[0, 1, 2], 3).is_err());
+        Ok(())
     }
 }

@@ -95,20 +95,23 @@ pub fn state_fields(name: &str, columns: &[&str]) -> Vec<FieldRef> {
         .collect()
 }
 
-/// Median of a non-empty slice, reordering it in place (two order statistics, no sort).
+/// Median of a slice, reordering it in place (a selection, no sort); panics when empty
+/// (callers check).
 pub fn median(values: &mut [f64]) -> f64 {
     let n = values.len();
     let (lower, upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let upper = *upper;
     if n % 2 == 1 {
-        *upper
-    } else {
-        let below = lower
-            .iter()
-            .copied()
-            .max_by(f64::total_cmp)
-            .unwrap_or(*upper);
-        0.5 * (below + *upper)
+        return upper;
     }
+    // An even length: the other middle value is the largest of the lower half (never
+    // empty here), in the order a sort by `total_cmp` would give.
+    let below = lower
+        .iter()
+        .copied()
+        .max_by(f64::total_cmp)
+        .unwrap_or(upper);
+    0.5 * (below + upper)
 }
 
 /// An accumulator that keeps every sample and computes its result at the end.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray};
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type};
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{Result, ScalarValue, exec_err, resources_err};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
 use super::samples::text_codes;
@@ -87,18 +87,19 @@ impl GroupsAccumulator for SamplesGroupsAccumulator {
                 args_float(&v, self.name)
             })
             .collect::<Result<Vec<_>>>()?;
+        let kept: Vec<(usize, usize)> = group_indices
+            .iter()
+            .enumerate()
+            .filter(|(row, _)| opt_filter.is_none_or(|m| m.is_valid(*row) && m.value(*row)))
+            .map(|(row, &g)| (row, g))
+            .collect();
         for (col, f) in floats.iter().enumerate() {
-            let values = f.values();
-            for (row, &g) in group_indices.iter().enumerate() {
-                if let Some(m) = opt_filter
-                    && !(m.is_valid(row) && m.value(row))
-                {
-                    continue;
-                }
+            let samples = f.values();
+            for &(row, g) in &kept {
                 self.groups[g][col].push(if f.is_null(row) {
                     f64::NAN
                 } else {
-                    values[row]
+                    samples[row]
                 });
             }
         }
@@ -117,22 +118,28 @@ impl GroupsAccumulator for SamplesGroupsAccumulator {
         ScalarValue::iter_to_array(results)
     }
 
+    /// One list column per argument; each group's samples are freed as they are copied.
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let taken = emit_to.take_needed(&mut self.groups);
-        Ok((0..self.columns)
-            .map(|c| {
-                let lengths = taken.iter().map(|g| g[c].len());
-                let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
-                let values: Vec<f64> = taken.iter().flat_map(|g| g[c].iter().copied()).collect();
-                let item = Arc::new(Field::new("item", DataType::Float64, true));
-                Arc::new(ListArray::new(
-                    item,
-                    offsets,
-                    Arc::new(Float64Array::from(values)),
-                    None,
-                )) as ArrayRef
-            })
-            .collect())
+        let mut taken = emit_to.take_needed(&mut self.groups);
+        let item = Arc::new(Field::new("item", DataType::Float64, true));
+        let mut out = Vec::with_capacity(self.columns);
+        for c in 0..self.columns {
+            let total: usize = taken.iter().map(|g| g[c].len()).sum();
+            if i32::try_from(total).is_err() {
+                return resources_err!(
+                    "{}: {total} samples in one state batch exceed a list's 2^31 - 1",
+                    self.name
+                );
+            }
+            let offsets = OffsetBuffer::<i32>::from_lengths(taken.iter().map(|g| g[c].len()));
+            let mut samples = Vec::with_capacity(total);
+            for g in taken.iter_mut() {
+                samples.extend_from_slice(&std::mem::take(&mut g[c]));
+            }
+            let samples = Arc::new(Float64Array::from(samples));
+            out.push(Arc::new(ListArray::new(item.clone(), offsets, samples, None)) as ArrayRef);
+        }
+        Ok(out)
     }
 
     fn merge_batch(
@@ -141,15 +148,23 @@ impl GroupsAccumulator for SamplesGroupsAccumulator {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
+        if values.len() != self.columns {
+            return exec_err!(
+                "{}: {} state columns, expected {}",
+                self.name,
+                values.len(),
+                self.columns
+            );
+        }
         self.grow(total_num_groups);
-        for (c, state) in values.iter().enumerate().take(self.columns) {
+        for (c, state) in values.iter().enumerate() {
             let Some(list) = state.as_list_opt::<i32>() else {
                 return exec_err!("unexpected state type {}", state.data_type());
             };
             let Some(items) = list.values().as_primitive_opt::<Float64Type>() else {
                 return exec_err!("unexpected state items {}", list.values().data_type());
             };
-            let (offsets, values) = (list.value_offsets(), items.values());
+            let (offsets, samples) = (list.value_offsets(), items.values());
             for (row, &g) in group_indices.iter().enumerate() {
                 if list.is_null(row) {
                     continue;
@@ -157,13 +172,13 @@ impl GroupsAccumulator for SamplesGroupsAccumulator {
                 let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
                 let column = &mut self.groups[g][c];
                 if items.null_count() == 0 {
-                    column.extend_from_slice(&values[start..end]);
+                    column.extend_from_slice(&samples[start..end]);
                 } else {
                     column.extend((start..end).map(|k| {
                         if items.is_null(k) {
                             f64::NAN
                         } else {
-                            values[k]
+                            samples[k]
                         }
                     }));
                 }
@@ -198,7 +213,7 @@ impl GroupsAccumulator for SamplesGroupsAccumulator {
                         })]
                     })
                 }));
-            out.push(std::sync::Arc::new(lists) as ArrayRef);
+            out.push(Arc::new(lists) as ArrayRef);
         }
         Ok(out)
     }
