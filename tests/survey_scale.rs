@@ -120,3 +120,45 @@ fn a_field_of_many_stars_is_written_in_pieces_and_loses_none() {
     let verify = run_ok(&["catalog", "verify", "--catalog", cat.to_str().unwrap()]);
     assert!(verify.contains("the catalogue is intact"), "{verify}");
 }
+
+/// Per-star statistics that keep every sample (`lc_stats`, `stetson_j`) run in one
+/// ordered pass over the merged sorted partitions (no partial states), and give the rows
+/// of the hash plan that a group key without the files' order gets.
+#[test]
+fn per_star_statistics_run_in_one_ordered_pass_with_the_hash_plans_rows() {
+    let (_tmp, cat) = generated_catalog(&["--measurements", "200000", "--field-count", "2"]);
+    let set = "SET datafusion.execution.target_partitions = 3; ";
+    let columns = "s.n AS n, round(s.mean, 9) AS mean, round(s.weighted_mean, 9) AS wm, \
+                   round(s.std, 9) AS sd, round(s.median, 9) AS med, round(s.mad, 9) AS mad, \
+                   round(j, 9) AS j";
+    let aggregates = "lc_stats(mjd, mag, mag_err) AS s, stetson_j(mjd, mag, mag_err, colour) AS j";
+    let ordered = format!(
+        "SELECT star_id, colour, {columns} FROM (SELECT star_id, colour, {aggregates} \
+         FROM measurements GROUP BY star_id, colour) ORDER BY star_id, colour"
+    );
+    let hashed = format!(
+        "SELECT sid AS star_id, colour, {columns} FROM (SELECT star_id || '' AS sid, colour, \
+         {aggregates} FROM measurements GROUP BY star_id || '', colour) ORDER BY star_id, colour"
+    );
+    let plan = |sql: &str| {
+        run_ok(&[
+            "query",
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--format",
+            "csv",
+            &format!("{set}EXPLAIN {sql}"),
+        ])
+    };
+    let p = plan(&ordered);
+    assert!(
+        p.contains("AggregateExec: mode=Single") && !p.contains("AggregateExec: mode=Partial"),
+        "{p}"
+    );
+    let p = plan(&hashed);
+    assert!(p.contains("AggregateExec: mode=Partial"), "{p}");
+    let a = query_csv(&cat, &format!("{set}{ordered}"));
+    let b = query_csv(&cat, &format!("{set}{hashed}"));
+    assert!(a.len() > 1000, "{} groups", a.len());
+    assert_eq!(a, b);
+}

@@ -33,7 +33,7 @@ use datafusion::logical_expr::{AggregateUDF, LogicalPlan, ScalarUDF};
 use datafusion::optimizer::OptimizerRule;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use skyql_udfs::images::ImageOutput;
-use skyql_udfs::rules::FieldOfStar;
+use skyql_udfs::rules::{FieldOfStar, SortedSamplesAggregate};
 
 use crate::catalog::Catalog;
 use crate::conventions::Conventions;
@@ -221,13 +221,16 @@ impl Engine {
         if self.options.one_query {
             runtime = runtime.with_cache_manager(Self::one_query_caches());
         }
-        let state = SessionStateBuilder::new()
+        let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
-            .with_optimizer_rules(self.optimizer_rules())
-            .build();
-        Ok(state)
+            .with_optimizer_rules(self.optimizer_rules());
+        // Embedded plans only: on a cluster the merged single pass would be one task.
+        if self.options.cluster.is_none() {
+            state = state.with_physical_optimizer_rule(Arc::new(SortedSamplesAggregate));
+        }
+        Ok(state.build())
     }
 
     /// DataFusion's caches for one query: without the file-listing cache, which lists

@@ -3,10 +3,13 @@
 //! ([`star_field`]). Both add conjuncts that statistics can use and keep the original
 //! filter, so results are exactly those of a full scan. Angular-distance joins become
 //! HEALPix equi-joins ([`spatial_join`]), with the same rows as the nested loop.
+//! Per-star statistics that keep every sample run in one ordered pass
+//! ([`sorted_samples_aggregate`], a physical rule).
 
 pub mod cell_ranges;
 pub mod cone_healpix;
 pub mod conjuncts;
+pub mod sorted_samples_aggregate;
 pub mod spatial_join;
 pub mod star_field;
 
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use datafusion::optimizer::OptimizerRule;
 
 pub use cone_healpix::ConeHealpixPruning;
+pub use sorted_samples_aggregate::SortedSamplesAggregate;
 pub use spatial_join::SpatialJoin;
 pub use star_field::{FieldOfStar, StarFieldPruning};
 
