@@ -51,11 +51,15 @@ fn light_curve_stats_with(
     mags: &mut Vec<f64>,
 ) -> LightCurveStats {
     mags.clear();
+    // A point counts when its MJD and magnitude are finite; it is weighted when its error
+    // is also finite and positive.
+    let kept = |t: f64, m: f64| t.is_finite() && m.is_finite();
+    let weighted = |e: f64| e.is_finite() && e > 0.0;
     let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut lowest, mut highest) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut sum, mut sw, mut swm, mut n_weighted) = (0.0, 0.0, 0.0, 0usize);
     for ((&t, &m), &e) in mjd.iter().zip(mag).zip(err) {
-        if !(t.is_finite() && m.is_finite()) {
+        if !kept(t, m) {
             continue;
         }
         mags.push(m);
@@ -64,7 +68,7 @@ fn light_curve_stats_with(
         last = last.max(t);
         lowest = lowest.min(m);
         highest = highest.max(m);
-        if e.is_finite() && e > 0.0 {
+        if weighted(e) {
             let w = 1.0 / (e * e);
             sw += w;
             swm += w * m;
@@ -84,7 +88,7 @@ fn light_curve_stats_with(
             .iter()
             .zip(mag)
             .zip(err)
-            .filter(|((t, m), e)| t.is_finite() && m.is_finite() && e.is_finite() && **e > 0.0)
+            .filter(|((t, m), e)| kept(**t, **m) && weighted(**e))
             .map(|((_, m), e)| ((m - wm) / e).powi(2))
             .sum();
         chi2 / (n_weighted - 1) as f64

@@ -59,7 +59,7 @@ fn single_ordered_pass(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn E
     let Some(last) = node.downcast_ref::<AggregateExec>() else {
         return Ok(None);
     };
-    if *last.mode() != AggregateMode::FinalPartitioned || !only_sample_aggregates(last) {
+    if *last.mode() != AggregateMode::FinalPartitioned {
         return Ok(None);
     }
     let Some(shuffle) = last.input().downcast_ref::<RepartitionExec>() else {
@@ -95,8 +95,8 @@ fn single_ordered_pass(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn E
     if *single.input_order_mode() == InputOrderMode::Linear || single.schema() != last.schema() {
         return Ok(None);
     }
-    let spread = RepartitionExec::try_new(Arc::new(single), Partitioning::Hash(keys, n))?
-        .with_preserve_order();
+    // One input partition: the repartition keeps the star order without merging.
+    let spread = RepartitionExec::try_new(Arc::new(single), Partitioning::Hash(keys, n))?;
     Ok(Some(Arc::new(spread)))
 }
 
