@@ -54,6 +54,17 @@ pub struct MissingValues {
     pub mag_err: f64,
 }
 
+/// A file-name or star-id pattern, compiled with ASCII classes (`\d` is `[0-9]`, `\w` is
+/// `[0-9A-Za-z_]`: survey names and identifiers are ASCII), which compiles in a tenth of
+/// the time of the Unicode classes and is paid by every query that opens a catalogue; a
+/// pattern that needs Unicode mode (`.` may not match part of a character) gets it.
+fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .unicode(false)
+        .build()
+        .or_else(|_| Regex::new(pattern))
+}
+
 /// A survey's conventions, compiled.
 #[derive(Debug, Clone)]
 pub struct Conventions {
@@ -118,9 +129,9 @@ impl Conventions {
         let raw: RawConventions = toml::from_str(text).context("invalid conventions table")?;
         Ok(Conventions {
             survey: raw.survey,
-            image_name: Regex::new(&raw.image_name_pattern)
+            image_name: compile_pattern(&raw.image_name_pattern)
                 .context("invalid image_name_pattern")?,
-            star_id: Regex::new(&raw.star_id_pattern).context("invalid star_id_pattern")?,
+            star_id: compile_pattern(&raw.star_id_pattern).context("invalid star_id_pattern")?,
             cameras: raw.cameras,
             ccd: raw.ccd,
             quarters: raw.quarters,
@@ -266,6 +277,16 @@ mod tests {
             ("lm001", 0, "n", 22323)
         );
         assert!(c.parse_star_id("2.4907.2086").is_none());
+        // ASCII classes: an Arabic-Indic digit is not a CCD number.
+        assert!(c.parse_star_id("lm001\u{0660}n22323").is_none());
+    }
+
+    #[test]
+    fn patterns_that_need_unicode_mode_still_compile() {
+        let any = compile_pattern(r"^(?P<field>..)\.fits$").unwrap();
+        assert!(any.is_match("é1.fits"));
+        let ascii = compile_pattern(r"^\d+$").unwrap();
+        assert!(ascii.is_match("2048") && !ascii.is_match("\u{0662}"));
     }
 
     #[test]

@@ -33,6 +33,17 @@ pub fn partition_columns(table: &str) -> &'static [&'static str] {
     }
 }
 
+/// Columns whose per-file range the manifest keeps (`DataFile::column_ranges`), per
+/// table: the columns queries select files by (a cone by `healpix`, a light curve by
+/// `star_id`) and the declared sort order (`star_id`, `mjd`).
+pub fn range_columns(table: &str) -> &'static [&'static str] {
+    match table {
+        "measurements" => &["star_id", "mjd"],
+        "stars" => &["healpix"],
+        _ => &[],
+    }
+}
+
 /// The Arrow type of a catalogue column.
 #[derive(Debug, Clone, Copy)]
 enum Type {

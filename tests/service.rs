@@ -48,6 +48,9 @@ impl Server {
     /// (status, headers, body) of a request.
     fn request(&self, method: &str, path: &str, body: &str) -> (u16, String, String) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
+        // A service that does not answer fails the test instead of hanging it.
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             self.addr,
@@ -299,6 +302,38 @@ fn cone_search_and_the_concurrency_limit() {
     let (status, head, body) = closed.get("/tap/sync?LANG=ADQL&QUERY=SELECT%201");
     assert_eq!(status, 503, "{body}");
     assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+}
+
+#[test]
+fn a_cross_join_past_its_time_limit_is_cancelled_and_frees_the_service() {
+    let (_tmp, cat) = catalog();
+    let server = Server::start(&cat, Some("sync_timeout_s = 1\n"));
+    // Once its left side is collected, this join hands out a batch of 10^6 rows per row of
+    // the right side, 8,192 of them before it reads the right side again: without the
+    // cooperative join it never returns to the runtime for tens of seconds.
+    let join = "SELECT COUNT(*) AS n FROM (SELECT a.value FROM generate_series(1, 1000000) a \
+                CROSS JOIN generate_series(1, 10000000) b) t";
+    let started = std::time::Instant::now();
+    let (_, _, body) = server.get(&format!("/tap/sync?LANG=ADQL&QUERY={}", q(join)));
+    assert!(body.contains("limit"), "{body}");
+    assert!(
+        started.elapsed().as_secs_f64() < 6.0,
+        "{:?}",
+        started.elapsed()
+    );
+    // Its threads are free again: the next query answers at once.
+    let started = std::time::Instant::now();
+    let (status, _, body) = server.get(&format!(
+        "/tap/sync?LANG=ADQL&QUERY={}",
+        q("SELECT COUNT(*) AS n FROM generate_series(1, 1000)")
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("1000"), "{body}");
+    assert!(
+        started.elapsed().as_secs_f64() < 6.0,
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -40,10 +40,45 @@ pub struct DataFile {
     pub rows: u64,
     /// CRC-32 of the whole file.
     pub crc32: u32,
-    /// Smallest and largest `healpix` (order 29) of a `stars` file, from its statistics:
-    /// what lets a cone skip the fields it cannot touch before listing their files.
+    /// Exact smallest and largest non-null value, and null count, of the table's
+    /// [`crate::schema::range_columns`] in this file, from its footer: what DataFusion is
+    /// given as the file's statistics so that it skips the file without reading its footer
+    /// (`stars`: `healpix`; `measurements`: `star_id` and `mjd`). A column whose footer
+    /// has no exact statistics is absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub column_ranges: BTreeMap<String, ColumnRange>,
+    /// The `healpix` range of a `stars` file as manifests before `column_ranges` wrote it;
+    /// read through [`DataFile::healpix_range`].
+    #[serde(
+        default,
+        rename = "healpix_range",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub legacy_healpix_range: Option<(i64, i64)>,
+}
+
+/// The values a column takes in one file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ColumnRange {
+    /// Smallest non-null value.
+    pub min: RangeValue,
+    /// Largest non-null value.
+    pub max: RangeValue,
+    /// Null values, when every row group's statistics count them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub healpix_range: Option<(i64, i64)>,
+    pub nulls: Option<u64>,
+}
+
+/// A bound of a [`ColumnRange`]: the column's Parquet physical value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum RangeValue {
+    /// INT64.
+    Int(i64),
+    /// DOUBLE (finite: JSON has no NaN or infinity).
+    Float(f64),
+    /// UTF-8 BYTE_ARRAY.
+    Text(String),
 }
 
 impl DataFile {
@@ -51,6 +86,26 @@ impl DataFile {
     /// `field=lm055/part-000002-0000.parquet`).
     pub fn partition_value(&self, key: &str) -> Option<&str> {
         partition_value(&self.path, key)
+    }
+
+    /// Smallest and largest `healpix` (order 29) of a `stars` file, from its statistics:
+    /// what lets a cone skip the fields it cannot touch before listing their files.
+    pub fn healpix_range(&self) -> Option<(i64, i64)> {
+        match self.column_ranges.get("healpix") {
+            Some(ColumnRange {
+                min: RangeValue::Int(lo),
+                max: RangeValue::Int(hi),
+                ..
+            }) => Some((*lo, *hi)),
+            Some(_) => None,
+            None => self.legacy_healpix_range,
+        }
+    }
+
+    /// Whether the file's entry has a range for every column of `columns` (a file written
+    /// by an earlier skyql, or without exact statistics, lacks some).
+    pub fn has_ranges(&self, columns: &[&str]) -> bool {
+        columns.iter().all(|c| self.column_ranges.contains_key(*c))
     }
 }
 

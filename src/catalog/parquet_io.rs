@@ -3,16 +3,21 @@
 use std::fs::File;
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::file::statistics::Statistics;
 
 use super::crash;
 use super::durable::temporary_name;
+use super::manifest::{ColumnRange, RangeValue};
 
 /// Rows per row group: small enough for selective reads of one star's light curve,
 /// large enough for fast scans (see docs/LAYOUT.md).
@@ -157,41 +162,86 @@ pub fn decoded_rows(bytes: bytes::Bytes, path: &Path) -> Result<u64> {
     Ok(rows)
 }
 
-/// What a Parquet file's footer says: its rows, and the smallest and largest non-null value
-/// of the Int64 column `range_of` (none when there is no such column, no non-null value or
-/// a row group without statistics). One read of the footer.
-pub fn footer_facts(path: &Path, range_of: Option<&str>) -> Result<(u64, Option<(i64, i64)>)> {
+/// What a Parquet file's footer says: its rows, and the range of each column of `columns`
+/// whose every row group has exact statistics (a column of nulls only has none). One read
+/// of the footer.
+pub fn footer_facts(path: &Path, columns: &[&str]) -> Result<(u64, BTreeMap<String, ColumnRange>)> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
     let metadata = builder.metadata();
     let rows = metadata.file_metadata().num_rows() as u64;
-    Ok((rows, range_of.and_then(|c| int64_range(metadata, c))))
+    let ranges = columns
+        .iter()
+        .filter_map(|c| Some((c.to_string(), column_range(metadata, c)?)))
+        .collect();
+    Ok((rows, ranges))
 }
 
 /// See [`footer_facts`].
-fn int64_range(
-    metadata: &datafusion::parquet::file::metadata::ParquetMetaData,
-    column: &str,
-) -> Option<(i64, i64)> {
-    use datafusion::parquet::file::statistics::Statistics;
+fn column_range(metadata: &ParquetMetaData, column: &str) -> Option<ColumnRange> {
     let columns = metadata.file_metadata().schema_descr().columns();
     let index = columns.iter().position(|c| c.name() == column)?;
-    let mut range: Option<(i64, i64)> = None;
+    let mut bounds: Option<(RangeValue, RangeValue)> = None;
+    let mut nulls = Some(0u64);
     for group in metadata.row_groups() {
         if group.num_rows() == 0 {
             continue;
         }
-        let (lo, hi) = match group.column(index).statistics() {
-            Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
-                (Some(lo), Some(hi)) => (*lo, *hi),
-                // A row group of nulls only: nothing to bound.
-                _ if s.null_count_opt() == Some(group.num_rows() as u64) => continue,
-                _ => return None,
-            },
-            _ => return None,
-        };
-        range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        let stats = group.column(index).statistics()?;
+        nulls = nulls.zip(stats.null_count_opt()).map(|(a, b)| a + b);
+        if stats.null_count_opt() == Some(group.num_rows() as u64) {
+            continue;
+        }
+        let (lo, hi) = row_group_bounds(stats)?;
+        bounds = Some(match bounds {
+            None => (lo, hi),
+            Some((a, b)) => (lesser(a, lo)?, greater(b, hi)?),
+        });
     }
-    range
+    let (min, max) = bounds?;
+    Some(ColumnRange { min, max, nulls })
+}
+
+/// A row group's exact bounds of an INT64, DOUBLE or UTF-8 column.
+fn row_group_bounds(stats: &Statistics) -> Option<(RangeValue, RangeValue)> {
+    if !stats.min_is_exact() || !stats.max_is_exact() {
+        return None;
+    }
+    match stats {
+        Statistics::Int64(s) => Some((
+            RangeValue::Int(*s.min_opt()?),
+            RangeValue::Int(*s.max_opt()?),
+        )),
+        Statistics::Double(s) => {
+            let (lo, hi) = (*s.min_opt()?, *s.max_opt()?);
+            (lo.is_finite() && hi.is_finite())
+                .then_some((RangeValue::Float(lo), RangeValue::Float(hi)))
+        }
+        Statistics::ByteArray(s) => Some((
+            RangeValue::Text(s.min_opt()?.as_utf8().ok()?.to_string()),
+            RangeValue::Text(s.max_opt()?.as_utf8().ok()?.to_string()),
+        )),
+        _ => None,
+    }
+}
+
+/// The smaller of two bounds of one column (`None` for bounds of different kinds).
+fn lesser(a: RangeValue, b: RangeValue) -> Option<RangeValue> {
+    Some(if compare(&a, &b)?.is_le() { a } else { b })
+}
+
+/// The larger of two bounds of one column.
+fn greater(a: RangeValue, b: RangeValue) -> Option<RangeValue> {
+    Some(if compare(&a, &b)?.is_ge() { a } else { b })
+}
+
+/// Parquet's order of two values of one column: signed integers, floats, UTF-8 bytes.
+fn compare(a: &RangeValue, b: &RangeValue) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (RangeValue::Int(x), RangeValue::Int(y)) => Some(x.cmp(y)),
+        (RangeValue::Float(x), RangeValue::Float(y)) => x.partial_cmp(y),
+        (RangeValue::Text(x), RangeValue::Text(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
+        _ => None,
+    }
 }

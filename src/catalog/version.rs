@@ -291,27 +291,23 @@ fn table_entries(
                 version_dir.join(&path).join(&rel)
             };
             let meta = std::fs::metadata(&full)?;
-            let range_of = (table == "stars").then_some("healpix");
+            let range_columns = schema::range_columns(table);
             // A file hard-linked from the previous version keeps what its manifest says;
             // a new one is read once for its checksum and once for its footer.
             let file = match carried.get(&(meta.dev(), meta.ino())) {
-                Some(f)
-                    if f.bytes == meta.len()
-                        && (range_of.is_none() || f.healpix_range.is_some()) =>
-                {
-                    DataFile {
-                        path: rel,
-                        ..f.clone()
-                    }
-                }
+                Some(f) if f.bytes == meta.len() && f.has_ranges(range_columns) => DataFile {
+                    path: rel,
+                    ..f.clone()
+                },
                 _ => {
-                    let (rows, healpix_range) = footer_facts(&full, range_of)?;
+                    let (rows, column_ranges) = footer_facts(&full, range_columns)?;
                     DataFile {
                         path: rel,
                         bytes: meta.len(),
                         rows,
                         crc32: file_crc32(&full)?,
-                        healpix_range,
+                        column_ranges,
+                        legacy_healpix_range: None,
                     }
                 }
             };

@@ -35,7 +35,7 @@ impl ConeFieldPruning {
             let entry = fields.entry(field.to_string()).or_default();
             // A file without a range adds nothing to meet; the rule is only built when
             // every file with rows has its range (`complete` below).
-            if let Some(range) = file.healpix_range {
+            if let Some(range) = file.healpix_range() {
                 entry.push(range);
             }
         }
@@ -43,7 +43,7 @@ impl ConeFieldPruning {
             && stars
                 .data_files
                 .iter()
-                .all(|f| f.healpix_range.is_some() || f.rows == 0);
+                .all(|f| f.healpix_range().is_some() || f.rows == 0);
         complete.then_some(ConeFieldPruning { fields, stars: url })
     }
 

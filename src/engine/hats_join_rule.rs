@@ -142,7 +142,7 @@ fn stars_coverage(stars: &TableEntry) -> Option<CellRanges> {
         .iter()
         .filter(|f| f.rows > 0)
         .map(|f| {
-            let (lo, hi) = f.healpix_range?;
+            let (lo, hi) = f.healpix_range()?;
             Some((lo.max(0) as u64, hi.max(0) as u64 + 1))
         })
         .collect::<Option<CellRanges>>()?;

@@ -15,6 +15,7 @@ pub mod counts_rule;
 pub mod depth;
 pub mod fits_table;
 pub mod hats_join_rule;
+pub mod manifest_statistics;
 pub mod positioned;
 pub mod tables;
 
@@ -33,7 +34,7 @@ use datafusion::logical_expr::{AggregateUDF, LogicalPlan, ScalarUDF};
 use datafusion::optimizer::OptimizerRule;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use skyql_udfs::images::ImageOutput;
-use skyql_udfs::rules::{FieldOfStar, SortedSamplesAggregate};
+use skyql_udfs::rules::{CooperativeJoins, FieldOfStar, SortedSamplesAggregate};
 
 use crate::catalog::Catalog;
 use crate::conventions::Conventions;
@@ -226,9 +227,12 @@ impl Engine {
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
             .with_optimizer_rules(self.optimizer_rules());
-        // Embedded plans only: on a cluster the merged single pass would be one task.
+        // Embedded plans only: on a cluster the merged single pass would be one task, and
+        // Ballista's plan codec does not carry the cooperative wrapper.
         if self.options.cluster.is_none() {
-            state = state.with_physical_optimizer_rule(Arc::new(SortedSamplesAggregate));
+            state = state
+                .with_physical_optimizer_rule(Arc::new(SortedSamplesAggregate))
+                .with_physical_optimizer_rule(Arc::new(CooperativeJoins));
         }
         Ok(state.build())
     }

@@ -146,10 +146,17 @@ pub fn catalog_table(
         .with_file_extension(".parquet")
         .with_table_partition_cols(partitions)
         .with_file_sort_order(file_sort_order(name));
+    let statistics = super::manifest_statistics::ManifestStatistics::for_table(
+        catalog,
+        entry,
+        table_url.prefix().as_ref(),
+        Arc::clone(&file_schema),
+    );
     let config = ListingTableConfig::new(table_url)
         .with_listing_options(options)
         .with_schema(file_schema);
-    Ok(Some(Arc::new(ListingTable::try_new(config)?)))
+    let table = ListingTable::try_new(config)?.with_cache(Some(statistics));
+    Ok(Some(Arc::new(table)))
 }
 
 /// The order every file of a catalogue table is written in, declared to DataFusion so that

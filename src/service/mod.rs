@@ -1,5 +1,5 @@
-//! `skyql serve`: the catalogue behind IVOA services, on axum and the tokio runtime
-//! DataFusion runs on. TAP 1.1 under `/tap` (sync and async, VOSI capabilities,
+//! `skyql serve`: the catalogue behind IVOA services, on axum, with the queries on a
+//! runtime of their own ([`query_runtime`]). TAP 1.1 under `/tap` (sync and async, VOSI capabilities,
 //! availability and tables, TAP_SCHEMA), Simple Cone Search 1.03 under `/scs/TABLE`.
 //!
 //! Every query runs in the engine's read-only mode, under the limits of
@@ -11,6 +11,7 @@
 pub mod adql;
 pub mod config;
 pub mod params;
+pub mod query_runtime;
 pub mod scs;
 pub mod tap;
 pub mod tap_schema;
@@ -35,6 +36,7 @@ use tokio::sync::Semaphore;
 use crate::engine::{Engine, EngineOptions};
 use crate::export::{ExportOptions, ExportSummary, OutputFormat, write_result};
 pub use config::ServiceConfig;
+use query_runtime::Outcome;
 
 /// What `skyql serve` needs.
 #[derive(Debug, Clone)]
@@ -61,6 +63,8 @@ pub struct AppState {
     pub base_url: String,
     /// Queries running at once.
     pub running: Semaphore,
+    /// The runtime the queries run on, apart from the front's.
+    pub queries: query_runtime::QueryRuntime,
     /// Where results are written.
     pub jobs_dir: PathBuf,
     /// The asynchronous jobs.
@@ -166,6 +170,7 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
         engine,
         ctx,
         running: Semaphore::new(options.config.max_concurrent_queries),
+        queries: query_runtime::QueryRuntime::new().context("cannot start the query runtime")?,
         jobs_dir: options.config.jobs_dir(),
         jobs: uws::Jobs::default(),
         config: options.config.clone(),
@@ -285,10 +290,13 @@ pub async fn run_query(
         table_name: Some("result".into()),
         ..ExportOptions::default()
     };
-    match tokio::time::timeout(timeout, write_result(df, format, Some(path), &options)).await {
-        Ok(Ok(summary)) => Ok(summary),
-        Ok(Err(e)) => Err(QueryError::BadRequest(format!("{e:#}"))),
-        Err(_) => Err(QueryError::Timeout(timeout.as_secs())),
+    let path = path.to_path_buf();
+    let work = async move { write_result(df, format, Some(&path), &options).await };
+    match state.queries.run(timeout, work).await {
+        Outcome::Finished(Ok(summary)) => Ok(summary),
+        Outcome::Finished(Err(e)) => Err(QueryError::BadRequest(format!("{e:#}"))),
+        Outcome::Failed(e) => Err(QueryError::Internal(format!("the query stopped: {e}"))),
+        Outcome::TimedOut => Err(QueryError::Timeout(timeout.as_secs())),
     }
 }
 

@@ -30,13 +30,18 @@ pub fn run_ok(args: &[&str]) -> String {
 pub fn ingested(input: &Path) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let cat = tmp.path().join("cat");
+    ingest(input, &cat);
+    (tmp, cat)
+}
+
+/// Ingests `input` into the catalogue `cat` (created or extended).
+pub fn ingest(input: &Path, cat: &Path) -> String {
     run_ok(&[
         "ingest",
         input.to_str().unwrap(),
         "--catalog",
         cat.to_str().unwrap(),
-    ]);
-    (tmp, cat)
+    ])
 }
 
 /// Runs skyql with `args`.

@@ -4,11 +4,13 @@
 //! filter, so results are exactly those of a full scan. Angular-distance joins become
 //! HEALPix equi-joins ([`spatial_join`]), with the same rows as the nested loop.
 //! Per-star statistics that keep every sample run in one ordered pass
-//! ([`sorted_samples_aggregate`], a physical rule).
+//! ([`sorted_samples_aggregate`], a physical rule). Cross and nested-loop joins yield to
+//! the runtime ([`cooperative_joins`]), so that a time limit can cancel them.
 
 pub mod cell_ranges;
 pub mod cone_healpix;
 pub mod conjuncts;
+pub mod cooperative_joins;
 pub mod sorted_samples_aggregate;
 pub mod spatial_join;
 pub mod star_field;
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use datafusion::optimizer::OptimizerRule;
 
 pub use cone_healpix::ConeHealpixPruning;
+pub use cooperative_joins::CooperativeJoins;
 pub use sorted_samples_aggregate::SortedSamplesAggregate;
 pub use spatial_join::SpatialJoin;
 pub use star_field::{FieldOfStar, StarFieldPruning};
