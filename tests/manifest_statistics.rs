@@ -135,8 +135,22 @@ fn a_file_outside_the_queried_range_is_never_opened() {
     assert_ne!(before, "0");
     // Overwrite the first file's footer with zeros, keeping its size: a query that opened
     // it would fail to read it.
-    spoil_footer(&catalog.data_file_path(entry, first));
+    let spoiled = catalog.data_file_path(entry, first);
+    spoil_footer(&spoiled);
     assert_eq!(query_csv(&cat, &sql)[0]["n"], before);
+    // Once the file's modification time differs from the manifest's, its statistics are
+    // read from its footer again (which fails here, naming the file).
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&spoiled)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let out = common::run(&["query", "--catalog", cat.to_str().unwrap(), &sql]);
+    assert!(!out.status.success(), "the changed file was not read");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&first.path), "{stderr}");
     // The same query over a star of the spoiled file fails, naming the file.
     let spoiled_star = match &first.column_ranges["star_id"].min {
         skyql::catalog::manifest::RangeValue::Text(s) => s.clone(),
@@ -178,11 +192,14 @@ fn two_ingests() -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 /// Zeros over the last 64 bytes of `path` (the footer's length and magic, and the end of
-/// its metadata), its size unchanged.
+/// its metadata), its size and modification time unchanged: a damage only the checksum
+/// (`catalog verify`) sees.
 fn spoil_footer(path: &Path) {
     use std::io::{Seek, SeekFrom, Write};
+    let modified = std::fs::metadata(path).unwrap().modified().unwrap();
     let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
     f.seek(SeekFrom::End(-64)).unwrap();
     f.write_all(&[0u8; 64]).unwrap();
+    f.set_modified(modified).unwrap();
     f.sync_all().unwrap();
 }

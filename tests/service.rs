@@ -308,9 +308,10 @@ fn cone_search_and_the_concurrency_limit() {
 fn a_cross_join_past_its_time_limit_is_cancelled_and_frees_the_service() {
     let (_tmp, cat) = catalog();
     let server = Server::start(&cat, Some("sync_timeout_s = 1\n"));
-    // Once its left side is collected, this join hands out a batch of 10^6 rows per row of
-    // the right side, 8,192 of them before it reads the right side again: without the
-    // cooperative join it never returns to the runtime for tens of seconds.
+    // Once its left side is collected, this join hands out one batch per row of its left
+    // side (10^6 of them, each as long as the right side's current batch) before it reads
+    // the right side again: without the cooperative join it does not return to the
+    // runtime for tens of seconds.
     let join = "SELECT COUNT(*) AS n FROM (SELECT a.value FROM generate_series(1, 1000000) a \
                 CROSS JOIN generate_series(1, 10000000) b) t";
     let started = std::time::Instant::now();

@@ -47,6 +47,11 @@ pub struct DataFile {
     /// has no exact statistics is absent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub column_ranges: BTreeMap<String, ColumnRange>,
+    /// The file's modification time when the manifest was written (nanoseconds since
+    /// 1970; hard links to it in later versions keep it): the manifest's statistics are
+    /// used only while the file still has it and its size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_ns: Option<u64>,
     /// The `healpix` range of a `stars` file as manifests before `column_ranges` wrote it;
     /// read through [`DataFile::healpix_range`].
     #[serde(
@@ -107,6 +112,17 @@ impl DataFile {
     pub fn has_ranges(&self, columns: &[&str]) -> bool {
         columns.iter().all(|c| self.column_ranges.contains_key(*c))
     }
+}
+
+/// A file's modification time in nanoseconds since 1970, as [`DataFile::modified_ns`]
+/// records it.
+pub fn modified_ns(meta: &std::fs::Metadata) -> Option<u64> {
+    let since = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    u64::try_from(since.as_nanos()).ok()
 }
 
 /// The value of the Hive partition `key` in the first directory of the relative path `rel`.
@@ -234,4 +250,33 @@ impl Manifest {
 /// A file or directory name with no separator, not `.` or `..`, not empty.
 pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_bounds_parse_back_to_the_same_bits() {
+        // Values whose shortest text a plain decimal parse rounds wrongly by one ULP.
+        let mut values = vec![57165.295427719364, 50270.77967734253, -0.0, 5e-324];
+        let mut x = 48_000.123_456_789_f64;
+        for _ in 0..10_000 {
+            x = (x * 1.000_003_7 + 0.173_205_08) % 12_000.0 + 48_000.0;
+            values.push(x);
+        }
+        for v in values {
+            let range = ColumnRange {
+                min: RangeValue::Float(v),
+                max: RangeValue::Float(v),
+                nulls: Some(0),
+            };
+            let text = serde_json::to_string(&range).unwrap();
+            let back: ColumnRange = serde_json::from_str(&text).unwrap();
+            match back.min {
+                RangeValue::Float(b) => assert_eq!(b.to_bits(), v.to_bits(), "{text}"),
+                other => panic!("{text} read back as {other:?}"),
+            }
+        }
+    }
 }

@@ -295,10 +295,17 @@ fn table_entries(
             // A file hard-linked from the previous version keeps what its manifest says;
             // a new one is read once for its checksum and once for its footer.
             let file = match carried.get(&(meta.dev(), meta.ino())) {
-                Some(f) if f.bytes == meta.len() && f.has_ranges(range_columns) => DataFile {
-                    path: rel,
-                    ..f.clone()
-                },
+                Some(f)
+                    if f.bytes == meta.len()
+                        && f.has_ranges(range_columns)
+                        && f.modified_ns.is_some()
+                        && f.modified_ns == super::manifest::modified_ns(&meta) =>
+                {
+                    DataFile {
+                        path: rel,
+                        ..f.clone()
+                    }
+                }
                 _ => {
                     let (rows, column_ranges) = footer_facts(&full, range_columns)?;
                     DataFile {
@@ -307,6 +314,7 @@ fn table_entries(
                         rows,
                         crc32: file_crc32(&full)?,
                         column_ranges,
+                        modified_ns: super::manifest::modified_ns(&meta),
                         legacy_healpix_range: None,
                     }
                 }

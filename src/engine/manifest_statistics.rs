@@ -20,7 +20,7 @@ use datafusion::execution::cache::{Cache, CacheEntryInfo, SchemaFingerprint, Tab
 use datafusion::object_store::ObjectMeta;
 
 use crate::catalog::Catalog;
-use crate::catalog::manifest::{ColumnRange, DataFile, RangeValue, TableEntry};
+use crate::catalog::manifest::{ColumnRange, DataFile, RangeValue, TableEntry, modified_ns};
 
 /// Memory budget of the fallback cache (DataFusion's default for its own).
 const FALLBACK_CACHE_BYTES: usize = 20 * 1024 * 1024;
@@ -56,18 +56,21 @@ impl std::fmt::Debug for ManifestStatistics {
 
 impl ManifestStatistics {
     /// The cache of the catalogue's table `entry`, whose listing table's URL has the
-    /// object-store prefix `table_prefix` and whose files have the schema `file_schema`
-    /// (without the partition columns).
+    /// object-store prefix `table_prefix`, whose files have the schema `file_schema`
+    /// (without the partition columns) and the key columns `range_columns`. A file the
+    /// manifest does not give every key column's range for is left to DataFusion (the
+    /// order across files needs every sort column's bounds).
     pub fn for_table(
         catalog: &Catalog,
         entry: &TableEntry,
+        range_columns: &[&str],
         table_prefix: &str,
         file_schema: SchemaRef,
     ) -> Arc<FileStatisticsCache> {
         let files = entry
             .data_files
             .iter()
-            .filter(|f| !f.column_ranges.is_empty())
+            .filter(|f| !range_columns.is_empty() && f.has_ranges(range_columns))
             .map(|f| {
                 let known = KnownFile {
                     path: catalog.data_file_path(entry, f),
@@ -87,9 +90,9 @@ impl ManifestStatistics {
         })
     }
 
-    /// The manifest's entry for `key`, when the file on disk still has the size the
-    /// manifest records (otherwise DataFusion reads the footer, and `catalog verify`
-    /// reports the file).
+    /// The manifest's entry for `key`, when the file on disk still has the size and
+    /// modification time the manifest records (otherwise DataFusion reads the footer,
+    /// and `catalog verify` reports a changed file).
     fn manifest_entry(&self, key: &TableScopedPath) -> Option<CachedFileMetadata> {
         let rel = key
             .path
@@ -99,7 +102,10 @@ impl ManifestStatistics {
 
         let known = self.files.get(rel)?;
         let disk = std::fs::metadata(&known.path).ok()?;
-        if disk.len() != known.entry.bytes {
+        let unchanged = disk.len() == known.entry.bytes
+            && known.entry.modified_ns.is_some()
+            && modified_ns(&disk) == known.entry.modified_ns;
+        if !unchanged {
             return None;
         }
         let meta = ObjectMeta {

@@ -149,6 +149,7 @@ pub fn catalog_table(
     let statistics = super::manifest_statistics::ManifestStatistics::for_table(
         catalog,
         entry,
+        schema::range_columns(name),
         table_url.prefix().as_ref(),
         Arc::clone(&file_schema),
     );

@@ -61,8 +61,9 @@ pub struct AppState {
     pub config: ServiceConfig,
     /// The base URL clients use (`http://HOST:PORT`).
     pub base_url: String,
-    /// Queries running at once.
-    pub running: Semaphore,
+    /// Queries running at once (a permit is held until the query's work has stopped, not
+    /// only until its client has its answer).
+    pub running: Arc<Semaphore>,
     /// The runtime the queries run on, apart from the front's.
     pub queries: query_runtime::QueryRuntime,
     /// Where results are written.
@@ -169,7 +170,7 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
     Ok(AppState {
         engine,
         ctx,
-        running: Semaphore::new(options.config.max_concurrent_queries),
+        running: Arc::new(Semaphore::new(options.config.max_concurrent_queries)),
         queries: query_runtime::QueryRuntime::new().context("cannot start the query runtime")?,
         jobs_dir: options.config.jobs_dir(),
         jobs: uws::Jobs::default(),
@@ -276,7 +277,9 @@ pub async fn run_query(
     timeout: Duration,
     path: &Path,
 ) -> Result<ExportSummary, QueryError> {
-    let _permit = state.running.try_acquire().map_err(|_| QueryError::Busy)?;
+    let permit = Arc::clone(&state.running)
+        .try_acquire_owned()
+        .map_err(|_| QueryError::Busy)?;
     let bad = |e: anyhow::Error| QueryError::BadRequest(format!("{e:#}"));
     let mut df = state.engine.sql(&state.ctx, sql).await.map_err(bad)?;
     if let Some((engine, ctx)) = &state.cluster
@@ -291,7 +294,12 @@ pub async fn run_query(
         ..ExportOptions::default()
     };
     let path = path.to_path_buf();
-    let work = async move { write_result(df, format, Some(&path), &options).await };
+    // The permit goes with the work: an aborted query that has not reached its next yield
+    // still counts against max_concurrent_queries.
+    let work = async move {
+        let _permit = permit;
+        write_result(df, format, Some(&path), &options).await
+    };
     match state.queries.run(timeout, work).await {
         Outcome::Finished(Ok(summary)) => Ok(summary),
         Outcome::Finished(Err(e)) => Err(QueryError::BadRequest(format!("{e:#}"))),

@@ -148,8 +148,9 @@ def check_time_limit(binary, catalog):
             tap = pyvo.dal.TAPService(f"{url}/tap", session=session)
             t = time.time()
             # An expensive grouping, then a cross join of two huge series (once its left
-            # side is read, it hands out 10^8-row batches without reading its right side:
-            # cancelled only because the service makes such joins yield, docs/SERVICE.md).
+            # side is read, it hands out one batch per left row, 10^8 of them, before it
+            # reads its right side again: cancelled only because the service makes such
+            # joins yield, docs/SERVICE.md).
             for what, query in [
                 ("grouping", "SELECT COUNT(DISTINCT value % 1000003) FROM generate_series(1, 100000000000)"),
                 ("cross join", "SELECT COUNT(*) AS n FROM (SELECT a.value FROM generate_series(1, 100000000) a "

@@ -1,9 +1,11 @@
-//! A physical rule that makes cross joins and nested-loop joins return to the runtime:
-//! their output is wrapped in DataFusion's `CooperativeExec`, which spends tokio's task
-//! budget on every batch and yields when it is spent. Without it, a join that hands out
-//! batches from a collected side without reading its other input (a `CROSS JOIN` of two
-//! large series: one batch of the left side per row of the right) never yields, and the
-//! task that runs it can be neither cancelled nor preempted until the join ends.
+//! A physical rule that makes cross joins and nested-loop joins return to the runtime
+//! between their output batches: their output is wrapped in DataFusion's
+//! `CooperativeExec`, which spends tokio's task budget on every batch and yields when it is
+//! spent. Without it, a cross join of two large inputs (one output batch per row of its
+//! collected left side before it reads its right side again) never yields, and the task
+//! that runs it can be neither cancelled nor preempted until the join ends. A nested-loop
+//! join whose condition rejects almost every pair can still spend long inside one batch
+//! (docs/SERVICE.md).
 
 use std::sync::Arc;
 

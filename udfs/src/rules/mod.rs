@@ -5,7 +5,8 @@
 //! HEALPix equi-joins ([`spatial_join`]), with the same rows as the nested loop.
 //! Per-star statistics that keep every sample run in one ordered pass
 //! ([`sorted_samples_aggregate`], a physical rule). Cross and nested-loop joins yield to
-//! the runtime ([`cooperative_joins`]), so that a time limit can cancel them.
+//! the runtime between output batches ([`cooperative_joins`]), so that a time limit can
+//! cancel them there.
 
 pub mod cell_ranges;
 pub mod cone_healpix;
