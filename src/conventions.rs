@@ -55,8 +55,8 @@ pub struct MissingValues {
 }
 
 /// A file-name or star-id pattern, compiled with ASCII classes (`\d` is `[0-9]`, `\w` is
-/// `[0-9A-Za-z_]`: survey names and identifiers are ASCII), which compiles in a tenth of
-/// the time of the Unicode classes and is paid by every query that opens a catalogue; a
+/// `[0-9A-Za-z_]`: survey names and identifiers are ASCII): compiling the Unicode classes
+/// showed in the profile of every query that opens a catalogue (docs/BENCHMARKS.md); a
 /// pattern that needs Unicode mode (`.` may not match part of a character) gets it.
 fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
     regex::RegexBuilder::new(pattern)

@@ -107,6 +107,15 @@ impl DataFile {
         }
     }
 
+    /// Whether the file on disk (`disk`, its metadata) still has the size and modification
+    /// time this entry records: the condition for trusting what the entry says about it
+    /// without reading the file.
+    pub fn unchanged_on_disk(&self, disk: &std::fs::Metadata) -> bool {
+        disk.len() == self.bytes
+            && self.modified_ns.is_some()
+            && modified_ns(disk) == self.modified_ns
+    }
+
     /// Whether the file's entry has a range for every column of `columns` (a file written
     /// by an earlier skyql, or without exact statistics, lacks some).
     pub fn has_ranges(&self, columns: &[&str]) -> bool {

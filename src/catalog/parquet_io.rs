@@ -1,9 +1,8 @@
 //! Writing and reading the catalogue's Parquet files.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
-
-use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use datafusion::arrow::datatypes::SchemaRef;

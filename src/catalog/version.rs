@@ -295,17 +295,10 @@ fn table_entries(
             // A file hard-linked from the previous version keeps what its manifest says;
             // a new one is read once for its checksum and once for its footer.
             let file = match carried.get(&(meta.dev(), meta.ino())) {
-                Some(f)
-                    if f.bytes == meta.len()
-                        && f.has_ranges(range_columns)
-                        && f.modified_ns.is_some()
-                        && f.modified_ns == super::manifest::modified_ns(&meta) =>
-                {
-                    DataFile {
-                        path: rel,
-                        ..f.clone()
-                    }
-                }
+                Some(f) if f.unchanged_on_disk(&meta) && f.has_ranges(range_columns) => DataFile {
+                    path: rel,
+                    ..f.clone()
+                },
                 _ => {
                     let (rows, column_ranges) = footer_facts(&full, range_columns)?;
                     DataFile {

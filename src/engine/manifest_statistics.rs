@@ -20,7 +20,7 @@ use datafusion::execution::cache::{Cache, CacheEntryInfo, SchemaFingerprint, Tab
 use datafusion::object_store::ObjectMeta;
 
 use crate::catalog::Catalog;
-use crate::catalog::manifest::{ColumnRange, DataFile, RangeValue, TableEntry, modified_ns};
+use crate::catalog::manifest::{ColumnRange, DataFile, RangeValue, TableEntry};
 
 /// Memory budget of the fallback cache (DataFusion's default for its own).
 const FALLBACK_CACHE_BYTES: usize = 20 * 1024 * 1024;
@@ -99,13 +99,9 @@ impl ManifestStatistics {
             .as_ref()
             .strip_prefix(self.table_prefix.as_str())?
             .strip_prefix('/')?;
-
         let known = self.files.get(rel)?;
         let disk = std::fs::metadata(&known.path).ok()?;
-        let unchanged = disk.len() == known.entry.bytes
-            && known.entry.modified_ns.is_some()
-            && modified_ns(&disk) == known.entry.modified_ns;
-        if !unchanged {
+        if !known.entry.unchanged_on_disk(&disk) {
             return None;
         }
         let meta = ObjectMeta {

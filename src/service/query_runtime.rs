@@ -1,6 +1,6 @@
 //! The service's queries run on a tokio runtime of their own, apart from the HTTP front
 //! and its timers: a query whose plan does not return to its runtime for a long time
-//! (a nested-loop join handing out huge batches) can hold every thread of the query
+//! (a nested-loop join looping inside one batch) can hold every thread of the query
 //! runtime, but the front still answers, its time limits still fire, and the client gets
 //! its error on time. The query is aborted at the limit; its threads are free again at the
 //! plan's next yield (docs/SERVICE.md).
@@ -8,12 +8,15 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::task::{AbortHandle, JoinError};
 
 /// The runtime the queries run on; shut down without waiting when dropped (a thread
 /// still inside a step that does not yield is left to the process's exit).
 pub struct QueryRuntime {
+    /// Where the work is spawned.
+    handle: Handle,
+    /// Owned only to be shut down in `drop`.
     runtime: Option<Runtime>,
 }
 
@@ -35,6 +38,7 @@ impl QueryRuntime {
             .enable_all()
             .build()?;
         Ok(QueryRuntime {
+            handle: runtime.handle().clone(),
             runtime: Some(runtime),
         })
     }
@@ -47,10 +51,7 @@ impl QueryRuntime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let Some(runtime) = &self.runtime else {
-            return Outcome::TimedOut;
-        };
-        let mut task = runtime.spawn(work);
+        let mut task = self.handle.spawn(work);
         let _abort_if_dropped = AbortOnDrop(task.abort_handle());
         match tokio::time::timeout(limit, &mut task).await {
             Ok(Ok(value)) => Outcome::Finished(value),
