@@ -13,7 +13,7 @@ enum WorkloadArg {
     Survey,
     /// EROS text light curves: measurements per second, peak memory.
     Ingest,
-    /// 10^6 points through a TAN-SIP WCS, beside astropy.
+    /// 10^6 points through real TAN-SIP headers (orders 2 and 4), both ways, beside astropy.
     Pix2sky,
     /// A 300,000-row result in every export format, beside astropy and STILTS.
     Export,

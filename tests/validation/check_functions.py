@@ -1,8 +1,10 @@
 """Checks skyql's time functions against astropy.
 
 Run by .ci/run: hjd(mjd, ra, dec) against astropy's heliocentric light travel time
-(erfa's built-in ephemeris, observer at the geocentre) to 0.5 s, and mjd_to_iso against
-astropy's ISO dates. Exit status 1 on any difference beyond the bound.
+(erfa's built-in ephemeris, observer at the geocentre) to 0.5 s, mjd_to_iso against
+astropy's ISO dates, pix2sky for CAR/AIT/STG/ARC, and pix2sky/sky2pix on 10,000 points of
+a real TAN-SIP header of order 4 against astropy's all_pix2world/all_world2pix. Exit
+status 1 on any difference beyond the bound.
 
 Usage: check_functions.py  (SKYQL or CARGO_TARGET_DIR says where the binary is)
 """
@@ -42,6 +44,7 @@ def main():
     if worst > 0.5:
         problems.append(f"hjd differs from astropy by {worst} s > 0.5 s")
     problems += check_projections(skyql)
+    problems += check_sip_order_4(skyql)
     for p in problems:
         print(p, file=sys.stderr)
     sys.exit(1 if problems else 0)
@@ -83,6 +86,54 @@ def check_projections(skyql):
     print(f"pix2sky CAR/AIT/STG/ARC: {cases} points, largest difference from astropy {worst:.2e} arcsec")
     if worst > 1e-4:
         problems.append(f"pix2sky differs from astropy by {worst} arcsec")
+    return problems
+
+
+def check_sip_order_4(skyql):
+    """pix2sky and sky2pix through the whole skyql query process on 10,000 points spread
+    over a real survey CCD with SIP polynomials of order 4 (udfs/tests/data/wcs/PTF_SIP4.hdr),
+    against astropy: positions to 1e-4 arcsec, and the pixels of those positions back to
+    1e-6 pixel."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+    import numpy as np
+    import warnings
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "udfs", "tests", "data", "wcs")
+    text = open(os.path.join(root, "PTF_SIP4.hdr")).read()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = WCS(fits.Header.fromstring(text, sep="\n"))
+    n = 10_000
+    x_sql = "1.0 + 2047.0 * (value * 0.6180339887498949 - floor(value * 0.6180339887498949))"
+    y_sql = "1.0 + 4095.0 * (value * 0.7548776662466927 - floor(value * 0.7548776662466927))"
+    hdr = text.replace("'", "''")
+    sql = (f"SELECT value AS i, p['ra'] AS ra, p['dec'] AS dec, s['x'] AS x, s['y'] AS y FROM ("
+           f"SELECT value, pix2sky({x_sql}, {y_sql}, wcs_from_header('{hdr}')) AS p, "
+           f"sky2pix(pix2sky({x_sql}, {y_sql}, wcs_from_header('{hdr}'))['ra'], "
+           f"pix2sky({x_sql}, {y_sql}, wcs_from_header('{hdr}'))['dec'], wcs_from_header('{hdr}')) AS s "
+           f"FROM range({n})) ORDER BY i")
+    out = subprocess.run([skyql, "query", "--format", "csv", sql], capture_output=True, text=True, check=True)
+    rows = list(csv.DictReader(out.stdout.splitlines()))
+    problems = []
+    if len(rows) != n:
+        return [f"pix2sky order 4: {len(rows)} rows, expected {n}"]
+    i = np.array([float(r["i"]) for r in rows])
+    x = 1.0 + 2047.0 * (i * 0.6180339887498949 - np.floor(i * 0.6180339887498949))
+    y = 1.0 + 4095.0 * (i * 0.7548776662466927 - np.floor(i * 0.7548776662466927))
+    ra, dec = w.all_pix2world(x, y, 1)
+    ours_ra = np.array([float(r["ra"]) for r in rows])
+    ours_dec = np.array([float(r["dec"]) for r in rows])
+    d = np.hypot(((ours_ra - ra + 180) % 360 - 180) * np.cos(np.radians(dec)), ours_dec - dec) * 3600
+    back_x = np.array([float(r["x"]) for r in rows])
+    back_y = np.array([float(r["y"]) for r in rows])
+    astropy_x, astropy_y = w.all_world2pix(ours_ra, ours_dec, 1, tolerance=1e-10, maxiter=100)
+    worst_back = max(np.max(np.abs(back_x - astropy_x)), np.max(np.abs(back_y - astropy_y)))
+    print(f"pix2sky TAN-SIP order 4: {n} points, largest difference from astropy {np.max(d):.2e} arcsec; "
+          f"sky2pix of them: {worst_back:.2e} pixel")
+    if not np.max(d) < 1e-4:
+        problems.append(f"pix2sky (SIP order 4) differs from astropy by {np.max(d)} arcsec")
+    if not worst_back < 1e-6:
+        problems.append(f"sky2pix (SIP order 4) differs from astropy by {worst_back} pixel")
     return problems
 
 

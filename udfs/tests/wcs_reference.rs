@@ -87,6 +87,14 @@ fn tan_sip_matches_wcslib() {
     assert!(max_error_arcsec("ApogeeAlta_SIP") < 1e-4);
 }
 
+/// A survey CCD (Palomar Transient Factory) with SIP polynomials of order 4, whose
+/// reference pixel lies 4,000 pixels off the image: the fourth-order terms move its
+/// corners by arcseconds.
+#[test]
+fn tan_sip_of_order_4_matches_wcslib() {
+    assert!(max_error_arcsec("PTF_SIP4") < 1e-4);
+}
+
 #[test]
 fn unsupported_projection_names_the_keyword() {
     let text = std::fs::read_to_string(data_dir().join("1904-66_ZPN.hdr"))

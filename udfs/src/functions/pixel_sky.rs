@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder, StructArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBufferBuilder, Float64Array, StructArray,
+};
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
@@ -120,46 +123,54 @@ fn transform(
         return exec_err!("{name}: the third argument must be a wcs struct (images.wcs)");
     };
     let n = a.len();
-    let mut out_a = Float64Builder::with_capacity(n);
-    let mut out_b = Float64Builder::with_capacity(n);
-    let mut cache: Option<(usize, Option<PreparedWcs>)> = None;
-    // One WCS for every row: prepared once, outside the loop.
-    let constant = if wcs.len() == 1 {
-        prepared(wcs, 0, &mut cache)?.cloned()
-    } else {
-        None
+    let mut out_a = Vec::with_capacity(n);
+    let mut out_b = Vec::with_capacity(n);
+    let mut valid = BooleanBufferBuilder::new(n);
+    let mut push = |result: Option<(f64, f64)>| {
+        let (u, v) = result.unwrap_or((0.0, 0.0));
+        out_a.push(u);
+        out_b.push(v);
+        valid.append(result.is_some());
     };
-    for row in 0..n {
-        let result = if a.is_null(row) || b.is_null(row) {
-            None
-        } else {
-            let p = if wcs.len() == 1 {
-                constant.as_ref()
-            } else {
-                prepared(wcs, row, &mut cache)?
-            };
-            p.and_then(|p| {
-                let (u, v) = (a.value(row), b.value(row));
-                match direction {
-                    Direction::PixToSky => p.pix2sky(u + shift, v + shift),
-                    Direction::SkyToPix => p.sky2pix(u, v).map(|(x, y)| (x - shift, y - shift)),
+    let apply = |p: &PreparedWcs, u: f64, v: f64| match direction {
+        Direction::PixToSky => p.pix2sky(u + shift, v + shift),
+        Direction::SkyToPix => p.sky2pix(u, v).map(|(x, y)| (x - shift, y - shift)),
+    };
+    let mut cache: Option<(usize, Option<PreparedWcs>)> = None;
+    if wcs.len() == 1 {
+        // One WCS for every row (a literal, wcs_from_header('...')): prepared once.
+        match prepared(wcs, 0, &mut cache)? {
+            Some(p) if a.null_count() == 0 && b.null_count() == 0 => {
+                for (u, v) in a.values().iter().zip(b.values()) {
+                    push(apply(p, *u, *v));
                 }
-            })
-        };
-        match result {
-            Some((u, v)) => {
-                out_a.append_value(u);
-                out_b.append_value(v);
             }
-            None => {
-                out_a.append_null();
-                out_b.append_null();
+            Some(p) => {
+                for row in 0..n {
+                    let present = a.is_valid(row) && b.is_valid(row);
+                    push(
+                        present
+                            .then(|| apply(p, a.value(row), b.value(row)))
+                            .flatten(),
+                    );
+                }
             }
+            None => (0..n).for_each(|_| push(None)),
+        }
+    } else {
+        for row in 0..n {
+            let result = if a.is_null(row) || b.is_null(row) {
+                None
+            } else {
+                prepared(wcs, row, &mut cache)?.and_then(|p| apply(p, a.value(row), b.value(row)))
+            };
+            push(result);
         }
     }
-    let a: ArrayRef = Arc::new(out_a.finish());
-    let b: ArrayRef = Arc::new(out_b.finish());
-    let nulls = a.logical_nulls();
+    let nulls = NullBuffer::new(valid.finish());
+    let nulls = (nulls.null_count() > 0).then_some(nulls);
+    let a: ArrayRef = Arc::new(Float64Array::new(out_a.into(), nulls.clone()));
+    let b: ArrayRef = Arc::new(Float64Array::new(out_b.into(), nulls.clone()));
     Ok(ColumnarValue::Array(Arc::new(StructArray::new(
         fields,
         vec![a, b],
@@ -184,7 +195,7 @@ fn prepared<'a>(
     Ok(cache.as_ref().and_then(|(_, p)| p.as_ref()))
 }
 
-fn to_f64(array: &ArrayRef, name: &str) -> Result<datafusion::arrow::array::Float64Array> {
+fn to_f64(array: &ArrayRef, name: &str) -> Result<Float64Array> {
     let cast = datafusion::arrow::compute::cast(array, &DataType::Float64)?;
     match cast.as_primitive_opt::<Float64Type>() {
         Some(a) => Ok(a.clone()),

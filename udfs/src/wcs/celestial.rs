@@ -61,6 +61,20 @@ impl Rotation {
         }
     }
 
+    /// The rotation as a matrix acting on unit vectors: native (cos theta cos phi,
+    /// cos theta sin phi, sin theta) to celestial (cos delta cos alpha, cos delta sin
+    /// alpha, sin delta). It is Rz(alpha_p) S Rz(-phi_p), where S turns the native pole to
+    /// the celestial latitude delta_p (paper II, eq. 2 written with vectors).
+    pub(crate) fn matrix(&self) -> [[f64; 3]; 3] {
+        let (sa, ca) = (self.alpha_p * D2R).sin_cos();
+        let (sp, cp) = (self.phi_p * D2R).sin_cos();
+        let (sd, cd) = (self.sin_delta_p, self.cos_delta_p);
+        let rz_alpha = [[ca, -sa, 0.0], [sa, ca, 0.0], [0.0, 0.0, 1.0]];
+        let s = [[-sd, 0.0, cd], [0.0, -1.0, 0.0], [cd, 0.0, sd]];
+        let rz_minus_phi = [[cp, sp, 0.0], [-sp, cp, 0.0], [0.0, 0.0, 1.0]];
+        multiply(&multiply(&rz_alpha, &s), &rz_minus_phi)
+    }
+
     /// Native (phi, theta) to celestial (alpha, delta), degrees, alpha in [0, 360).
     pub(crate) fn native_to_celestial(&self, phi: f64, theta: f64) -> (f64, f64) {
         let (st, ct) = (theta * D2R).sin_cos();
@@ -97,4 +111,14 @@ impl Rotation {
         };
         (phi, theta)
     }
+}
+
+fn multiply(a: &[[f64; 3]; 3], b: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
+    let mut m = [[0.0; 3]; 3];
+    for (i, row) in m.iter_mut().enumerate() {
+        for (j, cell) in row.iter_mut().enumerate() {
+            *cell = (0..3).map(|k| a[i][k] * b[k][j]).sum();
+        }
+    }
+    m
 }

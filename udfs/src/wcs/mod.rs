@@ -8,6 +8,7 @@
 
 pub mod arrow_struct;
 mod celestial;
+mod gnomonic;
 mod header;
 mod projection;
 mod sip;
@@ -55,6 +56,9 @@ pub struct PreparedWcs {
     rotation: celestial::Rotation,
     sip: Option<Sip>,
     tpv: Option<Tpv>,
+    /// For TAN (also TAN-SIP and TPV): the native-to-celestial rotation as a matrix, so
+    /// that a point costs one matrix product and two arctangents (see [`gnomonic`]).
+    gnomonic: Option<[[f64; 3]; 3]>,
 }
 
 impl Wcs {
@@ -93,7 +97,9 @@ impl Wcs {
         };
         let rotation =
             celestial::Rotation::new(self.crval, projection.theta0(), self.lonpole, self.latpole);
+        let gnomonic = (projection == Projection::Tan).then(|| rotation.matrix());
         Ok(PreparedWcs {
+            gnomonic,
             crval: self.crval,
             crpix: self.crpix,
             cd: self.cd,
@@ -126,8 +132,13 @@ impl PreparedWcs {
         if let Some(tpv) = &self.tpv {
             (ix, iy) = tpv.forward(ix, iy);
         }
-        let (phi, theta) = self.projection.deproject(ix, iy)?;
-        let (ra, dec) = self.rotation.native_to_celestial(phi, theta);
+        let (ra, dec) = match &self.gnomonic {
+            Some(m) => gnomonic::deproject_and_rotate(m, ix, iy),
+            None => {
+                let (phi, theta) = self.projection.deproject(ix, iy)?;
+                self.rotation.native_to_celestial(phi, theta)
+            }
+        };
         (ra.is_finite() && dec.is_finite()).then_some((ra, dec))
     }
 
@@ -136,8 +147,13 @@ impl PreparedWcs {
         if !ra.is_finite() || !dec.is_finite() {
             return None;
         }
-        let (phi, theta) = self.rotation.celestial_to_native(ra, dec);
-        let (mut ix, mut iy) = self.projection.project(phi, theta)?;
+        let (mut ix, mut iy) = match &self.gnomonic {
+            Some(m) => gnomonic::rotate_and_project(m, ra, dec)?,
+            None => {
+                let (phi, theta) = self.rotation.celestial_to_native(ra, dec);
+                self.projection.project(phi, theta)?
+            }
+        };
         if let Some(tpv) = &self.tpv {
             (ix, iy) = tpv.inverse(ix, iy)?;
         }

@@ -2,7 +2,7 @@
 
 use super::WcsError;
 
-/// Polynomial coefficients, indexed `[p][q]` for the term u^p v^q.
+/// Polynomial coefficients, indexed `[p][q]` for the term u^p v^q (q <= order - p).
 type Coefficients = Vec<Vec<f64>>;
 
 /// SIP coefficients: A and B (forward), optionally AP and BP (inverse).
@@ -77,7 +77,8 @@ fn matrix(terms: &[(String, f64)], name: &str) -> Result<Option<Coefficients>, W
         return Err(WcsError::new(&order_key, &format!("invalid order {order}")));
     }
     let n = order as usize;
-    let mut m = vec![vec![0.0; n + 1]; n + 1];
+    // Row p holds the terms u^p v^q with p + q <= n.
+    let mut m: Coefficients = (0..=n).map(|p| vec![0.0; n + 1 - p]).collect();
     let prefix = format!("{name}_");
     for (k, v) in terms {
         let Some(rest) = k.strip_prefix(&prefix) else {
@@ -97,34 +98,33 @@ fn matrix(terms: &[(String, f64)], name: &str) -> Result<Option<Coefficients>, W
     Ok(Some(m))
 }
 
+/// sum over p, q of m[p][q] u^p v^q, by Horner's scheme in v within each row and in u
+/// across the rows.
 fn poly(m: &[Vec<f64>], u: f64, v: f64) -> f64 {
-    let mut total = 0.0;
-    let mut up = 1.0;
-    for row in m {
-        let mut vq = 1.0;
-        for c in row {
-            total += c * up * vq;
-            vq *= v;
-        }
-        up *= u;
-    }
-    total
+    m.iter()
+        .rev()
+        .fold(0.0, |acc, row| acc * u + horner(row, v))
 }
 
+/// The polynomial's derivatives with respect to u and v, by the same scheme (the
+/// derivative of a Horner sum carried alongside it).
 fn partials(m: &[Vec<f64>], u: f64, v: f64) -> (f64, f64) {
-    let (mut du, mut dv) = (0.0, 0.0);
-    for (p, row) in m.iter().enumerate() {
-        for (q, c) in row.iter().enumerate() {
-            if *c == 0.0 {
-                continue;
-            }
-            if p > 0 {
-                du += c * p as f64 * u.powi(p as i32 - 1) * v.powi(q as i32);
-            }
-            if q > 0 {
-                dv += c * q as f64 * u.powi(p as i32) * v.powi(q as i32 - 1);
-            }
-        }
+    let (mut f, mut du, mut dv) = (0.0, 0.0, 0.0);
+    for row in m.iter().rev() {
+        let (r, dr) = horner_with_derivative(row, v);
+        du = du * u + f;
+        f = f * u + r;
+        dv = dv * u + dr;
     }
     (du, dv)
+}
+
+fn horner(row: &[f64], v: f64) -> f64 {
+    row.iter().rev().fold(0.0, |acc, c| acc * v + c)
+}
+
+fn horner_with_derivative(row: &[f64], v: f64) -> (f64, f64) {
+    row.iter()
+        .rev()
+        .fold((0.0, 0.0), |(r, dr), c| (r * v + c, dr * v + r))
 }
