@@ -140,14 +140,19 @@ fn fractions(i: usize) -> (f64, f64) {
 /// `skyql bench pix2sky`: for each header, 10^6 points by the prepared transform, through
 /// SQL in this process, by a whole `skyql query` process, and by astropy in the same run.
 pub fn bench_pix2sky(opts: &BenchOptions) -> Result<()> {
-    for case in &CASES {
-        bench_case(opts, case)?;
-        println!();
+    if opts.points == 0 {
+        bail!("--points must be at least 1");
     }
-    Ok(())
+    super::in_scratch_dir("pix2sky", |dir| {
+        for case in &CASES {
+            bench_case(opts, case, dir)?;
+            println!();
+        }
+        Ok(())
+    })
 }
 
-fn bench_case(opts: &BenchOptions, case: &Case) -> Result<()> {
+fn bench_case(opts: &BenchOptions, case: &Case, dir: &std::path::Path) -> Result<()> {
     let n = opts.points;
     let wcs = Wcs::from_cards(&parse_header_text(case.header))?.prepare()?;
     let footprint = Footprint::of(case, &wcs)?;
@@ -177,28 +182,30 @@ fn bench_case(opts: &BenchOptions, case: &Case) -> Result<()> {
     let (t, sum_sql) = time_sql(opts, case, &pixels)?;
     let sql = row("skyql SQL pix2sky in-process, 1 partition", t);
     let query = process_query("pix2sky", "ra", footprint.sql_points(false), case, n);
+    // `skyql query` runs on every core (DataFusion's partitions); astropy on one.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (t, sum_process) = time_process(opts, &query)?;
-    let process = row("skyql query process, pix2sky (2 cores)", t);
+    let process = row(&format!("skyql query process, pix2sky ({cores} cores)"), t);
 
     // Sky to pixel.
     let (t, sum_core_inv) = time_transform(opts, &skies, |ra, dec| wcs.sky2pix(ra, dec))?;
     let core_inv = row("skyql sky2pix, the transform (1 core)", t);
     let query = process_query("sky2pix", "x", footprint.sql_points(true), case, n);
     let (t, sum_process_inv) = time_process(opts, &query)?;
-    let process_inv = row("skyql query process, sky2pix (2 cores)", t);
+    let process_inv = row(&format!("skyql query process, sky2pix ({cores} cores)"), t);
 
-    match astropy(opts, case, &footprint, n) {
+    match astropy(opts, case, &footprint, n, dir) {
         Ok(a) => {
             let m_fwd = row("astropy all_pix2world (the call, 1 core)", a.pix2world);
             let m_inv = row("astropy all_world2pix (the call, 1 core)", a.world2pix);
             println!(
-                "pix2sky against astropy: the transform {}, SQL in-process {}, whole process {}",
+                "pix2sky against astropy: the transform (1 core) {}, SQL in-process (1 partition) {}, whole process ({cores} cores) {}",
                 compared(m_fwd / core),
                 compared(m_fwd / sql),
                 compared(m_fwd / process)
             );
             println!(
-                "sky2pix against astropy: the transform {}, whole process {}",
+                "sky2pix against astropy: the transform (1 core) {}, whole process ({cores} cores) {}",
                 compared(m_inv / core_inv),
                 compared(m_inv / process_inv)
             );
@@ -331,8 +338,14 @@ struct Astropy {
 
 /// Times astropy's `all_pix2world` and `all_world2pix` (its default tolerance) on the
 /// same points, the calls alone.
-fn astropy(opts: &BenchOptions, case: &Case, footprint: &Footprint, n: usize) -> Result<Astropy> {
-    let path = std::env::temp_dir().join(format!("skyql-bench-{}", case.file));
+fn astropy(
+    opts: &BenchOptions,
+    case: &Case,
+    footprint: &Footprint,
+    n: usize,
+    dir: &std::path::Path,
+) -> Result<Astropy> {
+    let path = dir.join(case.file);
     std::fs::write(&path, case.header)?;
     let (x, y) = footprint.numpy_points(false);
     let (ra, dec) = footprint.numpy_points(true);

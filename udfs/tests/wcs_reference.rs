@@ -225,3 +225,32 @@ fn car_and_ait_elsewhere_map_crpix_to_crval_and_round_trip() {
         }
     }
 }
+
+#[test]
+fn non_finite_pixels_have_no_position() {
+    for case in ["ApogeeAlta_SIP", "PTF_SIP4", "VLT_ISAAC_TAN", "1904-66_ZPN"] {
+        let (wcs, _) = load(case);
+        let prepared = wcs.prepare().unwrap();
+        for (x, y) in [
+            (f64::NAN, 10.0),
+            (10.0, f64::INFINITY),
+            (f64::NEG_INFINITY, 10.0),
+        ] {
+            assert_eq!(prepared.pix2sky(x, y), None, "{case}: ({x}, {y})");
+        }
+    }
+}
+
+#[test]
+fn a_sip_term_whose_indices_overflow_is_an_error_naming_it() {
+    let terms = vec![
+        ("A_ORDER".to_string(), 2.0),
+        (format!("A_{}_1", usize::MAX), 1.0),
+        ("B_ORDER".to_string(), 2.0),
+    ];
+    let err = skyql_udfs::wcs::Sip::from_terms(&terms).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("A_{}_1", usize::MAX)),
+        "{err}"
+    );
+}

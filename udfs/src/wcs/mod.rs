@@ -120,6 +120,9 @@ impl PreparedWcs {
 
     /// Pixel (1-based) to (ra, dec) in degrees, ra in [0, 360).
     pub fn pix2sky(&self, x: f64, y: f64) -> Option<(f64, f64)> {
+        if !x.is_finite() || !y.is_finite() {
+            return None;
+        }
         let mut u = x - self.crpix[0];
         let mut v = y - self.crpix[1];
         if let Some(sip) = &self.sip {

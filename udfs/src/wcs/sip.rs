@@ -90,7 +90,7 @@ fn matrix(terms: &[(String, f64)], name: &str) -> Result<Option<Coefficients>, W
         let (Ok(p), Ok(q)) = (p.parse::<usize>(), q.parse::<usize>()) else {
             continue;
         };
-        if p + q > n {
+        if p.checked_add(q).is_none_or(|degree| degree > n) {
             return Err(WcsError::new(k, &format!("term beyond {order_key} = {n}")));
         }
         m[p][q] = *v;
