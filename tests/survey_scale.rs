@@ -119,6 +119,27 @@ fn a_field_of_many_stars_is_written_in_pieces_and_loses_none() {
     assert_eq!(row["placed"], "250000");
     let verify = run_ok(&["catalog", "verify", "--catalog", cat.to_str().unwrap()]);
     assert!(verify.contains("the catalogue is intact"), "{verify}");
+    // The pieces follow each other in HEALPix order, as one ingested file per field
+    // would: their cell ranges (kept in the manifest) are disjoint and increasing, so a
+    // cone opens only the pieces of its cells.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cat.join("manifest.json")).unwrap()).unwrap();
+    let mut files: Vec<(String, i64, i64)> = manifest["tables"]["stars"]["data_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let range = &f["column_ranges"]["healpix"];
+            (
+                f["path"].as_str().unwrap().to_string(),
+                range["min"].as_i64().unwrap(),
+                range["max"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0].2 < files[1].1, "{files:?}");
 }
 
 /// Per-star statistics that keep every sample (`lc_stats`, `stetson_j`) run in one

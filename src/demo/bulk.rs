@@ -26,6 +26,10 @@ use crate::ingest::measurements::measurements_batch;
 use crate::ingest::stars::{StarRecord, stars_batch};
 use crate::ingest::tables::{fields_batch, inputs_batch, quarters_batch};
 use crate::schema;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::{
+    SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch,
+};
 
 /// Size of a bulk survey.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,8 +59,7 @@ pub struct BulkReport {
 
 /// Rows per measurements file (a few row groups each).
 const ROWS_PER_FILE: u64 = 4_000_000;
-/// Stars per stars file: the star rows of a field are written as they are made, so a
-/// field's memory stays bounded whatever its number of stars.
+/// Stars per stars file (a field's stars are cut into files in HEALPix order).
 const STARS_PER_FILE: usize = 200_000;
 /// Side of an EROS-2 CCD in degrees (2048 pixels of 0.602 arcsec).
 const CCD_DEG: f64 = 2048.0 * 0.602 / 3600.0;
@@ -224,8 +227,9 @@ fn write_field(
     let stars_per_chunk = ((ROWS_PER_FILE / per_star.max(1)).max(1) as usize).min(STARS_PER_FILE);
     let mut written = 0u64;
     let mut records: BTreeMap<String, StarRecord> = BTreeMap::new();
-    let stars_dir = staging.join("stars").join(format!("field={field}"));
-    let mut star_files = 0;
+    // The field's star rows, as compact Arrow batches (each sorted by HEALPix), sorted
+    // together and cut into files once the field is done (`write_star_files`).
+    let mut star_batches = Vec::new();
     for (k, chunk) in stars.chunks(stars_per_chunk).enumerate() {
         let mut curves = Vec::with_capacity(chunk.len());
         for s in chunk {
@@ -240,11 +244,7 @@ fn write_field(
             records.insert(s.id.clone(), record);
             curves.push(lc);
         }
-        if records.len() >= STARS_PER_FILE {
-            let path = stars_dir.join(format!("part-{star_files:05}.parquet"));
-            write_stars_parquet(&path, stars_batch(&std::mem::take(&mut records))?)?;
-            star_files += 1;
-        }
+        star_batches.push(stars_batch(&std::mem::take(&mut records))?);
         if curves.iter().all(|c| c.points.is_empty()) {
             continue;
         }
@@ -253,11 +253,47 @@ fn write_field(
         let path: PathBuf = dir.join(format!("part-{k:05}.parquet"));
         write_parquet(&path, schema::measurements_file_schema(), &[batch])?;
     }
-    if !records.is_empty() || star_files == 0 {
-        let path = stars_dir.join(format!("part-{star_files:05}.parquet"));
-        write_stars_parquet(&path, stars_batch(&records)?)?;
-    }
+    let stars_dir = staging.join("stars").join(format!("field={field}"));
+    write_star_files(&stars_dir, star_batches)?;
     Ok((stars.len() as u64, written))
+}
+
+/// Writes a field's star rows in files of [`STARS_PER_FILE`] rows, all sorted by HEALPix
+/// cell (then star id) across the files, as an ingest sorts its one file per field: each
+/// file then covers its own range of cells, which the manifest records, and a cone opens
+/// the files of its cells only. At least one file, empty for a field without stars.
+fn write_star_files(dir: &Path, batches: Vec<RecordBatch>) -> Result<()> {
+    let schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => stars_batch(&BTreeMap::new())?.schema(),
+    };
+    let all = concat_batches(&schema, &batches)?;
+    drop(batches);
+    let key = |name: &str| -> Result<SortColumn> {
+        Ok(SortColumn {
+            values: all.column(schema.index_of(name)?).clone(),
+            options: Some(SortOptions {
+                descending: false,
+                nulls_first: false,
+            }),
+        })
+    };
+    let order = lexsort_to_indices(&[key("healpix")?, key("star_id")?], None)?;
+    let sorted = take_record_batch(&all, &order)?;
+    drop(all);
+    let rows = sorted.num_rows();
+    let mut start = 0;
+    let mut file = 0;
+    loop {
+        let len = STARS_PER_FILE.min(rows - start);
+        let path = dir.join(format!("part-{file:05}.parquet"));
+        write_stars_parquet(&path, sorted.slice(start, len))?;
+        start += len;
+        file += 1;
+        if start >= rows {
+            return Ok(());
+        }
+    }
 }
 
 /// The stars of field `number`, spread over its CCD quarters with uneven densities,
