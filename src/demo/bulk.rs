@@ -253,15 +253,22 @@ fn write_field(
         let path: PathBuf = dir.join(format!("part-{k:05}.parquet"));
         write_parquet(&path, schema::measurements_file_schema(), &[batch])?;
     }
+    let n_stars = stars.len() as u64;
+    // The drawn stars are no longer needed: only their rows are held while they are sorted.
+    drop(stars);
     let stars_dir = staging.join("stars").join(format!("field={field}"));
     write_star_files(&stars_dir, star_batches)?;
-    Ok((stars.len() as u64, written))
+    Ok((n_stars, written))
 }
 
 /// Writes a field's star rows in files of [`STARS_PER_FILE`] rows, all sorted by HEALPix
 /// cell (then star id) across the files, as an ingest sorts its one file per field: each
 /// file then covers its own range of cells, which the manifest records, and a cone opens
 /// the files of its cells only. At least one file, empty for a field without stars.
+///
+/// The field's star rows are held once, in Arrow form (about 150 bytes a star), while
+/// they are sorted; each file takes its rows from them, so the memory grows with the
+/// stars of a field (two fields at a time), not with the catalogue.
 fn write_star_files(dir: &Path, batches: Vec<RecordBatch>) -> Result<()> {
     let schema = match batches.first() {
         Some(b) => b.schema(),
@@ -279,15 +286,13 @@ fn write_star_files(dir: &Path, batches: Vec<RecordBatch>) -> Result<()> {
         })
     };
     let order = lexsort_to_indices(&[key("healpix")?, key("star_id")?], None)?;
-    let sorted = take_record_batch(&all, &order)?;
-    drop(all);
-    let rows = sorted.num_rows();
+    let rows = all.num_rows();
     let mut start = 0;
     let mut file = 0;
     loop {
         let len = STARS_PER_FILE.min(rows - start);
         let path = dir.join(format!("part-{file:05}.parquet"));
-        write_stars_parquet(&path, sorted.slice(start, len))?;
+        write_stars_parquet(&path, take_record_batch(&all, &order.slice(start, len))?)?;
         start += len;
         file += 1;
         if start >= rows {
