@@ -4,17 +4,7 @@
 
 mod common;
 
-use common::{query_csv, run, run_ok};
-
-/// A catalogue written by `skyql generate --catalog` with `args`, in a temporary directory.
-fn generated_catalog(args: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("cat");
-    let mut argv = vec!["generate", "--catalog", cat.to_str().unwrap()];
-    argv.extend_from_slice(args);
-    run_ok(&argv);
-    (tmp, cat)
-}
+use common::{generated_catalog, query_csv, run, run_ok};
 
 #[test]
 fn a_generated_catalogue_answers_like_an_ingested_one() {

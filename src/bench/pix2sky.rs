@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::datasource::MemTable;
-use skyql_udfs::fits_card::parse_header_text;
+use skyql_udfs::fits_card::{Card, parse_header_text};
 use skyql_udfs::wcs::{PreparedWcs, Wcs};
 
 use super::{BenchOptions, compared, run_python, summary, time};
@@ -47,8 +47,7 @@ struct Footprint {
 }
 
 impl Footprint {
-    fn of(case: &Case, wcs: &PreparedWcs) -> Result<Self> {
-        let cards = parse_header_text(case.header);
+    fn of(case: &Case, cards: &[Card], wcs: &PreparedWcs) -> Result<Self> {
         let axis = |k: &str| {
             cards
                 .iter()
@@ -154,8 +153,9 @@ pub fn bench_pix2sky(opts: &BenchOptions) -> Result<()> {
 
 fn bench_case(opts: &BenchOptions, case: &Case, dir: &std::path::Path) -> Result<()> {
     let n = opts.points;
-    let wcs = Wcs::from_cards(&parse_header_text(case.header))?.prepare()?;
-    let footprint = Footprint::of(case, &wcs)?;
+    let cards = parse_header_text(case.header);
+    let wcs = Wcs::from_cards(&cards)?.prepare()?;
+    let footprint = Footprint::of(case, &cards, &wcs)?;
     println!(
         "{}: {n} points, {} repetitions after a warm-up",
         case.label, opts.repetitions

@@ -226,12 +226,12 @@ fn write_field(
     let per_star = (mjds.len() * 2) as u64;
     let stars_per_chunk = ((ROWS_PER_FILE / per_star.max(1)).max(1) as usize).min(STARS_PER_FILE);
     let mut written = 0u64;
-    let mut records: BTreeMap<String, StarRecord> = BTreeMap::new();
     // The field's star rows, as compact Arrow batches (each sorted by HEALPix), sorted
     // together and cut into files once the field is done (`write_star_files`).
     let mut star_batches = Vec::new();
     for (k, chunk) in stars.chunks(stars_per_chunk).enumerate() {
         let mut curves = Vec::with_capacity(chunk.len());
+        let mut records: BTreeMap<String, StarRecord> = BTreeMap::new();
         for s in chunk {
             let lc = light_curve(s, &field, &mjds, &mut rng);
             written += lc.points.len() as u64;
@@ -244,7 +244,7 @@ fn write_field(
             records.insert(s.id.clone(), record);
             curves.push(lc);
         }
-        star_batches.push(stars_batch(&std::mem::take(&mut records))?);
+        star_batches.push(stars_batch(&records)?);
         if curves.iter().all(|c| c.points.is_empty()) {
             continue;
         }
@@ -270,10 +270,7 @@ fn write_field(
 /// they are sorted; each file takes its rows from them, so the memory grows with the
 /// stars of a field (two fields at a time), not with the catalogue.
 fn write_star_files(dir: &Path, batches: Vec<RecordBatch>) -> Result<()> {
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        None => stars_batch(&BTreeMap::new())?.schema(),
-    };
+    let schema = schema::stars_file_schema();
     let all = concat_batches(&schema, &batches)?;
     drop(batches);
     let key = |name: &str| -> Result<SortColumn> {
@@ -287,18 +284,13 @@ fn write_star_files(dir: &Path, batches: Vec<RecordBatch>) -> Result<()> {
     };
     let order = lexsort_to_indices(&[key("healpix")?, key("star_id")?], None)?;
     let rows = all.num_rows();
-    let mut start = 0;
-    let mut file = 0;
-    loop {
+    for file in 0..rows.div_ceil(STARS_PER_FILE).max(1) {
+        let start = file * STARS_PER_FILE;
         let len = STARS_PER_FILE.min(rows - start);
         let path = dir.join(format!("part-{file:05}.parquet"));
         write_stars_parquet(&path, take_record_batch(&all, &order.slice(start, len))?)?;
-        start += len;
-        file += 1;
-        if start >= rows {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// The stars of field `number`, spread over its CCD quarters with uneven densities,

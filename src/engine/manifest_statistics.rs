@@ -5,11 +5,14 @@
 //! cone elsewhere) is skipped without ever being opened. Files the manifest has no ranges
 //! for (catalogues written by an earlier skyql) fall back to DataFusion's own footer
 //! reading, cached in an ordinary statistics cache.
+//!
+//! Each entry carries the size and modification time the manifest records; DataFusion
+//! checks them against the file it lists (`CachedFileMetadata::is_valid_for`) and reads
+//! the footer of a file changed since, which then stays in the fallback cache.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::stats::Precision;
@@ -19,25 +22,15 @@ use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::cache::{Cache, CacheEntryInfo, SchemaFingerprint, TableScopedPath};
 use datafusion::object_store::ObjectMeta;
 
-use crate::catalog::Catalog;
 use crate::catalog::manifest::{ColumnRange, DataFile, RangeValue, TableEntry};
 
 /// Memory budget of the fallback cache (DataFusion's default for its own).
 const FALLBACK_CACHE_BYTES: usize = 20 * 1024 * 1024;
 
-/// One file the manifest describes.
-#[derive(Debug)]
-struct KnownFile {
-    /// Where it is on disk, to read its size and modification time (what DataFusion checks
-    /// a cached entry against).
-    path: PathBuf,
-    entry: DataFile,
-}
-
 /// The cache: the manifest's facts first, DataFusion's footer reading behind them.
 pub struct ManifestStatistics {
     /// Files by their path inside the table (`field=lm055/part-000002-0000.parquet`).
-    files: HashMap<String, KnownFile>,
+    files: HashMap<String, DataFile>,
     /// The table's object-store prefix (`tmp/cat/v000003/measurements`).
     table_prefix: String,
     file_schema: SchemaRef,
@@ -58,10 +51,9 @@ impl ManifestStatistics {
     /// The cache of the catalogue's table `entry`, whose listing table's URL has the
     /// object-store prefix `table_prefix`, whose files have the schema `file_schema`
     /// (without the partition columns) and the key columns `range_columns`. A file the
-    /// manifest does not give every key column's range for is left to DataFusion (the
-    /// order across files needs every sort column's bounds).
+    /// manifest does not give every key column's range (and its modification time) for is
+    /// left to DataFusion (the order across files needs every sort column's bounds).
     pub fn for_table(
-        catalog: &Catalog,
         entry: &TableEntry,
         range_columns: &[&str],
         table_prefix: &str,
@@ -70,14 +62,10 @@ impl ManifestStatistics {
         let files = entry
             .data_files
             .iter()
-            .filter(|f| !range_columns.is_empty() && f.has_ranges(range_columns))
-            .map(|f| {
-                let known = KnownFile {
-                    path: catalog.data_file_path(entry, f),
-                    entry: f.clone(),
-                };
-                (f.path.clone(), known)
+            .filter(|f| {
+                !range_columns.is_empty() && f.has_ranges(range_columns) && f.modified_ns.is_some()
             })
+            .map(|f| (f.path.clone(), f.clone()))
             .collect();
         let fingerprint = Arc::new(SchemaFingerprint::from_schema(&file_schema));
         Arc::new(ManifestStatistics {
@@ -90,28 +78,24 @@ impl ManifestStatistics {
         })
     }
 
-    /// The manifest's entry for `key`, when the file on disk still has the size and
-    /// modification time the manifest records (otherwise DataFusion reads the footer,
-    /// and `catalog verify` reports a changed file).
+    /// The manifest's entry for `key`, stamped with the size and modification time the
+    /// manifest records: DataFusion uses it only while the listed file still has them
+    /// (otherwise it reads the footer, and `catalog verify` reports a changed file).
     fn manifest_entry(&self, key: &TableScopedPath) -> Option<CachedFileMetadata> {
         let rel = key
             .path
             .as_ref()
             .strip_prefix(self.table_prefix.as_str())?
             .strip_prefix('/')?;
-        let known = self.files.get(rel)?;
-        let disk = std::fs::metadata(&known.path).ok()?;
-        if !known.entry.unchanged_on_disk(&disk) {
-            return None;
-        }
+        let file = self.files.get(rel)?;
         let meta = ObjectMeta {
             location: key.path.clone(),
-            last_modified: disk.modified().ok()?.into(),
-            size: disk.len(),
+            last_modified: (UNIX_EPOCH + Duration::from_nanos(file.modified_ns?)).into(),
+            size: file.bytes,
             e_tag: None,
             version: None,
         };
-        let statistics = file_statistics(&known.entry, &self.file_schema);
+        let statistics = file_statistics(file, &self.file_schema);
         Some(CachedFileMetadata::new(
             meta,
             Arc::clone(&self.fingerprint),
@@ -162,8 +146,10 @@ fn column_statistics(range: &ColumnRange, data_type: &DataType) -> Option<Column
 }
 
 impl Cache<TableScopedPath, CachedFileMetadata> for ManifestStatistics {
+    /// A footer DataFusion read (a file without ranges, or changed since the manifest)
+    /// first, then the manifest's entry.
     fn get(&self, key: &TableScopedPath) -> Option<CachedFileMetadata> {
-        self.manifest_entry(key).or_else(|| self.fallback.get(key))
+        self.fallback.get(key).or_else(|| self.manifest_entry(key))
     }
 
     fn put(&self, key: &TableScopedPath, value: CachedFileMetadata) -> Option<CachedFileMetadata> {

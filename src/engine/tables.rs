@@ -147,7 +147,6 @@ pub fn catalog_table(
         .with_table_partition_cols(partitions)
         .with_file_sort_order(file_sort_order(name));
     let statistics = super::manifest_statistics::ManifestStatistics::for_table(
-        catalog,
         entry,
         schema::range_columns(name),
         table_url.prefix().as_ref(),

@@ -267,3 +267,13 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A catalogue written by `skyql generate --catalog` with `args`, in a temporary directory.
+pub fn generated_catalog(args: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    let mut argv = vec!["generate", "--catalog", cat.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    run_ok(&argv);
+    (tmp, cat)
+}

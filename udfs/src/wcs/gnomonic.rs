@@ -40,16 +40,9 @@ pub(crate) fn rotate_and_project(m: &[[f64; 3]; 3], ra: f64, dec: f64) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::functions::angular_separation;
     use crate::wcs::Projection;
     use crate::wcs::celestial::Rotation;
-
-    /// Angular distance in arcsec between two positions in degrees.
-    fn separation_arcsec((a1, d1): (f64, f64), (a2, d2): (f64, f64)) -> f64 {
-        let (a1, d1, a2, d2) = (a1 * D2R, d1 * D2R, a2 * D2R, d2 * D2R);
-        let h =
-            ((d2 - d1) / 2.0).sin().powi(2) + d1.cos() * d2.cos() * ((a2 - a1) / 2.0).sin().powi(2);
-        2.0 * h.sqrt().min(1.0).asin() * R2D * 3600.0
-    }
 
     /// The matrix path gives the positions of the general path (projection, then the
     /// rotation of paper II through (phi, theta)) and inverts itself, for reference points
@@ -76,7 +69,7 @@ mod tests {
                 let (phi, theta) = Projection::Tan.deproject(x, y).unwrap();
                 let general = rotation.native_to_celestial(phi, theta);
                 let fast = deproject_and_rotate(&m, x, y);
-                let err = separation_arcsec(general, fast);
+                let err = angular_separation(general.0, general.1, fast.0, fast.1) * 3600.0;
                 assert!(
                     err < 1e-7,
                     "crval {crval:?}, lonpole {lonpole:?}, ({x}, {y}): {general:?} against {fast:?}, {err:e} arcsec"
