@@ -130,6 +130,62 @@ fn max_rows_cuts_the_result_and_says_so() {
     assert!(!exact.contains("OVERFLOW"));
 }
 
+/// The values of the first cell of each TABLEDATA row, in file order.
+fn first_cells(votable: &str) -> Vec<i64> {
+    votable
+        .split("<TR><TD>")
+        .skip(1)
+        .map(|row| row.split("</TD>").next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn text_exports_keep_the_row_order_across_batches_encoded_in_parallel() {
+    // 100,000 rows are 13 batches of 8,192: more than the batches encoded at once, so the
+    // texts come back from several threads and must still be written in query order.
+    let sql = "SELECT value AS n, value * 0.25 AS quarter, concat('s', value) AS s \
+               FROM range(100000) ORDER BY value DESC";
+    let expected: Vec<i64> = (0..100_000).rev().collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let vot = tmp.path().join("rows.vot");
+    run_ok(&[
+        "query",
+        sql,
+        "--format",
+        "votable",
+        "--output",
+        vot.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&vot).unwrap();
+    assert_eq!(first_cells(&text), expected);
+    assert!(text.contains("<TR><TD>99999</TD><TD>24999.75</TD><TD>s99999</TD></TR>\n"));
+    assert!(text.ends_with("</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n"));
+
+    let csv = tmp.path().join("rows.csv");
+    run_ok(&[
+        "query",
+        sql,
+        "--format",
+        "csv",
+        "--output",
+        csv.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "n,quarter,s");
+    let numbers: Vec<i64> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(numbers, expected);
+    assert_eq!(lines[1], "99999,24999.75,s99999");
+
+    // The row limit cuts across batches too, then says so.
+    let cut = run_ok(&["query", sql, "--format", "votable", "--max-rows", "50000"]);
+    assert_eq!(first_cells(&cut), expected[..50_000].to_vec());
+    assert!(cut.contains("value=\"OVERFLOW\""));
+}
+
 #[test]
 fn csv_follows_rfc_4180_with_a_chosen_delimiter() {
     let sql = "SELECT 'a,b' AS s, 'say \"hi\"' AS q, CAST('NaN' AS DOUBLE) AS nan, \

@@ -8,10 +8,12 @@
 //! [`copy_format`]).
 
 pub mod copy_format;
+mod parallel_rows;
 pub mod table;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -23,8 +25,10 @@ use futures::StreamExt;
 
 use crate::catalog::durable::{is_special_file, parent_dir, sync_dir, sync_file, temporary_name};
 use crate::formats::columns::ExportLayout;
+use crate::formats::row_text::RowText;
 use crate::formats::votable::write::{DocumentInfo, Serialization, VotableWriter};
 use crate::formats::{csv, fits, parquet};
+use parallel_rows::write_rows_in_parallel;
 
 /// Output formats of `skyql query` and `COPY ... STORED AS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,11 +366,16 @@ async fn write_stream(
             out.flush()?;
         }
         _ => {
-            let layout = ExportLayout::new(&schema);
+            let layout = Arc::new(ExportLayout::new(&schema));
             let mut sink = Sink::open(format, target, &layout, options)?;
-            while let Some(b) = stream.next().await {
-                if let Some(b) = limit.take(b?) {
-                    sink.write(&layout.flatten(&b)?)?;
+            if let Some(rows) = sink.row_text() {
+                let write = |text: &[u8]| sink.write_encoded(text);
+                write_rows_in_parallel(&mut stream, &mut limit, layout, rows, write).await?;
+            } else {
+                while let Some(b) = stream.next().await {
+                    if let Some(b) = limit.take(b?) {
+                        sink.write(&layout.flatten(&b)?)?;
+                    }
                 }
             }
             sink.finish(limit.overflow)?;
@@ -424,6 +433,24 @@ impl Sink {
                 bail!("{} is not a flattened format", format.name())
             }
         })
+    }
+
+    /// The text of the rows of the formats whose rows stand alone (CSV, TABLEDATA).
+    fn row_text(&self) -> Option<Arc<dyn RowText>> {
+        match self {
+            Sink::Csv(w) => Some(w.row_text()),
+            Sink::Votable(w) => w.row_text().map(|r| r as Arc<dyn RowText>),
+            Sink::Parquet(_) | Sink::Fits(_) => None,
+        }
+    }
+
+    /// Writes rows encoded by [`Self::row_text`].
+    fn write_encoded(&mut self, text: &[u8]) -> Result<()> {
+        match self {
+            Sink::Csv(w) => w.write_encoded(text),
+            Sink::Votable(w) => w.write_encoded(text),
+            Sink::Parquet(_) | Sink::Fits(_) => bail!("Parquet and FITS rows are not text"),
+        }
     }
 
     fn write(&mut self, arrays: &[datafusion::arrow::array::ArrayRef]) -> Result<()> {

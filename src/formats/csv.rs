@@ -4,20 +4,49 @@
 //! numbers.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::Result;
 use datafusion::arrow::array::ArrayRef;
 
 use super::columns::{ExportColumn, int_null_texts};
-use super::typed::{CSV_STYLE, FLUSH_BYTES, Typed, drain_beyond};
+use super::row_text::RowText;
+use super::typed::{CSV_STYLE, Typed};
 
 /// Streams CSV rows batch by batch.
 pub struct CsvWriter<W: Write> {
     out: W,
+    rows: Arc<CsvRows>,
+    buf: Vec<u8>,
+}
+
+/// The text of CSV rows: the delimiter, the line end and the integer-array nulls.
+pub struct CsvRows {
     delimiter: u8,
     line_end: &'static [u8],
-    buf: Vec<u8>,
     int_nulls: Vec<String>,
+}
+
+impl RowText for CsvRows {
+    fn append_rows(&self, arrays: &[ArrayRef], out: &mut Vec<u8>) {
+        let typed: Vec<Typed> = arrays.iter().map(Typed::new).collect();
+        let rows = arrays.first().map_or(0, |a| a.len());
+        for row in 0..rows {
+            for (i, column) in typed.iter().enumerate() {
+                if i > 0 {
+                    out.push(self.delimiter);
+                }
+                if column.is_null(row) {
+                    continue;
+                }
+                match column.text(row) {
+                    Some(s) => write_field(s, self.delimiter, out),
+                    None => column.write_number(row, &CSV_STYLE, &self.int_nulls[i], out),
+                }
+            }
+            out.extend_from_slice(self.line_end);
+        }
+    }
 }
 
 impl<W: Write> CsvWriter<W> {
@@ -36,34 +65,31 @@ impl<W: Write> CsvWriter<W> {
         buf.clear();
         Ok(CsvWriter {
             out,
-            delimiter,
-            line_end,
+            rows: Arc::new(CsvRows {
+                delimiter,
+                line_end,
+                int_nulls: int_null_texts(columns),
+            }),
             buf,
-            int_nulls: int_null_texts(columns),
         })
     }
 
     /// Writes the rows of one batch of normalized columns.
     pub fn write(&mut self, arrays: &[ArrayRef]) -> Result<()> {
-        let typed: Vec<Typed> = arrays.iter().map(Typed::new).collect();
-        let rows = arrays.first().map_or(0, |a| a.len());
-        for row in 0..rows {
-            for (i, column) in typed.iter().enumerate() {
-                if i > 0 {
-                    self.buf.push(self.delimiter);
-                }
-                if column.is_null(row) {
-                    continue;
-                }
-                match column.text(row) {
-                    Some(s) => write_field(s, self.delimiter, &mut self.buf),
-                    None => column.write_number(row, &CSV_STYLE, &self.int_nulls[i], &mut self.buf),
-                }
-            }
-            self.buf.extend_from_slice(self.line_end);
-            drain_beyond(&mut self.out, &mut self.buf, FLUSH_BYTES)?;
-        }
-        drain_beyond(&mut self.out, &mut self.buf, 0)?;
+        self.rows.append_rows(arrays, &mut self.buf);
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// The text of this writer's rows, to encode batches elsewhere.
+    pub fn row_text(&self) -> Arc<CsvRows> {
+        self.rows.clone()
+    }
+
+    /// Writes rows already encoded by [`Self::row_text`].
+    pub fn write_encoded(&mut self, rows: &[u8]) -> Result<()> {
+        self.out.write_all(rows)?;
         Ok(())
     }
 

@@ -8,13 +8,15 @@
 //! and null flags in BINARY2.
 
 use std::io::Write;
+use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use base64::Engine;
 use datafusion::arrow::array::{Array, ArrayRef};
 
 use crate::formats::columns::{Datatype, ExportColumn, int_null_texts};
-use crate::formats::typed::{FLUSH_BYTES, Typed, VOTABLE_STYLE, drain_beyond};
+use crate::formats::row_text::RowText;
+use crate::formats::typed::{Typed, VOTABLE_STYLE};
 
 /// The VOTable namespace of versions 1.3 to 1.5.
 pub const NAMESPACE: &str = "http://www.ivoa.net/xml/VOTable/v1.3";
@@ -226,12 +228,40 @@ pub enum Serialization {
     Binary2,
 }
 
+/// The text of TABLEDATA rows (`<TR><TD>...</TD></TR>`, a line each).
+pub struct TabledataRows {
+    int_nulls: Vec<String>,
+}
+
+impl RowText for TabledataRows {
+    fn append_rows(&self, arrays: &[ArrayRef], out: &mut Vec<u8>) {
+        let typed: Vec<Typed> = arrays.iter().map(Typed::new).collect();
+        let rows = arrays.first().map_or(0, |a| a.len());
+        for row in 0..rows {
+            out.extend_from_slice(b"<TR>");
+            for (i, column) in typed.iter().enumerate() {
+                if column.is_null(row) {
+                    out.extend_from_slice(b"<TD/>");
+                    continue;
+                }
+                out.extend_from_slice(b"<TD>");
+                match column.text(row) {
+                    Some(s) => escape_xml(s, out),
+                    None => column.write_number(row, &VOTABLE_STYLE, &self.int_nulls[i], out),
+                }
+                out.extend_from_slice(b"</TD>");
+            }
+            out.extend_from_slice(b"</TR>\n");
+        }
+    }
+}
+
 /// Streams a VOTable: header at creation, rows batch by batch, footer at the end.
 pub struct VotableWriter<W: Write> {
     out: W,
     serialization: Serialization,
     ncols: usize,
-    int_nulls: Vec<String>,
+    tabledata: Arc<TabledataRows>,
     null_values: Vec<Option<i64>>,
     buf: Vec<u8>,
     /// Bytes of a BINARY2 stream not yet base64-encoded (less than 3).
@@ -255,48 +285,46 @@ impl<W: Write> VotableWriter<W> {
             out,
             serialization,
             ncols: columns.len(),
-            int_nulls: int_null_texts(columns),
+            tabledata: Arc::new(TabledataRows {
+                int_nulls: int_null_texts(columns),
+            }),
             null_values: columns.iter().map(|c| c.null_value).collect(),
-            buf: Vec::with_capacity(FLUSH_BYTES),
+            buf: Vec::new(),
             pending: Vec::new(),
         })
     }
 
     /// Writes the rows of one batch of normalized columns.
     pub fn write(&mut self, arrays: &[ArrayRef]) -> Result<()> {
-        let typed: Vec<Typed> = arrays.iter().map(Typed::new).collect();
-        let rows = arrays.first().map_or(0, |a| a.len());
         match self.serialization {
-            Serialization::TableData => self.write_tabledata(&typed, rows),
-            Serialization::Binary2 => self.write_binary2(&typed, rows),
+            Serialization::TableData => {
+                self.tabledata.append_rows(arrays, &mut self.buf);
+                self.out.write_all(&self.buf)?;
+                self.buf.clear();
+                Ok(())
+            }
+            Serialization::Binary2 => self.write_binary2(arrays),
         }
     }
 
-    fn write_tabledata(&mut self, typed: &[Typed], rows: usize) -> Result<()> {
-        for row in 0..rows {
-            self.buf.extend_from_slice(b"<TR>");
-            for (i, column) in typed.iter().enumerate() {
-                if column.is_null(row) {
-                    self.buf.extend_from_slice(b"<TD/>");
-                    continue;
-                }
-                self.buf.extend_from_slice(b"<TD>");
-                match column.text(row) {
-                    Some(s) => escape_xml(s, &mut self.buf),
-                    None => {
-                        column.write_number(row, &VOTABLE_STYLE, &self.int_nulls[i], &mut self.buf)
-                    }
-                }
-                self.buf.extend_from_slice(b"</TD>");
-            }
-            self.buf.extend_from_slice(b"</TR>\n");
-            drain_beyond(&mut self.out, &mut self.buf, FLUSH_BYTES)?;
+    /// The text of TABLEDATA rows, to encode batches elsewhere (None for BINARY2, whose
+    /// base64 stream runs across batches).
+    pub fn row_text(&self) -> Option<Arc<TabledataRows>> {
+        (self.serialization == Serialization::TableData).then(|| self.tabledata.clone())
+    }
+
+    /// Writes TABLEDATA rows already encoded by [`Self::row_text`].
+    pub fn write_encoded(&mut self, rows: &[u8]) -> Result<()> {
+        if self.serialization != Serialization::TableData {
+            bail!("encoded rows are TABLEDATA, this VOTable is BINARY2");
         }
-        drain_beyond(&mut self.out, &mut self.buf, 0)?;
+        self.out.write_all(rows)?;
         Ok(())
     }
 
-    fn write_binary2(&mut self, typed: &[Typed], rows: usize) -> Result<()> {
+    fn write_binary2(&mut self, arrays: &[ArrayRef]) -> Result<()> {
+        let typed: Vec<Typed> = arrays.iter().map(Typed::new).collect();
+        let rows = arrays.first().map_or(0, |a| a.len());
         let flag_bytes = self.ncols.div_ceil(8);
         let mut raw = std::mem::take(&mut self.pending);
         for row in 0..rows {
