@@ -408,3 +408,38 @@ fn repair_removes_only_the_leftovers_of_interrupted_writes() {
     assert!(!cat.join("v000007").exists());
     verify(&cat);
 }
+
+#[test]
+fn with_many_files_the_first_damaged_one_in_manifest_order_is_named() {
+    // 40 fields: 80 data files and the small tables, checked on two threads.
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    Skyql::new(["generate", "--measurements", "40000", "--field-count", "40"])
+        .catalog(&cat)
+        .ok();
+    let catalog = skyql::catalog::Catalog::open(&cat).unwrap();
+    let files: Vec<PathBuf> = (catalog.manifest.tables.values())
+        .flat_map(|e| e.data_files.iter().map(|f| catalog.data_file_path(e, f)))
+        .collect();
+    assert!(files.len() >= 80, "{} data files", files.len());
+
+    // The last file of the manifest (the second thread's) missing: it is named.
+    let last = files.last().unwrap();
+    std::fs::remove_file(last).unwrap();
+    let err = Skyql::new(["query", "SELECT 1"]).catalog(&cat).fails();
+    assert!(
+        err.contains(&last.display().to_string()) && err.contains("is missing"),
+        "{err}"
+    );
+
+    // A file of the first half truncated as well: that one comes first, so it is named.
+    let early = &files[files.len() / 4];
+    std::fs::write(early, b"PAR1").unwrap();
+    let err = Skyql::new(["query", "SELECT 1"]).catalog(&cat).fails();
+    assert!(
+        err.contains(&early.display().to_string())
+            && err.contains("4 bytes where the manifest records")
+            && !err.contains(&last.display().to_string()),
+        "{err}"
+    );
+}

@@ -141,10 +141,12 @@ fn first_cells(votable: &str) -> Vec<i64> {
 
 #[test]
 fn text_exports_keep_the_row_order_across_batches_encoded_in_parallel() {
-    // 100,000 rows are 13 batches of 8,192: more than the batches encoded at once, so the
-    // texts come back from several threads and must still be written in query order.
-    let sql = "SELECT value AS n, value * 0.25 AS quarter, concat('s', value) AS s \
-               FROM range(100000) ORDER BY value DESC";
+    // 100,000 rows of about 150 bytes of text are 13 batches of 8,192 rows, cut into
+    // chunks of at most 1 MB of text: more chunks than are encoded at once on a machine of
+    // up to 12 cores, so the texts come back from several threads and must still be
+    // written in query order.
+    let sql = "SELECT value AS n, value * 0.25 AS quarter, concat('s', value) AS s, \
+               repeat('x', 100) AS pad FROM range(100000) ORDER BY value DESC";
     let expected: Vec<i64> = (0..100_000).rev().collect();
     let tmp = tempfile::tempdir().unwrap();
     let vot = tmp.path().join("rows.vot");
@@ -158,7 +160,10 @@ fn text_exports_keep_the_row_order_across_batches_encoded_in_parallel() {
     ]);
     let text = std::fs::read_to_string(&vot).unwrap();
     assert_eq!(first_cells(&text), expected);
-    assert!(text.contains("<TR><TD>99999</TD><TD>24999.75</TD><TD>s99999</TD></TR>\n"));
+    let pad = "x".repeat(100);
+    let first_row =
+        format!("<TR><TD>99999</TD><TD>24999.75</TD><TD>s99999</TD><TD>{pad}</TD></TR>\n");
+    assert!(text.contains(&first_row));
     assert!(text.ends_with("</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n"));
 
     let csv = tmp.path().join("rows.csv");
@@ -172,13 +177,13 @@ fn text_exports_keep_the_row_order_across_batches_encoded_in_parallel() {
     ]);
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines[0], "n,quarter,s");
+    assert_eq!(lines[0], "n,quarter,s,pad");
     let numbers: Vec<i64> = lines[1..]
         .iter()
         .map(|l| l.split(',').next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(numbers, expected);
-    assert_eq!(lines[1], "99999,24999.75,s99999");
+    assert_eq!(lines[1], format!("99999,24999.75,s99999,{pad}"));
 
     // The row limit cuts across batches too, then says so.
     let cut = run_ok(&["query", sql, "--format", "votable", "--max-rows", "50000"]);

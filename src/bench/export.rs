@@ -23,7 +23,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{BenchOptions, peak_rss_bytes, run_python, summary};
+use super::{BenchOptions, peak_rss_bytes, run_python, summary, time_after_setup};
 use crate::demo::rng::Rng;
 use crate::export::{ExportOptions, OutputFormat, write_result};
 use crate::schema::column_metadata;
@@ -174,16 +174,20 @@ fn time_skyql(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<Vec<Line>>
     ];
     for (format, label, ext) in formats {
         let path = dir.join(format!("skyql.{ext}"));
-        let (times, written) = time_new_file(opts.repetitions, &path, || {
-            let df = ctx.read_batches(batches.clone())?;
-            let summary = rt.block_on(write_result(
-                df,
-                format,
-                Some(&path),
-                &ExportOptions::default(),
-            ))?;
-            Ok(summary.rows)
-        })?;
+        let (times, written) = time_after_setup(
+            opts.repetitions,
+            || remove(&path),
+            || {
+                let df = ctx.read_batches(batches.clone())?;
+                let summary = rt.block_on(write_result(
+                    df,
+                    format,
+                    Some(&path),
+                    &ExportOptions::default(),
+                ))?;
+                Ok(summary.rows)
+            },
+        )?;
         if written != rows as u64 {
             bail!("{label}: {written} rows written, {rows} expected");
         }
@@ -200,22 +204,9 @@ fn time_skyql(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<Vec<Line>>
     Ok(lines)
 }
 
-/// Runs `f` once to warm up, then `reps` times, each time after removing `path` (the
-/// file `f` writes) before the clock starts; returns the timings and the last result.
-fn time_new_file<T>(
-    reps: usize,
-    path: &Path,
-    mut f: impl FnMut() -> Result<T>,
-) -> Result<(Vec<f64>, T)> {
-    let mut check = f()?;
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
-        let start = Instant::now();
-        check = f()?;
-        times.push(start.elapsed().as_secs_f64());
-    }
-    Ok((times, check))
+/// Removes `path`, the file the next timed run writes anew.
+fn remove(path: &Path) -> Result<()> {
+    std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
 }
 
 /// TABLEDATA written by whole `skyql query` processes (this executable) from the Parquet
@@ -224,24 +215,28 @@ fn time_whole_process(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<Li
     let binary = std::env::current_exe().context("cannot find the skyql binary")?;
     let input = dir.join("skyql.parquet");
     let output = dir.join("whole-process.vot");
-    let (times, ()) = time_new_file(opts.repetitions, &output, || {
-        let run = Command::new(&binary)
-            .arg("query")
-            .arg("--table")
-            .arg(format!("result={}", input.display()))
-            .args(["--format", "votable", "--output"])
-            .arg(&output)
-            .arg("SELECT * FROM result")
-            .output()
-            .context("cannot run skyql query")?;
-        if !run.status.success() {
-            bail!(
-                "skyql query failed: {}",
-                String::from_utf8_lossy(&run.stderr).trim()
-            );
-        }
-        Ok(())
-    })?;
+    let (times, ()) = time_after_setup(
+        opts.repetitions,
+        || remove(&output),
+        || {
+            let run = Command::new(&binary)
+                .arg("query")
+                .arg("--table")
+                .arg(format!("result={}", input.display()))
+                .args(["--format", "votable", "--output"])
+                .arg(&output)
+                .arg("SELECT * FROM result")
+                .output()
+                .context("cannot run skyql query")?;
+            if !run.status.success() {
+                bail!(
+                    "skyql query failed: {}",
+                    String::from_utf8_lossy(&run.stderr).trim()
+                );
+            }
+            Ok(())
+        },
+    )?;
     let text = std::fs::read_to_string(&output)?;
     let written = text.matches("<TR>").count();
     if written != rows {

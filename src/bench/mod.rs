@@ -122,10 +122,20 @@ fn summary(mut t: Vec<f64>) -> (f64, f64, f64) {
 }
 
 /// Runs `f` once to warm up, then `reps` times; returns the timings and the last result.
-fn time<T, F: FnMut() -> Result<T>>(reps: usize, mut f: F) -> Result<(Vec<f64>, T)> {
+fn time<T, F: FnMut() -> Result<T>>(reps: usize, f: F) -> Result<(Vec<f64>, T)> {
+    time_after_setup(reps, || Ok(()), f)
+}
+
+/// Like [`time`], running `setup` before each timed run, outside the clock.
+fn time_after_setup<T, F: FnMut() -> Result<T>>(
+    reps: usize,
+    mut setup: impl FnMut() -> Result<()>,
+    mut f: F,
+) -> Result<(Vec<f64>, T)> {
     let mut check = f()?;
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps {
+        setup()?;
         let start = Instant::now();
         check = f()?;
         times.push(start.elapsed().as_secs_f64());

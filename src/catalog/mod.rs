@@ -117,29 +117,50 @@ impl Catalog {
                 version.display()
             );
         }
-        for (name, entry) in &self.manifest.tables {
-            for file in &entry.data_files {
-                let path = self.data_file_path(entry, file);
-                let size = std::fs::symlink_metadata(&path).map(|m| (m.is_file(), m.len()));
-                match size {
-                    Ok((true, n)) if n == file.bytes => {}
-                    Ok((true, n)) => bail!(
-                        "table {name}: {} has {n} bytes where the manifest records {}: the catalogue is damaged (see `skyql catalog verify`)",
-                        path.display(),
-                        file.bytes
-                    ),
-                    Ok((false, _)) => bail!(
-                        "table {name}: {} is not a regular file: the catalogue is damaged",
-                        path.display()
-                    ),
-                    Err(e) => bail!(
-                        "table {name}: data file {} is missing ({e}): the catalogue is damaged (see `skyql catalog verify`)",
-                        path.display()
-                    ),
-                }
-            }
+        let files: Vec<(&String, &TableEntry, &DataFile)> = (self.manifest.tables.iter())
+            .flat_map(|(name, entry)| entry.data_files.iter().map(move |f| (name, entry, f)))
+            .collect();
+        // A `statx` per file: on two threads for big catalogues (357 files at 10^9
+        // measurements), reporting the first damaged file in manifest order either way.
+        let threads = if files.len() < 64 { 1 } else { 2 };
+        let chunk = files.len().div_ceil(threads).max(1);
+        let first_error = std::thread::scope(|scope| {
+            let checks: Vec<_> = files
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().try_for_each(|f| self.check_file(*f))))
+                .collect();
+            checks
+                .into_iter()
+                .map(|check| {
+                    check
+                        .join()
+                        .unwrap_or_else(|_| bail!("checking the files failed"))
+                })
+                .find(Result::is_err)
+        });
+        first_error.unwrap_or(Ok(()))
+    }
+
+    /// Checks that one data file exists, is a regular file and has its recorded size.
+    fn check_file(&self, (name, entry, file): (&String, &TableEntry, &DataFile)) -> Result<()> {
+        let path = self.data_file_path(entry, file);
+        let size = std::fs::symlink_metadata(&path).map(|m| (m.is_file(), m.len()));
+        match size {
+            Ok((true, n)) if n == file.bytes => Ok(()),
+            Ok((true, n)) => bail!(
+                "table {name}: {} has {n} bytes where the manifest records {}: the catalogue is damaged (see `skyql catalog verify`)",
+                path.display(),
+                file.bytes
+            ),
+            Ok((false, _)) => bail!(
+                "table {name}: {} is not a regular file: the catalogue is damaged",
+                path.display()
+            ),
+            Err(e) => bail!(
+                "table {name}: data file {} is missing ({e}): the catalogue is damaged (see `skyql catalog verify`)",
+                path.display()
+            ),
         }
-        Ok(())
     }
 
     /// The survey conventions of the current version: the `conventions.toml` written with

@@ -1,26 +1,36 @@
 //! The rows of a text export (CSV, VOTable TABLEDATA) encoded on several threads.
 //!
 //! Turning numbers into text costs more than decoding them from Parquet, so a text export
-//! on one thread leaves the other cores idle. Each batch is flattened and turned into
-//! text on tokio's blocking pool while the next batches are read; the texts are written
-//! in the order of the stream. At most one batch per core (plus one) is in flight, so
-//! memory stays bounded by a few batches whatever the number of rows; their text buffers
-//! are reused (a new buffer per batch costs a page fault per 4 KB of text).
+//! on one thread leaves the other cores idle. Each batch is cut into chunks of about
+//! [`CHUNK_BYTES`] of text, flattened and turned into text on tokio's blocking pool while
+//! the next batches are read; the texts are written in the order of the stream. At most
+//! one chunk per core (plus one) is in flight and their buffers are reused (a new buffer
+//! per chunk costs a page fault per 4 KB of text), so the text held stays near
+//! (cores + 1) x [`CHUNK_BYTES`] whatever the number of rows (a single row longer than a
+//! chunk is one chunk). Dropping the export (Ctrl-C, a time limit) aborts the chunks not
+//! yet started; a panic while encoding resumes in the export.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
-use tokio::task::JoinHandle;
 
 use super::RowLimit;
 use crate::formats::columns::ExportLayout;
 use crate::formats::row_text::RowText;
 
-/// Reads `stream` up to `limit`, encodes its batches with `rows` on the blocking pool and
-/// hands each batch's text to `write`, in order.
+/// Text encoded by one task, about the size at which the writers used to flush.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// A chunk being encoded: its number of rows and their text.
+type Encoding = SpawnedTask<Result<(usize, Vec<u8>)>>;
+
+/// Reads `stream` up to `limit`, encodes its rows with `rows` on the blocking pool and
+/// hands each chunk's text to `write`, in order.
 pub async fn write_rows_in_parallel(
     stream: &mut SendableRecordBatchStream,
     limit: &mut RowLimit,
@@ -28,52 +38,80 @@ pub async fn write_rows_in_parallel(
     rows: Arc<dyn RowText>,
     mut write: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    let in_flight = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
-    let mut pending: VecDeque<Encoding> = VecDeque::with_capacity(in_flight);
-    // Bytes per row of the widest batch written so far: the first capacity of the next
-    // buffers, which then seldom grow (each growth copies the text written so far).
-    let mut row_bytes = 64;
-    let spare: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let mut encoder = Encoder {
+        layout,
+        rows,
+        pending: VecDeque::with_capacity(in_flight()),
+        spare: Arc::default(),
+        row_bytes: 64,
+    };
     while let Some(batch) = stream.next().await {
         let Some(batch) = limit.take(batch?) else {
             continue;
         };
-        let (layout, rows, spare_buffers) = (layout.clone(), rows.clone(), spare.clone());
-        let capacity = batch.num_rows() * row_bytes;
-        pending.push_back(tokio::task::spawn_blocking(move || {
-            let arrays = layout.flatten(&batch)?;
-            let reused = spare_buffers.lock().ok().and_then(|mut s| s.pop());
-            let mut text = reused.unwrap_or_default();
-            text.reserve(capacity);
-            rows.append_rows(&arrays, &mut text);
-            Ok((batch.num_rows(), text))
-        }));
-        if pending.len() >= in_flight {
-            let (n, text) = oldest(&mut pending).await?;
-            row_bytes = row_bytes.max(text.len() / n.max(1) + 1);
-            write(&text)?;
-            give_back(&spare, text);
+        let chunk_rows = (CHUNK_BYTES / encoder.row_bytes).max(1);
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let n = chunk_rows.min(batch.num_rows() - start);
+            encoder.spawn(batch.slice(start, n));
+            start += n;
+            if encoder.pending.len() >= in_flight() {
+                encoder.write_oldest(&mut write).await?;
+            }
         }
     }
-    while !pending.is_empty() {
-        write(&oldest(&mut pending).await?.1)?;
+    while !encoder.pending.is_empty() {
+        encoder.write_oldest(&mut write).await?;
     }
     Ok(())
 }
 
-/// Returns a written buffer, emptied, to the spare ones.
-fn give_back(spare: &Mutex<Vec<Vec<u8>>>, mut text: Vec<u8>) {
-    text.clear();
-    if let Ok(mut spare) = spare.lock() {
-        spare.push(text);
-    }
+/// One task per core, plus one so that a core never waits for the writer.
+fn in_flight() -> usize {
+    static IN_FLIGHT: OnceLock<usize> = OnceLock::new();
+    *IN_FLIGHT.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()) + 1)
 }
 
-/// A batch being encoded: its number of rows and their text.
-type Encoding = JoinHandle<Result<(usize, Vec<u8>)>>;
+/// The chunks in flight and what the next ones start with.
+struct Encoder {
+    layout: Arc<ExportLayout>,
+    rows: Arc<dyn RowText>,
+    pending: VecDeque<Encoding>,
+    /// Emptied buffers of written chunks.
+    spare: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Bytes per row of the widest chunk written so far: what sizes the chunks, and the
+    /// first capacity of their buffers, which then seldom grow.
+    row_bytes: usize,
+}
 
-/// The oldest batch in flight, once encoded.
-async fn oldest(pending: &mut VecDeque<Encoding>) -> Result<(usize, Vec<u8>)> {
-    let task = pending.pop_front().context("no batch in flight")?;
-    task.await.context("encoding a batch's rows failed")?
+impl Encoder {
+    /// Starts encoding `chunk` on the blocking pool.
+    fn spawn(&mut self, chunk: RecordBatch) {
+        let (layout, rows, spare) = (self.layout.clone(), self.rows.clone(), self.spare.clone());
+        let capacity = chunk.num_rows() * self.row_bytes;
+        self.pending.push_back(SpawnedTask::spawn_blocking(move || {
+            let arrays = layout.flatten(&chunk)?;
+            let reused = spare.lock().ok().and_then(|mut s| s.pop());
+            let mut text = reused.unwrap_or_default();
+            text.reserve(capacity);
+            rows.append_rows(&arrays, &mut text);
+            Ok((chunk.num_rows(), text))
+        }));
+    }
+
+    /// Waits for the oldest chunk, writes its text and keeps its buffer.
+    async fn write_oldest(&mut self, write: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let task = self.pending.pop_front().context("no chunk in flight")?;
+        let (n, mut text) = task
+            .join_unwind()
+            .await
+            .context("encoding rows was cancelled")??;
+        self.row_bytes = self.row_bytes.max(text.len() / n.max(1) + 1);
+        write(&text)?;
+        text.clear();
+        if let Ok(mut spare) = self.spare.lock() {
+            spare.push(text);
+        }
+        Ok(())
+    }
 }
