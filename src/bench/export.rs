@@ -23,7 +23,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{BenchOptions, peak_rss_bytes, run_python, summary, time_after_setup};
+use super::{BenchOptions, peak_rss_bytes, run_python, run_skyql, summary, time_after_setup};
 use crate::demo::rng::Rng;
 use crate::export::{ExportOptions, OutputFormat, write_result};
 use crate::schema::column_metadata;
@@ -212,31 +212,19 @@ fn remove(path: &Path) -> Result<()> {
 /// TABLEDATA written by whole `skyql query` processes (this executable) from the Parquet
 /// file of the in-process runs: start-up, reading and writing, as a user runs it.
 fn time_whole_process(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<Line> {
-    let binary = std::env::current_exe().context("cannot find the skyql binary")?;
-    let input = dir.join("skyql.parquet");
+    let table = format!("result={}", dir.join("skyql.parquet").display());
     let output = dir.join("whole-process.vot");
-    let (times, ()) = time_after_setup(
-        opts.repetitions,
-        || remove(&output),
-        || {
-            let run = Command::new(&binary)
-                .arg("query")
-                .arg("--table")
-                .arg(format!("result={}", input.display()))
-                .args(["--format", "votable", "--output"])
-                .arg(&output)
-                .arg("SELECT * FROM result")
-                .output()
-                .context("cannot run skyql query")?;
-            if !run.status.success() {
-                bail!(
-                    "skyql query failed: {}",
-                    String::from_utf8_lossy(&run.stderr).trim()
-                );
-            }
-            Ok(())
-        },
-    )?;
+    let args = [
+        "query",
+        "--table",
+        &table,
+        "--format",
+        "votable",
+        "--output",
+        &output.display().to_string(),
+        "SELECT * FROM result",
+    ];
+    let (times, _) = time_after_setup(opts.repetitions, || remove(&output), || run_skyql(&args))?;
     let text = std::fs::read_to_string(&output)?;
     let written = text.matches("<TR>").count();
     if written != rows {

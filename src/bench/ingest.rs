@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::BenchOptions;
+use super::{BenchOptions, run_skyql};
 
 /// Peak resident memory (VmHWM) of a running process, in bytes.
 fn peak_of(pid: u32) -> Option<u64> {
@@ -31,21 +31,18 @@ pub fn bench_ingest(opts: &BenchOptions) -> Result<()> {
 fn run(opts: &BenchOptions, binary: &Path, dir: &Path) -> Result<()> {
     let epochs = opts.rows.unwrap_or(400).to_string();
     let raw = dir.join("raw");
-    let out = Command::new(binary)
-        .args(["generate", "--out"])
-        .arg(&raw)
-        .args([
-            "--ccd-size",
-            "16",
-            "--epochs",
-            &epochs,
-            "--stars-per-quarter",
-            "150",
-        ])
-        .output()?;
-    if !out.status.success() {
-        bail!("generate failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    let raw_arg = raw.display().to_string();
+    run_skyql(&[
+        "generate",
+        "--out",
+        &raw_arg,
+        "--ccd-size",
+        "16",
+        "--epochs",
+        &epochs,
+        "--stars-per-quarter",
+        "150",
+    ])?;
     let bytes: u64 = walk_size(&raw.join("lightcurves"));
     let mut results = Vec::new();
     for rep in 0..opts.repetitions.max(1) {

@@ -115,6 +115,26 @@ fn in_scratch_dir<T>(name: &str, f: impl FnOnce(&std::path::Path) -> Result<T>) 
     result
 }
 
+/// Runs this skyql executable with `args` and waits for it: its standard output, or an
+/// error with the command and its standard error when it fails.
+fn run_skyql<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<Vec<u8>> {
+    use anyhow::Context;
+    let binary = std::env::current_exe().context("cannot find the skyql binary")?;
+    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    let out = std::process::Command::new(binary)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run skyql {}", shown.join(" ")))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "skyql {} failed: {}",
+            shown.first().map_or("", |a| a.as_ref()),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
 /// Median and spread (min, max) of timings in seconds.
 fn summary(mut t: Vec<f64>) -> (f64, f64, f64) {
     t.sort_by(f64::total_cmp);

@@ -1,7 +1,6 @@
 //! `skyql bench pix2sky`: pixel-to-sky and sky-to-pixel transforms against astropy, on real
 //! TAN-SIP headers of order 2 and 4.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use crate::engine::{Engine, EngineOptions};
@@ -12,7 +11,7 @@ use datafusion::datasource::MemTable;
 use skyql_udfs::fits_card::{Card, parse_header_text};
 use skyql_udfs::wcs::{PreparedWcs, Wcs};
 
-use super::{BenchOptions, compared, run_python, summary, time};
+use super::{BenchOptions, compared, run_python, run_skyql, summary, time};
 
 /// A real header of the benchmark.
 struct Case {
@@ -308,19 +307,9 @@ fn time_sql(opts: &BenchOptions, case: &Case, pixels: &[(f64, f64)]) -> Result<(
 /// Runs `skyql query` (this executable) on `sql` in a new process each time: the
 /// timings of the whole processes and the one value the query prints.
 fn time_process(opts: &BenchOptions, sql: &str) -> Result<(Vec<f64>, f64)> {
-    let binary = std::env::current_exe().context("cannot find the skyql binary")?;
     time(opts.repetitions, || {
-        let out = Command::new(&binary)
-            .args(["query", "--format", "csv", sql])
-            .output()
-            .context("cannot run skyql query")?;
-        if !out.status.success() {
-            bail!(
-                "skyql query failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
+        let stdout = run_skyql(&["query", "--format", "csv", sql])?;
+        let text = String::from_utf8_lossy(&stdout);
         text.lines()
             .last()
             .and_then(|l| l.trim().parse::<f64>().ok())

@@ -17,7 +17,7 @@ use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 
-use super::{BenchOptions, compared, run_python, summary};
+use super::{BenchOptions, compared, run_python, run_skyql, summary};
 use crate::demo::rng::Rng;
 
 /// Sources per square degree.
@@ -48,13 +48,8 @@ fn run(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<()> {
         let fits = dir.join(format!("{name}.fits"));
         let table = format!("{name}={}", path.display());
         let sql = format!("SELECT * FROM {name}");
-        let out = Command::new(&skyql)
-            .args(["query", "--table", &table, &sql, "--output"])
-            .arg(&fits)
-            .output()?;
-        if !out.status.success() {
-            bail!("FITS copy failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        let fits = fits.display().to_string();
+        run_skyql(&["query", "--table", &table, &sql, "--output", &fits])?;
     }
     let reps = opts.repetitions.max(1);
     println!(
