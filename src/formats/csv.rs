@@ -29,8 +29,7 @@ pub struct CsvRows {
 
 impl RowText for CsvRows {
     fn append_rows(&self, arrays: &[ArrayRef], out: &mut Vec<u8>) {
-        let typed: Vec<Typed> = arrays.iter().map(Typed::new).collect();
-        let rows = arrays.first().map_or(0, |a| a.len());
+        let (typed, rows) = Typed::columns(arrays);
         for row in 0..rows {
             for (i, column) in typed.iter().enumerate() {
                 if i > 0 {

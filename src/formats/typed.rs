@@ -70,6 +70,12 @@ impl<'a> Typed<'a> {
         Self::of(array.as_ref())
     }
 
+    /// The columns of a batch of normalized arrays, downcast, and its number of rows.
+    pub fn columns(arrays: &'a [ArrayRef]) -> (Vec<Typed<'a>>, usize) {
+        let rows = arrays.first().map_or(0, |a| a.len());
+        (arrays.iter().map(Typed::new).collect(), rows)
+    }
+
     fn of(array: &'a dyn Array) -> Typed<'a> {
         match array.data_type() {
             DataType::Boolean => Typed::Boolean(array.as_boolean()),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use base64::Engine;
-use datafusion::arrow::array::{Array, ArrayRef};
+use datafusion::arrow::array::ArrayRef;
 
 use crate::formats::columns::{Datatype, ExportColumn, int_null_texts};
 use crate::formats::row_text::RowText;
@@ -235,8 +235,7 @@ pub struct TabledataRows {
 
 impl RowText for TabledataRows {
     fn append_rows(&self, arrays: &[ArrayRef], out: &mut Vec<u8>) {
-        let typed: Vec<Typed> = arrays.iter().map(Typed::new).collect();
-        let rows = arrays.first().map_or(0, |a| a.len());
+        let (typed, rows) = Typed::columns(arrays);
         for row in 0..rows {
             out.extend_from_slice(b"<TR>");
             for (i, column) in typed.iter().enumerate() {
@@ -323,8 +322,7 @@ impl<W: Write> VotableWriter<W> {
     }
 
     fn write_binary2(&mut self, arrays: &[ArrayRef]) -> Result<()> {
-        let typed: Vec<Typed> = arrays.iter().map(Typed::new).collect();
-        let rows = arrays.first().map_or(0, |a| a.len());
+        let (typed, rows) = Typed::columns(arrays);
         let flag_bytes = self.ncols.div_ceil(8);
         let mut raw = std::mem::take(&mut self.pending);
         for row in 0..rows {
