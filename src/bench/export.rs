@@ -212,17 +212,19 @@ fn remove(path: &Path) -> Result<()> {
 /// TABLEDATA written by whole `skyql query` processes (this executable) from the Parquet
 /// file of the in-process runs: start-up, reading and writing, as a user runs it.
 fn time_whole_process(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<Line> {
-    let table = format!("result={}", dir.join("skyql.parquet").display());
+    let mut table = std::ffi::OsString::from("result=");
+    table.push(dir.join("skyql.parquet"));
     let output = dir.join("whole-process.vot");
+    let arg = std::ffi::OsStr::new;
     let args = [
-        "query",
-        "--table",
+        arg("query"),
+        arg("--table"),
         &table,
-        "--format",
-        "votable",
-        "--output",
-        &output.display().to_string(),
-        "SELECT * FROM result",
+        arg("--format"),
+        arg("votable"),
+        arg("--output"),
+        output.as_os_str(),
+        arg("SELECT * FROM result"),
     ];
     let (times, _) = time_after_setup(opts.repetitions, || remove(&output), || run_skyql(&args))?;
     let text = std::fs::read_to_string(&output)?;

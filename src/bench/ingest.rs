@@ -31,17 +31,17 @@ pub fn bench_ingest(opts: &BenchOptions) -> Result<()> {
 fn run(opts: &BenchOptions, binary: &Path, dir: &Path) -> Result<()> {
     let epochs = opts.rows.unwrap_or(400).to_string();
     let raw = dir.join("raw");
-    let raw_arg = raw.display().to_string();
+    let arg = std::ffi::OsStr::new;
     run_skyql(&[
-        "generate",
-        "--out",
-        &raw_arg,
-        "--ccd-size",
-        "16",
-        "--epochs",
-        &epochs,
-        "--stars-per-quarter",
-        "150",
+        arg("generate"),
+        arg("--out"),
+        raw.as_os_str(),
+        arg("--ccd-size"),
+        arg("16"),
+        arg("--epochs"),
+        arg(&epochs),
+        arg("--stars-per-quarter"),
+        arg("150"),
     ])?;
     let bytes: u64 = walk_size(&raw.join("lightcurves"));
     let mut results = Vec::new();

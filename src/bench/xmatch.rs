@@ -48,8 +48,15 @@ fn run(opts: &BenchOptions, rows: usize, dir: &Path) -> Result<()> {
         let fits = dir.join(format!("{name}.fits"));
         let table = format!("{name}={}", path.display());
         let sql = format!("SELECT * FROM {name}");
-        let fits = fits.display().to_string();
-        run_skyql(&["query", "--table", &table, &sql, "--output", &fits])?;
+        let arg = std::ffi::OsStr::new;
+        run_skyql(&[
+            arg("query"),
+            arg("--table"),
+            arg(&table),
+            arg(&sql),
+            arg("--output"),
+            fits.as_os_str(),
+        ])?;
     }
     let reps = opts.repetitions.max(1);
     println!(
