@@ -133,8 +133,8 @@ fn a_field_of_many_stars_is_written_in_pieces_and_loses_none() {
 }
 
 /// Per-star statistics that keep every sample (`lc_stats`, `stetson_j`) run in one
-/// ordered pass over the merged sorted partitions (no partial states), and give the rows
-/// of the hash plan that a group key without the files' order gets.
+/// ordered pass (no partial states), one per run of files of disjoint star ids, and give
+/// the rows of the hash plan that a group key without the files' order gets.
 #[test]
 fn per_star_statistics_run_in_one_ordered_pass_with_the_hash_plans_rows() {
     let (_tmp, cat) = generated_catalog(&["--measurements", "200000", "--field-count", "2"]);
@@ -166,10 +166,149 @@ fn per_star_statistics_run_in_one_ordered_pass_with_the_hash_plans_rows() {
         p.contains("AggregateExec: mode=Single") && !p.contains("AggregateExec: mode=Partial"),
         "{p}"
     );
+    // The two fields' files hold disjoint star ids: each is aggregated on its own core,
+    // with no merge of the sorted partitions before the aggregate.
+    let below = p.split("AggregateExec: mode=SinglePartitioned").nth(1);
+    assert!(
+        below.is_some_and(|scan| !scan.contains("SortPreservingMergeExec")),
+        "{p}"
+    );
+    // A consumer that does not need the star order gets the runs' results as they come,
+    // without an order-preserving merge that would drain the runs one after the other.
+    let totals = format!("SELECT count(*) AS groups, sum(n) AS n FROM ({ordered})");
+    let p = plan(&totals);
+    assert!(
+        p.contains("AggregateExec: mode=SinglePartitioned") && !p.contains("preserve_order=true"),
+        "{p}"
+    );
     let p = plan(&hashed);
     assert!(p.contains("AggregateExec: mode=Partial"), "{p}");
     let a = query_csv(&cat, &format!("{set}{ordered}"));
     let b = query_csv(&cat, &format!("{set}{hashed}"));
     assert!(a.len() > 1000, "{} groups", a.len());
     assert_eq!(a, b);
+    // One field's one file: nothing to split, the sorted partitions are merged before one
+    // ordered pass, with the same rows as the hash plan.
+    let one_field = |sql: &str| {
+        sql.replace(
+            "FROM measurements",
+            "FROM measurements WHERE field = 'lm001'",
+        )
+    };
+    let p = plan(&one_field(&ordered));
+    assert!(
+        p.contains("AggregateExec: mode=Single,") && !p.contains("mode=SinglePartitioned"),
+        "{p}"
+    );
+    let a1 = query_csv(&cat, &format!("{set}{}", one_field(&ordered)));
+    let b1 = query_csv(&cat, &format!("{set}{}", one_field(&hashed)));
+    assert!(a1.len() > 100 && a1.len() < a.len(), "{} groups", a1.len());
+    assert_eq!(a1, b1);
+    let total = &query_csv(&cat, &format!("{set}{totals}"))[0];
+    let samples: u64 = a.iter().map(|r| r["n"].parse::<u64>().unwrap()).sum();
+    assert_eq!(total["groups"], a.len().to_string());
+    assert_eq!(total["n"], samples.to_string());
+}
+
+/// A list of stars given as a CSV file is read into memory, so that the planner knows its
+/// size and builds the join's hash table on it, not on the measurements; the join gives
+/// the light curves of exactly those stars.
+#[test]
+fn a_list_of_stars_in_a_csv_file_is_the_build_side_of_its_join() {
+    let (tmp, cat) = generated_catalog(&["--measurements", "100000", "--field-count", "2"]);
+    let ids: Vec<String> = query_csv(&cat, "SELECT star_id FROM stars ORDER BY star_id LIMIT 5")
+        .into_iter()
+        .map(|r| r["star_id"].clone())
+        .collect();
+    let list = tmp.path().join("targets.csv");
+    std::fs::write(&list, format!("star_id\n{}\n", ids.join("\n"))).unwrap();
+    let table = format!("targets={}", list.display());
+    let join = "SELECT m.star_id, m.mjd, m.colour FROM measurements m \
+                JOIN targets t ON m.star_id = t.star_id ORDER BY m.star_id, m.mjd, m.colour";
+    let explain = run_ok(&[
+        "query",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--table",
+        &table,
+        &format!("EXPLAIN {join}"),
+    ]);
+    let build = explain
+        .split("HashJoinExec")
+        .nth(1)
+        .and_then(|below| below.split("DataSourceExec").nth(1))
+        .unwrap_or_default();
+    assert!(
+        build.starts_with(": partitions=1, partition_sizes="),
+        "the list is not the build side:\n{explain}"
+    );
+    let joined = run_ok(&[
+        "query",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--table",
+        &table,
+        "--format",
+        "csv",
+        join,
+    ]);
+    let quoted: Vec<String> = ids.iter().map(|i| format!("'{i}'")).collect();
+    let listed = run_ok(&[
+        "query",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--format",
+        "csv",
+        &format!(
+            "SELECT star_id, mjd, colour FROM measurements WHERE star_id IN ({}) \
+             ORDER BY star_id, mjd, colour",
+            quoted.join(",")
+        ),
+    ]);
+    assert!(listed.lines().count() > 5, "{listed}");
+    assert_eq!(joined, listed);
+}
+
+/// Ordinary aggregates grouped by star run on each run of files of disjoint star ids too
+/// (no order-preserving shuffle of partial states), with the hash plan's rows; grouping
+/// sets, whose grand total spans every run, keep DataFusion's plan.
+#[test]
+fn per_star_means_run_on_each_run_of_files_with_the_hash_plans_rows() {
+    let (_tmp, cat) = generated_catalog(&["--measurements", "200000", "--field-count", "3"]);
+    let set = "SET datafusion.execution.target_partitions = 2; ";
+    let ordered = "SELECT star_id, colour, count(*) AS n, round(avg(mag), 9) AS m, \
+                   round(stddev(mag), 9) AS s, count(DISTINCT ccd) AS ccds FROM measurements \
+                   GROUP BY star_id, colour ORDER BY star_id, colour";
+    let hashed = "SELECT sid AS star_id, colour, n, m, s, ccds FROM (SELECT star_id || '' AS sid, \
+                  colour, count(*) AS n, round(avg(mag), 9) AS m, round(stddev(mag), 9) AS s, \
+                  count(DISTINCT ccd) AS ccds FROM measurements GROUP BY star_id || '', colour) \
+                  ORDER BY star_id, colour";
+    let plan = |sql: &str| {
+        run_ok(&[
+            "query",
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--format",
+            "csv",
+            &format!("{set}EXPLAIN {sql}"),
+        ])
+    };
+    let p = plan(ordered);
+    assert!(p.contains("AggregateExec: mode=SinglePartitioned"), "{p}");
+    let a = query_csv(&cat, &format!("{set}{ordered}"));
+    let b = query_csv(&cat, &format!("{set}{hashed}"));
+    assert!(a.len() > 1000, "{} groups", a.len());
+    assert_eq!(a, b);
+    let rollup = "SELECT count(*) AS groups, max(n) AS total FROM (SELECT star_id, count(*) AS n \
+                  FROM measurements GROUP BY ROLLUP(star_id))";
+    let p = plan(rollup);
+    assert!(!p.contains("SinglePartitioned"), "{p}");
+    let row = &query_csv(&cat, &format!("{set}{rollup}"))[0];
+    let all = &query_csv(
+        &cat,
+        "SELECT count(*) AS n, count(DISTINCT star_id) AS stars FROM measurements",
+    )[0];
+    let stars: u64 = all["stars"].parse().unwrap();
+    assert_eq!(row["groups"], (stars + 1).to_string());
+    assert_eq!(row["total"], all["n"]);
 }

@@ -11,7 +11,8 @@
 //! - `xmatch_1arcsec`: one field's stars against a tenth of them shifted by 0.3 arcsec, all
 //!   pairs within 1 arcsec (a spatial join), beside DuckDB's declination-band join;
 //! - `lc_stats_field`: per-star statistics over one field (skyql `lc_stats`; DuckDB the
-//!   same moments with its own aggregates), last because of its memory;
+//!   same statistics with its own aggregates, `MEDIAN` and `MAD` included), last because
+//!   of its memory;
 //! - `memory_limit`: the quarters query under a 16 MB memory limit: it spills or fails
 //!   with an error, the process is never killed.
 //!
@@ -325,7 +326,7 @@ fn lc_stats_workload(field: &str, reps: usize) -> Workload {
             format!(
                 "SELECT star_id, colour, COUNT(*), AVG(mag), STDDEV_SAMP(mag), \
                  SUM(mag / (mag_err * mag_err)) / SUM(1 / (mag_err * mag_err)), MEDIAN(mag), \
-                 MAX(mag) - MIN(mag), MIN(mjd), MAX(mjd) FROM measurements \
+                 MAD(mag), MAX(mag) - MIN(mag), MIN(mjd), MAX(mjd) FROM measurements \
                  WHERE field = '{field}' GROUP BY star_id, colour"
             );
             reps

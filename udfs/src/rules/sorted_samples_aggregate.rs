@@ -11,19 +11,33 @@
 //! the small result as the final aggregate did, so that the plan above sees the same
 //! partitioning and ordering. It applies only when every aggregate of the node is one of
 //! these and the merged input is ordered on a group key (else the plan is unchanged).
+//!
+//! When the files' statistics show that no two files share a value of that key (a
+//! survey's files each hold their own run of star ids), there is nothing to merge: the
+//! scan is regrouped into runs of files ([`key_range_partitions`]) and each partition is
+//! aggregated on its own core (`SinglePartitioned`), every group being whole in one
+//! partition. This also applies to any other aggregate grouped on that key (per-star
+//! `avg`, `count`): their partial states are small, but the order-preserving repartition
+//! between partial and final aggregates drains runs that do not interleave one after the
+//! other, on one core. The hash repartition above then preserves the star order only if the plan
+//! above relies on it (an order-preserving merge of runs whose star ids do not interleave
+//! would drain them one after the other, on one core).
 
 use std::sync::Arc;
 
 use datafusion::common::Result;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::config::ConfigOptions;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
+use datafusion::physical_plan::expressions::Column;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, InputOrderMode, Partitioning,
 };
+
+use super::key_range_partitions::key_range_partitions;
 
 /// The aggregates whose partial state is every sample of the group.
 const SAMPLE_AGGREGATES: [&str; 2] = ["lc_stats", "stetson_j"];
@@ -36,12 +50,14 @@ impl PhysicalOptimizerRule for SortedSamplesAggregate {
     fn optimize(
         &self,
         plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
+        config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            Ok(single_ordered_pass(&node)?.map_or(Transformed::no(node), Transformed::yes))
-        })
-        .data()
+        // Twice the cores: runs of files of unequal sizes still keep every core busy.
+        let runs = 2 * config.execution.target_partitions;
+        // A result in an order (ORDER BY over the hash partitions this rule applies to)
+        // always has a node above the aggregate that requires its input ordered (the
+        // merge of the sorted partitions); the root's own order is therefore not needed.
+        rewrite(plan, false, runs)
     }
 
     fn name(&self) -> &str {
@@ -53,9 +69,41 @@ impl PhysicalOptimizerRule for SortedSamplesAggregate {
     }
 }
 
+/// `node` with every match below and at it replaced, children first. `order_needed`: the
+/// plan above relies on the order of `node`'s output (a node that requires its input
+/// ordered, or an ordered output whose order is needed in turn, which is assumed to come
+/// from every input).
+fn rewrite(
+    node: Arc<dyn ExecutionPlan>,
+    order_needed: bool,
+    runs: usize,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let required = node.required_input_ordering();
+    let passes_order = order_needed && node.output_ordering().is_some();
+    let children = node
+        .children()
+        .into_iter()
+        .enumerate()
+        .map(|(i, child)| {
+            let needed = passes_order || required.get(i).is_some_and(Option::is_some);
+            rewrite(child.clone(), needed, runs)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let node = if children.is_empty() {
+        node
+    } else {
+        replace_children_if_necessary(node, children)?
+    };
+    Ok(single_ordered_pass(&node, order_needed, runs)?.unwrap_or(node))
+}
+
 /// The replacement of a final aggregate over repartitioned partial sample states, when
 /// the pattern and the input order allow it.
-fn single_ordered_pass(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+fn single_ordered_pass(
+    node: &Arc<dyn ExecutionPlan>,
+    order_needed: bool,
+    runs: usize,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(last) = node.downcast_ref::<AggregateExec>() else {
         return Ok(None);
     };
@@ -68,9 +116,10 @@ fn single_ordered_pass(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn E
     let Some(partial) = shuffle.input().downcast_ref::<AggregateExec>() else {
         return Ok(None);
     };
-    if *partial.mode() != AggregateMode::Partial || !only_sample_aggregates(partial) {
+    if *partial.mode() != AggregateMode::Partial {
         return Ok(None);
     }
+    let samples = only_sample_aggregates(partial);
     let rows = partial.input();
     let Some(order) = rows.output_ordering() else {
         return Ok(None);
@@ -79,25 +128,68 @@ fn single_ordered_pass(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn E
     let Partitioning::Hash(keys, n) = out_partitioning else {
         return Ok(None);
     };
-    let merged: Arc<dyn ExecutionPlan> = if rows.output_partitioning().partition_count() > 1 {
-        Arc::new(SortPreservingMergeExec::new(order.clone(), rows.clone()))
-    } else {
-        rows.clone()
+    // Grouping sets would compute their coarser groups (the grand total) once per run.
+    let split = match leading_group_key(partial, order.first().expr.as_ref()) {
+        Some(key) if partial.group_expr().is_single() && runs > 1 => {
+            key_range_partitions(rows, key, runs)?
+        }
+        _ => None,
+    };
+    let (mode, input) = match split {
+        Some(split) => (AggregateMode::SinglePartitioned, split),
+        // Other aggregates have small partial states: their parallel plan stays.
+        None if !samples => return Ok(None),
+        None if rows.output_partitioning().partition_count() > 1 => (
+            AggregateMode::Single,
+            Arc::new(SortPreservingMergeExec::new(order.clone(), rows.clone())) as _,
+        ),
+        None => (AggregateMode::Single, rows.clone()),
     };
     let single = AggregateExec::try_new(
-        AggregateMode::Single,
+        mode,
         partial.group_expr().clone(),
         partial.aggr_expr().to_vec(),
         partial.filter_expr().to_vec(),
-        merged,
+        input,
         partial.input_schema(),
     )?;
     if *single.input_order_mode() == InputOrderMode::Linear || single.schema() != last.schema() {
         return Ok(None);
     }
-    // One input partition: the repartition keeps the star order without merging.
+    // One input partition: the repartition keeps the star order without merging. Several
+    // (runs of files): it merges them per output partition only when the plan above
+    // relies on the order the final aggregate gave. Such a merge takes the runs one after
+    // the other (their star ids do not interleave), so it would also serialize them.
     let spread = RepartitionExec::try_new(Arc::new(single), Partitioning::Hash(keys, n))?;
+    let spread = match last.properties().output_ordering() {
+        Some(wanted) if order_needed => {
+            let spread = spread.with_preserve_order();
+            let kept = spread
+                .properties()
+                .equivalence_properties()
+                .ordering_satisfy(wanted.clone())?;
+            if !kept {
+                return Ok(None);
+            }
+            spread
+        }
+        _ => spread,
+    };
     Ok(Some(Arc::new(spread)))
+}
+
+/// The name of the column that leads the input's order, when it is also a group key.
+fn leading_group_key<'a>(
+    partial: &AggregateExec,
+    leading: &'a dyn datafusion::physical_plan::PhysicalExpr,
+) -> Option<&'a str> {
+    let column = leading.downcast_ref::<Column>()?;
+    partial
+        .group_expr()
+        .expr()
+        .iter()
+        .any(|(e, _)| e.downcast_ref::<Column>() == Some(column))
+        .then_some(column.name())
 }
 
 fn only_sample_aggregates(node: &AggregateExec) -> bool {
