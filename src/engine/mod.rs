@@ -11,6 +11,7 @@
 
 pub mod cluster_guard;
 pub mod cone_fields_rule;
+pub mod counted_text_table;
 pub mod counts_rule;
 pub mod depth;
 pub mod fits_table;

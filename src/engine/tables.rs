@@ -15,6 +15,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
 
+use super::counted_text_table::{COUNTED_TEXT_BYTES, CountedTextTable, data_rows};
 use crate::catalog::Catalog;
 use crate::schema;
 
@@ -223,10 +224,12 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
             ctx.register_csv(name, &p, options)
                 .await
                 .with_context(|| format!("--table {name}: cannot read {}", path.display()))?;
-            if std::fs::metadata(path)?.len() <= SMALL_TEXT_TABLE_BYTES {
-                keep_in_memory(ctx, name)
-                    .await
+            if path.is_file() && std::fs::metadata(path)?.len() <= COUNTED_TEXT_BYTES {
+                let rows = data_rows(path)
                     .with_context(|| format!("--table {name}: cannot read {}", path.display()))?;
+                let listing = ctx.table_provider(name).await?;
+                ctx.deregister_table(name)?;
+                ctx.register_table(name, Arc::new(CountedTextTable::new(listing, rows)))?;
             }
         }
         "vot" | "votable" | "xml" => register_votable(ctx, name, path)?,
@@ -235,24 +238,6 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
             path.display()
         ),
     }
-    Ok(())
-}
-
-/// CSV and TSV files up to this size are read once into memory: a scan of a text file has
-/// no statistics, so a join would otherwise build its hash table on the other side,
-/// however large (a list of 1,000 stars joined to 10^8 measurements: 10 GB and 13 s,
-/// instead of 0.1 GB and 1.5 s with the list's row count known). Larger files stream.
-const SMALL_TEXT_TABLE_BYTES: u64 = 64 * 1024 * 1024;
-
-/// The registered table `name` read whole and registered again as an in-memory table,
-/// whose exact row count the planner then sees.
-async fn keep_in_memory(ctx: &SessionContext, name: &str) -> Result<()> {
-    let frame = ctx.table(name).await?;
-    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
-    ctx.deregister_table(name)?;
-    let mem = MemTable::try_new(schema, vec![batches])?;
-    ctx.register_table(name, Arc::new(mem))?;
     Ok(())
 }
 

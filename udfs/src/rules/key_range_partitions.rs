@@ -18,25 +18,32 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
+use datafusion::physical_plan::expressions::Column;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 
 /// `rows` with its file scan cut into at most `partitions` runs of files of disjoint
-/// `key` ranges, or `None` when the files do not prove it or there is nothing to cut.
-/// Only a scan under filters is accepted: they keep each row in its partition.
+/// ranges of `key` (a column of `rows`), or `None` when the files do not prove it or there
+/// is nothing to cut. Only a scan under filters is accepted: they keep each row in its
+/// partition.
 pub fn key_range_partitions(
     rows: &Arc<dyn ExecutionPlan>,
-    key: &str,
+    key: &Column,
     partitions: usize,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     if rows.fetch().is_some() {
         return Ok(None);
     }
-    if rows.downcast_ref::<FilterExec>().is_some() {
-        let [child] = rows.children()[..] else {
-            return Ok(None);
+    if let Some(filter) = rows.downcast_ref::<FilterExec>() {
+        // A filter's projection picks columns of its input by index, under their names.
+        let below = match filter.projection() {
+            Some(picked) => match picked.get(key.index()) {
+                Some(&index) => Column::new(key.name(), index),
+                None => return Ok(None),
+            },
+            None => key.clone(),
         };
-        return match key_range_partitions(child, key, partitions)? {
+        return match key_range_partitions(filter.input(), &below, partitions)? {
             Some(scan) => Ok(Some(replace_children_if_necessary(
                 rows.clone(),
                 vec![scan],
@@ -56,11 +63,17 @@ pub fn key_range_partitions(
     {
         return Ok(None);
     }
-    let Some(groups) = runs_of_disjoint_files(config, key, partitions) else {
+    let Some(column) = table_column(config, key) else {
         return Ok(None);
     };
+    let Some(groups) = runs_of_disjoint_files(config, column, partitions) else {
+        return Ok(None);
+    };
+    // Each partition must read its own files and no other: no work stealing between them
+    // (DataFusion turns it off for an ordered scan; said here, not assumed).
     let regrouped = FileScanConfigBuilder::from(config.clone())
         .with_file_groups(groups)
+        .with_preserve_order(true)
         .build();
     let regrouped: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(regrouped);
     // The ordering is validated against the new groups: it must survive.
@@ -70,6 +83,24 @@ pub fn key_range_partitions(
         return Ok(None);
     }
     Ok(Some(regrouped))
+}
+
+/// The index in the table schema (file columns, then partition columns: the index of the
+/// files' statistics) of the scan's output column `key`, when the scan outputs that table
+/// column as it is (not renamed, not computed) and its values order like its statistics
+/// (not a floating-point column: Parquet's bounds leave NaN out).
+fn table_column(config: &FileScanConfig, key: &Column) -> Option<usize> {
+    let index = match config.file_source.projection() {
+        Some(projection) => {
+            let picked = projection.iter().nth(key.index())?;
+            let column = picked.expr.downcast_ref::<Column>()?;
+            (picked.alias == key.name()).then_some(column.index())?
+        }
+        None => key.index(),
+    };
+    let table_schema = config.file_source.table_schema().table_schema();
+    let field = table_schema.fields().get(index)?;
+    (field.name() == key.name() && !field.data_type().is_floating()).then_some(index)
 }
 
 /// The scan's files, each once and whole. DataFusion cuts the files of a small scan into
@@ -120,16 +151,9 @@ struct KeyRange<'a> {
 /// files' ranges meet.
 fn runs_of_disjoint_files(
     config: &FileScanConfig,
-    key: &str,
+    column: usize,
     partitions: usize,
 ) -> Option<Vec<FileGroup>> {
-    // File statistics cover the table schema: file columns, then partition columns.
-    let column = config
-        .file_source
-        .table_schema()
-        .table_schema()
-        .index_of(key)
-        .ok()?;
     let wholes = whole_files(config)?;
     let mut files = Vec::new();
     for file in &wholes {
@@ -169,14 +193,15 @@ fn runs_of_disjoint_files(
         return None;
     }
     let runs = partitions.min(files.len());
-    let total: usize = files.iter().map(|f| f.rows.max(1)).sum();
+    // In u128: row counts come from the files' footers and may be anything.
+    let total: u128 = files.iter().map(|f| f.rows.max(1) as u128).sum();
     let mut groups: Vec<Vec<_>> = vec![Vec::new(); runs];
-    let mut before = 0usize;
+    let mut before = 0u128;
     for f in &files {
-        let rows = f.rows.max(1);
+        let rows = f.rows.max(1) as u128;
         // The run of the file's middle row: non-decreasing along the files.
-        let run = ((before + rows / 2) as u128 * runs as u128 / total as u128) as usize;
-        groups[run.min(runs - 1)].push(f.file.clone());
+        let run = (before + rows / 2) * runs as u128 / total;
+        groups[(run as usize).min(runs - 1)].push(f.file.clone());
         before += rows;
     }
     let groups: Vec<FileGroup> = groups
@@ -257,6 +282,7 @@ mod tests {
 
     #[test]
     fn disjoint_files_become_runs_in_key_order_balanced_by_rows() {
+        let star = Column::new("star_id", 0);
         // Two groups whose star ranges interleave, as a listing table may group them.
         let rows = scan(vec![
             vec![
@@ -268,12 +294,12 @@ mod tests {
                 file("d", Some(("lm0040", "lm0049")), 100),
             ],
         ]);
-        let split = key_range_partitions(&rows, "star_id", 2).unwrap().unwrap();
+        let split = key_range_partitions(&rows, &star, 2).unwrap().unwrap();
         assert_eq!(groups(&split), [vec!["a", "b"], vec!["c", "d"]]);
         assert_eq!(split.output_partitioning().partition_count(), 2);
         assert!(split.output_ordering().is_some());
         // More partitions than files: one file each, in key order.
-        let split = key_range_partitions(&rows, "star_id", 8).unwrap().unwrap();
+        let split = key_range_partitions(&rows, &star, 8).unwrap().unwrap();
         assert_eq!(groups(&split), [vec!["a"], vec!["b"], vec!["c"], vec!["d"]]);
         // One big file takes a run of its own.
         let rows = scan(vec![vec![
@@ -281,7 +307,7 @@ mod tests {
             file("b", Some(("lm0020", "lm0029")), 50),
             file("c", Some(("lm0030", "lm0039")), 50),
         ]]);
-        let split = key_range_partitions(&rows, "star_id", 2).unwrap().unwrap();
+        let split = key_range_partitions(&rows, &star, 2).unwrap().unwrap();
         assert_eq!(groups(&split), [vec!["a"], vec!["b", "c"]]);
         // A file cut into byte ranges over two partitions is read whole by one.
         let a = file("a", Some(("lm0010", "lm0019")), 100);
@@ -292,7 +318,7 @@ mod tests {
                 file("b", Some(("lm0020", "lm0029")), 100),
             ],
         ]);
-        let split = key_range_partitions(&rows, "star_id", 2).unwrap().unwrap();
+        let split = key_range_partitions(&rows, &star, 2).unwrap().unwrap();
         assert_eq!(groups(&split), [vec!["a"], vec!["b"]]);
         let config = split.downcast_ref::<DataSourceExec>().unwrap();
         let config = config
@@ -308,42 +334,45 @@ mod tests {
                 file("b", Some(("lm0020", "lm0029")), 100),
             ],
         ]);
-        assert!(key_range_partitions(&rows, "star_id", 2).unwrap().is_none());
+        assert!(key_range_partitions(&rows, &star, 2).unwrap().is_none());
     }
 
     #[test]
     fn files_that_share_a_key_or_lack_its_bounds_are_left_alone() {
+        let star = Column::new("star_id", 0);
         // Two files meet at one star: its rows would be in two partitions.
         let touching = scan(vec![
             vec![file("a", Some(("lm0010", "lm0020")), 100)],
             vec![file("b", Some(("lm0020", "lm0029")), 100)],
         ]);
-        assert!(
-            key_range_partitions(&touching, "star_id", 2)
-                .unwrap()
-                .is_none()
-        );
+        assert!(key_range_partitions(&touching, &star, 2).unwrap().is_none());
         let unknown = scan(vec![
             vec![file("a", Some(("lm0010", "lm0019")), 100)],
             vec![file("b", None, 100)],
         ]);
-        assert!(
-            key_range_partitions(&unknown, "star_id", 2)
-                .unwrap()
-                .is_none()
-        );
+        assert!(key_range_partitions(&unknown, &star, 2).unwrap().is_none());
         // A key that is not a column, or a single file: nothing to cut.
         let disjoint = scan(vec![
             vec![file("a", Some(("lm0010", "lm0019")), 100)],
             vec![file("b", Some(("lm0020", "lm0029")), 100)],
         ]);
-        assert!(key_range_partitions(&disjoint, "mjd", 2).unwrap().is_none());
+        // A floating-point key (NaN is outside Parquet's bounds), a renamed column.
         assert!(
-            key_range_partitions(&disjoint, "colour", 2)
+            key_range_partitions(&disjoint, &Column::new("mjd", 1), 2)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            key_range_partitions(&disjoint, &Column::new("sid", 0), 2)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            key_range_partitions(&disjoint, &Column::new("colour", 2), 2)
                 .unwrap()
                 .is_none()
         );
         let one = scan(vec![vec![file("a", Some(("lm0010", "lm0019")), 100)]]);
-        assert!(key_range_partitions(&one, "star_id", 2).unwrap().is_none());
+        assert!(key_range_partitions(&one, &star, 2).unwrap().is_none());
     }
 }

@@ -32,6 +32,7 @@ use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::expressions::Column;
 use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, InputOrderMode, Partitioning,
@@ -53,11 +54,11 @@ impl PhysicalOptimizerRule for SortedSamplesAggregate {
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // Twice the cores: runs of files of unequal sizes still keep every core busy.
-        let runs = 2 * config.execution.target_partitions;
+        let runs = config.execution.target_partitions.saturating_mul(2);
         // A result in an order (ORDER BY over the hash partitions this rule applies to)
         // always has a node above the aggregate that requires its input ordered (the
         // merge of the sorted partitions); the root's own order is therefore not needed.
-        rewrite(plan, false, runs)
+        rewrite(plan, false, runs, 0)
     }
 
     fn name(&self) -> &str {
@@ -69,24 +70,32 @@ impl PhysicalOptimizerRule for SortedSamplesAggregate {
     }
 }
 
+/// Plans deeper than this are left as DataFusion planned them below that depth (a bound
+/// on this rule's recursion, not on what DataFusion accepts).
+const MAX_DEPTH: usize = 256;
+
 /// `node` with every match below and at it replaced, children first. `order_needed`: the
 /// plan above relies on the order of `node`'s output (a node that requires its input
 /// ordered, or an ordered output whose order is needed in turn, which is assumed to come
-/// from every input).
+/// from every input; a sort makes its own order).
 fn rewrite(
     node: Arc<dyn ExecutionPlan>,
     order_needed: bool,
     runs: usize,
+    depth: usize,
 ) -> Result<Arc<dyn ExecutionPlan>> {
+    if depth > MAX_DEPTH {
+        return Ok(node);
+    }
     let required = node.required_input_ordering();
-    let passes_order = order_needed && node.output_ordering().is_some();
+    let passes_order = order_needed && node.output_ordering().is_some() && !node.is::<SortExec>();
     let children = node
         .children()
         .into_iter()
         .enumerate()
         .map(|(i, child)| {
             let needed = passes_order || required.get(i).is_some_and(Option::is_some);
-            rewrite(child.clone(), needed, runs)
+            rewrite(child.clone(), needed, runs, depth + 1)
         })
         .collect::<Result<Vec<_>>>()?;
     let node = if children.is_empty() {
@@ -178,18 +187,18 @@ fn single_ordered_pass(
     Ok(Some(Arc::new(spread)))
 }
 
-/// The name of the column that leads the input's order, when it is also a group key.
+/// The column that leads the input's order, when it is also a group key.
 fn leading_group_key<'a>(
     partial: &AggregateExec,
     leading: &'a dyn datafusion::physical_plan::PhysicalExpr,
-) -> Option<&'a str> {
+) -> Option<&'a Column> {
     let column = leading.downcast_ref::<Column>()?;
     partial
         .group_expr()
         .expr()
         .iter()
         .any(|(e, _)| e.downcast_ref::<Column>() == Some(column))
-        .then_some(column.name())
+        .then_some(column)
 }
 
 fn only_sample_aggregates(node: &AggregateExec) -> bool {
