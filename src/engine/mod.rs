@@ -296,7 +296,7 @@ impl Engine {
                     t.name
                 );
             }
-            tables::register_file(ctx, &t.name, &t.path).await?;
+            tables::register_file(ctx, &t.name, &t.path, self.options.cluster.is_some()).await?;
         }
         Ok(())
     }

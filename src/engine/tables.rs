@@ -178,8 +178,15 @@ fn file_sort_order(table: &str) -> Vec<Vec<datafusion::logical_expr::SortExpr>> 
 
 /// Registers an extra file (`--table NAME=PATH`): CSV with a header row, TSV, Parquet,
 /// VOTable, or a CDS/VizieR fixed-width file (`.dat`, `.dat.gz`) described by a ReadMe in
-/// its directory.
-pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+/// its directory. A small CSV or TSV file gives the planner its counted lines, except in
+/// a `cluster` session, whose plans travel to the scheduler serialized (a listing table
+/// does, our wrapper of it does not).
+pub async fn register_file(
+    ctx: &SessionContext,
+    name: &str,
+    path: &Path,
+    cluster: bool,
+) -> Result<()> {
     // `file.fits#HDU` before the CDS `ReadMe#table.dat` form.
     if let Some((file, hdu)) = super::fits_table::split_hdu(path).filter(|_| !path.exists()) {
         return super::fits_table::register_fits_table(ctx, name, file, Some(hdu));
@@ -224,7 +231,7 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
             ctx.register_csv(name, &p, options)
                 .await
                 .with_context(|| format!("--table {name}: cannot read {}", path.display()))?;
-            if path.is_file() && std::fs::metadata(path)?.len() <= COUNTED_TEXT_BYTES {
+            if !cluster && path.is_file() && std::fs::metadata(path)?.len() <= COUNTED_TEXT_BYTES {
                 let rows = data_rows(path)
                     .with_context(|| format!("--table {name}: cannot read {}", path.display()))?;
                 let listing = ctx.table_provider(name).await?;
