@@ -6,11 +6,13 @@
 //! the build side. The rows are still read as the query runs, a batch at a time, so a bad
 //! value is reported by the query that reads it, as before.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::{Result, Statistics};
@@ -20,19 +22,31 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-/// Text files up to this size have their lines counted; larger ones are left without a
-/// row count (counting would read them once more before every query).
+/// Text files up to this size have their lines counted, which reads them once more at
+/// every registration; larger ones are left without a row count.
 pub const COUNTED_TEXT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The rows of a text file with a header line: its lines but the first, a last line
-/// without a newline counted, empty lines not.
+/// without a newline counted, blank lines not. Read a line at a time into one buffer.
 pub fn data_rows(path: &Path) -> std::io::Result<usize> {
-    let bytes = std::fs::read(path)?;
-    let lines = bytes
-        .split(|&b| b == b'\n')
-        .filter(|line| !line.iter().all(|b| b.is_ascii_whitespace()))
-        .count();
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut line = Vec::new();
+    let mut lines = 0usize;
+    while reader.read_until(b'\n', &mut line)? > 0 {
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            lines += 1;
+        }
+        line.clear();
+    }
     Ok(lines.saturating_sub(1))
+}
+
+/// Statistics over `schema` that know only the row count, as an estimate (a quoted field
+/// may hold a newline).
+fn counted(schema: &Schema, rows: usize) -> Statistics {
+    let mut stats = Statistics::new_unknown(schema);
+    stats.num_rows = Precision::Inexact(rows);
+    stats
 }
 
 /// A listing table over one text file, with the file's row count as an estimate.
@@ -66,9 +80,7 @@ impl TableProvider for CountedTextTable {
     }
 
     fn statistics(&self) -> Option<Statistics> {
-        let mut stats = Statistics::new_unknown(&self.schema());
-        stats.num_rows = Precision::Inexact(self.rows);
-        Some(stats)
+        Some(counted(&self.schema(), self.rows))
     }
 
     async fn scan(
@@ -86,12 +98,10 @@ impl TableProvider for CountedTextTable {
             return Ok(plan);
         };
         // Statistics of the whole table (file and partition columns), before projection.
-        let table_schema = config.file_source.table_schema().table_schema().clone();
-        let mut stats = Statistics::new_unknown(&table_schema);
-        stats.num_rows = Precision::Inexact(self.rows);
-        let counted = FileScanConfigBuilder::from(config.clone())
+        let stats = counted(config.file_source.table_schema().table_schema(), self.rows);
+        let config = FileScanConfigBuilder::from(config.clone())
             .with_statistics(stats)
             .build();
-        Ok(DataSourceExec::from_data_source(counted))
+        Ok(DataSourceExec::from_data_source(config))
     }
 }

@@ -231,12 +231,15 @@ pub async fn register_file(
             ctx.register_csv(name, &p, options)
                 .await
                 .with_context(|| format!("--table {name}: cannot read {}", path.display()))?;
-            if !cluster && path.is_file() && std::fs::metadata(path)?.len() <= COUNTED_TEXT_BYTES {
+            let small = path
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.len() <= COUNTED_TEXT_BYTES);
+            if !cluster && small {
                 let rows = data_rows(path)
                     .with_context(|| format!("--table {name}: cannot read {}", path.display()))?;
-                let listing = ctx.table_provider(name).await?;
-                ctx.deregister_table(name)?;
-                ctx.register_table(name, Arc::new(CountedTextTable::new(listing, rows)))?;
+                if let Some(listing) = ctx.deregister_table(name)? {
+                    ctx.register_table(name, Arc::new(CountedTextTable::new(listing, rows)))?;
+                }
             }
         }
         "vot" | "votable" | "xml" => register_votable(ctx, name, path)?,

@@ -1,8 +1,9 @@
 //! A sorted file scan regrouped so that no two partitions hold the same value of a key.
 //!
-//! A survey's measurement files are sorted by star id, and each file holds a range of star
-//! ids that no other file holds (the ingest writes a field's stars in order and cuts its
-//! files between stars). When the files' statistics prove it (exact minimum and maximum of
+//! A survey's measurement files are sorted by star id, and each file usually holds a range
+//! of star ids that no other file holds (the generator writes a field's stars in order and
+//! cuts its files between stars; an ingest's chunks do so when its input comes in star
+//! order). When the files' statistics prove it (exact minimum and maximum of
 //! the key, no nulls, pairwise disjoint ranges, whole files), the scan can be cut into
 //! partitions that each read a run of consecutive files: every value of the key, hence
 //! every group of a `GROUP BY` on it, is then in exactly one partition, and each partition
@@ -351,12 +352,12 @@ mod tests {
             vec![file("b", None, 100)],
         ]);
         assert!(key_range_partitions(&unknown, &star, 2).unwrap().is_none());
-        // A key that is not a column, or a single file: nothing to cut.
         let disjoint = scan(vec![
             vec![file("a", Some(("lm0010", "lm0019")), 100)],
             vec![file("b", Some(("lm0020", "lm0029")), 100)],
         ]);
-        // A floating-point key (NaN is outside Parquet's bounds), a renamed column.
+        // A floating-point key (NaN is outside Parquet's bounds), a renamed column, a key
+        // that is not a column of the scan, a single file: nothing to cut.
         assert!(
             key_range_partitions(&disjoint, &Column::new("mjd", 1), 2)
                 .unwrap()

@@ -17,11 +17,10 @@
 //! scan is regrouped into runs of files ([`key_range_partitions`]) and each partition is
 //! aggregated on its own core (`SinglePartitioned`), every group being whole in one
 //! partition. This also applies to any other aggregate grouped on that key (per-star
-//! `avg`, `count`): their partial states are small, but the order-preserving repartition
-//! between partial and final aggregates drains runs that do not interleave one after the
-//! other, on one core. The hash repartition above then preserves the star order only if the plan
-//! above relies on it (an order-preserving merge of runs whose star ids do not interleave
-//! would drain them one after the other, on one core).
+//! `avg`, `count`): their partial states are small, but an order-preserving merge of runs
+//! whose star ids do not interleave drains them one after the other, on one core. For the
+//! same reason the hash repartition above the aggregate preserves the star order only
+//! when the plan above relies on it.
 
 use std::sync::Arc;
 
@@ -35,7 +34,7 @@ use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::{
-    ExecutionPlan, ExecutionPlanProperties, InputOrderMode, Partitioning,
+    ExecutionPlan, ExecutionPlanProperties, InputOrderMode, Partitioning, PhysicalExpr,
 };
 
 use super::key_range_partitions::key_range_partitions;
@@ -106,8 +105,8 @@ fn rewrite(
     Ok(single_ordered_pass(&node, order_needed, runs)?.unwrap_or(node))
 }
 
-/// The replacement of a final aggregate over repartitioned partial sample states, when
-/// the pattern and the input order allow it.
+/// The replacement of a final aggregate over repartitioned partial states: any aggregate
+/// when the files split by the leading group key, sample aggregates also by a merge.
 fn single_ordered_pass(
     node: &Arc<dyn ExecutionPlan>,
     order_needed: bool,
@@ -190,7 +189,7 @@ fn single_ordered_pass(
 /// The column that leads the input's order, when it is also a group key.
 fn leading_group_key<'a>(
     partial: &AggregateExec,
-    leading: &'a dyn datafusion::physical_plan::PhysicalExpr,
+    leading: &'a dyn PhysicalExpr,
 ) -> Option<&'a Column> {
     let column = leading.downcast_ref::<Column>()?;
     partial
