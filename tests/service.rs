@@ -15,6 +15,8 @@ use common::{Skyql, data};
 struct Server {
     child: Child,
     addr: String,
+    /// Its request log, line by line.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -41,8 +43,14 @@ impl Server {
         let addr = line[start..].split('/').next().unwrap().to_string();
         // Keep reading the log so the server never blocks on a full pipe.
         let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || for _ in BufReader::new(out).lines() {});
-        Server { child, addr }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Server { child, addr, log }
     }
 
     /// (status, headers, body) of a request.
@@ -297,11 +305,242 @@ fn cone_search_and_the_concurrency_limit() {
     assert!(meta.contains("<FIELD") && !meta.contains("<TR>"), "{meta}");
     let (_, _, bad) = server.get("/scs/stars?RA=66.7&DEC=-69.3&SR=-1");
     assert!(bad.contains("<INFO name=\"Error\""), "{bad}");
+}
+
+/// A query that holds its slot until its time limit cancels it.
+const SLOW: &str = "SELECT COUNT(*) AS n FROM (SELECT a.value FROM generate_series(1, 1000000) a \
+                    CROSS JOIN generate_series(1, 10000000) b) t";
+
+#[test]
+fn queries_beyond_the_running_limit_wait_in_the_queue_and_only_a_full_queue_gets_503() {
+    let (_tmp, cat) = catalog();
+    // No 503 below the queue's depth: 12 clients at once on 2 slots all get their rows.
+    let server = Server::start(
+        &cat,
+        Some("max_concurrent_queries = 2\nqueue_depth = 20\nqueue_wait_s = 60\n"),
+    );
+    let server = std::sync::Arc::new(server);
+    let clients: Vec<_> = (0..12)
+        .map(|i| {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                server.get(&format!(
+                    "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+                    q(&format!("SELECT COUNT(*) + {i} AS n FROM eros2.stars"))
+                ))
+            })
+        })
+        .collect();
+    for c in clients {
+        let (status, _, body) = c.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
     drop(server);
-    let closed = Server::start(&cat, Some("max_concurrent_queries = 0\n"));
-    let (status, head, body) = closed.get("/tap/sync?LANG=ADQL&QUERY=SELECT%201");
+    // One slot, a queue of one: the slow query runs, the next waits and is answered, a
+    // third finds the queue full and gets 503 with Retry-After and the true reason.
+    let server = std::sync::Arc::new(Server::start(
+        &cat,
+        Some(
+            "max_concurrent_queries = 1\nqueue_depth = 1\nqueue_wait_s = 60\nsync_timeout_s = 3\n",
+        ),
+    ));
+    let slow = {
+        let server = server.clone();
+        std::thread::spawn(move || server.get(&format!("/tap/sync?LANG=ADQL&QUERY={}", q(SLOW))))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let waiting = {
+        let server = server.clone();
+        std::thread::spawn(move || {
+            server.get(&format!(
+                "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+                q("SELECT 41 + 1 AS n")
+            ))
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let (status, head, body) = server.get("/tap/sync?LANG=ADQL&QUERY=SELECT%201");
     assert_eq!(status, 503, "{body}");
     assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+    assert!(body.contains("queue_depth"), "{body}");
+    // The slow query's time limit is a server-side failure (500) that names the limit.
+    let (status, _, body) = slow.join().unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("3 s limit"), "{body}");
+    let (status, _, body) = waiting.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("42"), "{body}");
+}
+
+/// Submits an async job of `adql` and returns its path (`/tap/async/ID`).
+fn submit(server: &Server, adql: &str, run: bool) -> String {
+    let run = if run { "&PHASE=RUN" } else { "" };
+    let (status, head, _) = server.request(
+        "POST",
+        "/tap/async",
+        &format!("LANG=ADQL{run}&QUERY={}", q(adql)),
+    );
+    assert_eq!(status, 303);
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("location: ")
+                .map(str::to_string)
+        })
+        .unwrap();
+    location.split_once(&server.addr).unwrap().1.to_string()
+}
+
+#[test]
+fn jobs_survive_a_restart_and_a_stop_removes_only_the_services_files() {
+    let (tmp, cat) = catalog();
+    let jobs = tmp.path().join("jobs");
+    let config = format!("jobs_dir = \"{}\"\n", jobs.display());
+    let server = Server::start(&cat, Some(&config));
+    let done = submit(&server, "SELECT TOP 4 star_id FROM eros2.stars", true);
+    let doc = server.get(&format!("{done}?WAIT=30")).2;
+    assert!(doc.contains("<uws:phase>COMPLETED</uws:phase>"), "{doc}");
+    let pending = submit(&server, "SELECT TOP 2 star_id FROM eros2.stars", false);
+    let running = submit(&server, SLOW, true);
+    assert!(
+        server
+            .get(&format!("{running}?WAIT=1"))
+            .2
+            .contains("EXECUTING")
+    );
+    // A file someone else put there stays, whatever the service does.
+    std::fs::write(jobs.join("notes.txt"), "the administrator's").unwrap();
+    drop(server);
+    assert_eq!(
+        std::fs::read_to_string(jobs.join("notes.txt")).unwrap(),
+        "the administrator's"
+    );
+    let server = Server::start(&cat, Some(&config));
+    let list = server.get("/tap/async").2;
+    for job in [&done, &pending, &running] {
+        let id = job.rsplit('/').next().unwrap();
+        assert!(list.contains(id), "{id} in {list}");
+    }
+    let (_, _, result) = server.get(&format!("{done}/results/result"));
+    assert_eq!(result.matches("<TR>").count(), 4, "{result}");
+    assert_eq!(server.get(&format!("{pending}/phase")).2, "PENDING");
+    let doc = server.get(&running).2;
+    assert!(
+        doc.contains("<uws:phase>ERROR</uws:phase>") && doc.contains("stopped"),
+        "{doc}"
+    );
+    // A pending job still runs after the restart.
+    server.request("POST", &format!("{pending}/phase"), "PHASE=RUN");
+    let doc = server.get(&format!("{pending}?WAIT=30")).2;
+    assert!(doc.contains("COMPLETED"), "{doc}");
+    drop(server);
+    assert!(jobs.join("notes.txt").exists());
+}
+
+#[test]
+fn a_jobs_dir_holding_other_files_is_refused_and_left_intact() {
+    let (tmp, cat) = catalog();
+    let jobs = tmp.path().join("theirs");
+    std::fs::create_dir(&jobs).unwrap();
+    std::fs::write(jobs.join("thesis.tex"), "years of work").unwrap();
+    let config = tmp.path().join("service.toml");
+    std::fs::write(&config, format!("jobs_dir = \"{}\"\n", jobs.display())).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_skyql"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--catalog"])
+        .arg(&cat)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("thesis.tex") && err.contains("did not write"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&jobs).unwrap().count(), 1);
+    assert_eq!(
+        std::fs::read_to_string(jobs.join("thesis.tex")).unwrap(),
+        "years of work"
+    );
+}
+
+/// The rows of a CSV answer after its header, sorted.
+fn sorted_rows(csv: &str) -> Vec<String> {
+    let mut rows: Vec<String> = csv.lines().skip(1).map(str::to_string).collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn cones_by_the_fixed_plan_equal_the_sql_plan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("stars");
+    Skyql::new(["generate", "--stars", "60000", "--measurements", "0"])
+        .catalog(&cat)
+        .ok();
+    let server = Server::start(&cat, None);
+    let centres = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT ra, dec FROM stars WHERE healpix % 7919 = 0 ORDER BY healpix LIMIT 6",
+    ])
+    .catalog(&cat)
+    .ok();
+    let mut compared = 0;
+    for (i, line) in centres.lines().skip(1).enumerate() {
+        let (ra, dec) = line.split_once(',').unwrap();
+        let radius = [0.01, 0.05, 0.2][i % 3];
+        let cone =
+            format!("1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, {radius}))");
+        // The fixed shape takes the cone path; an ORDER BY sends the same query through SQL.
+        let fast = format!("SELECT * FROM eros2.stars WHERE {cone}");
+        let sql = format!("SELECT * FROM eros2.stars WHERE {cone} ORDER BY star_id");
+        let get = |adql: &str| {
+            let (status, _, body) = server.get(&format!(
+                "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+                q(adql)
+            ));
+            assert_eq!(status, 200, "{body}");
+            body
+        };
+        let (a, b) = (get(&fast), get(&sql));
+        assert_eq!(a.lines().next(), b.lines().next(), "the same columns");
+        assert_eq!(
+            sorted_rows(&a),
+            sorted_rows(&b),
+            "cone at {ra} {dec} r {radius}"
+        );
+        assert!(!sorted_rows(&a).is_empty());
+        // The cone search, every verbosity, against the CLI's cone_contains.
+        let cli = Skyql::new(["query", "--format", "csv"])
+            .args([format!(
+                "SELECT star_id FROM stars WHERE cone_contains(ra, dec, {ra}, {dec}, {radius}) ORDER BY star_id"
+            )])
+            .catalog(&cat)
+            .ok();
+        let expected: Vec<&str> = cli.lines().skip(1).collect();
+        for verb in 1..=3 {
+            let (status, _, body) = server.get(&format!(
+                "/scs/stars?RA={ra}&DEC={dec}&SR={radius}&VERB={verb}"
+            ));
+            assert_eq!(status, 200, "{body}");
+            let mut ids: Vec<&str> = body
+                .split("<TR><TD>")
+                .skip(1)
+                .map(|r| r.split("</TD>").next().unwrap())
+                .collect();
+            ids.sort();
+            assert_eq!(ids, expected, "VERB={verb} at {ra} {dec} r {radius}");
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, 6);
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(log.matches("cone path").count() >= 6 * 4, "{log}");
+    assert!(log.contains("optimize="), "the SQL plan ran too: {log}");
 }
 
 #[test]
@@ -346,7 +585,28 @@ fn the_metadata_endpoints_agree_with_the_data() {
         tables.contains("<name>eros2.stars</name>")
             && tables.contains("<name>TAP_SCHEMA.columns</name>")
     );
-    let (_, _, caps) = server.get("/tap/capabilities");
+    let (_, head, caps) = server.get("/tap/capabilities");
+    assert!(
+        head.to_ascii_lowercase().contains("content-type: text/xml"),
+        "{head}"
+    );
+    assert!(
+        caps.contains("queue_depth") || caps.contains("more wait"),
+        "{caps}"
+    );
+    let (status, head, body) = server.get("/tap/tables/eros2.nosuch");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{head}"
+    );
+    let (status, head, _) = server.get("/tap/tables/eros2.stars");
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("content-type: text/xml"),
+        "{head}"
+    );
     assert!(caps.contains("ivo://ivoa.net/std/TAP") && caps.contains("<hard unit=\"row\">"));
     assert!(
         server

@@ -8,8 +8,9 @@
 //! read per cutout), `survey` (light curves, the quarters query, per-star statistics,
 //! cone searches and a memory limit on a catalogue, beside DuckDB on the same files) and
 //! `ingest` (EROS text light curves, measurements per second and peak memory), `xmatch`
-//! (beside STILTS and LSDB) and `cluster` (survey queries embedded and on a loopback Ballista
-//! cluster of one and two executors).
+//! (beside STILTS and LSDB), `cluster` (survey queries embedded and on a loopback Ballista
+//! cluster of one and two executors) and `service` (`skyql serve` under many VO clients,
+//! beside another VO server such as DaCHS).
 
 #[cfg(feature = "cluster")]
 mod cluster;
@@ -17,6 +18,7 @@ mod export;
 mod images;
 mod ingest;
 mod pix2sky;
+mod service;
 mod survey;
 mod xmatch;
 
@@ -42,6 +44,8 @@ pub enum Workload {
     Xmatch,
     /// Survey queries embedded and on a loopback cluster of one and two executors.
     Cluster,
+    /// `skyql serve` under many cone-search clients, beside another VO server.
+    Service,
 }
 
 /// Options of `skyql bench`.
@@ -64,6 +68,18 @@ pub struct BenchOptions {
     pub catalog: Option<PathBuf>,
     /// A running cluster for `bench cluster` (else loopback clusters are started).
     pub cluster: Option<String>,
+    /// Concurrent clients of the service's load runs.
+    pub clients: usize,
+    /// Seconds of each load run of the service.
+    pub seconds: f64,
+    /// Another VO server to load the same way (`http://HOST:PORT`).
+    pub against: Option<String>,
+    /// Its cone search's path.
+    pub against_scs: String,
+    /// Its table of the same stars, for ADQL.
+    pub against_table: String,
+    /// A text of its processes' command lines (their CPU counts, with PostgreSQL's).
+    pub against_process: String,
 }
 
 /// Runs a workload and prints its figures.
@@ -80,6 +96,10 @@ pub fn run_bench(opts: &BenchOptions) -> Result<()> {
             #[cfg(not(feature = "cluster"))]
             Some(_) => bail!("{}", crate::engine::NO_CLUSTER),
             None => bail!("bench cluster needs --catalog (e.g. from skyql generate --catalog)"),
+        },
+        Workload::Service => match &opts.catalog {
+            Some(c) => service::bench_service(opts, c),
+            None => bail!("bench service needs --catalog (e.g. from skyql generate --catalog)"),
         },
         Workload::Survey => match &opts.catalog {
             Some(c) => survey::bench_survey(opts, c),

@@ -13,6 +13,7 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::file::statistics::Statistics;
+use datafusion::parquet::schema::types::ColumnPath;
 
 use super::crash;
 use super::durable::temporary_name;
@@ -54,14 +55,23 @@ pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) ->
     write_parquet_with(path, schema, batches, writer_properties())
 }
 
-/// Writes a `stars` file: pages of [`STAR_PAGE_ROWS`] rows.
+/// Columns of `stars` with few distinct values, the only ones dictionary-encoded: the
+/// others (ids, positions, magnitudes, file names) are nearly all distinct, and a
+/// dictionary page of theirs (up to 1 MB before the writer falls back to plain encoding)
+/// would be read and decoded whole by every cone that touches one row of its row group.
+const STAR_DICTIONARY_COLUMNS: [&str; 6] =
+    ["survey", "ccd", "quarter", "position_source", "n_r", "n_b"];
+
+/// Writes a `stars` file: pages of [`STAR_PAGE_ROWS`] rows, dictionaries only for the
+/// columns with few distinct values.
 pub fn write_stars_parquet(path: &Path, batch: RecordBatch) -> Result<u64> {
-    write_parquet_with(
-        path,
-        batch.schema(),
-        &[batch],
-        writer_properties_with_pages(STAR_PAGE_ROWS),
-    )
+    let mut properties = writer_properties_with_pages(STAR_PAGE_ROWS)
+        .into_builder()
+        .set_dictionary_enabled(false);
+    for column in STAR_DICTIONARY_COLUMNS {
+        properties = properties.set_column_dictionary_enabled(ColumnPath::from(column), true);
+    }
+    write_parquet_with(path, batch.schema(), &[batch], properties.build())
 }
 
 /// [`write_parquet`] with explicit writer properties.

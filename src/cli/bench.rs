@@ -25,6 +25,9 @@ enum WorkloadArg {
     /// Survey queries on a catalogue (--catalog) embedded and on a loopback Ballista
     /// cluster of one and two executors (a build with the `cluster` feature).
     Cluster,
+    /// `skyql serve` on a catalogue (--catalog) under many cone-search clients (SCS and TAP
+    /// sync) on loopback; with --against, another VO server on the same stars (DaCHS).
+    Service,
 }
 
 /// Arguments of `skyql bench`.
@@ -57,6 +60,25 @@ pub(crate) struct BenchArgs {
     /// clusters of one and two executors it starts itself.
     #[arg(long, value_name = "df://HOST:PORT")]
     cluster: Option<String>,
+    /// Concurrent clients of the service's load runs (service).
+    #[arg(long, default_value_t = 20)]
+    clients: usize,
+    /// Seconds of each load run (service).
+    #[arg(long, default_value_t = 60.0)]
+    seconds: f64,
+    /// Another VO server loaded the same way in the same run (service), e.g. DaCHS.
+    #[arg(long, value_name = "http://HOST:PORT")]
+    against: Option<String>,
+    /// The other server's cone search path (service).
+    #[arg(long, default_value = "/q/q/scs/scs.xml")]
+    against_scs: String,
+    /// The other server's table of the same stars (service).
+    #[arg(long, default_value = "q.stars")]
+    against_table: String,
+    /// Text of the other server's command line: those processes' CPU is counted, with
+    /// PostgreSQL's (service).
+    #[arg(long, default_value = "dachs serve")]
+    against_process: String,
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<()> {
@@ -68,6 +90,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         WorkloadArg::Cutout => Workload::Cutout,
         WorkloadArg::Xmatch => Workload::Xmatch,
         WorkloadArg::Cluster => Workload::Cluster,
+        WorkloadArg::Service => Workload::Service,
     };
     run_bench(&BenchOptions {
         workload,
@@ -78,5 +101,11 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         stilts: args.stilts,
         catalog: args.catalog,
         cluster: args.cluster,
+        clients: args.clients.max(1),
+        seconds: args.seconds,
+        against: args.against,
+        against_scs: args.against_scs,
+        against_table: args.against_table,
+        against_process: args.against_process,
     })
 }

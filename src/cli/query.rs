@@ -155,7 +155,7 @@ async fn query(args: QueryArgs) -> Result<()> {
         csv_crlf: args.csv_line_end.as_deref().map(|e| e == "crlf"),
         max_rows: args.max_rows,
         query: Some(sql.trim().to_string()),
-        table_name: None,
+        ..ExportOptions::default()
     };
     let summary = match write_result(df, format, args.output.as_deref(), &export).await {
         Ok(s) => s,

@@ -121,6 +121,9 @@ pub struct ExportOptions {
     pub query: Option<String>,
     /// Table name written in VOTables.
     pub table_name: Option<String>,
+    /// UCDs given to named columns in place of their own (the UCD1s Simple Cone Search
+    /// 1.03 clients look for).
+    pub ucd_overrides: Vec<(String, String)>,
 }
 
 impl Default for ExportOptions {
@@ -131,6 +134,7 @@ impl Default for ExportOptions {
             max_rows: None,
             query: None,
             table_name: None,
+            ucd_overrides: Vec::new(),
         }
     }
 }
@@ -169,6 +173,32 @@ pub async fn write_result(
     };
     let stream = df.execute_stream().await?;
     export_stream(stream, format, output, options).await
+}
+
+/// Writes a stream of batches to `out`, a byte stream (the service's spool of a
+/// synchronous result), as `write_result` writes files: CSV lines end in CRLF, the row
+/// limit of `options` applies. FITS, which cfitsio writes by path, is written to a file in
+/// `scratch` first, copied to `out` and removed.
+pub async fn export_stream_to(
+    stream: SendableRecordBatchStream,
+    format: OutputFormat,
+    mut out: Box<dyn Write + Send>,
+    scratch: &Path,
+    options: &ExportOptions,
+) -> Result<ExportSummary> {
+    let options = &options.with_csv_crlf_default(true);
+    if format != OutputFormat::Fits {
+        return write_stream(stream, format, Target::Writer(out), options).await;
+    }
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let guard = PartialFile(temporary_name(&scratch.join(format!("result-{n}.fits"))));
+    let tmp = guard.0.clone();
+    let summary = write_stream(stream, format, Target::Path(tmp.clone()), options).await?;
+    let mut from = std::fs::File::open(&tmp).context("cannot read back the FITS result")?;
+    std::io::copy(&mut from, &mut out)?;
+    out.flush()?;
+    Ok(summary)
 }
 
 /// Writes a stream of batches to `output` (a file, or standard output for `None` or `-`).
@@ -366,7 +396,13 @@ async fn write_stream(
             out.flush()?;
         }
         _ => {
-            let layout = Arc::new(ExportLayout::new(&schema));
+            let mut layout = ExportLayout::new(&schema);
+            for (name, ucd) in &options.ucd_overrides {
+                if let Some(c) = layout.columns.iter_mut().find(|c| &c.name == name) {
+                    c.ucd = Some(ucd.clone());
+                }
+            }
+            let layout = Arc::new(layout);
             let mut sink = Sink::open(format, target, &layout, options)?;
             if let Some(rows) = sink.row_text() {
                 let write = |text: &[u8]| sink.write_encoded(text);

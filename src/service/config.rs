@@ -23,14 +23,21 @@ pub struct ServiceConfig {
     /// Memory for query execution, shared by the running queries, in MiB (queries spill,
     /// or fail cleanly, beyond it).
     pub memory_mb: u64,
-    /// Queries running at once; more get HTTP 503 with Retry-After.
+    /// Queries running at once; more wait in the queue.
     pub max_concurrent_queries: usize,
+    /// Requests that may wait for a running slot; beyond, HTTP 503 with Retry-After.
+    pub queue_depth: usize,
+    /// Seconds a request may wait in the queue before it gets HTTP 503 with Retry-After.
+    pub queue_wait_s: u64,
     /// Asynchronous jobs kept at once (any phase).
     pub max_async_jobs: usize,
     /// Largest request body, in bytes.
     pub max_request_bytes: usize,
-    /// Where results are written before they are sent, and asynchronous results kept
-    /// [default: `service-jobs/` in the system's temporary directory].
+    /// The service's own directory: asynchronous jobs and their results (kept across
+    /// restarts), and the part of a large synchronous result beyond 1 MiB while it is
+    /// sent. It must be new, empty or an earlier skyql service's. Default: a directory of
+    /// this process's own under the system's temporary one, removed at the stop (jobs
+    /// then do not survive a restart).
     pub jobs_dir: Option<PathBuf>,
     /// The base URL clients see, when a reverse proxy stands in front (default: the
     /// address bound).
@@ -47,6 +54,8 @@ impl Default for ServiceConfig {
             retention_s: 7 * 24 * 3_600,
             memory_mb: 2_048,
             max_concurrent_queries: 16,
+            queue_depth: 1_024,
+            queue_wait_s: 30,
             max_async_jobs: 100,
             max_request_bytes: 1 << 20,
             jobs_dir: None,
@@ -64,10 +73,14 @@ impl ServiceConfig {
             .with_context(|| format!("invalid service configuration {}", path.display()))
     }
 
-    /// The directory of results.
-    pub fn jobs_dir(&self) -> PathBuf {
-        self.jobs_dir.clone().unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("skyql-service-{}", std::process::id()))
-        })
+    /// The jobs directory, and whether it is the process's own temporary one.
+    pub fn jobs_dir(&self) -> (PathBuf, bool) {
+        match &self.jobs_dir {
+            Some(d) => (d.clone(), false),
+            None => (
+                std::env::temp_dir().join(format!("skyql-service-{}", std::process::id())),
+                true,
+            ),
+        }
     }
 }

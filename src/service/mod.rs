@@ -3,16 +3,24 @@
 //! availability and tables, TAP_SCHEMA), Simple Cone Search 1.03 under `/scs/TABLE`.
 //!
 //! Every query runs in the engine's read-only mode, under the limits of
-//! [`config::ServiceConfig`]: a bounded number at once (then HTTP 503 with Retry-After),
-//! a time limit after which the query is cancelled, a shared memory pool, MAXREC. Results
-//! are written by the streaming export writers to a file under the jobs directory and
-//! streamed from it, never held whole in memory.
+//! [`config::ServiceConfig`]: a bounded number at once and a bounded queue behind them
+//! ([`admission`]; HTTP 503 with Retry-After only when the queue is full), a time limit
+//! covering planning and execution after which the query is cancelled, a shared memory
+//! pool, MAXREC. A synchronous result is written by the streaming export writers to a
+//! [`spool`] (memory, then an unlinked file) and sent from there once the query has given
+//! its slot back; asynchronous results are durable files of the jobs directory
+//! ([`jobs_dir`], [`job_store`]).
 
+pub mod admission;
 pub mod adql;
+pub mod cone_path;
 pub mod config;
+pub mod job_store;
+pub mod jobs_dir;
 pub mod params;
 pub mod query_runtime;
 pub mod scs;
+pub mod spool;
 pub mod tap;
 pub mod tap_schema;
 pub mod uws;
@@ -30,13 +38,19 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::serve::ListenerExt;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
-use tokio::sync::Semaphore;
 
 use crate::engine::{Engine, EngineOptions};
-use crate::export::{ExportOptions, ExportSummary, OutputFormat, write_result};
+use crate::export::{
+    ExportOptions, ExportSummary, OutputFormat, export_stream, export_stream_to, write_result,
+};
 pub use config::ServiceConfig;
 use query_runtime::Outcome;
+use spool::{Spool, Spooled};
 
 /// What `skyql serve` needs.
 #[derive(Debug, Clone)]
@@ -61,17 +75,25 @@ pub struct AppState {
     pub config: ServiceConfig,
     /// The base URL clients use (`http://HOST:PORT`).
     pub base_url: String,
-    /// Queries running at once (a permit is held until the query's work has stopped, not
-    /// only until its client has its answer).
-    pub running: Arc<Semaphore>,
+    /// The running-query slots and their queue (a slot is held until the query's work
+    /// has stopped, not only until its client has its answer).
+    pub admission: admission::Admission,
     /// The runtime the queries run on, apart from the front's.
     pub queries: query_runtime::QueryRuntime,
-    /// Where results are written.
-    pub jobs_dir: PathBuf,
+    /// The service's own directory (jobs, spilled results).
+    pub jobs_dir: jobs_dir::JobsDir,
     /// The asynchronous jobs.
     pub jobs: uws::Jobs,
     /// The schema the catalogue's tables are published under (the survey's name).
     pub schema: String,
+    /// The VOSI documents, rendered once at start.
+    pub documents: vosi::Documents,
+    /// Cones on the catalogue's stars without SQL planning (when the manifest has every
+    /// stars file's HEALPix range).
+    pub cone_path: Option<cone_path::ConePath>,
+    /// Server paths never shown to a client (the catalogue's, the jobs directory's), each
+    /// with the name shown instead.
+    private_paths: Vec<(String, &'static str)>,
     /// With `--cluster`: the engine and session whose queries run on the cluster (the same
     /// tables and views; TAP_SCHEMA, in memory here, stays with `ctx`).
     pub cluster: Option<(Engine, SessionContext)>,
@@ -83,9 +105,11 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", options.bind))?;
     let local = listener.local_addr()?;
+    // Small answers go out at once, not after the peer's delayed acknowledgement.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let state = Arc::new(build_state(&options, local).await?);
-    std::fs::create_dir_all(&state.jobs_dir)
-        .with_context(|| format!("cannot create {}", state.jobs_dir.display()))?;
     println!(
         "skyql serve: {} at {}/tap and {}/scs/stars",
         options.catalog.display(),
@@ -115,16 +139,17 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         _ = deadline => true,
     };
     reaper.abort();
-    state.jobs.abort_all().await;
-    let _ = std::fs::remove_dir_all(&state.jobs_dir);
+    state.jobs.stop_all(&state).await;
     if forced {
         println!(
             "skyql serve: stopped after {} s with requests still running",
             GRACE.as_secs()
         );
+        state.jobs_dir.close();
         // Their threads may be inside a step that does not yield: leave without them.
         std::process::exit(0);
     }
+    state.jobs_dir.close();
     println!("skyql serve: stopped");
     Ok(())
 }
@@ -167,16 +192,42 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
         .unwrap_or_else(|| format!("http://{local}"))
         .trim_end_matches('/')
         .to_string();
+    let (dir, ephemeral) = options.config.jobs_dir();
+    let jobs_dir = jobs_dir::JobsDir::claim(&dir, ephemeral)?;
+    let jobs = uws::Jobs::restore(jobs_dir.path());
+    let documents = vosi::Documents::render(&ctx, &schema, &base_url, &options.config).await?;
+    let cone_path = cone_path::ConePath::new(&engine, &ctx, &schema).await;
+    let mut private_paths = Vec::new();
+    for (p, stand_in) in [
+        (options.catalog.as_path(), "<catalog>"),
+        (jobs_dir.path(), "<jobs>"),
+    ] {
+        private_paths.push((p.display().to_string(), stand_in));
+        if let Ok(c) = p.canonicalize() {
+            private_paths.push((c.display().to_string(), stand_in));
+        }
+    }
+    // The longest first, so that a path is hidden whole rather than in part.
+    private_paths.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    private_paths.retain(|(p, _)| p.len() > 1);
+    let c = &options.config;
     Ok(AppState {
         engine,
         ctx,
-        running: Arc::new(Semaphore::new(options.config.max_concurrent_queries)),
+        admission: admission::Admission::new(
+            c.max_concurrent_queries,
+            c.queue_depth,
+            Duration::from_secs(c.queue_wait_s),
+        ),
         queries: query_runtime::QueryRuntime::new().context("cannot start the query runtime")?,
-        jobs_dir: options.config.jobs_dir(),
-        jobs: uws::Jobs::default(),
+        jobs_dir,
+        jobs,
         config: options.config.clone(),
         base_url,
         schema,
+        documents,
+        cone_path,
+        private_paths,
         cluster,
     })
 }
@@ -196,6 +247,9 @@ fn router(state: Arc<AppState>) -> Router {
 /// Header through which handlers tell the log how many rows they sent.
 pub const ROWS_HEADER: &str = "x-skyql-rows";
 
+/// Header through which handlers tell the log where a query's time went ([`Stages`]).
+pub const STAGES_HEADER: &str = "x-skyql-stages";
+
 /// One line per request: method, path, status, rows, duration.
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -210,8 +264,13 @@ async fn log_request(request: Request, next: Next) -> Response {
         .remove(ROWS_HEADER)
         .and_then(|v| v.to_str().ok().map(str::to_string))
         .unwrap_or_else(|| "-".into());
+    let stages = response
+        .headers_mut()
+        .remove(STAGES_HEADER)
+        .and_then(|v| v.to_str().ok().map(|s| format!(" ({s})")))
+        .unwrap_or_default();
     println!(
-        "{method} {path} {} rows={rows} {:.1} ms",
+        "{method} {path} {} rows={rows} {:.1} ms{stages}",
         response.status().as_u16(),
         started.elapsed().as_secs_f64() * 1e3
     );
@@ -229,16 +288,19 @@ async fn shutdown_signal() {
     }
 }
 
-/// Why a query failed, and so which HTTP status it gets.
+/// Why a query failed, and so which HTTP status it gets (DALI: 400 for the user's
+/// mistakes, 500 for the server's faults, 503 for overload).
 #[derive(Debug)]
 pub enum QueryError {
-    /// The request is wrong (syntax, unknown table or column, bad parameter): 400.
+    /// The request is wrong (syntax, unknown table or column, bad parameter, a value the
+    /// query cannot compute): 400.
     BadRequest(String),
-    /// The time limit passed: the query was cancelled.
+    /// The time limit passed: the query was cancelled (500, the limit named).
     Timeout(u64),
-    /// Too many queries at once: 503.
-    Busy,
-    /// Anything else: 500.
+    /// Every slot busy and the queue full, or the wait in the queue ran out: 503 with
+    /// Retry-After, the reason said.
+    Busy(String),
+    /// The server failed (an I/O error, memory exhausted, a fault): 500.
     Internal(String),
 }
 
@@ -246,13 +308,12 @@ impl QueryError {
     /// The message a user can act on.
     pub fn message(&self) -> String {
         match self {
-            QueryError::BadRequest(m) | QueryError::Internal(m) => m.clone(),
+            QueryError::BadRequest(m) | QueryError::Internal(m) | QueryError::Busy(m) => m.clone(),
             QueryError::Timeout(s) => {
                 format!(
                     "the query ran longer than its {s} s limit and was cancelled; ask for fewer rows or use /tap/async"
                 )
             }
-            QueryError::Busy => "too many queries are running; try again in a few seconds".into(),
         }
     }
 
@@ -260,52 +321,284 @@ impl QueryError {
     pub fn status(&self) -> StatusCode {
         match self {
             QueryError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            QueryError::Timeout(_) => StatusCode::BAD_REQUEST,
-            QueryError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            QueryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            QueryError::Timeout(_) | QueryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            QueryError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
 
-/// Runs `sql` (DataFusion SQL, already translated) into a file at `path`, within the
-/// concurrency, time and row limits.
-pub async fn run_query(
-    state: &AppState,
+/// Which of the user's mistakes or the server's faults an error of planning or execution
+/// is: DataFusion's I/O, object-store, resource and internal errors (and any I/O error of
+/// the writers) are the server's; the rest are the query's.
+fn classify(state: &AppState, e: &anyhow::Error) -> QueryError {
+    let message = state.public_message(&format!("{e:#}"));
+    let server_fault = e.chain().any(|cause| {
+        if cause.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        match cause
+            .downcast_ref::<DataFusionError>()
+            .map(|d| d.find_root())
+        {
+            Some(
+                DataFusionError::IoError(_)
+                | DataFusionError::ObjectStore(_)
+                | DataFusionError::Internal(_)
+                | DataFusionError::ResourcesExhausted(_),
+            ) => true,
+            Some(DataFusionError::ParquetError(_)) => true,
+            Some(DataFusionError::External(inner)) => {
+                inner.downcast_ref::<std::io::Error>().is_some()
+            }
+            _ => false,
+        }
+    });
+    if !server_fault {
+        return QueryError::BadRequest(message);
+    }
+    let exhausted = e.chain().any(|cause| {
+        matches!(
+            cause
+                .downcast_ref::<DataFusionError>()
+                .map(|d| d.find_root()),
+            Some(DataFusionError::ResourcesExhausted(_))
+        )
+    });
+    if exhausted {
+        return QueryError::Internal(format!(
+            "the query needed more memory than the service gives its queries (memory_mb = {}): {message}",
+            state.config.memory_mb
+        ));
+    }
+    QueryError::Internal(format!("the service failed to run the query: {message}"))
+}
+
+impl AppState {
+    /// `text` with the server's own paths (the catalogue's, the jobs directory's) replaced
+    /// by names that tell nothing of the host.
+    pub fn public_message(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (path, stand_in) in &self.private_paths {
+            out = out.replace(path.as_str(), stand_in);
+        }
+        out
+    }
+}
+
+/// What a request runs: SQL (already translated from ADQL), or a cone on the
+/// catalogue's stars by the fixed cone plan ([`cone_path`]).
+#[derive(Debug, Clone)]
+pub enum Query {
+    /// DataFusion SQL.
+    Sql(String),
+    /// A cone of the fixed shape.
+    Cone(cone_path::Cone),
+}
+
+impl Query {
+    /// The query for `sql`: the cone path when its shape allows.
+    pub fn for_sql(state: &AppState, sql: &str) -> Query {
+        state
+            .cone_path
+            .as_ref()
+            .and_then(|p| p.recognize(sql).filter(|c| p.accepts(c)))
+            .map_or_else(|| Query::Sql(sql.to_string()), Query::Cone)
+    }
+}
+
+/// Where a query's result goes.
+enum Destination {
+    /// A durable file (an asynchronous job's result).
+    File(PathBuf),
+    /// The spool of a synchronous response.
+    Spool(Spool),
+}
+
+/// Where a query's time went, in seconds: SQL to a logical plan, optimization and
+/// physical planning, execution with the encoding of the result. The request log shows
+/// them (`plan`, `optimize`, `run`), a profile of every request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stages {
+    /// `cone` for the fixed cone plan, else empty (SQL).
+    pub path: &'static str,
+    /// Parsing and the logical plan.
+    pub plan: f64,
+    /// Optimizer rules and the physical plan.
+    pub optimize: f64,
+    /// Execution and the result's encoding.
+    pub run: f64,
+}
+
+impl Stages {
+    /// The stages as the request log shows them.
+    fn header(&self) -> String {
+        if !self.path.is_empty() {
+            return format!("{} path, run={:.1}ms", self.path, self.run * 1e3);
+        }
+        format!(
+            "plan={:.1}ms optimize={:.1}ms run={:.1}ms",
+            self.plan * 1e3,
+            self.optimize * 1e3,
+            self.run * 1e3
+        )
+    }
+}
+
+/// Plans and runs `sql` (DataFusion SQL, already translated) within the service's
+/// limits: a slot from the admission queue, then planning and execution on the query
+/// runtime under `timeout`, the result written to `destination`.
+async fn run_limited(
+    state: &Arc<AppState>,
+    query: &Query,
+    options: ExportOptions,
+    format: OutputFormat,
+    timeout: Duration,
+    destination: Destination,
+) -> Result<(ExportSummary, Stages), QueryError> {
+    let permit = state.admission.admit().await?;
+    let (st, query) = (Arc::clone(state), query.clone());
+    // The permit goes with the work: an aborted query that has not reached its next yield
+    // still counts against max_concurrent_queries.
+    let work = async move {
+        let _permit = permit;
+        let mut stages = Stages::default();
+        let started = Instant::now();
+        let sql = match query {
+            Query::Sql(sql) => sql,
+            Query::Cone(cone) => {
+                let path = st.cone_path.as_ref().context("no cone path")?;
+                let batch = path.search(&cone)?;
+                stages.path = "cone";
+                let stream: datafusion::execution::SendableRecordBatchStream =
+                    Box::pin(RecordBatchStreamAdapter::new(
+                        batch.schema(),
+                        futures::stream::iter([Ok(batch)]),
+                    ));
+                let summary = match destination {
+                    Destination::File(path) => {
+                        export_stream(stream, format, Some(&path), &options).await?
+                    }
+                    Destination::Spool(spool) => {
+                        let out = Box::new(std::io::BufWriter::with_capacity(64 * 1024, spool));
+                        export_stream_to(stream, format, out, st.jobs_dir.path(), &options).await?
+                    }
+                };
+                stages.run = started.elapsed().as_secs_f64();
+                return Ok((summary, stages));
+            }
+        };
+        let df = plan(&st, &sql).await?;
+        stages.plan = started.elapsed().as_secs_f64();
+        let summary = match destination {
+            Destination::File(path) => write_result(df, format, Some(&path), &options).await?,
+            Destination::Spool(spool) => {
+                let df = match options.max_rows {
+                    // One row more than the limit tells whether the limit cut the result.
+                    Some(max) => df.limit(0, Some(max as usize + 1))?,
+                    None => df,
+                };
+                let task = Arc::new(df.task_ctx());
+                let physical = df.create_physical_plan().await?;
+                stages.optimize = started.elapsed().as_secs_f64() - stages.plan;
+                let stream = datafusion::physical_plan::execute_stream(physical, task)?;
+                let out = Box::new(std::io::BufWriter::with_capacity(64 * 1024, spool));
+                export_stream_to(stream, format, out, st.jobs_dir.path(), &options).await?
+            }
+        };
+        stages.run = started.elapsed().as_secs_f64() - stages.plan - stages.optimize;
+        Ok::<_, anyhow::Error>((summary, stages))
+    };
+    match state.queries.run(timeout, work).await {
+        Outcome::Finished(Ok(done)) => Ok(done),
+        Outcome::Finished(Err(e)) => Err(classify(state, &e)),
+        Outcome::Failed(e) => Err(QueryError::Internal(format!("the query stopped: {e}"))),
+        Outcome::TimedOut => Err(QueryError::Timeout(timeout.as_secs())),
+    }
+}
+
+/// The DataFrame of `sql` in the service's session (or the cluster's, for a query that
+/// reads only the catalogue's files).
+async fn plan(state: &AppState, sql: &str) -> Result<DataFrame> {
+    let df = state.engine.sql(&state.ctx, sql).await?;
+    if let Some((engine, ctx)) = &state.cluster
+        && reads_only_files(df.logical_plan())
+    {
+        return engine.sql(ctx, sql).await;
+    }
+    Ok(df)
+}
+
+/// The export options of a service result.
+pub fn result_options(sql: &str, maxrec: u64) -> ExportOptions {
+    ExportOptions {
+        max_rows: Some(maxrec),
+        query: Some(sql.to_string()),
+        table_name: Some("result".into()),
+        ..ExportOptions::default()
+    }
+}
+
+/// Runs a query into a durable file at `path` (an asynchronous job's result).
+pub async fn run_query_to_file(
+    state: &Arc<AppState>,
     sql: &str,
     format: OutputFormat,
     maxrec: u64,
     timeout: Duration,
     path: &Path,
 ) -> Result<ExportSummary, QueryError> {
-    let permit = Arc::clone(&state.running)
-        .try_acquire_owned()
-        .map_err(|_| QueryError::Busy)?;
-    let bad = |e: anyhow::Error| QueryError::BadRequest(format!("{e:#}"));
-    let mut df = state.engine.sql(&state.ctx, sql).await.map_err(bad)?;
-    if let Some((engine, ctx)) = &state.cluster
-        && reads_only_files(df.logical_plan())
-    {
-        df = engine.sql(ctx, sql).await.map_err(bad)?;
+    let options = result_options(sql, maxrec);
+    let destination = Destination::File(path.to_path_buf());
+    let query = Query::for_sql(state, sql);
+    let (summary, _) = run_limited(state, &query, options, format, timeout, destination).await?;
+    Ok(summary)
+}
+
+/// A synchronous result ready to be sent.
+pub struct SpooledResult {
+    /// Rows and overflow.
+    pub summary: ExportSummary,
+    /// Where the time went.
+    pub stages: Stages,
+    /// The bytes.
+    pub spooled: Spooled,
+}
+
+/// Runs a query into a spool for a synchronous response: the query's slot is free again
+/// once the result is written, whatever the pace of the client that reads it.
+pub async fn run_query_spooled(
+    state: &Arc<AppState>,
+    query: &Query,
+    format: OutputFormat,
+    options: ExportOptions,
+    timeout: Duration,
+) -> Result<SpooledResult, QueryError> {
+    let spool = Spool::new(state.jobs_dir.path());
+    let destination = Destination::Spool(spool.clone());
+    let (summary, stages) =
+        run_limited(state, query, options, format, timeout, destination).await?;
+    let spooled = spool
+        .finish()
+        .map_err(|e| QueryError::Internal(format!("the result was lost: {e}")))?;
+    Ok(SpooledResult {
+        summary,
+        stages,
+        spooled,
+    })
+}
+
+/// The response of a spooled result.
+pub fn spooled_response(result: SpooledResult, content_type: &'static str) -> Response {
+    let mut response = Response::new(result.spooled.into_body());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&result.summary.rows.to_string()) {
+        headers.insert(ROWS_HEADER, v);
     }
-    let options = ExportOptions {
-        max_rows: Some(maxrec),
-        query: Some(sql.to_string()),
-        table_name: Some("result".into()),
-        ..ExportOptions::default()
-    };
-    let path = path.to_path_buf();
-    // The permit goes with the work: an aborted query that has not reached its next yield
-    // still counts against max_concurrent_queries.
-    let work = async move {
-        let _permit = permit;
-        write_result(df, format, Some(&path), &options).await
-    };
-    match state.queries.run(timeout, work).await {
-        Outcome::Finished(Ok(summary)) => Ok(summary),
-        Outcome::Finished(Err(e)) => Err(QueryError::BadRequest(format!("{e:#}"))),
-        Outcome::Failed(e) => Err(QueryError::Internal(format!("the query stopped: {e}"))),
-        Outcome::TimedOut => Err(QueryError::Timeout(timeout.as_secs())),
+    if let Ok(v) = HeaderValue::from_str(&result.stages.header()) {
+        headers.insert(STAGES_HEADER, v);
     }
+    response
 }
 
 /// Whether every table `plan` reads is a listing table of files (what a cluster's
@@ -343,50 +636,24 @@ pub fn mime(format: OutputFormat) -> &'static str {
     }
 }
 
-/// A response streaming `path`, removed once sent (or when the client goes away).
-pub async fn file_response(path: PathBuf, format: OutputFormat, rows: u64) -> Response {
-    streamed_file(path, mime(format), rows, None, true).await
-}
-
-/// Rewrites the first block of a file (a VOTable header) before it is sent.
-pub type FirstBlock = fn(Vec<u8>) -> Vec<u8>;
-
-/// A response streaming `path` in blocks of 64 KiB (the first passed through `first`);
-/// with `remove`, the file is removed once sent or when the client goes away.
-pub async fn streamed_file(
-    path: PathBuf,
-    content_type: &'static str,
-    rows: u64,
-    first: Option<FirstBlock>,
-    remove: bool,
-) -> Response {
+/// A response streaming the file at `path` (an asynchronous job's result) in blocks of
+/// 64 KiB.
+pub async fn streamed_file(path: PathBuf, content_type: &'static str, rows: u64) -> Response {
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
-        Err(e) => return error_response(&QueryError::Internal(format!("result lost: {e}"))),
+        Err(_) => {
+            return error_response(&QueryError::Internal(
+                "the job's result file is no longer readable".into(),
+            ));
+        }
     };
-    let guard = RemoveOnDrop(remove.then_some(path));
-    let stream = futures::stream::unfold(
-        (file, guard, first),
-        |(mut file, guard, first)| async move {
-            use tokio::io::AsyncReadExt;
-            let mut buf = vec![0u8; 64 * 1024];
-            match file.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    let block = match first {
-                        Some(f) => f(buf),
-                        None => buf,
-                    };
-                    Some((
-                        Ok::<_, std::io::Error>(bytes::Bytes::from(block)),
-                        (file, guard, None),
-                    ))
-                }
-                Err(e) => Some((Err(e), (file, guard, None))),
-            }
-        },
-    );
+    let stream = futures::stream::try_unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut block = vec![0u8; 64 * 1024];
+        let n = file.read(&mut block).await?;
+        block.truncate(n);
+        Ok::<_, std::io::Error>((n > 0).then(|| (bytes::Bytes::from(block), file)))
+    });
     let mut response = Response::new(Body::from_stream(stream));
     response
         .headers_mut()
@@ -397,21 +664,11 @@ pub async fn streamed_file(
     response
 }
 
-struct RemoveOnDrop(Option<PathBuf>);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
 /// A VOTable with QUERY_STATUS=ERROR and the message, with the error's HTTP status
 /// (`Retry-After` on 503).
 pub fn error_response(e: &QueryError) -> Response {
     let mut response = xml_response(e.status(), error_votable(&e.message()));
-    if matches!(e, QueryError::Busy) {
+    if matches!(e, QueryError::Busy(_)) {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
@@ -444,13 +701,4 @@ pub fn xml_escape(text: &str) -> String {
     crate::formats::votable::write::escape_xml(text, &mut out);
     // Valid UTF-8: the text's own bytes and ASCII entities.
     String::from_utf8(out).unwrap_or_default()
-}
-
-/// A fresh result file name under the jobs directory.
-pub fn result_path(state: &AppState, extension: &str) -> PathBuf {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    state
-        .jobs_dir
-        .join(format!("sync-{}-{n}.{extension}", std::process::id()))
 }

@@ -15,8 +15,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 
+use super::cone_path::Cone;
 use super::params::Params;
-use super::{AppState, QueryError, result_path, run_query, xml_escape};
+use super::{
+    AppState, Query, QueryError, result_options, run_query_spooled, spooled_response, xml_escape,
+};
 use crate::export::OutputFormat;
 
 /// Largest radius, in degrees.
@@ -32,10 +35,8 @@ fn scs_error(message: &str) -> Response {
         xml_escape(message)
     );
     let mut r = Response::new(Body::from(body));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/xml;content=x-votable"),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCS_MIME));
     r
 }
 
@@ -104,16 +105,37 @@ async fn cone(
             columns(verb)
         )
     };
-    let path = result_path(&state, "vot");
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
-    let limit = state.config.hard_maxrec;
-    match run_query(&state, &sql, OutputFormat::Votable, limit, timeout, &path).await {
-        Ok(summary) => scs_response(path, summary.rows).await,
+    let mut options = result_options(&sql, state.config.hard_maxrec);
+    options.ucd_overrides = SCS_UCD1
+        .iter()
+        .map(|(column, ucd)| (column.to_string(), ucd.to_string()))
+        .collect();
+    let cone = Cone {
+        ra,
+        dec,
+        radius: sr,
+        columns: match verb {
+            1 | 2 => columns(verb).split(", ").map(str::to_string).collect(),
+            _ => Vec::new(),
+        },
+        distance: true,
+        limit: None,
+    };
+    let query = match &state.cone_path {
+        Some(path) if sr > 0.0 && path.accepts(&cone) => Query::Cone(cone),
+        _ => Query::Sql(sql.clone()),
+    };
+    match run_query_spooled(&state, &query, OutputFormat::Votable, options, timeout).await {
+        Ok(result) => spooled_response(result, SCS_MIME),
         Err(e) => {
-            let _ = std::fs::remove_file(&path);
             let mut r = scs_error(&e.message());
-            if matches!(e, QueryError::Busy) {
-                *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            // SCS 1.03 answers a user's mistake with a VOTable error and HTTP 200; the
+            // server's faults and overload keep their statuses.
+            if !matches!(e, QueryError::BadRequest(_)) {
+                *r.status_mut() = e.status();
+            }
+            if matches!(e, QueryError::Busy(_)) {
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             }
@@ -122,22 +144,13 @@ async fn cone(
     }
 }
 
-/// The VOTable of a cone with the SCS 1.03 UCD1s: its header (the first block; a few
-/// kilobytes) rewritten, the data streamed from the file as written.
-async fn scs_response(path: std::path::PathBuf, rows: u64) -> Response {
-    super::streamed_file(path, "text/xml;content=x-votable", rows, Some(ucd1), true).await
-}
+/// The media type of cone search results (SCS 1.03).
+const SCS_MIME: &str = "text/xml;content=x-votable";
 
-fn ucd1(block: Vec<u8>) -> Vec<u8> {
-    let end = block
-        .windows(6)
-        .position(|w| w == b"<DATA>")
-        .unwrap_or(block.len());
-    let header = String::from_utf8_lossy(&block[..end])
-        .replacen("ucd=\"meta.id;meta.main\"", "ucd=\"ID_MAIN\"", 1)
-        .replacen("ucd=\"pos.eq.ra;meta.main\"", "ucd=\"POS_EQ_RA_MAIN\"", 1)
-        .replacen("ucd=\"pos.eq.dec;meta.main\"", "ucd=\"POS_EQ_DEC_MAIN\"", 1);
-    let mut out = header.into_bytes();
-    out.extend_from_slice(&block[end..]);
-    out
-}
+/// The UCD1s SCS 1.03 clients look for, given to the id and position columns in place of
+/// their UCD1+.
+const SCS_UCD1: [(&str, &str); 3] = [
+    ("star_id", "ID_MAIN"),
+    ("ra", "POS_EQ_RA_MAIN"),
+    ("dec", "POS_EQ_DEC_MAIN"),
+];

@@ -12,7 +12,10 @@ use axum::response::Response;
 use axum::routing::get;
 
 use super::params::Params;
-use super::{AppState, QueryError, error_response, file_response, result_path, run_query};
+use super::{
+    AppState, Query, QueryError, error_response, mime, result_options, run_query_spooled,
+    spooled_response,
+};
 use crate::export::OutputFormat;
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
@@ -29,23 +32,12 @@ async fn sync(
         Ok(r) => r,
         Err(e) => return error_response(&e),
     };
-    let path = result_path(&state, request.format.extension());
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
-    match run_query(
-        &state,
-        &request.sql,
-        request.format,
-        request.maxrec,
-        timeout,
-        &path,
-    )
-    .await
-    {
-        Ok(summary) => file_response(path, request.format, summary.rows).await,
-        Err(e) => {
-            let _ = std::fs::remove_file(&path);
-            error_response(&e)
-        }
+    let options = result_options(&request.sql, request.maxrec);
+    let query = Query::for_sql(&state, &request.sql);
+    match run_query_spooled(&state, &query, request.format, options, timeout).await {
+        Ok(result) => spooled_response(result, mime(request.format)),
+        Err(e) => error_response(&e),
     }
 }
 

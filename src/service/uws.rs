@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,54 +21,15 @@ use axum::routing::get;
 use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
 
+use super::job_store::{self, JobRecord, JobResult, Phase, millis, time_of};
 use super::params::Params;
 use super::tap::TapRequest;
-use super::{AppState, QueryError, run_query, streamed_file, xml_escape};
-use crate::export::OutputFormat;
+use super::{AppState, QueryError, run_query_to_file, streamed_file, xml_escape};
 
-/// The phases of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Created, not started.
-    Pending,
-    /// Running.
-    Executing,
-    /// Ended with a result.
-    Completed,
-    /// Ended with an error.
-    Error,
-    /// Stopped by a client or at shutdown.
-    Aborted,
-}
-
-impl Phase {
-    fn name(self) -> &'static str {
-        match self {
-            Phase::Pending => "PENDING",
-            Phase::Executing => "EXECUTING",
-            Phase::Completed => "COMPLETED",
-            Phase::Error => "ERROR",
-            Phase::Aborted => "ABORTED",
-        }
-    }
-
-    fn is_active(self) -> bool {
-        matches!(self, Phase::Pending | Phase::Executing)
-    }
-}
-
-/// One job.
+/// One job: its record (kept on disk) and its running task.
 #[derive(Debug)]
 pub struct Job {
-    phase: Phase,
-    params: BTreeMap<String, String>,
-    created: SystemTime,
-    started: Option<SystemTime>,
-    ended: Option<SystemTime>,
-    execution_duration: u64,
-    destruction: SystemTime,
-    error: Option<String>,
-    result: Option<(PathBuf, OutputFormat, u64)>,
+    record: JobRecord,
     task: Option<JoinHandle<()>>,
 }
 
@@ -79,9 +39,9 @@ impl Job {
         if let Some(t) = self.task.take() {
             t.abort();
         }
-        if self.phase.is_active() {
-            self.phase = Phase::Aborted;
-            self.ended = Some(SystemTime::now());
+        if self.record.phase.is_active() {
+            self.record.phase = Phase::Aborted;
+            self.record.ended_ms = Some(millis(SystemTime::now()));
         }
     }
 }
@@ -94,13 +54,46 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// Aborts every running job (at shutdown).
-    pub async fn abort_all(&self) {
+    /// The jobs a previous run of the service left in `dir`, checked (job_store).
+    pub fn restore(dir: &std::path::Path) -> Jobs {
+        let (records, problems) = job_store::load(dir, SystemTime::now());
+        for p in problems {
+            eprintln!("skyql serve: {p}");
+        }
+        let jobs = records
+            .into_iter()
+            .map(|(id, record)| (id, Job { record, task: None }))
+            .collect();
+        Jobs {
+            jobs: Mutex::new(jobs),
+            changed: Notify::new(),
+        }
+    }
+
+    /// At the stop: running jobs end in ERROR, saying why (kept for the next start).
+    pub async fn stop_all(&self, state: &AppState) {
         let mut jobs = self.jobs.lock().await;
-        for job in jobs.values_mut() {
-            job.abort();
+        for (id, job) in jobs.iter_mut() {
+            if let Some(t) = job.task.take() {
+                t.abort();
+            }
+            if job.record.phase == Phase::Executing {
+                job.record.phase = Phase::Error;
+                job.record.error = Some(
+                    "the service stopped while this job was executing: submit it again".into(),
+                );
+                job.record.ended_ms = Some(millis(SystemTime::now()));
+                keep(state, id, &job.record);
+            }
         }
         self.changed.notify_waiters();
+    }
+}
+
+/// Writes a job's record durably; a failure is logged (the job goes on in memory).
+fn keep(state: &AppState, id: &str, record: &JobRecord) {
+    if let Err(e) = job_store::save(state.jobs_dir.path(), id, record) {
+        eprintln!("skyql serve: {e:#}");
     }
 }
 
@@ -203,15 +196,15 @@ async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
     let jobs = state.jobs.jobs.lock().await;
     let mut x = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:jobs {UWS_NS}>\n");
     for (id, j) in jobs.iter() {
-        if !phases.is_empty() && !phases.iter().any(|p| p == j.phase.name()) {
+        if !phases.is_empty() && !phases.iter().any(|p| p == j.record.phase.name()) {
             continue;
         }
         let _ = write!(
             x,
             "  <uws:jobref id=\"{id}\" xlink:href=\"{}\">\n    <uws:phase>{}</uws:phase>\n    <uws:creationTime>{}</uws:creationTime>\n  </uws:jobref>\n",
             job_url(&state, id),
-            j.phase.name(),
-            iso(j.created)
+            j.record.phase.name(),
+            iso(time_of(j.record.created_ms))
         );
     }
     x.push_str("</uws:jobs>\n");
@@ -224,33 +217,41 @@ async fn create(
     body: Bytes,
 ) -> Response {
     let params = Params::from_request(query.as_deref(), &body);
-    let id = new_id();
+    let id;
     {
         let mut jobs = state.jobs.jobs.lock().await;
         if jobs.len() >= state.config.max_async_jobs {
-            return super::error_response(&QueryError::Busy);
+            return super::error_response(&QueryError::Busy(format!(
+                "the service keeps {} jobs at most and has that many: delete finished jobs, or try again once older ones are destroyed",
+                state.config.max_async_jobs
+            )));
         }
+        id = loop {
+            let candidate = new_id();
+            if !jobs.contains_key(&candidate) {
+                break candidate;
+            }
+        };
         let now = SystemTime::now();
-        jobs.insert(
-            id.clone(),
-            Job {
-                phase: Phase::Pending,
-                params: params
-                    .0
-                    .iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), "PHASE" | "ACTION"))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                created: now,
-                started: None,
-                ended: None,
-                execution_duration: state.config.async_timeout_s,
-                destruction: now + Duration::from_secs(state.config.retention_s),
-                error: None,
-                result: None,
-                task: None,
-            },
-        );
+        let record = JobRecord {
+            phase: Phase::Pending,
+            params: params
+                .0
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "PHASE" | "ACTION"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            owner: None,
+            created_ms: millis(now),
+            started_ms: None,
+            ended_ms: None,
+            execution_duration: state.config.async_timeout_s,
+            destruction_ms: millis(now + Duration::from_secs(state.config.retention_s)),
+            error: None,
+            result: None,
+        };
+        keep(&state, &id, &record);
+        jobs.insert(id.clone(), Job { record, task: None });
     }
     if params
         .get("PHASE")
@@ -265,32 +266,34 @@ async fn create(
 async fn start(state: &Arc<AppState>, id: &str) {
     let mut jobs = state.jobs.jobs.lock().await;
     let Some(job) = jobs.get_mut(id) else { return };
-    if job.phase != Phase::Pending {
+    if job.record.phase != Phase::Pending {
         return;
     }
-    job.phase = Phase::Executing;
-    job.started = Some(SystemTime::now());
-    let params = Params(job.params.clone().into_iter().collect());
-    let timeout = Duration::from_secs(job.execution_duration.max(1));
+    job.record.phase = Phase::Executing;
+    job.record.started_ms = Some(millis(SystemTime::now()));
+    keep(state, id, &job.record);
+    let params = Params(job.record.params.clone().into_iter().collect());
+    let timeout = Duration::from_secs(job.record.execution_duration.max(1));
     let (task_state, task_id) = (state.clone(), id.to_string());
     job.task = Some(tokio::spawn(async move {
         let outcome = execute(&task_state, &task_id, &params, timeout).await;
         let mut jobs = task_state.jobs.jobs.lock().await;
         if let Some(job) = jobs.get_mut(&task_id)
-            && job.phase == Phase::Executing
+            && job.record.phase == Phase::Executing
         {
-            job.ended = Some(SystemTime::now());
+            job.record.ended_ms = Some(millis(SystemTime::now()));
             match outcome {
                 Ok(r) => {
-                    job.phase = Phase::Completed;
-                    job.result = Some(r);
+                    job.record.phase = Phase::Completed;
+                    job.record.result = Some(r);
                 }
                 Err(e) => {
-                    job.phase = Phase::Error;
-                    job.error = Some(e.message());
+                    job.record.phase = Phase::Error;
+                    job.record.error = Some(e.message());
                 }
             }
             job.task = None;
+            keep(&task_state, &task_id, &job.record);
         }
         task_state.jobs.changed.notify_waiters();
     }));
@@ -298,18 +301,17 @@ async fn start(state: &Arc<AppState>, id: &str) {
 }
 
 async fn execute(
-    state: &AppState,
+    state: &Arc<AppState>,
     id: &str,
     params: &Params,
     timeout: Duration,
-) -> Result<(PathBuf, OutputFormat, u64), QueryError> {
+) -> Result<JobResult, QueryError> {
     let request = TapRequest::parse(params, state)?;
-    let path = state
-        .jobs_dir
-        .join(format!("job-{id}.{}", request.format.extension()));
-    // Jobs wait for a free query slot rather than failing.
+    let file = format!("job-{id}.{}", request.format.extension());
+    let path = state.jobs_dir.path().join(&file);
+    // Jobs wait for a free query slot rather than failing, even when the queue is full.
     let summary = loop {
-        match run_query(
+        match run_query_to_file(
             state,
             &request.sql,
             request.format,
@@ -319,11 +321,19 @@ async fn execute(
         )
         .await
         {
-            Err(QueryError::Busy) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(QueryError::Busy(_)) => tokio::time::sleep(Duration::from_millis(500)).await,
             other => break other?,
         }
     };
-    Ok((path, request.format, summary.rows))
+    let bytes = std::fs::metadata(&path)
+        .map(|m| m.len())
+        .map_err(|_| QueryError::Internal("the job's result file was not written".into()))?;
+    Ok(JobResult {
+        file,
+        format: request.format.name().to_string(),
+        rows: summary.rows,
+        bytes,
+    })
 }
 
 /// Waits (up to `WAIT` seconds; -1 for the longest, 60 s) while the job is active.
@@ -336,7 +346,7 @@ async fn wait_for_change(state: &AppState, id: &str, wait: Option<&str>) {
     let initial = {
         let jobs = state.jobs.jobs.lock().await;
         match jobs.get(id) {
-            Some(j) if j.phase.is_active() => j.phase,
+            Some(j) if j.record.phase.is_active() => j.record.phase,
             _ => return,
         }
     };
@@ -345,7 +355,7 @@ async fn wait_for_change(state: &AppState, id: &str, wait: Option<&str>) {
         {
             let jobs = state.jobs.jobs.lock().await;
             match jobs.get(id) {
-                Some(j) if j.phase == initial => {}
+                Some(j) if j.record.phase == initial => {}
                 _ => return,
             }
         }
@@ -364,32 +374,32 @@ fn job_document(state: &AppState, id: &str, j: &Job) -> String {
     let _ = write!(
         x,
         "  <uws:jobId>{id}</uws:jobId>\n  <uws:ownerId xsi:nil=\"true\"/>\n  <uws:phase>{}</uws:phase>\n",
-        j.phase.name()
+        j.record.phase.name()
     );
     x.push_str("  <uws:quote xsi:nil=\"true\"/>\n");
     let _ = writeln!(
         x,
         "  <uws:creationTime>{}</uws:creationTime>",
-        iso(j.created)
+        iso(time_of(j.record.created_ms))
     );
-    x.push_str(&nil(j.started, "startTime"));
-    x.push_str(&nil(j.ended, "endTime"));
+    x.push_str(&nil(j.record.started_ms.map(time_of), "startTime"));
+    x.push_str(&nil(j.record.ended_ms.map(time_of), "endTime"));
     let _ = writeln!(
         x,
         "  <uws:executionDuration>{}</uws:executionDuration>",
-        j.execution_duration
+        j.record.execution_duration
     );
     let _ = writeln!(
         x,
         "  <uws:destruction>{}</uws:destruction>",
-        iso(j.destruction)
+        iso(time_of(j.record.destruction_ms))
     );
     x.push_str("  <uws:parameters>\n");
     x.push_str(&parameter_lines(j));
     x.push_str("  </uws:parameters>\n  <uws:results>\n");
     x.push_str(&result_lines(state, id, j, "    "));
     x.push_str("  </uws:results>\n");
-    if let Some(e) = &j.error {
+    if let Some(e) = &j.record.error {
         let _ = write!(
             x,
             "  <uws:errorSummary type=\"fatal\" hasDetail=\"true\">\n    <uws:message>{}</uws:message>\n  </uws:errorSummary>\n",
@@ -403,7 +413,7 @@ fn job_document(state: &AppState, id: &str, j: &Job) -> String {
 /// The job's `<uws:parameter>` lines.
 fn parameter_lines(j: &Job) -> String {
     let mut x = String::new();
-    for (k, v) in &j.params {
+    for (k, v) in &j.record.params {
         let _ = writeln!(
             x,
             "    <uws:parameter id=\"{}\">{}</uws:parameter>",
@@ -416,7 +426,7 @@ fn parameter_lines(j: &Job) -> String {
 
 /// The job's `<uws:result>` line, if it has a result, indented by `indent`.
 fn result_lines(state: &AppState, id: &str, j: &Job, indent: &str) -> String {
-    match j.result {
+    match j.record.result {
         Some(_) => format!(
             "{indent}<uws:result id=\"result\" xlink:href=\"{}/results/result\"/>\n",
             job_url(state, id)
@@ -470,8 +480,8 @@ async fn remove(state: &AppState, id: &str) -> Response {
     match removed {
         Some(mut j) => {
             j.abort();
-            if let Some((path, ..)) = j.result.take() {
-                let _ = std::fs::remove_file(path);
+            if let Err(e) = job_store::remove(state.jobs_dir.path(), id, &j.record) {
+                eprintln!("skyql serve: {e:#}");
             }
             state.jobs.changed.notify_waiters();
             see_other(format!("{}/tap/async", state.base_url))
@@ -490,7 +500,7 @@ async fn with_job(state: &AppState, id: &str, answer: impl FnOnce(&Job) -> Respo
 
 async fn phase(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     with_job(&state, &id, |j| {
-        text(StatusCode::OK, j.phase.name().to_string())
+        text(StatusCode::OK, j.record.phase.name().to_string())
     })
     .await
 }
@@ -521,6 +531,7 @@ async fn set_phase(state: &Arc<AppState>, id: &str, phase: &str) -> Response {
         let mut jobs = state.jobs.jobs.lock().await;
         if let Some(j) = jobs.get_mut(id) {
             j.abort();
+            keep(state, id, &j.record);
         }
         state.jobs.changed.notify_waiters();
     } else {
@@ -538,7 +549,7 @@ async fn quote(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Re
 
 async fn duration(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     with_job(&state, &id, |j| {
-        text(StatusCode::OK, j.execution_duration.to_string())
+        text(StatusCode::OK, j.record.execution_duration.to_string())
     })
     .await
 }
@@ -560,8 +571,9 @@ async fn duration_post(
         .and_then(|v| v.trim().parse::<u64>().ok())
     {
         Some(v) => {
-            if j.phase == Phase::Pending {
-                j.execution_duration = if v == 0 { hard } else { v.min(hard) };
+            if j.record.phase == Phase::Pending {
+                j.record.execution_duration = if v == 0 { hard } else { v.min(hard) };
+                keep(&state, &id, &j.record);
             }
             see_other(job_url(&state, &id))
         }
@@ -573,7 +585,10 @@ async fn duration_post(
 }
 
 async fn destruction(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    with_job(&state, &id, |j| text(StatusCode::OK, iso(j.destruction))).await
+    with_job(&state, &id, |j| {
+        text(StatusCode::OK, iso(time_of(j.record.destruction_ms)))
+    })
+    .await
 }
 
 async fn destruction_post(
@@ -590,7 +605,8 @@ async fn destruction_post(
     };
     match params.get("DESTRUCTION").and_then(parse_iso) {
         Some(t) => {
-            j.destruction = t.min(latest);
+            j.record.destruction_ms = millis(t.min(latest));
+            keep(&state, &id, &j.record);
             see_other(job_url(&state, &id))
         }
         None => text(
@@ -605,7 +621,7 @@ async fn owner(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Re
 }
 
 async fn error(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    with_job(&state, &id, |j| match &j.error {
+    with_job(&state, &id, |j| match &j.record.error {
         Some(e) => super::xml_response(StatusCode::OK, super::error_votable(e)),
         None => text(StatusCode::OK, String::new()),
     })
@@ -633,15 +649,16 @@ async fn parameters_post(
     let Some(j) = jobs.get_mut(&id) else {
         return not_found(&id);
     };
-    if j.phase != Phase::Pending {
+    if j.record.phase != Phase::Pending {
         return text(
             StatusCode::BAD_REQUEST,
             "parameters can change only while the job is PENDING".into(),
         );
     }
     for (k, v) in params.0 {
-        j.params.insert(k, v);
+        j.record.params.insert(k, v);
     }
+    keep(&state, &id, &j.record);
     see_other(job_url(&state, &id))
 }
 
@@ -662,12 +679,13 @@ async fn result(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
         .lock()
         .await
         .get(&id)
-        .map(|j| j.result.clone());
+        .map(|j| j.record.result.clone());
     match found {
         // The job keeps its result until it is destroyed (then an open stream still
         // reads the unlinked file to its end).
-        Some(Some((path, format, rows))) => {
-            streamed_file(path, super::mime(format), rows, None, false).await
+        Some(Some(r)) => {
+            let path = state.jobs_dir.path().join(&r.file);
+            streamed_file(path, super::mime(r.output_format()), r.rows).await
         }
         Some(None) => text(
             StatusCode::NOT_FOUND,
@@ -688,7 +706,7 @@ pub async fn reap_expired(state: Arc<AppState>) {
             .lock()
             .await
             .iter()
-            .filter(|(_, j)| j.destruction <= now)
+            .filter(|(_, j)| time_of(j.record.destruction_ms) <= now)
             .map(|(id, _)| id.clone())
             .collect();
         for id in expired {

@@ -1,18 +1,21 @@
 //! VOSI: `/tap/capabilities` (with TAPRegExt), `/tap/availability`, `/tap/tables`
 //! (VODataService, full detail whatever `detail` asks), and `/tap/tables/NAME`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 
 use super::tap_schema::{ForeignKey, PublishedTable, field_type, foreign_keys, published_tables};
-use super::{AppState, xml_escape};
+use datafusion::prelude::SessionContext;
+
+use super::{AppState, ServiceConfig, xml_escape};
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -23,9 +26,42 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/tap/tables/{name}", get(table))
 }
 
-fn xml(status: StatusCode, body: String) -> Response {
+/// The VOSI documents that do not change while the service runs, rendered once at start.
+pub struct Documents {
+    capabilities: Bytes,
+    tableset: Bytes,
+    /// Each table's document, by its qualified name in lower case.
+    tables: BTreeMap<String, Bytes>,
+}
+
+impl Documents {
+    /// Renders the capabilities, the tableset and each table's document.
+    pub async fn render(
+        ctx: &SessionContext,
+        schema: &str,
+        base: &str,
+        config: &ServiceConfig,
+    ) -> anyhow::Result<Documents> {
+        let all = published_tables(ctx, schema).await?;
+        let keys = keys(&all, schema);
+        let tables = all
+            .iter()
+            .map(|t| {
+                let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+                x.push_str(&table_element(t, &keys, "vosi:table", " xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\" xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\""));
+                (t.qualified().to_ascii_lowercase(), Bytes::from(x))
+            })
+            .collect();
+        Ok(Documents {
+            capabilities: Bytes::from(capabilities_document(base, config)),
+            tableset: Bytes::from(tableset(&all, &keys)),
+            tables,
+        })
+    }
+}
+
+fn xml(body: Bytes) -> Response {
     let mut r = Response::new(Body::from(body));
-    *r.status_mut() = status;
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     r
@@ -43,16 +79,38 @@ async fn root(State(state): State<Arc<AppState>>) -> Response {
     r
 }
 
-async fn availability() -> Response {
-    xml(
-        StatusCode::OK,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vosi:availability xmlns:vosi=\"http://www.ivoa.net/xml/VOSIAvailability/v1.0\">\n  <vosi:available>true</vosi:available>\n  <vosi:note>skyql serve is accepting queries</vosi:note>\n</vosi:availability>\n".into(),
+async fn availability(State(state): State<Arc<AppState>>) -> Response {
+    let note = format!(
+        "skyql serve is accepting queries ({} waiting for a slot; {} may wait)",
+        state.admission.waiting(),
+        state.config.queue_depth
+    );
+    xml(Bytes::from(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vosi:availability xmlns:vosi=\"http://www.ivoa.net/xml/VOSIAvailability/v1.0\">\n  <vosi:available>true</vosi:available>\n  <vosi:note>{}</vosi:note>\n</vosi:availability>\n",
+        xml_escape(&note)
+    )))
+}
+
+/// The service's limits in words, for the TAP capability's description.
+fn limits_text(c: &ServiceConfig) -> String {
+    format!(
+        "Queries run {} at once; up to {} more wait at most {} s for a slot (then HTTP 503 with Retry-After). \
+         A synchronous query may run {} s, a job {} s; queries share {} MiB of memory.",
+        c.max_concurrent_queries,
+        c.queue_depth,
+        c.queue_wait_s,
+        c.sync_timeout_s,
+        c.async_timeout_s,
+        c.memory_mb
     )
 }
 
 async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
-    let base = &state.base_url;
-    let c = &state.config;
+    xml(state.documents.capabilities.clone())
+}
+
+/// The VOSI capabilities with TAPRegExt, the limits included.
+fn capabilities_document(base: &str, c: &ServiceConfig) -> String {
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.push_str("<vosi:capabilities xmlns:vosi=\"http://www.ivoa.net/xml/VOSICapabilities/v1.0\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" xmlns:vr=\"http://www.ivoa.net/xml/VOResource/v1.0\" xmlns:tr=\"http://www.ivoa.net/xml/TAPRegExt/v1.0\">\n");
@@ -68,7 +126,8 @@ async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
     }
     let _ = write!(
         x,
-        "  <capability standardID=\"ivo://ivoa.net/std/TAP\" xsi:type=\"tr:TableAccess\">\n    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\n      <accessURL use=\"base\">{base}/tap</accessURL>\n    </interface>\n"
+        "  <capability standardID=\"ivo://ivoa.net/std/TAP\" xsi:type=\"tr:TableAccess\">\n    <description>{}</description>\n    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\n      <accessURL use=\"base\">{base}/tap</accessURL>\n    </interface>\n",
+        xml_escape(&limits_text(c))
     );
     x.push_str("    <language>\n      <name>ADQL</name>\n");
     x.push_str("      <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.0\">2.0</version>\n");
@@ -128,43 +187,23 @@ async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
         h = c.hard_maxrec
     );
     x.push_str("</vosi:capabilities>\n");
-    xml(StatusCode::OK, x)
+    x
 }
 
 async fn tables(State(state): State<Arc<AppState>>) -> Response {
-    match published_tables(&state.ctx, &state.schema).await {
-        Ok(t) => xml(StatusCode::OK, tableset(&t, &keys(&t, &state.schema))),
-        Err(e) => xml(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            xml_escape(&format!("{e:#}")),
-        ),
-    }
+    xml(state.documents.tableset.clone())
 }
 
 async fn table(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    let all = match published_tables(&state.ctx, &state.schema).await {
-        Ok(t) => t,
-        Err(e) => {
-            return xml(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                xml_escape(&format!("{e:#}")),
-            );
+    match state.documents.tables.get(&name.to_ascii_lowercase()) {
+        Some(doc) => xml(doc.clone()),
+        None => {
+            let mut r = Response::new(Body::from(format!("no table {name}")));
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            r
         }
-    };
-    let keys = keys(&all, &state.schema);
-    match all
-        .iter()
-        .find(|t| t.qualified().eq_ignore_ascii_case(&name))
-    {
-        Some(t) => {
-            let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-            x.push_str(&table_element(t, &keys, "vosi:table", " xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\" xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\""));
-            xml(StatusCode::OK, x)
-        }
-        None => xml(
-            StatusCode::NOT_FOUND,
-            format!("no table {}", xml_escape(&name)),
-        ),
     }
 }
 

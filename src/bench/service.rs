@@ -1,0 +1,569 @@
+//! `skyql bench service`: `skyql serve` under the load of many VO clients on loopback,
+//! and, with `--against URL`, another VO server on the same stars with the same client in
+//! the same run (GAVO DaCHS with PostgreSQL and q3c is the reference: docs/BENCHMARKS.md).
+//!
+//! The client is written here, on one thread (tokio, current-thread runtime), so that it
+//! takes as little as possible of the cores it shares with the servers. Each of `clients`
+//! connections sends requests one after the other for `seconds`, keep-alive, each a
+//! 1-arcminute cone centred on a random star of the catalogue: Simple Cone Search with
+//! VERB=1, or TAP sync with ADQL `CONTAINS(POINT, CIRCLE)`. The runs: one client (the
+//! latency of a cone alone), 20 clients (`--clients`) for each protocol, and 200 clients
+//! on cone search (the queue). Reported: requests per second, latency percentiles,
+//! errors, 503s, rows per answer, and the servers' CPU per request (from /proc: the skyql
+//! process; for the other server, the processes whose command line matches
+//! `--against-process` and PostgreSQL's).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use super::{BenchOptions, run_skyql};
+
+/// A server under test: where its endpoints are and which processes are its own.
+struct Target {
+    label: String,
+    /// `host:port`.
+    addr: String,
+    /// Path of the cone search (`/scs/stars`).
+    scs_path: String,
+    /// The table of the ADQL query.
+    table: String,
+    /// Processes whose CPU counts as the server's.
+    pids: Box<dyn Fn() -> Vec<u32>>,
+}
+
+/// Which protocol a run uses.
+#[derive(Clone, Copy, PartialEq)]
+enum Protocol {
+    Scs,
+    Tap,
+}
+
+/// The figures of one run.
+struct RunFigures {
+    requests: usize,
+    seconds: f64,
+    latencies: Vec<f64>,
+    errors: usize,
+    busy: usize,
+    rows: u64,
+    cpu_seconds: f64,
+}
+
+/// Radius of the cones, degrees (1 arcminute).
+const RADIUS: f64 = 1.0 / 60.0;
+
+/// Runs the service benchmark on `catalog`.
+pub fn bench_service(opts: &BenchOptions, catalog: &Path) -> Result<()> {
+    let centres = sample_centres(catalog)?;
+    let seconds = opts.seconds.max(1.0);
+    let mut server = start_skyql(catalog)?;
+    let skyql_pid = server.child.id();
+    let skyql = Target {
+        label: "skyql".into(),
+        addr: server.addr.clone(),
+        scs_path: "/scs/stars".into(),
+        table: "eros2.stars".into(),
+        pids: Box::new(move || vec![skyql_pid]),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "service benchmark: {} cone centres, 1-arcminute cones, {} s per load run, loopback",
+        centres.len(),
+        seconds
+    );
+    println!(
+        "{:<8} {:<10} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>9} {:>10}",
+        "server",
+        "protocol",
+        "clients",
+        "requests",
+        "req/s",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "errors",
+        "503",
+        "rows/req",
+        "cpu_ms/req"
+    );
+    let mut throughput = Vec::new();
+    let mut targets = vec![skyql];
+    if let Some(url) = &opts.against {
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let pattern = opts.against_process.clone();
+        targets.push(Target {
+            label: "other".into(),
+            addr,
+            scs_path: opts.against_scs.clone(),
+            table: opts.against_table.clone(),
+            pids: Box::new(move || processes_matching(&pattern)),
+        });
+    }
+    for target in &targets {
+        let mut runs = vec![
+            (Protocol::Scs, 1usize, seconds.min(10.0)),
+            (Protocol::Tap, 1, seconds.min(10.0)),
+            (Protocol::Scs, opts.clients, seconds),
+            (Protocol::Tap, opts.clients, seconds),
+        ];
+        if opts.clients < 200 {
+            runs.push((Protocol::Scs, 200, seconds / 2.0));
+        }
+        for (protocol, clients, secs) in runs {
+            let figures = runtime.block_on(load(target, &centres, protocol, clients, secs))?;
+            print_run(target, protocol, clients, &figures);
+            if clients == opts.clients {
+                throughput.push((
+                    target.label.clone(),
+                    protocol,
+                    figures.requests as f64 / figures.seconds,
+                ));
+            }
+        }
+    }
+    server.stop();
+    if targets.len() > 1 {
+        for protocol in [Protocol::Scs, Protocol::Tap] {
+            let of = |label: &str| {
+                throughput
+                    .iter()
+                    .find(|(l, p, _)| l == label && *p == protocol)
+                    .map(|t| t.2)
+            };
+            if let (Some(s), Some(o)) = (of("skyql"), of("other")) {
+                println!(
+                    "{} at {} clients: skyql / other = {:.2}",
+                    name(protocol),
+                    opts.clients,
+                    s / o
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Scs => "scs",
+        Protocol::Tap => "tap-sync",
+    }
+}
+
+fn print_run(target: &Target, protocol: Protocol, clients: usize, f: &RunFigures) {
+    let mut lat = f.latencies.clone();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        if lat.is_empty() {
+            f64::NAN
+        } else {
+            lat[((p / 100.0 * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1] * 1e3
+        }
+    };
+    let answered = (f.requests - f.errors - f.busy).max(1);
+    println!(
+        "{:<8} {:<10} {:>7} {:>9} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>6} {:>9.0} {:>10.1}",
+        target.label,
+        name(protocol),
+        clients,
+        f.requests,
+        f.requests as f64 / f.seconds,
+        pct(50.0),
+        pct(90.0),
+        pct(99.0),
+        f.errors,
+        f.busy,
+        f.rows as f64 / answered as f64,
+        f.cpu_seconds * 1e3 / f.requests.max(1) as f64
+    );
+}
+
+/// A sample of star positions from the catalogue, to centre cones on.
+fn sample_centres(catalog: &Path) -> Result<Vec<(f64, f64)>> {
+    let mut args = vec![
+        "query".into(),
+        "--catalog".into(),
+        catalog.as_os_str().to_owned(),
+    ];
+    for a in [
+        "--format",
+        "csv",
+        "SELECT ra, dec FROM stars WHERE ra IS NOT NULL AND healpix % 1999 = 0 LIMIT 5000",
+    ] {
+        args.push(a.into());
+    }
+    let out = run_skyql(&args)?;
+    let text = String::from_utf8_lossy(&out);
+    let centres: Vec<(f64, f64)> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (a, b) = l.trim().split_once(',')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect();
+    if centres.is_empty() {
+        bail!("no stars in {} to centre cones on", catalog.display());
+    }
+    Ok(centres)
+}
+
+/// `skyql serve` started on loopback with the default configuration.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn stop(&mut self) {
+        // SAFETY: a signal to the child this process started.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.stop();
+        }
+    }
+}
+
+fn start_skyql(catalog: &Path) -> Result<Server> {
+    use std::io::BufRead;
+    let binary = std::env::current_exe().context("cannot find the skyql binary")?;
+    let mut child = Command::new(binary)
+        .args(["serve", "--bind", "127.0.0.1:0", "--catalog"])
+        .arg(catalog)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("cannot start skyql serve")?;
+    let mut out = std::io::BufReader::new(child.stdout.take().context("no output")?);
+    let mut line = String::new();
+    out.read_line(&mut line)?;
+    let Some(start) = line.find("http://") else {
+        let _ = child.kill();
+        bail!("skyql serve did not start: {line}");
+    };
+    let addr = line[start + 7..]
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    // The request log is read and dropped so that the server never blocks on its pipe.
+    std::thread::spawn(move || for _ in out.lines() {});
+    Ok(Server { child, addr })
+}
+
+/// One load run: `clients` keep-alive connections for `seconds`.
+async fn load(
+    target: &Target,
+    centres: &[(f64, f64)],
+    protocol: Protocol,
+    clients: usize,
+    seconds: f64,
+) -> Result<RunFigures> {
+    let cpu_before: f64 = (target.pids)().iter().map(|p| process_cpu(*p)).sum();
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(seconds);
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| client(target, centres, protocol, i as u64, until))
+        .collect();
+    let results = futures::future::join_all(tasks).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after: f64 = (target.pids)().iter().map(|p| process_cpu(*p)).sum();
+    let mut figures = RunFigures {
+        requests: 0,
+        seconds: elapsed,
+        latencies: Vec::new(),
+        errors: 0,
+        busy: 0,
+        rows: 0,
+        cpu_seconds: (cpu_after - cpu_before).max(0.0),
+    };
+    for r in results {
+        let r = r?;
+        figures.requests += r.requests;
+        figures.latencies.extend(r.latencies);
+        figures.errors += r.errors;
+        figures.busy += r.busy;
+        figures.rows += r.rows;
+    }
+    Ok(figures)
+}
+
+/// One client's loop: requests until `until`, reconnecting when the server closes.
+async fn client(
+    target: &Target,
+    centres: &[(f64, f64)],
+    protocol: Protocol,
+    seed: u64,
+    until: Instant,
+) -> Result<RunFigures> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut f = RunFigures {
+        requests: 0,
+        seconds: 0.0,
+        latencies: Vec::new(),
+        errors: 0,
+        busy: 0,
+        rows: 0,
+        cpu_seconds: 0.0,
+    };
+    let mut connection: Option<BufReader<TcpStream>> = None;
+    while Instant::now() < until {
+        // xorshift: a fixed sequence of centres per client.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let (ra, dec) = centres[(state % centres.len() as u64) as usize];
+        let request = request_text(target, protocol, ra, dec);
+        let t = Instant::now();
+        if connection.is_none() {
+            let stream = TcpStream::connect(&target.addr)
+                .await
+                .with_context(|| format!("cannot connect to {}", target.addr))?;
+            stream.set_nodelay(true)?;
+            connection = Some(BufReader::with_capacity(64 * 1024, stream));
+        }
+        let Some(conn) = connection.as_mut() else {
+            continue;
+        };
+        let answer = exchange(conn, &request).await;
+        f.requests += 1;
+        f.latencies.push(t.elapsed().as_secs_f64());
+        match answer {
+            Ok((status, body, keep)) => {
+                match status {
+                    200 if !contains(&body, b"value=\"ERROR\"") => {
+                        f.rows += votable_rows(&body).unwrap_or(0)
+                    }
+                    503 => f.busy += 1,
+                    _ => f.errors += 1,
+                }
+                if !keep {
+                    connection = None;
+                }
+            }
+            Err(_) => {
+                f.errors += 1;
+                connection = None;
+            }
+        }
+    }
+    Ok(f)
+}
+
+fn request_text(target: &Target, protocol: Protocol, ra: f64, dec: f64) -> String {
+    match protocol {
+        Protocol::Scs => format!(
+            "GET {}?RA={ra:.6}&DEC={dec:.6}&SR={RADIUS:.7}&VERB=1 HTTP/1.1\r\nHost: {}\r\n\r\n",
+            target.scs_path, target.addr
+        ),
+        Protocol::Tap => {
+            let adql = format!(
+                "SELECT star_id, ra, dec FROM {} WHERE 1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra:.6}, {dec:.6}, {RADIUS:.7}))",
+                target.table
+            );
+            let body: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("REQUEST", "doQuery")
+                .append_pair("LANG", "ADQL")
+                .append_pair("QUERY", &adql)
+                .finish();
+            format!(
+                "POST /tap/sync HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                target.addr,
+                body.len()
+            )
+        }
+    }
+}
+
+/// Sends a request and reads its response: status, body, and whether the connection
+/// stays open.
+async fn exchange(conn: &mut BufReader<TcpStream>, request: &str) -> Result<(u16, Vec<u8>, bool)> {
+    conn.get_mut().write_all(request.as_bytes()).await?;
+    let mut line = String::new();
+    conn.read_line(&mut line).await?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP status line")?;
+    let (mut length, mut chunked, mut keep) = (None, false, true);
+    loop {
+        line.clear();
+        if conn.read_line(&mut line).await? == 0 {
+            bail!("the connection closed in the headers");
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':').unwrap_or((header, ""));
+        let value = value.trim().to_ascii_lowercase();
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.parse::<usize>().ok(),
+            "transfer-encoding" => chunked = value.contains("chunked"),
+            "connection" => keep = !value.contains("close"),
+            _ => {}
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            conn.read_line(&mut line).await?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                .context("bad chunk size")?;
+            if size == 0 {
+                line.clear();
+                conn.read_line(&mut line).await?;
+                break;
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            conn.read_exact(&mut body[start..]).await?;
+            let mut crlf = [0u8; 2];
+            conn.read_exact(&mut crlf).await?;
+        }
+    } else if let Some(n) = length {
+        body.resize(n, 0);
+        conn.read_exact(&mut body).await?;
+    } else {
+        conn.read_to_end(&mut body).await?;
+        keep = false;
+    }
+    Ok((status, body, keep))
+}
+
+/// Rows of a VOTable answer: `<TR>` elements of TABLEDATA, or the rows of a BINARY or
+/// BINARY2 stream walked field by field (what other servers answer by default).
+fn votable_rows(body: &[u8]) -> Option<u64> {
+    use base64::Engine;
+    if contains(body, b"<TABLEDATA") {
+        return Some(count(body, b"<TR") as u64);
+    }
+    let text = String::from_utf8_lossy(body);
+    let binary2 = text.contains("<BINARY2>");
+    let start = text.find("<STREAM")?;
+    let data_start = start + text[start..].find('>')? + 1;
+    let data_end = data_start + text[data_start..].find("</STREAM>")?;
+    let clean: String = text[data_start..data_end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(clean)
+        .ok()?;
+    // Each FIELD: a fixed width in bytes, or a variable-length array (element size).
+    let mut fields = Vec::new();
+    for f in text.split("<FIELD").skip(1) {
+        let tag = &f[..f.find('>')?];
+        let attr = |name: &str| {
+            let at = tag.find(&format!("{name}=\""))? + name.len() + 2;
+            Some(&tag[at..at + tag[at..].find('"')?])
+        };
+        let size = match attr("datatype")? {
+            "boolean" | "bit" | "unsignedByte" | "char" => 1,
+            "short" | "unicodeChar" => 2,
+            "int" | "float" => 4,
+            "long" | "double" | "floatComplex" => 8,
+            "doubleComplex" => 16,
+            _ => return None,
+        };
+        fields.push(match attr("arraysize") {
+            Some(a) if a.ends_with('*') => (None, size),
+            Some(a) => (
+                Some(
+                    a.split('x')
+                        .filter_map(|d| d.parse::<usize>().ok())
+                        .product::<usize>()
+                        * size,
+                ),
+                size,
+            ),
+            None => (Some(size), size),
+        });
+    }
+    let flags = if binary2 { fields.len().div_ceil(8) } else { 0 };
+    let (mut at, mut rows) = (0usize, 0u64);
+    while at < data.len() {
+        at += flags;
+        for (fixed, element) in &fields {
+            match fixed {
+                Some(n) => at += n,
+                None => {
+                    let n = u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?);
+                    at += 4 + n as usize * element;
+                }
+            }
+        }
+        rows += 1;
+    }
+    Some(rows)
+}
+
+fn count(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// CPU seconds of a process, its threads and its waited-for children (utime, stime,
+/// cutime, cstime of /proc/PID/stat).
+fn process_cpu(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    rest.split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum::<f64>()
+        / ticks
+}
+
+/// Processes whose command line contains `pattern`, and PostgreSQL's.
+fn processes_matching(pattern: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .unwrap_or_default();
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (!pattern.is_empty() && cmd.contains(pattern))
+                || comm.trim() == "postgres"
+                || cmd.starts_with("postgres:")
+        })
+        .collect()
+}

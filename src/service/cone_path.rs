@@ -1,0 +1,465 @@
+//! The fixed plan of a cone search on the catalogue's `stars`, run without SQL planning:
+//! the service's most frequent request (`/scs/stars`, and TAP queries of the shape
+//! `SELECT columns FROM eros2.stars WHERE CONTAINS(POINT(ra, dec), CIRCLE(...)) = 1`).
+//!
+//! Through DataFusion such a cone spends most of its time in what a long-lived service
+//! need not repeat: parsing, the optimizer rules and the physical planning (4-5 ms), and
+//! opening every file of the fields the cone touches. Here the HEALPix cells covering the
+//! cone (the same cover as the `cone_healpix_pruning` rule) select the files by the
+//! `healpix` range the manifest records for each; each file's footer and page index are
+//! read once and kept; the row groups and pages whose `healpix` statistics meet the cells
+//! are read, and `cone_contains`'s own test (Vincenty's separation, boundary included)
+//! keeps the rows. The rows are the ones DataFusion's plan returns, with the published
+//! view's columns, types and metadata, ordered by distance (`tests/service.rs` compares
+//! both paths).
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{Context, Result, bail};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt32Array,
+};
+use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
+};
+use datafusion::parquet::file::metadata::PageIndexPolicy;
+use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
+use datafusion::parquet::file::statistics::Statistics;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr,
+    Statement, TableFactor, Value,
+};
+use skyql_udfs::functions::angular_separation;
+use skyql_udfs::rules::cone_healpix::cone_ranges;
+
+use crate::engine::Engine;
+
+/// One `stars` file: where it is, its field, its `healpix` range, its footer once read.
+struct StarFile {
+    path: PathBuf,
+    field: String,
+    range: (i64, i64),
+    metadata: OnceLock<ArrowReaderMetadata>,
+}
+
+/// The catalogue's stars, ready for cones.
+pub struct ConePath {
+    files: Vec<StarFile>,
+    /// The published view's schema (`eros2.stars`): the columns a cone may return.
+    view: SchemaRef,
+    /// The view's qualified name, lower case.
+    name: String,
+}
+
+/// A cone to run: centre and radius in degrees, the columns, whether a `distance` column
+/// is added, and a row limit of the query itself (`TOP n`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cone {
+    /// Centre RA, degrees.
+    pub ra: f64,
+    /// Centre Dec, degrees.
+    pub dec: f64,
+    /// Radius, degrees.
+    pub radius: f64,
+    /// Columns of the view, in order (empty: all of them).
+    pub columns: Vec<String>,
+    /// Whether the result ends with `distance` (degrees from the centre).
+    pub distance: bool,
+    /// `TOP n` / `LIMIT n`.
+    pub limit: Option<usize>,
+}
+
+impl ConePath {
+    /// The cone path of the catalogue's stars published as `schema.stars`, when every
+    /// stars file has its `healpix` range in the manifest.
+    pub async fn new(engine: &Engine, ctx: &SessionContext, schema: &str) -> Option<ConePath> {
+        let catalog = engine.catalog()?;
+        let entry = catalog.manifest.tables.get("stars")?;
+        let mut files = Vec::new();
+        for f in &entry.data_files {
+            files.push(StarFile {
+                path: catalog.data_file_path(entry, f),
+                field: f.partition_value("field")?.to_string(),
+                range: f.healpix_range()?,
+                metadata: OnceLock::new(),
+            });
+        }
+        let name = format!("{schema}.stars");
+        let view = ctx.table(name.as_str()).await.ok()?;
+        let view = Arc::new(view.schema().as_arrow().clone());
+        Some(ConePath {
+            files,
+            view,
+            name: name.to_ascii_lowercase(),
+        })
+    }
+
+    /// The cone a translated query asks for, when it has the fixed shape: plain columns of
+    /// the stars view (or `*`), one `cone_contains(ra, dec, RA, DEC, R)` with numbers as its
+    /// condition, an optional `LIMIT`, nothing else.
+    pub fn recognize(&self, sql: &str) -> Option<Cone> {
+        let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
+        let mut statements =
+            datafusion::sql::sqlparser::parser::Parser::parse_sql(&dialect, sql).ok()?;
+        if statements.len() != 1 {
+            return None;
+        }
+        let Statement::Query(query) = statements.pop()? else {
+            return None;
+        };
+        if query.with.is_some() || query.order_by.is_some() || query.fetch.is_some() {
+            return None;
+        }
+        let limit = match &query.limit_clause {
+            None => None,
+            Some(datafusion::sql::sqlparser::ast::LimitClause::LimitOffset {
+                limit: Some(Expr::Value(v)),
+                offset: None,
+                limit_by,
+            }) if limit_by.is_empty() => match &v.value {
+                Value::Number(n, _) => Some(n.parse::<usize>().ok()?),
+                _ => return None,
+            },
+            Some(_) => return None,
+        };
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return None;
+        };
+        let plain = select.distinct.is_none()
+            && select.top.is_none()
+            && select.from.len() == 1
+            && select.from[0].joins.is_empty()
+            && matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
+            && select.having.is_none()
+            && select.qualify.is_none()
+            && select.lateral_views.is_empty()
+            && select.cluster_by.is_empty()
+            && select.sort_by.is_empty()
+            && select.named_window.is_empty();
+        if !plain {
+            return None;
+        }
+        let TableFactor::Table {
+            name, alias: None, ..
+        } = &select.from[0].relation
+        else {
+            return None;
+        };
+        if !name.to_string().eq_ignore_ascii_case(&self.name) {
+            return None;
+        }
+        let mut columns = Vec::new();
+        for item in &select.projection {
+            match item {
+                SelectItem::Wildcard(_) if select.projection.len() == 1 => {}
+                SelectItem::UnnamedExpr(Expr::Identifier(id)) => {
+                    let wanted = id.value.to_ascii_lowercase();
+                    let found = self
+                        .view
+                        .fields()
+                        .iter()
+                        .find(|f| f.name().to_ascii_lowercase() == wanted)?;
+                    columns.push(found.name().clone());
+                }
+                _ => return None,
+            }
+        }
+        let (ra, dec, radius) = cone_condition(select.selection.as_ref()?)?;
+        Some(Cone {
+            ra,
+            dec,
+            radius,
+            columns,
+            distance: false,
+            limit,
+        })
+    }
+
+    /// Whether a cone can take this path (a radius small enough for a HEALPix cover).
+    pub fn accepts(&self, cone: &Cone) -> bool {
+        cone_ranges(cone.ra, cone.dec, cone.radius).is_some()
+    }
+
+    /// The stars within the cone, ordered by distance.
+    pub fn search(&self, cone: &Cone) -> Result<RecordBatch> {
+        let Some(ranges) = cone_ranges(cone.ra, cone.dec, cone.radius) else {
+            bail!("this cone is too large for the cone path");
+        };
+        let ranges: Vec<(i64, i64)> = ranges
+            .into_iter()
+            .map(|(lo, hi)| (lo as i64, (hi as i64).saturating_sub(1)))
+            .collect();
+        let meets = |lo: i64, hi: i64| ranges.iter().any(|&(a, b)| lo <= b && a <= hi);
+        let columns: Vec<String> = if cone.columns.is_empty() {
+            self.view
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect()
+        } else {
+            cone.columns.clone()
+        };
+        let mut parts = Vec::new();
+        for file in self.files.iter().filter(|f| meets(f.range.0, f.range.1)) {
+            self.read_file(file, &columns, cone, &meets, &mut parts)?;
+        }
+        let schema = self.output_schema(&columns)?;
+        let all = concat_batches(&schema, &parts)?;
+        // Nearest first, as the cone search orders its rows.
+        let distance_column = all.num_columns() - 1;
+        let distances = distance_of(&all, distance_column)?;
+        let mut order: Vec<u32> = (0..all.num_rows() as u32).collect();
+        order.sort_by(|a, b| distances[*a as usize].total_cmp(&distances[*b as usize]));
+        if let Some(n) = cone.limit {
+            order.truncate(n);
+        }
+        let indices = UInt32Array::from(order);
+        let kept = if cone.distance {
+            all.num_columns()
+        } else {
+            distance_column
+        };
+        let columns = all.columns()[..kept]
+            .iter()
+            .map(|c| take(c.as_ref(), &indices, None))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let schema = Arc::new(Schema::new(schema.fields()[..kept].to_vec()));
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+
+    /// The schema of the rows read: the view's fields (types and metadata) and `distance`
+    /// (kept for the order even when the result does not return it).
+    fn output_schema(&self, columns: &[String]) -> Result<SchemaRef> {
+        let mut fields: Vec<Field> = columns
+            .iter()
+            .map(|c| {
+                self.view
+                    .field_with_name(c)
+                    .cloned()
+                    .with_context(|| format!("no column {c} in {}", self.name))
+            })
+            .collect::<Result<_>>()?;
+        fields.push(Field::new("distance", DataType::Float64, true));
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
+    /// Appends the rows of `file` within the cone to `parts`.
+    fn read_file(
+        &self,
+        file: &StarFile,
+        columns: &[String],
+        cone: &Cone,
+        meets: &dyn Fn(i64, i64) -> bool,
+        parts: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        let open = || File::open(&file.path).with_context(|| "cannot open a stars file");
+        let metadata = match file.metadata.get() {
+            Some(m) => m.clone(),
+            None => {
+                let options =
+                    ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+                let m = ArrowReaderMetadata::load(&open()?, options)
+                    .context("cannot read a stars file's footer")?;
+                file.metadata.get_or_init(|| m).clone()
+            }
+        };
+        let parquet = metadata.metadata().clone();
+        let arrow = metadata.schema().clone();
+        let index_of = |name: &str| arrow.index_of(name).ok();
+        let healpix = index_of("healpix").context("a stars file without healpix")?;
+        // Row groups whose statistics meet the cells; within them, the pages that do.
+        let mut groups = Vec::new();
+        let mut selectors = Vec::new();
+        for (g, group) in parquet.row_groups().iter().enumerate() {
+            let rows = group.num_rows() as usize;
+            let column = group.column(healpix);
+            let whole = match column.statistics() {
+                Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+                    (Some(lo), Some(hi)) => meets(*lo, *hi),
+                    _ => true,
+                },
+                _ => true,
+            };
+            if !whole {
+                continue;
+            }
+            groups.push(g);
+            let pages = parquet
+                .column_index()
+                .and_then(|c| c.get(g))
+                .and_then(|c| c.get(healpix))
+                .zip(
+                    parquet
+                        .offset_index()
+                        .and_then(|o| o.get(g))
+                        .and_then(|o| o.get(healpix)),
+                );
+            match pages {
+                Some((ColumnIndexMetaData::INT64(index), offsets)) => {
+                    let locations = offsets.page_locations();
+                    for (p, location) in locations.iter().enumerate() {
+                        let start = location.first_row_index as usize;
+                        let end = locations
+                            .get(p + 1)
+                            .map_or(rows, |n| n.first_row_index as usize);
+                        let keep = match (index.min_value(p), index.max_value(p)) {
+                            (Some(lo), Some(hi)) => meets(*lo, *hi),
+                            // A page of nulls only holds no position of a cone.
+                            _ => false,
+                        };
+                        let n = end.saturating_sub(start);
+                        selectors.push(if keep {
+                            RowSelector::select(n)
+                        } else {
+                            RowSelector::skip(n)
+                        });
+                    }
+                }
+                _ => selectors.push(RowSelector::select(rows)),
+            }
+        }
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let wanted: Vec<usize> = columns
+            .iter()
+            .filter_map(|c| index_of(c))
+            .chain([index_of("ra"), index_of("dec")].into_iter().flatten())
+            .collect();
+        let mask = ProjectionMask::roots(metadata.parquet_schema(), wanted);
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open()?, metadata)
+            .with_row_groups(groups)
+            .with_row_selection(RowSelection::from(selectors))
+            .with_projection(mask)
+            .with_batch_size(8_192)
+            .build()?;
+        for batch in reader {
+            let batch = batch.context("cannot read a stars file")?;
+            let part = self.within(&batch, file, columns, cone)?;
+            if part.num_rows() > 0 {
+                parts.push(part);
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows of `batch` within the cone, as the result's columns and `distance`.
+    fn within(
+        &self,
+        batch: &RecordBatch,
+        file: &StarFile,
+        columns: &[String],
+        cone: &Cone,
+    ) -> Result<RecordBatch> {
+        let float = |name: &str| -> Result<Float64Array> {
+            let c = batch.column_by_name(name).context("no position")?;
+            Ok(cast(c, &DataType::Float64)?
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .context("positions are not numbers")?
+                .clone())
+        };
+        let (ra, dec) = (float("ra")?, float("dec")?);
+        let mut distances = Vec::with_capacity(batch.num_rows());
+        let keep: BooleanArray = (0..batch.num_rows())
+            .map(|i| {
+                if ra.is_null(i) || dec.is_null(i) {
+                    distances.push(f64::NAN);
+                    return Some(false);
+                }
+                let d = angular_separation(ra.value(i), dec.value(i), cone.ra, cone.dec);
+                distances.push(d);
+                Some(d <= cone.radius)
+            })
+            .collect();
+        let schema = self.output_schema(columns)?;
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields().iter().take(columns.len()) {
+            let array: ArrayRef = match batch.column_by_name(field.name()) {
+                Some(a) => a.clone(),
+                None if field.name() == "field" => {
+                    Arc::new(StringArray::from(vec![
+                        file.field.as_str();
+                        batch.num_rows()
+                    ]))
+                }
+                None => bail!("no column {} in the stars files", field.name()),
+            };
+            arrays.push(if array.data_type() == field.data_type() {
+                array
+            } else {
+                cast(&array, field.data_type())?
+            });
+        }
+        arrays.push(Arc::new(Float64Array::from(distances)));
+        let all = RecordBatch::try_new(schema, arrays)?;
+        Ok(filter_record_batch(&all, &keep)?)
+    }
+}
+
+/// The distances of the rows, from the last column.
+fn distance_of(batch: &RecordBatch, column: usize) -> Result<Vec<f64>> {
+    let d = batch
+        .column(column)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .context("no distance")?;
+    Ok(d.values().to_vec())
+}
+
+/// The centre and radius of `cone_contains(ra, dec, RA, DEC, R)` with numbers.
+fn cone_condition(expr: &Expr) -> Option<(f64, f64, f64)> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    if !f.name.to_string().eq_ignore_ascii_case("cone_contains") {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let args: Vec<&Expr> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    if args.len() != 5 {
+        return None;
+    }
+    let is_column = |e: &Expr, name: &str| matches!(e, Expr::Identifier(id) if id.value.eq_ignore_ascii_case(name));
+    if !is_column(args[0], "ra") || !is_column(args[1], "dec") {
+        return None;
+    }
+    let number = |e: &Expr| -> Option<f64> {
+        match e {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => n.parse::<f64>().ok(),
+                _ => None,
+            },
+            Expr::UnaryOp {
+                op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus,
+                expr,
+            } => match expr.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, _) => n.parse::<f64>().ok().map(|x| -x),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let (ra, dec, radius) = (number(args[2])?, number(args[3])?, number(args[4])?);
+    (ra.is_finite() && dec.is_finite() && radius.is_finite() && radius > 0.0)
+        .then_some((ra, dec, radius))
+}
