@@ -184,11 +184,30 @@ fn tap_sync_answers_in_every_format_and_refuses_what_it_must() {
             ),
             "writes files",
         ),
+        (
+            &format!(
+                "LANG=ADQL&QUERY={}",
+                q("SELECT wcs_from_fits('/etc/shadow') AS w")
+            ),
+            "reads files of the server",
+        ),
+        (
+            &format!(
+                "LANG=ADQL&QUERY={}",
+                q("SELECT * FROM information_schema.df_settings")
+            ),
+            "df_settings",
+        ),
     ] {
         let (status, _, body) = server.get(&format!("/tap/sync?{params}"));
         assert_eq!(status, 400, "{params}: {body}");
         assert!(
             body.contains("value=\"ERROR\"") && body.contains(words),
+            "{params}: {body}"
+        );
+        // No server path, no setting, no file's existence told to a remote client.
+        assert!(
+            !body.contains(&*cat.to_string_lossy()) && !body.contains("/etc/shadow\""),
             "{params}: {body}"
         );
     }

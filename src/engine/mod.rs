@@ -45,6 +45,9 @@ pub use tables::ExtraTable;
 /// What a build without cluster mode says when asked for it.
 pub const NO_CLUSTER: &str = "this skyql was built without cluster mode: build it with `cargo build --release --features cluster` (docs/CLUSTER.md)";
 
+/// Functions that open a file their arguments name: not offered in read-only sessions.
+pub const FILE_READING_FUNCTIONS: [&str; 1] = ["wcs_from_fits"];
+
 /// How sessions are built.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -120,7 +123,10 @@ impl Engine {
     /// (which write files) unless read-only.
     pub fn scalar_functions(&self) -> Vec<ScalarUDF> {
         let mut udfs = skyql_udfs::all_scalar_udfs();
-        if !self.options.read_only {
+        if self.options.read_only {
+            // A read-only session (the service) opens no file a query names.
+            udfs.retain(|u| !FILE_READING_FUNCTIONS.contains(&u.name()));
+        } else {
             let mut images = ImageOutput::new(self.output_root());
             images.overwrite = self.options.overwrite;
             udfs.extend(skyql_udfs::images::image_udfs(images));
@@ -203,7 +209,9 @@ impl Engine {
             config = config.with_target_partitions(n);
         }
         let config = config
-            .with_information_schema(true)
+            // DataFusion's own catalogue views (settings included) stay out of read-only
+            // sessions: the service publishes TAP_SCHEMA instead.
+            .with_information_schema(!self.options.read_only)
             .with_parquet_pruning(true)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
         let mut runtime = RuntimeEnvBuilder::new();

@@ -274,6 +274,11 @@ fn rewrite_function(f: &Function) -> Result<Option<Expr>, String> {
                 "{n} writes files, which this read-only service does not do"
             ));
         }
+        n if crate::engine::FILE_READING_FUNCTIONS.contains(&n) => {
+            return Err(format!(
+                "{n} reads files of the server, which this service does not do"
+            ));
+        }
         // A CONTAINS outside a comparison: 1 or 0 as ADQL says.
         "contains" | "intersects" => match containment(f)? {
             Some(test) => format!("CAST({test} AS INT)"),
