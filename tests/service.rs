@@ -168,6 +168,31 @@ fn tap_sync_answers_in_every_format_and_refuses_what_it_must() {
     );
     assert_eq!(status, 200);
     assert!(csv.starts_with("n\r\n"), "{csv}");
+    // 30,000 select items (about 600 KB encoded) are refused at once, not planned for 20 s.
+    let items = (0..30_000)
+        .map(|i| format!("{i} AS c{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let started = std::time::Instant::now();
+    let (status, _, body) = server.request(
+        "POST",
+        "/tap/sync",
+        &format!("LANG=ADQL&QUERY={}", q(&format!("SELECT {items}"))),
+    );
+    assert_eq!(status, 400, "{}", &body[..body.len().min(300)]);
+    assert!(
+        body.contains("2000 accepted"),
+        "{}",
+        &body[..body.len().min(300)]
+    );
+    assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    // A value past its limit is refused before it is built, the service still answers.
+    let (status, _, body) = server.get(&format!(
+        "/tap/sync?LANG=ADQL&QUERY={}",
+        q("SELECT LENGTH(repeat('x', 2000000000)) AS n")
+    ));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("64 MiB"), "{body}");
     // Errors: a VOTable with QUERY_STATUS=ERROR and HTTP 400.
     for (params, words) in [
         ("LANG=SQL&QUERY=SELECT%201", "LANG=SQL"),
@@ -560,6 +585,97 @@ fn cones_by_the_fixed_plan_equal_the_sql_plan() {
     let log = server.log.lock().unwrap().join("\n");
     assert!(log.matches("cone path").count() >= 6 * 4, "{log}");
     assert!(log.contains("optimize="), "the SQL plan ran too: {log}");
+}
+
+/// The counts of measurements and stars in `cat` as the CLI sees them now.
+fn counts(cat: &Path) -> String {
+    let csv = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT (SELECT COUNT(*) FROM measurements) AS m, (SELECT COUNT(*) FROM stars) AS s",
+    ])
+    .catalog(cat)
+    .ok();
+    csv.lines().nth(1).unwrap().to_string()
+}
+
+#[test]
+fn a_running_service_follows_ingests_and_no_query_fails_meanwhile() {
+    let (tmp, cat) = catalog();
+    let mut expected = vec![counts(&cat)];
+    let server = std::sync::Arc::new(Server::start(&cat, None));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let query = format!(
+        "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+        q(
+            "SELECT (SELECT COUNT(*) FROM eros2.measurements) AS m, (SELECT COUNT(*) FROM eros2.stars) AS s"
+        )
+    );
+    // Three clients ask the counts, and a cone, without a pause while ingests publish
+    // new versions.
+    let clients: Vec<_> = (0..3)
+        .map(|i| {
+            let (server, stop, query) = (server.clone(), stop.clone(), query.clone());
+            std::thread::spawn(move || {
+                let mut answers = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let path = if i == 2 {
+                        "/scs/stars?RA=66.7&DEC=-69.3&SR=0.5&VERB=1".to_string()
+                    } else {
+                        query.clone()
+                    };
+                    answers.push((i, server.get(&path)));
+                }
+                answers
+            })
+        })
+        .collect();
+    for (n, field) in ["lm036", "lm037", "lm038"].iter().enumerate() {
+        let raw = tmp.path().join(format!("raw{n}"));
+        common::generate_small(&raw, field, 1, 6, &[]);
+        Skyql::new(["ingest"]).args([&raw]).catalog(&cat).ok();
+        expected.push(counts(&cat));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut seen = std::collections::BTreeSet::new();
+    for c in clients {
+        for (i, (status, _, body)) in c.join().unwrap() {
+            assert_eq!(status, 200, "client {i}: {body}");
+            if i < 2 {
+                let row = body.lines().nth(1).unwrap_or_default().to_string();
+                assert!(
+                    expected.contains(&row),
+                    "{row} is no version's counts: {expected:?}"
+                );
+                seen.insert(row);
+            } else {
+                assert!(body.contains("QUERY_STATUS\" value=\"OK"), "{body}");
+            }
+        }
+    }
+    // A query now sees the last version.
+    let (_, _, body) = server.get(&query);
+    assert_eq!(body.lines().nth(1), expected.last().map(String::as_str));
+    assert!(
+        seen.len() >= 2,
+        "the answers followed the versions: {seen:?}"
+    );
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(log.contains("catalogue version 4"), "{log}");
+    // The versions the service held are removed by the first write after it let them go.
+    drop(server);
+    let raw = tmp.path().join("raw-last");
+    common::generate_small(&raw, "lm039", 1, 6, &[]);
+    Skyql::new(["ingest"]).args([&raw]).catalog(&cat).ok();
+    let versions: Vec<_> = std::fs::read_dir(&cat)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('v'))
+        .collect();
+    assert_eq!(versions, vec!["v000005".to_string()]);
 }
 
 #[test]

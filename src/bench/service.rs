@@ -188,22 +188,28 @@ fn print_run(target: &Target, protocol: Protocol, clients: usize, f: &RunFigures
     );
 }
 
-/// A sample of star positions from the catalogue, to centre cones on.
+/// A sample of about 5,000 star positions from the catalogue, to centre cones on (every
+/// star whose HEALPix index is a multiple of the stars' count over 5,000).
 fn sample_centres(catalog: &Path) -> Result<Vec<(f64, f64)>> {
-    let mut args = vec![
-        "query".into(),
-        "--catalog".into(),
-        catalog.as_os_str().to_owned(),
-    ];
-    for a in [
-        "--format",
-        "csv",
-        "SELECT ra, dec FROM stars WHERE ra IS NOT NULL AND healpix % 1999 = 0 LIMIT 5000",
-    ] {
-        args.push(a.into());
-    }
-    let out = run_skyql(&args)?;
-    let text = String::from_utf8_lossy(&out);
+    let query = |sql: &str| -> Result<String> {
+        let mut args = vec![
+            "query".into(),
+            "--catalog".into(),
+            catalog.as_os_str().to_owned(),
+        ];
+        args.extend(["--format".into(), "csv".into(), sql.into()]);
+        Ok(String::from_utf8_lossy(&run_skyql(&args)?).to_string())
+    };
+    let count = query("SELECT COUNT(*) AS n FROM stars WHERE ra IS NOT NULL")?;
+    let n: u64 = count
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    let every = (n / 5_000).max(1);
+    let text = query(&format!(
+        "SELECT ra, dec FROM stars WHERE ra IS NOT NULL AND healpix % {every} = 0 LIMIT 5000"
+    ))?;
     let centres: Vec<(f64, f64)> = text
         .lines()
         .skip(1)

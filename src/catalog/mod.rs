@@ -19,6 +19,7 @@
 
 pub mod crash;
 pub mod durable;
+pub mod lease;
 pub mod lock;
 pub mod manifest;
 pub mod parquet_io;

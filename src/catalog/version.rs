@@ -142,10 +142,10 @@ impl VersionWriter {
         };
         manifest.write(&self.catalog)?;
         crash::point("version: manifest switched");
-        if let Some(prev) = self.previous_dir() {
-            std::fs::remove_dir_all(&prev).with_context(|| {
-                format!("cannot remove the previous version {}", prev.display())
-            })?;
+        // A version a reader still holds (a running service) stays until a later write.
+        if let Some(prev) = self.previous_dir()
+            && super::lease::remove_unleased(&prev)?
+        {
             crash::point("version: previous version removed");
             sync_dir(&self.catalog)?;
         }
@@ -190,10 +190,15 @@ pub fn recover(catalog: &Path, manifest: Option<&Manifest>) -> Result<Vec<PathBu
             .is_some();
         let stale_version =
             parse_version_dir_name(&name).is_some() && Some(name.as_str()) != current;
-        if kind.is_dir() && (staging || stale_version) {
+        if kind.is_dir() && staging {
             std::fs::remove_dir_all(entry.path())
                 .with_context(|| format!("cannot remove {}", entry.path().display()))?;
             removed.push(entry.path());
+        } else if kind.is_dir() && stale_version {
+            // Left while a reader holds it (its lease), removed by a later write.
+            if super::lease::remove_unleased(&entry.path())? {
+                removed.push(entry.path());
+            }
         } else if kind.is_file() && is_temporary_name(&name) {
             std::fs::remove_file(entry.path())
                 .with_context(|| format!("cannot remove {}", entry.path().display()))?;

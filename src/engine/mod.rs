@@ -290,6 +290,15 @@ impl Engine {
         for udaf in self.aggregate_functions() {
             ctx.register_udaf(udaf);
         }
+        // DataFusion's functions that build values far larger than their arguments get a
+        // limit on what they build (skyql_udfs::functions::bounded).
+        for name in skyql_udfs::functions::bounded::bounded_names() {
+            if let Ok(udf) = datafusion::execution::FunctionRegistry::udf(ctx, name)
+                && let Some(b) = skyql_udfs::functions::bounded::bounded(&udf)
+            {
+                ctx.register_udf(b);
+            }
+        }
         skyql_udfs::register_table_functions(ctx);
         if !self.options.read_only {
             crate::export::copy_format::register_copy_formats(ctx)?;

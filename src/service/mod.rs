@@ -20,6 +20,7 @@ pub mod jobs_dir;
 pub mod params;
 pub mod query_runtime;
 pub mod scs;
+pub mod snapshot;
 pub mod spool;
 pub mod tap;
 pub mod tap_schema;
@@ -42,9 +43,7 @@ use axum::serve::ListenerExt;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::prelude::SessionContext;
 
-use crate::engine::{Engine, EngineOptions};
 use crate::export::{
     ExportOptions, ExportSummary, OutputFormat, export_stream, export_stream_to, write_result,
 };
@@ -67,10 +66,8 @@ pub struct ServeOptions {
 
 /// Shared by every request.
 pub struct AppState {
-    /// The engine (read-only).
-    pub engine: Engine,
-    /// The session every query runs in (the catalogue, TAP_SCHEMA, the functions).
-    pub ctx: SessionContext,
+    /// The catalogue as it is served now, followed across ingests.
+    pub versions: snapshot::Versions,
     /// Limits.
     pub config: ServiceConfig,
     /// The base URL clients use (`http://HOST:PORT`).
@@ -84,19 +81,9 @@ pub struct AppState {
     pub jobs_dir: jobs_dir::JobsDir,
     /// The asynchronous jobs.
     pub jobs: uws::Jobs,
-    /// The schema the catalogue's tables are published under (the survey's name).
-    pub schema: String,
-    /// The VOSI documents, rendered once at start.
-    pub documents: vosi::Documents,
-    /// Cones on the catalogue's stars without SQL planning (when the manifest has every
-    /// stars file's HEALPix range).
-    pub cone_path: Option<cone_path::ConePath>,
     /// Server paths never shown to a client (the catalogue's, the jobs directory's), each
     /// with the name shown instead.
     private_paths: Vec<(String, &'static str)>,
-    /// With `--cluster`: the engine and session whose queries run on the cluster (the same
-    /// tables and views; TAP_SCHEMA, in memory here, stays with `ctx`).
-    pub cluster: Option<(Engine, SessionContext)>,
 }
 
 /// Runs the service until SIGINT or SIGTERM.
@@ -158,33 +145,6 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
 const GRACE: Duration = Duration::from_secs(5);
 
 async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppState> {
-    let engine = Engine::open(
-        Some(&options.catalog),
-        EngineOptions {
-            memory_limit: Some(options.config.memory_mb as usize * (1 << 20)),
-            read_only: true,
-            ..EngineOptions::default()
-        },
-    )?;
-    let ctx = engine.session(&[]).await?;
-    let schema = tap_schema::schema_name(&engine);
-    tap_schema::register(&ctx, &engine, &schema).await?;
-    let cluster = match &options.cluster {
-        None => None,
-        Some(url) => {
-            let remote = Engine::open(
-                Some(&options.catalog),
-                EngineOptions {
-                    read_only: true,
-                    cluster: Some(url.clone()),
-                    ..EngineOptions::default()
-                },
-            )?;
-            let remote_ctx = remote.session(&[]).await?;
-            tap_schema::register(&remote_ctx, &remote, &schema).await?;
-            Some((remote, remote_ctx))
-        }
-    };
     let base_url = options
         .config
         .public_url
@@ -192,11 +152,16 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
         .unwrap_or_else(|| format!("http://{local}"))
         .trim_end_matches('/')
         .to_string();
+    let versions = snapshot::Versions::open(snapshot::Source {
+        catalog: options.catalog.clone(),
+        config: options.config.clone(),
+        base_url: base_url.clone(),
+        cluster: options.cluster.clone(),
+    })
+    .await?;
     let (dir, ephemeral) = options.config.jobs_dir();
     let jobs_dir = jobs_dir::JobsDir::claim(&dir, ephemeral)?;
     let jobs = uws::Jobs::restore(jobs_dir.path());
-    let documents = vosi::Documents::render(&ctx, &schema, &base_url, &options.config).await?;
-    let cone_path = cone_path::ConePath::new(&engine, &ctx, &schema).await;
     let mut private_paths = Vec::new();
     for (p, stand_in) in [
         (options.catalog.as_path(), "<catalog>"),
@@ -212,8 +177,7 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
     private_paths.retain(|(p, _)| p.len() > 1);
     let c = &options.config;
     Ok(AppState {
-        engine,
-        ctx,
+        versions,
         admission: admission::Admission::new(
             c.max_concurrent_queries,
             c.queue_depth,
@@ -224,11 +188,7 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
         jobs,
         config: options.config.clone(),
         base_url,
-        schema,
-        documents,
-        cone_path,
         private_paths,
-        cluster,
     })
 }
 
@@ -385,25 +345,20 @@ impl AppState {
     }
 }
 
-/// What a request runs: SQL (already translated from ADQL), or a cone on the
-/// catalogue's stars by the fixed cone plan ([`cone_path`]).
+/// What a request runs: SQL (already translated from ADQL; a cone of the fixed shape
+/// takes the fixed cone plan, [`cone_path`]), or a cone search with the SQL that answers
+/// it when the fixed plan cannot.
 #[derive(Debug, Clone)]
 pub enum Query {
     /// DataFusion SQL.
     Sql(String),
-    /// A cone of the fixed shape.
-    Cone(cone_path::Cone),
-}
-
-impl Query {
-    /// The query for `sql`: the cone path when its shape allows.
-    pub fn for_sql(state: &AppState, sql: &str) -> Query {
-        state
-            .cone_path
-            .as_ref()
-            .and_then(|p| p.recognize(sql).filter(|c| p.accepts(c)))
-            .map_or_else(|| Query::Sql(sql.to_string()), Query::Cone)
-    }
+    /// A cone search.
+    Cone {
+        /// The cone.
+        cone: cone_path::Cone,
+        /// Its SQL.
+        sql: String,
+    },
 }
 
 /// Where a query's result goes.
@@ -463,10 +418,20 @@ async fn run_limited(
         let _permit = permit;
         let mut stages = Stages::default();
         let started = Instant::now();
-        let sql = match query {
-            Query::Sql(sql) => sql,
-            Query::Cone(cone) => {
-                let path = st.cone_path.as_ref().context("no cone path")?;
+        // The catalogue version this query runs on, to its end.
+        let snap = st.versions.current().await;
+        let (cone, sql) = match query {
+            Query::Sql(sql) => (snap.cone_path.as_ref().and_then(|p| p.recognize(&sql)), sql),
+            Query::Cone { cone, sql } => (Some(cone), sql),
+        };
+        let fixed = snap
+            .cone_path
+            .as_ref()
+            .zip(cone)
+            .filter(|(p, c)| p.accepts(c));
+        let sql = match fixed {
+            None => sql,
+            Some((path, cone)) => {
                 let batch = path.search(&cone)?;
                 stages.path = "cone";
                 let stream: datafusion::execution::SendableRecordBatchStream =
@@ -487,7 +452,7 @@ async fn run_limited(
                 return Ok((summary, stages));
             }
         };
-        let df = plan(&st, &sql).await?;
+        let df = plan(&snap, &sql).await?;
         stages.plan = started.elapsed().as_secs_f64();
         let summary = match destination {
             Destination::File(path) => write_result(df, format, Some(&path), &options).await?,
@@ -518,9 +483,9 @@ async fn run_limited(
 
 /// The DataFrame of `sql` in the service's session (or the cluster's, for a query that
 /// reads only the catalogue's files).
-async fn plan(state: &AppState, sql: &str) -> Result<DataFrame> {
-    let df = state.engine.sql(&state.ctx, sql).await?;
-    if let Some((engine, ctx)) = &state.cluster
+async fn plan(snap: &snapshot::Snapshot, sql: &str) -> Result<DataFrame> {
+    let df = snap.engine.sql(&snap.ctx, sql).await?;
+    if let Some((engine, ctx)) = &snap.cluster
         && reads_only_files(df.logical_plan())
     {
         return engine.sql(ctx, sql).await;
@@ -549,7 +514,7 @@ pub async fn run_query_to_file(
 ) -> Result<ExportSummary, QueryError> {
     let options = result_options(sql, maxrec);
     let destination = Destination::File(path.to_path_buf());
-    let query = Query::for_sql(state, sql);
+    let query = Query::Sql(sql.to_string());
     let (summary, _) = run_limited(state, &query, options, format, timeout, destination).await?;
     Ok(summary)
 }

@@ -95,7 +95,7 @@ async fn cone(
         .and_then(|v| v.trim().parse::<u32>().ok())
         .unwrap_or(2)
         .clamp(1, 3);
-    let schema = &state.schema;
+    let schema = &state.versions.current().await.schema;
     let sql = if sr == 0.0 {
         format!("SELECT {} FROM {schema}.stars WHERE false", columns(verb))
     } else {
@@ -122,9 +122,13 @@ async fn cone(
         distance: true,
         limit: None,
     };
-    let query = match &state.cone_path {
-        Some(path) if sr > 0.0 && path.accepts(&cone) => Query::Cone(cone),
-        _ => Query::Sql(sql.clone()),
+    let query = if sr > 0.0 {
+        Query::Cone {
+            cone,
+            sql: sql.clone(),
+        }
+    } else {
+        Query::Sql(sql.clone())
     };
     match run_query_spooled(&state, &query, OutputFormat::Votable, options, timeout).await {
         Ok(result) => spooled_response(result, SCS_MIME),

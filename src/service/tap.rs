@@ -34,7 +34,7 @@ async fn sync(
     };
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
     let options = result_options(&request.sql, request.maxrec);
-    let query = Query::for_sql(&state, &request.sql);
+    let query = Query::Sql(request.sql.clone());
     match run_query_spooled(&state, &query, request.format, options, timeout).await {
         Ok(result) => spooled_response(result, mime(request.format)),
         Err(e) => error_response(&e),

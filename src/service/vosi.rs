@@ -106,7 +106,13 @@ fn limits_text(c: &ServiceConfig) -> String {
 }
 
 async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
-    xml(state.documents.capabilities.clone())
+    xml(state
+        .versions
+        .current()
+        .await
+        .documents
+        .capabilities
+        .clone())
 }
 
 /// The VOSI capabilities with TAPRegExt, the limits included.
@@ -191,11 +197,12 @@ fn capabilities_document(base: &str, c: &ServiceConfig) -> String {
 }
 
 async fn tables(State(state): State<Arc<AppState>>) -> Response {
-    xml(state.documents.tableset.clone())
+    xml(state.versions.current().await.documents.tableset.clone())
 }
 
 async fn table(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    match state.documents.tables.get(&name.to_ascii_lowercase()) {
+    let snap = state.versions.current().await;
+    match snap.documents.tables.get(&name.to_ascii_lowercase()) {
         Some(doc) => xml(doc.clone()),
         None => {
             let mut r = Response::new(Body::from(format!("no table {name}")));

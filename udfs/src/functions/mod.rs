@@ -1,6 +1,7 @@
 //! The scalar functions registered in every session.
 
 pub(crate) mod args;
+pub mod bounded;
 mod healpix;
 mod healpix_cover;
 mod iso_time;

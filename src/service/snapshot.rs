@@ -1,0 +1,190 @@
+//! The service follows the catalogue: each query runs on one snapshot of it (a version
+//! leased from the writers, its engine, session, TAP_SCHEMA, VOSI documents and cone
+//! path), and a new snapshot is built when an ingest publishes a new version.
+//!
+//! Every request compares the manifest's identity (inode, size, modification time: one
+//! `stat`) with its snapshot's; when they differ, the first request builds the snapshot of
+//! the new version while the others wait for it, then every request takes the new one.
+//! A query keeps the snapshot it started with to its end, and that snapshot's lease keeps
+//! its version's directory on disk ([`crate::catalog::lease`]): a query that started on
+//! version N finishes on N, new queries see N+1, none answers from a mixture.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::{Context, Result};
+use datafusion::prelude::SessionContext;
+
+use super::cone_path::ConePath;
+use super::config::ServiceConfig;
+use super::{tap_schema, vosi};
+use crate::catalog::lease::VersionLease;
+use crate::catalog::manifest::MANIFEST_FILE;
+use crate::engine::{Engine, EngineOptions};
+
+/// The catalogue as one version of it is served.
+pub struct Snapshot {
+    /// The engine (read-only) on the leased version.
+    pub engine: Engine,
+    /// The session every query of this version runs in.
+    pub ctx: SessionContext,
+    /// The schema the catalogue's tables are published under (the survey's name).
+    pub schema: String,
+    /// The VOSI documents of this version.
+    pub documents: vosi::Documents,
+    /// Cones on the stars without SQL planning, when the manifest allows.
+    pub cone_path: Option<ConePath>,
+    /// With `--cluster`: the engine and session whose queries run on the cluster.
+    pub cluster: Option<(Engine, SessionContext)>,
+    /// The catalogue version.
+    pub version: u64,
+    stamp: Stamp,
+    _lease: VersionLease,
+}
+
+/// What identifies a manifest file: a new one is renamed over the old at every write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    inode: u64,
+    size: u64,
+    modified_ns: i64,
+}
+
+fn stamp(catalog: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(catalog.join(MANIFEST_FILE)).ok()?;
+    Some(Stamp {
+        inode: m.ino(),
+        size: m.size(),
+        modified_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+    })
+}
+
+/// What a snapshot is built from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The catalogue directory.
+    pub catalog: PathBuf,
+    /// The service's limits.
+    pub config: ServiceConfig,
+    /// The base URL clients use.
+    pub base_url: String,
+    /// A Ballista cluster for the catalogue's queries.
+    pub cluster: Option<String>,
+}
+
+impl Snapshot {
+    /// The snapshot of the version the catalogue's manifest names now.
+    pub async fn build(source: &Source) -> Result<Snapshot> {
+        let before = stamp(&source.catalog);
+        let (catalog, lease) = VersionLease::open(&source.catalog)?;
+        let version = catalog.manifest.version;
+        let engine = Engine::new(
+            Some(catalog),
+            EngineOptions {
+                memory_limit: Some(source.config.memory_mb as usize * (1 << 20)),
+                read_only: true,
+                ..EngineOptions::default()
+            },
+        )?;
+        let ctx = engine.session(&[]).await?;
+        let schema = tap_schema::schema_name(&engine);
+        tap_schema::register(&ctx, &engine, &schema).await?;
+        let cluster = match &source.cluster {
+            None => None,
+            Some(url) => {
+                let remote = Engine::open(
+                    Some(&source.catalog),
+                    EngineOptions {
+                        read_only: true,
+                        cluster: Some(url.clone()),
+                        ..EngineOptions::default()
+                    },
+                )?;
+                let remote_ctx = remote.session(&[]).await?;
+                tap_schema::register(&remote_ctx, &remote, &schema).await?;
+                Some((remote, remote_ctx))
+            }
+        };
+        let documents =
+            vosi::Documents::render(&ctx, &schema, &source.base_url, &source.config).await?;
+        let cone_path = ConePath::new(&engine, &ctx, &schema).await;
+        // The stamp read before the manifest: if a write came between, the next request
+        // sees a difference and builds again.
+        Ok(Snapshot {
+            engine,
+            ctx,
+            schema,
+            documents,
+            cone_path,
+            cluster,
+            version,
+            stamp: before.context("the catalogue has no manifest")?,
+            _lease: lease,
+        })
+    }
+}
+
+/// The current snapshot, and its replacement when the catalogue changes.
+pub struct Versions {
+    source: Source,
+    current: RwLock<Arc<Snapshot>>,
+    rebuilding: tokio::sync::Mutex<()>,
+}
+
+impl Versions {
+    /// Starts on the catalogue's current version.
+    pub async fn open(source: Source) -> Result<Versions> {
+        let first = Snapshot::build(&source).await?;
+        Ok(Versions {
+            source,
+            current: RwLock::new(Arc::new(first)),
+            rebuilding: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn held(&self) -> Arc<Snapshot> {
+        match self.current.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The snapshot of the catalogue as it is now: the held one while the manifest is
+    /// the same, else a new one (built by the first request to see the change; the others
+    /// wait for it). If the new version cannot be opened, the held one goes on serving and
+    /// the reason is logged.
+    pub async fn current(&self) -> Arc<Snapshot> {
+        let held = self.held();
+        if stamp(&self.source.catalog) == Some(held.stamp) {
+            return held;
+        }
+        let _one_builder = self.rebuilding.lock().await;
+        let held = self.held();
+        let now = stamp(&self.source.catalog);
+        if now == Some(held.stamp) || now.is_none() {
+            return held;
+        }
+        match Snapshot::build(&self.source).await {
+            Ok(next) => {
+                println!(
+                    "skyql serve: catalogue version {} (was {})",
+                    next.version, held.version
+                );
+                let next = Arc::new(next);
+                match self.current.write() {
+                    Ok(mut c) => *c = Arc::clone(&next),
+                    Err(poisoned) => *poisoned.into_inner() = Arc::clone(&next),
+                }
+                next
+            }
+            Err(e) => {
+                eprintln!(
+                    "skyql serve: the catalogue changed but cannot be opened ({e:#}); still serving version {}",
+                    held.version
+                );
+                held
+            }
+        }
+    }
+}
