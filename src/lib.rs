@@ -24,5 +24,6 @@ pub mod named_queries;
 pub mod plot;
 pub mod schema;
 pub mod service;
+pub mod terminal_text;
 
 pub use skyql_udfs;

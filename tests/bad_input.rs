@@ -102,6 +102,35 @@ fn bad_files_are_reported_and_the_rest_ingests() {
 }
 
 #[test]
+fn rejected_text_reaches_the_terminal_and_the_rejects_without_escape_sequences() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    let good = std::fs::read_to_string(data("lightcurves/eros2/lm0010n22323.time")).unwrap();
+    let mut lines: Vec<String> = good.lines().map(str::to_string).collect();
+    lines[9] = "   315.89025  14.895  \u{1b}[2J\u{1b}]0;owned\u{7}  15.343  0.036".to_string();
+    std::fs::write(input.join("lm0010n22323.time"), lines.join("\n")).unwrap();
+    let cat = tmp.path().join("cat");
+    let out = run(&[
+        "ingest",
+        input.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("line 10"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
+    assert!(stderr.contains("\\u{1b}[2J"), "{stderr}");
+    let rejects = std::fs::read_to_string(cat.join("rejects/ingest-000001.tsv")).unwrap();
+    assert!(!rejects.contains('\u{1b}'), "{rejects:?}");
+    assert!(rejects.contains("\\u{1b}[2J"), "{rejects}");
+}
+
+#[test]
 fn sql_errors_are_reported_without_a_panic() {
     let (tmp, cat) = common::ingested(&data("lightcurves/eros2"));
     let out = run(&[

@@ -278,24 +278,7 @@ fn adql_geometry_gives_the_same_stars_as_skyql_sql() {
 fn an_async_job_lives_and_dies_as_uws_says() {
     let (_tmp, cat) = catalog();
     let server = Server::start(&cat, None);
-    let (status, head, _) = server.request(
-        "POST",
-        "/tap/async",
-        &format!(
-            "LANG=ADQL&QUERY={}",
-            q("SELECT TOP 4 star_id FROM eros2.stars")
-        ),
-    );
-    assert_eq!(status, 303);
-    let location = head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("location: ")
-                .or_else(|| l.strip_prefix("Location: "))
-        })
-        .unwrap()
-        .to_string();
-    let job = location.split_once(&server.addr).unwrap().1.to_string();
+    let job = submit(&server, "SELECT TOP 4 star_id FROM eros2.stars", false);
     assert_eq!(server.get(&format!("{job}/phase")).2, "PENDING");
     assert_eq!(
         server
@@ -315,20 +298,7 @@ fn an_async_job_lives_and_dies_as_uws_says() {
     assert_eq!(server.request("DELETE", &job, "").0, 303);
     assert_eq!(server.get(&format!("{job}/phase")).0, 404);
     // A job with a bad query ends in ERROR with its message.
-    let (_, head, _) = server.request(
-        "POST",
-        "/tap/async",
-        "LANG=ADQL&PHASE=RUN&QUERY=SELECT%20nope%20FROM%20eros2.stars",
-    );
-    let location = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("location: ")
-                .map(str::to_string)
-        })
-        .unwrap();
-    let job = location.split_once(&server.addr).unwrap().1.to_string();
+    let job = submit(&server, "SELECT nope FROM eros2.stars", true);
     let (_, _, doc) = server.get(&format!("{job}?WAIT=30"));
     assert!(doc.contains("ERROR") && doc.contains("nope"), "{doc}");
 }
@@ -414,6 +384,55 @@ fn queries_beyond_the_running_limit_wait_in_the_queue_and_only_a_full_queue_gets
     let (status, _, body) = waiting.join().unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("42"), "{body}");
+}
+
+#[test]
+fn a_client_that_does_not_read_its_result_holds_no_query_slot() {
+    let (_tmp, cat) = catalog();
+    let server = Server::start(
+        &cat,
+        Some("max_concurrent_queries = 1\nqueue_wait_s = 20\n"),
+    );
+    // About 15 MB of CSV, far more than the sockets' buffers: its client reads nothing.
+    let mut idle = TcpStream::connect(&server.addr).unwrap();
+    let path = format!(
+        "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&MAXREC=3000000&QUERY={}",
+        q("SELECT value FROM generate_series(1, 2000000)")
+    );
+    write!(
+        idle,
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.addr
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    let (status, _, body) = server.get(&format!(
+        "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+        q("SELECT 6 * 7 AS n")
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("42"), "{body}");
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    // The idle client still gets its whole result when it reads.
+    idle.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut raw = Vec::new();
+    idle.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let csv = if head.to_ascii_lowercase().contains("chunked") {
+        unchunk(rest)
+    } else {
+        rest.to_string()
+    };
+    assert_eq!(csv.lines().count(), 2_000_001, "a header and every row");
+    assert!(
+        csv.ends_with("\r\n2000000\r\n"),
+        "{}",
+        &csv[csv.len().saturating_sub(100)..]
+    );
 }
 
 /// Submits an async job of `adql` and returns its path (`/tap/async/ID`).

@@ -44,6 +44,7 @@ enum Protocol {
 }
 
 /// The figures of one run.
+#[derive(Default)]
 struct RunFigures {
     requests: usize,
     seconds: f64,
@@ -293,13 +294,9 @@ async fn load(
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after: f64 = (target.pids)().iter().map(|p| process_cpu(*p)).sum();
     let mut figures = RunFigures {
-        requests: 0,
         seconds: elapsed,
-        latencies: Vec::new(),
-        errors: 0,
-        busy: 0,
-        rows: 0,
         cpu_seconds: (cpu_after - cpu_before).max(0.0),
+        ..RunFigures::default()
     };
     for r in results {
         let r = r?;
@@ -321,15 +318,7 @@ async fn client(
     until: Instant,
 ) -> Result<RunFigures> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut f = RunFigures {
-        requests: 0,
-        seconds: 0.0,
-        latencies: Vec::new(),
-        errors: 0,
-        busy: 0,
-        rows: 0,
-        cpu_seconds: 0.0,
-    };
+    let mut f = RunFigures::default();
     let mut connection: Option<BufReader<TcpStream>> = None;
     while Instant::now() < until {
         // xorshift: a fixed sequence of centres per client.

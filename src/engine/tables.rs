@@ -292,7 +292,7 @@ fn report_rejected(name: &str, path: &Path, what: &str, cells: &[String]) {
         path.display()
     );
     for line in cells {
-        eprintln!("  {line}");
+        eprintln!("  {}", crate::terminal_text::escaped_controls(line));
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::catalog::atomic_write;
+use crate::terminal_text::escaped_controls as shown;
 
 /// One rejected input, or a warning about an input that was ingested.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,13 +59,16 @@ impl fmt::Display for Reject {
         write!(
             f,
             "{sev}: {}: {}: {}",
-            self.path, self.location, self.reason
+            shown(&self.path),
+            shown(&self.location),
+            shown(&self.reason)
         )
     }
 }
 
+/// A TSV cell: tabs and line ends as spaces, other control characters escaped.
 fn clean(s: &str) -> String {
-    s.replace(['\t', '\n', '\r'], " ")
+    shown(&s.replace(['\t', '\n', '\r'], " "))
 }
 
 /// Writes the rejects as TSV (`severity path location reason`), atomically.
