@@ -223,6 +223,58 @@ fn huge_select_lists_and_values_are_refused_at_once_with_their_limit() {
 }
 
 #[test]
+fn files_the_manifest_does_not_list_are_never_read() {
+    let (_tmp, cat) = common::generated_catalog(&["--stars", "3000", "--measurements", "20000"]);
+    let count = |sql: &str| {
+        let csv = Skyql::new(["query", "--format", "csv", sql])
+            .catalog(&cat)
+            .ok();
+        csv.lines().nth(1).unwrap().to_string()
+    };
+    // Sums, not counts: a COUNT(*) is answered from the manifest's row counts.
+    let sql = "SELECT (SELECT SUM(ra) FROM stars) AS s, (SELECT SUM(mag) FROM measurements) AS m, \
+               (SELECT COUNT(DISTINCT field) FROM measurements) AS f";
+    let before = count(sql);
+    // A valid Parquet file of the table dropped beside its files, and a whole new field.
+    let version = std::fs::read_dir(&cat)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with('v'))
+        .unwrap();
+    let field = std::fs::read_dir(version.join("measurements"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .next()
+        .unwrap();
+    let file = std::fs::read_dir(&field)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .next()
+        .unwrap();
+    std::fs::copy(&file, field.join("dropped.parquet")).unwrap();
+    let evil = version.join("measurements/field=zz999");
+    std::fs::create_dir(&evil).unwrap();
+    std::fs::copy(&file, evil.join("part-000001-0000.parquet")).unwrap();
+    let stars = std::fs::read_dir(version.join("stars"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .next()
+        .unwrap();
+    let star_file = std::fs::read_dir(&stars)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .next()
+        .unwrap();
+    std::fs::copy(&star_file, stars.join("dropped.parquet")).unwrap();
+    assert_eq!(count(sql), before, "the unlisted files were read");
+}
+
+#[test]
 fn moderately_deep_expressions_still_run() {
     let sql = format!("SELECT {} AS n", vec!["1"; 200].join(" + "));
     let out = Skyql::new(["query", "--format", "csv"]).args([&sql]).ok();

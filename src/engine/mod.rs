@@ -17,6 +17,7 @@ pub mod depth;
 pub mod fits_table;
 pub mod hats_join_rule;
 pub mod manifest_statistics;
+pub mod manifest_store;
 pub mod positioned;
 pub mod tables;
 
@@ -231,9 +232,19 @@ impl Engine {
         if self.options.one_query {
             runtime = runtime.with_cache_manager(Self::one_query_caches());
         }
+        let runtime = runtime.build_arc()?;
+        // Inside the catalogue's version directory, only the manifest's files exist.
+        if let Some(store) = self
+            .catalog
+            .as_ref()
+            .and_then(manifest_store::ManifestStore::new)
+        {
+            let local = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
+            runtime.register_object_store(local.as_ref(), Arc::new(store));
+        }
         let mut state = SessionStateBuilder::new()
             .with_config(config)
-            .with_runtime_env(runtime.build_arc()?)
+            .with_runtime_env(runtime)
             .with_default_features()
             .with_optimizer_rules(self.optimizer_rules());
         // Embedded plans only: on a cluster the merged single pass would be one task, and

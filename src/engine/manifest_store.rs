@@ -1,0 +1,245 @@
+//! The local file system as a catalogue's sessions see it: inside the catalogue's version
+//! directory, only the files its manifest lists exist. DataFusion's listing tables list
+//! directories, so a Parquet file dropped into a partition directory (or a whole
+//! `field=...` directory) would otherwise be read by every query as if it were part of
+//! the table. Here listings leave such names out, and reading one is refused as "not
+//! found"; everything outside the version directory (the user's own `--table` files,
+//! COPY outputs) is the plain local file system.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::object_store::local::LocalFileSystem;
+use datafusion::object_store::path::Path;
+use datafusion::object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+};
+use futures::stream::{BoxStream, StreamExt};
+
+use crate::catalog::Catalog;
+
+/// The local file system with a catalogue version's unlisted files hidden.
+#[derive(Debug)]
+pub struct ManifestStore {
+    inner: Arc<LocalFileSystem>,
+    /// The version directory, as an object-store path (`tmp/cat/v000003`).
+    version: String,
+    /// Every data file of the version the manifest lists.
+    files: HashSet<String>,
+    /// Every directory on the way to one of them.
+    directories: HashSet<String>,
+}
+
+impl fmt::Display for ManifestStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ManifestStore({})", self.version)
+    }
+}
+
+/// The object-store path of the local directory `dir`, as the listing tables' URLs give
+/// it (absolute, without the leading `/`).
+fn object_path(dir: &std::path::Path) -> String {
+    let text = format!("{}/", dir.to_string_lossy().trim_end_matches('/'));
+    match ListingTableUrl::parse(&text) {
+        Ok(url) => url.prefix().as_ref().trim_end_matches('/').to_string(),
+        Err(_) => text.trim_matches('/').to_string(),
+    }
+}
+
+impl ManifestStore {
+    /// The store of `catalog`'s current version; none for a catalogue whose manifest does
+    /// not list its files (written before the integrity checks).
+    pub fn new(catalog: &Catalog) -> Option<ManifestStore> {
+        let tables = catalog.manifest.tables.values();
+        if tables
+            .clone()
+            .any(|t| t.data_files.is_empty() && t.files > 0)
+        {
+            return None;
+        }
+        let version = object_path(&catalog.version_dir());
+        let mut files = HashSet::new();
+        let mut directories = HashSet::new();
+        for entry in tables {
+            for file in &entry.data_files {
+                let mut path = format!("{version}/{}", entry.path.trim_matches('/'));
+                if !file.path.is_empty() {
+                    path = format!("{path}/{}", file.path.trim_matches('/'));
+                }
+                let mut dir = path.as_str();
+                while let Some((parent, _)) = dir.rsplit_once('/') {
+                    if parent.len() < version.len() {
+                        break;
+                    }
+                    directories.insert(parent.to_string());
+                    dir = parent;
+                }
+                files.insert(path);
+            }
+        }
+        Some(ManifestStore {
+            inner: Arc::new(LocalFileSystem::new()),
+            version,
+            files,
+            directories,
+        })
+    }
+
+    /// Whether `path` lies in the version directory.
+    fn inside(&self, path: &str) -> bool {
+        path == self.version
+            || path
+                .strip_prefix(self.version.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// Whether a file at `path` may be seen.
+    fn visible_file(&self, path: &Path) -> bool {
+        let p = path.as_ref();
+        !self.inside(p) || self.files.contains(p)
+    }
+
+    /// Whether a directory at `path` may be seen.
+    fn visible_directory(&self, path: &Path) -> bool {
+        let p = path.as_ref();
+        !self.inside(p) || p == self.version || self.directories.contains(p)
+    }
+
+    fn not_found(path: &Path) -> datafusion::object_store::Error {
+        datafusion::object_store::Error::NotFound {
+            path: path.to_string(),
+            source: "not a file of the catalogue's manifest".into(),
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for ManifestStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        if !self.visible_file(location) {
+            return Err(Self::not_found(location));
+        }
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        let (version, files) = (self.version.clone(), self.files.clone());
+        self.inner
+            .list(prefix)
+            .filter(move |m| {
+                let keep = match m {
+                    Ok(meta) => {
+                        let p = meta.location.as_ref();
+                        let inside = p
+                            .strip_prefix(version.as_str())
+                            .is_some_and(|rest| rest.starts_with('/'));
+                        !inside || files.contains(p)
+                    }
+                    Err(_) => true,
+                };
+                futures::future::ready(keep)
+            })
+            .boxed()
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        let mut listed = self.inner.list_with_delimiter(prefix).await?;
+        listed.objects.retain(|m| self.visible_file(&m.location));
+        listed.common_prefixes.retain(|p| self.visible_directory(p));
+        Ok(listed)
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::manifest::{DataFile, Manifest, TableEntry};
+
+    #[test]
+    fn only_the_manifests_files_are_visible_in_the_version() {
+        let mut tables = std::collections::BTreeMap::new();
+        tables.insert(
+            "stars".to_string(),
+            TableEntry {
+                path: "stars".into(),
+                rows: 1,
+                files: 1,
+                partition_columns: vec!["field".into()],
+                data_files: vec![DataFile {
+                    path: "field=lm035/part-000001.parquet".into(),
+                    bytes: 1,
+                    rows: 1,
+                    crc32: 0,
+                    column_ranges: Default::default(),
+                    modified_ns: None,
+                    legacy_healpix_range: None,
+                }],
+            },
+        );
+        let catalog = Catalog {
+            dir: "/data/cat".into(),
+            manifest: Manifest {
+                format: "skyql-catalog".into(),
+                schema_version: 2,
+                writer: String::new(),
+                survey: "eros2".into(),
+                version: 3,
+                version_dir: "v000003".into(),
+                tables,
+                input_files: 0,
+                input_bytes: 0,
+                runs: Vec::new(),
+            },
+        };
+        let store = ManifestStore::new(&catalog).unwrap();
+        let file = |p: &str| store.visible_file(&Path::from(p));
+        let dir = |p: &str| store.visible_directory(&Path::from(p));
+        assert!(file(
+            "data/cat/v000003/stars/field=lm035/part-000001.parquet"
+        ));
+        assert!(!file("data/cat/v000003/stars/field=lm035/dropped.parquet"));
+        assert!(!file(
+            "data/cat/v000003/stars/field=evil/part-000001.parquet"
+        ));
+        assert!(
+            file("data/cat/v0000030/anything.parquet"),
+            "another directory"
+        );
+        assert!(file("home/user/targets.csv"));
+        assert!(dir("data/cat/v000003/stars"));
+        assert!(dir("data/cat/v000003/stars/field=lm035"));
+        assert!(!dir("data/cat/v000003/stars/field=evil"));
+    }
+}
