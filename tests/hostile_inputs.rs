@@ -132,6 +132,62 @@ fn with_card(from: &Path, to: &Path, keyword: &str, value: &str) {
 }
 
 #[test]
+fn absurd_image_sizes_are_rejected_with_their_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    std::fs::create_dir(&input).unwrap();
+    // 2^62 x 2^62 pixels: the product overflows 64 bits.
+    let half = input.join("huge.fits");
+    with_card(
+        &data("fits/apogee_alta_sip.fits"),
+        &half,
+        "NAXIS1",
+        "4611686018427387904",
+    );
+    with_card(
+        &half,
+        &input.join("huge.fits"),
+        "NAXIS2",
+        "4611686018427387904",
+    );
+    // A size that fits in 64 bits but not in the file.
+    with_card(
+        &data("fits/apogee_alta_sip.fits"),
+        &input.join("big.fits"),
+        "NAXIS1",
+        "1000000000",
+    );
+    std::fs::copy(data("fits/apogee_alta_sip.fits"), input.join("good.fits")).unwrap();
+    let cat = tmp.path().join("cat");
+    let out = Skyql::new(["ingest"]).args([&input]).catalog(&cat).output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let rejects = std::fs::read_to_string(cat.join("rejects/ingest-000001.tsv")).unwrap();
+    assert!(
+        rejects
+            .lines()
+            .any(|l| l.contains("huge.fits") && l.contains("no file can hold")),
+        "{rejects}"
+    );
+    assert!(
+        rejects
+            .lines()
+            .any(|l| l.contains("big.fits") && l.contains("truncated")),
+        "{rejects}"
+    );
+    let n = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT COUNT(*) AS n FROM images",
+    ])
+    .catalog(&cat)
+    .ok();
+    assert_eq!(n.lines().nth(1), Some("1"), "the good image is ingested");
+}
+
+#[test]
 fn a_declination_beyond_the_pole_gives_no_position() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("bad.fits");

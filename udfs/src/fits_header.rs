@@ -86,6 +86,39 @@ pub fn read_image_header(path: &Path, hdu: Option<usize>) -> Result<ImageHeader,
     let location = format!("HDU {}", index + 1);
     let (mut cards, data_end) =
         hdu_cards(&f, index).map_err(|e| err(&location, format!("cannot read the header: {e}")))?;
+    // The data size the header declares, in checked arithmetic: cfitsio's own product
+    // of NAXISn wraps for absurd sizes (2^62 x 2^62), and the wrapped size could pass the
+    // check below.
+    let bitpix = cards
+        .iter()
+        .find(|c| c.keyword == "BITPIX")
+        .and_then(|c| c.value.as_f64())
+        .unwrap_or(0.0);
+    let declared = naxis
+        .iter()
+        .try_fold((bitpix.abs() as u64) / 8, |bytes, &n| {
+            u64::try_from(n).ok().and_then(|n| bytes.checked_mul(n))
+        });
+    match declared {
+        None => {
+            return Err(err(
+                &location,
+                format!(
+                    "NAXIS1 x NAXIS2 = {} x {} pixels of BITPIX {bitpix}: no file can hold that",
+                    naxis[0], naxis[1]
+                ),
+            ));
+        }
+        Some(bytes) if bytes > file_size => {
+            return Err(err(
+                &location,
+                format!(
+                    "truncated: the header announces {bytes} bytes of data, the file has {file_size} bytes"
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
     if data_end > file_size {
         return Err(err(
             &location,
