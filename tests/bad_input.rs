@@ -5,6 +5,16 @@ mod common;
 
 use common::{data, query_csv, run, run_ok};
 
+/// The real EROS light curve written into `dir` with some lines (0-based) replaced.
+fn eros_with_lines(dir: &std::path::Path, replaced: &[(usize, &str)]) {
+    let good = std::fs::read_to_string(data("lightcurves/eros2/lm0010n22323.time")).unwrap();
+    let mut lines: Vec<String> = good.lines().map(str::to_string).collect();
+    for (i, text) in replaced {
+        lines[*i] = text.to_string();
+    }
+    std::fs::write(dir.join("lm0010n22323.time"), lines.join("\n")).unwrap();
+}
+
 #[test]
 fn bad_files_are_reported_and_the_rest_ingests() {
     let tmp = tempfile::tempdir().unwrap();
@@ -22,11 +32,13 @@ fn bad_files_are_reported_and_the_rest_ingests() {
     // An empty light curve.
     std::fs::write(input.join("lm0010k00001.time"), "").unwrap();
     // A light curve with a missing column (line 8) and a non-numeric value (line 10).
-    let good = std::fs::read_to_string(data("lightcurves/eros2/lm0010n22323.time")).unwrap();
-    let mut lines: Vec<String> = good.lines().map(str::to_string).collect();
-    lines[7] = "   296.91696  14.701  0.022  15.036".to_string();
-    lines[9] = "   315.89025  14.895  abc  15.343  0.036".to_string();
-    std::fs::write(input.join("lm0010n22323.time"), lines.join("\n")).unwrap();
+    eros_with_lines(
+        &input,
+        &[
+            (7, "   296.91696  14.701  0.022  15.036"),
+            (9, "   315.89025  14.895  abc  15.343  0.036"),
+        ],
+    );
     // A light curve whose star id follows no convention.
     std::fs::write(
         input.join("xx.time"),
@@ -106,10 +118,13 @@ fn rejected_text_reaches_the_terminal_and_the_rejects_without_escape_sequences()
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("input");
     std::fs::create_dir_all(&input).unwrap();
-    let good = std::fs::read_to_string(data("lightcurves/eros2/lm0010n22323.time")).unwrap();
-    let mut lines: Vec<String> = good.lines().map(str::to_string).collect();
-    lines[9] = "   315.89025  14.895  \u{1b}[2J\u{1b}]0;owned\u{7}  15.343  0.036".to_string();
-    std::fs::write(input.join("lm0010n22323.time"), lines.join("\n")).unwrap();
+    eros_with_lines(
+        &input,
+        &[(
+            9,
+            "   315.89025  14.895  \u{1b}[2J\u{1b}]0;owned\u{7}  15.343  0.036",
+        )],
+    );
     let cat = tmp.path().join("cat");
     let out = run(&[
         "ingest",

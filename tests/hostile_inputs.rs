@@ -278,6 +278,17 @@ fn huge_select_lists_and_values_are_refused_at_once_with_their_limit() {
     assert_eq!(out, "r,p,n\nababab,007,4\n");
 }
 
+/// The paths in the directory `dir`, sorted.
+fn entries(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    paths
+}
+
 #[test]
 fn files_the_manifest_does_not_list_are_never_read() {
     let (_tmp, cat) = common::generated_catalog(&["--stars", "3000", "--measurements", "20000"]);
@@ -292,40 +303,18 @@ fn files_the_manifest_does_not_list_are_never_read() {
                (SELECT COUNT(DISTINCT field) FROM measurements) AS f";
     let before = count(sql);
     // A valid Parquet file of the table dropped beside its files, and a whole new field.
-    let version = std::fs::read_dir(&cat)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
+    let version = entries(&cat)
+        .into_iter()
         .find(|p| p.file_name().unwrap().to_string_lossy().starts_with('v'))
         .unwrap();
-    let field = std::fs::read_dir(version.join("measurements"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .next()
-        .unwrap();
-    let file = std::fs::read_dir(&field)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .next()
-        .unwrap();
+    let field = entries(&version.join("measurements")).remove(0);
+    let file = entries(&field).remove(0);
     std::fs::copy(&file, field.join("dropped.parquet")).unwrap();
     let evil = version.join("measurements/field=zz999");
     std::fs::create_dir(&evil).unwrap();
     std::fs::copy(&file, evil.join("part-000001-0000.parquet")).unwrap();
-    let stars = std::fs::read_dir(version.join("stars"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .next()
-        .unwrap();
-    let star_file = std::fs::read_dir(&stars)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .next()
-        .unwrap();
+    let stars = entries(&version.join("stars")).remove(0);
+    let star_file = entries(&stars).remove(0);
     std::fs::copy(&star_file, stars.join("dropped.parquet")).unwrap();
     assert_eq!(count(sql), before, "the unlisted files were read");
 }

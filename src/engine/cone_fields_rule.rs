@@ -13,6 +13,7 @@ use datafusion::common::tree_node::Transformed;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Expr, Filter, LogicalPlan, col, lit};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+use skyql_udfs::rules::cell_ranges::meets;
 use skyql_udfs::rules::cone_healpix::cone_ranges;
 use skyql_udfs::rules::conjuncts::{add_to_filters, literal_cone};
 
@@ -50,10 +51,7 @@ impl ConeFieldPruning {
     /// The fields whose ranges meet the cone's, or `None` when the cone is not prunable.
     fn fields_of_cone(&self, ra0: f64, dec0: f64, radius: f64) -> Option<Vec<String>> {
         let cone = cone_ranges(ra0, dec0, radius)?;
-        let meets = |(lo, hi): &(i64, i64)| {
-            cone.iter()
-                .any(|(a, b)| (*a as i64) <= *hi && *lo < (*b as i64))
-        };
+        let meets = |(lo, hi): &(i64, i64)| meets(&cone, *lo, *hi);
         Some(
             self.fields
                 .iter()

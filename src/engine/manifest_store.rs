@@ -89,24 +89,15 @@ impl ManifestStore {
         })
     }
 
-    /// Whether `path` lies in the version directory.
-    fn inside(&self, path: &str) -> bool {
-        path == self.version
-            || path
-                .strip_prefix(self.version.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
-    }
-
     /// Whether a file at `path` may be seen.
     fn visible_file(&self, path: &Path) -> bool {
-        let p = path.as_ref();
-        !self.inside(p) || self.files.contains(p)
+        visible_file(&self.version, &self.files, path)
     }
 
     /// Whether a directory at `path` may be seen.
     fn visible_directory(&self, path: &Path) -> bool {
         let p = path.as_ref();
-        !self.inside(p) || p == self.version || self.directories.contains(p)
+        !inside(&self.version, p) || p == self.version || self.directories.contains(p)
     }
 
     fn not_found(path: &Path) -> datafusion::object_store::Error {
@@ -115,6 +106,18 @@ impl ManifestStore {
             source: "not a file of the catalogue's manifest".into(),
         }
     }
+}
+
+/// Whether `path` lies in the directory `version` (or is it).
+fn inside(version: &str, path: &str) -> bool {
+    path.strip_prefix(version)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Whether a file at `path` may be seen: outside the version, or listed in it.
+fn visible_file(version: &str, files: &HashSet<String>, path: &Path) -> bool {
+    let p = path.as_ref();
+    !inside(version, p) || files.contains(p)
 }
 
 #[async_trait]
@@ -155,16 +158,9 @@ impl ObjectStore for ManifestStore {
         self.inner
             .list(prefix)
             .filter(move |m| {
-                let keep = match m {
-                    Ok(meta) => {
-                        let p = meta.location.as_ref();
-                        let inside = p
-                            .strip_prefix(version.as_str())
-                            .is_some_and(|rest| rest.starts_with('/'));
-                        !inside || files.contains(p)
-                    }
-                    Err(_) => true,
-                };
+                let keep = m
+                    .as_ref()
+                    .map_or(true, |meta| visible_file(&version, &files, &meta.location));
                 futures::future::ready(keep)
             })
             .boxed()

@@ -182,7 +182,7 @@ pub async fn write_result(
 pub async fn export_stream_to(
     stream: SendableRecordBatchStream,
     format: OutputFormat,
-    mut out: Box<dyn Write + Send>,
+    out: Box<dyn Write + Send>,
     scratch: &Path,
     options: &ExportOptions,
 ) -> Result<ExportSummary> {
@@ -192,10 +192,23 @@ pub async fn export_stream_to(
     }
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let guard = PartialFile(temporary_name(&scratch.join(format!("result-{n}.fits"))));
-    let tmp = guard.0.clone();
-    let summary = write_stream(stream, format, Target::Path(tmp.clone()), options).await?;
-    let mut from = std::fs::File::open(&tmp).context("cannot read back the FITS result")?;
+    let tmp = temporary_name(&scratch.join(format!("result-{n}.fits")));
+    write_fits_through(stream, tmp, options, || Ok(out)).await
+}
+
+/// FITS, which cfitsio writes by path: written to `tmp` (removed afterwards, whatever
+/// happens), then copied to the writer `open` gives.
+async fn write_fits_through(
+    stream: SendableRecordBatchStream,
+    tmp: PathBuf,
+    options: &ExportOptions,
+    open: impl FnOnce() -> Result<Box<dyn Write + Send>>,
+) -> Result<ExportSummary> {
+    let guard = PartialFile(tmp);
+    let target = Target::Path(guard.0.clone());
+    let summary = write_stream(stream, OutputFormat::Fits, target, options).await?;
+    let mut from = std::fs::File::open(&guard.0).context("cannot read back the FITS result")?;
+    let mut out = open()?;
     std::io::copy(&mut from, &mut out)?;
     out.flush()?;
     Ok(summary)
@@ -283,19 +296,10 @@ async fn export_to_special_file(
         let out = std::io::BufWriter::with_capacity(1 << 20, open()?);
         return write_stream(stream, format, Target::Writer(Box::new(out)), options).await;
     }
-    let guard =
-        PartialFile(std::env::temp_dir().join(format!("skyql-{}.fits", std::process::id())));
-    let tmp = guard.0.clone();
-    let result = async {
-        let summary = write_stream(stream, format, Target::Path(tmp.clone()), options).await?;
-        let mut from = std::fs::File::open(&tmp)?;
-        std::io::copy(&mut from, &mut open()?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(summary)
-    }
-    .await;
-    drop(guard);
-    result
+    let tmp = std::env::temp_dir().join(format!("skyql-{}.fits", std::process::id()));
+    write_fits_through(stream, tmp, options, || Ok(Box::new(open()?)))
+        .await
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Where an export goes: a byte stream, or a path for writers that need one (FITS).

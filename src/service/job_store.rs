@@ -192,13 +192,21 @@ pub fn load(dir: &Path, now: SystemTime) -> (BTreeMap<String, JobRecord>, Vec<St
     (jobs, problems)
 }
 
+/// Makes an EXECUTING job an ERROR: the service stopped (or crashed) while it ran.
+pub fn stopped(record: &mut JobRecord, now: SystemTime) {
+    record.phase = Phase::Error;
+    record.error = Some(STOPPED.to_string());
+    record.ended_ms = Some(millis(now));
+}
+
+/// The error of a job the service stopped while it ran.
+const STOPPED: &str =
+    "the service stopped while this job was executing; its query was not finished: submit it again";
+
 /// Turns a job that cannot go on as it was into an ERROR; whether it changed.
 fn check(dir: &Path, record: &mut JobRecord, now: SystemTime) -> bool {
     let error = match record.phase {
-        Phase::Executing => Some(
-            "the service stopped while this job was executing; its query was not finished: submit it again"
-                .to_string(),
-        ),
+        Phase::Executing => Some(STOPPED.to_string()),
         Phase::Completed => match &record.result {
             None => Some("the job's result was lost".to_string()),
             Some(r) => {

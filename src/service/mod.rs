@@ -42,11 +42,10 @@ use axum::response::Response;
 use axum::serve::ListenerExt;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
-use crate::export::{
-    ExportOptions, ExportSummary, OutputFormat, export_stream, export_stream_to, write_result,
-};
+use crate::export::{ExportOptions, ExportSummary, OutputFormat, export_stream, export_stream_to};
 pub use config::ServiceConfig;
 use query_runtime::Outcome;
 use spool::{Spool, Spooled};
@@ -287,40 +286,23 @@ impl QueryError {
     }
 }
 
+/// The innermost DataFusion error of one cause of an error, if it is one.
+fn datafusion_root<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a DataFusionError> {
+    cause
+        .downcast_ref::<DataFusionError>()
+        .map(|d| d.find_root())
+}
+
 /// Which of the user's mistakes or the server's faults an error of planning or execution
 /// is: DataFusion's I/O, object-store, resource and internal errors (and any I/O error of
 /// the writers) are the server's; the rest are the query's.
 fn classify(state: &AppState, e: &anyhow::Error) -> QueryError {
     let message = state.public_message(&format!("{e:#}"));
-    let server_fault = e.chain().any(|cause| {
-        if cause.downcast_ref::<std::io::Error>().is_some() {
-            return true;
-        }
-        match cause
-            .downcast_ref::<DataFusionError>()
-            .map(|d| d.find_root())
-        {
-            Some(
-                DataFusionError::IoError(_)
-                | DataFusionError::ObjectStore(_)
-                | DataFusionError::Internal(_)
-                | DataFusionError::ResourcesExhausted(_),
-            ) => true,
-            Some(DataFusionError::ParquetError(_)) => true,
-            Some(DataFusionError::External(inner)) => {
-                inner.downcast_ref::<std::io::Error>().is_some()
-            }
-            _ => false,
-        }
-    });
-    if !server_fault {
-        return QueryError::BadRequest(message);
-    }
-    let exhausted = e.chain().any(|cause| {
+    let exhausted = e.chain().any(|c| {
         matches!(
-            cause
-                .downcast_ref::<DataFusionError>()
-                .map(|d| d.find_root()),
+            datafusion_root(c),
             Some(DataFusionError::ResourcesExhausted(_))
         )
     });
@@ -330,7 +312,26 @@ fn classify(state: &AppState, e: &anyhow::Error) -> QueryError {
             state.config.memory_mb
         ));
     }
-    QueryError::Internal(format!("the service failed to run the query: {message}"))
+    let server_fault = e.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some()
+            || match datafusion_root(cause) {
+                Some(
+                    DataFusionError::IoError(_)
+                    | DataFusionError::ObjectStore(_)
+                    | DataFusionError::Internal(_)
+                    | DataFusionError::ParquetError(_),
+                ) => true,
+                Some(DataFusionError::External(inner)) => {
+                    inner.downcast_ref::<std::io::Error>().is_some()
+                }
+                _ => false,
+            }
+    });
+    if server_fault {
+        QueryError::Internal(format!("the service failed to run the query: {message}"))
+    } else {
+        QueryError::BadRequest(message)
+    }
 }
 
 impl AppState {
@@ -424,39 +425,21 @@ async fn run_limited(
             Query::Sql(sql) => (snap.cone_path.as_ref().and_then(|p| p.recognize(&sql)), sql),
             Query::Cone { cone, sql } => (Some(cone), sql),
         };
-        let fixed = snap
-            .cone_path
-            .as_ref()
-            .zip(cone)
-            .filter(|(p, c)| p.accepts(c));
-        let sql = match fixed {
-            None => sql,
-            Some((path, cone)) => {
-                let batch = path.search(&cone)?;
-                stages.path = "cone";
-                let stream: datafusion::execution::SendableRecordBatchStream =
-                    Box::pin(RecordBatchStreamAdapter::new(
-                        batch.schema(),
-                        futures::stream::iter([Ok(batch)]),
-                    ));
-                let summary = match destination {
-                    Destination::File(path) => {
-                        export_stream(stream, format, Some(&path), &options).await?
-                    }
-                    Destination::Spool(spool) => {
-                        let out = Box::new(std::io::BufWriter::with_capacity(64 * 1024, spool));
-                        export_stream_to(stream, format, out, st.jobs_dir.path(), &options).await?
-                    }
-                };
-                stages.run = started.elapsed().as_secs_f64();
-                return Ok((summary, stages));
-            }
+        let fixed = match (&snap.cone_path, cone) {
+            (Some(path), Some(cone)) => path.search(&cone)?,
+            _ => None,
         };
-        let df = plan(&snap, &sql).await?;
-        stages.plan = started.elapsed().as_secs_f64();
-        let summary = match destination {
-            Destination::File(path) => write_result(df, format, Some(&path), &options).await?,
-            Destination::Spool(spool) => {
+        let stream: SendableRecordBatchStream = match fixed {
+            Some(batch) => {
+                stages.path = "cone";
+                Box::pin(RecordBatchStreamAdapter::new(
+                    batch.schema(),
+                    futures::stream::iter([Ok(batch)]),
+                ))
+            }
+            None => {
+                let df = plan(&snap, &sql).await?;
+                stages.plan = started.elapsed().as_secs_f64();
                 let df = match options.max_rows {
                     // One row more than the limit tells whether the limit cut the result.
                     Some(max) => df.limit(0, Some(max as usize + 1))?,
@@ -465,7 +448,12 @@ async fn run_limited(
                 let task = Arc::new(df.task_ctx());
                 let physical = df.create_physical_plan().await?;
                 stages.optimize = started.elapsed().as_secs_f64() - stages.plan;
-                let stream = datafusion::physical_plan::execute_stream(physical, task)?;
+                datafusion::physical_plan::execute_stream(physical, task)?
+            }
+        };
+        let summary = match destination {
+            Destination::File(path) => export_stream(stream, format, Some(&path), &options).await?,
+            Destination::Spool(spool) => {
                 let out = Box::new(std::io::BufWriter::with_capacity(64 * 1024, spool));
                 export_stream_to(stream, format, out, st.jobs_dir.path(), &options).await?
             }
@@ -554,14 +542,10 @@ pub async fn run_query_spooled(
 
 /// The response of a spooled result.
 pub fn spooled_response(result: SpooledResult, content_type: &'static str) -> Response {
-    let mut response = Response::new(result.spooled.into_body());
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&result.summary.rows.to_string()) {
-        headers.insert(ROWS_HEADER, v);
-    }
+    let rows = result.summary.rows;
+    let mut response = body_response(result.spooled.into_body(), content_type, rows);
     if let Ok(v) = HeaderValue::from_str(&result.stages.header()) {
-        headers.insert(STAGES_HEADER, v);
+        response.headers_mut().insert(STAGES_HEADER, v);
     }
     response
 }
@@ -601,30 +585,24 @@ pub fn mime(format: OutputFormat) -> &'static str {
     }
 }
 
-/// A response streaming the file at `path` (an asynchronous job's result) in blocks of
-/// 64 KiB.
-pub async fn streamed_file(path: PathBuf, content_type: &'static str, rows: u64) -> Response {
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(_) => {
-            return error_response(&QueryError::Internal(
-                "the job's result file is no longer readable".into(),
-            ));
-        }
-    };
-    let stream = futures::stream::try_unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt;
-        let mut block = vec![0u8; 64 * 1024];
-        let n = file.read(&mut block).await?;
-        block.truncate(n);
-        Ok::<_, std::io::Error>((n > 0).then(|| (bytes::Bytes::from(block), file)))
-    });
-    let mut response = Response::new(Body::from_stream(stream));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+/// A response streaming the file at `path` (an asynchronous job's result), read as a
+/// spilled synchronous result is.
+pub fn streamed_file(path: &Path, content_type: &'static str, rows: u64) -> Response {
+    match std::fs::File::open(path) {
+        Ok(f) => body_response(Spooled::File(f).into_body(), content_type, rows),
+        Err(_) => error_response(&QueryError::Internal(
+            "the job's result file is no longer readable".into(),
+        )),
+    }
+}
+
+/// A response of `body` with its media type and, for the log, its rows.
+fn body_response(body: Body, content_type: &'static str, rows: u64) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&rows.to_string()) {
-        response.headers_mut().insert(ROWS_HEADER, v);
+        headers.insert(ROWS_HEADER, v);
     }
     response
 }

@@ -78,11 +78,7 @@ impl Jobs {
                 t.abort();
             }
             if job.record.phase == Phase::Executing {
-                job.record.phase = Phase::Error;
-                job.record.error = Some(
-                    "the service stopped while this job was executing: submit it again".into(),
-                );
-                job.record.ended_ms = Some(millis(SystemTime::now()));
+                job_store::stopped(&mut job.record, SystemTime::now());
                 keep(state, id, &job.record);
             }
         }
@@ -685,7 +681,7 @@ async fn result(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
         // reads the unlinked file to its end).
         Some(Some(r)) => {
             let path = state.jobs_dir.path().join(&r.file);
-            streamed_file(path, super::mime(r.output_format()), r.rows).await
+            streamed_file(&path, super::mime(r.output_format()), r.rows)
         }
         Some(None) => text(
             StatusCode::NOT_FOUND,

@@ -17,6 +17,14 @@ const INDEX_ORDER: u32 = 29;
 /// Most cells enumerated when widening; coarser cells are used beyond.
 const MAX_WIDENED_CELLS: u64 = 4096;
 
+/// Whether the half-open cell ranges `ranges` hold a cell of the closed range `[lo, hi]`
+/// (a file's, row group's or page's `healpix` statistics).
+pub fn meets(ranges: &[(u64, u64)], lo: i64, hi: i64) -> bool {
+    ranges
+        .iter()
+        .any(|&(a, b)| (a as i64) <= hi && lo < (b as i64))
+}
+
 /// The ranges sorted, without empty ones, overlapping or touching ones joined.
 pub fn normalised(mut ranges: CellRanges) -> CellRanges {
     ranges.retain(|(lo, hi)| lo < hi);
