@@ -394,6 +394,60 @@ fn missing_truncated_and_corrupted_files_are_named_never_half_answered() {
 }
 
 #[test]
+fn a_flipped_bit_is_an_error_naming_the_file_never_another_answer() {
+    let f = fixture(6);
+    let cat = f.copy("flips");
+    f.ingest(&cat).ok();
+    let file = a_measurements_file(&cat);
+    let name = file.file_name().unwrap().to_string_lossy().to_string();
+    let original = std::fs::read(&file).unwrap();
+    let sql = "SELECT * FROM measurements ORDER BY star_id, colour, mjd";
+    let answer = |cat: &Path| {
+        Skyql::new(["query", "--format", "csv", sql])
+            .catalog(cat)
+            .output()
+    };
+    let baseline = answer(&cat);
+    assert!(baseline.status.success());
+    // Offsets from a fixed linear congruential sequence over the whole file.
+    let mut x: u64 = 0x5eed;
+    let (mut errors, mut same) = (0, 0);
+    for _ in 0..24 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let offset = (x >> 33) as usize % original.len();
+        let mut damaged = original.clone();
+        damaged[offset] ^= 1 << (x % 8);
+        std::fs::write(&file, &damaged).unwrap();
+        let out = answer(&cat);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            assert_eq!(
+                out.stdout, baseline.stdout,
+                "a flip at byte {offset} gave another answer with exit 0"
+            );
+            same += 1;
+        } else {
+            assert!(
+                stderr.contains(&name) && stderr.contains("checksum"),
+                "byte {offset}: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            errors += 1;
+        }
+    }
+    std::fs::write(&file, &original).unwrap();
+    // The query reads every column of every row group and the footer: only bytes it never
+    // reads (page indexes) may be flipped without an error.
+    assert!(
+        errors >= 18,
+        "{errors} errors, {same} unchanged answers of 24 flips"
+    );
+    assert_eq!(answer(&cat).stdout, baseline.stdout);
+}
+
+#[test]
 fn repair_removes_only_the_leftovers_of_interrupted_writes() {
     let f = fixture(6);
     let cat = f.copy("repair");

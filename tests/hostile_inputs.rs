@@ -188,6 +188,69 @@ fn absurd_image_sizes_are_rejected_with_their_reason() {
 }
 
 #[test]
+fn compressed_files_are_known_by_their_content_and_never_expanded_in_memory() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    std::fs::create_dir(&input).unwrap();
+    let gzip = |bytes: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    };
+    // A gzip file named .fits (cfitsio would expand it whole in memory), beside a valid
+    // image: the first is rejected with its reason, the second ingested.
+    let image = std::fs::read(data("fits/apogee_alta_sip.fits")).unwrap();
+    std::fs::write(input.join("bomb.fits"), gzip(&image)).unwrap();
+    std::fs::write(input.join("good.fits"), &image).unwrap();
+    let cat = tmp.path().join("cat");
+    let out = Skyql::new(["ingest"]).args([&input]).catalog(&cat).output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let rejects = std::fs::read_to_string(cat.join("rejects/ingest-000001.tsv")).unwrap();
+    assert!(
+        rejects
+            .lines()
+            .any(|l| l.contains("bomb.fits") && l.contains("gzip-compressed by its content")),
+        "{rejects}"
+    );
+    let n = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT COUNT(*) AS n FROM images",
+    ])
+    .catalog(&cat)
+    .ok();
+    assert_eq!(n.lines().nth(1), Some("1"), "the good image is ingested");
+    // A gzip text catalogue under a plain .csv name is read by its content.
+    let csv = tmp.path().join("list.csv");
+    std::fs::write(&csv, gzip(b"id,ra\n1,10.5\n2,11.5\n")).unwrap();
+    let arg = format!("t={}", csv.display());
+    let sum = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "--table",
+        &arg,
+        "SELECT SUM(ra) AS s FROM t",
+    ])
+    .ok();
+    assert_eq!(sum.lines().nth(1), Some("22.0"), "{sum}");
+    // A FITS table given compressed to --table is refused with its reason.
+    let fits_gz = tmp.path().join("t.fits");
+    std::fs::write(&fits_gz, gzip(&image)).unwrap();
+    let arg = format!("t={}", fits_gz.display());
+    let out = Skyql::new(["query", "--table", &arg, "SELECT 1"]).output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("gzip-compressed by its content") && stderr.contains("gunzip"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_declination_beyond_the_pole_gives_no_position() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("bad.fits");
@@ -317,6 +380,81 @@ fn files_the_manifest_does_not_list_are_never_read() {
     let star_file = entries(&stars).remove(0);
     std::fs::copy(&star_file, stars.join("dropped.parquet")).unwrap();
     assert_eq!(count(sql), before, "the unlisted files were read");
+    // verify names them; a write refuses to carry them into the next version.
+    let out = Skyql::new(["catalog", "verify"]).catalog(&cat).output();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    for name in ["dropped.parquet", "field=zz999"] {
+        assert!(report.contains(name), "{report}");
+    }
+    let input = data("fits/apogee_alta_sip.fits");
+    let err = Skyql::new(["ingest"]).args([&input]).catalog(&cat).fails();
+    assert!(
+        err.contains("does not list") && err.contains("move it out"),
+        "{err}"
+    );
+    // A partition directory replaced by a link (to a copy outside the catalogue) is
+    // refused by every command, verify included.
+    std::fs::remove_dir_all(&evil).unwrap();
+    std::fs::remove_file(field.join("dropped.parquet")).unwrap();
+    std::fs::remove_file(stars.join("dropped.parquet")).unwrap();
+    let outside = cat.parent().unwrap().join("outside");
+    common::copy_tree(&field, &outside);
+    std::fs::remove_dir_all(&field).unwrap();
+    std::os::unix::fs::symlink(&outside, &field).unwrap();
+    let err = Skyql::new(["query", "SELECT SUM(mag) FROM measurements"])
+        .catalog(&cat)
+        .fails();
+    assert!(err.contains("not a directory of the catalogue"), "{err}");
+    let out = Skyql::new(["catalog", "verify"]).catalog(&cat).output();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("a link"));
+}
+
+#[test]
+fn links_where_the_catalogue_writes_are_refused_or_removed() {
+    let (_tmp, cat) = common::generated_catalog(&["--stars", "300", "--measurements", "2000"]);
+    let elsewhere = cat.parent().unwrap().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let input = data("fits/apogee_alta_sip.fits");
+    // A `rejects` link: the ingest writes nothing through it.
+    let rejects = cat.join("rejects");
+    let _ = std::fs::remove_dir_all(&rejects);
+    std::os::unix::fs::symlink(&elsewhere, &rejects).unwrap();
+    let err = Skyql::new(["ingest"]).args([&input]).catalog(&cat).fails();
+    assert!(err.contains("rejects") && err.contains("a link"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "written outside"
+    );
+    std::fs::remove_file(&rejects).unwrap();
+    // The refused write's staging directory is a leftover that repair removes.
+    Skyql::new(["catalog", "repair"]).catalog(&cat).ok();
+    // A link with the name of a staging directory: removed (never followed) by the next
+    // write and by repair.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cat.join("manifest.json")).unwrap()).unwrap();
+    let next = manifest["version"].as_u64().unwrap() + 1;
+    let staging = cat.join(format!(".v{next:06}.partial"));
+    std::os::unix::fs::symlink(&elsewhere, &staging).unwrap();
+    let out = Skyql::new(["catalog", "repair"]).catalog(&cat).ok();
+    assert!(out.contains(".partial"), "{out}");
+    assert!(std::fs::symlink_metadata(&staging).is_err());
+    std::os::unix::fs::symlink(&elsewhere, &staging).unwrap();
+    Skyql::new(["ingest"]).args([&input]).catalog(&cat).ok();
+    assert!(elsewhere.exists() && std::fs::read_dir(&elsewhere).unwrap().count() == 0);
+    // A version directory replaced by a link: verify refuses it as the others do.
+    let version = cat.join(format!("v{next:06}"));
+    let moved = cat.parent().unwrap().join("moved");
+    std::fs::rename(&version, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &version).unwrap();
+    for err in [
+        Skyql::new(["catalog", "verify"]).catalog(&cat).fails(),
+        Skyql::new(["query", "SELECT 1"]).catalog(&cat).fails(),
+    ] {
+        assert!(err.contains("not a directory of the catalogue"), "{err}");
+    }
 }
 
 #[test]

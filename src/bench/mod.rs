@@ -12,6 +12,7 @@
 //! cluster of one and two executors) and `service` (`skyql serve` under many VO clients,
 //! beside another VO server such as DaCHS).
 
+mod checksums;
 #[cfg(feature = "cluster")]
 mod cluster;
 mod export;
@@ -46,6 +47,8 @@ pub enum Workload {
     Cluster,
     /// `skyql serve` under many cone-search clients, beside another VO server.
     Service,
+    /// Queries with and without the block-checksum checks on reads.
+    Checksums,
 }
 
 /// Options of `skyql bench`.
@@ -100,6 +103,12 @@ pub fn run_bench(opts: &BenchOptions) -> Result<()> {
         Workload::Service => match &opts.catalog {
             Some(c) => service::bench_service(opts, c),
             None => bail!("bench service needs --catalog (e.g. from skyql generate --catalog)"),
+        },
+        Workload::Checksums => match &opts.catalog {
+            Some(c) => checksums::bench_checksums(opts, c),
+            None => {
+                bail!("bench checksums needs --catalog (a catalogue, e.g. from `skyql generate`)")
+            }
         },
         Workload::Survey => match &opts.catalog {
             Some(c) => survey::bench_survey(opts, c),

@@ -40,6 +40,11 @@ pub struct DataFile {
     pub rows: u64,
     /// CRC-32 of the whole file.
     pub crc32: u32,
+    /// CRC-32 of each 64 KiB block, 8 hex digits each: every read of the file is checked
+    /// against them ([`crate::catalog::block_checksums`]). Empty for a file written before
+    /// block checksums (its next ingest adds them).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub block_crc32: String,
     /// Exact smallest and largest non-null value, and null count, of the table's
     /// [`crate::schema::range_columns`] in this file, from its footer: what DataFusion is
     /// given as the file's statistics so that it skips the file without reading its footer
@@ -120,6 +125,11 @@ impl DataFile {
     /// by an earlier skyql, or without exact statistics, lacks some).
     pub fn has_ranges(&self, columns: &[&str]) -> bool {
         columns.iter().all(|c| self.column_ranges.contains_key(*c))
+    }
+
+    /// The file's block checksums, when the manifest has them.
+    pub fn block_checksums(&self) -> Option<super::block_checksums::BlockChecksums> {
+        super::block_checksums::BlockChecksums::parse(&self.block_crc32, self.bytes)
     }
 }
 

@@ -17,6 +17,7 @@
 //! manifest with a durable rename: readers see the old or the new catalogue, never a mix,
 //! and a crash at any step leaves the old one, which the next write recovers from.
 
+pub mod block_checksums;
 pub mod crash;
 pub mod durable;
 pub mod lease;
@@ -118,6 +119,28 @@ impl Catalog {
                 version.display()
             );
         }
+        // Every directory between the version and a file is a real directory: a linked
+        // partition directory would have queries read (and writes carry) files from
+        // outside the catalogue.
+        let mut dirs = std::collections::BTreeSet::new();
+        for entry in self.manifest.tables.values() {
+            for file in &entry.data_files {
+                let path = self.data_file_path(entry, file);
+                let mut dir = path.parent();
+                while let Some(d) = dir.filter(|d| d.starts_with(&version) && *d != version) {
+                    dirs.insert(d.to_path_buf());
+                    dir = d.parent();
+                }
+            }
+        }
+        for dir in &dirs {
+            if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
+                bail!(
+                    "{} is not a directory of the catalogue (a link or a file): the catalogue is damaged (see `skyql catalog verify`)",
+                    dir.display()
+                );
+            }
+        }
         let files: Vec<(&String, &TableEntry, &DataFile)> = (self.manifest.tables.iter())
             .flat_map(|(name, entry)| entry.data_files.iter().map(move |f| (name, entry, f)))
             .collect();
@@ -164,6 +187,43 @@ impl Catalog {
                 path.display()
             ),
         }
+    }
+
+    /// What the current version's directory holds beyond its manifest: files it does not
+    /// list, links (to files or directories, never followed) and special files, with the
+    /// reason. Queries never read them and a write refuses to carry them into the next
+    /// version; `skyql catalog verify` reports them.
+    pub fn unlisted_entries(&self) -> Result<Vec<(PathBuf, &'static str)>> {
+        let version = self.version_dir();
+        let mut listed = std::collections::HashSet::new();
+        for entry in self.manifest.tables.values() {
+            for file in &entry.data_files {
+                listed.insert(self.data_file_path(entry, file));
+            }
+        }
+        listed.insert(version.join(CONVENTIONS_FILE));
+        let mut out = Vec::new();
+        let mut stack = vec![version];
+        while let Some(dir) = stack.pop() {
+            let entries = std::fs::read_dir(&dir)
+                .with_context(|| format!("cannot list {}", dir.display()))?;
+            for entry in entries {
+                let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+                let (path, kind) = (entry.path(), entry.file_type()?);
+                if kind.is_symlink() {
+                    out.push((path, "a link"));
+                } else if kind.is_dir() {
+                    // Empty directories are harmless (a table without files has one).
+                    stack.push(path);
+                } else if !kind.is_file() {
+                    out.push((path, "a special file (FIFO, socket or device)"));
+                } else if !listed.contains(&path) {
+                    out.push((path, "a file the manifest does not list"));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// The survey conventions of the current version: the `conventions.toml` written with

@@ -68,7 +68,27 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
         dir: dir.to_path_buf(),
         manifest,
     };
+    // What every other command refuses, verify refuses too: a version directory that is a
+    // link (it would read files outside the catalogue).
+    let version = catalog.version_dir();
+    let meta = std::fs::symlink_metadata(&version)
+        .with_context(|| format!("{}: its current version is missing", version.display()))?;
+    if !meta.is_dir() {
+        anyhow::bail!(
+            "{} is not a directory of the catalogue (a link or a file): nothing was read",
+            version.display()
+        );
+    }
     let mut report = VerifyReport::default();
+    for (path, what) in catalog.unlisted_entries()? {
+        report.problems.push(Problem {
+            table: "-".into(),
+            path,
+            reason: format!(
+                "{what}: queries never read it and writes refuse to start until it is moved out"
+            ),
+        });
+    }
     for (name, entry) in &catalog.manifest.tables {
         for file in &entry.data_files {
             let path = catalog.data_file_path(entry, file);
@@ -99,7 +119,9 @@ fn check_file(
     }
     report.bytes += meta.len();
     // Read once: the checksum and the decoding both work on these bytes.
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes: bytes::Bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .into();
     let crc = crc32fast::hash(&bytes);
     if crc != file.crc32 {
         return Err(format!(
@@ -107,7 +129,13 @@ fn check_file(
             file.crc32
         ));
     }
-    let rows = decoded_rows(bytes.into(), path).map_err(|e| format!("{e:#}"))?;
+    if let Some(sums) = file.block_checksums() {
+        let all = 0..bytes.len() as u64;
+        let aligned = sums.aligned(&all)?;
+        sums.check(&aligned, bytes.clone(), &all)
+            .map_err(|e| format!("block checksums: {e}"))?;
+    }
+    let rows = decoded_rows(bytes, path).map_err(|e| format!("{e:#}"))?;
     report.rows += rows;
     if rows != file.rows {
         return Err(format!("{rows} rows decoded, {} expected", file.rows));

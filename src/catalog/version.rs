@@ -71,6 +71,12 @@ impl VersionWriter {
                     manifest: m,
                 };
                 c.check_files()?;
+                if let Some((path, what)) = c.unlisted_entries()?.into_iter().next() {
+                    bail!(
+                        "{} is {what} inside the current version: a write never carries it into the next one; move it out of the catalogue (see `skyql catalog verify`), then write again",
+                        path.display()
+                    );
+                }
                 check_checksums(&c)?;
                 Some(c)
             }
@@ -169,8 +175,9 @@ fn has_version_dirs(catalog: &Path) -> Result<bool> {
 
 /// Removes the leftovers of interrupted writes: staging directories, version directories
 /// the manifest does not name (a version renamed before the manifest switch, or the
-/// previous one after it), temporary files. Only real directories and files with those
-/// names, directly in the catalogue directory, are removed; links are left alone.
+/// previous one after it), temporary files. Directly in the catalogue directory only; a
+/// staging name is removed whatever it is (a link is removed, never followed); other links
+/// are left alone.
 pub fn recover(catalog: &Path, manifest: Option<&Manifest>) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     if !catalog.is_dir() {
@@ -190,9 +197,15 @@ pub fn recover(catalog: &Path, manifest: Option<&Manifest>) -> Result<Vec<PathBu
             .is_some();
         let stale_version =
             parse_version_dir_name(&name).is_some() && Some(name.as_str()) != current;
-        if kind.is_dir() && staging {
-            std::fs::remove_dir_all(entry.path())
-                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        if staging {
+            // Whatever it is: a real directory is removed with its content, anything else
+            // (a link, a file) as a name, never followed.
+            if kind.is_dir() {
+                std::fs::remove_dir_all(entry.path())
+            } else {
+                std::fs::remove_file(entry.path())
+            }
+            .with_context(|| format!("cannot remove {}", entry.path().display()))?;
             removed.push(entry.path());
         } else if kind.is_dir() && stale_version {
             // Left while a reader holds it (its lease), removed by a later write.
@@ -300,17 +313,25 @@ fn table_entries(
             // A file hard-linked from the previous version keeps what its manifest says;
             // a new one is read once for its checksum and once for its footer.
             let file = match carried.get(&(meta.dev(), meta.ino())) {
-                Some(f) if f.unchanged_on_disk(&meta) && f.has_ranges(range_columns) => DataFile {
-                    path: rel,
-                    ..f.clone()
-                },
+                Some(f)
+                    if f.unchanged_on_disk(&meta)
+                        && f.has_ranges(range_columns)
+                        && f.block_checksums().is_some() =>
+                {
+                    DataFile {
+                        path: rel,
+                        ..f.clone()
+                    }
+                }
                 _ => {
                     let (rows, column_ranges) = footer_facts(&full, range_columns)?;
+                    let (crc32, block_crc32) = super::block_checksums::compute(&full)?;
                     DataFile {
                         path: rel,
                         bytes: meta.len(),
                         rows,
-                        crc32: file_crc32(&full)?,
+                        crc32,
+                        block_crc32,
                         column_ranges,
                         modified_ns: super::manifest::modified_ns(&meta),
                         legacy_healpix_range: None,

@@ -28,6 +28,9 @@ enum WorkloadArg {
     /// `skyql serve` on a catalogue (--catalog) under many cone-search clients (SCS and TAP
     /// sync) on loopback; with --against, another VO server on the same stars (DaCHS).
     Service,
+    /// Full scans of a catalogue (--catalog) with and without the block-checksum checks
+    /// every read makes.
+    Checksums,
 }
 
 /// Arguments of `skyql bench`.
@@ -91,6 +94,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         WorkloadArg::Xmatch => Workload::Xmatch,
         WorkloadArg::Cluster => Workload::Cluster,
         WorkloadArg::Service => Workload::Service,
+        WorkloadArg::Checksums => Workload::Checksums,
     };
     run_bench(&BenchOptions {
         workload,

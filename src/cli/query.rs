@@ -130,6 +130,7 @@ async fn query(args: QueryArgs) -> Result<()> {
         target_partitions: None,
         cluster: args.cluster.clone(),
         one_query: true,
+        unchecked_reads: false,
     };
     let engine = Engine::open(args.catalog.catalog.as_deref(), options)?;
     if let Some(out) = &args.output {

@@ -17,10 +17,10 @@ use datafusion::prelude::SessionContext;
 
 use crate::formats::fits::table_read::{FitsTable, open_table, read_batches};
 
-/// Whether `path` names a FITS file (`.fits`, `.fit`, `.fts`, also gzip-compressed).
+/// Whether `path` names a FITS file (`.fits`, `.fit`, `.fts`). A compressed FITS file is
+/// refused when opened (`skyql_udfs::file_content`): cfitsio would expand it in memory.
 pub fn is_fits_name(path: &Path) -> bool {
     let name = path.to_string_lossy().to_ascii_lowercase();
-    let name = name.strip_suffix(".gz").unwrap_or(&name);
     [".fits", ".fit", ".fts"].iter().any(|e| name.ends_with(e))
 }
 

@@ -5,22 +5,29 @@
 //! the table. Here listings leave such names out, and reading one is refused as "not
 //! found"; everything outside the version directory (the user's own `--table` files,
 //! COPY outputs) is the plain local file system.
+//!
+//! Every read of a listed file is checked against its block checksums
+//! ([`crate::catalog::block_checksums`]): a damaged file is an error naming it, never a
+//! different answer.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::object_store::local::LocalFileSystem;
 use datafusion::object_store::path::Path;
 use datafusion::object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult, MultipartUpload,
+    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 use futures::stream::{BoxStream, StreamExt};
 
 use crate::catalog::Catalog;
+use crate::catalog::block_checksums::BlockChecksums;
 
 /// The local file system with a catalogue version's unlisted files hidden.
 #[derive(Debug)]
@@ -28,8 +35,8 @@ pub struct ManifestStore {
     inner: Arc<LocalFileSystem>,
     /// The version directory, as an object-store path (`tmp/cat/v000003`).
     version: String,
-    /// Every data file of the version the manifest lists.
-    files: HashSet<String>,
+    /// Every data file of the version the manifest lists, with its block checksums.
+    files: Arc<HashMap<String, Option<BlockChecksums>>>,
     /// Every directory on the way to one of them.
     directories: HashSet<String>,
 }
@@ -51,9 +58,10 @@ fn object_path(dir: &std::path::Path) -> String {
 }
 
 impl ManifestStore {
-    /// The store of `catalog`'s current version; none for a catalogue whose manifest does
-    /// not list its files (written before the integrity checks).
-    pub fn new(catalog: &Catalog) -> Option<ManifestStore> {
+    /// The store of `catalog`'s current version, whose reads are checked against the block
+    /// checksums when `checked`; none for a catalogue whose manifest does not list its
+    /// files (written before the integrity checks).
+    pub fn new(catalog: &Catalog, checked: bool) -> Option<ManifestStore> {
         let tables = catalog.manifest.tables.values();
         if tables
             .clone()
@@ -62,7 +70,7 @@ impl ManifestStore {
             return None;
         }
         let version = object_path(&catalog.version_dir());
-        let mut files = HashSet::new();
+        let mut files = HashMap::new();
         let mut directories = HashSet::new();
         for entry in tables {
             for file in &entry.data_files {
@@ -78,13 +86,13 @@ impl ManifestStore {
                     directories.insert(parent.to_string());
                     dir = parent;
                 }
-                files.insert(path);
+                files.insert(path, file.block_checksums().filter(|_| checked));
             }
         }
         Some(ManifestStore {
             inner: Arc::new(LocalFileSystem::new()),
             version,
-            files,
+            files: Arc::new(files),
             directories,
         })
     }
@@ -98,6 +106,57 @@ impl ManifestStore {
     fn visible_directory(&self, path: &Path) -> bool {
         let p = path.as_ref();
         !inside(&self.version, p) || p == self.version || self.directories.contains(p)
+    }
+
+    /// Reads the blocks that hold the range asked for, checks them, and answers the range.
+    async fn checked_get(
+        &self,
+        location: &Path,
+        mut options: GetOptions,
+        sums: &BlockChecksums,
+    ) -> Result<GetResult> {
+        let damaged = |reason: String| self.damaged(location, reason);
+        let range = match &options.range {
+            Some(r) => r.as_range(sums.len).map_err(|e| damaged(e.to_string()))?,
+            None => 0..sums.len,
+        };
+        let aligned = sums.aligned(&range).map_err(damaged)?;
+        options.range = Some(GetRange::Bounded(aligned.clone()));
+        let result = self.inner.get_opts(location, options).await?;
+        if result.meta.size != sums.len {
+            return Err(damaged(format!(
+                "{} bytes where the manifest says {}: the file changed size",
+                result.meta.size, sums.len
+            )));
+        }
+        let (meta, attributes) = (result.meta.clone(), result.attributes.clone());
+        let bytes = result.bytes().await?;
+        let checked = sums.check(&aligned, bytes, &range).map_err(damaged)?;
+        Ok(GetResult {
+            payload: GetResultPayload::Stream(
+                futures::stream::once(async move { Ok(checked) }).boxed(),
+            ),
+            meta,
+            range,
+            attributes,
+        })
+    }
+
+    /// The error of a read that does not match the manifest.
+    fn damaged(&self, location: &Path, reason: String) -> datafusion::object_store::Error {
+        datafusion::object_store::Error::Generic {
+            store: "catalogue",
+            source: format!("{}: {reason}", self.relative(location)).into(),
+        }
+    }
+
+    /// A location as errors show it: relative to the catalogue (`v000003/stars/...`).
+    fn relative(&self, location: &Path) -> String {
+        let parent = self.version.rsplit_once('/').map_or("", |(p, _)| p);
+        let p = location.as_ref();
+        p.strip_prefix(parent)
+            .map_or(p, |rest| rest.trim_start_matches('/'))
+            .to_string()
     }
 
     fn not_found(path: &Path) -> datafusion::object_store::Error {
@@ -115,9 +174,13 @@ fn inside(version: &str, path: &str) -> bool {
 }
 
 /// Whether a file at `path` may be seen: outside the version, or listed in it.
-fn visible_file(version: &str, files: &HashSet<String>, path: &Path) -> bool {
+fn visible_file(
+    version: &str,
+    files: &HashMap<String, Option<BlockChecksums>>,
+    path: &Path,
+) -> bool {
     let p = path.as_ref();
-    !inside(version, p) || files.contains(p)
+    !inside(version, p) || files.contains_key(p)
 }
 
 #[async_trait]
@@ -143,7 +206,41 @@ impl ObjectStore for ManifestStore {
         if !self.visible_file(location) {
             return Err(Self::not_found(location));
         }
-        self.inner.get_opts(location, options).await
+        match self.files.get(location.as_ref()) {
+            Some(Some(sums)) if !options.head => self.checked_get(location, options, sums).await,
+            _ => self.inner.get_opts(location, options).await,
+        }
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        if !self.visible_file(location) {
+            return Err(Self::not_found(location));
+        }
+        let Some(Some(sums)) = self.files.get(location.as_ref()) else {
+            return self.inner.get_ranges(location, ranges).await;
+        };
+        // Read in one blocking task, each block checked as soon as it is read (while it is
+        // in the processor's cache).
+        let path = self.inner.path_to_filesystem(location)?;
+        let (sums, ranges) = (sums.clone(), ranges.to_vec());
+        let relative = self.relative(location);
+        let damaged = move |reason: String| datafusion::object_store::Error::Generic {
+            store: "catalogue",
+            source: format!("{relative}: {reason}").into(),
+        };
+        tokio::task::spawn_blocking(move || {
+            let file =
+                std::fs::File::open(&path).map_err(|e| damaged(format!("cannot open: {e}")))?;
+            ranges
+                .into_iter()
+                .map(|r| sums.read(&file, r).map_err(&damaged))
+                .collect()
+        })
+        .await
+        .map_err(|e| datafusion::object_store::Error::Generic {
+            store: "catalogue",
+            source: Box::new(e),
+        })?
     }
 
     fn delete_stream(
@@ -198,6 +295,7 @@ mod tests {
                     bytes: 1,
                     rows: 1,
                     crc32: 0,
+                    block_crc32: String::new(),
                     column_ranges: Default::default(),
                     modified_ns: None,
                     legacy_healpix_range: None,
@@ -219,7 +317,7 @@ mod tests {
                 runs: Vec::new(),
             },
         };
-        let store = ManifestStore::new(&catalog).unwrap();
+        let store = ManifestStore::new(&catalog, true).unwrap();
         let file = |p: &str| store.visible_file(&Path::from(p));
         let dir = |p: &str| store.visible_directory(&Path::from(p));
         assert!(file(

@@ -76,6 +76,9 @@ pub struct EngineOptions {
     /// field's directory on first use where a scan pruned to one field lists one (each
     /// statement of a script lists its own). Long-lived sessions (service, shell) keep it.
     pub one_query: bool,
+    /// Catalogue files read without their block checksums: only for `skyql bench
+    /// checksums`, which measures what the checks cost.
+    pub unchecked_reads: bool,
 }
 
 /// A catalogue (or none) and the options of every session built from it.
@@ -237,7 +240,7 @@ impl Engine {
         if let Some(store) = self
             .catalog
             .as_ref()
-            .and_then(manifest_store::ManifestStore::new)
+            .and_then(|c| manifest_store::ManifestStore::new(c, !self.options.unchecked_reads))
         {
             let local = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
             runtime.register_object_store(local.as_ref(), Arc::new(store));

@@ -1,4 +1,5 @@
-//! Text catalogues as they come (`--table`): compressed or not (`.gz`, `.bz2`, `.zst`),
+//! Text catalogues as they come (`--table`): compressed or not (gzip, bzip2, zstd, known by
+//! their content; expanded as a stream up to [`MAX_TEXT_BYTES`]),
 //! comment lines (`#`), tab-, comma- or whitespace-separated columns, with or without a
 //! header row. The header may be the last comment line (`# ID<TAB>Field<TAB>...`, as the
 //! OGLE catalogue queries write it) or the first line; without one the columns are
@@ -59,50 +60,71 @@ pub fn compression(path: &Path) -> (Option<&'static str>, String) {
 }
 
 /// Whether skyql reads `path` with this reader rather than DataFusion's CSV reader (which
-/// streams, for big plain `.csv`/`.tsv` files with a header row): compressed text, `.txt`,
-/// `.dat`, `.tbl`, and CSV/TSV files that begin with a comment.
+/// streams, for big plain `.csv`/`.tsv` files with a header row): compressed text (by its
+/// name or its content), `.txt`, `.dat`, `.tbl`, and CSV/TSV files that begin with a
+/// comment.
 pub fn is_text_catalogue(path: &Path) -> bool {
     let (compressed, name) = compression(path);
     let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
         "txt" | "dat" | "tbl" => true,
-        "csv" | "tsv" => compressed.is_some() || starts_with_comment(path),
+        "csv" | "tsv" => compressed.is_some() || starts_with_comment_or_is_compressed(path),
         _ => false,
     }
 }
 
-fn starts_with_comment(path: &Path) -> bool {
-    let mut first = [0u8; 1];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut first))
-        .is_ok_and(|_| first[0] == b'#')
+fn starts_with_comment_or_is_compressed(path: &Path) -> bool {
+    use skyql_udfs::file_content::{compression_of, head, open_regular};
+    open_regular(path).is_ok_and(|mut f| {
+        let head = head(&mut f);
+        head.first() == Some(&b'#') || compression_of(&head).is_some()
+    })
 }
 
-/// A file's text, decompressed as its name says.
+/// The most bytes a text catalogue may hold once decompressed: it is read whole, and a
+/// small compressed file can expand to many gigabytes.
+pub const MAX_TEXT_BYTES: u64 = 1 << 30;
+
+/// A file's text, decompressed as its content says (gzip, bzip2 or zstd, whatever its
+/// name), read as a stream that stops at [`MAX_TEXT_BYTES`].
 pub fn read_decompressed(path: &Path) -> Result<String> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut bytes = Vec::new();
-    let (read, kind) = match compression(path).0 {
-        Some("gz") => (
-            flate2::read::MultiGzDecoder::new(file).read_to_end(&mut bytes),
-            "gzip",
+    read_decompressed_within(path, MAX_TEXT_BYTES)
+}
+
+/// [`read_decompressed`] with another limit.
+pub fn read_decompressed_within(path: &Path, limit: u64) -> Result<String> {
+    use skyql_udfs::file_content::{compression_of, head, open_regular};
+    let shown = path.display();
+    let mut file = open_regular(path).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let kind = compression_of(&head(&mut file)).map(|(name, _)| name);
+    std::io::Seek::rewind(&mut file).with_context(|| format!("cannot read {shown}"))?;
+    let reader: Box<dyn Read> = match kind {
+        None => Box::new(std::io::BufReader::new(file)),
+        Some("gzip") => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Some("bzip2") => Box::new(bzip2::read::MultiBzDecoder::new(file)),
+        Some("zstd") => Box::new(
+            zstd::stream::read::Decoder::new(file)
+                .with_context(|| format!("{shown} is not a readable zstd file"))?,
         ),
-        Some("bz2") => (
-            bzip2::read::MultiBzDecoder::new(file).read_to_end(&mut bytes),
-            "bzip2",
+        Some(other) => bail!(
+            "{shown}: {other}-compressed by its content, which skyql does not read: decompress it first"
         ),
-        Some(_) => (
-            zstd::stream::read::Decoder::new(file).and_then(|mut d| d.read_to_end(&mut bytes)),
-            "zstd",
-        ),
-        None => {
-            let read = std::io::BufReader::new(file).read_to_end(&mut bytes);
-            read.with_context(|| format!("cannot read {}", path.display()))?;
-            return Ok(String::from_utf8_lossy(&bytes).into_owned());
-        }
     };
-    read.with_context(|| format!("{} is not a readable {kind} file", path.display()))?;
+    let mut bytes = Vec::new();
+    reader
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| match kind {
+            Some(k) => format!("{shown} is not a readable {k} file"),
+            None => format!("cannot read {shown}"),
+        })?;
+    if bytes.len() as u64 > limit {
+        let what = kind.map_or("holds".to_string(), |k| format!("({k}) expands to"));
+        bail!(
+            "{shown} {what} more than {} MiB of text, the most a text catalogue may hold (it is read whole): convert it to Parquet, or to CSV with a header row, which is streamed",
+            limit >> 20
+        );
+    }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -247,4 +269,27 @@ pub(super) fn parse_cells<T: std::str::FromStr, A: FromIterator<Option<T>>>(
         })
         .collect();
     (array, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion_stops_at_the_limit_whatever_the_name() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&vec![b'1'; 1 << 20]).unwrap();
+        let path = dir.path().join("plain.txt");
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        let err = read_decompressed_within(&path, 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(gzip) expands to more than"), "{err}");
+        assert_eq!(
+            read_decompressed_within(&path, 2 << 20).unwrap().len(),
+            1 << 20
+        );
+    }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::catalog::atomic_write;
 use crate::terminal_text::escaped_controls as shown;
@@ -87,7 +87,17 @@ pub fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<()> {
         ));
     }
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        // `rejects/` is the catalogue's own directory: a link there would make the ingest
+        // write outside the catalogue.
+        match std::fs::symlink_metadata(parent) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => anyhow::bail!(
+                "{} is not a directory of the catalogue (a link or a file): the rejects are not written there; remove it and ingest again",
+                parent.display()
+            ),
+            Err(_) => std::fs::create_dir(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?,
+        }
     }
     atomic_write(path, text.as_bytes())
 }

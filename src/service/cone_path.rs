@@ -25,11 +25,12 @@ use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
-    RowSelector,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
+use datafusion::parquet::file::reader::ChunkReader;
 use datafusion::parquet::file::statistics::Statistics;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
@@ -40,6 +41,7 @@ use skyql_udfs::functions::angular_separation;
 use skyql_udfs::rules::cell_ranges::meets;
 use skyql_udfs::rules::cone_healpix::cone_ranges;
 
+use crate::catalog::block_checksums::{BlockChecksums, CheckedFile};
 use crate::engine::Engine;
 
 /// One `stars` file: where it is, its field, its `healpix` range, its footer once read.
@@ -47,7 +49,36 @@ struct StarFile {
     path: PathBuf,
     field: String,
     range: (i64, i64),
+    /// Its block checksums: every read is checked (none for a file written before them).
+    sums: Option<BlockChecksums>,
+    /// How errors name it (relative to the catalogue).
+    name: String,
     metadata: OnceLock<ArrowReaderMetadata>,
+}
+
+/// A stars file open for reading: through its block checksums, or plain for a file
+/// written before them.
+enum StarsReader {
+    Checked(CheckedFile),
+    Plain(File),
+}
+
+/// The rows `selection` of the row groups `groups`, columns `mask`, of one file.
+fn selected_rows<T: ChunkReader + 'static>(
+    file: T,
+    metadata: ArrowReaderMetadata,
+    groups: Vec<usize>,
+    selection: RowSelection,
+    mask: ProjectionMask,
+) -> Result<ParquetRecordBatchReader> {
+    Ok(
+        ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
+            .with_row_groups(groups)
+            .with_row_selection(selection)
+            .with_projection(mask)
+            .with_batch_size(8_192)
+            .build()?,
+    )
 }
 
 /// The catalogue's stars, ready for cones.
@@ -89,6 +120,8 @@ impl ConePath {
                 path: catalog.data_file_path(entry, f),
                 field: f.partition_value("field")?.to_string(),
                 range: f.healpix_range()?,
+                sums: f.block_checksums(),
+                name: format!("{}/{}/{}", catalog.manifest.version_dir, entry.path, f.path),
                 metadata: OnceLock::new(),
             });
         }
@@ -253,14 +286,23 @@ impl ConePath {
         meets: &dyn Fn(i64, i64) -> bool,
         parts: &mut Vec<RecordBatch>,
     ) -> Result<()> {
-        let open = || File::open(&file.path).with_context(|| "cannot open a stars file");
+        let open = || match &file.sums {
+            Some(sums) => CheckedFile::open(&file.path, sums.clone(), file.name.clone())
+                .map(StarsReader::Checked),
+            None => File::open(&file.path)
+                .map(StarsReader::Plain)
+                .with_context(|| format!("cannot open {}", file.name)),
+        };
         let metadata = match file.metadata.get() {
             Some(m) => m.clone(),
             None => {
                 let options =
                     ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-                let m = ArrowReaderMetadata::load(&open()?, options)
-                    .context("cannot read a stars file's footer")?;
+                let m = match open()? {
+                    StarsReader::Checked(f) => ArrowReaderMetadata::load(&f, options),
+                    StarsReader::Plain(f) => ArrowReaderMetadata::load(&f, options),
+                }
+                .with_context(|| format!("cannot read the footer of {}", file.name))?;
                 file.metadata.get_or_init(|| m).clone()
             }
         };
@@ -329,14 +371,13 @@ impl ConePath {
             .chain([index_of("ra"), index_of("dec")].into_iter().flatten())
             .collect();
         let mask = ProjectionMask::roots(metadata.parquet_schema(), wanted);
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open()?, metadata)
-            .with_row_groups(groups)
-            .with_row_selection(RowSelection::from(selectors))
-            .with_projection(mask)
-            .with_batch_size(8_192)
-            .build()?;
+        let selection = RowSelection::from(selectors);
+        let reader = match open()? {
+            StarsReader::Checked(f) => selected_rows(f, metadata, groups, selection, mask)?,
+            StarsReader::Plain(f) => selected_rows(f, metadata, groups, selection, mask)?,
+        };
         for batch in reader {
-            let batch = batch.context("cannot read a stars file")?;
+            let batch = batch.with_context(|| format!("cannot read {}", file.name))?;
             let part = within(&batch, file, schema, cone)?;
             if part.num_rows() > 0 {
                 parts.push(part);

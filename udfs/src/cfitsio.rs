@@ -55,7 +55,12 @@ unsafe impl Send for Fits {}
 
 impl Fits {
     /// Opens `path` for reading (any name: see `cfitsio_name`).
+    /// A compressed file (by its content, whatever its name) or a file that is not a
+    /// regular file is refused before cfitsio sees it: cfitsio would expand the first in
+    /// memory and block on a FIFO.
     pub fn open(path: &Path) -> Result<Fits, String> {
+        crate::file_content::require_uncompressed(path, "FITS files")
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let file =
             CfitsioName::for_reading(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let name = c_string(file.as_str())?;

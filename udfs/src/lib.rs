@@ -52,6 +52,7 @@ pub mod cfitsio;
 pub mod cfitsio_name;
 pub mod cfitsio_table;
 pub mod docs;
+pub mod file_content;
 pub mod fits_card;
 pub mod fits_header;
 pub mod functions;
