@@ -317,6 +317,15 @@ fn huge_select_lists_and_values_are_refused_at_once_with_their_limit() {
         ("SELECT lpad('x', 2000000000) AS v".to_string(), "64 MiB"),
         ("SELECT array_repeat(1, 100000000) AS v".to_string(), "64 MiB"),
         (
+            "SELECT length(concat(repeat(CAST(value AS VARCHAR), 40000000), repeat(CAST(value AS VARCHAR), 40000000))) AS n FROM generate_series(1, 2)".to_string(),
+            "concat would build",
+        ),
+        (
+            // A 60 MB constant copied to 40 rows used to panic ("offset overflow").
+            "SELECT length(string_agg(repeat('x', 60000000), '')) AS n FROM generate_series(1, 40)".to_string(),
+            "256 KiB a constant may hold",
+        ),
+        (
             "SELECT length(repeat(CAST(value AS VARCHAR), 100000)) AS n FROM generate_series(1, 10000)".to_string(),
             "512 MiB",
         ),
@@ -520,6 +529,48 @@ fn outputs_onto_special_files_stream_into_them_and_never_replace_them() {
 }
 
 #[test]
+fn an_output_fifo_without_a_reader_still_answers_signals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("out.csv");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let mut child = common::skyql()
+            .args(["query", "SELECT 1 AS x", "--output"])
+            .arg(&fifo)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        // SAFETY: a process this test started.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if started.elapsed().as_secs() >= 5 {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let status = status.expect("the command ignored the signal for 5 s");
+        assert!(!status.success());
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "the FIFO stays"
+    );
+}
+
+#[test]
 fn queries_never_write_into_the_catalogue() {
     let (_tmp, cat) = common::ingested(&data(EROS));
     let manifest = std::fs::read(cat.join("manifest.json")).unwrap();
@@ -560,6 +611,34 @@ fn the_output_format_follows_the_extension() {
         err.contains("does not exist") && !err.contains("partial"),
         "{err}"
     );
+}
+
+#[test]
+fn an_output_root_inside_the_catalogue_is_refused() {
+    let (_tmp, cat) = common::generated_catalog(&["--stars", "300", "--measurements", "2000"]);
+    let manifest = std::fs::read(cat.join("manifest.json")).unwrap();
+    for (root, overwrite) in [
+        (cat.clone(), false),
+        (cat.join("v000001"), false),
+        (cat.join("new/deeper"), false),
+        (cat.parent().unwrap().to_path_buf(), true),
+    ] {
+        let mut cmd = Skyql::new(["query", "--output-root"]).args([&root]);
+        if overwrite {
+            cmd = cmd.args(["--overwrite"]);
+        }
+        let err = cmd.args(["SELECT 1"]).catalog(&cat).fails();
+        assert!(err.contains("--output-root"), "{err}");
+    }
+    // Its products/ (the default) and a directory beside it are fine.
+    for root in [cat.join("products/mine"), cat.parent().unwrap().join("out")] {
+        Skyql::new(["query", "--output-root"])
+            .args([&root])
+            .args(["SELECT 1"])
+            .catalog(&cat)
+            .ok();
+    }
+    assert_eq!(std::fs::read(cat.join("manifest.json")).unwrap(), manifest);
 }
 
 #[test]

@@ -304,6 +304,36 @@ fn an_async_job_lives_and_dies_as_uws_says() {
 }
 
 #[test]
+fn one_client_cannot_keep_every_job_slot() {
+    let (_tmp, cat) = catalog();
+    let server = Server::start(
+        &cat,
+        Some("max_async_jobs = 5\nmax_async_jobs_per_client = 2\n"),
+    );
+    let first = submit(&server, "SELECT TOP 1 star_id FROM eros2.stars", false);
+    submit(&server, "SELECT TOP 1 star_id FROM eros2.stars", false);
+    let (status, head, body) = server.request(
+        "POST",
+        "/tap/async",
+        &format!(
+            "LANG=ADQL&QUERY={}",
+            q("SELECT TOP 1 star_id FROM eros2.stars")
+        ),
+    );
+    assert_eq!(status, 503, "{body}");
+    assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+    assert!(
+        body.contains("this client") && body.contains("(2)"),
+        "{body}"
+    );
+    // A deleted job frees its place.
+    assert_eq!(server.request("DELETE", &first, "").0, 303);
+    submit(&server, "SELECT TOP 1 star_id FROM eros2.stars", false);
+    let (_, _, caps) = server.get("/tap/capabilities");
+    assert!(caps.contains("5 jobs, 2 per client"), "{caps}");
+}
+
+#[test]
 fn cone_search_and_the_concurrency_limit() {
     let (_tmp, cat) = catalog();
     let server = Server::start(&cat, None);

@@ -16,6 +16,7 @@ pub mod counts_rule;
 pub mod depth;
 pub mod fits_table;
 pub mod hats_join_rule;
+pub mod large_constants;
 pub mod manifest_statistics;
 pub mod manifest_store;
 pub mod positioned;
@@ -98,6 +99,9 @@ impl Engine {
 
     /// An engine over an already opened catalogue.
     pub fn new(catalog: Option<Catalog>, options: EngineOptions) -> Result<Self> {
+        if let (Some(root), Some(c)) = (&options.output_root, &catalog) {
+            check_output_root(root, &c.dir, options.overwrite)?;
+        }
         let conventions = match &catalog {
             Some(c) => c.conventions()?,
             None => None,
@@ -191,6 +195,7 @@ impl Engine {
             .map_or(rules.len(), |i| i + 1);
         let hats_join = hats_join_rule::HatsJoinPruning::new(stars);
         rules.insert(after_spatial_join, Arc::new(hats_join));
+        rules.push(Arc::new(large_constants::RefuseLargeConstants));
         if self.options.cluster.is_some() {
             rules.push(Arc::new(cluster_guard::RefuseKnownWrongPlans));
         }
@@ -405,4 +410,47 @@ pub fn is_inside(path: &Path, dir: &Path) -> bool {
         resolved.push(name);
     }
     resolved.starts_with(&dir)
+}
+
+/// Refuses an image output root where image functions could write over the catalogue:
+/// the catalogue directory itself or anything inside it but `products/`, and, with
+/// `--overwrite`, a directory that contains the catalogue.
+fn check_output_root(root: &Path, catalog: &Path, overwrite: bool) -> Result<()> {
+    let resolve = |p: &Path| -> PathBuf {
+        // The nearest existing ancestor, resolved (links followed), then the rest.
+        let absolute = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut existing = absolute.as_path();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    existing = parent;
+                }
+                _ => break,
+            }
+        }
+        let mut out = existing
+            .canonicalize()
+            .unwrap_or_else(|_| existing.to_path_buf());
+        out.extend(rest.iter().rev());
+        out
+    };
+    let (root, catalog) = (resolve(root), resolve(catalog));
+    let products = catalog.join("products");
+    if root.starts_with(&catalog) && !root.starts_with(&products) {
+        anyhow::bail!(
+            "--output-root {} lies inside the catalogue {}: image functions could write over its files; give a directory outside it (or its products/, the default)",
+            root.display(),
+            catalog.display()
+        );
+    }
+    if overwrite && catalog.starts_with(&root) {
+        anyhow::bail!(
+            "--output-root {} contains the catalogue {}: with --overwrite, image functions could replace its files; give a directory beside it",
+            root.display(),
+            catalog.display()
+        );
+    }
+    Ok(())
 }

@@ -31,6 +31,10 @@ pub struct ServiceConfig {
     pub queue_wait_s: u64,
     /// Asynchronous jobs kept at once (any phase).
     pub max_async_jobs: usize,
+    /// Asynchronous jobs one client (one IP address) may keep at once, so that nobody
+    /// fills the service's slots alone. Behind a reverse proxy every client has the
+    /// proxy's address: set it to `max_async_jobs` there.
+    pub max_async_jobs_per_client: usize,
     /// Largest request body, in bytes.
     pub max_request_bytes: usize,
     /// The service's own directory: asynchronous jobs and their results (kept across
@@ -57,6 +61,7 @@ impl Default for ServiceConfig {
             queue_depth: 1_024,
             queue_wait_s: 30,
             max_async_jobs: 100,
+            max_async_jobs_per_client: 10,
             max_request_bytes: 1 << 20,
             jobs_dir: None,
             public_url: None,

@@ -83,6 +83,9 @@ pub struct JobRecord {
     pub params: BTreeMap<String, String>,
     /// The owner, when the request was authenticated.
     pub owner: Option<String>,
+    /// The client's IP address, which the per-client job limit counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     /// Times in milliseconds since 1970 (UTC).
     pub created_ms: u64,
     /// When it started executing.
@@ -242,6 +245,7 @@ mod tests {
             phase,
             params: BTreeMap::from([("QUERY".into(), "SELECT 1".into())]),
             owner: None,
+            client: None,
             created_ms: millis(SystemTime::now()),
             started_ms: None,
             ended_ms: None,

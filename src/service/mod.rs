@@ -109,6 +109,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     };
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     // Requests get GRACE to finish after the signal; a query that does not yield
     // (a nested-loop join in one step) does not hold the stop any longer.

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -209,13 +209,25 @@ async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
 
 async fn create(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let params = Params::from_request(query.as_deref(), &body);
+    let client = peer.ip().to_string();
     let id;
     {
         let mut jobs = state.jobs.jobs.lock().await;
+        let per_client = state.config.max_async_jobs_per_client;
+        let mine = jobs
+            .values()
+            .filter(|j| j.record.client.as_deref() == Some(client.as_str()))
+            .count();
+        if mine >= per_client {
+            return super::error_response(&QueryError::Busy(format!(
+                "this client ({client}) keeps {mine} jobs, the most one client may keep ({per_client}): delete finished ones (DELETE on the job), or wait until they are destroyed"
+            )));
+        }
         if jobs.len() >= state.config.max_async_jobs {
             return super::error_response(&QueryError::Busy(format!(
                 "the service keeps {} jobs at most and has that many: delete finished jobs, or try again once older ones are destroyed",
@@ -238,6 +250,7 @@ async fn create(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             owner: None,
+            client: Some(client),
             created_ms: millis(now),
             started_ms: None,
             ended_ms: None,

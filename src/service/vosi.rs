@@ -95,13 +95,16 @@ async fn availability(State(state): State<Arc<AppState>>) -> Response {
 fn limits_text(c: &ServiceConfig) -> String {
     format!(
         "Queries run {} at once; up to {} more wait at most {} s for a slot (then HTTP 503 with Retry-After). \
-         A synchronous query may run {} s, a job {} s; queries share {} MiB of memory.",
+         A synchronous query may run {} s, a job {} s; queries share {} MiB of memory. \
+         The service keeps {} jobs, {} per client.",
         c.max_concurrent_queries,
         c.queue_depth,
         c.queue_wait_s,
         c.sync_timeout_s,
         c.async_timeout_s,
-        c.memory_mb
+        c.memory_mb,
+        c.max_async_jobs,
+        c.max_async_jobs_per_client
     )
 }
 

@@ -3,7 +3,8 @@
 //! `repeat('x', 2000000000)` asks the allocator for 2 GB in one call, which no
 //! cancellation can interrupt and which ends a process with a memory limit in an abort.
 //! The functions that build values far larger than their arguments (`repeat`, `lpad`,
-//! `rpad`, `array_repeat`) are wrapped: before the inner function runs, the size of what
+//! `rpad`, `array_repeat`) or as large as all of them (`concat`, `concat_ws`,
+//! `array_concat`) are wrapped: before the inner function runs, the size of what
 //! it would build is computed from its arguments, and a call that would build a value
 //! over [`MAX_VALUE_BYTES`], or more than [`MAX_CALL_BYTES`] over one batch, is an error
 //! naming the function and the limit. A call with constant arguments is checked when the
@@ -34,14 +35,20 @@ enum Growth {
     Pad,
     /// `array_repeat(element, n)`: n times the element.
     ArrayRepeat,
+    /// `concat(a, b, ...)`, `concat_ws(sep, a, ...)`, `array_concat`: the sum of the
+    /// arguments (the separator counted once per argument).
+    Concat,
 }
 
 /// The names of the functions wrapped, and how their output grows.
-const WRAPPED: [(&str, Growth); 4] = [
+const WRAPPED: [(&str, Growth); 7] = [
     ("repeat", Growth::Repeat),
     ("lpad", Growth::Pad),
     ("rpad", Growth::Pad),
     ("array_repeat", Growth::ArrayRepeat),
+    ("concat", Growth::Concat),
+    ("concat_ws", Growth::Concat),
+    ("array_concat", Growth::Concat),
 ];
 
 /// The names of the functions [`bounded`] wraps.
@@ -120,6 +127,23 @@ impl Bounded {
                 .zip(counts(n)?)
                 .map(|(b, n)| b.max(1).saturating_mul(n))
                 .collect(),
+            (Growth::Concat, all) => {
+                let mut sum = vec![0i64; a.first().map_or(0, |x| x.len())];
+                for arg in all {
+                    for (t, b) in sum.iter_mut().zip(value_bytes(arg)?) {
+                        *t = t.saturating_add(b);
+                    }
+                }
+                if self.inner.name() == "concat_ws"
+                    && let Some(sep) = all.first()
+                {
+                    let n = all.len() as i64;
+                    for (t, b) in sum.iter_mut().zip(value_bytes(sep)?) {
+                        *t = t.saturating_add(b.saturating_mul(n));
+                    }
+                }
+                sum
+            }
             _ => return Ok(()),
         };
         let name = self.inner.name();
