@@ -568,11 +568,7 @@ fn sorted_rows(csv: &str) -> Vec<String> {
 
 #[test]
 fn cones_by_the_fixed_plan_equal_the_sql_plan() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cat = tmp.path().join("stars");
-    Skyql::new(["generate", "--stars", "60000", "--measurements", "0"])
-        .catalog(&cat)
-        .ok();
+    let (_tmp, cat) = common::generated_catalog(&["--stars", "60000", "--measurements", "0"]);
     let server = Server::start(&cat, None);
     let centres = Skyql::new([
         "query",

@@ -20,11 +20,12 @@ use bytes::Bytes;
 /// The size of a checked block.
 pub const BLOCK_BYTES: u64 = 64 * 1024;
 
-/// A file's whole CRC-32 and its blocks' CRC-32s, computed in one read.
+/// A file's whole CRC-32 and its blocks' CRC-32s (the manifest's `crc32` and
+/// `block_crc32`), in one read and one pass of the CRC: the whole file's is combined from
+/// its blocks'.
 pub fn compute(path: &Path) -> Result<(u32, String)> {
     let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut whole = crc32fast::Hasher::new();
-    let mut blocks = String::new();
+    let mut sums = Sums::default();
     let mut buf = vec![0u8; BLOCK_BYTES as usize];
     loop {
         let mut filled = 0;
@@ -37,16 +38,61 @@ pub fn compute(path: &Path) -> Result<(u32, String)> {
             }
             filled += n;
         }
-        if filled == 0 {
-            break;
+        if filled > 0 {
+            sums.add(&buf[..filled]);
         }
-        whole.update(&buf[..filled]);
-        blocks.push_str(&format!("{:08x}", crc32fast::hash(&buf[..filled])));
         if filled < buf.len() {
-            break;
+            return Ok(sums.finish());
         }
     }
-    Ok((whole.finalize(), blocks))
+}
+
+/// [`compute`] of a file's content held in memory (`catalog verify`).
+pub fn compute_bytes(bytes: &[u8]) -> (u32, String) {
+    let mut sums = Sums::default();
+    for block in bytes.chunks(BLOCK_BYTES as usize) {
+        sums.add(block);
+    }
+    sums.finish()
+}
+
+/// The whole CRC and the block CRCs, block after block.
+#[derive(Default)]
+struct Sums {
+    whole: crc32fast::Hasher,
+    blocks: String,
+}
+
+impl Sums {
+    fn add(&mut self, block: &[u8]) {
+        let mut h = crc32fast::Hasher::new();
+        h.update(block);
+        self.whole.combine(&h);
+        self.blocks.push_str(&format!("{:08x}", h.finalize()));
+    }
+
+    fn finish(self) -> (u32, String) {
+        (self.whole.finalize(), self.blocks)
+    }
+}
+
+/// Where `actual` (block CRCs as [`compute`] gives them) first differs from `expected`
+/// (the manifest's), said as [`BlockChecksums::read`] says it; none when they agree.
+pub fn first_difference(actual: &str, expected: &str, len: u64) -> Option<String> {
+    if actual == expected {
+        return None;
+    }
+    let block = actual
+        .as_bytes()
+        .chunks(8)
+        .zip(expected.as_bytes().chunks(8))
+        .position(|(a, e)| a != e)
+        .unwrap_or(actual.len().min(expected.len()) / 8) as u64;
+    let at = block * BLOCK_BYTES;
+    Some(damaged(
+        at,
+        (len.saturating_sub(at)).min(BLOCK_BYTES) as usize,
+    ))
 }
 
 /// The block checksums of one file, as the manifest lists them.
@@ -76,7 +122,7 @@ impl BlockChecksums {
 
     /// The block-aligned byte range that holds `range`; an error for a range beyond the
     /// size the manifest gives the file.
-    pub fn aligned(&self, range: &Range<u64>) -> std::result::Result<Range<u64>, String> {
+    fn aligned(&self, range: &Range<u64>) -> std::result::Result<Range<u64>, String> {
         if range.end > self.len || range.start > range.end {
             return Err(format!(
                 "bytes {}..{} asked of a file of {} bytes: the file changed size",
@@ -86,34 +132,6 @@ impl BlockChecksums {
         let start = range.start / BLOCK_BYTES * BLOCK_BYTES;
         let end = range.end.div_ceil(BLOCK_BYTES) * BLOCK_BYTES;
         Ok(start..end.min(self.len))
-    }
-
-    /// Checks `bytes`, the content of `aligned` (from [`BlockChecksums::aligned`]), and
-    /// returns the part that is `range`. The error names the first damaged block.
-    pub fn check(
-        &self,
-        aligned: &Range<u64>,
-        bytes: Bytes,
-        range: &Range<u64>,
-    ) -> std::result::Result<Bytes, String> {
-        if bytes.len() as u64 != aligned.end - aligned.start {
-            return Err(format!(
-                "{} bytes read at {} where the manifest says {}: the file changed size",
-                bytes.len(),
-                aligned.start,
-                aligned.end - aligned.start
-            ));
-        }
-        let first = (aligned.start / BLOCK_BYTES) as usize;
-        for (i, block) in bytes.chunks(BLOCK_BYTES as usize).enumerate() {
-            let expected = self.sums.get(first + i).copied();
-            if expected != Some(crc32fast::hash(block)) {
-                return Err(damaged(aligned.start + i as u64 * BLOCK_BYTES, block.len()));
-            }
-        }
-        let from = (range.start - aligned.start) as usize;
-        let to = (range.end - aligned.start) as usize;
-        Ok(bytes.slice(from..to))
     }
 
     /// Reads `range` of `file` (this file), checked.
@@ -144,22 +162,47 @@ fn damaged(at: u64, len: usize) -> String {
     )
 }
 
-/// A catalogue file read through its block checksums, for Parquet's synchronous reader.
+/// A catalogue file for Parquet's synchronous reader (the service's cone path), read
+/// through its block checksums when the manifest has them (plain for a file written
+/// before them).
 pub struct CheckedFile {
     file: File,
-    sums: BlockChecksums,
+    sums: Option<BlockChecksums>,
+    len: u64,
     name: String,
 }
 
 impl CheckedFile {
     /// Opens `path`, whose blocks `sums` lists; `name` is how errors call it.
-    pub fn open(path: &Path, sums: BlockChecksums, name: String) -> Result<CheckedFile> {
+    pub fn open(path: &Path, sums: Option<BlockChecksums>, name: String) -> Result<CheckedFile> {
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        Ok(CheckedFile { file, sums, name })
+        let len = match &sums {
+            Some(s) => s.len,
+            None => file
+                .metadata()
+                .with_context(|| format!("cannot open {name}"))?
+                .len(),
+        };
+        Ok(CheckedFile {
+            file,
+            sums,
+            len,
+            name,
+        })
     }
 
     fn read(&self, range: Range<u64>) -> datafusion::parquet::errors::Result<Bytes> {
-        self.sums.read(&self.file, range).map_err(|e| {
+        let read = match &self.sums {
+            Some(sums) => sums.read(&self.file, range),
+            None => {
+                let mut buf = vec![0u8; (range.end - range.start) as usize];
+                self.file
+                    .read_exact_at(&mut buf, range.start)
+                    .map(|_| Bytes::from(buf))
+                    .map_err(|e| format!("cannot read: {e}"))
+            }
+        };
+        read.map_err(|e| {
             datafusion::parquet::errors::ParquetError::General(format!("{}: {e}", self.name))
         })
     }
@@ -167,7 +210,7 @@ impl CheckedFile {
 
 impl datafusion::parquet::file::reader::Length for CheckedFile {
     fn len(&self) -> u64 {
-        self.sums.len
+        self.len
     }
 }
 
@@ -177,7 +220,7 @@ impl datafusion::parquet::file::reader::ChunkReader for CheckedFile {
     fn get_read(&self, start: u64) -> datafusion::parquet::errors::Result<Self::T> {
         // Page headers are read from here; a block or two is enough for any header, and
         // the reader asks again with `get_bytes` for the page itself.
-        let end = (start + 2 * BLOCK_BYTES).min(self.sums.len);
+        let end = (start + 2 * BLOCK_BYTES).min(self.len);
         Ok(bytes::Buf::reader(self.read(start..end)?))
     }
 
@@ -198,6 +241,7 @@ mod tests {
         std::fs::write(&path, &content).unwrap();
         let (whole, text) = compute(&path).unwrap();
         assert_eq!(whole, crc32fast::hash(&content));
+        assert_eq!(compute_bytes(&content), (whole, text.clone()));
         let sums = BlockChecksums::parse(&text, content.len() as u64).unwrap();
         let file = File::open(&path).unwrap();
         for range in [0..1, 65_530..65_540, 150_000..200_000, 0..200_000] {

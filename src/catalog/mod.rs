@@ -101,9 +101,9 @@ impl Catalog {
         }
     }
 
-    /// Checks that the version directory is a directory inside the catalogue (not a link)
-    /// and that every listed data file exists with its recorded size.
-    pub fn check_files(&self) -> Result<()> {
+    /// Checks that the version directory is a directory inside the catalogue, not a link
+    /// (through which every read would leave the catalogue).
+    pub fn check_version_dir(&self) -> Result<()> {
         let version = self.version_dir();
         let meta = std::fs::symlink_metadata(&version).with_context(|| {
             format!(
@@ -119,6 +119,14 @@ impl Catalog {
                 version.display()
             );
         }
+        Ok(())
+    }
+
+    /// Checks that the version directory is a directory inside the catalogue (not a link)
+    /// and that every listed data file exists with its recorded size.
+    pub fn check_files(&self) -> Result<()> {
+        self.check_version_dir()?;
+        let version = self.version_dir();
         // Every directory between the version and a file is a real directory: a linked
         // partition directory would have queries read (and writes carry) files from
         // outside the catalogue.

@@ -12,7 +12,6 @@
 //! temporary files; it removes nothing else and nothing outside the catalogue.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -238,31 +237,13 @@ fn sync_tree(dir: &Path) -> Result<()> {
     sync_dir(dir)
 }
 
-/// CRC-32 of a whole file.
-pub fn file_crc32(path: &Path) -> Result<u32> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finalize())
-}
-
 /// Checks the CRC-32 of every file of the catalogue's current version, so that a write
 /// never carries a damaged file into the next version.
 fn check_checksums(catalog: &Catalog) -> Result<()> {
     for (name, entry) in &catalog.manifest.tables {
         for file in &entry.data_files {
             let path = catalog.data_file_path(entry, file);
-            if file_crc32(&path)? != file.crc32 {
+            if super::block_checksums::compute(&path)?.0 != file.crc32 {
                 bail!(
                     "table {name}: {} does not match its checksum: the catalogue is damaged; nothing was written (see `skyql catalog verify`)",
                     path.display()

@@ -21,8 +21,8 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::object_store::local::LocalFileSystem;
 use datafusion::object_store::path::Path;
 use datafusion::object_store::{
-    CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult, MultipartUpload,
-    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 use futures::stream::{BoxStream, StreamExt};
 
@@ -108,46 +108,67 @@ impl ManifestStore {
         !inside(&self.version, p) || p == self.version || self.directories.contains(p)
     }
 
-    /// Reads the blocks that hold the range asked for, checks them, and answers the range.
+    /// Answers a read of a listed file from [`ManifestStore::read_checked`].
     async fn checked_get(
         &self,
         location: &Path,
-        mut options: GetOptions,
+        options: GetOptions,
         sums: &BlockChecksums,
     ) -> Result<GetResult> {
-        let damaged = |reason: String| self.damaged(location, reason);
+        let meta = self.inner.head(location).await?;
+        options.check_preconditions(&meta)?;
+        if meta.size != sums.len {
+            return Err(damaged(
+                &self.relative(location),
+                format!(
+                    "{} bytes where the manifest says {}: the file changed size",
+                    meta.size, sums.len
+                ),
+            ));
+        }
         let range = match &options.range {
-            Some(r) => r.as_range(sums.len).map_err(|e| damaged(e.to_string()))?,
+            Some(r) => r
+                .as_range(sums.len)
+                .map_err(|e| damaged(&self.relative(location), e.to_string()))?,
             None => 0..sums.len,
         };
-        let aligned = sums.aligned(&range).map_err(damaged)?;
-        options.range = Some(GetRange::Bounded(aligned.clone()));
-        let result = self.inner.get_opts(location, options).await?;
-        if result.meta.size != sums.len {
-            return Err(damaged(format!(
-                "{} bytes where the manifest says {}: the file changed size",
-                result.meta.size, sums.len
-            )));
-        }
-        let (meta, attributes) = (result.meta.clone(), result.attributes.clone());
-        let bytes = result.bytes().await?;
-        let checked = sums.check(&aligned, bytes, &range).map_err(damaged)?;
+        let mut read = self
+            .read_checked(location, sums, vec![range.clone()])
+            .await?;
+        let bytes = read.pop().unwrap_or_default();
         Ok(GetResult {
             payload: GetResultPayload::Stream(
-                futures::stream::once(async move { Ok(checked) }).boxed(),
+                futures::stream::once(async move { Ok(bytes) }).boxed(),
             ),
             meta,
             range,
-            attributes,
+            attributes: Default::default(),
         })
     }
 
-    /// The error of a read that does not match the manifest.
-    fn damaged(&self, location: &Path, reason: String) -> datafusion::object_store::Error {
-        datafusion::object_store::Error::Generic {
+    /// Reads `ranges` of a listed file in one blocking task, each block checked against
+    /// `sums` as soon as it is read (while it is in the processor's cache).
+    async fn read_checked(
+        &self,
+        location: &Path,
+        sums: &BlockChecksums,
+        ranges: Vec<Range<u64>>,
+    ) -> Result<Vec<Bytes>> {
+        let path = self.inner.path_to_filesystem(location)?;
+        let (sums, relative) = (sums.clone(), self.relative(location));
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path)
+                .map_err(|e| damaged(&relative, format!("cannot open: {e}")))?;
+            ranges
+                .into_iter()
+                .map(|r| sums.read(&file, r).map_err(|e| damaged(&relative, e)))
+                .collect()
+        })
+        .await
+        .map_err(|e| datafusion::object_store::Error::Generic {
             store: "catalogue",
-            source: format!("{}: {reason}", self.relative(location)).into(),
-        }
+            source: Box::new(e),
+        })?
     }
 
     /// A location as errors show it: relative to the catalogue (`v000003/stars/...`).
@@ -164,6 +185,14 @@ impl ManifestStore {
             path: path.to_string(),
             source: "not a file of the catalogue's manifest".into(),
         }
+    }
+}
+
+/// The error of a read that does not match the manifest; `relative` names the file.
+fn damaged(relative: &str, reason: String) -> datafusion::object_store::Error {
+    datafusion::object_store::Error::Generic {
+        store: "catalogue",
+        source: format!("{relative}: {reason}").into(),
     }
 }
 
@@ -216,31 +245,10 @@ impl ObjectStore for ManifestStore {
         if !self.visible_file(location) {
             return Err(Self::not_found(location));
         }
-        let Some(Some(sums)) = self.files.get(location.as_ref()) else {
-            return self.inner.get_ranges(location, ranges).await;
-        };
-        // Read in one blocking task, each block checked as soon as it is read (while it is
-        // in the processor's cache).
-        let path = self.inner.path_to_filesystem(location)?;
-        let (sums, ranges) = (sums.clone(), ranges.to_vec());
-        let relative = self.relative(location);
-        let damaged = move |reason: String| datafusion::object_store::Error::Generic {
-            store: "catalogue",
-            source: format!("{relative}: {reason}").into(),
-        };
-        tokio::task::spawn_blocking(move || {
-            let file =
-                std::fs::File::open(&path).map_err(|e| damaged(format!("cannot open: {e}")))?;
-            ranges
-                .into_iter()
-                .map(|r| sums.read(&file, r).map_err(&damaged))
-                .collect()
-        })
-        .await
-        .map_err(|e| datafusion::object_store::Error::Generic {
-            store: "catalogue",
-            source: Box::new(e),
-        })?
+        match self.files.get(location.as_ref()) {
+            Some(Some(sums)) => self.read_checked(location, sums, ranges.to_vec()).await,
+            _ => self.inner.get_ranges(location, ranges).await,
+        }
     }
 
     fn delete_stream(

@@ -383,59 +383,29 @@ pub fn is_inside(path: &Path, dir: &Path) -> bool {
     let Ok(dir) = dir.canonicalize() else {
         return false;
     };
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        match std::env::current_dir() {
-            Ok(cwd) => cwd.join(path),
-            Err(_) => return false,
-        }
-    };
-    // Resolve the longest existing ancestor, then append the rest.
+    resolved(path).is_some_and(|p| p.starts_with(&dir))
+}
+
+/// `path` made absolute, its longest existing ancestor resolved (links and `..`), the rest
+/// appended as given; none when no ancestor can be resolved.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(path).ok()?;
     let mut existing = absolute.as_path();
     let mut rest = Vec::new();
     while !existing.exists() {
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
-            }
-            _ => return false,
-        }
+        rest.push(existing.file_name()?.to_os_string());
+        existing = existing.parent()?;
     }
-    let Ok(mut resolved) = existing.canonicalize() else {
-        return false;
-    };
-    for name in rest.into_iter().rev() {
-        resolved.push(name);
-    }
-    resolved.starts_with(&dir)
+    let mut out = existing.canonicalize().ok()?;
+    out.extend(rest.iter().rev());
+    Some(out)
 }
 
 /// Refuses an image output root where image functions could write over the catalogue:
 /// the catalogue directory itself or anything inside it but `products/`, and, with
 /// `--overwrite`, a directory that contains the catalogue.
 fn check_output_root(root: &Path, catalog: &Path, overwrite: bool) -> Result<()> {
-    let resolve = |p: &Path| -> PathBuf {
-        // The nearest existing ancestor, resolved (links followed), then the rest.
-        let absolute = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        let mut existing = absolute.as_path();
-        let mut rest = Vec::new();
-        while !existing.exists() {
-            match (existing.parent(), existing.file_name()) {
-                (Some(parent), Some(name)) => {
-                    rest.push(name.to_os_string());
-                    existing = parent;
-                }
-                _ => break,
-            }
-        }
-        let mut out = existing
-            .canonicalize()
-            .unwrap_or_else(|_| existing.to_path_buf());
-        out.extend(rest.iter().rev());
-        out
-    };
+    let resolve = |p: &Path| resolved(p).unwrap_or_else(|| p.to_path_buf());
     let (root, catalog) = (resolve(root), resolve(catalog));
     let products = catalog.join("products");
     if root.starts_with(&catalog) && !root.starts_with(&products) {

@@ -193,22 +193,21 @@ pub async fn export_stream_to(
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = temporary_name(&scratch.join(format!("result-{n}.fits")));
-    write_fits_through(stream, tmp, options, || Ok(out)).await
+    write_fits_through(stream, tmp, options, out).await
 }
 
 /// FITS, which cfitsio writes by path: written to `tmp` (removed afterwards, whatever
-/// happens), then copied to the writer `open` gives.
+/// happens), then copied to `out`.
 async fn write_fits_through(
     stream: SendableRecordBatchStream,
     tmp: PathBuf,
     options: &ExportOptions,
-    open: impl FnOnce() -> Result<Box<dyn Write + Send>>,
+    mut out: Box<dyn Write + Send>,
 ) -> Result<ExportSummary> {
     let guard = PartialFile(tmp);
     let target = Target::Path(guard.0.clone());
     let summary = write_stream(stream, OutputFormat::Fits, target, options).await?;
     let mut from = std::fs::File::open(&guard.0).context("cannot read back the FITS result")?;
-    let mut out = open()?;
     std::io::copy(&mut from, &mut out)?;
     out.flush()?;
     Ok(summary)
@@ -292,7 +291,7 @@ async fn export_to_special_file(
     }
     let tmp = std::env::temp_dir().join(format!("skyql-{}.fits", std::process::id()));
     let out = open_special(path).await?;
-    write_fits_through(stream, tmp, options, move || Ok(Box::new(out)))
+    write_fits_through(stream, tmp, options, Box::new(out))
         .await
         .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -77,6 +77,8 @@ pub trait Progress: Send + Sync + std::fmt::Debug {
 /// Runs an ingest and publishes the new catalogue version.
 pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
     let start = Instant::now();
+    // Refused before any work, not after it.
+    rejects::check_rejects_dir(&opts.catalog.join(rejects::REJECTS_DIR))?;
     let writer = VersionWriter::begin(&opts.catalog)?;
     let found = discover(&opts.inputs, opts.format);
     let mut run = IngestRun::new(opts, &writer, found.files.len() as u64)?;
@@ -561,7 +563,7 @@ impl<'a> IngestRun<'a> {
         all_inputs: &BTreeMap<String, InputRow>,
         start: Instant,
     ) -> Result<IngestReport> {
-        let rejects_rel = format!("rejects/ingest-{:06}.tsv", self.version);
+        let rejects_rel = format!("{}/ingest-{:06}.tsv", rejects::REJECTS_DIR, self.version);
         self.report.rejects_file = self.opts.catalog.join(&rejects_rel);
         write_rejects(&self.report.rejects_file, &self.report.rejects)?;
         let r = &self.report;

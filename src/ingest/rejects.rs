@@ -86,18 +86,28 @@ pub fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<()> {
             clean(&r.reason)
         ));
     }
-    if let Some(parent) = path.parent() {
-        // `rejects/` is the catalogue's own directory: a link there would make the ingest
-        // write outside the catalogue.
-        match std::fs::symlink_metadata(parent) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => anyhow::bail!(
-                "{} is not a directory of the catalogue (a link or a file): the rejects are not written there; remove it and ingest again",
-                parent.display()
-            ),
-            Err(_) => std::fs::create_dir(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?,
-        }
+    if let Some(parent) = path.parent()
+        && !check_rejects_dir(parent)?
+    {
+        std::fs::create_dir(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     atomic_write(path, text.as_bytes())
+}
+
+/// The catalogue's rejects directory, relative to the catalogue.
+pub const REJECTS_DIR: &str = "rejects";
+
+/// Whether `dir` (a catalogue's `rejects/`) exists; an error when it is there but is not
+/// a real directory (a link would make the ingest write outside the catalogue). An
+/// ingest checks it before it starts, and again when it writes there.
+pub fn check_rejects_dir(dir: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(true),
+        Ok(_) => anyhow::bail!(
+            "{} is not a directory of the catalogue (a link or a file): the rejects are not written there; remove it and ingest again",
+            dir.display()
+        ),
+        Err(_) => Ok(false),
+    }
 }

@@ -13,7 +13,6 @@
 //! view's columns, types and metadata, ordered by distance (`tests/service.rs` compares
 //! both paths).
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -25,12 +24,11 @@ use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
-    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
 };
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
-use datafusion::parquet::file::reader::ChunkReader;
 use datafusion::parquet::file::statistics::Statistics;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
@@ -54,31 +52,6 @@ struct StarFile {
     /// How errors name it (relative to the catalogue).
     name: String,
     metadata: OnceLock<ArrowReaderMetadata>,
-}
-
-/// A stars file open for reading: through its block checksums, or plain for a file
-/// written before them.
-enum StarsReader {
-    Checked(CheckedFile),
-    Plain(File),
-}
-
-/// The rows `selection` of the row groups `groups`, columns `mask`, of one file.
-fn selected_rows<T: ChunkReader + 'static>(
-    file: T,
-    metadata: ArrowReaderMetadata,
-    groups: Vec<usize>,
-    selection: RowSelection,
-    mask: ProjectionMask,
-) -> Result<ParquetRecordBatchReader> {
-    Ok(
-        ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
-            .with_row_groups(groups)
-            .with_row_selection(selection)
-            .with_projection(mask)
-            .with_batch_size(8_192)
-            .build()?,
-    )
 }
 
 /// The catalogue's stars, ready for cones.
@@ -286,23 +259,14 @@ impl ConePath {
         meets: &dyn Fn(i64, i64) -> bool,
         parts: &mut Vec<RecordBatch>,
     ) -> Result<()> {
-        let open = || match &file.sums {
-            Some(sums) => CheckedFile::open(&file.path, sums.clone(), file.name.clone())
-                .map(StarsReader::Checked),
-            None => File::open(&file.path)
-                .map(StarsReader::Plain)
-                .with_context(|| format!("cannot open {}", file.name)),
-        };
+        let reader = CheckedFile::open(&file.path, file.sums.clone(), file.name.clone())?;
         let metadata = match file.metadata.get() {
             Some(m) => m.clone(),
             None => {
                 let options =
                     ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-                let m = match open()? {
-                    StarsReader::Checked(f) => ArrowReaderMetadata::load(&f, options),
-                    StarsReader::Plain(f) => ArrowReaderMetadata::load(&f, options),
-                }
-                .with_context(|| format!("cannot read the footer of {}", file.name))?;
+                let m = ArrowReaderMetadata::load(&reader, options)
+                    .with_context(|| format!("cannot read the footer of {}", file.name))?;
                 file.metadata.get_or_init(|| m).clone()
             }
         };
@@ -371,11 +335,12 @@ impl ConePath {
             .chain([index_of("ra"), index_of("dec")].into_iter().flatten())
             .collect();
         let mask = ProjectionMask::roots(metadata.parquet_schema(), wanted);
-        let selection = RowSelection::from(selectors);
-        let reader = match open()? {
-            StarsReader::Checked(f) => selected_rows(f, metadata, groups, selection, mask)?,
-            StarsReader::Plain(f) => selected_rows(f, metadata, groups, selection, mask)?,
-        };
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(reader, metadata)
+            .with_row_groups(groups)
+            .with_row_selection(RowSelection::from(selectors))
+            .with_projection(mask)
+            .with_batch_size(8_192)
+            .build()?;
         for batch in reader {
             let batch = batch.with_context(|| format!("cannot read {}", file.name))?;
             let part = within(&batch, file, schema, cone)?;

@@ -59,7 +59,7 @@ impl Fits {
     /// regular file is refused before cfitsio sees it: cfitsio would expand the first in
     /// memory and block on a FIFO.
     pub fn open(path: &Path) -> Result<Fits, String> {
-        crate::file_content::require_uncompressed(path, "FITS files")
+        crate::file_content::require_uncompressed_fits(path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let file =
             CfitsioName::for_reading(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -47,14 +47,14 @@ pub fn head(file: &mut File) -> Vec<u8> {
     head
 }
 
-/// Refuses a regular file whose content is compressed: the reason names the compression
-/// and the tool that undoes it.
-pub fn require_uncompressed(path: &Path, what: &str) -> Result<(), String> {
+/// Refuses a file that is not regular or whose content is compressed, before cfitsio
+/// opens it: the reason names the compression and the tool that undoes it.
+pub fn require_uncompressed_fits(path: &Path) -> Result<(), String> {
     let mut file = open_regular(path)?;
     match compression_of(&head(&mut file)) {
         None => Ok(()),
         Some((name, tool)) => Err(format!(
-            "{name}-compressed by its content: {what} are read uncompressed (never expanded in memory); run `{tool}` on it first"
+            "{name}-compressed by its content: FITS files are read uncompressed (never expanded in memory); run `{tool}` on it first"
         )),
     }
 }

@@ -35,9 +35,11 @@ enum Growth {
     Pad,
     /// `array_repeat(element, n)`: n times the element.
     ArrayRepeat,
-    /// `concat(a, b, ...)`, `concat_ws(sep, a, ...)`, `array_concat`: the sum of the
-    /// arguments (the separator counted once per argument).
+    /// `concat(a, b, ...)`, `array_concat`: the sum of the arguments.
     Concat,
+    /// `concat_ws(sep, a, ...)`: the sum of the arguments and the separator once per
+    /// argument.
+    ConcatWithSeparator,
 }
 
 /// The names of the functions wrapped, and how their output grows.
@@ -47,7 +49,7 @@ const WRAPPED: [(&str, Growth); 7] = [
     ("rpad", Growth::Pad),
     ("array_repeat", Growth::ArrayRepeat),
     ("concat", Growth::Concat),
-    ("concat_ws", Growth::Concat),
+    ("concat_ws", Growth::ConcatWithSeparator),
     ("array_concat", Growth::Concat),
 ];
 
@@ -127,19 +129,19 @@ impl Bounded {
                 .zip(counts(n)?)
                 .map(|(b, n)| b.max(1).saturating_mul(n))
                 .collect(),
-            (Growth::Concat, all) => {
+            (Growth::Concat | Growth::ConcatWithSeparator, all) => {
                 let mut sum = vec![0i64; a.first().map_or(0, |x| x.len())];
-                for arg in all {
+                let separators = match (self.growth, all.first()) {
+                    (Growth::ConcatWithSeparator, Some(sep)) => Some(sep),
+                    _ => None,
+                };
+                let counted = all
+                    .iter()
+                    .map(|arg| (arg, 1))
+                    .chain(separators.map(|sep| (sep, all.len() as i64)));
+                for (arg, times) in counted {
                     for (t, b) in sum.iter_mut().zip(value_bytes(arg)?) {
-                        *t = t.saturating_add(b);
-                    }
-                }
-                if self.inner.name() == "concat_ws"
-                    && let Some(sep) = all.first()
-                {
-                    let n = all.len() as i64;
-                    for (t, b) in sum.iter_mut().zip(value_bytes(sep)?) {
-                        *t = t.saturating_add(b.saturating_mul(n));
+                        *t = t.saturating_add(b.saturating_mul(times));
                     }
                 }
                 sum
