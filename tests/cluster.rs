@@ -221,6 +221,33 @@ fn the_cluster_gives_the_embedded_rows() {
     );
     let first = written[0].replace("ROOT", cluster_root.to_str().unwrap());
     assert!(Path::new(&first).is_file(), "{written:?}");
+    // Functions that build large values keep their limits on the executors, `||` too.
+    let star = rows(
+        &cat,
+        None,
+        &local_root,
+        &["SELECT MIN(star_id) id FROM stars"],
+    );
+    let star = star.iter().find(|l| *l != "id").unwrap();
+    let one_star = format!(
+        "SELECT length(s || s || s) n FROM (SELECT repeat(star_id, 3000000) s FROM stars \
+         WHERE star_id = '{star}')"
+    );
+    for (sql, words) in [
+        (
+            "SELECT length(repeat(star_id, 10000000)) n FROM stars",
+            "repeat would build",
+        ),
+        (one_star.as_str(), "the || operator would build"),
+    ] {
+        let out = Command::new(bin())
+            .args(["query", "--catalog", cat.to_str().unwrap()])
+            .args(["--cluster", &cluster.url, sql])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(words), "{sql}: {err}");
+    }
 }
 
 #[test]

@@ -312,13 +312,23 @@ fn huge_select_lists_and_values_are_refused_at_once_with_their_limit() {
             "concat would build",
         ),
         (
+            // `||` doubles a value at each level: the operator has concat's limits.
+            "SELECT length(v || v || v) AS n FROM (SELECT repeat('x', n) AS v FROM (VALUES (30000000)) t(n))".to_string(),
+            "the || operator would build",
+        ),
+        (
+            // On arrays DataFusion's planner makes `||` an array_concat: wrapped too.
+            "SELECT cardinality(a || a) AS n FROM (SELECT array_agg(value) AS a FROM generate_series(1, 5000000))".to_string(),
+            "array_concat would build",
+        ),
+        (
             // A 60 MB constant copied to 40 rows used to panic ("offset overflow").
             "SELECT length(string_agg(repeat('x', 60000000), '')) AS n FROM generate_series(1, 40)".to_string(),
             "256 KiB a constant may hold",
         ),
         (
             "SELECT length(repeat(CAST(value AS VARCHAR), 100000)) AS n FROM generate_series(1, 10000)".to_string(),
-            "512 MiB",
+            "128 MiB one call may build",
         ),
     ] {
         // With a memory limit the process used to abort in the allocator.
@@ -335,10 +345,11 @@ fn huge_select_lists_and_values_are_refused_at_once_with_their_limit() {
         "query",
         "--format",
         "csv",
-        "SELECT repeat('ab', 3) AS r, lpad('7', 3, '0') AS p, cardinality(array_repeat(1, 4)) AS n",
+        "SELECT repeat('ab', 3) AS r, lpad('7', 3, '0') AS p, cardinality(array_repeat(1, 4)) AS n, \
+         'a' || 'b' AS c, 'a' || NULL IS NULL AS null_wins, 1 || 'x' AS t, cardinality([1, 2] || [3]) AS l",
     ])
     .ok();
-    assert_eq!(out, "r,p,n\nababab,007,4\n");
+    assert_eq!(out, "r,p,n,c,null_wins,t,l\nababab,007,4,ab,true,1x,3\n");
 }
 
 /// The paths in the directory `dir`, sorted.
@@ -518,20 +529,40 @@ fn outputs_onto_special_files_stream_into_them_and_never_replace_them() {
 }
 
 #[test]
-fn an_output_fifo_without_a_reader_still_answers_signals() {
+fn an_output_fifo_without_a_reader_or_with_a_stalled_one_still_answers_signals() {
     let tmp = tempfile::tempdir().unwrap();
     let fifo = tmp.path().join("out.csv");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid C string.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    for signal in [libc::SIGTERM, libc::SIGINT] {
+    // No reader at all; then a reader that reads nothing of a result larger than the
+    // pipe holds (the write waits for room).
+    let cases = [
+        (libc::SIGTERM, false),
+        (libc::SIGINT, false),
+        (libc::SIGTERM, true),
+        (libc::SIGINT, true),
+    ];
+    for (signal, stalled_reader) in cases {
         let mut child = common::skyql()
-            .args(["query", "SELECT 1 AS x", "--output"])
+            .args([
+                "query",
+                "SELECT value, repeat('x', 100) AS pad FROM generate_series(1, 1000000)",
+                "--output",
+            ])
             .arg(&fifo)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(700));
+        let _reader = stalled_reader.then(|| {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo)
+                .unwrap()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(1500));
         // SAFETY: a process this test started.
         unsafe { libc::kill(child.id() as i32, signal) };
         let started = std::time::Instant::now();
@@ -546,7 +577,9 @@ fn an_output_fifo_without_a_reader_still_answers_signals() {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
-        let status = status.expect("the command ignored the signal for 5 s");
+        let status = status.unwrap_or_else(|| {
+            panic!("the command ignored the signal for 5 s (stalled reader: {stalled_reader})")
+        });
         assert!(!status.success());
     }
     use std::os::unix::fs::FileTypeExt;

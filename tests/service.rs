@@ -4,135 +4,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use common::server::{Server, q, served_catalog, unchunk};
 use common::{Skyql, data};
-
-/// A running server and its address; stopped (SIGTERM) when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    /// Its request log, line by line.
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(catalog: &Path, config: Option<&str>) -> Server {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_skyql"));
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--catalog"])
-            .arg(catalog);
-        if let Some(c) = config {
-            let path = dir.join("service.toml");
-            std::fs::write(&path, c).unwrap();
-            cmd.arg("--config").arg(path);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let start = line.find("http://").expect("the base URL") + "http://".len();
-        let addr = line[start..].split('/').next().unwrap().to_string();
-        // Keep reading the log so the server never blocks on a full pipe.
-        let out = child.stdout.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                kept.lock().unwrap().push(line);
-            }
-        });
-        Server { child, addr, log }
-    }
-
-    /// (status, headers, body) of a request.
-    fn request(&self, method: &str, path: &str, body: &str) -> (u16, String, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        // A service that does not answer fails the test instead of hanging it.
-        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-            .unwrap();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).to_string();
-        let (head, rest) = text.split_once("\r\n\r\n").unwrap();
-        let status = head[9..12].parse().unwrap();
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            unchunk(rest)
-        } else {
-            rest.to_string()
-        };
-        (status, head.to_string(), body)
-    }
-
-    fn get(&self, path: &str) -> (u16, String, String) {
-        self.request("GET", path, "")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn unchunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = &after[n + 2..];
-    }
-    out
-}
-
-/// Percent-encodes a query parameter's value.
-fn q(adql: &str) -> String {
-    adql.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn catalog() -> (tempfile::TempDir, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let raw = tmp.path().join("raw");
-    common::generate_small(&raw, "lm035", 1, 6, &[]);
-    let cat = tmp.path().join("cat");
-    Skyql::new(["ingest"]).args([&raw]).catalog(&cat).ok();
-    (tmp, cat)
-}
 
 #[test]
 fn tap_sync_answers_in_every_format_and_refuses_what_it_must() {
-    let (_tmp, cat) = catalog();
+    let (_tmp, cat) = served_catalog();
     let server = Server::start(&cat, None);
     let (status, head, body) = server.get(&format!(
         "/tap/sync?LANG=ADQL&QUERY={}",
@@ -240,7 +122,7 @@ fn tap_sync_answers_in_every_format_and_refuses_what_it_must() {
 
 #[test]
 fn adql_geometry_gives_the_same_stars_as_skyql_sql() {
-    let (_tmp, cat) = catalog();
+    let (_tmp, cat) = served_catalog();
     let server = Server::start(&cat, None);
     let star = Skyql::new([
         "query",
@@ -276,7 +158,7 @@ fn adql_geometry_gives_the_same_stars_as_skyql_sql() {
 
 #[test]
 fn an_async_job_lives_and_dies_as_uws_says() {
-    let (_tmp, cat) = catalog();
+    let (_tmp, cat) = served_catalog();
     let server = Server::start(&cat, None);
     let job = submit(&server, "SELECT TOP 4 star_id FROM eros2.stars", false);
     assert_eq!(server.get(&format!("{job}/phase")).2, "PENDING");
@@ -305,7 +187,7 @@ fn an_async_job_lives_and_dies_as_uws_says() {
 
 #[test]
 fn one_client_cannot_keep_every_job_slot() {
-    let (_tmp, cat) = catalog();
+    let (_tmp, cat) = served_catalog();
     let server = Server::start(
         &cat,
         Some("max_async_jobs = 5\nmax_async_jobs_per_client = 2\n"),
@@ -335,7 +217,7 @@ fn one_client_cannot_keep_every_job_slot() {
 
 #[test]
 fn cone_search_and_the_concurrency_limit() {
-    let (_tmp, cat) = catalog();
+    let (_tmp, cat) = served_catalog();
     let server = Server::start(&cat, None);
     let (status, _, body) = server.get("/scs/stars?RA=66.7&DEC=-69.3&SR=0.5&VERB=1");
     assert_eq!(status, 200);
@@ -357,7 +239,7 @@ const SLOW: &str = "SELECT COUNT(*) AS n FROM (SELECT a.value FROM generate_seri
 
 #[test]
 fn queries_beyond_the_running_limit_wait_in_the_queue_and_only_a_full_queue_gets_503() {
-    let (_tmp, cat) = catalog();
+    let (_tmp, cat) = served_catalog();
     // No 503 below the queue's depth: 12 clients at once on 2 slots all get their rows.
     let server = Server::start(
         &cat,
@@ -418,7 +300,7 @@ fn queries_beyond_the_running_limit_wait_in_the_queue_and_only_a_full_queue_gets
 
 #[test]
 fn a_client_that_does_not_read_its_result_holds_no_query_slot() {
-    let (_tmp, cat) = catalog();
+    let (_tmp, cat) = served_catalog();
     let server = Server::start(
         &cat,
         Some("max_concurrent_queries = 1\nqueue_wait_s = 20\n"),
@@ -487,7 +369,7 @@ fn submit(server: &Server, adql: &str, run: bool) -> String {
 
 #[test]
 fn jobs_survive_a_restart_and_a_stop_removes_only_the_services_files() {
-    let (tmp, cat) = catalog();
+    let (tmp, cat) = served_catalog();
     let jobs = tmp.path().join("jobs");
     let config = format!("jobs_dir = \"{}\"\n", jobs.display());
     let server = Server::start(&cat, Some(&config));
@@ -533,7 +415,7 @@ fn jobs_survive_a_restart_and_a_stop_removes_only_the_services_files() {
 
 #[test]
 fn a_jobs_dir_holding_other_files_is_refused_and_left_intact() {
-    let (tmp, cat) = catalog();
+    let (tmp, cat) = served_catalog();
     let jobs = tmp.path().join("theirs");
     std::fs::create_dir(&jobs).unwrap();
     std::fs::write(jobs.join("thesis.tex"), "years of work").unwrap();
@@ -647,7 +529,7 @@ fn counts(cat: &Path) -> String {
 
 #[test]
 fn a_running_service_follows_ingests_and_no_query_fails_meanwhile() {
-    let (tmp, cat) = catalog();
+    let (tmp, cat) = served_catalog();
     let mut expected = vec![counts(&cat)];
     let server = std::sync::Arc::new(Server::start(&cat, None));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -725,7 +607,7 @@ fn a_running_service_follows_ingests_and_no_query_fails_meanwhile() {
 
 #[test]
 fn a_cross_join_past_its_time_limit_is_cancelled_and_frees_the_service() {
-    let (_tmp, cat) = catalog();
+    let (_tmp, cat) = served_catalog();
     let server = Server::start(&cat, Some("sync_timeout_s = 1\n"));
     // Once its left side is collected, this join hands out one batch per row of its left
     // side (10^6 of them, each as long as the right side's current batch) before it reads
@@ -758,7 +640,7 @@ fn a_cross_join_past_its_time_limit_is_cancelled_and_frees_the_service() {
 
 #[test]
 fn the_metadata_endpoints_agree_with_the_data() {
-    let (_tmp, cat) = catalog();
+    let (_tmp, cat) = served_catalog();
     let server = Server::start(&cat, None);
     let (_, _, tables) = server.get("/tap/tables");
     assert!(

@@ -1,6 +1,8 @@
 //! The shell on a real terminal (a pseudo-terminal made by `script`, from util-linux):
 //! Ctrl-C cancels the running query and returns to the prompt, as in psql and duckdb;
 //! history is saved after every statement; several statements on one line run in turn.
+//! A shell left open follows the catalogue: after an ingest, its next statement runs on
+//! the new version, and the version it read stays on disk until then.
 
 mod common;
 
@@ -75,4 +77,85 @@ fn ctrl_c_cancels_the_query_and_the_shell_goes_on() {
         history.contains("generate_series") && history.contains("6 * 7"),
         "{history}"
     );
+}
+
+#[test]
+fn a_shell_left_open_follows_ingests() {
+    let (tmp, cat) = common::server::served_catalog();
+    let count = || {
+        common::Skyql::new([
+            "query",
+            "--format",
+            "csv",
+            "SELECT COUNT(*) AS n FROM measurements",
+        ])
+        .catalog(&cat)
+        .ok()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string()
+    };
+    let before = count();
+    let mut shell = common::skyql()
+        .args(["shell", "--catalog"])
+        .arg(&cat)
+        .env("HOME", tmp.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = shell.stdin.take().unwrap();
+    stdin
+        .write_all(b"SELECT COUNT(*) AS n FROM measurements;\n")
+        .unwrap();
+    // The first answer is there before the ingest starts.
+    let mut stdout = std::io::BufReader::new(shell.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains(&format!("| {before} ")) {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0,
+            "{seen}"
+        );
+        seen.push_str(&line);
+    }
+    // The version the shell reads is leased: the ingest leaves it in place.
+    let raw = tmp.path().join("raw2");
+    common::generate_small(&raw, "lm036", 1, 6, &[]);
+    common::Skyql::new(["ingest"])
+        .args([&raw])
+        .catalog(&cat)
+        .ok();
+    let after = count();
+    assert_ne!(before, after);
+    assert!(
+        cat.join("v000001").is_dir(),
+        "the shell's version was removed"
+    );
+    stdin
+        .write_all(b"SELECT COUNT(*) AS n FROM measurements;\n\\q\n")
+        .unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut err = String::new();
+    shell
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(shell.wait().unwrap().success(), "{err}");
+    assert!(rest.contains(&format!("| {after} ")), "{rest}\n{err}");
+    assert!(err.contains("catalogue version 2"), "{err}");
+    // Once the shell let it go, the next write removes the old version.
+    let raw = tmp.path().join("raw3");
+    common::generate_small(&raw, "lm037", 1, 6, &[]);
+    common::Skyql::new(["ingest"])
+        .args([&raw])
+        .catalog(&cat)
+        .ok();
+    assert!(!cat.join("v000001").exists());
 }

@@ -74,3 +74,25 @@ pub fn remove_unleased(path: &Path) -> Result<bool> {
         .with_context(|| format!("cannot remove the previous version {}", path.display()))?;
     Ok(true)
 }
+
+/// What identifies a catalogue's manifest file as it is now (inode, size, modification
+/// time: one `stat`): every write renames a new manifest over the old, so a long-lived
+/// reader (the service, a shell) knows by comparing stamps that a version was published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestStamp {
+    inode: u64,
+    size: u64,
+    modified_ns: i64,
+}
+
+impl ManifestStamp {
+    /// The stamp of the manifest of the catalogue at `dir`; None without one.
+    pub fn of(dir: &Path) -> Option<ManifestStamp> {
+        let m = std::fs::metadata(dir.join(super::manifest::MANIFEST_FILE)).ok()?;
+        Some(ManifestStamp {
+            inode: m.ino(),
+            size: m.size(),
+            modified_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        })
+    }
+}

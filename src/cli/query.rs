@@ -76,10 +76,31 @@ fn parse_format(name: &str) -> Result<OutputFormat, String> {
 pub(crate) async fn run(args: QueryArgs) -> Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot watch SIGTERM")?;
+    // A write to a FIFO whose reader stopped reading holds this thread: a task of the
+    // runtime's own tells it to give up.
+    let mut terminate_too =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot watch SIGTERM")?;
+    let _stopper = AbortOnDrop(tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate_too.recv() => {}
+        }
+        crate::export::special_file::request_stop();
+    }));
     tokio::select! {
         result = query(args) => result,
         _ = tokio::signal::ctrl_c() => bail!("interrupted (SIGINT): query cancelled, partial output removed"),
         _ = terminate.recv() => bail!("terminated (SIGTERM): query cancelled, partial output removed"),
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -4,12 +4,12 @@ use std::path::Path;
 
 use anyhow::Result;
 use clap::Args;
-use datafusion::prelude::SessionContext;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
 use super::OptionalCatalog;
-use crate::engine::{Engine, EngineOptions, ExtraTable};
+use crate::engine::following::FollowingSession;
+use crate::engine::{EngineOptions, ExtraTable};
 use crate::export::{ExportOptions, OutputFormat, write_result};
 
 /// Arguments of `skyql shell`.
@@ -24,10 +24,13 @@ const HELP: &str =
 
 /// Runs the shell until end of input or `\q`.
 pub(crate) async fn run(args: ShellArgs) -> Result<()> {
-    let engine = Engine::open(args.catalog.catalog.as_deref(), EngineOptions::default())?;
-    let ctx = engine
-        .session(&ExtraTable::parse_all(&args.catalog.tables)?)
-        .await?;
+    // The shell follows the catalogue: each statement runs on the version published last.
+    let mut session = FollowingSession::open(
+        args.catalog.catalog.clone(),
+        EngineOptions::default(),
+        ExtraTable::parse_all(&args.catalog.tables)?,
+    )
+    .await?;
     let mut editor = DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| Path::new(&h).join(".skyql_history"));
     if let Some(h) = &history {
@@ -66,7 +69,7 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
                     continue;
                 }
             };
-            run_statement(&engine, &ctx, &sql).await;
+            run_statement(&mut session, &sql).await;
             continue;
         }
         buffer.push_str(&line);
@@ -77,7 +80,7 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
             if let Some(h) = &history {
                 let _ = editor.save_history(h);
             }
-            run_statement(&engine, &ctx, statement.trim()).await;
+            run_statement(&mut session, statement.trim()).await;
         }
     }
     if let Some(h) = &history {
@@ -86,11 +89,21 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs the statements of `sql` in turn; Ctrl-C cancels them and returns to the prompt.
-async fn run_statement(engine: &Engine, ctx: &SessionContext, sql: &str) {
+/// Runs the statements of `sql` in turn, each on the catalogue's latest version; Ctrl-C
+/// cancels them and returns to the prompt.
+async fn run_statement(session: &mut FollowingSession, sql: &str) {
     let run = async {
         for statement in crate::engine::split_statements(sql) {
-            let df = engine.sql(ctx, &statement).await?;
+            match session.follow().await {
+                Ok(Some(version)) => {
+                    eprintln!("(catalogue version {version}, published by an ingest)")
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!(
+                    "the catalogue changed but cannot be opened ({e:#}); staying on the version read so far"
+                ),
+            }
+            let df = session.engine().sql(session.ctx(), &statement).await?;
             write_result(df, OutputFormat::Table, None, &ExportOptions::default()).await?;
         }
         Ok::<(), anyhow::Error>(())

@@ -29,7 +29,11 @@ pub fn node_functions(
         ..EngineOptions::default()
     };
     let engine = Engine::new(None, options)?;
-    Ok((engine.scalar_functions(), engine.aggregate_functions()))
+    // DataFusion's functions that build large values run with their limits on the
+    // executors too: the bounded ones take the plain ones' names.
+    let mut scalars = engine.scalar_functions();
+    scalars.extend(skyql_udfs::functions::bounded::bounded_functions());
+    Ok((scalars, engine.aggregate_functions()))
 }
 
 /// Names under which a function is found: its name and its aliases.

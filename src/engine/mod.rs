@@ -15,6 +15,7 @@ pub mod counted_text_table;
 pub mod counts_rule;
 pub mod depth;
 pub mod fits_table;
+pub mod following;
 pub mod hats_join_rule;
 pub mod large_constants;
 pub mod manifest_statistics;
@@ -262,7 +263,13 @@ impl Engine {
                 .with_physical_optimizer_rule(Arc::new(SortedSamplesAggregate))
                 .with_physical_optimizer_rule(Arc::new(CooperativeJoins));
         }
-        Ok(state.build())
+        let mut state = state.build();
+        // `||` and wrapped functions put in plans without their wrapper get the limits.
+        datafusion::execution::FunctionRegistry::register_function_rewrite(
+            &mut state,
+            Arc::new(skyql_udfs::rules::BoundedValues::default()),
+        )?;
+        Ok(state)
     }
 
     /// DataFusion's caches for one query: without the file-listing cache, which lists
@@ -309,14 +316,11 @@ impl Engine {
         for udaf in self.aggregate_functions() {
             ctx.register_udaf(udaf);
         }
-        // DataFusion's functions that build values far larger than their arguments get a
-        // limit on what they build (skyql_udfs::functions::bounded).
-        for name in skyql_udfs::functions::bounded::bounded_names() {
-            if let Ok(udf) = datafusion::execution::FunctionRegistry::udf(ctx, name)
-                && let Some(b) = skyql_udfs::functions::bounded::bounded(&udf)
-            {
-                ctx.register_udf(b);
-            }
+        // DataFusion's functions that build values far larger than their arguments, and
+        // the `||` operator's, with a limit on what they build
+        // (skyql_udfs::functions::bounded; the state's BoundedValues rewrite uses them).
+        for udf in skyql_udfs::functions::bounded::bounded_functions() {
+            ctx.register_udf(udf);
         }
         skyql_udfs::register_table_functions(ctx);
         if !self.options.read_only {

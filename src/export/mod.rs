@@ -9,6 +9,7 @@
 
 pub mod copy_format;
 mod parallel_rows;
+pub mod special_file;
 pub mod table;
 
 use std::io::Write;
@@ -29,6 +30,7 @@ use crate::formats::row_text::RowText;
 use crate::formats::votable::write::{DocumentInfo, Serialization, VotableWriter};
 use crate::formats::{csv, fits, parquet};
 use parallel_rows::write_rows_in_parallel;
+use special_file::SpecialFile;
 
 /// Output formats of `skyql query` and `COPY ... STORED AS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,49 +288,14 @@ async fn export_to_special_file(
 ) -> Result<ExportSummary> {
     let options = &options.with_csv_crlf_default(false);
     if format != OutputFormat::Fits {
-        let out = std::io::BufWriter::with_capacity(1 << 20, open_special(path).await?);
+        let out = std::io::BufWriter::with_capacity(1 << 20, SpecialFile::open(path).await?);
         return write_stream(stream, format, Target::Writer(Box::new(out)), options).await;
     }
     let tmp = std::env::temp_dir().join(format!("skyql-{}.fits", std::process::id()));
-    let out = open_special(path).await?;
+    let out = SpecialFile::open(path).await?;
     write_fits_through(stream, tmp, options, Box::new(out))
         .await
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Opens a device, FIFO or socket for writing without blocking the query's task: a FIFO
-/// without a reader is tried again every 50 ms (an `open` that waits in the kernel would
-/// keep the command from answering SIGINT and SIGTERM meanwhile).
-async fn open_special(path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut said = false;
-    loop {
-        let opened = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path);
-        match opened {
-            Ok(file) => {
-                // Writes block again from here: the reader sets the pace.
-                use std::os::fd::AsRawFd;
-                let fd = file.as_raw_fd();
-                // SAFETY: fcntl on a descriptor this function owns.
-                unsafe {
-                    let flags = libc::fcntl(fd, libc::F_GETFL);
-                    libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-                }
-                return Ok(file);
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
-                if !said {
-                    eprintln!("waiting for a reader of {}", path.display());
-                    said = true;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
-        }
-    }
 }
 
 /// Where an export goes: a byte stream, or a path for writers that need one (FITS).

@@ -20,9 +20,12 @@ pub struct ServiceConfig {
     pub async_timeout_s: u64,
     /// Seconds an asynchronous job and its result are kept (its destruction time).
     pub retention_s: u64,
-    /// Memory for query execution, shared by the running queries, in MiB (queries spill,
-    /// or fail cleanly, beyond it).
+    /// Memory for query execution, shared by the running queries (of every catalogue
+    /// version), in MiB: queries spill, or fail cleanly, beyond it.
     pub memory_mb: u64,
+    /// Memory one query may hold, in MiB (default: a quarter of `memory_mb`), so that no
+    /// query takes what the others need.
+    pub query_memory_mb: Option<u64>,
     /// Queries running at once; more wait in the queue.
     pub max_concurrent_queries: usize,
     /// Requests that may wait for a running slot; beyond, HTTP 503 with Retry-After.
@@ -57,6 +60,7 @@ impl Default for ServiceConfig {
             async_timeout_s: 3_600,
             retention_s: 7 * 24 * 3_600,
             memory_mb: 2_048,
+            query_memory_mb: None,
             max_concurrent_queries: 16,
             queue_depth: 1_024,
             queue_wait_s: 30,
@@ -76,6 +80,16 @@ impl ServiceConfig {
             .with_context(|| format!("cannot read {}", path.display()))?;
         toml::from_str(&text)
             .with_context(|| format!("invalid service configuration {}", path.display()))
+    }
+
+    /// Bytes one query may hold: `query_memory_mb`, a quarter of `memory_mb` by default,
+    /// never more than `memory_mb`.
+    pub fn query_memory_bytes(&self) -> usize {
+        let mb = self
+            .query_memory_mb
+            .unwrap_or(self.memory_mb / 4)
+            .clamp(1, self.memory_mb.max(1));
+        mb as usize * (1 << 20)
     }
 
     /// The jobs directory, and whether it is the process's own temporary one.

@@ -18,6 +18,7 @@ pub mod config;
 pub mod job_store;
 pub mod jobs_dir;
 pub mod params;
+pub mod query_memory;
 pub mod query_runtime;
 pub mod scs;
 pub mod snapshot;
@@ -43,6 +44,7 @@ use axum::serve::ListenerExt;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
 use crate::export::{ExportOptions, ExportSummary, OutputFormat, export_stream, export_stream_to};
@@ -80,6 +82,8 @@ pub struct AppState {
     pub jobs_dir: jobs_dir::JobsDir,
     /// The asynchronous jobs.
     pub jobs: uws::Jobs,
+    /// The memory every query's pool takes from (`memory_mb`), across catalogue versions.
+    pub memory: Arc<dyn MemoryPool>,
     /// Server paths never shown to a client (the catalogue's, the jobs directory's), each
     /// with the name shown instead.
     private_paths: Vec<(String, &'static str)>,
@@ -186,6 +190,7 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
         queries: query_runtime::QueryRuntime::new().context("cannot start the query runtime")?,
         jobs_dir,
         jobs,
+        memory: Arc::new(FairSpillPool::new(c.memory_mb as usize * (1 << 20))),
         config: options.config.clone(),
         base_url,
         private_paths,
@@ -309,7 +314,8 @@ fn classify(state: &AppState, e: &anyhow::Error) -> QueryError {
     });
     if exhausted {
         return QueryError::Internal(format!(
-            "the query needed more memory than the service gives its queries (memory_mb = {}): {message}",
+            "the query needed more memory than the service gives it (query_memory_mb = {} per query, memory_mb = {} for all): {message}",
+            state.config.query_memory_bytes() >> 20,
             state.config.memory_mb
         ));
     }
@@ -446,7 +452,14 @@ async fn run_limited(
                     Some(max) => df.limit(0, Some(max as usize + 1))?,
                     None => df,
                 };
-                let task = Arc::new(df.task_ctx());
+                // The query's own pool, in front of the service's.
+                let task = df.task_ctx();
+                let mut runtime = task.runtime_env().as_ref().clone();
+                runtime.memory_pool = Arc::new(query_memory::QueryMemoryPool::new(
+                    st.memory.clone(),
+                    st.config.query_memory_bytes(),
+                ));
+                let task = Arc::new(task.with_runtime(Arc::new(runtime)));
                 let physical = df.create_physical_plan().await?;
                 stages.optimize = started.elapsed().as_secs_f64() - stages.plan;
                 datafusion::physical_plan::execute_stream(physical, task)?

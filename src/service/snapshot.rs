@@ -9,8 +9,7 @@
 //! its version's directory on disk ([`crate::catalog::lease`]): a query that started on
 //! version N finishes on N, new queries see N+1, none answers from a mixture.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
@@ -19,8 +18,7 @@ use datafusion::prelude::SessionContext;
 use super::cone_path::ConePath;
 use super::config::ServiceConfig;
 use super::{tap_schema, vosi};
-use crate::catalog::lease::VersionLease;
-use crate::catalog::manifest::MANIFEST_FILE;
+use crate::catalog::lease::{ManifestStamp, VersionLease};
 use crate::engine::{Engine, EngineOptions};
 
 /// The catalogue as one version of it is served.
@@ -39,25 +37,8 @@ pub struct Snapshot {
     pub cluster: Option<(Engine, SessionContext)>,
     /// The catalogue version.
     pub version: u64,
-    stamp: Stamp,
+    stamp: ManifestStamp,
     _lease: VersionLease,
-}
-
-/// What identifies a manifest file: a new one is renamed over the old at every write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    inode: u64,
-    size: u64,
-    modified_ns: i64,
-}
-
-fn stamp(catalog: &Path) -> Option<Stamp> {
-    let m = std::fs::metadata(catalog.join(MANIFEST_FILE)).ok()?;
-    Some(Stamp {
-        inode: m.ino(),
-        size: m.size(),
-        modified_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-    })
 }
 
 /// What a snapshot is built from.
@@ -76,7 +57,7 @@ pub struct Source {
 impl Snapshot {
     /// The snapshot of the version the catalogue's manifest names now.
     pub async fn build(source: &Source) -> Result<Snapshot> {
-        let before = stamp(&source.catalog);
+        let before = ManifestStamp::of(&source.catalog);
         let (catalog, lease) = VersionLease::open(&source.catalog)?;
         let version = catalog.manifest.version;
         let engine = Engine::new(
@@ -156,12 +137,12 @@ impl Versions {
     /// the reason is logged.
     pub async fn current(&self) -> Arc<Snapshot> {
         let held = self.held();
-        if stamp(&self.source.catalog) == Some(held.stamp) {
+        if ManifestStamp::of(&self.source.catalog) == Some(held.stamp) {
             return held;
         }
         let _one_builder = self.rebuilding.lock().await;
         let held = self.held();
-        let now = stamp(&self.source.catalog);
+        let now = ManifestStamp::of(&self.source.catalog);
         if now == Some(held.stamp) || now.is_none() {
             return held;
         }

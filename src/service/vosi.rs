@@ -81,9 +81,11 @@ async fn root(State(state): State<Arc<AppState>>) -> Response {
 
 async fn availability(State(state): State<Arc<AppState>>) -> Response {
     let note = format!(
-        "skyql serve is accepting queries ({} waiting for a slot; {} may wait)",
+        "skyql serve is accepting queries ({} waiting for a slot; {} may wait); queries hold {} bytes of memory ({} MiB in all)",
         state.admission.waiting(),
-        state.config.queue_depth
+        state.config.queue_depth,
+        state.memory.reserved(),
+        state.config.memory_mb
     );
     xml(Bytes::from(format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vosi:availability xmlns:vosi=\"http://www.ivoa.net/xml/VOSIAvailability/v1.0\">\n  <vosi:available>true</vosi:available>\n  <vosi:note>{}</vosi:note>\n</vosi:availability>\n",
@@ -95,7 +97,7 @@ async fn availability(State(state): State<Arc<AppState>>) -> Response {
 fn limits_text(c: &ServiceConfig) -> String {
     format!(
         "Queries run {} at once; up to {} more wait at most {} s for a slot (then HTTP 503 with Retry-After). \
-         A synchronous query may run {} s, a job {} s; queries share {} MiB of memory. \
+         A synchronous query may run {} s, a job {} s; queries share {} MiB of memory, {} MiB at most each. \
          The service keeps {} jobs, {} per client.",
         c.max_concurrent_queries,
         c.queue_depth,
@@ -103,6 +105,7 @@ fn limits_text(c: &ServiceConfig) -> String {
         c.sync_timeout_s,
         c.async_timeout_s,
         c.memory_mb,
+        c.query_memory_bytes() >> 20,
         c.max_async_jobs,
         c.max_async_jobs_per_client
     )

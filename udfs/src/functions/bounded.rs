@@ -10,6 +10,7 @@
 //! naming the function and the limit. A call with constant arguments is checked when the
 //! query is planned (constant folding runs the function), so such a query fails at once.
 
+use super::concat_operator::{CONCAT_OPERATOR, ConcatOperator};
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::length::length;
@@ -23,8 +24,9 @@ use datafusion::logical_expr::{
 /// Largest value one call may build, in bytes (64 MiB).
 pub const MAX_VALUE_BYTES: i64 = 64 << 20;
 
-/// Largest total one call may build over a batch, in bytes (512 MiB).
-pub const MAX_CALL_BYTES: i64 = 512 << 20;
+/// Largest total one call may build over a batch, in bytes (128 MiB): what a query's
+/// functions hold outside the memory pool is a few calls' worth at most.
+pub const MAX_CALL_BYTES: i64 = 128 << 20;
 
 /// How a wrapped function's output size follows from its arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,7 +45,7 @@ enum Growth {
 }
 
 /// The names of the functions wrapped, and how their output grows.
-const WRAPPED: [(&str, Growth); 7] = [
+const WRAPPED: [(&str, Growth); 8] = [
     ("repeat", Growth::Repeat),
     ("lpad", Growth::Pad),
     ("rpad", Growth::Pad),
@@ -51,11 +53,26 @@ const WRAPPED: [(&str, Growth); 7] = [
     ("concat", Growth::Concat),
     ("concat_ws", Growth::ConcatWithSeparator),
     ("array_concat", Growth::Concat),
+    (CONCAT_OPERATOR, Growth::Concat),
 ];
 
-/// The names of the functions [`bounded`] wraps.
-pub fn bounded_names() -> impl Iterator<Item = &'static str> {
-    WRAPPED.iter().map(|(n, _)| *n)
+/// Every function [`bounded`] wraps, wrapped: DataFusion's (`repeat`, `lpad`, ...) and
+/// the `||` operator's ([`ConcatOperator`]). A session or a cluster node registers them in
+/// the place of the plain ones.
+pub fn bounded_functions() -> Vec<ScalarUDF> {
+    datafusion::functions::all_default_functions()
+        .into_iter()
+        .chain(datafusion::functions_nested::all_default_nested_functions())
+        .map(|f| f.as_ref().clone())
+        .chain(std::iter::once(ScalarUDF::from(ConcatOperator::default())))
+        .filter_map(|f| bounded(&f))
+        .collect()
+}
+
+/// Whether `udf` is one of the wrapped functions without its wrapper (as DataFusion's SQL
+/// planner puts `array_concat` in the place of `||` on arrays).
+pub fn needs_bound(udf: &ScalarUDF) -> bool {
+    WRAPPED.iter().any(|(n, _)| *n == udf.name()) && udf.inner().downcast_ref::<Bounded>().is_none()
 }
 
 /// `udf` with a limit on the values it builds, if it is one of the functions that need
@@ -148,7 +165,10 @@ impl Bounded {
             }
             _ => return Ok(()),
         };
-        let name = self.inner.name();
+        let name = match self.inner.name() {
+            CONCAT_OPERATOR => "the || operator",
+            other => other,
+        };
         if let Some(largest) = sizes.iter().copied().max()
             && largest > MAX_VALUE_BYTES
         {

@@ -2,6 +2,7 @@
 
 pub(crate) mod args;
 pub mod bounded;
+pub mod concat_operator;
 mod healpix;
 mod healpix_cover;
 mod iso_time;

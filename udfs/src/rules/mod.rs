@@ -9,6 +9,7 @@
 //! the runtime between output batches ([`cooperative_joins`]), so that a time limit can
 //! cancel them there.
 
+pub mod bounded_values;
 pub mod cell_ranges;
 pub mod cone_healpix;
 pub mod conjuncts;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 use datafusion::optimizer::OptimizerRule;
 
+pub use bounded_values::BoundedValues;
 pub use cone_healpix::ConeHealpixPruning;
 pub use cooperative_joins::CooperativeJoins;
 pub use sorted_samples_aggregate::SortedSamplesAggregate;

@@ -1,0 +1,131 @@
+//! A `skyql serve` process on loopback for the service's tests, and the HTTP/1.1 they
+//! speak to it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A running server and its address; stopped (SIGTERM) when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    /// Its request log, line by line.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub fn start(catalog: &Path, config: Option<&str>) -> Server {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_skyql"));
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--catalog"])
+            .arg(catalog);
+        if let Some(c) = config {
+            let path = dir.join("service.toml");
+            std::fs::write(&path, c).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let start = line.find("http://").expect("the base URL") + "http://".len();
+        let addr = line[start..].split('/').next().unwrap().to_string();
+        // Keep reading the log so the server never blocks on a full pipe.
+        let out = child.stdout.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Server { child, addr, log }
+    }
+
+    /// (status, headers, body) of a request.
+    pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        // A service that does not answer fails the test instead of hanging it.
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+        let status = head[9..12].parse().unwrap();
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            unchunk(rest)
+        } else {
+            rest.to_string()
+        };
+        (status, head.to_string(), body)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String, String) {
+        self.request("GET", path, "")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn unchunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = &after[n + 2..];
+    }
+    out
+}
+
+/// Percent-encodes a query parameter's value.
+pub fn q(adql: &str) -> String {
+    adql.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A small generated catalogue (one field, one CCD, six epochs) to serve: (the temporary
+/// directory holding it, the catalogue).
+pub fn served_catalog() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    super::generate_small(&raw, "lm035", 1, 6, &[]);
+    let cat = tmp.path().join("cat");
+    super::Skyql::new(["ingest"])
+        .args([&raw])
+        .catalog(&cat)
+        .ok();
+    (tmp, cat)
+}
