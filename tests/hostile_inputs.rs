@@ -301,8 +301,19 @@ fn huge_select_lists_and_values_are_refused_at_once_with_their_limit() {
         .map(|i| format!("{i} AS c{i}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // Plans whose optimisation grows faster than their size: UNION arms, joined tables.
+    let unions = (0..3_000)
+        .map(|i| format!("SELECT {i} AS x"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let tables = (0..300)
+        .map(|i| format!("(SELECT {i} AS x{i}) t{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     for (sql, words) in [
         (format!("SELECT {items}"), "2000 accepted"),
+        (unions, "200 relations"),
+        (format!("SELECT COUNT(*) AS n FROM {tables}"), "200 relations"),
         ("SELECT repeat('x', 2000000000) AS v".to_string(), "64 MiB"),
         ("SELECT length(repeat('ab', 1000000000)) AS n".to_string(), "64 MiB"),
         ("SELECT lpad('x', 2000000000) AS v".to_string(), "64 MiB"),

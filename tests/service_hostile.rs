@@ -1,5 +1,6 @@
 //! The hostile-request suite: one `skyql serve` with a small memory limit gets memory
-//! bombs (values, `||`, aggregates, distinct sets), a CPU hog, a plan of 30,000 items,
+//! bombs (values, `||`, aggregates, distinct sets), a CPU hog, a plan of 30,000 items and
+//! one of 3,000 UNION arms,
 //! the path functions on server files and a FIFO, a gzip bomb as a request body and a
 //! fill of the job slots, three at a time, while a probe asks a small query every 200 ms.
 //! Every hostile request gets an error saying why; every probe answers within a second;
@@ -146,6 +147,13 @@ fn hostile_requests_keep_the_server_within_its_memory_and_answering() {
             &["s limit"],
         ),
         (format!("SELECT {items}"), &["2000 accepted"]),
+        (
+            (0..3_000)
+                .map(|i| format!("SELECT {i} AS x FROM eros2.stars"))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL "),
+            &["200 relations"],
+        ),
         ("SELECT wcs_from_fits('/etc/passwd') AS w".into(), &["wcs_from_fits"]),
         (fifo_call, &["wcs_from_fits"]),
         (

@@ -344,7 +344,7 @@ impl Engine {
     /// Plans `sql` in `ctx` under this engine's SQL options; a `COPY` into the
     /// catalogue directory is refused.
     pub async fn sql(&self, ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
-        depth::check_expression_depth(sql)?;
+        depth::check_statement_shape(sql)?;
         let df = ctx.sql_with_options(sql, self.sql_options()).await?;
         if let (LogicalPlan::Copy(copy), Some(catalog)) = (df.logical_plan(), &self.catalog)
             && is_inside(Path::new(&copy.output_url), &catalog.dir)
