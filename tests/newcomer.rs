@@ -15,7 +15,7 @@ fn a_query_without_a_catalogue_says_how_to_give_one() {
         err.contains("--catalog") && err.contains("SKYQL_CATALOG"),
         "{err}"
     );
-    assert_eq!(err.matches("not found").count(), 1, "{err}");
+    assert_eq!(err.matches("no table stars").count(), 1, "{err}");
 }
 
 #[test]
@@ -179,12 +179,9 @@ fn an_unknown_column_is_named_once_with_the_columns_that_exist() {
     let err = Skyql::new(["query", "SELECT star FROM stars"])
         .catalog(&cat)
         .fails();
-    assert_eq!(
-        err.matches("Did you mean 'stars.star_id'?").count(),
-        1,
-        "{err}"
-    );
-    assert_eq!(err.matches("Valid fields are").count(), 1, "{err}");
+    assert_eq!(err.matches("did you mean star_id?").count(), 1, "{err}");
+    assert_eq!(err.matches("the columns are").count(), 1, "{err}");
+    assert!(!err.contains("Valid fields"), "{err}");
 }
 
 #[test]
@@ -197,4 +194,107 @@ fn float32_values_print_as_stored() {
     ])
     .ok();
     assert_eq!(out, "f\n1.149\n");
+}
+
+#[test]
+fn planning_errors_are_said_once_in_the_users_words() {
+    let (_tmp, cat) = common::ingested(&data("lightcurves/eros2"));
+    let err = Skyql::new(["query", "SELECT ra\nFRM stars"])
+        .catalog(&cat)
+        .fails();
+    assert!(
+        err.contains("syntax error at line 2, column 5") && err.contains("  FRM stars\n      ^"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("ParserError(") && !err.contains("sql parser error"),
+        "{err}"
+    );
+    let err = Skyql::new(["query", "SELECT * FROM star"])
+        .catalog(&cat)
+        .fails();
+    assert!(err.contains("no table star; did you mean stars?"), "{err}");
+    assert!(
+        err.contains("the tables are") && err.contains("measurements"),
+        "{err}"
+    );
+    assert!(!err.contains("information_schema"), "{err}");
+    // ADQL typed as SQL: the SQL form is given, and --adql.
+    let err = Skyql::new(["query", "SELECT TOP 3 star_id FROM stars"])
+        .catalog(&cat)
+        .fails();
+    assert!(err.contains("LIMIT n") && err.contains("--adql"), "{err}");
+    let err = Skyql::new([
+        "query",
+        "SELECT star_id FROM stars WHERE CONTAINS(POINT(ra, dec), CIRCLE(80, -69, 1)) = 1",
+    ])
+    .catalog(&cat)
+    .fails();
+    assert!(
+        err.contains("cone_contains(ra, dec, ra0, dec0, r)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn adql_runs_in_the_cli_as_the_service_reads_it() {
+    let (_tmp, cat) = common::ingested(&data("lightcurves/eros2"));
+    let sql = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT star_id FROM stars ORDER BY star_id LIMIT 1",
+    ])
+    .catalog(&cat)
+    .ok();
+    let adql = Skyql::new([
+        "query",
+        "--adql",
+        "--format",
+        "csv",
+        "SELECT TOP 1 star_id FROM eros2.stars ORDER BY star_id",
+    ])
+    .catalog(&cat)
+    .ok();
+    assert_eq!(sql, adql);
+    assert!(sql.lines().count() == 2, "{sql}");
+}
+
+#[test]
+fn a_missing_input_is_an_error_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat");
+    let err = Skyql::new(["ingest"])
+        .args([tmp.path().join("nosuch.time")])
+        .catalog(&cat)
+        .fails();
+    assert!(
+        err.contains("nosuch.time") && err.contains("nothing was ingested"),
+        "{err}"
+    );
+    assert!(!cat.exists(), "a catalogue was created");
+    // A new catalogue is said to be created.
+    let out = Skyql::new(["ingest"])
+        .args([data("lightcurves/eros2")])
+        .catalog(&cat)
+        .output();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("creating the catalogue"));
+}
+
+#[test]
+fn a_result_cut_by_max_rows_on_standard_output_says_so() {
+    let out = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "--max-rows",
+        "3",
+        "SELECT value FROM generate_series(1, 10)",
+    ])
+    .output();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("more rows exist (cut at --max-rows)"), "{err}");
 }

@@ -62,6 +62,15 @@ pub(crate) fn run(args: IngestArgs) -> Result<()> {
     let Some(catalog) = args.catalog else {
         bail!("give --catalog DIR (or set SKYQL_CATALOG): the catalogue to ingest into");
     };
+    let new = std::fs::symlink_metadata(&catalog).is_err();
+    if new
+        && args
+            .inputs
+            .iter()
+            .all(|i| std::fs::symlink_metadata(i).is_ok())
+    {
+        eprintln!("creating the catalogue {}", catalog.display());
+    }
     let report = ingest(&IngestOptions {
         inputs: args.inputs,
         catalog,

@@ -24,9 +24,19 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::demo::DemoConfig;
 
+/// The version, and the optional parts this build has.
+const VERSION: &str = if cfg!(feature = "cluster") {
+    concat!(env!("CARGO_PKG_VERSION"), " (built with: cluster)")
+} else {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (built without cluster mode: cargo build --release --features cluster)"
+    )
+};
+
 /// skyql: SQL over survey catalogues (FITS images and light curves as Parquet).
 #[derive(Debug, Parser)]
-#[command(name = "skyql", version, about, propagate_version = true)]
+#[command(name = "skyql", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

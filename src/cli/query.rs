@@ -22,6 +22,11 @@ pub(crate) struct QueryArgs {
     /// quarters_most_measurements.
     #[arg(long, conflicts_with_all = ["sql", "file"])]
     named: Option<String>,
+    /// The statement is ADQL, read as the VO service reads it (TOP, POINT, CIRCLE,
+    /// CONTAINS, DISTANCE; the catalogue's tables also under the survey's schema, e.g.
+    /// eros2.stars, and TAP_SCHEMA), translated to SQL first.
+    #[arg(long)]
+    adql: bool,
     #[command(flatten)]
     catalog: OptionalCatalog,
     /// Output format: table, csv, json, parquet, votable (TABLEDATA), votable-binary2 or
@@ -95,6 +100,16 @@ pub(crate) async fn run(args: QueryArgs) -> Result<()> {
     }
 }
 
+/// The catalogue's tables under the survey's schema (`eros2.stars`) and TAP_SCHEMA, as
+/// the VO service publishes them, for ADQL written for the service.
+pub(crate) async fn publish_as_the_service(
+    engine: &Engine,
+    ctx: &datafusion::prelude::SessionContext,
+) -> Result<()> {
+    use crate::service::tap_schema;
+    tap_schema::register(ctx, engine, &tap_schema::schema_name(engine)).await
+}
+
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -113,7 +128,7 @@ async fn run_leading(
     format: OutputFormat,
 ) -> Result<()> {
     for statement in statements {
-        let df = planned(engine, ctx, statement).await?;
+        let df = engine.sql(ctx, statement).await?;
         if !df.schema().fields().is_empty() {
             write_result(df, format, None, &ExportOptions::default()).await?;
         }
@@ -135,7 +150,22 @@ async fn query(args: QueryArgs) -> Result<()> {
             bail!("no SQL: give it as an argument, with --file FILE or with --named NAME")
         }
     };
+    let sql = if args.adql {
+        crate::service::adql::translate(&sql)?
+    } else {
+        sql
+    };
     let format = output_format(args.format, args.output.as_deref())?;
+    let to_stdout = args.output.as_ref().is_none_or(|o| o.as_os_str() == "-");
+    if to_stdout
+        && matches!(format, OutputFormat::Parquet | OutputFormat::Fits)
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    {
+        bail!(
+            "--format {} is binary: give --output FILE, or send standard output to a file or a program",
+            format.name()
+        );
+    }
     let options = EngineOptions {
         memory_limit: args.memory_limit.as_deref().map(parse_size).transpose()?,
         spill_dir: args.spill_dir.clone(),
@@ -159,6 +189,9 @@ async fn query(args: QueryArgs) -> Result<()> {
     }
     let extra = ExtraTable::parse_all(&args.catalog.tables)?;
     let ctx = engine.session(&extra).await?;
+    if args.adql {
+        publish_as_the_service(&engine, &ctx).await?;
+    }
     let statements = crate::engine::split_statements(&sql);
     if statements.len() > 1 {
         if args.output.as_ref().is_some_and(|o| o.as_os_str() != "-") {
@@ -170,7 +203,7 @@ async fn query(args: QueryArgs) -> Result<()> {
         run_leading(&engine, &ctx, &statements[..statements.len() - 1], format).await?;
     }
     let sql = statements.last().cloned().unwrap_or(sql);
-    let df = planned(&engine, &ctx, &sql).await?;
+    let df = engine.sql(&ctx, &sql).await?;
     let copy = crate::engine::copy_target(&df).filter(|t| !t.exists());
     let export = ExportOptions {
         csv_delimiter: parse_delimiter(&args.csv_delimiter)?,
@@ -183,6 +216,12 @@ async fn query(args: QueryArgs) -> Result<()> {
         Ok(s) => s,
         Err(e) => return Err(damaged_files(copy_failed(e, copy.as_deref()), &engine)),
     };
+    if to_stdout && summary.overflow {
+        eprintln!(
+            "{} rows written; more rows exist (cut at --max-rows)",
+            summary.rows
+        );
+    }
     if let Some(out) = &args.output
         && out.as_os_str() != "-"
     {
@@ -198,34 +237,6 @@ async fn query(args: QueryArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Plans one statement; a table that does not exist in a session without a catalogue
-/// gets the hint that none was given.
-async fn planned(
-    engine: &Engine,
-    ctx: &datafusion::prelude::SessionContext,
-    sql: &str,
-) -> Result<datafusion::dataframe::DataFrame> {
-    match engine.sql(ctx, sql).await {
-        Ok(df) => Ok(df),
-        Err(e) if engine.catalog().is_none() && format!("{e:#}").contains("not found") => {
-            let tables = ctx
-                .catalog("datafusion")
-                .and_then(|c| c.schema("public"))
-                .map(|s| s.table_names())
-                .unwrap_or_default();
-            let have = if tables.is_empty() {
-                "this session has no table".to_string()
-            } else {
-                format!("the tables of this session: {}", tables.join(", "))
-            };
-            Err(e.context(format!(
-                "no catalogue was given: name one with --catalog DIR or SKYQL_CATALOG, or add files with --table NAME=PATH ({have})"
-            )))
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// The error of a failed `COPY` into a new file: the partial file removed, and a full

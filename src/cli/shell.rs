@@ -19,8 +19,13 @@ pub(crate) struct ShellArgs {
     catalog: OptionalCatalog,
 }
 
-const HELP: &str =
-    "End statements with ';'. Commands: \\d (tables), \\d TABLE (columns), \\q (quit), \\h (help).";
+const HELP: &str = "End statements with ';'. Commands:
+  \\d          the tables
+  \\d TABLE    a table's columns
+  \\adql       read statements as ADQL (TOP, POINT, CIRCLE, CONTAINS; eros2.stars), as the VO service does
+  \\sql        read statements as SQL again (the default)
+  \\h          this help
+  \\q          quit";
 
 /// Runs the shell until end of input or `\q`.
 pub(crate) async fn run(args: ShellArgs) -> Result<()> {
@@ -38,6 +43,7 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
     }
     println!("skyql shell. {HELP}");
     let mut buffer = String::new();
+    let mut adql = false;
     loop {
         let prompt = if buffer.is_empty() {
             "skyql> "
@@ -62,6 +68,16 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
                     println!("{HELP}");
                     continue;
                 }
+                "\\adql" => {
+                    adql = true;
+                    println!("statements are read as ADQL (\\sql to go back)");
+                    continue;
+                }
+                "\\sql" => {
+                    adql = false;
+                    println!("statements are read as SQL");
+                    continue;
+                }
                 "\\d" => "SHOW TABLES".to_string(),
                 t if t.starts_with("\\d ") => format!("SHOW COLUMNS FROM {}", t[3..].trim()),
                 other => {
@@ -69,7 +85,7 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
                     continue;
                 }
             };
-            run_statement(&mut session, &sql).await;
+            run_statement(&mut session, &sql, false).await;
             continue;
         }
         buffer.push_str(&line);
@@ -80,7 +96,7 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
             if let Some(h) = &history {
                 let _ = editor.save_history(h);
             }
-            run_statement(&mut session, statement.trim()).await;
+            run_statement(&mut session, statement.trim(), adql).await;
         }
     }
     if let Some(h) = &history {
@@ -91,7 +107,7 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
 
 /// Runs the statements of `sql` in turn, each on the catalogue's latest version; Ctrl-C
 /// cancels them and returns to the prompt.
-async fn run_statement(session: &mut FollowingSession, sql: &str) {
+async fn run_statement(session: &mut FollowingSession, sql: &str, adql: bool) {
     let run = async {
         for statement in crate::engine::split_statements(sql) {
             match session.follow().await {
@@ -103,6 +119,21 @@ async fn run_statement(session: &mut FollowingSession, sql: &str) {
                     "the catalogue changed but cannot be opened ({e:#}); staying on the version read so far"
                 ),
             }
+            let statement = if adql {
+                // The survey's schema and TAP_SCHEMA, once per version followed.
+                let published = session
+                    .ctx()
+                    .catalog("datafusion")
+                    .and_then(|c| c.schema("tap_schema"))
+                    .is_some();
+                if !published {
+                    crate::cli::query::publish_as_the_service(session.engine(), session.ctx())
+                        .await?;
+                }
+                crate::service::adql::translate(&statement)?
+            } else {
+                statement
+            };
             let df = session.engine().sql(session.ctx(), &statement).await?;
             write_result(df, OutputFormat::Table, None, &ExportOptions::default()).await?;
         }

@@ -22,6 +22,7 @@ pub mod manifest_statistics;
 pub mod manifest_store;
 pub mod positioned;
 pub mod tables;
+pub mod user_error;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -345,7 +346,16 @@ impl Engine {
     /// catalogue directory is refused.
     pub async fn sql(&self, ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
         depth::check_statement_shape(sql)?;
-        let df = ctx.sql_with_options(sql, self.sql_options()).await?;
+        if let Some(message) = user_error::unknown_table(ctx, sql, self.catalog.is_none()) {
+            bail!("{message}");
+        }
+        let df = match ctx.sql_with_options(sql, self.sql_options()).await {
+            Ok(df) => df,
+            Err(e) => match user_error::planning_message(&e, sql) {
+                Some(message) => bail!("{message}"),
+                None => return Err(e.into()),
+            },
+        };
         if let (LogicalPlan::Copy(copy), Some(catalog)) = (df.logical_plan(), &self.catalog)
             && is_inside(Path::new(&copy.output_url), &catalog.dir)
         {

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use datafusion::arrow::array::{Array, AsArray, StructArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
@@ -77,7 +77,17 @@ pub trait Progress: Send + Sync + std::fmt::Debug {
 /// Runs an ingest and publishes the new catalogue version.
 pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
     let start = Instant::now();
-    // Refused before any work, not after it.
+    // Refused before any work, not after it: a named input that does not exist (a
+    // misspelt path is the user's mistake, not a rejected file of a new version), and a
+    // linked rejects directory.
+    for input in &opts.inputs {
+        if let Err(e) = std::fs::symlink_metadata(input) {
+            bail!(
+                "cannot read the input {}: {e}; nothing was ingested",
+                input.display()
+            );
+        }
+    }
     rejects::check_rejects_dir(&opts.catalog.join(rejects::REJECTS_DIR))?;
     let writer = VersionWriter::begin(&opts.catalog)?;
     let found = discover(&opts.inputs, opts.format);
