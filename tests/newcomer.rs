@@ -298,3 +298,42 @@ fn a_result_cut_by_max_rows_on_standard_output_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("more rows exist (cut at --max-rows)"), "{err}");
 }
+
+#[test]
+fn parameters_are_bound_as_typed_values_never_spliced() {
+    let (_tmp, cat) = common::ingested(&data("lightcurves/eros2"));
+    let named = |extra: &[&str]| {
+        Skyql::new(["query", "--named", "lightcurve", "--format", "csv"])
+            .args(extra)
+            .catalog(&cat)
+            .output()
+    };
+    // Without the optional :star, the query's default star; with it, that star.
+    let default = named(&[]);
+    let given = named(&["--param", "star=lm0010n22323"]);
+    assert!(default.status.success() && given.status.success());
+    assert_eq!(default.stdout, given.stdout);
+    assert!(String::from_utf8_lossy(&given.stdout).lines().count() > 100);
+    // A value is a value: SQL in it matches no star.
+    let hostile = named(&["--param", "star=x' OR '1'='1"]);
+    assert_eq!(String::from_utf8_lossy(&hostile.stdout).lines().count(), 1);
+    // Typed as the query uses it; missing and unknown names said.
+    let sql = "SELECT COUNT(*) AS n FROM measurements WHERE mjd > :t";
+    let err = Skyql::new(["query", sql, "--param", "t=soon"])
+        .catalog(&cat)
+        .fails();
+    assert!(err.contains("--param t=soon: not a Float64 value"), "{err}");
+    let err = Skyql::new(["query", sql]).catalog(&cat).fails();
+    assert!(err.contains("give --param t=VALUE"), "{err}");
+    let err = Skyql::new(["query", sql, "--param", "x=1"])
+        .catalog(&cat)
+        .fails();
+    assert!(err.contains("no parameter :x (it has :t)"), "{err}");
+    let all = Skyql::new(["query", "--format", "csv", sql, "--param", "t=0"])
+        .catalog(&cat)
+        .ok();
+    let later = Skyql::new(["query", "--format", "csv", sql, "--param", "t=51000"])
+        .catalog(&cat)
+        .ok();
+    assert_ne!(all, later);
+}

@@ -159,3 +159,60 @@ fn a_shell_left_open_follows_ingests() {
         .ok();
     assert!(!cat.join("v000001").exists());
 }
+
+#[test]
+fn the_shell_lists_tables_with_rows_describes_columns_times_and_reads_adql() {
+    let (tmp, cat) = common::server::served_catalog();
+    let mut shell = common::skyql()
+        .args(["shell", "--catalog"])
+        .arg(&cat)
+        .env("HOME", tmp.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    shell
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"\\d\n\\d stars\n\\d star\n\\timing\nSELECT 1 AS x;\n\\adql\nSELECT TOP 1 star_id FROM eros2.stars ORDER BY star_id;\n\\q\n",
+        )
+        .unwrap();
+    let out = shell.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let rows = common::Skyql::new(["tables"]).catalog(&cat).ok();
+    let stars = rows.lines().find(|l| l.starts_with("stars ")).unwrap();
+    let count = stars.split_whitespace().nth(1).unwrap();
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("stars ") && l.contains(&format!("{count} rows"))),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("information_schema"), "{stdout}");
+    assert!(
+        stdout.contains("pos.eq.ra;meta.main") && stdout.contains("Right ascension"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("no table star; did you mean stars?"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("time: "), "{stdout}");
+    assert!(stdout.contains("statements are read as ADQL"), "{stdout}");
+    let first = common::Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT star_id FROM stars ORDER BY star_id LIMIT 1",
+    ])
+    .catalog(&cat)
+    .ok();
+    assert!(stdout.contains(first.lines().nth(1).unwrap()), "{stdout}");
+}

@@ -137,9 +137,12 @@ async fn run_named_queries(
 ) -> Result<Vec<RecordBatch>> {
     let mut quarter_rows = Vec::new();
     for (name, sql) in NAMED_QUERIES {
+        // Optional parameters (the light curve's star) take the query's default.
         let df = ctx
             .sql(sql)
             .await
+            .with_context(|| format!("named query {name}"))?;
+        let df = crate::engine::parameters::bind(df, sql, &[])
             .with_context(|| format!("named query {name}"))?;
         if name == "quarters_most_measurements" {
             quarter_rows = df.clone().collect().await?;

@@ -1,8 +1,9 @@
 //! `skyql describe TABLE`: columns with types, units, UCDs and descriptions.
 
-use anyhow::{Context, Result};
+use anyhow::{Result, bail};
 use clap::Args;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::SessionContext;
 
 use super::OptionalCatalog;
 use crate::engine::{Engine, EngineOptions, ExtraTable};
@@ -21,14 +22,29 @@ pub(crate) async fn run(args: DescribeArgs) -> Result<()> {
     let ctx = engine
         .session(&ExtraTable::parse_all(&args.catalog.tables)?)
         .await?;
-    let table = &args.table;
-    let provider = ctx
-        .table_provider(table)
-        .await
-        .with_context(|| format!("no table '{table}'"))?;
+    print!("{}", describe_table(&ctx, &args.table).await?);
+    Ok(())
+}
+
+/// A table's columns with types, units, UCDs and descriptions, one line each (what
+/// `skyql describe` and the shell's `\d TABLE` print).
+pub(crate) async fn describe_table(ctx: &SessionContext, table: &str) -> Result<String> {
+    let provider = match ctx.table_provider(table).await {
+        Ok(p) => p,
+        Err(_) => {
+            let names = crate::engine::user_error::table_names(ctx);
+            let near = crate::engine::user_error::nearest(table, names.iter().map(String::as_str))
+                .map(|n| format!("did you mean {n}? "))
+                .unwrap_or_default();
+            bail!(
+                "no table {table}; {near}(the tables are {})",
+                names.join(", ")
+            );
+        }
+    };
     let schema = provider.schema();
-    println!(
-        "{:<16} {:<28} {:<8} {:<14} {:<30} description",
+    let mut out = format!(
+        "{:<16} {:<28} {:<8} {:<14} {:<30} description\n",
         "column", "type", "null", "unit", "ucd"
     );
     for f in schema.fields() {
@@ -40,15 +56,33 @@ pub(crate) async fn run(args: DescribeArgs) -> Result<()> {
             DataType::Map(..) => "Map(Utf8, Utf8)".to_string(),
             d => d.to_string(),
         };
-        println!(
-            "{:<16} {:<28} {:<8} {:<14} {:<30} {}",
+        out.push_str(&format!(
+            "{:<16} {:<28} {:<8} {:<14} {:<30} {}\n",
             f.name(),
             dtype,
             if f.is_nullable() { "yes" } else { "no" },
             get("unit"),
             get("ucd"),
             get("description")
-        );
+        ));
     }
-    Ok(())
+    Ok(out)
+}
+
+/// The session's tables, sorted, with the catalogue's row counts (what the shell's `\d`
+/// prints).
+pub(crate) fn list_tables(engine: &Engine, ctx: &SessionContext) -> String {
+    let mut out = String::new();
+    for name in crate::engine::user_error::table_names(ctx) {
+        let rows = engine
+            .catalog()
+            .and_then(|c| c.manifest.tables.get(&name))
+            .map(|t| format!("{:>14} rows", t.rows))
+            .unwrap_or_default();
+        out.push_str(&format!("{name:<24}{rows}\n"));
+    }
+    if out.is_empty() {
+        out.push_str("no tables: give --catalog or --table NAME=PATH\n");
+    }
+    out
 }

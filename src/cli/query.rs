@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::OptionalCatalog;
+use crate::engine::parameters::{self, Param};
 use crate::engine::{Engine, EngineOptions, ExtraTable};
 use crate::export::{ExportOptions, OutputFormat, write_result};
 
@@ -22,6 +23,11 @@ pub(crate) struct QueryArgs {
     /// quarters_most_measurements.
     #[arg(long, conflicts_with_all = ["sql", "file"])]
     named: Option<String>,
+    /// A value for a `:NAME` placeholder of the query, NAME=VALUE (repeatable), typed as
+    /// the query uses it and bound as a value, e.g. --named lightcurve --param
+    /// star=lm0010n22323.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
     /// The statement is ADQL, read as the VO service reads it (TOP, POINT, CIRCLE,
     /// CONTAINS, DISTANCE; the catalogue's tables also under the survey's schema, e.g.
     /// eros2.stars, and TAP_SCHEMA), translated to SQL first.
@@ -203,7 +209,12 @@ async fn query(args: QueryArgs) -> Result<()> {
         run_leading(&engine, &ctx, &statements[..statements.len() - 1], format).await?;
     }
     let sql = statements.last().cloned().unwrap_or(sql);
-    let df = engine.sql(&ctx, &sql).await?;
+    let params = args
+        .params
+        .iter()
+        .map(|p| Param::parse(p))
+        .collect::<Result<Vec<_>>>()?;
+    let df = parameters::bind(engine.sql(&ctx, &sql).await?, &sql, &params)?;
     let copy = crate::engine::copy_target(&df).filter(|t| !t.exists());
     let export = ExportOptions {
         csv_delimiter: parse_delimiter(&args.csv_delimiter)?,

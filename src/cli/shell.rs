@@ -20,8 +20,9 @@ pub(crate) struct ShellArgs {
 }
 
 const HELP: &str = "End statements with ';'. Commands:
-  \\d          the tables
-  \\d TABLE    a table's columns
+  \\d          the tables, with the catalogue's row counts
+  \\d TABLE    a table's columns: types, units, UCDs, descriptions
+  \\timing     show each statement's time (again: stop)
   \\adql       read statements as ADQL (TOP, POINT, CIRCLE, CONTAINS; eros2.stars), as the VO service does
   \\sql        read statements as SQL again (the default)
   \\h          this help
@@ -44,6 +45,7 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
     println!("skyql shell. {HELP}");
     let mut buffer = String::new();
     let mut adql = false;
+    let mut timing = false;
     loop {
         let prompt = if buffer.is_empty() {
             "skyql> "
@@ -62,7 +64,7 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
         let trimmed = line.trim();
         if buffer.is_empty() && trimmed.starts_with('\\') {
             let _ = editor.add_history_entry(trimmed);
-            let sql = match trimmed {
+            match trimmed {
                 "\\q" => break,
                 "\\h" | "\\?" => {
                     println!("{HELP}");
@@ -78,14 +80,29 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
                     println!("statements are read as SQL");
                     continue;
                 }
-                "\\d" => "SHOW TABLES".to_string(),
-                t if t.starts_with("\\d ") => format!("SHOW COLUMNS FROM {}", t[3..].trim()),
-                other => {
-                    eprintln!("unknown command {other}; {HELP}");
+                "\\timing" => {
+                    timing = !timing;
+                    println!("timing is {}", if timing { "on" } else { "off" });
                     continue;
                 }
-            };
-            run_statement(&mut session, &sql, false).await;
+                "\\d" => {
+                    let _ = session.follow().await;
+                    print!(
+                        "{}",
+                        super::describe::list_tables(session.engine(), session.ctx())
+                    );
+                    continue;
+                }
+                t if t.starts_with("\\d ") => {
+                    let _ = session.follow().await;
+                    match super::describe::describe_table(session.ctx(), t[3..].trim()).await {
+                        Ok(text) => print!("{text}"),
+                        Err(e) => eprintln!("error: {e:#}"),
+                    }
+                    continue;
+                }
+                other => eprintln!("unknown command {other}; {HELP}"),
+            }
             continue;
         }
         buffer.push_str(&line);
@@ -96,7 +113,11 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
             if let Some(h) = &history {
                 let _ = editor.save_history(h);
             }
+            let started = std::time::Instant::now();
             run_statement(&mut session, statement.trim(), adql).await;
+            if timing {
+                println!("time: {:.3} s", started.elapsed().as_secs_f64());
+            }
         }
     }
     if let Some(h) = &history {

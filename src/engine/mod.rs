@@ -20,6 +20,7 @@ pub mod hats_join_rule;
 pub mod large_constants;
 pub mod manifest_statistics;
 pub mod manifest_store;
+pub mod parameters;
 pub mod positioned;
 pub mod tables;
 pub mod user_error;
