@@ -248,6 +248,14 @@ fn the_cluster_gives_the_embedded_rows() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(words), "{sql}: {err}");
     }
+    // The nodes say what happened: executors registering, jobs and their tasks.
+    let scheduler_log = std::fs::read_to_string(tmp.path().join("cluster/scheduler.log")).unwrap();
+    assert!(
+        scheduler_log.contains("register executor") && scheduler_log.contains("job"),
+        "{scheduler_log}"
+    );
+    let executor_log = std::fs::read_to_string(tmp.path().join("cluster/executor0.log")).unwrap();
+    assert!(executor_log.contains("Execute task"), "{executor_log}");
 }
 
 #[test]

@@ -367,14 +367,20 @@ fn print_quarter_summary(rows: &[RecordBatch], truth: &Truth) -> Result<()> {
             0.0
         }
     );
-    println!(
-        "  per-quarter counts vs the generator's truth: {}",
-        if mismatches == 0 {
-            "all equal".to_string()
-        } else {
-            format!("{mismatches} differ")
+    if mismatches.is_empty() {
+        println!("  per-quarter counts vs the generator's truth: all equal");
+    } else {
+        println!(
+            "  per-quarter counts vs the generator's truth: {} differ (light curves ingested into this catalogue besides the demo survey's change them):",
+            mismatches.len()
+        );
+        for m in mismatches.iter().take(10) {
+            println!("    {m}");
         }
-    );
+        if mismatches.len() > 10 {
+            println!("    ... and {} more", mismatches.len() - 10);
+        }
+    }
     Ok(())
 }
 
@@ -386,7 +392,8 @@ struct QuarterTally {
     better: usize,
     gain_total: i64,
     central_total: i64,
-    mismatches: usize,
+    /// Each per-quarter count that differs, in words.
+    mismatches: Vec<String>,
 }
 
 impl QuarterTally {
@@ -443,8 +450,12 @@ impl QuarterTally {
                     ccd.value(r),
                     q.to_string(),
                 );
-                if expected.get(&key).copied().unwrap_or(0) != got {
-                    self.mismatches += 1;
+                let want = expected.get(&key).copied().unwrap_or(0);
+                if want != got {
+                    self.mismatches.push(format!(
+                        "{} {} CCD {} quarter {}: {got} in the catalogue, {want} generated",
+                        key.0, key.1, key.2, key.3
+                    ));
                 }
             }
         }

@@ -32,6 +32,7 @@ pub struct ExecutorOptions {
 
 /// Runs an executor until the process is stopped.
 pub async fn run_executor(o: ExecutorOptions) -> Result<()> {
+    super::node_log::init();
     if let Some(dir) = &o.work_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the work directory {}", dir.display()))?;

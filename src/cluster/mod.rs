@@ -10,6 +10,7 @@
 pub mod client;
 pub mod executor;
 pub mod loopback;
+pub mod node_log;
 pub mod scheduler;
 
 use std::path::PathBuf;

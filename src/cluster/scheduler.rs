@@ -55,6 +55,7 @@ fn session_builder() -> Result<SessionBuilder> {
 
 /// Runs a scheduler on `bind` (reached at `advertise`) until the process is stopped.
 pub async fn run_scheduler(bind: SocketAddr, advertise: &str, liveness: Liveness) -> Result<()> {
+    super::node_log::init();
     let config = SchedulerConfig {
         bind_host: bind.ip().to_string(),
         external_host: advertise.to_string(),

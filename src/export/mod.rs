@@ -123,9 +123,22 @@ pub struct ExportOptions {
     pub query: Option<String>,
     /// Table name written in VOTables.
     pub table_name: Option<String>,
-    /// UCDs given to named columns in place of their own (the UCD1s Simple Cone Search
-    /// 1.03 clients look for).
-    pub ucd_overrides: Vec<(String, String)>,
+    /// Metadata given to named columns in place of their own (the UCD1s Simple Cone
+    /// Search 1.03 clients look for, the unit of a computed distance).
+    pub column_overrides: Vec<ColumnOverride>,
+}
+
+/// What a column of a result is said to be, in place of what its schema says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnOverride {
+    /// The column.
+    pub name: String,
+    /// Its UCD.
+    pub ucd: Option<String>,
+    /// Its unit.
+    pub unit: Option<String>,
+    /// Its description.
+    pub description: Option<String>,
 }
 
 impl Default for ExportOptions {
@@ -136,7 +149,7 @@ impl Default for ExportOptions {
             max_rows: None,
             query: None,
             table_name: None,
-            ucd_overrides: Vec::new(),
+            column_overrides: Vec::new(),
         }
     }
 }
@@ -397,9 +410,11 @@ async fn write_stream(
         }
         _ => {
             let mut layout = ExportLayout::new(&schema);
-            for (name, ucd) in &options.ucd_overrides {
-                if let Some(c) = layout.columns.iter_mut().find(|c| &c.name == name) {
-                    c.ucd = Some(ucd.clone());
+            for o in &options.column_overrides {
+                if let Some(c) = layout.columns.iter_mut().find(|c| c.name == o.name) {
+                    c.ucd = o.ucd.clone().or(c.ucd.take());
+                    c.unit = o.unit.clone().or(c.unit.take());
+                    c.description = o.description.clone().or(c.description.take());
                 }
             }
             let layout = Arc::new(layout);

@@ -95,7 +95,7 @@ impl fmt::Display for IngestReport {
             self.stars_located, self.stars_without_position
         )?;
         for (t, n) in &self.table_rows {
-            writeln!(f, "  {t:<14} {n:>12} rows")?;
+            writeln!(f, "  {t:<20} {n:>12} rows")?;
         }
         Ok(())
     }

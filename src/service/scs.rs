@@ -20,7 +20,7 @@ use super::params::Params;
 use super::{
     AppState, Query, QueryError, result_options, run_query_spooled, spooled_response, xml_escape,
 };
-use crate::export::OutputFormat;
+use crate::export::{ColumnOverride, OutputFormat};
 
 /// Largest radius, in degrees.
 const MAX_SR: f64 = 10.0;
@@ -107,9 +107,19 @@ async fn cone(
     };
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
     let mut options = result_options(&sql, state.config.hard_maxrec);
-    options.ucd_overrides = SCS_UCD1
+    options.column_overrides = SCS_UCD1
         .iter()
-        .map(|(column, ucd)| (column.to_string(), ucd.to_string()))
+        .map(|(column, ucd)| ColumnOverride {
+            name: column.to_string(),
+            ucd: Some(ucd.to_string()),
+            ..ColumnOverride::default()
+        })
+        .chain(std::iter::once(ColumnOverride {
+            name: "distance".into(),
+            ucd: Some("pos.angDistance".into()),
+            unit: Some("deg".into()),
+            description: Some("Angular distance from the cone's centre".into()),
+        }))
         .collect();
     let cone = Cone {
         ra,

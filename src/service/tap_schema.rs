@@ -73,6 +73,9 @@ fn description(table: &str) -> &'static str {
         "fields" => "One row per survey field: image counts, centre and extent",
         "quarters" => "One row per CCD quarter of the mosaic: offsets and the central quarter",
         "inputs" => "One row per ingested input file, with its accounting",
+        "measurement_counts" => {
+            "Counts of measurements per field, colour, CCD and quarter, written with each catalogue version"
+        }
         _ => "",
     }
 }
