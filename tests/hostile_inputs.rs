@@ -505,13 +505,7 @@ fn a_large_result_as_a_table_stays_within_the_memory_limit() {
 fn outputs_onto_special_files_stream_into_them_and_never_replace_them() {
     let tmp = tempfile::tempdir().unwrap();
     let fifo = tmp.path().join("out.fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::mkfifo(&fifo);
     let reader_path = fifo.clone();
     let reader = std::thread::spawn(move || std::fs::read_to_string(reader_path).unwrap());
     Skyql::new(["query", "--format", "csv", "--output"])

@@ -87,13 +87,7 @@ fn gzip_bomb(server: &Server) -> u16 {
 fn hostile_requests_keep_the_server_within_its_memory_and_answering() {
     let (tmp, cat) = served_catalog();
     let fifo = tmp.path().join("fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::mkfifo(&fifo);
     let config = format!(
         "memory_mb = {MEMORY_MB}\nsync_timeout_s = 3\nasync_timeout_s = 3\nmax_async_jobs_per_client = 3\n"
     );

@@ -97,15 +97,7 @@ fn a_shell_left_open_follows_ingests() {
         .to_string()
     };
     let before = count();
-    let mut shell = common::skyql()
-        .args(["shell", "--catalog"])
-        .arg(&cat)
-        .env("HOME", tmp.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut shell = piped_shell(&cat, tmp.path());
     let mut stdin = shell.stdin.take().unwrap();
     stdin
         .write_all(b"SELECT COUNT(*) AS n FROM measurements;\n")
@@ -163,15 +155,7 @@ fn a_shell_left_open_follows_ingests() {
 #[test]
 fn the_shell_lists_tables_with_rows_describes_columns_times_and_reads_adql() {
     let (tmp, cat) = common::server::served_catalog();
-    let mut shell = common::skyql()
-        .args(["shell", "--catalog"])
-        .arg(&cat)
-        .env("HOME", tmp.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut shell = piped_shell(&cat, tmp.path());
     shell
         .stdin
         .take()
@@ -206,13 +190,18 @@ fn the_shell_lists_tables_with_rows_describes_columns_times_and_reads_adql() {
     );
     assert!(stdout.contains("time: "), "{stdout}");
     assert!(stdout.contains("statements are read as ADQL"), "{stdout}");
-    let first = common::Skyql::new([
-        "query",
-        "--format",
-        "csv",
-        "SELECT star_id FROM stars ORDER BY star_id LIMIT 1",
-    ])
-    .catalog(&cat)
-    .ok();
-    assert!(stdout.contains(first.lines().nth(1).unwrap()), "{stdout}");
+    assert!(stdout.contains(&common::first_star(&cat)), "{stdout}");
+}
+
+/// `skyql shell` on `cat` with its three streams piped, its history under `home`.
+fn piped_shell(cat: &std::path::Path, home: &std::path::Path) -> std::process::Child {
+    common::skyql()
+        .args(["shell", "--catalog"])
+        .arg(cat)
+        .env("HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }

@@ -279,3 +279,25 @@ pub fn generated_catalog(args: &[&str]) -> (tempfile::TempDir, std::path::PathBu
     run_ok(&argv);
     (tmp, cat)
 }
+
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// The first star of the catalogue by id (the CSV answer's value).
+pub fn first_star(cat: &Path) -> String {
+    Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT star_id FROM stars ORDER BY star_id LIMIT 1",
+    ])
+    .catalog(cat)
+    .ok()
+    .lines()
+    .nth(1)
+    .unwrap()
+    .to_string()
+}
