@@ -315,6 +315,8 @@ fn copy_to_writes_votables_and_fits_tables() {
     let vot = tmp.path().join("copy.vot");
     let b2 = tmp.path().join("copy_b2.xml");
     let fits = tmp.path().join("copy.fits");
+    // Every FITS extension the rest of skyql knows (`.fts` too) is a FITS COPY target.
+    let fts = tmp.path().join("copy.fts");
     let select = "SELECT star_id, ra, dec FROM stars ORDER BY star_id";
     for statement in [
         format!("COPY ({select}) TO '{}' STORED AS VOTABLE", vot.display()),
@@ -323,6 +325,7 @@ fn copy_to_writes_votables_and_fits_tables() {
             b2.display()
         ),
         format!("COPY ({select}) TO '{}'", fits.display()),
+        format!("COPY ({select}) TO '{}'", fts.display()),
     ] {
         run_ok(&["query", "--catalog", cat.to_str().unwrap(), &statement]);
     }
@@ -337,10 +340,12 @@ fn copy_to_writes_votables_and_fits_tables() {
     ]);
     assert_eq!(csv_of_table(&vot), direct);
     assert_eq!(csv_of_table(&b2), direct);
-    let mut f = fitsio::FitsFile::open(&fits).unwrap();
-    let hdu = f.hdu("RESULT").unwrap();
-    let ids: Vec<String> = hdu.read_col(&mut f, "star_id").unwrap();
-    assert_eq!(ids.len() + 1, direct.lines().count());
+    for path in [&fits, &fts] {
+        let mut f = fitsio::FitsFile::open(path).unwrap();
+        let hdu = f.hdu("RESULT").unwrap();
+        let ids: Vec<String> = hdu.read_col(&mut f, "star_id").unwrap();
+        assert_eq!(ids.len() + 1, direct.lines().count());
+    }
 
     let bad = run(&[
         "query",

@@ -20,8 +20,7 @@ use crate::formats::fits::table_read::{FitsTable, open_table, read_batches};
 /// Whether `path` names a FITS file (`.fits`, `.fit`, `.fts`). A compressed FITS file is
 /// refused when opened (`skyql_udfs::file_content`): cfitsio would expand it in memory.
 pub fn is_fits_name(path: &Path) -> bool {
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    [".fits", ".fit", ".fts"].iter().any(|e| name.ends_with(e))
+    crate::formats::fits::fits_stem(&path.to_string_lossy()).is_some()
 }
 
 /// Splits `file.fits#HDU` into the file and the HDU (a number or an EXTNAME).

@@ -38,13 +38,9 @@ use super::{ExportOptions, OutputFormat, export_stream};
 pub fn register_copy_formats(ctx: &SessionContext) -> Result<()> {
     let state = ctx.state_ref();
     let mut state = state.write();
-    for (ext, kind) in [
-        ("votable", CopyKind::Votable),
-        ("vot", CopyKind::Votable),
-        ("xml", CopyKind::Votable),
-        ("fits", CopyKind::Fits),
-        ("fit", CopyKind::Fits),
-    ] {
+    let votable = ["votable", "vot", "xml"].map(|e| (e, CopyKind::Votable));
+    let fits = crate::formats::fits::FITS_EXTENSIONS.map(|e| (e, CopyKind::Fits));
+    for (ext, kind) in votable.into_iter().chain(fits) {
         state.register_file_format(
             Arc::new(ExportFormatFactory {
                 ext: ext.to_string(),

@@ -82,12 +82,12 @@ impl OutputFormat {
     }
 
     /// The format a file name announces by its extension (`.vot` and `.xml` are VOTable
-    /// TABLEDATA, `.fits`/`.fit` FITS, `.csv`, `.json`, `.parquet`/`.pq`), if any.
+    /// TABLEDATA, `.fits`/`.fit`/`.fts` FITS, `.csv`, `.json`, `.parquet`/`.pq`), if any.
     pub fn from_extension(path: &Path) -> Option<Self> {
         let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
         Some(match ext.as_str() {
             "vot" | "votable" | "xml" => OutputFormat::Votable,
-            "fits" | "fit" | "fts" => OutputFormat::Fits,
+            e if fits::FITS_EXTENSIONS.contains(&e) => OutputFormat::Fits,
             "csv" => OutputFormat::Csv,
             "json" => OutputFormat::Json,
             "parquet" | "pq" => OutputFormat::Parquet,

@@ -122,16 +122,6 @@ impl ExportLayout {
         ExportLayout { columns, plans }
     }
 
-    /// The Arrow schema of the flattened, normalized batches.
-    pub fn flat_schema(&self) -> Arc<Schema> {
-        Arc::new(Schema::new(
-            self.columns
-                .iter()
-                .map(ExportColumn::arrow_field)
-                .collect::<Vec<_>>(),
-        ))
-    }
-
     /// Flattens and normalizes one batch: one array per exported column.
     pub fn flatten(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
         let mut out = Vec::with_capacity(self.columns.len());

@@ -33,8 +33,7 @@ impl InputFormat {
     /// The format a file name announces: FITS, or a shipped description that claims it.
     pub fn from_name(path: &Path) -> Option<Self> {
         let name = path.file_name()?.to_string_lossy().to_string();
-        let lower = name.to_ascii_lowercase();
-        if [".fits", ".fit", ".fts"].iter().any(|e| lower.ends_with(e)) {
+        if crate::formats::fits::fits_stem(&name).is_some() {
             Some(InputFormat::Fits)
         } else {
             super::described::for_file_name(&name).map(InputFormat::Lightcurve)

@@ -44,10 +44,7 @@ pub fn table_name(path: &Path) -> Result<String, String> {
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    let stem = [".fits", ".fit", ".fts"]
-        .iter()
-        .find_map(|e| name.strip_suffix(e))
-        .unwrap_or(&name);
+    let stem = crate::formats::fits::fits_stem(&name).unwrap_or(&name);
     let mut out: String = stem
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })

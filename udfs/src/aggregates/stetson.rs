@@ -164,11 +164,24 @@ mod tests {
             (2.0, 21.0, 1.0, 1),
         ];
         assert!((stetson_j(&anti).unwrap() + 2f64.sqrt()).abs() < 1e-12);
-        // An unpaired point counts alone: delta^2 - 1 = 1 -> +1.
+        // An unpaired point counts alone, P = delta^2 - 1. Colour 1 now has 3 points: mean
+        // 50/3, scale sqrt(3/2); colour 0 keeps deltas +-sqrt 2. Terms: the pair at MJD 1
+        // (sqrt 2 d(21)), the pair at MJD 2 (-sqrt 2 d(19)), the lone point (d(10)^2 - 1).
         let mut three = pts.to_vec();
         three.push((3.0, 10.0, 1.0, 1));
-        // Colour 1 now has 3 points: mean 50/3, scale sqrt(3/2).
-        assert!(stetson_j(&three).is_some());
+        let d = |mag: f64| 1.5f64.sqrt() * (mag - 50.0 / 3.0);
+        let terms = [
+            2f64.sqrt() * d(21.0),
+            -(2f64.sqrt()) * d(19.0),
+            d(10.0).powi(2) - 1.0,
+        ];
+        let expected = terms
+            .iter()
+            .map(|p| p.signum() * p.abs().sqrt())
+            .sum::<f64>()
+            / 3.0;
+        assert!((stetson_j(&three).unwrap() - expected).abs() < 1e-12);
+        assert!((expected - 2.944).abs() < 1e-3, "{expected}");
         assert_eq!(stetson_j(&pts[..1]), None);
     }
 }
