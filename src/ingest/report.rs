@@ -91,7 +91,7 @@ impl fmt::Display for IngestReport {
         }
         writeln!(
             f,
-            "stars: {} placed by their reference image, {} without a position",
+            "stars in the catalogue: {} placed by their reference image, {} without a position",
             self.stars_located, self.stars_without_position
         )?;
         for (t, n) in &self.table_rows {
