@@ -328,3 +328,21 @@ fn parameters_are_bound_as_typed_values_never_spliced() {
         .ok();
     assert_ne!(all, later);
 }
+
+#[test]
+fn a_short_csv_line_is_named_with_the_whole_path_and_the_field_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("short.csv");
+    std::fs::write(&csv, "id,mag,err\n1,15.2,0.1\n2,15.3\n3,15.1,0.2\n").unwrap();
+    let err = Skyql::new(["query", "SELECT avg(mag) AS m FROM t"])
+        .args([format!("--table=t={}", csv.display())])
+        .fails();
+    assert!(
+        err.contains(&format!(
+            "cannot read {}: line 3 has 2 fields where the header has 3",
+            csv.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("Arrow error"), "{err}");
+}

@@ -228,9 +228,13 @@ pub async fn register_file(
                 } else {
                     ".csv"
                 });
-            ctx.register_csv(name, &p, options)
-                .await
-                .with_context(|| format!("--table {name}: cannot read {}", path.display()))?;
+            if let Err(e) = ctx.register_csv(name, &p, options).await {
+                let cannot = format!("--table {name}: cannot read {}", path.display());
+                return Err(match super::user_error::csv_message(&e) {
+                    Some(words) => anyhow::anyhow!("{cannot}: {words}"),
+                    None => anyhow::Error::new(e).context(cannot),
+                });
+            }
             let small = path
                 .metadata()
                 .is_ok_and(|m| m.is_file() && m.len() <= COUNTED_TEXT_BYTES);

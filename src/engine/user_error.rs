@@ -49,6 +49,29 @@ pub fn planning_message(e: &DataFusionError, sql: &str) -> Option<String> {
     }
 }
 
+/// A CSV file's fault in words, when `e` is one (Arrow's CSV reader error): a line with
+/// more or fewer fields than the header says which line and how many of each.
+pub fn csv_message(e: &DataFusionError) -> Option<String> {
+    let DataFusionError::ArrowError(arrow, _) = e.find_root() else {
+        return None;
+    };
+    let datafusion::arrow::error::ArrowError::CsvError(text) = arrow.as_ref() else {
+        return None;
+    };
+    let numbers: Vec<usize> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    Some(
+        match (text.contains("unequal lengths"), numbers.as_slice()) {
+            (true, [expected, found, line]) => {
+                format!("line {line} has {found} fields where the header has {expected}")
+            }
+            _ => text.clone(),
+        },
+    )
+}
+
 /// A parser error with the line it points at and a caret under the column.
 fn parser_message(e: &ParserError, sql: &str) -> String {
     let text = match e {
