@@ -29,18 +29,9 @@ pub(crate) async fn run(args: DescribeArgs) -> Result<()> {
 /// A table's columns with types, units, UCDs and descriptions, one line each (what
 /// `skyql describe` and the shell's `\d TABLE` print).
 pub(crate) async fn describe_table(ctx: &SessionContext, table: &str) -> Result<String> {
-    let provider = match ctx.table_provider(table).await {
-        Ok(p) => p,
-        Err(_) => {
-            let names = crate::engine::user_error::table_names(ctx);
-            let near = crate::engine::user_error::nearest(table, names.iter().map(String::as_str))
-                .map(|n| format!("did you mean {n}? "))
-                .unwrap_or_default();
-            bail!(
-                "no table {table}; {near}(the tables are {})",
-                names.join(", ")
-            );
-        }
+    let Ok(provider) = ctx.table_provider(table).await else {
+        let no_table = crate::engine::user_error::no_table_message(ctx, table, false);
+        bail!("{no_table}");
     };
     let schema = provider.schema();
     let mut out = format!(

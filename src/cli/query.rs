@@ -92,18 +92,20 @@ pub(crate) async fn run(args: QueryArgs) -> Result<()> {
     let mut terminate_too =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot watch SIGTERM")?;
-    let _stopper = AbortOnDrop(tokio::spawn(async move {
+    let stopper = tokio::spawn(async move {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate_too.recv() => {}
         }
         crate::export::special_file::request_stop();
-    }));
-    tokio::select! {
+    });
+    let result = tokio::select! {
         result = query(args) => result,
-        _ = tokio::signal::ctrl_c() => bail!("interrupted (SIGINT): query cancelled, partial output removed"),
-        _ = terminate.recv() => bail!("terminated (SIGTERM): query cancelled, partial output removed"),
-    }
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (SIGINT): query cancelled, partial output removed")),
+        _ = terminate.recv() => Err(anyhow::anyhow!("terminated (SIGTERM): query cancelled, partial output removed")),
+    };
+    stopper.abort();
+    result
 }
 
 /// The catalogue's tables under the survey's schema (`eros2.stars`) and TAP_SCHEMA, as
@@ -114,15 +116,6 @@ pub(crate) async fn publish_as_the_service(
 ) -> Result<()> {
     use crate::service::tap_schema;
     tap_schema::register(ctx, engine, &tap_schema::schema_name(engine)).await
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The statements before the last, each result on standard output; DDL (CREATE VIEW,

@@ -68,38 +68,32 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
                 "\\q" => break,
                 "\\h" | "\\?" => {
                     println!("{HELP}");
-                    continue;
                 }
                 "\\adql" => {
                     adql = true;
                     println!("statements are read as ADQL (\\sql to go back)");
-                    continue;
                 }
                 "\\sql" => {
                     adql = false;
                     println!("statements are read as SQL");
-                    continue;
                 }
                 "\\timing" => {
                     timing = !timing;
                     println!("timing is {}", if timing { "on" } else { "off" });
-                    continue;
                 }
                 "\\d" => {
-                    let _ = session.follow().await;
+                    follow(&mut session).await;
                     print!(
                         "{}",
                         super::describe::list_tables(session.engine(), session.ctx())
                     );
-                    continue;
                 }
                 t if t.starts_with("\\d ") => {
-                    let _ = session.follow().await;
+                    follow(&mut session).await;
                     match super::describe::describe_table(session.ctx(), t[3..].trim()).await {
                         Ok(text) => print!("{text}"),
                         Err(e) => eprintln!("error: {e:#}"),
                     }
-                    continue;
                 }
                 other => eprintln!("unknown command {other}; {HELP}"),
             }
@@ -126,20 +120,23 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
     Ok(())
 }
 
+/// Opens the version an ingest published since the last statement, and says so.
+async fn follow(session: &mut FollowingSession) {
+    match session.follow().await {
+        Ok(Some(version)) => eprintln!("(catalogue version {version}, published by an ingest)"),
+        Ok(None) => {}
+        Err(e) => eprintln!(
+            "the catalogue changed but cannot be opened ({e:#}); staying on the version read so far"
+        ),
+    }
+}
+
 /// Runs the statements of `sql` in turn, each on the catalogue's latest version; Ctrl-C
 /// cancels them and returns to the prompt.
 async fn run_statement(session: &mut FollowingSession, sql: &str, adql: bool) {
     let run = async {
         for statement in crate::engine::split_statements(sql) {
-            match session.follow().await {
-                Ok(Some(version)) => {
-                    eprintln!("(catalogue version {version}, published by an ingest)")
-                }
-                Ok(None) => {}
-                Err(e) => eprintln!(
-                    "the catalogue changed but cannot be opened ({e:#}); staying on the version read so far"
-                ),
-            }
+            follow(session).await;
             let statement = if adql {
                 // The survey's schema and TAP_SCHEMA, once per version followed.
                 let published = session

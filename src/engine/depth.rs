@@ -12,7 +12,7 @@
 use std::ops::ControlFlow;
 
 use anyhow::{Result, bail};
-use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Expr, Query, SetExpr, TableFactor, Visit, Visitor};
 
 /// Deepest expression nesting accepted (hand-written SQL stays far below).
@@ -89,14 +89,10 @@ impl Visitor for Depth {
     }
 }
 
-/// Refuses `sql` when an expression nests deeper than [`MAX_EXPRESSION_DEPTH`], a SELECT
-/// lists more than [`MAX_SELECT_ITEMS`] or the statement reads more than
-/// [`MAX_RELATIONS`] relations. A
-/// statement the parser rejects is left to the planner, which reports the syntax error.
-pub fn check_statement_shape(sql: &str) -> Result<()> {
-    let Ok(statements) = DFParser::parse_sql(sql) else {
-        return Ok(());
-    };
+/// Refuses the parsed statements when an expression nests deeper than
+/// [`MAX_EXPRESSION_DEPTH`], a SELECT lists more than [`MAX_SELECT_ITEMS`] or a statement
+/// reads more than [`MAX_RELATIONS`] relations.
+pub fn check_statement_shape(statements: &[DfStatement]) -> Result<()> {
     for statement in statements {
         let mut depth = Depth {
             current: 0,
@@ -104,7 +100,7 @@ pub fn check_statement_shape(sql: &str) -> Result<()> {
             widest: 0,
             relations: 0,
         };
-        let broke = match &statement {
+        let broke = match statement {
             DfStatement::Statement(s) => s.visit(&mut depth).is_break(),
             _ => false,
         };

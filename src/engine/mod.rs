@@ -346,9 +346,15 @@ impl Engine {
     /// Plans `sql` in `ctx` under this engine's SQL options; a `COPY` into the
     /// catalogue directory is refused.
     pub async fn sql(&self, ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
-        depth::check_statement_shape(sql)?;
-        if let Some(message) = user_error::unknown_table(ctx, sql, self.catalog.is_none()) {
-            bail!("{message}");
+        // One parse for skyql's own checks; a statement the parser rejects is left to the
+        // planner, whose error `user_error` words.
+        if let Ok(statements) = datafusion::sql::parser::DFParser::parse_sql(sql) {
+            let statements = Vec::from(statements);
+            depth::check_statement_shape(&statements)?;
+            let no_catalogue = self.catalog.is_none();
+            if let Some(message) = user_error::unknown_table(ctx, &statements, no_catalogue) {
+                bail!("{message}");
+            }
         }
         let df = match ctx.sql_with_options(sql, self.sql_options()).await {
             Ok(df) => df,

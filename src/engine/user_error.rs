@@ -7,8 +7,8 @@
 //! (`TOP n`, `POINT`, `CIRCLE`, `CONTAINS`, ...) gets the SQL form of what it wrote and
 //! `--adql`. Other errors keep DataFusion's message.
 
+use datafusion::common::SchemaError;
 use datafusion::common::utils::datafusion_strsim::levenshtein;
-use datafusion::common::{SchemaError, TableReference};
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -152,13 +152,16 @@ pub fn table_names(ctx: &SessionContext) -> Vec<String> {
     names
 }
 
-/// The first table `sql` names that `ctx` does not have, as an error message naming the
-/// tables it has and the nearest one; table functions and the statement's own CTEs are
-/// not tables.
-pub fn unknown_table(ctx: &SessionContext, sql: &str, no_catalogue: bool) -> Option<String> {
+/// The first table the parsed statements name that `ctx` does not have, as an error
+/// message naming the tables it has and the nearest one; table functions and the
+/// statement's own CTEs are not tables.
+pub fn unknown_table(
+    ctx: &SessionContext,
+    statements: &[DfStatement],
+    no_catalogue: bool,
+) -> Option<String> {
     let state = ctx.state();
-    let statements = datafusion::sql::parser::DFParser::parse_sql(sql).ok()?;
-    for statement in statements.iter() {
+    for statement in statements {
         // Queries only: the table a CREATE or COPY names need not exist yet.
         let query = match statement {
             DfStatement::Statement(s) => matches!(**s, Statement::Query(_)),
@@ -174,25 +177,24 @@ pub fn unknown_table(ctx: &SessionContext, sql: &str, no_catalogue: bool) -> Opt
             {
                 continue;
             }
-            return Some(unknown_table_message(ctx, &reference, no_catalogue));
+            return Some(no_table_message(ctx, &reference.to_string(), no_catalogue));
         }
     }
     None
 }
 
-fn unknown_table_message(
-    ctx: &SessionContext,
-    reference: &TableReference,
-    no_catalogue: bool,
-) -> String {
+/// "no table NAME" with the nearest table's name and the tables `ctx` has (or how to
+/// give some, without a catalogue).
+pub fn no_table_message(ctx: &SessionContext, wanted: &str, no_catalogue: bool) -> String {
+    fn table_part(n: &str) -> &str {
+        n.rsplit('.').next().unwrap_or(n)
+    }
     let names = table_names(ctx);
-    let wanted = reference.to_string();
     // The whole name, else the table part alone (`star` for `eros2.stars`).
-    let table_part = |n: &str| n.rsplit('.').next().unwrap_or(n).to_string();
-    let near = nearest(&wanted, names.iter().map(String::as_str)).or_else(|| {
+    let near = nearest(wanted, names.iter().map(String::as_str)).or_else(|| {
         names
             .iter()
-            .find(|n| nearest(reference.table(), std::iter::once(table_part(n).as_str())).is_some())
+            .find(|n| nearest(table_part(wanted), std::iter::once(table_part(n))).is_some())
             .map(String::as_str)
     });
     let listed = if names.is_empty() {

@@ -62,8 +62,9 @@ impl Snapshot {
         let version = catalog.manifest.version;
         let engine = Engine::new(
             Some(catalog),
+            // No pool of its own: each query runs with its pool in front of the
+            // service's (`query_memory`).
             EngineOptions {
-                memory_limit: Some(source.config.memory_mb as usize * (1 << 20)),
                 read_only: true,
                 ..EngineOptions::default()
             },

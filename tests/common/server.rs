@@ -12,18 +12,30 @@ pub struct Server {
     pub addr: String,
     /// Its request log, line by line.
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Holds the configuration file; removed with the server.
+    _config_dir: tempfile::TempDir,
 }
 
 impl Server {
     pub fn start(catalog: &Path, config: Option<&str>) -> Server {
-        let dir = tempfile::tempdir().unwrap().keep();
+        let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_skyql"));
         cmd.args(["serve", "--bind", "127.0.0.1:0", "--catalog"])
             .arg(catalog);
         if let Some(c) = config {
-            let path = dir.join("service.toml");
+            let path = dir.path().join("service.toml");
             std::fs::write(&path, c).unwrap();
             cmd.arg("--config").arg(path);
+        }
+        // The server ends with the test's thread, however the test ends: a failed
+        // assertion while other threads still hold the server never leaves it running.
+        // SAFETY: prctl in the child before exec, no allocation.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
         }
         let mut child = cmd
             .stdout(Stdio::piped())
@@ -45,7 +57,12 @@ impl Server {
                 kept.lock().unwrap().push(line);
             }
         });
-        Server { child, addr, log }
+        Server {
+            child,
+            addr,
+            log,
+            _config_dir: dir,
+        }
     }
 
     /// (status, headers, body) of a request.
