@@ -149,6 +149,29 @@ pub fn partition_value<'a>(rel: &'a str, key: &str) -> Option<&'a str> {
     rel.split_once('/')?.0.strip_prefix(key)?.strip_prefix('=')
 }
 
+/// `field=X/part-....parquet` paths of a partitioned table, sorted.
+pub(crate) fn partitioned_files(table_dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for d in std::fs::read_dir(table_dir)
+        .with_context(|| format!("cannot list {}", table_dir.display()))?
+    {
+        let d = d?;
+        let dir_name = d.file_name().to_string_lossy().to_string();
+        if !d.file_type()?.is_dir() || !dir_name.contains('=') {
+            continue;
+        }
+        for f in std::fs::read_dir(d.path())? {
+            let f = f?;
+            let name = f.file_name().to_string_lossy().to_string();
+            if name.ends_with(".parquet") && f.file_type()?.is_file() {
+                out.push(format!("{dir_name}/{name}"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// What one ingest run read and wrote.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct IngestRun {

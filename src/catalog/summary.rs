@@ -42,7 +42,7 @@ pub fn write_summary(staging: &Path, previous_dir: Option<&Path>) -> Result<()> 
     let carried = previous_dir.map(previous_counts).unwrap_or_default();
     let mut counts = Counts::new();
     if table_dir.is_dir() {
-        for rel in super::version::partitioned_files(&table_dir)? {
+        for rel in super::manifest::partitioned_files(&table_dir)? {
             let path = table_dir.join(&rel);
             let meta = std::fs::metadata(&path)?;
             let field = super::manifest::partition_value(&rel, "field")

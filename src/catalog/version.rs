@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use super::crash;
 use super::durable::{is_temporary_name, sync_dir, sync_file};
 use super::lock::WriteLock;
-use super::manifest::{DataFile, IngestRun, Manifest, TableEntry};
+use super::manifest::{DataFile, IngestRun, Manifest, TableEntry, partitioned_files};
 use super::parquet_io::footer_facts;
 use super::{CONVENTIONS_FILE, Catalog, parse_version_dir_name, version_dir_name};
 use crate::conventions::Conventions;
@@ -347,27 +347,4 @@ fn carried_files(previous: Option<&Catalog>) -> HashMap<(u64, u64), DataFile> {
         }
     }
     out
-}
-
-/// `field=X/part-....parquet` paths of a partitioned table, sorted.
-pub(crate) fn partitioned_files(table_dir: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for d in std::fs::read_dir(table_dir)
-        .with_context(|| format!("cannot list {}", table_dir.display()))?
-    {
-        let d = d?;
-        let dir_name = d.file_name().to_string_lossy().to_string();
-        if !d.file_type()?.is_dir() || !dir_name.contains('=') {
-            continue;
-        }
-        for f in std::fs::read_dir(d.path())? {
-            let f = f?;
-            let name = f.file_name().to_string_lossy().to_string();
-            if name.ends_with(".parquet") && f.file_type()?.is_file() {
-                out.push(format!("{dir_name}/{name}"));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }

@@ -1,13 +1,12 @@
 //! Cluster mode on Apache DataFusion Ballista (feature `cluster`): skyql's own scheduler
 //! and executor processes, built on Ballista's libraries with skyql's functions, and the
-//! client side (`Engine::cluster_session`). Deployment and limits: docs/CLUSTER.md.
+//! client side (`Engine::cluster_session`, with `engine::scheduler_address`). Deployment and limits: docs/CLUSTER.md.
 //!
 //! Functions travel by name: the scheduler (to plan what the client sends) and every
 //! executor (to decode the tasks) rebuild them from their own registries, which start
 //! from DataFusion's built-ins. The image functions carry their output root: an
 //! executor's comes from its `--output-root`, a directory every node sees at one path.
 
-pub mod client;
 pub mod executor;
 pub mod loopback;
 pub mod node_log;

@@ -21,7 +21,7 @@ use skyql_udfs::rules::cell_ranges::{
 use skyql_udfs::rules::spatial_join::{PLANNED_PREFIX, planned_cell_order};
 
 use crate::catalog::manifest::TableEntry;
-use crate::hats::export::HEALPIX29;
+use crate::hats::options::HEALPIX29;
 use crate::hats::table::{hats_scan_coverage, hats_scan_position};
 
 /// Most `_healpix_29` ranges written into a scan's filters.

@@ -22,6 +22,7 @@ pub mod manifest_statistics;
 pub mod manifest_store;
 pub mod parameters;
 pub mod positioned;
+pub mod scheduler_address;
 pub mod tables;
 pub mod user_error;
 
@@ -303,7 +304,7 @@ impl Engine {
     #[cfg(feature = "cluster")]
     async fn cluster_session(&self, url: &str, extra: &[ExtraTable]) -> Result<SessionContext> {
         use ballista::extension::SessionContextExt;
-        crate::cluster::client::check_scheduler(url).await?;
+        scheduler_address::check_scheduler(url).await?;
         let ctx = SessionContext::remote_with_state(url, self.state()?).await?;
         // Ballista gives the remote state its own function lists: ours go in after.
         self.register(&ctx, extra).await?;

@@ -19,7 +19,7 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
-pub use super::votable::Datatype;
+pub use super::datatype::Datatype;
 
 /// Field metadata key of the VOTable `VALUES null` of an integer array column.
 pub const NULL_KEY: &str = "votable.null";

@@ -10,6 +10,7 @@
 pub mod cds;
 pub mod columns;
 pub mod csv;
+pub mod datatype;
 pub mod fits;
 pub mod parquet;
 pub mod row_text;

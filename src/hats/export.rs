@@ -21,23 +21,10 @@ use futures::StreamExt;
 use skyql_udfs::functions::{cone_cells, order_for_radius};
 
 use super::layout::{self, Written};
+use super::options::{HEALPIX29, HatsOptions};
 use super::partitions::{HISTOGRAM_ORDER, Pixel, choose_pixels, pixel_of};
 use crate::catalog::durable::{sync_dir, sync_file};
 use crate::catalog::parquet_io::writer_properties;
-
-/// The spatial index column of HATS: NESTED HEALPix index at order 29.
-pub const HEALPIX29: &str = "_healpix_29";
-
-/// What to export and how.
-#[derive(Debug, Clone)]
-pub struct HatsOptions {
-    /// The catalogue's name (`obs_collection`, the inner directory's name).
-    pub name: String,
-    /// Most rows per pixel where a finer pixel can split it (`hats_max_rows`).
-    pub max_rows: u64,
-    /// Margin width, arcsec (`hats_margin_threshold`).
-    pub margin_arcsec: f64,
-}
 
 /// What an export wrote.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use datafusion::parquet::file::metadata::{
     FileMetaData, ParquetMetaData, ParquetMetaDataBuilder, ParquetMetaDataWriter,
 };
 
-use super::export::{HEALPIX29, HatsOptions};
+use super::options::{HEALPIX29, HatsOptions};
 use super::partitions::Pixel;
 use super::properties::properties_text;
 use crate::catalog::durable::{sync_dir, sync_file};

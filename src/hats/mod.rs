@@ -5,9 +5,11 @@
 
 pub mod export;
 pub mod layout;
+pub mod options;
 pub mod partitions;
 pub mod properties;
 pub mod table;
 
-pub use export::{HatsOptions, HatsSummary, export_hats};
+pub use export::{HatsSummary, export_hats};
+pub use options::HatsOptions;
 pub use table::{hats_catalog_dir, register_hats};

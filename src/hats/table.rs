@@ -25,7 +25,7 @@ use datafusion::prelude::SessionContext;
 
 use skyql_udfs::rules::cell_ranges::{CellRanges, intersection, normalised, ranges_in_filters};
 
-use super::export::HEALPIX29;
+use super::options::HEALPIX29;
 use super::partitions::Pixel;
 use super::properties::read_properties;
 

@@ -87,22 +87,6 @@ fn absolute(p: &Path) -> PathBuf {
     })
 }
 
-/// A path as stored in the catalogue and shown in reports: itself when it is UTF-8; else
-/// each byte that is not UTF-8 written `\xNN` (the rest kept), so that no two names
-/// become one.
-pub fn path_text(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let bytes = path.as_os_str().as_bytes();
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(chunk.valid());
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Directories and files already seen, by (device, inode): a link to a directory above
 /// (`loop -> .`) or two links to one directory are walked once.
 type Seen = std::collections::HashSet<(u64, u64)>;

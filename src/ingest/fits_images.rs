@@ -97,7 +97,7 @@ pub fn read_image(
         .unwrap_or_default();
     Ok((
         ImageRow {
-            path: crate::ingest::discover::path_text(path),
+            path: crate::ingest::path_text::path_text(path),
             name: conventions.parse_image_name(&file_name),
             file_name,
             hdu: index as i32 + 1,

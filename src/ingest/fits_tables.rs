@@ -69,7 +69,7 @@ pub fn replaces_another(prev_dir: Option<&Path>, name: &str, path: &Path) -> Opt
     let earlier = prev_dir?.join(format!("{name}.parquet"));
     let schema = crate::catalog::parquet_io::parquet_schema(&earlier).ok()?;
     let source = schema.metadata().get(SOURCE_KEY)?;
-    let this = super::discover::path_text(path);
+    let this = super::path_text::path_text(path);
     (source != &this).then(|| {
         format!(
             "table {name} was ingested from {source}; this file maps to the same table name: rename it"
@@ -89,7 +89,7 @@ pub fn write_table(path: &Path, dest: &Path) -> Result<u64, (Reject, u64)> {
         (Reject::rejected(path, &at, format!("{e:#}{written}")), rows)
     };
     let mut metadata = table.schema.metadata().clone();
-    metadata.insert(SOURCE_KEY.into(), super::discover::path_text(path));
+    metadata.insert(SOURCE_KEY.into(), super::path_text::path_text(path));
     let schema = std::sync::Arc::new(table.schema.as_ref().clone().with_metadata(metadata));
     let batches = read_batches(&table)
         .map_err(|e| reject(e, ""))?

@@ -34,7 +34,7 @@ impl Reject {
     /// A rejection.
     pub fn rejected(path: &Path, location: impl Into<String>, reason: impl Into<String>) -> Self {
         Reject {
-            path: crate::ingest::discover::path_text(path),
+            path: crate::ingest::path_text::path_text(path),
             location: location.into(),
             severity: Severity::Rejected,
             reason: reason.into(),

@@ -84,5 +84,5 @@ impl EarlierStars {
 /// The stars of `field` in the version directory `prev_dir`, none when it has none.
 fn read(prev_dir: Option<&PathBuf>, field: &str) -> Result<BTreeMap<String, StarRecord>> {
     let dir = prev_dir.map(|d| d.join("stars").join(format!("field={field}")));
-    super::previous_stars(dir.as_ref().filter(|d| d.is_dir()), field)
+    super::carry_over::previous_stars(dir.as_ref().filter(|d| d.is_dir()), field)
 }

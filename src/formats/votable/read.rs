@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::Datatype;
+use crate::formats::datatype::Datatype;
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use datafusion::arrow::array::{

@@ -522,7 +522,7 @@ pub fn read_described(
         points: v.points,
         counts: v.counts,
         rejects: v.rejects,
-        source: crate::ingest::discover::path_text(path),
+        source: crate::ingest::path_text::path_text(path),
     })
 }
 

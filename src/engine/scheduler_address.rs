@@ -1,4 +1,5 @@
-//! The client side of cluster mode: checking the scheduler before a session uses it.
+//! The client side of cluster mode: a session's scheduler address (`df://HOST:PORT`), checked
+//! before the session uses it.
 
 use std::time::Duration;
 
