@@ -240,7 +240,11 @@ fn cycles(root: &Path) -> Vec<String> {
 fn the_modules_of_src_import_one_another_without_a_cycle() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let found = cycles(&root);
-    assert!(found.is_empty(), "import cycles in src/:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "import cycles in src/:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]

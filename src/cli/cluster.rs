@@ -80,7 +80,8 @@ pub(crate) async fn run(args: ClusterArgs) -> Result<()> {
             scheduler::run_scheduler(a.bind, &advertise, liveness).await
         }
         Role::Executor(a) => {
-            let (host, port) = crate::engine::scheduler_address::host_port(&a.scheduler, "--scheduler")?;
+            let (host, port) =
+                crate::engine::scheduler_address::host_port(&a.scheduler, "--scheduler")?;
             executor::run_executor(executor::ExecutorOptions {
                 scheduler_host: host,
                 scheduler_port: port,

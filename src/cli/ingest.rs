@@ -20,8 +20,9 @@ pub(crate) struct IngestArgs {
     /// Catalogue directory (created if absent).
     #[arg(long, env = "SKYQL_CATALOG")]
     catalog: Option<PathBuf>,
-    /// Input format: auto (by file name: .fits, .time, .mjd, .pysis, .tbl), fits, or a
-    /// shipped light-curve format description: eros, macho, ogle, moa, kmtnet, asas, ipac.
+    /// Input format: auto (by file name, each shipped description's patterns: `skyql
+    /// ingest --detect FILE` says which reads a file), fits, or a shipped light-curve
+    /// format description: eros, macho, ogle, moa, kmtnet, asas, ipac.
     #[arg(long, default_value = "auto")]
     format: String,
     /// A light-curve format description (TOML, see docs/FORMATS.md): every input is read

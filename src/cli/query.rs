@@ -35,9 +35,8 @@ pub(crate) struct QueryArgs {
     adql: bool,
     #[command(flatten)]
     catalog: OptionalCatalog,
-    /// Output format: table, csv, json, parquet, votable (TABLEDATA), votable-binary2 or
-    /// fits [default: from the --output extension, else table].
-    #[arg(long, value_parser = parse_format)]
+    /// Output format [default: from the --output extension, else table].
+    #[arg(long)]
     format: Option<OutputFormat>,
     /// Output file (`-` or absent: standard output).
     #[arg(long)]
@@ -75,11 +74,15 @@ pub(crate) struct QueryArgs {
     cluster: Option<String>,
 }
 
-fn parse_format(name: &str) -> Result<OutputFormat, String> {
-    OutputFormat::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = OutputFormat::ALL.iter().map(|f| f.name()).collect();
-        format!("unknown format '{name}' (one of: {})", names.join(", "))
-    })
+/// `--format` takes the names of the format table (`export::output_format`).
+impl clap::ValueEnum for OutputFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &crate::export::output_format::ALL_FORMATS
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }
 
 /// Runs the query until it ends or SIGINT/SIGTERM arrives; then the query is dropped,
@@ -156,10 +159,7 @@ async fn query(args: QueryArgs) -> Result<()> {
     };
     let format = output_format(args.format, args.output.as_deref())?;
     let to_stdout = args.output.as_ref().is_none_or(|o| o.as_os_str() == "-");
-    if to_stdout
-        && matches!(format, OutputFormat::Parquet | OutputFormat::Fits)
-        && std::io::IsTerminal::is_terminal(&std::io::stdout())
-    {
+    if to_stdout && format.is_binary() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         bail!(
             "--format {} is binary: give --output FILE, or send standard output to a file or a program",
             format.name()
@@ -309,8 +309,10 @@ fn output_format(format: Option<OutputFormat>, output: Option<&Path>) -> Result<
         Some(p) if p.as_os_str() != "-" && p.extension().is_some() => {
             OutputFormat::from_extension(p).with_context(|| {
                 format!(
-                    "cannot tell the format of {} from its extension: give --format (table, csv, json, parquet, votable, votable-binary2, fits) or use .csv, .json, .parquet, .vot, .xml, .fits",
-                    p.display()
+                    "cannot tell the format of {} from its extension: give --format ({}) or use {}",
+                    p.display(),
+                    crate::export::output_format::format_names(),
+                    crate::export::output_format::announcing_extensions()
                 )
             })
         }

@@ -1,8 +1,9 @@
 //! `COPY (SELECT ...) TO 'file' STORED AS VOTABLE | FITS` through DataFusion's
 //! file-format extension points.
 //!
-//! Each format is a [`FileFormatFactory`] registered in the session under its names
-//! (`votable`/`vot`/`xml` for VOTable, `fits`/`fit` for FITS binary tables), so
+//! Each format is a [`FileFormatFactory`] registered in the session under the COPY names
+//! of its row in `export::output_format::FORMATS` (`votable`/`vot`/`xml` for VOTable,
+//! `fits`/`fit`/`fts` for FITS binary tables), so
 //! `STORED AS` and the target's extension both find it. Its [`FileFormat`] only writes:
 //! the plan ends in a [`DataSinkExec`] whose sink runs the same streaming writers as
 //! `skyql query --format` (atomic rename included). Options: `serialization`
@@ -32,37 +33,32 @@ use datafusion::physical_expr::LexRequirement;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 
+use super::output_format::FORMATS;
 use super::{ExportOptions, OutputFormat, export_stream};
 
 /// Registers the VOTable and FITS formats for `COPY ... STORED AS`.
 pub fn register_copy_formats(ctx: &SessionContext) -> Result<()> {
     let state = ctx.state_ref();
     let mut state = state.write();
-    let votable = ["votable", "vot", "xml"].map(|e| (e, CopyKind::Votable));
-    let fits = crate::formats::fits::FITS_EXTENSIONS.map(|e| (e, CopyKind::Fits));
-    for (ext, kind) in votable.into_iter().chain(fits) {
-        state.register_file_format(
-            Arc::new(ExportFormatFactory {
-                ext: ext.to_string(),
-                kind,
-            }),
-            true,
-        )?;
+    for spec in &FORMATS {
+        for name in spec.copy_names {
+            state.register_file_format(
+                Arc::new(ExportFormatFactory {
+                    ext: name.to_string(),
+                    kind: spec.format,
+                }),
+                true,
+            )?;
+        }
     }
     Ok(())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CopyKind {
-    Votable,
-    Fits,
 }
 
 /// A `STORED AS` name for one of skyql's export formats.
 #[derive(Debug)]
 pub struct ExportFormatFactory {
     ext: String,
-    kind: CopyKind,
+    kind: OutputFormat,
 }
 
 impl GetExt for ExportFormatFactory {
@@ -77,15 +73,14 @@ impl FileFormatFactory for ExportFormatFactory {
         _state: &dyn Session,
         format_options: &HashMap<String, String>,
     ) -> Result<Arc<dyn FileFormat>> {
-        let mut format = match self.kind {
-            CopyKind::Votable => OutputFormat::Votable,
-            CopyKind::Fits => OutputFormat::Fits,
-        };
+        let mut format = self.kind;
         for (key, value) in format_options {
             let key = key.strip_prefix("format.").unwrap_or(key);
             match (self.kind, key, value.to_ascii_lowercase().as_str()) {
-                (CopyKind::Votable, "serialization", "tabledata") => format = OutputFormat::Votable,
-                (CopyKind::Votable, "serialization", "binary2") => {
+                (OutputFormat::Votable, "serialization", "tabledata") => {
+                    format = OutputFormat::Votable
+                }
+                (OutputFormat::Votable, "serialization", "binary2") => {
                     format = OutputFormat::VotableBinary2
                 }
                 (_, "single_file_output" | "execution.keep_partition_by_columns", _) => {}
@@ -107,10 +102,7 @@ impl FileFormatFactory for ExportFormatFactory {
     fn default(&self) -> Arc<dyn FileFormat> {
         Arc::new(ExportFileFormat {
             ext: self.ext.clone(),
-            format: match self.kind {
-                CopyKind::Votable => OutputFormat::Votable,
-                CopyKind::Fits => OutputFormat::Fits,
-            },
+            format: self.kind,
         })
     }
 }

@@ -8,9 +8,12 @@
 //! [`copy_format`]).
 
 pub mod copy_format;
+pub mod output_format;
 mod parallel_rows;
 pub mod special_file;
 pub mod table;
+
+pub use output_format::OutputFormat;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,83 +34,6 @@ use crate::formats::votable::write::{DocumentInfo, Serialization, VotableWriter}
 use crate::formats::{csv, fits, parquet};
 use parallel_rows::write_rows_in_parallel;
 use special_file::SpecialFile;
-
-/// Output formats of `skyql query` and `COPY ... STORED AS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    /// A table for people (the whole result is held in memory).
-    Table,
-    /// RFC 4180 CSV with a header row.
-    Csv,
-    /// A JSON array of objects.
-    Json,
-    /// Parquet with the VOParquet metadata keys.
-    Parquet,
-    /// VOTable 1.4, TABLEDATA serialization.
-    Votable,
-    /// VOTable 1.4, BINARY2 serialization.
-    VotableBinary2,
-    /// FITS binary table (BINTABLE).
-    Fits,
-}
-
-impl OutputFormat {
-    /// Every format, in the order `--help` lists them.
-    pub const ALL: [OutputFormat; 7] = [
-        OutputFormat::Table,
-        OutputFormat::Csv,
-        OutputFormat::Json,
-        OutputFormat::Parquet,
-        OutputFormat::Votable,
-        OutputFormat::VotableBinary2,
-        OutputFormat::Fits,
-    ];
-
-    /// The name of the format on the command line (`--format NAME`).
-    pub fn name(self) -> &'static str {
-        match self {
-            OutputFormat::Table => "table",
-            OutputFormat::Csv => "csv",
-            OutputFormat::Json => "json",
-            OutputFormat::Parquet => "parquet",
-            OutputFormat::Votable => "votable",
-            OutputFormat::VotableBinary2 => "votable-binary2",
-            OutputFormat::Fits => "fits",
-        }
-    }
-
-    /// The format of a name (`votable`, `csv`, ...).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    /// The format a file name announces by its extension (`.vot` and `.xml` are VOTable
-    /// TABLEDATA, `.fits`/`.fit`/`.fts` FITS, `.csv`, `.json`, `.parquet`/`.pq`), if any.
-    pub fn from_extension(path: &Path) -> Option<Self> {
-        let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
-        Some(match ext.as_str() {
-            "vot" | "votable" | "xml" => OutputFormat::Votable,
-            e if fits::FITS_EXTENSIONS.contains(&e) => OutputFormat::Fits,
-            "csv" => OutputFormat::Csv,
-            "json" => OutputFormat::Json,
-            "parquet" | "pq" => OutputFormat::Parquet,
-            "txt" => OutputFormat::Table,
-            _ => return None,
-        })
-    }
-
-    /// The usual file extension of the format.
-    pub fn extension(self) -> &'static str {
-        match self {
-            OutputFormat::Table => "txt",
-            OutputFormat::Csv => "csv",
-            OutputFormat::Json => "json",
-            OutputFormat::Parquet => "parquet",
-            OutputFormat::Votable | OutputFormat::VotableBinary2 => "vot",
-            OutputFormat::Fits => "fits",
-        }
-    }
-}
 
 /// Options of an export.
 #[derive(Debug, Clone)]

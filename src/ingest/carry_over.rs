@@ -14,7 +14,10 @@ use crate::catalog::parquet_io::{read_parquet, write_parquet};
 use crate::schema;
 
 /// Star rows of a field in the previous version.
-pub(super) fn previous_stars(dir: Option<&PathBuf>, field: &str) -> Result<BTreeMap<String, StarRecord>> {
+pub(super) fn previous_stars(
+    dir: Option<&PathBuf>,
+    field: &str,
+) -> Result<BTreeMap<String, StarRecord>> {
     let mut records = BTreeMap::new();
     if let Some(dir) = dir {
         for file in parquet_files(dir)? {

@@ -143,7 +143,10 @@ fn walk_once(
         None if explicit => d.rejects.push(Reject::rejected(
             path,
             "file",
-            "unknown format: name it .fits, .time, .mjd, .pysis or .tbl, or give --format (skyql ingest --detect FILE suggests one)",
+            format!(
+                "unknown format: --format auto reads {}; give --format (skyql ingest --detect FILE suggests one)",
+                super::described::recognised_names()
+            ),
         )),
         None => {
             d.skipped += 1;

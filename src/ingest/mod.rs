@@ -60,4 +60,3 @@ pub trait Progress: Send + Sync + std::fmt::Debug {
     /// Reading is over.
     fn finish(&self);
 }
-

@@ -74,4 +74,3 @@ pub(super) fn reference_wcs(images: &[RecordBatch]) -> Result<References> {
     }
     Ok(out)
 }
-

@@ -52,7 +52,10 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
         run.report.rejects.push(Reject::warning(
             path,
             "file",
-            "skipped: its name announces no known format (.fits, .time, .mjd, .pysis, .tbl); give --format to read it",
+            format!(
+                "skipped: its name announces no known format (--format auto reads {}); give --format to read it",
+                described::recognised_names()
+            ),
         ));
     }
     let fits: Vec<&InputFile> = found
@@ -637,4 +640,3 @@ fn without_paths(batch: &RecordBatch, paths: &HashSet<&str>) -> Result<RecordBat
         batch, &keep,
     )?)
 }
-

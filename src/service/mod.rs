@@ -586,19 +586,6 @@ fn reads_only_files(plan: &datafusion::logical_expr::LogicalPlan) -> bool {
     files
 }
 
-/// The MIME type of a result format.
-pub fn mime(format: OutputFormat) -> &'static str {
-    match format {
-        OutputFormat::Votable => "application/x-votable+xml",
-        OutputFormat::VotableBinary2 => "application/x-votable+xml;serialization=BINARY2",
-        OutputFormat::Csv => "text/csv",
-        OutputFormat::Fits => "application/fits",
-        OutputFormat::Parquet => "application/vnd.apache.parquet",
-        OutputFormat::Json => "application/json",
-        OutputFormat::Table => "text/plain",
-    }
-}
-
 /// A response streaming the file at `path` (an asynchronous job's result), read as a
 /// spilled synchronous result is.
 pub fn streamed_file(path: &Path, content_type: &'static str, rows: u64) -> Response {

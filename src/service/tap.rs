@@ -13,7 +13,7 @@ use axum::routing::get;
 
 use super::params::Params;
 use super::{
-    AppState, Query, QueryError, error_response, mime, result_options, run_query_spooled,
+    AppState, Query, QueryError, error_response, result_options, run_query_spooled,
     spooled_response,
 };
 use crate::export::OutputFormat;
@@ -36,7 +36,7 @@ async fn sync(
     let options = result_options(&request.sql, request.maxrec);
     let query = Query::Sql(request.sql.clone());
     match run_query_spooled(&state, &query, request.format, options, timeout).await {
-        Ok(result) => spooled_response(result, mime(request.format)),
+        Ok(result) => spooled_response(result, request.format.mime()),
         Err(e) => error_response(&e),
     }
 }
@@ -78,10 +78,14 @@ impl TapRequest {
             .filter(|q| !q.trim().is_empty())
             .ok_or_else(|| bad("QUERY is missing".into()))?
             .to_string();
-        let format = match params.get("RESPONSEFORMAT").or_else(|| params.get("FORMAT")) {
-            Some(f) => output_format(f).ok_or_else(|| {
+        let format = match params
+            .get("RESPONSEFORMAT")
+            .or_else(|| params.get("FORMAT"))
+        {
+            Some(f) => OutputFormat::from_response_format(f).ok_or_else(|| {
                 bad(format!(
-                    "RESPONSEFORMAT={f} is not offered: votable, votable/b2, csv, fits, parquet (see /tap/capabilities)"
+                    "RESPONSEFORMAT={f} is not offered: {} (see /tap/capabilities)",
+                    crate::export::output_format::service_aliases()
                 ))
             })?,
             None => OutputFormat::Votable,
@@ -101,28 +105,4 @@ impl TapRequest {
             maxrec,
         })
     }
-}
-
-/// The format a RESPONSEFORMAT names: a MIME type or a short name.
-pub fn output_format(name: &str) -> Option<OutputFormat> {
-    let n = name.trim().to_ascii_lowercase().replace(' ', "");
-    Some(match n.as_str() {
-        "votable"
-        | "vot"
-        | "application/x-votable+xml"
-        | "text/xml"
-        | "application/x-votable+xml;serialization=tabledata"
-        | "application/x-votable+xml;serialization=td" => OutputFormat::Votable,
-        "votable/b2"
-        | "votable-binary2"
-        | "binary2"
-        | "application/x-votable+xml;serialization=binary2"
-        | "application/x-votable+xml;serialization=b2" => OutputFormat::VotableBinary2,
-        "csv" | "text/csv" | "text/csv;header=present" => OutputFormat::Csv,
-        "fits" | "application/fits" => OutputFormat::Fits,
-        "parquet" | "application/vnd.apache.parquet" | "application/x-parquet" => {
-            OutputFormat::Parquet
-        }
-        _ => return None,
-    })
 }

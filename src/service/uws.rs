@@ -694,7 +694,7 @@ async fn result(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
         // reads the unlinked file to its end).
         Some(Some(r)) => {
             let path = state.jobs_dir.path().join(&r.file);
-            streamed_file(&path, super::mime(r.output_format()), r.rows)
+            streamed_file(&path, r.output_format().mime(), r.rows)
         }
         Some(None) => text(
             StatusCode::NOT_FOUND,

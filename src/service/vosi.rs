@@ -163,21 +163,11 @@ fn capabilities_document(base: &str, c: &ServiceConfig) -> String {
     x.push_str("      <languageFeatures type=\"ivo://ivoa.net/std/TAPRegExt#features-adql-common-table\">\n        <feature><form>WITH</form></feature>\n      </languageFeatures>\n");
     x.push_str("      <languageFeatures type=\"ivo://ivoa.net/std/TAPRegExt#features-adql-offset\">\n        <feature><form>OFFSET</form></feature>\n      </languageFeatures>\n");
     x.push_str("    </language>\n");
-    for (mime, alias, id) in [
-        (
-            "application/x-votable+xml",
-            "votable",
-            Some("ivo://ivoa.net/std/TAPRegExt#output-votable-td"),
-        ),
-        (
-            "application/x-votable+xml;serialization=BINARY2",
-            "votable/b2",
-            Some("ivo://ivoa.net/std/TAPRegExt#output-votable-binary2"),
-        ),
-        ("text/csv", "csv", None),
-        ("application/fits", "fits", None),
-        ("application/vnd.apache.parquet", "parquet", None),
-    ] {
+    for spec in &crate::export::output_format::FORMATS {
+        let Some(alias) = spec.service_alias else {
+            continue;
+        };
+        let (mime, id) = (spec.mime, spec.tapregext_id);
         match id {
             Some(id) => {
                 let _ = writeln!(x, "    <outputFormat ivo-id=\"{id}\">");

@@ -73,6 +73,53 @@ pub fn load_file(path: &Path) -> Result<&'static FormatDescription> {
     Ok(Box::leak(Box::new(d)))
 }
 
+/// The names `--format auto` reads, for messages: FITS by its extensions, then each
+/// shipped light-curve format with the first of its name patterns that reads as a glob
+/// (`\\.time$` is `*.time`). Derived from the descriptions, so that a new format's names
+/// appear in every message without being written there.
+pub fn recognised_names() -> String {
+    let fits = crate::formats::fits::FITS_EXTENSIONS
+        .iter()
+        .map(|e| format!("*.{e}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut parts = vec![format!("FITS ({fits})")];
+    for d in shipped().unwrap_or_default().iter().filter(|d| d.auto) {
+        match d.file_names.iter().find_map(|r| as_glob(r.as_str())) {
+            Some(glob) => parts.push(format!("{} ({glob})", d.name)),
+            None => parts.push(d.name.clone()),
+        }
+    }
+    parts.join(", ")
+}
+
+/// A name pattern as a glob, when it is a literal name with `.*` wildcards, anchored or
+/// ending in an extension.
+fn as_glob(pattern: &str) -> Option<String> {
+    let body = pattern.strip_suffix('$')?;
+    let (body, anchored) = match body.strip_prefix('^') {
+        Some(rest) => (rest, true),
+        None => (body, false),
+    };
+    let mut glob = String::from(if anchored { "" } else { "*" });
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'.') => {
+                chars.next();
+                glob.push('.');
+            }
+            '.' if chars.peek() == Some(&'*') => {
+                chars.next();
+                glob.push('*');
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' || c == '-' => glob.push(c),
+            _ => return None,
+        }
+    }
+    Some(glob)
+}
+
 /// The shipped description `--format auto` picks for a file name, if one claims it.
 pub fn for_file_name(name: &str) -> Option<&'static FormatDescription> {
     shipped()
@@ -84,6 +131,22 @@ pub fn for_file_name(name: &str) -> Option<&'static FormatDescription> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognised_names_come_from_the_descriptions() {
+        let names = recognised_names();
+        for part in [
+            "FITS (*.fits, *.fit, *.fts)",
+            "eros (*.time)",
+            "macho (lc_*.mjd)",
+            "kmtnet (*.pysis)",
+            "ipac (*.tbl)",
+            "moa",
+        ] {
+            assert!(names.contains(part), "{names}");
+        }
+        assert_eq!(as_glob(r"^star[A-Z]+\d+\.dat$"), None);
+    }
 
     #[test]
     fn every_shipped_description_compiles_and_auto_claims_distinct_names() {

@@ -9,8 +9,9 @@
 //! partitions instead (`SortPreservingMergeExec`), aggregates once in `Single` mode in
 //! star order (each star's samples freed when the next star starts), then hash-partitions
 //! the small result as the final aggregate did, so that the plan above sees the same
-//! partitioning and ordering. It applies only when every aggregate of the node is one of
-//! these and the merged input is ordered on a group key (else the plan is unchanged).
+//! partitioning and ordering. It applies only when every aggregate of the node holds every
+//! sample (its partial state is lists) and the merged input is ordered on a group key
+//! (else the plan is unchanged).
 //!
 //! When the files' statistics show that no two files share a value of that key (a
 //! survey's files each hold their own run of star ids), there is nothing to merge: the
@@ -24,8 +25,10 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::config::ConfigOptions;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
@@ -38,9 +41,6 @@ use datafusion::physical_plan::{
 };
 
 use super::key_range_partitions::key_range_partitions;
-
-/// The aggregates whose partial state is every sample of the group.
-const SAMPLE_AGGREGATES: [&str; 2] = ["lc_stats", "stetson_j"];
 
 /// The rule; add it last with `SessionStateBuilder::with_physical_optimizer_rule`.
 #[derive(Debug, Default)]
@@ -201,9 +201,20 @@ fn leading_group_key<'a>(
 }
 
 fn only_sample_aggregates(node: &AggregateExec) -> bool {
-    !node.aggr_expr().is_empty()
-        && node
-            .aggr_expr()
-            .iter()
-            .all(|a| SAMPLE_AGGREGATES.contains(&a.fun().name()))
+    !node.aggr_expr().is_empty() && node.aggr_expr().iter().all(|a| holds_every_sample(a))
+}
+
+/// Whether an aggregate's partial state is every sample of its group: each field of its
+/// state a list (`lc_stats`, `stetson_j`, and DataFusion's `array_agg`, `median`, the
+/// DISTINCT forms), known by what the aggregate is rather than by its name.
+fn holds_every_sample(aggregate: &AggregateFunctionExpr) -> bool {
+    aggregate.state_fields().is_ok_and(|fields| {
+        !fields.is_empty()
+            && fields.iter().all(|f| {
+                matches!(
+                    f.data_type(),
+                    DataType::List(_) | DataType::LargeList(_) | DataType::ListView(_)
+                )
+            })
+    })
 }
