@@ -248,6 +248,29 @@ fn the_cluster_gives_the_embedded_rows() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(words), "{sql}: {err}");
     }
+    // A table only the client can read (read whole, or a custom provider) is refused
+    // before anything runs, naming what it is and how to convert it.
+    let vot = tmp.path().join("list.vot");
+    std::fs::write(
+        &vot,
+        "<?xml version=\"1.0\"?><VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\"><RESOURCE><TABLE><FIELD name=\"star_id\" datatype=\"char\" arraysize=\"*\"/><DATA><TABLEDATA><TR><TD>x</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>",
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["query", "--catalog", cat.to_str().unwrap()])
+        .args(["--cluster", &cluster.url, "--table"])
+        .arg(format!("list={}", vot.display()))
+        .arg("SELECT count(*) FROM list")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("is a VOTable, which a cluster cannot read")
+            && err.contains("--output list.parquet")
+            && !err.contains("Internal error"),
+        "{err}"
+    );
     // The nodes say what happened: executors registering, jobs and their tasks.
     let scheduler_log = std::fs::read_to_string(tmp.path().join("cluster/scheduler.log")).unwrap();
     assert!(

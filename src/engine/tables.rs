@@ -187,23 +187,43 @@ pub async fn register_file(
     path: &Path,
     cluster: bool,
 ) -> Result<()> {
+    // Only listing tables (Parquet, CSV) travel to a cluster's executors: the others are
+    // refused before they are read, naming what they are.
+    let local = |kind: &str| -> Result<()> {
+        if cluster {
+            bail!(
+                "--table {name}: {} is {kind}, which a cluster cannot read (Ballista sends only \
+                 Parquet and CSV tables to its executors); convert it first, e.g. `skyql query \
+                 --table {name}={} --output {name}.parquet 'SELECT * FROM {name}'`, and give \
+                 the Parquet file",
+                path.display(),
+                path.display()
+            );
+        }
+        Ok(())
+    };
     // `file.fits#HDU` before the CDS `ReadMe#table.dat` form.
     if let Some((file, hdu)) = super::fits_table::split_hdu(path).filter(|_| !path.exists()) {
+        local("a FITS table")?;
         return super::fits_table::register_fits_table(ctx, name, file, Some(hdu));
     }
     if let Some((readme, data)) = crate::formats::cds::locate(path) {
+        local("a CDS table")?;
         return register_cds(ctx, name, &readme, &data);
     }
     if !path.exists() {
         bail!("--table {name}: {} does not exist", path.display());
     }
     if super::fits_table::is_fits_name(path) {
+        local("a FITS table")?;
         return super::fits_table::register_fits_table(ctx, name, path, None);
     }
     if let Some(dir) = crate::hats::hats_catalog_dir(path) {
+        local("a HATS catalogue")?;
         return crate::hats::register_hats(ctx, name, &dir).await;
     }
     if crate::formats::text::is_text_catalogue(path) {
+        local("a text catalogue")?;
         return register_text(ctx, name, path);
     }
     let p = path.to_string_lossy().to_string();
@@ -246,7 +266,10 @@ pub async fn register_file(
                 }
             }
         }
-        "vot" | "votable" | "xml" => register_votable(ctx, name, path)?,
+        "vot" | "votable" | "xml" => {
+            local("a VOTable")?;
+            register_votable(ctx, name, path)?
+        }
         other => bail!(
             "--table {name}: unsupported file type '.{other}' for {} (CSV with a header row, TSV, text .txt/.dat/.tbl, .gz/.bz2/.zst compressed, Parquet, VOTable, FITS tables (file.fits or file.fits#HDU), a CDS .dat with its ReadMe beside it, or a HATS directory)",
             path.display()
