@@ -45,6 +45,20 @@ fn data_lines(rel: &str) -> u64 {
         .count() as u64
 }
 
+/// The `quarters` table describes the mosaic of the survey whose conventions the
+/// catalogue is ingested with, and only once the catalogue holds something of it.
+#[test]
+fn a_catalogue_of_other_surveys_has_no_eros_quarters() {
+    let (_tmp, cat, _) = ingest(&["lightcurves/ogle/starBLG234.6.I.218982.dat"], &[]);
+    let count = || query_csv(&cat, "SELECT count(*) AS n FROM quarters")[0]["n"].clone();
+    assert_eq!(count(), "0");
+    ingest_file(&data("lightcurves/eros2/lm0010n22323.time"), &cat, &[]);
+    assert_eq!(count(), "32");
+    // Kept by later ingests of other surveys.
+    ingest_file(&data("lightcurves/moa/lcMB20208.moa2r"), &cat, &[]);
+    assert_eq!(count(), "32");
+}
+
 #[test]
 fn file_names_choose_the_description_and_every_line_is_written() {
     let files = [

@@ -76,8 +76,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
     let images = run.write_images(&image_rows)?;
     run.write_fits_tables(&tables)?;
     run.carry_measurements(&new_curves)?;
+    let survey_held = run.holds_the_survey(&images, &new_curves.stars)?;
     run.write_stars(&images, &image_rows, new_curves.stars)?;
-    let all_inputs = run.write_small_tables(&images)?;
+    let all_inputs = run.write_small_tables(&images, survey_held)?;
     let image_files = (fits.len() - tables.len()) as u64;
     run.publish(writer, image_files, &all_inputs, start)
 }
@@ -494,8 +495,44 @@ impl<'a> IngestRun<'a> {
         }
     }
 
-    /// Step 5: fields, quarters and inputs; returns every input file recorded.
-    fn write_small_tables(&mut self, images: &[RecordBatch]) -> Result<BTreeMap<String, InputRow>> {
+    /// Whether the new version holds anything of the survey whose conventions it is
+    /// ingested with: its images (named by those conventions), light curves of that
+    /// survey, or a previous version that did. A catalogue of other surveys' light curves
+    /// (OGLE, MACHO) gets an empty `quarters` table, not the mosaic of a camera it never
+    /// saw.
+    fn holds_the_survey(&self, images: &[RecordBatch], new_stars: &NewStars) -> Result<bool> {
+        let survey = &self.opts.conventions.survey;
+        if images.iter().any(|b| b.num_rows() > 0)
+            || new_stars
+                .values()
+                .flat_map(|stars| stars.values())
+                .any(|(star, _)| &star.survey == survey)
+        {
+            return Ok(true);
+        }
+        Ok(match &self.prev_dir {
+            Some(p) if p.join("quarters.parquet").exists() => {
+                read_parquet(&p.join("quarters.parquet"))?
+                    .iter()
+                    .any(|b| b.num_rows() > 0)
+            }
+            _ => false,
+        })
+    }
+
+    /// Step 5: fields, quarters (when the survey is held) and inputs; returns every input
+    /// file recorded.
+    fn write_small_tables(
+        &mut self,
+        images: &[RecordBatch],
+        survey_held: bool,
+    ) -> Result<BTreeMap<String, InputRow>> {
+        let quarters = quarters_batch(&self.opts.conventions)?;
+        let quarters = if survey_held {
+            quarters
+        } else {
+            quarters.slice(0, 0)
+        };
         write_parquet(
             &self.staging.join("fields.parquet"),
             schema::fields_schema(),
@@ -504,7 +541,7 @@ impl<'a> IngestRun<'a> {
         write_parquet(
             &self.staging.join("quarters.parquet"),
             schema::quarters_schema(),
-            &[quarters_batch(&self.opts.conventions)?],
+            &[quarters],
         )?;
         let mut all_inputs = match &self.prev_dir {
             Some(p) if p.join("inputs.parquet").exists() => {

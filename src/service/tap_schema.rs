@@ -71,7 +71,9 @@ fn description(table: &str) -> &'static str {
             "One row per star: identifiers, pixel and sky positions, HEALPix index, counts and mean magnitudes per colour"
         }
         "fields" => "One row per survey field: image counts, centre and extent",
-        "quarters" => "One row per CCD quarter of the mosaic: offsets and the central quarter",
+        "quarters" => {
+            "One row per CCD quarter of the survey's mosaic: offsets and the central quarter (empty while the catalogue holds nothing of the survey)"
+        }
         "inputs" => "One row per ingested input file, with its accounting",
         "measurement_counts" => {
             "Counts of measurements per field, colour, CCD and quarter, written with each catalogue version"
