@@ -346,3 +346,73 @@ fn a_short_csv_line_is_named_with_the_whole_path_and_the_field_counts() {
     );
     assert!(!err.contains("Arrow error"), "{err}");
 }
+
+/// A CSV `--table` whose numbers hold a word: in the lines DataFusion infers the types
+/// from, after them, or a short line read by the query. Each is named (file, line, column)
+/// by default, and `--bad-lines skip` leaves them out with their count.
+#[test]
+fn bad_csv_lines_are_named_or_skipped_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, bad_at: usize, bad: &str| {
+        let path = tmp.path().join(name);
+        let mut text = String::from("star_id,mag,err\n");
+        for i in 0..3000 {
+            if i == bad_at {
+                text.push_str(bad);
+            } else {
+                text.push_str(&format!("s{i},{}.25,0.01\n", 15 + i % 4));
+            }
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let cases = [
+        (
+            write("early.csv", 30, "s30,abc,0.01\n"),
+            "line 32: 'abc' in column mag is not a number",
+        ),
+        (
+            write("late.csv", 2500, "s2500,abc,0.01\n"),
+            "line 2502: 'abc' in column mag is not a number",
+        ),
+        (
+            write("short.csv", 2500, "s2500,17.2\n"),
+            "line 2502 has 2 fields where the header has 3",
+        ),
+    ];
+    for (path, words) in &cases {
+        let table = format!("--table=t={}", path.display());
+        let err = Skyql::new(["query", "SELECT avg(mag) FROM t", &table]).fails();
+        assert!(
+            err.contains(&format!("{}: {words}", path.display()))
+                && err.contains("--bad-lines skip"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("Arrow error") && !err.contains("Internal error"),
+            "{err}"
+        );
+        let out = Skyql::new(["query", "--format", "csv", "--bad-lines", "skip", &table])
+            .args(["SELECT count(*) AS n, avg(mag) AS m FROM t"])
+            .output();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("1 line(s) left out") && stderr.contains(words),
+            "{stderr}"
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("n,m\n2999,"));
+    }
+}
+
+#[test]
+fn a_text_column_given_to_avg_is_said_in_words() {
+    let err = Skyql::new(["query", "SELECT avg(x) FROM (VALUES ('a')) AS t(x)"]).fails();
+    assert!(
+        err.contains("avg() does not take these arguments: avg(Utf8)")
+            && err.contains("avg(Float64)")
+            && err.contains("CAST("),
+        "{err}"
+    );
+    assert!(!err.contains("Internal error"), "{err}");
+}

@@ -77,17 +77,40 @@ fn a_whitespace_separated_file_without_header_gets_numbered_columns() {
 }
 
 #[test]
-fn a_line_with_missing_fields_is_reported_and_the_rest_kept() {
+fn a_line_with_missing_fields_is_an_error_or_left_out_and_counted() {
     let text = String::from_utf8(ogle_text()).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     lines[10] = "OGLE-LMC-BROKEN\tLMC1.1";
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ogle.txt");
     std::fs::write(&file, lines.join("\n")).unwrap();
-    let (rows, stderr) = query(&file, "SELECT count(*) AS n FROM t");
-    assert_eq!(rows[0]["n"], "299");
+    let arg = format!("t={}", file.display());
+    let err = Skyql::new(["query", "--table", &arg, "SELECT count(*) FROM t"]).fails();
     assert!(
-        stderr.contains("ogle.txt: line 11: 2 fields where the header has 39"),
+        err.contains("ogle.txt: line 11 has 2 fields where the header has 39 (1 bad line(s)")
+            && err.contains("--bad-lines skip"),
+        "{err}"
+    );
+    let out = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "--bad-lines",
+        "skip",
+        "--table",
+        &arg,
+    ])
+    .args(["SELECT count(*) AS n FROM t"])
+    .output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        csv_rows(&String::from_utf8_lossy(&out.stdout))[0]["n"],
+        "299"
+    );
+    assert!(
+        stderr.contains("1 line(s) left out")
+            && stderr.contains("ogle.txt: line 11 has 2 fields where the header has 39"),
         "{stderr}"
     );
 }

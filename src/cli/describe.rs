@@ -18,7 +18,13 @@ pub(crate) struct DescribeArgs {
 }
 
 pub(crate) async fn run(args: DescribeArgs) -> Result<()> {
-    let engine = Engine::open(args.catalog.catalog.as_deref(), EngineOptions::default())?;
+    let engine = Engine::open(
+        args.catalog.catalog.as_deref(),
+        EngineOptions {
+            bad_lines: args.catalog.bad_lines,
+            ..EngineOptions::default()
+        },
+    )?;
     let ctx = engine
         .session(&ExtraTable::parse_all(&args.catalog.tables)?)
         .await?;

@@ -47,6 +47,7 @@ pub(crate) async fn run(args: HatsArgs) -> Result<()> {
         anyhow::bail!("--margin-arcsec must be above 0 and at most 3600");
     }
     let options = EngineOptions {
+        bad_lines: args.catalog.bad_lines,
         read_only: true,
         ..EngineOptions::default()
     };

@@ -128,6 +128,11 @@ pub(crate) struct OptionalCatalog {
     /// beside it, or a HATS catalogue or collection directory.
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
+    /// A line of a --table text file (CSV, TSV, text catalogue) with another number of
+    /// fields than the header, or a word in a column of numbers: `error` names it and
+    /// stops; `skip` leaves such lines out (the file is then read whole) and says how many.
+    #[arg(long, value_enum, default_value = "error")]
+    bad_lines: crate::formats::text_lines::BadLines,
 }
 
 /// Stack of the threads that plan and run queries: a deeply nested expression (a chain of
@@ -225,7 +230,9 @@ fn user_facing(text: &str) -> String {
             "give a larger --memory-limit",
         )
         .replace("`datafusion.runtime.memory_limit`", "--memory-limit");
-    if let Some(usage) = signature_mismatch(&text) {
+    if let Some(usage) =
+        signature_mismatch(&text).or_else(|| crate::engine::user_error::signature_message(&text))
+    {
         return usage;
     }
     let parts: Vec<&str> = text.split(": ").collect();

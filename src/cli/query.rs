@@ -181,6 +181,7 @@ async fn query(args: QueryArgs) -> Result<()> {
         cluster: args.cluster.clone(),
         one_query: true,
         unchecked_reads: false,
+        bad_lines: args.catalog.bad_lines,
     };
     let engine = Engine::open(args.catalog.catalog.as_deref(), options)?;
     if let Some(out) = &args.output {
@@ -218,7 +219,12 @@ async fn query(args: QueryArgs) -> Result<()> {
     };
     let summary = match write_result(df, format, args.output.as_deref(), &export).await {
         Ok(s) => s,
-        Err(e) => return Err(damaged_files(copy_failed(e, copy.as_deref()), &engine)),
+        Err(e) => {
+            if let Some(words) = crate::engine::tables::explain_read_error(&ctx, &extra, &e).await {
+                bail!("{words}");
+            }
+            return Err(damaged_files(copy_failed(e, copy.as_deref()), &engine));
+        }
     };
     if to_stdout && summary.overflow {
         eprintln!(

@@ -33,7 +33,10 @@ pub(crate) async fn run(args: ShellArgs) -> Result<()> {
     // The shell follows the catalogue: each statement runs on the version published last.
     let mut session = FollowingSession::open(
         args.catalog.catalog.clone(),
-        EngineOptions::default(),
+        EngineOptions {
+            bad_lines: args.catalog.bad_lines,
+            ..EngineOptions::default()
+        },
         ExtraTable::parse_all(&args.catalog.tables)?,
     )
     .await?;
@@ -160,7 +163,10 @@ async fn run_statement(session: &mut FollowingSession, sql: &str, adql: bool) {
     tokio::select! {
         result = run => {
             if let Err(e) = result {
-                eprintln!("error: {e:#}");
+                match crate::engine::tables::explain_read_error(session.ctx(), session.extra(), &e).await {
+                    Some(words) => eprintln!("error: {words}"),
+                    None => eprintln!("error: {e:#}"),
+                }
             }
         }
         _ = tokio::signal::ctrl_c() => eprintln!("cancelled"),

@@ -90,6 +90,11 @@ impl FollowingSession {
         &self.engine
     }
 
+    /// The `--table` files every version's session has.
+    pub fn extra(&self) -> &[ExtraTable] {
+        &self.extra
+    }
+
     /// The session of the version followed.
     pub fn ctx(&self) -> &SessionContext {
         &self.ctx

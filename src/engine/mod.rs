@@ -84,6 +84,8 @@ pub struct EngineOptions {
     /// Catalogue files read without their block checksums: only for `skyql bench
     /// checksums`, which measures what the checks cost.
     pub unchecked_reads: bool,
+    /// What a bad line of a `--table` text file does (`--bad-lines`).
+    pub bad_lines: crate::formats::text_lines::BadLines,
 }
 
 /// A catalogue (or none) and the options of every session built from it.
@@ -339,7 +341,14 @@ impl Engine {
                     t.name
                 );
             }
-            tables::register_file(ctx, &t.name, &t.path, self.options.cluster.is_some()).await?;
+            tables::register_file(
+                ctx,
+                &t.name,
+                &t.path,
+                self.options.cluster.is_some(),
+                self.options.bad_lines,
+            )
+            .await?;
         }
         Ok(())
     }

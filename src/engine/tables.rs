@@ -17,6 +17,7 @@ use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
 
 use super::counted_text_table::{COUNTED_TEXT_BYTES, CountedTextTable, data_rows};
 use crate::catalog::Catalog;
+use crate::formats::text_lines::{self, BadLines};
 use crate::schema;
 
 /// An extra table of a session: a file registered under a name.
@@ -186,6 +187,7 @@ pub async fn register_file(
     name: &str,
     path: &Path,
     cluster: bool,
+    bad_lines: BadLines,
 ) -> Result<()> {
     // Only listing tables (Parquet, CSV) travel to a cluster's executors: the others are
     // refused before they are read, naming what they are.
@@ -224,7 +226,7 @@ pub async fn register_file(
     }
     if crate::formats::text::is_text_catalogue(path) {
         local("a text catalogue")?;
-        return register_text(ctx, name, path);
+        return register_text(ctx, name, path, bad_lines);
     }
     let p = path.to_string_lossy().to_string();
     let ext = path
@@ -236,6 +238,11 @@ pub async fn register_file(
             .register_parquet(name, &p, ParquetReadOptions::default())
             .await
             .with_context(|| format!("--table {name}: cannot read {}", path.display()))?,
+        // Bad lines left out: the file is read whole, as a text catalogue is.
+        "csv" | "tsv" | "txt" if bad_lines == BadLines::Skip => {
+            local("a CSV file read with --bad-lines skip")?;
+            register_text(ctx, name, path, bad_lines)?
+        }
         "csv" | "tsv" | "txt" => {
             let delimiter = if ext == "tsv" { b'\t' } else { b',' };
             let options = CsvReadOptions::new()
@@ -254,6 +261,15 @@ pub async fn register_file(
                     Some(words) => anyhow::anyhow!("{cannot}: {words}"),
                     None => anyhow::Error::new(e).context(cannot),
                 });
+            }
+            // The column types come from the first lines: a word among the numbers of a
+            // column there would make it text, and its numbers unusable, without a word.
+            let sample = text_lines::bad_lines_in_sample(path, delimiter as char, SCHEMA_SAMPLE)?;
+            if let Some(first) = sample.first() {
+                bail!(
+                    "--table {name}: {}: {first}; correct the file, or give --bad-lines skip to leave such lines out",
+                    path.display()
+                );
             }
             let small = path
                 .metadata()
@@ -293,9 +309,64 @@ fn register_cds(ctx: &SessionContext, name: &str, readme: &Path, data: &Path) ->
     register_batch(ctx, name, table.batch)
 }
 
-/// A text catalogue (compressed, commented or whitespace-separated).
-fn register_text(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
-    let table = crate::formats::text::read_text(path).with_context(|| format!("--table {name}"))?;
+/// The lines DataFusion reads to infer a CSV file's column types (its
+/// `schema_infer_max_records` default).
+const SCHEMA_SAMPLE: usize = 1000;
+
+/// The first bad line of the CSV `--table` files of `extra`, in words, when a query that
+/// reads them failed on a value or a line (`e`'s root an Arrow CSV or parse error, which
+/// gives neither the file nor, for a file read in parallel ranges, the line in the file).
+/// The files are read again, a line at a time, against the types the tables were given.
+pub async fn explain_read_error(
+    ctx: &SessionContext,
+    extra: &[ExtraTable],
+    e: &anyhow::Error,
+) -> Option<String> {
+    let failed_reading = e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<datafusion::error::DataFusionError>().map(|d| d.find_root()),
+            Some(datafusion::error::DataFusionError::ArrowError(arrow, _))
+                if matches!(
+                    arrow.as_ref(),
+                    datafusion::arrow::error::ArrowError::CsvError(_)
+                        | datafusion::arrow::error::ArrowError::ParseError(_)
+                )
+        )
+    });
+    if !failed_reading {
+        return None;
+    }
+    for t in extra {
+        let ext = t
+            .path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if !matches!(ext.as_str(), "csv" | "tsv" | "txt") {
+            continue;
+        }
+        let Ok(provider) = ctx.table_provider(t.name.as_str()).await else {
+            continue;
+        };
+        let separator = if ext == "tsv" { '\t' } else { ',' };
+        if let Ok(Some(bad)) =
+            text_lines::first_bad_csv_line(&t.path, separator, &provider.schema())
+        {
+            return Some(format!(
+                "--table {}: {}: {bad}; correct the file, or give --bad-lines skip to leave such lines out",
+                t.name,
+                t.path.display()
+            ));
+        }
+    }
+    None
+}
+
+/// A text catalogue (compressed, commented or whitespace-separated), or a CSV file read
+/// whole to leave its bad lines out.
+fn register_text(ctx: &SessionContext, name: &str, path: &Path, bad_lines: BadLines) -> Result<()> {
+    let table = crate::formats::text::read_text(path, bad_lines)
+        .with_context(|| format!("--table {name}"))?;
     report_rejected(name, path, "line(s) left out", &table.rejected_lines);
     register_batch(ctx, name, table.batch)
 }
@@ -306,6 +377,9 @@ fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Resul
     ctx.register_table(name, Arc::new(mem))?;
     Ok(())
 }
+
+/// The rejected lines or cells of a table file shown one by one; the rest are counted.
+const SHOWN_REJECTS: usize = 20;
 
 /// What of a table file could not be read as written, on stderr: `what` says what it is
 /// and what became of it ("cell(s) kept as nulls", "line(s) left out").
@@ -318,8 +392,11 @@ fn report_rejected(name: &str, path: &Path, what: &str, cells: &[String]) {
         cells.len(),
         path.display()
     );
-    for line in cells {
+    for line in cells.iter().take(SHOWN_REJECTS) {
         eprintln!("  {}", crate::terminal_text::escaped_controls(line));
+    }
+    if cells.len() > SHOWN_REJECTS {
+        eprintln!("  ... and {} more", cells.len() - SHOWN_REJECTS);
     }
 }
 

@@ -40,6 +40,7 @@ pub fn planning_message(e: &DataFusionError, sql: &str) -> Option<String> {
             }
             _ => None,
         },
+        DataFusionError::Internal(text) => signature_message(text),
         _ => None,
     };
     match (worded, adql_hint(sql)) {
@@ -47,6 +48,39 @@ pub fn planning_message(e: &DataFusionError, sql: &str) -> Option<String> {
         (None, Some(hint)) => Some(format!("{}\nhint: {hint}", e.find_root())),
         (worded, None) => worded,
     }
+}
+
+/// A function called with arguments of types it does not take. DataFusion 55 raises this
+/// user's mistake as an internal error (`Function 'avg' failed to match any signature`),
+/// at planning or when the plan is optimized before it runs, and its text is the only
+/// place that gives the call and the accepted types: this one case is read from the text
+/// (of the error or of its chain), by every front.
+pub fn signature_message(text: &str) -> Option<String> {
+    let start = text.find("Function '")? + "Function '".len();
+    let function = text[start..].split('\'').next()?;
+    if !text.contains("failed to match any signature") {
+        return None;
+    }
+    let call = text
+        .split("argument types '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or(function);
+    let mut accepted: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with(&format!("{function}(")))
+        .collect();
+    accepted.dedup();
+    let takes = if accepted.is_empty() {
+        String::new()
+    } else {
+        format!("; it takes {}", accepted.join(", "))
+    };
+    Some(format!(
+        "{function}() does not take these arguments: {call}{takes}. A column of text that \
+         holds numbers can be cast, e.g. CAST(mag AS DOUBLE)"
+    ))
 }
 
 /// A CSV file's fault in words, when `e` is one (Arrow's CSV reader error): a line with

@@ -15,5 +15,6 @@ pub mod fits;
 pub mod parquet;
 pub mod row_text;
 pub mod text;
+pub mod text_lines;
 pub mod typed;
 pub mod votable;

@@ -4,8 +4,9 @@
 //! header row. The header may be the last comment line (`# ID<TAB>Field<TAB>...`, as the
 //! OGLE catalogue queries write it) or the first line; without one the columns are
 //! `col1`, `col2`, ... Column types are inferred (integer, real, else text); empty cells
-//! are null. A line with another number of fields than the header is not dropped: it is
-//! reported with its line number.
+//! are null. A line with another number of fields than the header, or with a word in a
+//! column of numbers, is a bad line (`text_lines`): the error that names it, or left out
+//! and reported with its line number (`--bad-lines skip`).
 //!
 //! The file is read whole: these are the catalogues a user joins with the survey (10^5 to
 //! 10^6 rows), not the survey itself, which `skyql ingest` writes as Parquet.
@@ -18,12 +19,14 @@ use anyhow::{Context, Result, bail};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Field, Schema};
 
+use super::text_lines::{self, BadLines, split_quoted};
+
 /// A table read from a text file, and the lines that could not be read.
 #[derive(Debug)]
 pub struct TextTable {
     /// The rows.
     pub batch: RecordBatch,
-    /// Lines not read (another number of fields than the header), with their number.
+    /// Lines left out (`--bad-lines skip`), each with its file, number and fault.
     pub rejected_lines: Vec<String>,
 }
 
@@ -38,8 +41,8 @@ enum Separator {
 impl Separator {
     fn split(self, line: &str) -> Vec<&str> {
         match self {
-            Separator::Tab => line.split('\t').map(str::trim).collect(),
-            Separator::Comma => line.split(',').map(str::trim).collect(),
+            Separator::Tab => split_quoted(line, '\t'),
+            Separator::Comma => split_quoted(line, ','),
             Separator::Whitespace => line.split_whitespace().collect(),
         }
     }
@@ -128,8 +131,8 @@ pub fn read_decompressed_within(path: &Path, limit: u64) -> Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Reads a text catalogue.
-pub fn read_text(path: &Path) -> Result<TextTable> {
+/// Reads a text catalogue; a bad line is an error or left out, as `bad_lines` says.
+pub fn read_text(path: &Path, bad_lines: BadLines) -> Result<TextTable> {
     let text = read_decompressed(path)?;
     let (_, name) = compression(path);
     let mut last_comment = None;
@@ -156,22 +159,25 @@ pub fn read_text(path: &Path) -> Result<TextTable> {
     if names.from_first_line {
         lines.next();
     }
+    let rows: Vec<(usize, Vec<&str>)> = lines
+        .filter(|(_, line)| !line.trim_start().starts_with('#'))
+        .map(|(number, line)| (number + 1, separator.split(line)))
+        .collect();
+    let bad = text_lines::bad_lines(&names.names, &rows);
+    if let (BadLines::Error, Some(first)) = (bad_lines, bad.first()) {
+        bail!(
+            "{}: {first} ({} bad line(s) in the file); correct the file, or give --bad-lines skip to leave such lines out",
+            path.display(),
+            bad.len()
+        );
+    }
+    let left_out: std::collections::HashSet<usize> = bad.iter().map(|b| b.line).collect();
+    let rejected: Vec<String> = bad
+        .iter()
+        .map(|b| format!("{}: {b}", path.display()))
+        .collect();
     let mut cells: Vec<Vec<&str>> = vec![Vec::new(); width];
-    let mut rejected = Vec::new();
-    for (number, line) in lines {
-        if line.trim_start().starts_with('#') {
-            continue;
-        }
-        let fields = separator.split(line);
-        if fields.len() != width {
-            rejected.push(format!(
-                "{}: line {}: {} fields where the header has {width}",
-                path.display(),
-                number + 1,
-                fields.len()
-            ));
-            continue;
-        }
+    for (_, fields) in rows.iter().filter(|(n, _)| !left_out.contains(n)) {
         for (column, value) in cells.iter_mut().zip(fields) {
             column.push(value);
         }

@@ -334,6 +334,9 @@ fn classify(state: &AppState, e: &anyhow::Error) -> QueryError {
                 _ => false,
             }
     });
+    if let Some(words) = crate::engine::user_error::signature_message(&message) {
+        return QueryError::BadRequest(words);
+    }
     if server_fault {
         QueryError::Internal(format!("the service failed to run the query: {message}"))
     } else {
