@@ -360,7 +360,7 @@ fn bad_csv_lines_are_named_or_skipped_and_counted() {
             if i == bad_at {
                 text.push_str(bad);
             } else {
-                text.push_str(&format!("s{i},{}.25,0.01\n", 15 + i % 4));
+                text.push_str(&format!("s{i},{:.3},0.01\n", 15.0 + i as f64 * 0.001));
             }
         }
         std::fs::write(&path, text).unwrap();

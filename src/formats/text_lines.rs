@@ -86,11 +86,13 @@ pub fn is_number(cell: &str) -> bool {
     cell.is_empty() || cell.parse::<f64>().is_ok()
 }
 
-/// Whether a column whose non-empty cells are `numbers` numbers and `others` not is a
-/// numeric column with faulty cells rather than a text column: at least 20 numbers for
-/// each cell that is not one.
-pub fn looks_numeric(numbers: usize, others: usize) -> bool {
-    numbers > 0 && others > 0 && numbers >= 20 * others
+/// Whether a column whose non-empty cells hold `distinct_numbers` different numbers and
+/// `others` cells that are not numbers is a column of numbers with faulty cells rather
+/// than a text column: at least 20 different numbers for each cell that is not one.
+/// Different numbers, not cells: a text column whose missing values are a number
+/// (OGLE's `-99.99` in an identifier column) stays text.
+pub fn looks_numeric(distinct_numbers: usize, others: usize) -> bool {
+    others > 0 && distinct_numbers >= 20 * others
 }
 
 /// The first line of a CSV or TSV file (header first) that another number of fields
@@ -219,8 +221,10 @@ pub fn bad_lines<S: AsRef<str>>(names: &[String], lines: &[(usize, Vec<S>)]) -> 
             whole.iter().filter(|l| !is_number(&cell(l))).collect();
         let numbers = whole
             .iter()
-            .filter(|l| !cell(l).is_empty() && is_number(&cell(l)))
-            .count();
+            .map(|l| cell(l))
+            .filter(|c| !c.is_empty() && is_number(c))
+            .collect::<std::collections::HashSet<String>>()
+            .len();
         if looks_numeric(numbers, others.len()) {
             faults.extend(others.iter().map(|l| BadLine {
                 line: l.0,
@@ -252,7 +256,7 @@ mod tests {
     fn a_word_in_a_numeric_column_is_a_bad_line_and_a_text_column_is_not() {
         let names = vec!["id".to_string(), "mag".to_string()];
         let mut lines: Vec<(usize, Vec<String>)> = (0..40)
-            .map(|i| (i + 2, vec![format!("s{i}"), format!("{}.5", 15 + i % 3)]))
+            .map(|i| (i + 2, vec![format!("s{i}"), format!("{}.5", 15 + i)]))
             .collect();
         lines[30].1[1] = "abc".into();
         lines[7].1.pop();
@@ -266,5 +270,17 @@ mod tests {
             bad[1].to_string(),
             "line 32: 'abc' in column mag is not a number"
         );
+        // One number repeated (a missing-value marker) among words: a text column.
+        let ids: Vec<(usize, Vec<String>)> = (0..40)
+            .map(|i| {
+                let id = if i % 10 == 0 {
+                    format!("LMC_{i}")
+                } else {
+                    "-99.99".into()
+                };
+                (i + 2, vec![format!("s{i}"), id])
+            })
+            .collect();
+        assert!(bad_lines(&names, &ids).is_empty());
     }
 }
