@@ -1,5 +1,7 @@
-//! `skyql plot lightcurve STAR_ID`: a light curve as an SVG drawing, both colours with
-//! error bars, magnitudes growing downwards as astronomers draw them.
+//! `skyql plot lightcurve STAR_ID`: a light curve drawn as SVG, both colours with error
+//! bars, magnitudes growing downwards as astronomers draw them; in time or folded on a
+//! period; on white or, for slides, on a dark background; as an SVG file or rasterised to
+//! PNG by resvg (the same drawing; its text in a font of the system's).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -83,21 +85,87 @@ fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     out
 }
 
-/// Draws the light curve as SVG text (`width` x `height` pixels).
-pub fn lightcurve_svg(
-    star_id: &str,
-    red: &[Point],
-    blue: &[Point],
-    width: f64,
-    height: f64,
-) -> String {
-    let frame = Frame::new(red.iter().chain(blue), width, height);
+/// How a light curve is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlotStyle {
+    /// Width in pixels.
+    pub width: f64,
+    /// Height in pixels.
+    pub height: f64,
+    /// Light text and lines on a dark background (slides).
+    pub dark: bool,
+    /// Folded on this period (days): phase from 0 to 2, each point drawn at its phase and
+    /// one cycle later.
+    pub period: Option<f64>,
+    /// The MJD of phase 0 (default: the brightest measurement's).
+    pub epoch: Option<f64>,
+}
+
+impl Default for PlotStyle {
+    fn default() -> Self {
+        PlotStyle {
+            width: 900.0,
+            height: 480.0,
+            dark: false,
+            period: None,
+            epoch: None,
+        }
+    }
+}
+
+/// The colours of a style: background, text and lines, red series, blue series.
+fn palette(dark: bool) -> [&'static str; 4] {
+    if dark {
+        ["#14171c", "#e8e8e8", "#ff7b6b", "#6cb8f0"]
+    } else {
+        ["white", "black", "#c0392b", "#2e86c1"]
+    }
+}
+
+/// The points folded on `period` from `epoch`: each at its phase and one cycle later.
+fn folded(points: &[Point], period: f64, epoch: f64) -> Vec<Point> {
+    points
+        .iter()
+        .flat_map(|p| {
+            let phase = ((p.mjd - epoch) / period).rem_euclid(1.0);
+            [phase, phase + 1.0].map(|x| Point { mjd: x, ..*p })
+        })
+        .collect()
+}
+
+/// Draws the light curve as SVG text.
+pub fn lightcurve_svg(star_id: &str, red: &[Point], blue: &[Point], style: &PlotStyle) -> String {
+    let (width, height) = (style.width, style.height);
+    let [background, ink, red_ink, blue_ink] = palette(style.dark);
+    let (red_drawn, blue_drawn, x_label) = match style.period {
+        Some(period) => {
+            let epoch = style.epoch.unwrap_or_else(|| {
+                red.iter()
+                    .chain(blue)
+                    .min_by(|a, b| a.mag.total_cmp(&b.mag))
+                    .map_or(0.0, |p| p.mjd)
+            });
+            (
+                folded(red, period, epoch),
+                folded(blue, period, epoch),
+                format!("phase (P = {period} d, phase 0 at MJD {epoch})"),
+            )
+        }
+        None => (red.to_vec(), blue.to_vec(), "MJD (d)".to_string()),
+    };
+    let mut frame = Frame::new(red_drawn.iter().chain(&blue_drawn), width, height);
+    if style.period.is_some() {
+        (frame.t0, frame.t1) = (0.0, 2.0);
+    }
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="12" fill="{ink}">"#
     );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<rect width="100%" height="100%" fill="{background}"/>"#
+    );
     let _ = writeln!(
         s,
         r#"<text x="{}" y="24" text-anchor="middle" font-size="14">{} ({} R, {} B measurements)</text>"#,
@@ -106,12 +174,34 @@ pub fn lightcurve_svg(
         red.len(),
         blue.len()
     );
-    frame.axes(&mut s);
-    for (points, colour, label, dy) in [(red, "#c0392b", "R", 0.0), (blue, "#2e86c1", "B", 16.0)] {
+    frame.axes(&mut s, ink, &xml_text(&x_label));
+    for (points, colour, label, dy) in [
+        (&red_drawn, red_ink, "R", 0.0),
+        (&blue_drawn, blue_ink, "B", 16.0),
+    ] {
         frame.series(&mut s, points, colour, label, dy);
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// An SVG drawing rasterised to PNG bytes, its text in the system's fonts (a warning when
+/// the system has none: the PNG then has no text).
+pub fn svg_to_png(svg: &str) -> Result<Vec<u8>> {
+    use resvg::{tiny_skia, usvg};
+    let mut options = usvg::Options::default();
+    options.fontdb_mut().load_system_fonts();
+    if options.fontdb.is_empty() {
+        eprintln!(
+            "warning: no font found on this system: the PNG has no text (install one, e.g. Debian's fonts-dejavu-core, or write .svg)"
+        );
+    }
+    let tree = usvg::Tree::from_str(svg, &options).context("cannot read the drawing")?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .context("the picture is too large to draw")?;
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.encode_png().context("cannot encode the PNG")
 }
 
 /// The plot area: data ranges (padded) mapped to the SVG's pixels, brighter magnitudes up.
@@ -163,20 +253,20 @@ impl Frame {
         self.top + (m - self.m0) / (self.m1 - self.m0) * self.ph
     }
 
-    /// The box, the ticks and the axis labels.
-    fn axes(&self, s: &mut String) {
+    /// The box, the ticks and the axis labels, in `ink`.
+    fn axes(&self, s: &mut String, ink: &str, x_label: &str) {
         let (left, top, pw, ph, height) = (self.left, self.top, self.pw, self.ph, self.height);
         let (t0, t1, m0, m1) = (self.t0, self.t1, self.m0, self.m1);
         let x = |t: f64| self.x(t);
         let y = |m: f64| self.y(m);
         let _ = writeln!(
             s,
-            r#"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
+            r#"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="{ink}"/>"#
         );
         for t in ticks(t0, t1, 6) {
             let _ = writeln!(
                 s,
-                r#"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="black"/><text x="{0:.1}" y="{3}" text-anchor="middle">{4}</text>"#,
+                r#"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="{ink}"/><text x="{0:.1}" y="{3}" text-anchor="middle">{4}</text>"#,
                 x(t),
                 top + ph,
                 top + ph + 5.0,
@@ -187,7 +277,7 @@ impl Frame {
         for m in ticks(m0, m1, 5) {
             let _ = writeln!(
                 s,
-                r#"<line x1="{0}" y1="{1:.1}" x2="{2}" y2="{1:.1}" stroke="black"/><text x="{3}" y="{4:.1}" text-anchor="end">{5:.2}</text>"#,
+                r#"<line x1="{0}" y1="{1:.1}" x2="{2}" y2="{1:.1}" stroke="{ink}"/><text x="{3}" y="{4:.1}" text-anchor="end">{5:.2}</text>"#,
                 left - 5.0,
                 y(m),
                 left,
@@ -198,7 +288,7 @@ impl Frame {
         }
         let _ = writeln!(
             s,
-            r#"<text x="{}" y="{}" text-anchor="middle">MJD (d)</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="middle">{x_label}</text>"#,
             left + pw / 2.0,
             height - 10.0
         );
@@ -246,21 +336,47 @@ fn xml_text(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Writes the light curve of `star_id` to `output` (SVG), atomically.
-pub async fn plot_lightcurve(ctx: &SessionContext, star_id: &str, output: &Path) -> Result<usize> {
-    match output.extension().and_then(|e| e.to_str()) {
-        Some("svg") => {}
+/// Writes the light curve of `star_id` to `output`, SVG or PNG by its extension,
+/// atomically (a temporary name, fsync, rename).
+pub async fn plot_lightcurve(
+    ctx: &SessionContext,
+    star_id: &str,
+    output: &Path,
+    style: &PlotStyle,
+) -> Result<usize> {
+    let png = match output
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("svg") => false,
+        Some("png") => true,
         _ => bail!(
-            "{}: light curves are drawn as SVG: give a .svg file name",
+            "{}: light curves are drawn as SVG or PNG: give a .svg or .png file name",
             output.display()
         ),
+    };
+    if !(style.width >= 100.0 && style.height >= 100.0 && style.width * style.height <= 1e8) {
+        bail!(
+            "a plot of {} x {} pixels: give sizes of at least 100 and at most 10^8 pixels in all",
+            style.width,
+            style.height
+        );
+    }
+    if let Some(p) = style.period
+        && !(p.is_finite() && p > 0.0)
+    {
+        bail!("--period {p}: give a period in days, greater than 0");
     }
     let (red, blue) = read_lightcurve(ctx, star_id).await?;
-    let svg = lightcurve_svg(star_id, &red, &blue, 900.0, 480.0);
-    let tmp = crate::catalog::temporary_name(output);
-    std::fs::write(&tmp, svg).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, output)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), output.display()))?;
+    let svg = lightcurve_svg(star_id, &red, &blue, style);
+    let bytes = if png {
+        svg_to_png(&svg)?
+    } else {
+        svg.into_bytes()
+    };
+    crate::catalog::durable::atomic_write(output, &bytes)
+        .with_context(|| format!("cannot write {}", output.display()))?;
     Ok(red.len() + blue.len())
 }
 
@@ -284,14 +400,55 @@ mod tests {
             mag,
             err: 0.05,
         };
-        let svg = lightcurve_svg(
-            "lm0010n1",
-            &[p(1.0, 18.0), p(2.0, 17.5)],
-            &[p(1.5, 18.4)],
-            600.0,
-            300.0,
-        );
+        let style = PlotStyle {
+            width: 600.0,
+            height: 300.0,
+            ..PlotStyle::default()
+        };
+        let (red, blue) = ([p(1.0, 18.0), p(2.0, 17.5)], [p(1.5, 18.4)]);
+        let svg = lightcurve_svg("lm0010n1", &red, &blue, &style);
         assert_eq!(svg.matches("r=\"2.5\"").count(), 3);
         assert!(svg.contains("lm0010n1 (2 R, 1 B measurements)"));
+        assert!(svg.contains(r#"fill="white""#) && svg.contains("MJD (d)"));
+        // Folded: every point twice, at its phase and a cycle later; dark background.
+        let folded_style = PlotStyle {
+            period: Some(0.5),
+            dark: true,
+            ..style
+        };
+        let svg = lightcurve_svg("lm0010n1", &red, &blue, &folded_style);
+        assert_eq!(svg.matches("r=\"2.5\"").count(), 6);
+        assert!(svg.contains("phase (P = 0.5 d, phase 0 at MJD 2)"), "{svg}");
+        assert!(!svg.contains(r#"fill="white""#));
+    }
+
+    #[test]
+    fn phases_fold_from_the_epoch() {
+        let p = Point {
+            mjd: 10.75,
+            mag: 15.0,
+            err: 0.0,
+        };
+        let f = folded(&[p], 0.5, 10.0);
+        assert_eq!(f.iter().map(|p| p.mjd).collect::<Vec<_>>(), [0.5, 1.5]);
+    }
+
+    #[test]
+    fn the_png_is_the_drawing_rasterised() {
+        let svg = lightcurve_svg(
+            "s",
+            &[Point {
+                mjd: 1.0,
+                mag: 15.0,
+                err: 0.1,
+            }],
+            &[],
+            &PlotStyle::default(),
+        );
+        let png = svg_to_png(&svg).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        // Width and height in the IHDR chunk.
+        assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 900);
+        assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 480);
     }
 }

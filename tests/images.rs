@@ -380,4 +380,43 @@ fn light_curves_are_drawn_with_every_measurement() {
     ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no measurement of star 'nosuchstar'"));
+    // Folded on a period, both cycles drawn: every point twice.
+    let star = rows[0]["star_id"].as_str();
+    let args = |out: &std::path::Path, extra: &[&str]| {
+        let mut a = vec![
+            "plot",
+            "lightcurve",
+            star,
+            "--catalog",
+            cat.to_str().unwrap(),
+        ];
+        a.extend(["--output", out.to_str().unwrap()]);
+        a.extend(extra.iter().copied());
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let folded = tmp.path().join("folded.svg");
+    let a = args(&folded, &["--period", "2.5", "--epoch", "51000"]);
+    run_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = std::fs::read_to_string(&folded).unwrap();
+    assert_eq!(text.matches("r=\"2.5\"").count(), 2 * n);
+    assert!(text.contains("phase (P = 2.5 d, phase 0 at MJD 51000)"));
+    // PNG for slides: the size asked for, a PNG signature.
+    let png = tmp.path().join("lc.png");
+    let a = args(&png, &["--dark", "--width", "640", "--height", "360"]);
+    run_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 640);
+    assert_eq!(u32::from_be_bytes(bytes[20..24].try_into().unwrap()), 360);
+    for (out, extra, words) in [
+        ("lc.gif", &[][..], "give a .svg or .png file name"),
+        ("lc2.svg", &["--period", "0"][..], "greater than 0"),
+        ("lc3.svg", &["--width", "10"][..], "at least 100"),
+    ] {
+        let a = args(&tmp.path().join(out), extra);
+        let bad = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(!bad.status.success() && err.contains(words), "{err}");
+        assert!(!tmp.path().join(out).exists());
+    }
 }

@@ -77,8 +77,9 @@ fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
         truth.n_reference_images,
         truth.n_current_images
     );
+    let width = report.table_rows.keys().map(String::len).max().unwrap_or(0);
     for (t, n) in &report.table_rows {
-        println!("  table {t:<13} {n:>10} rows");
+        println!("  table {t:<width$} {n:>10} rows");
     }
     print_quarter_summary(&quarter_rows, &truth)?;
     images.print();
@@ -245,7 +246,7 @@ async fn plot_events(
     std::fs::create_dir_all(root.join("plots"))?;
     for e in &truth.events {
         let path = root.join("plots").join(format!("{}.svg", e.star_id));
-        if crate::plot::plot_lightcurve(ctx, &e.star_id, &path)
+        if crate::plot::plot_lightcurve(ctx, &e.star_id, &path, &Default::default())
             .await
             .is_ok()
         {

@@ -221,7 +221,7 @@ pub fn bad_lines<S: AsRef<str>>(names: &[String], lines: &[(usize, Vec<S>)]) -> 
             whole.iter().filter(|l| !is_number(&cell(l))).collect();
         let numbers = whole
             .iter()
-            .map(|l| cell(l))
+            .map(&cell)
             .filter(|c| !c.is_empty() && is_number(c))
             .collect::<std::collections::HashSet<String>>()
             .len();
