@@ -1,5 +1,6 @@
 //! The shell on a real terminal (a pseudo-terminal made by `script`, from util-linux):
-//! Ctrl-C cancels the running query and returns to the prompt, as in psql and duckdb;
+//! Ctrl-C cancels the running query and returns to the prompt, as in psql and duckdb; a
+//! query longer than a second shows a progress line;
 //! history is saved after every statement; several statements on one line run in turn.
 //! A shell left open follows the catalogue: after an ingest, its next statement runs on
 //! the new version, and the version it read stays on disk until then.
@@ -71,6 +72,11 @@ fn ctrl_c_cancels_the_query_and_the_shell_goes_on() {
         .unwrap();
     assert!(status.success(), "{status:?}\n{out}");
     assert!(out.contains("cancelled"), "{out}");
+    // The query ran two seconds before Ctrl-C: its progress line was shown.
+    assert!(
+        out.contains("running: 1.") && out.contains("rows so far (Ctrl-C cancels)"),
+        "{out}"
+    );
     assert!(out.contains("42") && out.contains("two"), "{out}");
     let history = std::fs::read_to_string(home.path().join(".skyql_history")).unwrap();
     assert!(

@@ -11,6 +11,7 @@ mod generate;
 mod hats;
 mod ingest;
 mod plot;
+mod progress_line;
 mod query;
 mod serve;
 mod shell;

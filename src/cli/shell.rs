@@ -10,7 +10,6 @@ use rustyline::error::ReadlineError;
 use super::OptionalCatalog;
 use crate::engine::following::FollowingSession;
 use crate::engine::{EngineOptions, ExtraTable};
-use crate::export::{ExportOptions, OutputFormat, write_result};
 
 /// Arguments of `skyql shell`.
 #[derive(Debug, Args)]
@@ -26,7 +25,8 @@ const HELP: &str = "End statements with ';'. Commands:
   \\adql       read statements as ADQL (TOP, POINT, CIRCLE, CONTAINS; eros2.stars), as the VO service does
   \\sql        read statements as SQL again (the default)
   \\h          this help
-  \\q          quit";
+  \\q          quit
+A statement longer than a second shows its time and rows on a progress line; Ctrl-C cancels it.";
 
 /// Runs the shell until end of input or `\q`.
 pub(crate) async fn run(args: ShellArgs) -> Result<()> {
@@ -156,7 +156,7 @@ async fn run_statement(session: &mut FollowingSession, sql: &str, adql: bool) {
                 statement
             };
             let df = session.engine().sql(session.ctx(), &statement).await?;
-            write_result(df, OutputFormat::Table, None, &ExportOptions::default()).await?;
+            super::progress_line::print_with_progress(df).await?;
         }
         Ok::<(), anyhow::Error>(())
     };
