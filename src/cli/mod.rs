@@ -60,7 +60,7 @@ enum Command {
     Describe(describe::DescribeArgs),
     /// Run a benchmark workload, beside the reference tool when it is installed.
     Bench(bench::BenchArgs),
-    /// Draw a plot: `skyql plot lightcurve STAR_ID --output lc.svg`.
+    /// Draw a plot: `skyql plot lightcurve STAR_ID --output lc.png` (or .svg).
     Plot(plot::PlotArgs),
     /// List skyql's SQL functions.
     Functions,

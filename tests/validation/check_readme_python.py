@@ -1,0 +1,71 @@
+"""The Python lines of the README's ten-minute tour, run as written against `skyql serve`
+on the default demo survey (only the service's address changed: the server listens on a
+free loopback port here, not on 8080), and their output checked.
+
+Usage: check_readme_python.py SKYQL DEMO_DIR
+"""
+
+import contextlib
+import io
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def tour_python(readme):
+    start = readme.index("\n## A ten-minute tour\n")
+    end = readme.index("\n## ", start + 1)
+    blocks = re.findall(r"```python\n(.*?)```", readme[start:end], re.S)
+    if len(blocks) != 1:
+        raise SystemExit(f"expected one python block in the tour, found {len(blocks)}")
+    return blocks[0]
+
+
+def main():
+    binary, demo = sys.argv[1], sys.argv[2]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = tour_python(readme)
+    catalog = str(Path(demo) / "catalog")
+    proc = subprocess.Popen(
+        [binary, "serve", "--catalog", catalog, "--bind", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"at (http://\S+)/tap", line)
+        if not m:
+            raise SystemExit(f"skyql serve did not start: {line!r}")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code.replace("http://127.0.0.1:8080", m.group(1)), "README", "exec"), {})
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise SystemExit("skyql serve did not stop within 20 s of SIGTERM")
+    text = out.getvalue()
+    print(text)
+    problems = []
+    if "star_id" not in text or "mean_mag_r" not in text:
+        problems.append("the TAP result is not printed with its columns")
+    cone = re.search(r"^(\d+) stars within 2 arcminutes$", text, re.M)
+    if not cone or int(cone.group(1)) < 3:
+        problems.append("the cone search around lm0353k532 found fewer than 3 stars")
+    rows = [l for l in text.splitlines() if re.match(r"^\s*lm\d{4}[klmn]\d+", l)]
+    if len(rows) != 5:
+        problems.append(f"TOP 5 printed {len(rows)} rows")
+    for p in problems:
+        print("PROBLEM:", p)
+    if problems:
+        sys.exit(1)
+    print("the README's tour Python: ok")
+
+
+if __name__ == "__main__":
+    main()
