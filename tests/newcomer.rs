@@ -416,3 +416,18 @@ fn a_text_column_given_to_avg_is_said_in_words() {
     );
     assert!(!err.contains("Internal error"), "{err}");
 }
+
+#[test]
+fn computed_columns_are_headed_as_written() {
+    let out = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT round(x, 1), upper('a,b'), x AS kept FROM (VALUES (1.26)) AS t(x)",
+    ])
+    .ok();
+    assert_eq!(
+        out.lines().next().unwrap(),
+        "\"round(t.x, 1)\",\"upper('a,b')\",kept"
+    );
+}

@@ -10,6 +10,7 @@
 //! query does can write: no DDL, DML or COPY, and no file-writing functions.
 
 pub mod cluster_guard;
+pub mod column_names;
 pub mod cone_fields_rule;
 pub mod counted_text_table;
 pub mod counts_rule;
@@ -382,7 +383,7 @@ impl Engine {
                 catalog.dir.display()
             );
         }
-        Ok(df)
+        Ok(column_names::readable(df)?)
     }
 }
 
