@@ -221,7 +221,10 @@ async fn query(args: QueryArgs) -> Result<()> {
         Ok(s) => s,
         Err(e) => {
             if let Some(words) = crate::engine::tables::explain_read_error(&ctx, &extra, &e).await {
-                bail!("{words}");
+                match args.output.as_ref().filter(|o| o.as_os_str() != "-") {
+                    Some(out) => bail!("{words}\n{} was not written", out.display()),
+                    None => bail!("{words}"),
+                }
             }
             return Err(damaged_files(copy_failed(e, copy.as_deref()), &engine));
         }
