@@ -61,7 +61,8 @@ pub fn readable_name(name: &str) -> String {
     static TEXT: OnceLock<Regex> = OnceLock::new();
     static NUMBER: OnceLock<Regex> = OnceLock::new();
     let text = TEXT.get_or_init(|| {
-        Regex::new(r#"\b(?:Utf8|Utf8View|LargeUtf8)\("((?:[^"\\]|\\.)*)"\)"#).expect("a valid regex")
+        Regex::new(r#"\b(?:Utf8|Utf8View|LargeUtf8)\("((?:[^"\\]|\\.)*)"\)"#)
+            .expect("a valid regex")
     });
     let number = NUMBER.get_or_init(|| {
         Regex::new(r"\b(?:Int8|Int16|Int32|Int64|UInt8|UInt16|UInt32|UInt64|Float16|Float32|Float64|Boolean)\(([^()]*)\)")
@@ -102,7 +103,10 @@ mod tests {
             readable_name("round(measurements.mag,Int64(1))"),
             "round(measurements.mag, 1)"
         );
-        assert_eq!(readable_name(r#"concat(Utf8("a,b"),t.x)"#), "concat('a,b', t.x)");
+        assert_eq!(
+            readable_name(r#"concat(Utf8("a,b"),t.x)"#),
+            "concat('a,b', t.x)"
+        );
         assert_eq!(readable_name("count(*)"), "count(*)");
         assert_eq!(readable_name("star_id"), "star_id");
     }
