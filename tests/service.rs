@@ -183,6 +183,27 @@ fn an_async_job_lives_and_dies_as_uws_says() {
     let job = submit(&server, "SELECT nope FROM eros2.stars", true);
     let (_, _, doc) = server.get(&format!("{job}?WAIT=30"));
     assert!(doc.contains("ERROR") && doc.contains("nope"), "{doc}");
+    // Said once: the column named once in the message, and a value that fails as the job
+    // runs with each cause of the chain once.
+    let message_of = |doc: &str| -> String {
+        doc.split("<uws:message>")
+            .nth(1)
+            .and_then(|m| m.split("</uws:message>").next())
+            .unwrap_or_else(|| panic!("{doc}"))
+            .to_string()
+    };
+    assert_eq!(message_of(&doc).matches("nope").count(), 1, "{doc}");
+    let job = submit(
+        &server,
+        "SELECT CAST(star_id AS INT) AS n FROM eros2.stars",
+        true,
+    );
+    let (_, _, doc) = server.get(&format!("{job}?WAIT=30"));
+    let message = message_of(&doc);
+    let parts: Vec<&str> = message.split(": ").collect();
+    for (i, p) in parts.iter().enumerate() {
+        assert!(!parts[i + 1..].contains(p), "'{p}' twice in {message}");
+    }
 }
 
 #[test]

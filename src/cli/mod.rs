@@ -236,14 +236,7 @@ fn user_facing(text: &str) -> String {
     {
         return usage;
     }
-    let parts: Vec<&str> = text.split(": ").collect();
-    let kept: Vec<&str> = parts
-        .iter()
-        .enumerate()
-        .filter(|(i, p)| !parts[i + 1..].contains(p))
-        .map(|(_, p)| *p)
-        .collect();
-    kept.join(": ")
+    crate::engine::user_error::each_cause_once(&text)
 }
 
 /// Whether the error is a closed standard output (`skyql query ... | head`): the reader

@@ -50,6 +50,20 @@ pub fn planning_message(e: &DataFusionError, sql: &str) -> Option<String> {
     }
 }
 
+/// An error chain's text (`a: b: c`) with each cause once: DataFusion repeats a cause
+/// through every layer it crosses (`Arrow error: Csv error: X: Csv error: X`), and an
+/// anyhow chain adds its own. The CLI, the shell and the service all say it this way.
+pub fn each_cause_once(text: &str) -> String {
+    let parts: Vec<&str> = text.split(": ").collect();
+    let kept: Vec<&str> = parts
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| !parts[i + 1..].contains(p))
+        .map(|(_, p)| *p)
+        .collect();
+    kept.join(": ")
+}
+
 /// A function called with arguments of types it does not take. DataFusion 55 raises this
 /// user's mistake as an internal error (`Function 'avg' failed to match any signature`),
 /// at planning or when the plan is optimized before it runs, and its text is the only

@@ -305,7 +305,9 @@ fn datafusion_root<'a>(
 /// is: DataFusion's I/O, object-store, resource and internal errors (and any I/O error of
 /// the writers) are the server's; the rest are the query's.
 fn classify(state: &AppState, e: &anyhow::Error) -> QueryError {
-    let message = state.public_message(&format!("{e:#}"));
+    let message = state.public_message(&crate::engine::user_error::each_cause_once(&format!(
+        "{e:#}"
+    )));
     let exhausted = e.chain().any(|c| {
         matches!(
             datafusion_root(c),
