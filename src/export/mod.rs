@@ -30,6 +30,7 @@ use futures::StreamExt;
 use crate::catalog::durable::{is_special_file, parent_dir, sync_dir, sync_file, temporary_name};
 use crate::formats::columns::ExportLayout;
 use crate::formats::row_text::RowText;
+pub use crate::formats::votable::write::ServiceDescriptor;
 use crate::formats::votable::write::{DocumentInfo, Serialization, VotableWriter};
 use crate::formats::{csv, fits, parquet};
 use parallel_rows::write_rows_in_parallel;
@@ -52,6 +53,8 @@ pub struct ExportOptions {
     /// Metadata given to named columns in place of their own (the UCD1s Simple Cone
     /// Search 1.03 clients look for, the unit of a computed distance).
     pub column_overrides: Vec<ColumnOverride>,
+    /// Services the rows of a VOTable can be given to (the service's DataLink).
+    pub services: Vec<ServiceDescriptor>,
 }
 
 /// What a column of a result is said to be, in place of what its schema says.
@@ -76,6 +79,7 @@ impl Default for ExportOptions {
             query: None,
             table_name: None,
             column_overrides: Vec::new(),
+            services: Vec::new(),
         }
     }
 }
@@ -375,6 +379,7 @@ impl Sink {
         let info = DocumentInfo {
             query: options.query.clone(),
             table_name: options.table_name.clone(),
+            services: options.services.clone(),
         };
         let columns = &layout.columns;
         Ok(match format {

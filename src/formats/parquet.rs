@@ -30,7 +30,7 @@ pub const CONTENT_KEY: &str = "IVOA.VOTable-Parquet.content";
 /// The VOTable document stored under [`CONTENT_KEY`].
 pub fn votable_content(columns: &[ExportColumn], info: &DocumentInfo) -> String {
     let mut doc = votable::header(columns, info);
-    doc.push_str(&votable::footer(false));
+    doc.push_str(&votable::footer(false, ""));
     doc
 }
 

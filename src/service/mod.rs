@@ -15,6 +15,7 @@ pub mod admission;
 pub mod adql;
 pub mod cone_path;
 pub mod config;
+pub mod datalink;
 pub mod job_store;
 pub mod jobs_dir;
 pub mod params;
@@ -204,6 +205,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(vosi::routes())
         .merge(uws::routes())
         .merge(scs::routes())
+        .merge(datalink::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
@@ -365,6 +367,13 @@ impl AppState {
 pub enum Query {
     /// DataFusion SQL.
     Sql(String),
+    /// DataFusion SQL with `:name` placeholders, bound as values.
+    Bound {
+        /// The SQL.
+        sql: String,
+        /// The values.
+        params: Vec<crate::engine::parameters::Param>,
+    },
     /// A cone search.
     Cone {
         /// The cone.
@@ -424,6 +433,11 @@ async fn run_limited(
     destination: Destination,
 ) -> Result<(ExportSummary, Stages), QueryError> {
     let permit = state.admission.admit().await?;
+    // Every VOTable row with a star id or an image file name links to its DataLink.
+    let mut options = options;
+    if options.services.is_empty() {
+        options.services = datalink::descriptors(&state.base_url);
+    }
     let (st, query) = (Arc::clone(state), query.clone());
     // The permit goes with the work: an aborted query that has not reached its next yield
     // still counts against max_concurrent_queries.
@@ -433,9 +447,14 @@ async fn run_limited(
         let started = Instant::now();
         // The catalogue version this query runs on, to its end.
         let snap = st.versions.current().await;
-        let (cone, sql) = match query {
-            Query::Sql(sql) => (snap.cone_path.as_ref().and_then(|p| p.recognize(&sql)), sql),
-            Query::Cone { cone, sql } => (Some(cone), sql),
+        let (cone, sql, params) = match query {
+            Query::Sql(sql) => (
+                snap.cone_path.as_ref().and_then(|p| p.recognize(&sql)),
+                sql,
+                Vec::new(),
+            ),
+            Query::Bound { sql, params } => (None, sql, params),
+            Query::Cone { cone, sql } => (Some(cone), sql, Vec::new()),
         };
         let fixed = match (&snap.cone_path, cone) {
             (Some(path), Some(cone)) => path.search(&cone)?,
@@ -451,6 +470,11 @@ async fn run_limited(
             }
             None => {
                 let df = plan(&snap, &sql).await?;
+                let df = if params.is_empty() {
+                    df
+                } else {
+                    crate::engine::parameters::bind(df, &sql, &params)?
+                };
                 stages.plan = started.elapsed().as_secs_f64();
                 let df = match options.max_rows {
                     // One row more than the limit tells whether the limit cut the result.

@@ -67,6 +67,12 @@ impl Server {
 
     /// (status, headers, body) of a request.
     pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String, String) {
+        let (status, head, bytes) = self.request_bytes(method, path, body);
+        (status, head, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// (status, headers, body bytes) of a request, the body unchunked.
+    pub fn request_bytes(&self, method: &str, path: &str, body: &str) -> (u16, String, Vec<u8>) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         // A service that does not answer fails the test instead of hanging it.
         s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
@@ -79,18 +85,19 @@ impl Server {
         s.write_all(req.as_bytes()).unwrap();
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).to_string();
-        let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let rest = &raw[split + 4..];
         let status = head[9..12].parse().unwrap();
         let body = if head
             .to_ascii_lowercase()
             .contains("transfer-encoding: chunked")
         {
-            unchunk(rest)
+            unchunk_bytes(rest)
         } else {
-            rest.to_string()
+            rest.to_vec()
         };
-        (status, head.to_string(), body)
+        (status, head, body)
     }
 
     pub fn get(&self, path: &str) -> (u16, String, String) {
@@ -108,14 +115,21 @@ impl Drop for Server {
 }
 
 pub fn unchunk(body: &str) -> String {
-    let mut out = String::new();
+    String::from_utf8_lossy(&unchunk_bytes(body.as_bytes())).into_owned()
+}
+
+/// A chunked body's bytes.
+pub fn unchunk_bytes(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
     let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&rest[..line_end]);
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
         if n == 0 {
             break;
         }
-        out.push_str(&after[..n]);
+        let after = &rest[line_end + 2..];
+        out.extend_from_slice(&after[..n]);
         rest = &after[n + 2..];
     }
     out

@@ -176,12 +176,68 @@ def check_time_limit(binary, catalog):
             stop(proc)
 
 
+def check_datalink(binary, catalog, url):
+    """pyvo follows a TAP result's DataLink service descriptor: each star's links, its light
+    curve (rows equal to the CLI's named query), its plot, its reference images."""
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    result = tap.search("SELECT TOP 2 star_id FROM eros2.stars WHERE n_r > 0 AND n_b > 0 "
+                        "AND ra IS NOT NULL ORDER BY star_id")
+    checked = 0
+    for row, links in zip(result, result.iter_datalinks()):
+        star = str(row["star_id"])
+        coderived = [l for l in links if l["semantics"] == "#coderived"
+                     and l["content_type"] == "application/x-votable+xml"]
+        if len(coderived) != 1:
+            problem(f"datalink: {star}: {len(coderived)} VOTable light curves")
+            continue
+        curve = pyvo.dal.DALResults.from_result_url(coderived[0]["access_url"]).to_table()
+        out = subprocess.run([binary, "query", "--catalog", catalog, "--format", "csv",
+                              "--named", "lightcurve", "--param", f"star={star}"],
+                             capture_output=True, text=True, check=True).stdout
+        expected = list(csv.DictReader(io.StringIO(out)))
+        got = [(str(r["star_id"]), f"{float(r['mjd']):.5f}", str(r["colour"])) for r in curve]
+        want = [(r["star_id"], f"{float(r['mjd']):.5f}", r["colour"]) for r in expected]
+        if got != want:
+            problem(f"datalink: {star}: the light curve's rows differ from the CLI's")
+        previews = [l for l in links if l["semantics"] == "#preview"]
+        for link in previews:
+            body = requests.get(link["access_url"], timeout=30)
+            if body.headers.get("content-type") != link["content_type"] or not body.content:
+                problem(f"datalink: {star}: the preview {link['content_type']} did not come back")
+        if not any(l["semantics"] == "#auxiliary" for l in links):
+            problem(f"datalink: {star}: no reference image")
+        checked += 1
+    if checked != 2:
+        problem(f"datalink: {checked} of 2 stars followed")
+    # The links document and a TAP result with its descriptor pass votlint.
+    star = str(result[0]["star_id"])
+    for name, doc_url in [
+        ("links", f"{url}/datalink/links?ID={star}&ID=nosuchstar"),
+        ("tap", f"{url}/tap/sync?LANG=ADQL&QUERY=SELECT+TOP+3+star_id,ra,dec+FROM+eros2.stars"),
+    ]:
+        with tempfile.NamedTemporaryFile(suffix=".vot") as f:
+            f.write(requests.get(doc_url, timeout=30).content)
+            f.flush()
+            out = subprocess.run(["stilts", "votlint", f"votable={f.name}"],
+                                 capture_output=True, text=True)
+            bad = [l for l in (out.stdout + out.stderr).splitlines()
+                   if "ERROR" in l or "WARNING" in l]
+            if bad:
+                problem(f"datalink: votlint on the {name} document: {bad[:3]}")
+    bad = pyvo.dal.adhoc.DatalinkResults.from_result_url(f"{url}/datalink/links?ID=nosuchstar")
+    messages = [str(r["error_message"]) for r in bad]
+    if len(messages) != 1 or not messages[0].startswith("NotFoundFault"):
+        problem(f"datalink: an unknown ID gave {messages}")
+    print(f"datalink: {checked} stars followed from a TAP result with pyvo: checked")
+
+
 def main():
     binary, catalog = sys.argv[1:3]
     proc, url = start(binary, catalog)
     try:
         check_taplint(url)
         check_pyvo(binary, catalog, url)
+        check_datalink(binary, catalog, url)
     finally:
         stop(proc)
     check_time_limit(binary, catalog)

@@ -31,6 +31,63 @@ pub struct DocumentInfo {
     pub query: Option<String>,
     /// Table name.
     pub table_name: Option<String>,
+    /// Services the rows can be given to (DataLink): the first whose input column the
+    /// result has is described after the results (`RESOURCE type="meta"
+    /// utype="adhoc:service"`), its column given an ID the descriptor refers to.
+    pub services: Vec<ServiceDescriptor>,
+}
+
+/// A service a result's rows can be given to, described in the document (DataLink 1.1,
+/// "service descriptors").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceDescriptor {
+    /// The service's standard (`ivo://ivoa.net/std/DataLink#links-1.1`).
+    pub standard_id: String,
+    /// Where to call it.
+    pub access_url: String,
+    /// The input parameter the column's values go to (`ID`).
+    pub parameter: String,
+    /// The result's column whose value each row gives (by name, any case).
+    pub column: String,
+    /// What the service gives.
+    pub description: String,
+}
+
+/// The ID of the FIELD a service descriptor refers to.
+const SERVICE_FIELD_ID: &str = "service_input";
+
+/// The descriptor `info` gives for `columns`, with the index of its column.
+fn chosen_service<'a>(
+    columns: &[ExportColumn],
+    info: &'a DocumentInfo,
+) -> Option<(&'a ServiceDescriptor, usize)> {
+    info.services.iter().find_map(|s| {
+        columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(&s.column))
+            .map(|i| (s, i))
+    })
+}
+
+/// The service descriptor RESOURCE for `columns`, or nothing.
+pub fn service_resources(columns: &[ExportColumn], info: &DocumentInfo) -> String {
+    let Some((s, _)) = chosen_service(columns, info) else {
+        return String::new();
+    };
+    format!(
+        "<RESOURCE type=\"meta\" utype=\"adhoc:service\" name=\"{name}\">\n\
+         <DESCRIPTION>{description}</DESCRIPTION>\n\
+         <PARAM name=\"standardID\" datatype=\"char\" arraysize=\"*\" value=\"{standard}\"/>\n\
+         <PARAM name=\"accessURL\" datatype=\"char\" arraysize=\"*\" value=\"{url}\"/>\n\
+         <GROUP name=\"inputParams\">\n\
+         <PARAM name=\"{parameter}\" datatype=\"char\" arraysize=\"*\" value=\"\" ref=\"{SERVICE_FIELD_ID}\"/>\n\
+         </GROUP>\n</RESOURCE>\n",
+        name = escaped(&s.parameter),
+        description = escaped(&s.description),
+        standard = escaped(&s.standard_id),
+        url = escaped(&s.access_url),
+        parameter = escaped(&s.parameter),
+    )
 }
 
 /// Appends `text` to `out` with the five XML entities escaped; characters XML 1.0 cannot
@@ -148,9 +205,14 @@ pub fn header(columns: &[ExportColumn], info: &DocumentInfo) -> String {
         Some(name) => x.push_str(&format!("<TABLE name=\"{}\">\n", escaped(name))),
         None => x.push_str("<TABLE>\n"),
     }
-    for c in columns {
+    let service_column = chosen_service(columns, info).map(|(_, i)| i);
+    for (i, c) in columns.iter().enumerate() {
         let frame = frame_of(c).and_then(|f| frames.iter().position(|g| *g == f));
-        x.push_str(&field_element(c, frame.map(|k| frame_id(&frames[k], k))));
+        let mut field = field_element(c, frame.map(|k| frame_id(&frames[k], k)));
+        if service_column == Some(i) {
+            field = field.replacen("<FIELD ", &format!("<FIELD ID=\"{SERVICE_FIELD_ID}\" "), 1);
+        }
+        x.push_str(&field);
     }
     x
 }
@@ -207,15 +269,17 @@ fn field_element(c: &ExportColumn, coosys: Option<String>) -> String {
 }
 
 /// The end of the document after the DATA element: the TABLE closes, then an OVERFLOW
-/// INFO when a row limit cut the result.
-pub fn footer(overflow: bool) -> String {
+/// INFO when a row limit cut the result, then the service descriptors (`resources`).
+pub fn footer(overflow: bool, resources: &str) -> String {
     let mut x = String::from("</TABLE>\n");
     if overflow {
         x.push_str(
             "<INFO name=\"QUERY_STATUS\" value=\"OVERFLOW\">The result was cut at the row limit</INFO>\n",
         );
     }
-    x.push_str("</RESOURCE>\n</VOTABLE>\n");
+    x.push_str("</RESOURCE>\n");
+    x.push_str(resources);
+    x.push_str("</VOTABLE>\n");
     x
 }
 
@@ -265,6 +329,8 @@ pub struct VotableWriter<W: Write> {
     buf: Vec<u8>,
     /// Bytes of a BINARY2 stream not yet base64-encoded (less than 3).
     pending: Vec<u8>,
+    /// The service descriptors written after the results.
+    resources: String,
 }
 
 impl<W: Write> VotableWriter<W> {
@@ -276,6 +342,7 @@ impl<W: Write> VotableWriter<W> {
         serialization: Serialization,
     ) -> Result<Self> {
         out.write_all(header(columns, info).as_bytes())?;
+        let resources = service_resources(columns, info);
         out.write_all(match serialization {
             Serialization::TableData => b"<DATA><TABLEDATA>\n",
             Serialization::Binary2 => b"<DATA><BINARY2><STREAM encoding=\"base64\">\n",
@@ -290,6 +357,7 @@ impl<W: Write> VotableWriter<W> {
             null_values: columns.iter().map(|c| c.null_value).collect(),
             buf: Vec::new(),
             pending: Vec::new(),
+            resources,
         })
     }
 
@@ -379,7 +447,8 @@ impl<W: Write> VotableWriter<W> {
             Serialization::TableData => b"</TABLEDATA></DATA>\n",
             Serialization::Binary2 => b"</STREAM></BINARY2></DATA>\n",
         })?;
-        self.out.write_all(footer(overflow).as_bytes())?;
+        self.out
+            .write_all(footer(overflow, &self.resources).as_bytes())?;
         Ok(self.out)
     }
 }

@@ -1,0 +1,633 @@
+//! DataLink 1.1: what belongs to a star or an image, one call away from any TAP or cone
+//! search result (their VOTables carry a service descriptor on `star_id` or `file_name`).
+//!
+//! `/datalink/links?ID=...` (repeatable, at most [`MAX_IDS`] per call; more end the table
+//! with an OVERFLOW INFO, never in the middle of one ID's rows) answers a links table.
+//! IDs are publisher DIDs (`ivo://AUTHORITY/SCHEMA?star_id`, the authority from the
+//! configuration's `authority`) or bare star ids and image file names.
+//! - a star: its light curve (`#coderived`; VOTable, CSV and FITS: the rows of
+//!   `sql/lightcurve.sql`), its plot (`#preview`; PNG and SVG, the drawing of `skyql plot
+//!   lightcurve`), and the reference images of its field, CCD and quarter (`#auxiliary`);
+//! - an image: its FITS file (`#this`, with its size);
+//! - anything else: a `NotFoundFault` row; no ID at all: a `UsageFault` document.
+//!
+//! The links point at this module's own endpoints: `/datalink/lightcurve`,
+//! `/datalink/plot` and `/datalink/image`, which read only what the catalogue lists (an
+//! image is served from the path its `images` row holds, never from a path a client
+//! gives).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+
+use super::params::Params;
+use super::snapshot::Snapshot;
+use super::{AppState, Query, run_query_spooled, spooled_response, xml_escape};
+use crate::engine::parameters::Param;
+use crate::export::{ExportOptions, OutputFormat, ServiceDescriptor};
+
+/// The DataLink links capability.
+pub const LINKS_STANDARD: &str = "ivo://ivoa.net/std/DataLink#links-1.1";
+/// The MIME type of a links document.
+const LINKS_MIME: &str = "application/x-votable+xml;content=datalink";
+/// IDs answered in one call.
+pub const MAX_IDS: usize = 100;
+/// Longest ID read.
+const MAX_ID_BYTES: usize = 256;
+/// Largest image file served whole.
+const MAX_IMAGE_BYTES: u64 = 512 << 20;
+
+pub(super) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/datalink/links", get(links).post(links))
+        .route("/datalink/lightcurve", get(lightcurve))
+        .route("/datalink/plot", get(plot))
+        .route("/datalink/image", get(image))
+}
+
+/// The descriptors every VOTable result of the service carries: rows with a `star_id`
+/// link to their star, else rows with a `file_name` to their image.
+pub fn descriptors(base_url: &str) -> Vec<ServiceDescriptor> {
+    ["star_id", "file_name"]
+        .into_iter()
+        .map(|column| ServiceDescriptor {
+            standard_id: LINKS_STANDARD.to_string(),
+            access_url: format!("{base_url}/datalink/links"),
+            parameter: "ID".to_string(),
+            column: column.to_string(),
+            description: format!(
+                "DataLink: what belongs to each row's {column} (light curve, plot, images)"
+            ),
+        })
+        .collect()
+}
+
+/// The local id of a publisher DID (`ivo://AUTH/SCHEMA?ID`), or the text itself.
+fn local_id(id: &str) -> &str {
+    match id.strip_prefix("ivo://") {
+        Some(rest) => rest.split_once('?').map_or(rest, |(_, local)| local),
+        None => id,
+    }
+}
+
+/// A text as a SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Every value of the parameter `name` (any case) in the query string and a form body.
+fn all_values(query: Option<&str>, body: &Bytes, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for source in [query.unwrap_or("").as_bytes(), body.as_ref()] {
+        for (k, v) in form_urlencoded::parse(source) {
+            if k.eq_ignore_ascii_case(name) {
+                out.push(v.into_owned());
+            }
+        }
+    }
+    out
+}
+
+/// What an ID names.
+enum Target {
+    Star {
+        id: String,
+        field: Option<String>,
+        ccd: Option<i32>,
+        quarter: Option<String>,
+    },
+    Image {
+        file_name: String,
+        path: String,
+        size: Option<i64>,
+        description: String,
+    },
+    Nothing,
+}
+
+fn text(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
+    let array = cast(batch.column_by_name(column)?, &DataType::Utf8).ok()?;
+    let array = array.as_string::<i32>();
+    (!array.is_null(row)).then(|| array.value(row).to_string())
+}
+
+fn int(batch: &RecordBatch, column: &str, row: usize) -> Option<i64> {
+    let array = cast(batch.column_by_name(column)?, &DataType::Int64).ok()?;
+    let array = array.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+    (!array.is_null(row)).then(|| array.value(row))
+}
+
+async fn rows(snap: &Snapshot, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(snap.ctx.sql(sql).await?.collect().await?)
+}
+
+/// The star or image an ID names in the version `snap` serves.
+async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
+    let local = local_id(id);
+    if local.is_empty() || local.len() > MAX_ID_BYTES || local.chars().any(char::is_control) {
+        return Ok(Target::Nothing);
+    }
+    let stars = rows(
+        snap,
+        &format!(
+            "SELECT star_id, field, ccd, quarter FROM stars WHERE star_id = {} LIMIT 1",
+            literal(local)
+        ),
+    )
+    .await?;
+    if let Some(b) = stars.iter().find(|b| b.num_rows() > 0) {
+        return Ok(Target::Star {
+            id: local.to_string(),
+            field: text(b, "field", 0),
+            ccd: int(b, "ccd", 0).and_then(|c| i32::try_from(c).ok()),
+            quarter: text(b, "quarter", 0),
+        });
+    }
+    let images = rows(
+        snap,
+        &format!(
+            "SELECT file_name, path, file_size, code, colour, field, ccd, quarter FROM images \
+             WHERE file_name = {} LIMIT 1",
+            literal(local)
+        ),
+    )
+    .await?;
+    if let Some(b) = images.iter().find(|b| b.num_rows() > 0) {
+        let kind = match text(b, "code", 0).as_deref() {
+            Some("d") => "reference image",
+            Some("e") => "current image",
+            _ => "image",
+        };
+        return Ok(Target::Image {
+            file_name: local.to_string(),
+            path: text(b, "path", 0).context("an image without a path")?,
+            size: int(b, "file_size", 0),
+            description: format!(
+                "{kind} {local} (field {}, CCD {}, quarter {}, colour {})",
+                text(b, "field", 0).unwrap_or_default(),
+                int(b, "ccd", 0).map(|c| c.to_string()).unwrap_or_default(),
+                text(b, "quarter", 0).unwrap_or_default(),
+                text(b, "colour", 0).unwrap_or_default()
+            ),
+        });
+    }
+    Ok(Target::Nothing)
+}
+
+/// One row of a links table.
+#[derive(Debug, Default)]
+struct Link {
+    id: String,
+    access_url: Option<String>,
+    error_message: Option<String>,
+    description: Option<String>,
+    semantics: String,
+    content_type: Option<String>,
+    content_length: Option<i64>,
+    local_semantics: Option<String>,
+}
+
+fn url_encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The links of one ID.
+async fn links_of(state: &AppState, snap: &Snapshot, id: &str) -> Result<Vec<Link>> {
+    let base = &state.base_url;
+    let did = id.to_string();
+    Ok(match resolve(snap, id).await? {
+        Target::Star {
+            id: star,
+            field,
+            ccd,
+            quarter,
+        } => {
+            let q = url_encode(&star);
+            let mut out = Vec::new();
+            for (format, mime, name) in [
+                ("votable", "application/x-votable+xml", "VOTable"),
+                ("csv", "text/csv", "CSV"),
+                ("fits", "application/fits", "FITS table"),
+            ] {
+                out.push(Link {
+                    id: did.clone(),
+                    access_url: Some(format!(
+                        "{base}/datalink/lightcurve?ID={q}&RESPONSEFORMAT={format}"
+                    )),
+                    description: Some(format!("light curve of {star}, both colours ({name})")),
+                    semantics: "#coderived".into(),
+                    content_type: Some(mime.into()),
+                    local_semantics: Some("lightcurve".into()),
+                    ..Link::default()
+                });
+            }
+            for (format, mime) in [("png", "image/png"), ("svg", "image/svg+xml")] {
+                out.push(Link {
+                    id: did.clone(),
+                    access_url: Some(format!("{base}/datalink/plot?ID={q}&FORMAT={format}")),
+                    description: Some(format!(
+                        "plot of the light curve of {star} ({})",
+                        format.to_uppercase()
+                    )),
+                    semantics: "#preview".into(),
+                    content_type: Some(mime.into()),
+                    local_semantics: Some("lightcurve-plot".into()),
+                    ..Link::default()
+                });
+            }
+            if let (Some(field), Some(ccd), Some(quarter)) = (field, ccd, quarter) {
+                let references = rows(
+                    snap,
+                    &format!(
+                        "SELECT file_name, file_size, colour FROM images WHERE code = 'd' \
+                         AND field = {} AND ccd = {ccd} AND quarter = {} ORDER BY colour, file_name",
+                        literal(&field),
+                        literal(&quarter)
+                    ),
+                )
+                .await?;
+                for b in &references {
+                    for row in 0..b.num_rows() {
+                        let Some(name) = text(b, "file_name", row) else {
+                            continue;
+                        };
+                        out.push(Link {
+                            id: did.clone(),
+                            access_url: Some(format!(
+                                "{base}/datalink/image?ID={}",
+                                url_encode(&name)
+                            )),
+                            description: Some(format!(
+                                "reference image {name} of {star}'s field {field}, CCD {ccd}, quarter {quarter} (colour {})",
+                                text(b, "colour", row).unwrap_or_default()
+                            )),
+                            semantics: "#auxiliary".into(),
+                            content_type: Some("application/fits".into()),
+                            content_length: int(b, "file_size", row),
+                            local_semantics: Some("reference-image".into()),
+                            ..Link::default()
+                        });
+                    }
+                }
+            }
+            out
+        }
+        Target::Image {
+            file_name,
+            size,
+            description,
+            ..
+        } => vec![Link {
+            id: did,
+            access_url: Some(format!(
+                "{base}/datalink/image?ID={}",
+                url_encode(&file_name)
+            )),
+            description: Some(format!("the FITS file of the {description}")),
+            semantics: "#this".into(),
+            content_type: Some("application/fits".into()),
+            content_length: size,
+            local_semantics: Some("image".into()),
+            ..Link::default()
+        }],
+        Target::Nothing => vec![Link {
+            id: did,
+            error_message: Some(format!(
+                "NotFoundFault: {} is neither a star nor an image of this catalogue",
+                local_id(id)
+            )),
+            semantics: "#this".into(),
+            ..Link::default()
+        }],
+    })
+}
+
+/// The links table as a DataLink VOTable.
+fn links_document(links: &[Link], overflow: bool) -> String {
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x.push_str("<VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\">\n");
+    x.push_str("<RESOURCE type=\"results\">\n");
+    x.push_str(&format!(
+        "<INFO name=\"standardID\" value=\"{LINKS_STANDARD}\"/>\n"
+    ));
+    x.push_str("<INFO name=\"QUERY_STATUS\" value=\"OK\"/>\n<TABLE>\n");
+    for (name, datatype, ucd, extra) in [
+        ("ID", "char", "meta.id;meta.main", ""),
+        ("access_url", "char", "meta.ref.url", ""),
+        ("service_def", "char", "meta.ref", ""),
+        ("error_message", "char", "meta.code.error", ""),
+        ("description", "char", "meta.note", ""),
+        ("semantics", "char", "meta.code", ""),
+        ("content_type", "char", "meta.code.mime", ""),
+        (
+            "content_length",
+            "long",
+            "phys.size;meta.file",
+            " unit=\"byte\"",
+        ),
+        ("local_semantics", "char", "meta.code", ""),
+    ] {
+        let size = if datatype == "char" {
+            " arraysize=\"*\""
+        } else {
+            ""
+        };
+        x.push_str(&format!(
+            "<FIELD name=\"{name}\" datatype=\"{datatype}\"{size} ucd=\"{ucd}\"{extra}/>\n"
+        ));
+    }
+    x.push_str("<DATA><TABLEDATA>\n");
+    let cell = |v: &Option<String>| v.as_deref().map(xml_escape).unwrap_or_default();
+    for l in links {
+        x.push_str(&format!(
+            "<TR><TD>{}</TD><TD>{}</TD><TD></TD><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD></TR>\n",
+            xml_escape(&l.id),
+            cell(&l.access_url),
+            cell(&l.error_message),
+            cell(&l.description),
+            xml_escape(&l.semantics),
+            cell(&l.content_type),
+            l.content_length.map(|n| n.to_string()).unwrap_or_default(),
+            cell(&l.local_semantics),
+        ));
+    }
+    x.push_str("</TABLEDATA></DATA>\n</TABLE>\n");
+    if overflow {
+        x.push_str(&format!(
+            "<INFO name=\"QUERY_STATUS\" value=\"OVERFLOW\">At most {MAX_IDS} IDs are answered per call: ask again for the others</INFO>\n"
+        ));
+    }
+    x.push_str("</RESOURCE>\n</VOTABLE>\n");
+    x
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// A DALI error document for the links endpoint.
+fn links_error(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\">\n<RESOURCE type=\"results\">\n<INFO name=\"QUERY_STATUS\" value=\"ERROR\">{}</INFO>\n</RESOURCE>\n</VOTABLE>\n",
+        xml_escape(message)
+    );
+    response(status, LINKS_MIME, body)
+}
+
+/// A plain-text error of the link endpoints (`NotFoundFault: ...`, `UsageFault: ...`).
+fn text_error(status: StatusCode, message: String) -> Response {
+    response(status, "text/plain; charset=utf-8", message)
+}
+
+async fn links(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let ids = all_values(query.as_deref(), &body, "ID");
+    if ids.is_empty() {
+        return links_error(
+            StatusCode::BAD_REQUEST,
+            "UsageFault: ID is missing (a star id, an image file name or a publisher DID)",
+        );
+    }
+    if let Some(f) = Params::from_request(query.as_deref(), &body).get("RESPONSEFORMAT")
+        && !matches!(
+            f.trim().to_ascii_lowercase().replace(' ', "").as_str(),
+            "votable"
+                | "application/x-votable+xml"
+                | "application/x-votable+xml;content=datalink"
+                | "text/xml"
+        )
+    {
+        return links_error(
+            StatusCode::BAD_REQUEST,
+            &format!("UsageFault: RESPONSEFORMAT={f} is not offered (a links table is a VOTable)"),
+        );
+    }
+    let snap = state.versions.current().await;
+    let overflow = ids.len() > MAX_IDS;
+    let timeout = Duration::from_secs(state.config.sync_timeout_s);
+    let work = async {
+        let mut all = Vec::new();
+        for id in ids.iter().take(MAX_IDS) {
+            all.extend(links_of(&state, &snap, id).await?);
+        }
+        Ok::<_, anyhow::Error>(all)
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(all)) => response(StatusCode::OK, LINKS_MIME, links_document(&all, overflow)),
+        Ok(Err(e)) => links_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("Error: {}", state.public_message(&format!("{e:#}"))),
+        ),
+        Err(_) => links_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!(
+                "Error: the links were not found within {} s",
+                timeout.as_secs()
+            ),
+        ),
+    }
+}
+
+/// The one ID of a link endpoint, resolved to a star (or the error response).
+async fn one_star(state: &AppState, params: &Params) -> Result<String, Response> {
+    let Some(id) = params.get("ID") else {
+        return Err(text_error(
+            StatusCode::BAD_REQUEST,
+            "UsageFault: ID is missing".into(),
+        ));
+    };
+    let snap = state.versions.current().await;
+    match resolve(&snap, id).await {
+        Ok(Target::Star { id, .. }) => Ok(id),
+        Ok(_) => Err(text_error(
+            StatusCode::NOT_FOUND,
+            format!("NotFoundFault: no star {}", local_id(id)),
+        )),
+        Err(e) => Err(text_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Error: {}", state.public_message(&format!("{e:#}"))),
+        )),
+    }
+}
+
+async fn lightcurve(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::from_request(query.as_deref(), &Bytes::new());
+    let star = match one_star(&state, &params).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let format = match params.get("RESPONSEFORMAT") {
+        None => OutputFormat::Votable,
+        Some(f) => match OutputFormat::from_response_format(f) {
+            Some(f) => f,
+            None => {
+                return text_error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "UsageFault: RESPONSEFORMAT={f} is not offered: {}",
+                        crate::export::output_format::service_aliases()
+                    ),
+                );
+            }
+        },
+    };
+    let sql = crate::named_queries::named_query("lightcurve")
+        .unwrap_or_default()
+        .to_string();
+    let query = Query::Bound {
+        sql: sql.clone(),
+        params: vec![Param {
+            name: "star".into(),
+            value: star.clone(),
+        }],
+    };
+    let options = ExportOptions {
+        max_rows: Some(state.config.hard_maxrec),
+        query: Some(sql),
+        table_name: Some(format!("lightcurve_{star}")),
+        ..ExportOptions::default()
+    };
+    let timeout = Duration::from_secs(state.config.sync_timeout_s);
+    match run_query_spooled(&state, &query, format, options, timeout).await {
+        Ok(result) => spooled_response(result, format.mime()),
+        Err(e) => super::error_response(&e),
+    }
+}
+
+async fn plot(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::from_request(query.as_deref(), &Bytes::new());
+    let star = match one_star(&state, &params).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let png = match params.get("FORMAT").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("png") | Some("image/png") => true,
+        Some("svg") | Some("image/svg+xml") => false,
+        Some(other) => {
+            return text_error(
+                StatusCode::BAD_REQUEST,
+                format!("UsageFault: FORMAT={other}: png or svg"),
+            );
+        }
+    };
+    let snap = state.versions.current().await;
+    let timeout = Duration::from_secs(state.config.sync_timeout_s);
+    let work = async {
+        let (red, blue) = crate::plot::read_lightcurve(&snap.ctx, &star).await?;
+        let svg = crate::plot::lightcurve_svg(&star, &red, &blue, &Default::default());
+        if png {
+            tokio::task::spawn_blocking(move || crate::plot::svg_to_png(&svg)).await?
+        } else {
+            Ok(svg.into_bytes())
+        }
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(bytes)) => response(
+            StatusCode::OK,
+            if png { "image/png" } else { "image/svg+xml" },
+            bytes,
+        ),
+        Ok(Err(e)) => text_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Error: {}", state.public_message(&format!("{e:#}"))),
+        ),
+        Err(_) => text_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "Error: the plot was not drawn within {} s",
+                timeout.as_secs()
+            ),
+        ),
+    }
+}
+
+async fn image(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::from_request(query.as_deref(), &Bytes::new());
+    let Some(id) = params.get("ID") else {
+        return text_error(StatusCode::BAD_REQUEST, "UsageFault: ID is missing".into());
+    };
+    let snap = state.versions.current().await;
+    let (file_name, path) = match resolve(&snap, id).await {
+        Ok(Target::Image {
+            file_name, path, ..
+        }) => (file_name, path),
+        Ok(_) => {
+            return text_error(
+                StatusCode::NOT_FOUND,
+                format!("NotFoundFault: no image {}", local_id(id)),
+            );
+        }
+        Err(e) => {
+            return text_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Error: {}", state.public_message(&format!("{e:#}"))),
+            );
+        }
+    };
+    let read = async {
+        let meta = tokio::fs::metadata(&path).await?;
+        if !meta.is_file() || meta.len() > MAX_IMAGE_BYTES {
+            anyhow::bail!(
+                "the image file is not a regular file of at most {MAX_IMAGE_BYTES} bytes"
+            );
+        }
+        Ok(tokio::fs::read(&path).await?)
+    };
+    match read.await {
+        Ok(bytes) => {
+            let mut r = response(StatusCode::OK, "application/fits", bytes);
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "attachment; filename=\"{}\"",
+                file_name.replace(['"', '\\'], "_")
+            )) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(e) => text_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "Error: the image {file_name} cannot be read: {}",
+                state.public_message(&format!("{e:#}"))
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publisher_dids_and_bare_ids() {
+        assert_eq!(
+            local_id("ivo://skyql.invalid/eros2?lm0010n346"),
+            "lm0010n346"
+        );
+        assert_eq!(local_id("lm0010n346"), "lm0010n346");
+        assert_eq!(literal("a'b"), "'a''b'");
+    }
+
+    #[test]
+    fn repeated_ids_are_all_read() {
+        let ids = all_values(Some("ID=a&id=b"), &Bytes::from_static(b"ID=c"), "ID");
+        assert_eq!(ids, ["a", "b", "c"]);
+    }
+}
