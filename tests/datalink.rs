@@ -63,7 +63,7 @@ fn a_star_is_one_call_from_its_light_curve_plot_and_images() {
         ))
     ));
     assert!(
-        doc.contains(r#"<FIELD ID="service_input" name="star_id""#),
+        doc.contains(r#"<FIELD name="star_id" ID="service_input""#),
         "{doc}"
     );
     assert!(

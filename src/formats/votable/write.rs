@@ -210,7 +210,11 @@ pub fn header(columns: &[ExportColumn], info: &DocumentInfo) -> String {
         let frame = frame_of(c).and_then(|f| frames.iter().position(|g| *g == f));
         let mut field = field_element(c, frame.map(|k| frame_id(&frames[k], k)));
         if service_column == Some(i) {
-            field = field.replacen("<FIELD ", &format!("<FIELD ID=\"{SERVICE_FIELD_ID}\" "), 1);
+            field = field.replacen(
+                " datatype=",
+                &format!(" ID=\"{SERVICE_FIELD_ID}\" datatype="),
+                1,
+            );
         }
         x.push_str(&field);
     }
