@@ -73,6 +73,13 @@ fn a_star_is_one_call_from_its_light_curve_plot_and_images() {
             && doc.contains(r#"ref="service_input""#),
         "{doc}"
     );
+    // The capabilities name both services.
+    let (_, _, caps) = server.get("/tap/capabilities");
+    assert!(
+        caps.contains(r#"standardID="ivo://ivoa.net/std/DataLink#links-1.1""#)
+            && caps.contains(r#"standardID="ivo://ivoa.net/std/SODA#sync-1.0""#),
+        "{caps}"
+    );
     // So does a cone search.
     let (_, _, cone) = server.get("/scs/stars?RA=0&DEC=0&SR=0");
     assert!(cone.contains("adhoc:service"), "{cone}");
@@ -101,7 +108,7 @@ fn a_star_is_one_call_from_its_light_curve_plot_and_images() {
             .catalog(&cat)
             .ok(),
     );
-    for r in &rows {
+    for r in rows.iter().filter(|r| !r["access_url"].is_empty()) {
         let (status, head, body) =
             server.request_bytes("GET", &local(&r["access_url"], &server), "");
         assert_eq!(status, 200, "{}", r["access_url"]);
@@ -134,6 +141,49 @@ fn a_star_is_one_call_from_its_light_curve_plot_and_images() {
             "image/svg+xml" => assert!(String::from_utf8_lossy(&body).contains("<svg")),
             other => panic!("unexpected content type {other}"),
         }
+    }
+    // A cutout of each reference image, through a SODA descriptor pre-filled with the
+    // image and a circle around the star: it answers a FITS image.
+    let cutouts = of("#cutout");
+    assert_eq!(cutouts.len(), of("#auxiliary").len(), "{doc}");
+    for c in &cutouts {
+        let def = &c["service_def"];
+        let resource = doc
+            .split(&format!(r#"ID="{def}""#))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no descriptor {def}: {doc}"))
+            .split("</RESOURCE>")
+            .next()
+            .unwrap();
+        assert!(
+            resource.contains("ivo://ivoa.net/std/SODA#sync-1.0"),
+            "{resource}"
+        );
+        let value = |name: &str| {
+            resource
+                .split(&format!(r#"name="{name}""#))
+                .nth(1)
+                .unwrap()
+                .split(r#"value=""#)
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let path = format!(
+            "/soda/sync?ID={}&CIRCLE={}",
+            q(&value("ID")),
+            q(&value("CIRCLE"))
+        );
+        let (status, head, body) = server.request_bytes("GET", &path, "");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/fits")
+        );
+        assert!(body.starts_with(b"SIMPLE  =                    T"));
     }
     // An image's own links: its FITS file.
     let image = rows

@@ -49,6 +49,9 @@ pub struct ServiceConfig {
     /// The base URL clients see, when a reverse proxy stands in front (default: the
     /// address bound).
     pub public_url: Option<String>,
+    /// SODA cutouts kept in the service's directory to be served again, in MiB; beyond,
+    /// the least recently served are removed.
+    pub soda_cache_mb: u64,
 }
 
 impl Default for ServiceConfig {
@@ -69,6 +72,7 @@ impl Default for ServiceConfig {
             max_request_bytes: 1 << 20,
             jobs_dir: None,
             public_url: None,
+            soda_cache_mb: 512,
         }
     }
 }

@@ -7,7 +7,9 @@
 //! configuration's `authority`) or bare star ids and image file names.
 //! - a star: its light curve (`#coderived`; VOTable, CSV and FITS: the rows of
 //!   `sql/lightcurve.sql`), its plot (`#preview`; PNG and SVG, the drawing of `skyql plot
-//!   lightcurve`), and the reference images of its field, CCD and quarter (`#auxiliary`);
+//!   lightcurve`), the reference images of its field, CCD and quarter (`#auxiliary`), and
+//!   a cutout of each around it (`#cutout`: a `service_def` naming a SODA descriptor after
+//!   the table, its ID and a 30 arcsec CIRCLE pre-filled);
 //! - an image: its FITS file (`#this`, with its size);
 //! - anything else: a `NotFoundFault` row; no ID at all: a `UsageFault` document.
 //!
@@ -99,12 +101,13 @@ fn all_values(query: Option<&str>, body: &Bytes, name: &str) -> Vec<String> {
 }
 
 /// What an ID names.
-enum Target {
+pub(super) enum Target {
     Star {
         id: String,
         field: Option<String>,
         ccd: Option<i32>,
         quarter: Option<String>,
+        position: Option<(f64, f64)>,
     },
     Image {
         file_name: String,
@@ -127,12 +130,18 @@ fn int(batch: &RecordBatch, column: &str, row: usize) -> Option<i64> {
     (!array.is_null(row)).then(|| array.value(row))
 }
 
+fn float(batch: &RecordBatch, column: &str, row: usize) -> Option<f64> {
+    let array = cast(batch.column_by_name(column)?, &DataType::Float64).ok()?;
+    let array = array.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+    (!array.is_null(row)).then(|| array.value(row))
+}
+
 async fn rows(snap: &Snapshot, sql: &str) -> Result<Vec<RecordBatch>> {
     Ok(snap.ctx.sql(sql).await?.collect().await?)
 }
 
 /// The star or image an ID names in the version `snap` serves.
-async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
+pub(super) async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
     let local = local_id(id);
     if local.is_empty() || local.len() > MAX_ID_BYTES || local.chars().any(char::is_control) {
         return Ok(Target::Nothing);
@@ -140,7 +149,7 @@ async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
     let stars = rows(
         snap,
         &format!(
-            "SELECT star_id, field, ccd, quarter FROM stars WHERE star_id = {} LIMIT 1",
+            "SELECT star_id, field, ccd, quarter, ra, dec FROM stars WHERE star_id = {} LIMIT 1",
             literal(local)
         ),
     )
@@ -151,6 +160,7 @@ async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
             field: text(b, "field", 0),
             ccd: int(b, "ccd", 0).and_then(|c| i32::try_from(c).ok()),
             quarter: text(b, "quarter", 0),
+            position: float(b, "ra", 0).zip(float(b, "dec", 0)),
         });
     }
     let images = rows(
@@ -189,6 +199,7 @@ async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
 struct Link {
     id: String,
     access_url: Option<String>,
+    service_def: Option<String>,
     error_message: Option<String>,
     description: Option<String>,
     semantics: String,
@@ -201,16 +212,35 @@ fn url_encode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// The links of one ID.
-async fn links_of(state: &AppState, snap: &Snapshot, id: &str) -> Result<Vec<Link>> {
+/// A SODA cutout a links row points at through its `service_def`: the image and the
+/// circle, pre-filled.
+#[derive(Debug)]
+struct SodaCall {
+    image: String,
+    circle: (f64, f64, f64),
+}
+
+/// The radius of the cutouts a star's links offer, in degrees (30 arcsec).
+const CUTOUT_RADIUS_DEG: f64 = 30.0 / 3600.0;
+
+/// The links of one ID, and the SODA calls their `service_def`s name (`soda_N`, N from
+/// `first_soda` on).
+async fn links_of(
+    state: &AppState,
+    snap: &Snapshot,
+    id: &str,
+    first_soda: usize,
+) -> Result<(Vec<Link>, Vec<SodaCall>)> {
+    let mut soda = Vec::new();
     let base = &state.base_url;
     let did = id.to_string();
-    Ok(match resolve(snap, id).await? {
+    let links = match resolve(snap, id).await? {
         Target::Star {
             id: star,
             field,
             ccd,
             quarter,
+            position,
         } => {
             let q = url_encode(&star);
             let mut out = Vec::new();
@@ -277,6 +307,23 @@ async fn links_of(state: &AppState, snap: &Snapshot, id: &str) -> Result<Vec<Lin
                             local_semantics: Some("reference-image".into()),
                             ..Link::default()
                         });
+                        if let Some((ra, dec)) = position {
+                            out.push(Link {
+                                id: did.clone(),
+                                service_def: Some(format!("soda_{}", first_soda + soda.len())),
+                                description: Some(format!(
+                                    "cutout of {name} around {star} (SODA; a 30 arcsec radius, to change)"
+                                )),
+                                semantics: "#cutout".into(),
+                                content_type: Some("application/fits".into()),
+                                local_semantics: Some("cutout".into()),
+                                ..Link::default()
+                            });
+                            soda.push(SodaCall {
+                                image: name.clone(),
+                                circle: (ra, dec, CUTOUT_RADIUS_DEG),
+                            });
+                        }
                     }
                 }
             }
@@ -309,11 +356,34 @@ async fn links_of(state: &AppState, snap: &Snapshot, id: &str) -> Result<Vec<Lin
             semantics: "#this".into(),
             ..Link::default()
         }],
-    })
+    };
+    Ok((links, soda))
 }
 
-/// The links table as a DataLink VOTable.
-fn links_document(links: &[Link], overflow: bool) -> String {
+/// The SODA service descriptors of a links document, one per call its rows name.
+fn soda_resources(base: &str, calls: &[SodaCall]) -> String {
+    let mut x = String::new();
+    for (i, c) in calls.iter().enumerate() {
+        let (ra, dec, r) = c.circle;
+        x.push_str(&format!(
+            "<RESOURCE type=\"meta\" utype=\"adhoc:service\" ID=\"soda_{i}\">\n\
+             <DESCRIPTION>SODA cutout of {image}</DESCRIPTION>\n\
+             <PARAM name=\"standardID\" datatype=\"char\" arraysize=\"*\" value=\"{standard}\"/>\n\
+             <PARAM name=\"accessURL\" datatype=\"char\" arraysize=\"*\" value=\"{url}\"/>\n\
+             <GROUP name=\"inputParams\">\n\
+             <PARAM name=\"ID\" datatype=\"char\" arraysize=\"*\" ucd=\"meta.id;meta.dataset\" value=\"{image}\"/>\n\
+             <PARAM name=\"CIRCLE\" datatype=\"double\" arraysize=\"3\" xtype=\"circle\" unit=\"deg\" ucd=\"obs.field\" value=\"{ra} {dec} {r}\"/>\n\
+             </GROUP>\n</RESOURCE>\n",
+            image = xml_escape(&c.image),
+            standard = super::soda::SODA_STANDARD,
+            url = xml_escape(&format!("{base}/soda/sync")),
+        ));
+    }
+    x
+}
+
+/// The links table as a DataLink VOTable, then the SODA descriptors (`resources`).
+fn links_document(links: &[Link], overflow: bool, resources: &str) -> String {
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.push_str("<VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\">\n");
     x.push_str("<RESOURCE type=\"results\">\n");
@@ -350,9 +420,10 @@ fn links_document(links: &[Link], overflow: bool) -> String {
     let cell = |v: &Option<String>| v.as_deref().map(xml_escape).unwrap_or_default();
     for l in links {
         x.push_str(&format!(
-            "<TR><TD>{}</TD><TD>{}</TD><TD></TD><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD></TR>\n",
+            "<TR><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD><TD>{}</TD></TR>\n",
             xml_escape(&l.id),
             cell(&l.access_url),
+            cell(&l.service_def),
             cell(&l.error_message),
             cell(&l.description),
             xml_escape(&l.semantics),
@@ -367,7 +438,9 @@ fn links_document(links: &[Link], overflow: bool) -> String {
             "<INFO name=\"QUERY_STATUS\" value=\"OVERFLOW\">At most {MAX_IDS} IDs are answered per call: ask again for the others</INFO>\n"
         ));
     }
-    x.push_str("</RESOURCE>\n</VOTABLE>\n");
+    x.push_str("</RESOURCE>\n");
+    x.push_str(resources);
+    x.push_str("</VOTABLE>\n");
     x
 }
 
@@ -423,14 +496,20 @@ async fn links(
     let overflow = ids.len() > MAX_IDS;
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
     let work = async {
-        let mut all = Vec::new();
+        let (mut all, mut calls) = (Vec::new(), Vec::new());
         for id in ids.iter().take(MAX_IDS) {
-            all.extend(links_of(&state, &snap, id).await?);
+            let (links, soda) = links_of(&state, &snap, id, calls.len()).await?;
+            all.extend(links);
+            calls.extend(soda);
         }
-        Ok::<_, anyhow::Error>(all)
+        Ok::<_, anyhow::Error>((all, calls))
     };
     match tokio::time::timeout(timeout, work).await {
-        Ok(Ok(all)) => response(StatusCode::OK, LINKS_MIME, links_document(&all, overflow)),
+        Ok(Ok((all, calls))) => response(
+            StatusCode::OK,
+            LINKS_MIME,
+            links_document(&all, overflow, &soda_resources(&state.base_url, &calls)),
+        ),
         Ok(Err(e)) => links_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("Error: {}", state.public_message(&format!("{e:#}"))),

@@ -35,6 +35,7 @@ pub fn is_service_name(name: &str) -> bool {
     name == MARKER
         || name.starts_with(SPOOL_PREFIX)
         || name.starts_with("job-")
+        || name.starts_with(super::soda::CACHE_PREFIX)
         || is_temporary_name(name)
 }
 

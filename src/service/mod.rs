@@ -23,6 +23,7 @@ pub mod query_memory;
 pub mod query_runtime;
 pub mod scs;
 pub mod snapshot;
+pub mod soda;
 pub mod spool;
 pub mod tap;
 pub mod tap_schema;
@@ -206,6 +207,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(uws::routes())
         .merge(scs::routes())
         .merge(datalink::routes())
+        .merge(soda::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)

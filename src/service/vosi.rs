@@ -136,6 +136,15 @@ fn capabilities_document(base: &str, c: &ServiceConfig) -> String {
             "  <capability standardID=\"{id}\">\n    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\">\n      <accessURL use=\"full\">{base}/tap/{path}</accessURL>\n    </interface>\n  </capability>\n"
         );
     }
+    for (id, path) in [
+        (super::datalink::LINKS_STANDARD, "datalink/links"),
+        (super::soda::SODA_STANDARD, "soda/sync"),
+    ] {
+        let _ = write!(
+            x,
+            "  <capability standardID=\"{id}\">\n    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\">\n      <accessURL use=\"base\">{base}/{path}</accessURL>\n    </interface>\n  </capability>\n"
+        );
+    }
     let _ = write!(
         x,
         "  <capability standardID=\"ivo://ivoa.net/std/TAP\" xsi:type=\"tr:TableAccess\">\n    <description>{}</description>\n    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\n      <accessURL use=\"base\">{base}/tap</accessURL>\n    </interface>\n",

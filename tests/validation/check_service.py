@@ -17,7 +17,10 @@ import tempfile
 import time
 import warnings
 
+import numpy as np
 import pyvo
+from astropy.io import fits
+from astropy.wcs import WCS
 import requests
 from pyvo.dal.exceptions import DALQueryError, DALServiceError, DALFormatError
 
@@ -209,6 +212,42 @@ def check_datalink(binary, catalog, url):
         checked += 1
     if checked != 2:
         problem(f"datalink: {checked} of 2 stars followed")
+    # A SODA cutout of a star's reference image, through the links' pre-filled descriptor:
+    # its pixels are the image's over its SRCREGN, its WCS puts them where astropy puts
+    # the image's own.
+    links = pyvo.dal.adhoc.DatalinkResults.from_result_url(
+        f"{url}/datalink/links?ID={result[0]['star_id']}")
+    cutouts = [l for l in links if l["semantics"] == "#cutout"]
+    if not cutouts:
+        problem("soda: no #cutout link")
+    else:
+        proc = links.get_adhocservice_by_id(str(cutouts[0]["service_def"]))
+        given = {p.name: p.value for p in proc.groups[0].entries}
+        image_id = given["ID"]
+        if isinstance(image_id, bytes):
+            image_id = image_id.decode()
+        circle = " ".join(str(v) for v in np.atleast_1d(given["CIRCLE"]))
+        body = requests.get(f"{url}/soda/sync", params={"ID": image_id, "CIRCLE": circle},
+                            timeout=30)
+        if body.status_code != 200:
+            problem(f"soda: {body.status_code} {body.text[:200]}")
+        else:
+            with fits.open(io.BytesIO(body.content)) as cut:
+                header, data = cut[0].header, cut[0].data
+            path = tap.search(f"SELECT path FROM eros2.images WHERE file_name = '{image_id}'")[0]["path"]
+            with fits.open(str(path)) as full:
+                hdu = next(h for h in full if h.data is not None)
+                x0, x1, y0, y1 = [int(v) for v in re.findall(r"\d+", header["SRCREGN"])]
+                same = np.array_equal(hdu.data[y0 - 1:y1, x0 - 1:x1], data, equal_nan=True)
+                sky_cut = WCS(header).pixel_to_world_values(0.0, 0.0)
+                sky_full = WCS(hdu.header).pixel_to_world_values(x0 - 1.0, y0 - 1.0)
+                sep = np.hypot((sky_cut[0] - sky_full[0]) * np.cos(np.radians(sky_full[1])),
+                               sky_cut[1] - sky_full[1]) * 3600
+            if not same:
+                problem("soda: the cutout's pixels are not the image's over its SRCREGN")
+            if sep > 1e-6:
+                problem(f"soda: the cutout's WCS is {sep} arcsec off astropy's on the image")
+            print(f"soda: a {data.shape[1]} x {data.shape[0]} cutout of {image_id}: pixels and WCS as astropy reads the image")
     # The links document and a TAP result with its descriptor pass votlint.
     star = str(result[0]["star_id"])
     for name, doc_url in [

@@ -97,31 +97,73 @@ fn make_cutout(root: &ImageOutput, j: &Job) -> Result<Option<String>, String> {
     }
     let source_path = root.input_path(&j.path);
     let source = SourceImage::open(&source_path)?;
+    let region = region_around(&source, j.ra, j.dec, j.size)?;
+    if !overlaps(&source, region) {
+        let [x0, x1, y0, y1] = region;
+        let [n1, n2] = source.naxis;
+        return Err(format!(
+            "entirely off the image: region [{x0}:{x1},{y0}:{y1}] of a {n1} x {n2} image"
+        ));
+    }
+    let target = root.resolve(&j.name)?;
+    write_atomically(&target, root.overwrite, |tmp| {
+        write_cutout(&source, &source_path, region, Some((j.ra, j.dec)), tmp)
+    })?;
+    Ok(Some(target.to_string_lossy().into_owned()))
+}
+
+/// The pixel (1-based, fractional) of a sky position through the image's WCS.
+pub fn pixel_of(source: &SourceImage, ra: f64, dec: f64) -> Result<(f64, f64), String> {
     let wcs = Wcs::from_cards(&source.cards)
         .map_err(|e| format!("no usable WCS: {e}"))?
         .prepare()
         .map_err(|e| format!("no usable WCS: {e}"))?;
     let (px, py) = wcs
-        .sky2pix(j.ra, j.dec)
+        .sky2pix(ra, dec)
         .ok_or("the position has no pixel in this projection")?;
     if !px.is_finite() || !py.is_finite() {
         return Err("the position has no pixel in this projection".into());
     }
-    let x0 = px.round() as i64 - j.size / 2;
-    let y0 = py.round() as i64 - j.size / 2;
-    let region = [x0, x0 + j.size - 1, y0, y0 + j.size - 1];
-    let [x1, y1] = [region[1], region[3]];
+    Ok((px, py))
+}
+
+/// The `size` x `size` region ([x0, x1, y0, y1], 1-based, inclusive) centred on (ra, dec).
+pub fn region_around(
+    source: &SourceImage,
+    ra: f64,
+    dec: f64,
+    size: i64,
+) -> Result<[i64; 4], String> {
+    let (px, py) = pixel_of(source, ra, dec)?;
+    let x0 = px.round() as i64 - size / 2;
+    let y0 = py.round() as i64 - size / 2;
+    Ok([x0, x0 + size - 1, y0, y0 + size - 1])
+}
+
+/// Whether a region shares a pixel with the image.
+pub fn overlaps(source: &SourceImage, [x0, x1, y0, y1]: [i64; 4]) -> bool {
     let [n1, n2] = source.naxis;
-    if x1 < 1 || y1 < 1 || x0 > n1 || y0 > n2 {
-        return Err(format!(
-            "entirely off the image: region [{x0}:{x1},{y0}:{y1}] of a {n1} x {n2} image"
-        ));
-    }
+    !(x1 < 1 || y1 < 1 || x0 > n1 || y0 > n2)
+}
+
+/// Writes the cutout of `region` ([x0, x1, y0, y1], 1-based, inclusive; padded with
+/// nulls where it leaves the image) of `source` to the new file `target`: the source's
+/// header with CRPIX shifted, and the provenance (`centre`, when a position asked for it,
+/// as CUT_RA and CUT_DEC).
+pub fn write_cutout(
+    source: &SourceImage,
+    source_path: &Path,
+    region: [i64; 4],
+    centre: Option<(f64, f64)>,
+    target: &Path,
+) -> Result<(), String> {
+    let [x0, x1, y0, y1] = region;
+    let [n1, n2] = source.naxis;
     let padded = x0 < 1 || y0 < 1 || x1 > n1 || y1 > n2;
     let (mut pixels, blank) = source.read_region(x0, x1, y0, y1)?;
     let shifted = |k: &str| matches!(k, "CRPIX1" | "CRPIX2" | "LTV1" | "LTV2");
     let records = copied_records(&source.cards, shifted);
-    let mut keys = shifted_keys(&source, (x0 - 1) as f64, (y0 - 1) as f64);
+    let mut keys = shifted_keys(source, (x0 - 1) as f64, (y0 - 1) as f64);
     if let Some(b) = blank.filter(|_| padded || source.scale().blank.is_some()) {
         keys.push((
             "BLANK".into(),
@@ -129,12 +171,14 @@ fn make_cutout(root: &ImageOutput, j: &Job) -> Result<Option<String>, String> {
             "stored value of undefined pixels".into(),
         ));
     }
-    keys.extend(provenance(&source_path, &source, region, j, padded));
-    let target = root.resolve(&j.name)?;
-    write_atomically(&target, root.overwrite, |tmp| {
-        write_image(tmp, [j.size, j.size], &mut pixels, &records, &keys)
-    })?;
-    Ok(Some(target.to_string_lossy().into_owned()))
+    keys.extend(provenance(source_path, source, region, centre, padded));
+    write_image(
+        target,
+        [x1 - x0 + 1, y1 - y0 + 1],
+        &mut pixels,
+        &records,
+        &keys,
+    )
 }
 
 /// CRPIX and IRAF's LTV moved by the cutout's origin (dx, dy): every pixel keeps its
@@ -161,10 +205,10 @@ fn provenance(
     source_path: &std::path::Path,
     source: &SourceImage,
     [x0, x1, y0, y1]: [i64; 4],
-    j: &Job,
+    centre: Option<(f64, f64)>,
     padded: bool,
 ) -> Vec<(String, KeyValue, String)> {
-    vec![
+    let mut keys = vec![
         (
             "SRCFILE".into(),
             KeyValue::Text(source_path.to_string_lossy().into_owned()),
@@ -181,16 +225,6 @@ fn provenance(
             "source pixels of this cutout (1-based)".into(),
         ),
         (
-            "CUT_RA".into(),
-            KeyValue::Real(j.ra),
-            "[deg] requested centre, right ascension".into(),
-        ),
-        (
-            "CUT_DEC".into(),
-            KeyValue::Real(j.dec),
-            "[deg] requested centre, declination".into(),
-        ),
-        (
             "PADDED".into(),
             KeyValue::Logical(padded),
             if padded {
@@ -200,5 +234,18 @@ fn provenance(
             }
             .into(),
         ),
-    ]
+    ];
+    if let Some((ra, dec)) = centre {
+        keys.push((
+            "CUT_RA".into(),
+            KeyValue::Real(ra),
+            "[deg] requested centre, right ascension".into(),
+        ));
+        keys.push((
+            "CUT_DEC".into(),
+            KeyValue::Real(dec),
+            "[deg] requested centre, declination".into(),
+        ));
+    }
+    keys
 }

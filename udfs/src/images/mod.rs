@@ -46,7 +46,7 @@ macro_rules! image_function_struct {
     };
 }
 
-mod cutout;
+pub mod cutout;
 pub mod fits_io;
 pub mod output;
 mod public_image;

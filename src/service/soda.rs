@@ -1,0 +1,441 @@
+//! SODA 1.0, synchronous (`/soda/sync`): a FITS cutout of one of the catalogue's images,
+//! made by the code of the `cutout()` function (the source's header, CRPIX shifted so
+//! that every pixel keeps its sky position, the provenance keywords).
+//!
+//! `ID` names the image (its `file_name`, or a publisher DID); the region is `CIRCLE=ra
+//! dec radius`, `POS=CIRCLE ra dec radius`, `POS=RANGE ra_min ra_max dec_min dec_max`,
+//! `POS=POLYGON ra1 dec1 ra2 dec2 ...` (degrees) and/or `PIXEL_1=lo hi`, `PIXEL_2=lo hi`
+//! (1-based, inclusive). A sky region becomes the pixel box that holds its outline (sampled
+//! through the image's WCS); pixel ranges cut it further; the box is then cut to the image.
+//! A region that misses the image answers 204 (no content), as SODA says. Errors are
+//! `text/plain` beginning with `UsageError`, `NotFoundFault` or `Error`.
+//!
+//! Cutouts are kept in the service's directory (`soda-<key>.fits`, the key a hash of the
+//! image and the box) and served again from there; beyond `soda_cache_mb` the least
+//! recently served go first.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use skyql_udfs::images::cutout::{pixel_of, write_cutout};
+use skyql_udfs::images::fits_io::SourceImage;
+
+use super::AppState;
+use super::datalink::{Target, resolve};
+use super::params::Params;
+
+/// The SODA synchronous capability.
+pub const SODA_STANDARD: &str = "ivo://ivoa.net/std/SODA#sync-1.0";
+/// The prefix of the cutouts kept in the service's directory.
+pub const CACHE_PREFIX: &str = "soda-";
+/// The largest cutout side, in pixels.
+const MAX_SIDE: i64 = 8192;
+/// Points sampled on each side of a sky region's outline.
+const OUTLINE_STEPS: usize = 16;
+
+pub(super) fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/soda/sync", get(sync).post(sync))
+}
+
+fn text(status: StatusCode, message: String) -> Response {
+    let mut r = Response::new(Body::from(message));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn usage(message: impl Into<String>) -> Response {
+    text(
+        StatusCode::BAD_REQUEST,
+        format!("UsageError: {}", message.into()),
+    )
+}
+
+/// The numbers of a parameter's value.
+fn numbers(name: &str, value: &str) -> Result<Vec<f64>, String> {
+    value
+        .split_whitespace()
+        .map(|t| {
+            t.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| format!("{name}={value}: '{t}' is not a number"))
+        })
+        .collect()
+}
+
+/// A region on the sky, as points of its outline (degrees).
+fn outline(params: &Params) -> Result<Option<Vec<(f64, f64)>>, String> {
+    let (shape, values) = match (params.get("CIRCLE"), params.get("POS")) {
+        (Some(_), Some(_)) => return Err("give CIRCLE or POS, not both".into()),
+        (Some(c), None) => ("CIRCLE", numbers("CIRCLE", c)?),
+        (None, Some(p)) => {
+            let mut words = p.split_whitespace();
+            let shape = words.next().unwrap_or("").to_ascii_uppercase();
+            let rest: Vec<&str> = words.collect();
+            let values = numbers("POS", &rest.join(" "))?;
+            match shape.as_str() {
+                "CIRCLE" => ("CIRCLE", values),
+                "RANGE" => ("RANGE", values),
+                "POLYGON" => ("POLYGON", values),
+                other => {
+                    return Err(format!(
+                        "POS={p}: '{other}' is not a shape (CIRCLE, RANGE or POLYGON)"
+                    ));
+                }
+            }
+        }
+        (None, None) => return Ok(None),
+    };
+    let points = match (shape, values.as_slice()) {
+        ("CIRCLE", [ra, dec, r]) => {
+            if !(*r > 0.0 && *r <= 10.0 && (-90.0..=90.0).contains(dec)) {
+                return Err(format!(
+                    "CIRCLE {ra} {dec} {r}: the radius must be in (0, 10] degrees and Dec in -90..90"
+                ));
+            }
+            let cos = dec.to_radians().cos().max(1e-6);
+            (0..4 * OUTLINE_STEPS)
+                .map(|i| {
+                    let t = i as f64 / (4 * OUTLINE_STEPS) as f64 * std::f64::consts::TAU;
+                    (
+                        ra + r * t.cos() / cos,
+                        (dec + r * t.sin()).clamp(-90.0, 90.0),
+                    )
+                })
+                .collect()
+        }
+        ("RANGE", [ra0, ra1, dec0, dec1]) => {
+            if ra1 < ra0 || dec1 < dec0 || ra1 - ra0 > 20.0 || dec1 - dec0 > 20.0 {
+                return Err(format!(
+                    "RANGE {ra0} {ra1} {dec0} {dec1}: give ra_min ra_max dec_min dec_max, at most 20 degrees each"
+                ));
+            }
+            let mut points = Vec::new();
+            for i in 0..=OUTLINE_STEPS {
+                let f = i as f64 / OUTLINE_STEPS as f64;
+                let ra = ra0 + f * (ra1 - ra0);
+                let dec = dec0 + f * (dec1 - dec0);
+                points.extend([(ra, *dec0), (ra, *dec1), (*ra0, dec), (*ra1, dec)]);
+            }
+            points
+        }
+        ("POLYGON", v) if v.len() >= 6 && v.len() % 2 == 0 => {
+            let vertices: Vec<(f64, f64)> = v.chunks(2).map(|c| (c[0], c[1])).collect();
+            let mut points = Vec::new();
+            for (i, a) in vertices.iter().enumerate() {
+                let b = vertices[(i + 1) % vertices.len()];
+                for s in 0..OUTLINE_STEPS {
+                    let f = s as f64 / OUTLINE_STEPS as f64;
+                    points.push((a.0 + f * (b.0 - a.0), a.1 + f * (b.1 - a.1)));
+                }
+            }
+            points
+        }
+        (shape, v) => {
+            return Err(format!(
+                "{shape} with {} numbers: CIRCLE takes ra dec radius, RANGE ra_min ra_max dec_min dec_max, POLYGON three or more ra dec pairs",
+                v.len()
+            ));
+        }
+    };
+    Ok(Some(points))
+}
+
+/// A pixel range `lo hi` (1-based, inclusive).
+fn pixel_range(params: &Params, name: &str) -> Result<Option<(i64, i64)>, String> {
+    let Some(v) = params.get(name) else {
+        return Ok(None);
+    };
+    match numbers(name, v)?.as_slice() {
+        [lo, hi] if lo <= hi && lo.fract() == 0.0 && hi.fract() == 0.0 => {
+            Ok(Some((*lo as i64, *hi as i64)))
+        }
+        _ => Err(format!("{name}={v}: give two whole pixel numbers, lo hi")),
+    }
+}
+
+/// The pixel box ([x0, x1, y0, y1]) the request asks for on `source`, cut to the image;
+/// None when it misses the image.
+fn region(source: &SourceImage, params: &Params) -> Result<Option<[i64; 4]>, String> {
+    let [n1, n2] = source.naxis;
+    let mut box_ = [1, n1, 1, n2];
+    let sky = outline(params)?;
+    let (p1, p2) = (
+        pixel_range(params, "PIXEL_1")?,
+        pixel_range(params, "PIXEL_2")?,
+    );
+    if sky.is_none() && p1.is_none() && p2.is_none() {
+        return Err("no region: give CIRCLE, POS or PIXEL_1/PIXEL_2".into());
+    }
+    if let Some(points) = sky {
+        let mut b = [
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for (ra, dec) in points {
+            let Ok((x, y)) = pixel_of(source, ra.rem_euclid(360.0), dec) else {
+                continue;
+            };
+            b = [b[0].min(x), b[1].max(x), b[2].min(y), b[3].max(y)];
+        }
+        if !b.iter().all(|v| v.is_finite()) {
+            return Ok(None);
+        }
+        let clamp = |v: f64| v.clamp(-1e9, 1e9) as i64;
+        box_ = [
+            box_[0].max(clamp(b[0].round())),
+            box_[1].min(clamp(b[1].round())),
+            box_[2].max(clamp(b[2].round())),
+            box_[3].min(clamp(b[3].round())),
+        ];
+    }
+    if let Some((lo, hi)) = p1 {
+        box_ = [box_[0].max(lo), box_[1].min(hi), box_[2], box_[3]];
+    }
+    if let Some((lo, hi)) = p2 {
+        box_ = [box_[0], box_[1], box_[2].max(lo), box_[3].min(hi)];
+    }
+    if box_[0] > box_[1] || box_[2] > box_[3] {
+        return Ok(None);
+    }
+    if box_[1] - box_[0] >= MAX_SIDE || box_[3] - box_[2] >= MAX_SIDE {
+        return Err(format!(
+            "the cutout would be {} x {} pixels: at most {MAX_SIDE} on a side",
+            box_[1] - box_[0] + 1,
+            box_[3] - box_[2] + 1
+        ));
+    }
+    Ok(Some(box_))
+}
+
+/// The cache file of a cutout of `file_name` over `box_`.
+fn cache_path(dir: &Path, file_name: &str, box_: [i64; 4]) -> PathBuf {
+    let mut h = crc32fast::Hasher::new();
+    h.update(file_name.as_bytes());
+    for v in box_ {
+        h.update(&v.to_le_bytes());
+    }
+    let key = h.finalize();
+    let stem: String = file_name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(64)
+        .collect();
+    dir.join(format!(
+        "{CACHE_PREFIX}{stem}-{}-{}-{}-{}-{key:08x}.fits",
+        box_[0], box_[1], box_[2], box_[3]
+    ))
+}
+
+/// Removes the least recently served cutouts until the cache holds at most `limit` bytes.
+fn trim_cache(dir: &Path, limit: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(SystemTime, u64, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(CACHE_PREFIX))
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((m.modified().ok()?, m.len(), e.path()))
+        })
+        .collect();
+    let mut total: u64 = files.iter().map(|f| f.1).sum();
+    files.sort();
+    for (_, size, path) in files {
+        if total <= limit {
+            break;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            total = total.saturating_sub(size);
+        }
+    }
+}
+
+/// Why a cutout was not made: the request's fault or the server's.
+enum Fault {
+    Usage(String),
+    Server(String),
+}
+
+impl Fault {
+    fn response(self) -> Response {
+        match self {
+            Fault::Usage(m) => usage(m),
+            Fault::Server(m) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("Error: {m}")),
+        }
+    }
+}
+
+/// Makes (or finds) the cutout and returns its bytes; None when the region misses.
+fn cutout(
+    path: &Path,
+    file_name: &str,
+    params: &Params,
+    cache: &Path,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, Fault> {
+    let source = SourceImage::open(path)
+        .map_err(|e| Fault::Server(format!("the image {file_name} cannot be read: {e}")))?;
+    let Some(box_) = region(&source, params).map_err(Fault::Usage)? else {
+        return Ok(None);
+    };
+    let target = cache_path(cache, file_name, box_);
+    if let Ok(bytes) = std::fs::read(&target) {
+        // Served again: the most recently used.
+        if let Ok(f) = std::fs::File::options().write(true).open(&target) {
+            let _ = f.set_modified(SystemTime::now());
+        }
+        return Ok(Some(bytes));
+    }
+    let tmp = target.with_file_name(format!(
+        ".{}.partial-{}",
+        target.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    let made = write_cutout(&source, path, box_, None, &tmp)
+        .and_then(|()| std::fs::read(&tmp).map_err(|e| e.to_string()));
+    let bytes = match made {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Fault::Server(format!(
+                "the cutout of {file_name} failed: {e}"
+            )));
+        }
+    };
+    if std::fs::File::open(&tmp).and_then(|f| f.sync_all()).is_ok()
+        && std::fs::rename(&tmp, &target).is_ok()
+    {
+        trim_cache(cache, limit);
+    } else {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(Some(bytes))
+}
+
+async fn sync(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = Params::from_request(query.as_deref(), &body);
+    let Some(id) = params.get("ID") else {
+        return usage("ID is missing (an image's file_name)");
+    };
+    let snap = state.versions.current().await;
+    let (file_name, path) = match resolve(&snap, id).await {
+        Ok(Target::Image {
+            file_name, path, ..
+        }) => (file_name, path),
+        Ok(_) => {
+            return text(
+                StatusCode::NOT_FOUND,
+                format!("NotFoundFault: no image {id} in this catalogue"),
+            );
+        }
+        Err(e) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Error: {}", state.public_message(&format!("{e:#}"))),
+            );
+        }
+    };
+    let cache = state.jobs_dir.path().to_path_buf();
+    let limit = state.config.soda_cache_mb << 20;
+    let timeout = Duration::from_secs(state.config.sync_timeout_s);
+    let work = tokio::task::spawn_blocking(move || {
+        cutout(Path::new(&path), &file_name, &params, &cache, limit)
+    });
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(Ok(Some(bytes)))) => {
+            let mut r = Response::new(Body::from(bytes));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/fits"),
+            );
+            r
+        }
+        Ok(Ok(Ok(None))) => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            r
+        }
+        Ok(Ok(Err(fault))) => fault.response(),
+        Ok(Err(e)) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Error: the cutout stopped: {e}"),
+        ),
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "Error: the cutout was not made within {} s",
+                timeout.as_secs()
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn regions_are_read_or_refused_in_words() {
+        let circle = outline(&params(&[("CIRCLE", "10 -70 0.01")]))
+            .unwrap()
+            .unwrap();
+        assert!(
+            circle
+                .iter()
+                .all(|(_, dec)| (dec + 70.0).abs() <= 0.0100001)
+        );
+        let pos = outline(&params(&[("POS", "RANGE 10 10.1 -70.1 -70")]))
+            .unwrap()
+            .unwrap();
+        assert!(pos.iter().all(|(ra, _)| (10.0..=10.1).contains(ra)));
+        assert!(
+            outline(&params(&[("POS", "BOX 1 2 3 4")]))
+                .unwrap_err()
+                .contains("not a shape")
+        );
+        assert!(
+            outline(&params(&[("CIRCLE", "10 -70")]))
+                .unwrap_err()
+                .contains("2 numbers")
+        );
+        assert!(
+            outline(&params(&[("CIRCLE", "10 -70 x")]))
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert_eq!(
+            pixel_range(&params(&[("PIXEL_1", "5 20")]), "PIXEL_1").unwrap(),
+            Some((5, 20))
+        );
+        assert!(pixel_range(&params(&[("PIXEL_1", "20 5")]), "PIXEL_1").is_err());
+    }
+}
