@@ -606,11 +606,34 @@ async fn plot(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
             );
         }
     };
+    let number = |name: &str| -> Result<Option<f64>, Response> {
+        match params.get(name) {
+            None => Ok(None),
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() && (name != "PERIOD" || x > 0.0) => Ok(Some(x)),
+                _ => Err(text_error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "UsageFault: {name}={v}: give a number (PERIOD in days, greater than 0; EPOCH an MJD)"
+                    ),
+                )),
+            },
+        }
+    };
+    let (period, epoch) = match (number("PERIOD"), number("EPOCH")) {
+        (Ok(p), Ok(e)) => (p, e),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let style = crate::plot::PlotStyle {
+        period,
+        epoch,
+        ..Default::default()
+    };
     let snap = state.versions.current().await;
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
     let work = async {
         let (red, blue) = crate::plot::read_lightcurve(&snap.ctx, &star).await?;
-        let svg = crate::plot::lightcurve_svg(&star, &red, &blue, &Default::default());
+        let svg = crate::plot::lightcurve_svg(&star, &red, &blue, &style);
         if png {
             tokio::task::spawn_blocking(move || crate::plot::svg_to_png(&svg)).await?
         } else {

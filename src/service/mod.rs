@@ -19,6 +19,7 @@ pub mod datalink;
 pub mod job_store;
 pub mod jobs_dir;
 pub mod params;
+pub mod portal;
 pub mod query_memory;
 pub mod query_runtime;
 pub mod scs;
@@ -208,6 +209,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(scs::routes())
         .merge(datalink::routes())
         .merge(soda::routes())
+        .merge(portal::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
