@@ -606,23 +606,20 @@ async fn plot(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
             );
         }
     };
-    let number = |name: &str| -> Result<Option<f64>, Response> {
+    let number = |name: &str| -> Result<Option<f64>, String> {
         match params.get(name) {
             None => Ok(None),
             Some(v) => match v.trim().parse::<f64>() {
                 Ok(x) if x.is_finite() && (name != "PERIOD" || x > 0.0) => Ok(Some(x)),
-                _ => Err(text_error(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "UsageFault: {name}={v}: give a number (PERIOD in days, greater than 0; EPOCH an MJD)"
-                    ),
+                _ => Err(format!(
+                    "UsageFault: {name}={v}: give a number (PERIOD in days, greater than 0; EPOCH an MJD)"
                 )),
             },
         }
     };
     let (period, epoch) = match (number("PERIOD"), number("EPOCH")) {
         (Ok(p), Ok(e)) => (p, e),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(m), _) | (_, Err(m)) => return text_error(StatusCode::BAD_REQUEST, m),
     };
     let style = crate::plot::PlotStyle {
         period,
