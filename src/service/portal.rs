@@ -20,6 +20,7 @@ use super::{AppState, xml_escape};
 const INDEX: &str = include_str!("portal/index.html");
 const SCRIPT: &str = include_str!("portal/app.js");
 const STYLE: &str = include_str!("portal/style.css");
+const ICON: &str = include_str!("portal/icon.svg");
 
 /// The page's Content-Security-Policy: nothing from elsewhere, no inline script or style.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
@@ -36,6 +37,15 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route(
             "/portal/style.css",
             get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/portal/icon.svg",
+            get(|| async { asset(ICON, "image/svg+xml") }),
+        )
+        // Browsers ask for it whatever the page says.
+        .route(
+            "/favicon.ico",
+            get(|| async { asset(ICON, "image/svg+xml") }),
         )
 }
 

@@ -1,7 +1,10 @@
 """The web page of `skyql serve` in a real browser (Debian's chromium, headless): a cone
 search shows the rows the CLI's cone gives, a star page shows its facts, its plot, three
 downloads and its reference images with cutouts, at desktop and phone sizes, with no
-script error in the browser's console; the page's downloads answer. Screenshots go to the
+script error in the browser's console; the page's downloads answer. Then, driven by
+Playwright (PyPI) on the same chromium: a search typed with the keyboard alone, and
+axe-core (the npm registry's release, fetched here) finds no serious or critical
+accessibility violation on the search, the results and a star page. Screenshots go to the
 directory given (docs/images when run by hand).
 
 Usage: check_portal.py SKYQL DEMO_DIR [SCREENSHOT_DIR]
@@ -49,6 +52,68 @@ def chromium(url, *extra, size="1280,900"):
 def console_errors(log):
     return [l for l in log.splitlines()
             if "CONSOLE" in l and ("Uncaught" in l or "Error" in l or "Refused" in l)]
+
+
+AXE_URL = "https://registry.npmjs.org/axe-core/-/axe-core-4.10.2.tgz"
+
+
+def axe_source():
+    import tarfile
+    with urllib.request.urlopen(AXE_URL, timeout=60) as r:
+        data = r.read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        return t.extractfile("package/axe.min.js").read().decode()
+
+
+def check_with_playwright(base, star, ra, dec, expected):
+    from playwright.sync_api import sync_playwright
+    axe = axe_source()
+    with sync_playwright() as p:
+        chrome = p.chromium.launch(executable_path=shutil.which(browser()), args=["--no-sandbox"])
+        try:
+            # axe is injected as a script: only the audit's context bypasses the page's CSP.
+            context = chrome.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            errors = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{base}/")
+            # The keyboard alone: Tab to the position, type it, Tab to the radius, Enter.
+            page.keyboard.press("Tab")
+            for _ in range(10):
+                if page.evaluate("document.activeElement.id") == "position":
+                    break
+                page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") != "position":
+                problem("keyboard: Tab does not reach the position field")
+            page.keyboard.type(f"{ra} {dec}")
+            page.keyboard.press("Tab")
+            page.keyboard.press("Control+A")
+            page.keyboard.type("120")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#results-table tbody tr", timeout=30000)
+            rows = page.locator("#results-table tbody tr").count()
+            if rows != expected:
+                problem(f"keyboard: the search typed shows {rows} rows, not {expected}")
+            audits = [("results", None)]
+            audits.append(("star page", f"{base}/#star={star}"))
+            for name, url in audits:
+                if url:
+                    page.goto(url)
+                    page.wait_for_selector("#star-images li", timeout=30000)
+                page.add_script_tag(content=axe)
+                found = page.evaluate(
+                    "async () => (await axe.run(document, {resultTypes: ['violations']}))"
+                    ".violations.map(v => [v.id, v.impact, v.nodes.length])")
+                serious = [v for v in found if v[1] in ("serious", "critical")]
+                if serious:
+                    problem(f"accessibility ({name}): {serious}")
+                print(f"axe-core on the {name}: {len(found)} violation(s), "
+                      f"{len(serious)} serious or critical")
+            for e in errors:
+                problem(f"console: {e}")
+        finally:
+            chrome.close()
 
 
 def main():
@@ -111,6 +176,7 @@ def main():
         dom, _ = chromium(f"{base}/#star=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
         if "<img src=\"x\"" in dom or "<img src=x" in dom:
             problem("star page: a star id was read as HTML")
+        check_with_playwright(base, star, ra, dec, len(cli))
         if shots:
             for name, url, size in [
                 ("portal-search.png", f"{base}/#cone={ra},{dec},120", "1280,900"),
@@ -128,7 +194,8 @@ def main():
         print(f"{len(problems)} problem(s)")
         sys.exit(1)
     print(f"portal: a cone of {len(cli)} stars at desktop and phone sizes, a star page with its plot, "
-          f"3 downloads, {len(images)} reference images and cutouts, no console error: checked")
+          f"3 downloads, {len(images)} reference images and cutouts, no console error; "
+          "a keyboard search and axe-core: checked")
 
 
 if __name__ == "__main__":
