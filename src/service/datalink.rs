@@ -38,8 +38,7 @@ use super::{AppState, Query, run_query_spooled, spooled_response, xml_escape};
 use crate::engine::parameters::Param;
 use crate::export::{ExportOptions, OutputFormat, ServiceDescriptor};
 
-/// The DataLink links capability.
-pub const LINKS_STANDARD: &str = "ivo://ivoa.net/std/DataLink#links-1.1";
+pub use super::vosi::LINKS_STANDARD;
 /// The MIME type of a links document.
 const LINKS_MIME: &str = "application/x-votable+xml;content=datalink";
 /// IDs answered in one call.
@@ -375,7 +374,7 @@ fn soda_resources(base: &str, calls: &[SodaCall]) -> String {
              <PARAM name=\"CIRCLE\" datatype=\"double\" arraysize=\"3\" xtype=\"circle\" unit=\"deg\" ucd=\"obs.field\" value=\"{ra} {dec} {r}\"/>\n\
              </GROUP>\n</RESOURCE>\n",
             image = xml_escape(&c.image),
-            standard = super::soda::SODA_STANDARD,
+            standard = super::vosi::SODA_STANDARD,
             url = xml_escape(&format!("{base}/soda/sync")),
         ));
     }

@@ -31,8 +31,7 @@ use super::AppState;
 use super::datalink::{Target, resolve};
 use super::params::Params;
 
-/// The SODA synchronous capability.
-pub const SODA_STANDARD: &str = "ivo://ivoa.net/std/SODA#sync-1.0";
+pub use super::vosi::SODA_STANDARD;
 /// The prefix of the cutouts kept in the service's directory.
 pub const CACHE_PREFIX: &str = "soda-";
 /// The largest cutout side, in pixels.

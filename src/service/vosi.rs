@@ -121,6 +121,11 @@ async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
         .clone())
 }
 
+/// The DataLink links capability (`/datalink/links`).
+pub const LINKS_STANDARD: &str = "ivo://ivoa.net/std/DataLink#links-1.1";
+/// The SODA synchronous capability (`/soda/sync`).
+pub const SODA_STANDARD: &str = "ivo://ivoa.net/std/SODA#sync-1.0";
+
 /// The VOSI capabilities with TAPRegExt, the limits included.
 fn capabilities_document(base: &str, c: &ServiceConfig) -> String {
     let mut x = String::new();
@@ -137,8 +142,8 @@ fn capabilities_document(base: &str, c: &ServiceConfig) -> String {
         );
     }
     for (id, path) in [
-        (super::datalink::LINKS_STANDARD, "datalink/links"),
-        (super::soda::SODA_STANDARD, "soda/sync"),
+        (LINKS_STANDARD, "datalink/links"),
+        (SODA_STANDARD, "soda/sync"),
     ] {
         let _ = write!(
             x,
