@@ -523,6 +523,24 @@ async fn links(
     }
 }
 
+/// The image an ID names (its file name and path), or the error response.
+pub(super) async fn one_image(state: &AppState, id: &str) -> Result<(String, String), Response> {
+    let snap = state.versions.current().await;
+    match resolve(&snap, id).await {
+        Ok(Target::Image {
+            file_name, path, ..
+        }) => Ok((file_name, path)),
+        Ok(_) => Err(text_error(
+            StatusCode::NOT_FOUND,
+            format!("NotFoundFault: no image {} in this catalogue", local_id(id)),
+        )),
+        Err(e) => Err(text_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Error: {}", state.public_message(&format!("{e:#}"))),
+        )),
+    }
+}
+
 /// The one ID of a link endpoint, resolved to a star (or the error response).
 async fn one_star(state: &AppState, params: &Params) -> Result<String, Response> {
     let Some(id) = params.get("ID") else {
@@ -661,23 +679,9 @@ async fn image(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) ->
     let Some(id) = params.get("ID") else {
         return text_error(StatusCode::BAD_REQUEST, "UsageFault: ID is missing".into());
     };
-    let snap = state.versions.current().await;
-    let (file_name, path) = match resolve(&snap, id).await {
-        Ok(Target::Image {
-            file_name, path, ..
-        }) => (file_name, path),
-        Ok(_) => {
-            return text_error(
-                StatusCode::NOT_FOUND,
-                format!("NotFoundFault: no image {}", local_id(id)),
-            );
-        }
-        Err(e) => {
-            return text_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Error: {}", state.public_message(&format!("{e:#}"))),
-            );
-        }
+    let (file_name, path) = match one_image(&state, id).await {
+        Ok(found) => found,
+        Err(r) => return r,
     };
     let read = async {
         let meta = tokio::fs::metadata(&path).await?;

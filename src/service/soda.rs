@@ -28,7 +28,7 @@ use skyql_udfs::images::cutout::{pixel_of, write_cutout};
 use skyql_udfs::images::fits_io::SourceImage;
 
 use super::AppState;
-use super::datalink::{Target, resolve};
+use super::datalink::one_image;
 use super::params::Params;
 
 pub use super::vosi::SODA_STANDARD;
@@ -336,23 +336,9 @@ async fn sync(
     let Some(id) = params.get("ID") else {
         return usage("ID is missing (an image's file_name)");
     };
-    let snap = state.versions.current().await;
-    let (file_name, path) = match resolve(&snap, id).await {
-        Ok(Target::Image {
-            file_name, path, ..
-        }) => (file_name, path),
-        Ok(_) => {
-            return text(
-                StatusCode::NOT_FOUND,
-                format!("NotFoundFault: no image {id} in this catalogue"),
-            );
-        }
-        Err(e) => {
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Error: {}", state.public_message(&format!("{e:#}"))),
-            );
-        }
+    let (file_name, path) = match one_image(&state, id).await {
+        Ok(found) => found,
+        Err(r) => return r,
     };
     let cache = state.jobs_dir.path().to_path_buf();
     let limit = state.config.soda_cache_mb << 20;
