@@ -45,7 +45,8 @@ pub enum Workload {
     Xmatch,
     /// Survey queries embedded and on a loopback cluster of one and two executors.
     Cluster,
-    /// `skyql serve` under many cone-search clients, beside another VO server.
+    /// `skyql serve` under many cone-search clients, beside another VO server, then
+    /// DataLink links and star pages.
     Service,
     /// Queries with and without the block-checksum checks on reads.
     Checksums,

@@ -41,6 +41,11 @@ struct Target {
 enum Protocol {
     Scs,
     Tap,
+    /// One star's DataLink links document.
+    Links,
+    /// What the web page's star page loads: the star's links, its light curve (VOTable)
+    /// and its plot (SVG), one after the other; the latency is the three together.
+    StarPage,
 }
 
 /// The figures of one run.
@@ -120,6 +125,14 @@ pub fn bench_service(opts: &BenchOptions, catalog: &Path) -> Result<()> {
         if opts.clients < 200 {
             runs.push((Protocol::Scs, 200, seconds / 2.0));
         }
+        if target.label == "skyql" {
+            runs.extend([
+                (Protocol::Links, 1, seconds.min(10.0)),
+                (Protocol::Links, opts.clients, seconds),
+                (Protocol::StarPage, 1, seconds.min(10.0)),
+                (Protocol::StarPage, opts.clients, seconds),
+            ]);
+        }
         for (protocol, clients, secs) in runs {
             let figures = runtime.block_on(load(target, &centres, protocol, clients, secs))?;
             print_run(target, protocol, clients, &figures);
@@ -158,6 +171,8 @@ fn name(protocol: Protocol) -> &'static str {
     match protocol {
         Protocol::Scs => "scs",
         Protocol::Tap => "tap-sync",
+        Protocol::Links => "links",
+        Protocol::StarPage => "star-page",
     }
 }
 
@@ -189,9 +204,12 @@ fn print_run(target: &Target, protocol: Protocol, clients: usize, f: &RunFigures
     );
 }
 
-/// A sample of about 5,000 star positions from the catalogue, to centre cones on (every
+/// A star of the sample: its position and id.
+type Centre = (f64, f64, String);
+
+/// A sample of about 5,000 stars from the catalogue, to centre cones on and to open (every
 /// star whose HEALPix index is a multiple of the stars' count over 5,000).
-fn sample_centres(catalog: &Path) -> Result<Vec<(f64, f64)>> {
+fn sample_centres(catalog: &Path) -> Result<Vec<Centre>> {
     let query = |sql: &str| -> Result<String> {
         let mut args = vec![
             "query".into(),
@@ -209,14 +227,18 @@ fn sample_centres(catalog: &Path) -> Result<Vec<(f64, f64)>> {
         .unwrap_or(0);
     let every = (n / 5_000).max(1);
     let text = query(&format!(
-        "SELECT ra, dec FROM stars WHERE ra IS NOT NULL AND healpix % {every} = 0 LIMIT 5000"
+        "SELECT ra, dec, star_id FROM stars WHERE ra IS NOT NULL AND healpix % {every} = 0 LIMIT 5000"
     ))?;
-    let centres: Vec<(f64, f64)> = text
+    let centres: Vec<Centre> = text
         .lines()
         .skip(1)
         .filter_map(|l| {
-            let (a, b) = l.trim().split_once(',')?;
-            Some((a.parse().ok()?, b.parse().ok()?))
+            let mut f = l.trim().splitn(3, ',');
+            Some((
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+                f.next()?.to_string(),
+            ))
         })
         .collect();
     if centres.is_empty() {
@@ -279,7 +301,7 @@ fn start_skyql(catalog: &Path) -> Result<Server> {
 /// One load run: `clients` keep-alive connections for `seconds`.
 async fn load(
     target: &Target,
-    centres: &[(f64, f64)],
+    centres: &[Centre],
     protocol: Protocol,
     clients: usize,
     seconds: f64,
@@ -312,7 +334,7 @@ async fn load(
 /// One client's loop: requests until `until`, reconnecting when the server closes.
 async fn client(
     target: &Target,
-    centres: &[(f64, f64)],
+    centres: &[Centre],
     protocol: Protocol,
     seed: u64,
     until: Instant,
@@ -325,42 +347,88 @@ async fn client(
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let (ra, dec) = centres[(state % centres.len() as u64) as usize];
-        let request = request_text(target, protocol, ra, dec);
+        let (ra, dec, star) = &centres[(state % centres.len() as u64) as usize];
         let t = Instant::now();
-        if connection.is_none() {
-            let stream = TcpStream::connect(&target.addr)
-                .await
-                .with_context(|| format!("cannot connect to {}", target.addr))?;
-            stream.set_nodelay(true)?;
-            connection = Some(BufReader::with_capacity(64 * 1024, stream));
+        // One request, or the several of a page: the first failure ends the page.
+        let mut outcome = Outcome::Answered(0);
+        for request in request_texts(target, protocol, *ra, *dec, star) {
+            if connection.is_none() {
+                let stream = TcpStream::connect(&target.addr)
+                    .await
+                    .with_context(|| format!("cannot connect to {}", target.addr))?;
+                stream.set_nodelay(true)?;
+                connection = Some(BufReader::with_capacity(64 * 1024, stream));
+            }
+            let Some(conn) = connection.as_mut() else {
+                continue;
+            };
+            match exchange(conn, &request).await {
+                Ok((status, body, keep)) => {
+                    if !keep {
+                        connection = None;
+                    }
+                    match status {
+                        200 if !contains(&body, b"value=\"ERROR\"") => {
+                            if let Outcome::Answered(rows) = &mut outcome {
+                                *rows += votable_rows(&body).unwrap_or(0);
+                            }
+                        }
+                        503 => {
+                            outcome = Outcome::Busy;
+                            break;
+                        }
+                        _ => {
+                            outcome = Outcome::Failed;
+                            break;
+                        }
+                    }
+                }
+                Err(_) => {
+                    connection = None;
+                    outcome = Outcome::Failed;
+                    break;
+                }
+            }
         }
-        let Some(conn) = connection.as_mut() else {
-            continue;
-        };
-        let answer = exchange(conn, &request).await;
         f.requests += 1;
         f.latencies.push(t.elapsed().as_secs_f64());
-        match answer {
-            Ok((status, body, keep)) => {
-                match status {
-                    200 if !contains(&body, b"value=\"ERROR\"") => {
-                        f.rows += votable_rows(&body).unwrap_or(0)
-                    }
-                    503 => f.busy += 1,
-                    _ => f.errors += 1,
-                }
-                if !keep {
-                    connection = None;
-                }
-            }
-            Err(_) => {
-                f.errors += 1;
-                connection = None;
-            }
+        match outcome {
+            Outcome::Answered(rows) => f.rows += rows,
+            Outcome::Busy => f.busy += 1,
+            Outcome::Failed => f.errors += 1,
         }
     }
     Ok(f)
+}
+
+/// What became of one request (or one page of requests).
+enum Outcome {
+    Answered(u64),
+    Busy,
+    Failed,
+}
+
+/// The HTTP requests of one unit of load.
+fn request_texts(
+    target: &Target,
+    protocol: Protocol,
+    ra: f64,
+    dec: f64,
+    star: &str,
+) -> Vec<String> {
+    let get = |path: String| format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", target.addr);
+    let id: String = form_urlencoded::byte_serialize(star.as_bytes()).collect();
+    match protocol {
+        Protocol::Scs | Protocol::Tap => vec![request_text(target, protocol, ra, dec)],
+        Protocol::Links => vec![get(format!("/datalink/links?ID={id}"))],
+        Protocol::StarPage => vec![
+            get(format!("/datalink/links?ID={id}")),
+            get(format!(
+                "/datalink/lightcurve?ID={id}&RESPONSEFORMAT=votable"
+            )),
+            get(format!("/datalink/plot?ID={id}&FORMAT=svg")),
+        ],
+    }
 }
 
 fn request_text(target: &Target, protocol: Protocol, ra: f64, dec: f64) -> String {
@@ -369,7 +437,8 @@ fn request_text(target: &Target, protocol: Protocol, ra: f64, dec: f64) -> Strin
             "GET {}?RA={ra:.6}&DEC={dec:.6}&SR={RADIUS:.7}&VERB=1 HTTP/1.1\r\nHost: {}\r\n\r\n",
             target.scs_path, target.addr
         ),
-        Protocol::Tap => {
+        // A cone in ADQL (request_texts sends the pages' requests).
+        _ => {
             let adql = format!(
                 "SELECT star_id, ra, dec FROM {} WHERE 1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra:.6}, {dec:.6}, {RADIUS:.7}))",
                 target.table

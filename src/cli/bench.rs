@@ -26,7 +26,8 @@ enum WorkloadArg {
     /// cluster of one and two executors (a build with the `cluster` feature).
     Cluster,
     /// `skyql serve` on a catalogue (--catalog) under many cone-search clients (SCS and TAP
-    /// sync) on loopback; with --against, another VO server on the same stars (DaCHS).
+    /// sync) on loopback, then DataLink links and star pages; with --against, another VO
+    /// server on the same stars (DaCHS).
     Service,
     /// Full scans of a catalogue (--catalog) with and without the block-checksum checks
     /// every read makes.
