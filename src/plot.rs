@@ -189,19 +189,35 @@ pub fn lightcurve_svg(star_id: &str, red: &[Point], blue: &[Point], style: &Plot
 /// the system has none: the PNG then has no text).
 pub fn svg_to_png(svg: &str) -> Result<Vec<u8>> {
     use resvg::{tiny_skia, usvg};
-    let mut options = usvg::Options::default();
-    options.fontdb_mut().load_system_fonts();
-    if options.fontdb.is_empty() {
-        eprintln!(
-            "warning: no font found on this system: the PNG has no text (install one, e.g. Debian's fonts-dejavu-core, or write .svg)"
-        );
-    }
+    let options = usvg::Options {
+        fontdb: system_fonts(),
+        ..usvg::Options::default()
+    };
     let tree = usvg::Tree::from_str(svg, &options).context("cannot read the drawing")?;
     let size = tree.size().to_int_size();
     let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
         .context("the picture is too large to draw")?;
     resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
     pixmap.encode_png().context("cannot encode the PNG")
+}
+
+/// The system's fonts, looked for once per process (the service draws many plots); the
+/// warning that there are none said once too.
+fn system_fonts() -> std::sync::Arc<resvg::usvg::fontdb::Database> {
+    static FONTS: std::sync::OnceLock<std::sync::Arc<resvg::usvg::fontdb::Database>> =
+        std::sync::OnceLock::new();
+    FONTS
+        .get_or_init(|| {
+            let mut fonts = resvg::usvg::fontdb::Database::new();
+            fonts.load_system_fonts();
+            if fonts.is_empty() {
+                eprintln!(
+                    "warning: no font found on this system: the PNG has no text (install one, e.g. Debian's fonts-dejavu-core, or write .svg)"
+                );
+            }
+            std::sync::Arc::new(fonts)
+        })
+        .clone()
 }
 
 /// The plot area: data ranges (padded) mapped to the SVG's pixels, brighter magnitudes up.

@@ -187,32 +187,6 @@ fn is_closed_stdout(text: &str) -> bool {
     text.starts_with("failed printing to stdout") && text.contains("Broken pipe")
 }
 
-/// DataFusion's error for a skyql function called with wrong arguments, as the
-/// function's usage.
-fn signature_mismatch(text: &str) -> Option<String> {
-    let mismatch = [
-        "failed to match any signature",
-        "Failed to coerce arguments",
-        "expected",
-    ]
-    .iter()
-    .any(|k| text.contains(k));
-    if !mismatch {
-        return None;
-    }
-    let name = ["Function '", "a call to '", "function '"]
-        .iter()
-        .find_map(|p| {
-            let start = text.find(p)? + p.len();
-            Some(&text[start..start + text[start..].find('\'')?])
-        })?;
-    let doc = skyql_udfs::docs::function_doc(name)?;
-    Some(format!(
-        "wrong arguments for {name}: usage {} (skyql describe-function {name})",
-        doc.usage
-    ))
-}
-
 /// An error chain as a user should read it: each cause once (DataFusion repeats a cause
 /// through every layer it crosses), DataFusion's configuration keys replaced by the
 /// options that set them, and without DataFusion's advice to file a bug report with it
@@ -231,8 +205,8 @@ fn user_facing(text: &str) -> String {
             "give a larger --memory-limit",
         )
         .replace("`datafusion.runtime.memory_limit`", "--memory-limit");
-    if let Some(usage) =
-        signature_mismatch(&text).or_else(|| crate::engine::user_error::signature_message(&text))
+    if let Some(usage) = crate::engine::user_error::function_usage(&text)
+        .or_else(|| crate::engine::user_error::signature_message(&text))
     {
         return usage;
     }

@@ -244,7 +244,7 @@ pub async fn register_file(
             register_text(ctx, name, path, bad_lines)?
         }
         "csv" | "tsv" | "txt" => {
-            let delimiter = if ext == "tsv" { b'\t' } else { b',' };
+            let delimiter = csv_delimiter(&ext);
             let options = CsvReadOptions::new()
                 .has_header(true)
                 .delimiter(delimiter)
@@ -267,8 +267,9 @@ pub async fn register_file(
             let sample = text_lines::bad_lines_in_sample(path, delimiter as char, SCHEMA_SAMPLE)?;
             if let Some(first) = sample.first() {
                 bail!(
-                    "--table {name}: {}: {first}; correct the file, or give --bad-lines skip to leave such lines out",
-                    path.display()
+                    "--table {name}: {}: {first}; {}",
+                    path.display(),
+                    text_lines::BAD_LINES_HINT
                 );
             }
             let small = path
@@ -307,6 +308,11 @@ fn register_cds(ctx: &SessionContext, name: &str, readme: &Path, data: &Path) ->
         );
     }
     register_batch(ctx, name, table.batch)
+}
+
+/// The field delimiter of a `--table` text file with the extension `ext` (lower case).
+fn csv_delimiter(ext: &str) -> u8 {
+    if ext == "tsv" { b'\t' } else { b',' }
 }
 
 /// The lines DataFusion reads to infer a CSV file's column types (its
@@ -348,14 +354,14 @@ pub async fn explain_read_error(
         let Ok(provider) = ctx.table_provider(t.name.as_str()).await else {
             continue;
         };
-        let separator = if ext == "tsv" { '\t' } else { ',' };
         if let Ok(Some(bad)) =
-            text_lines::first_bad_csv_line(&t.path, separator, &provider.schema())
+            text_lines::first_bad_csv_line(&t.path, csv_delimiter(&ext) as char, &provider.schema())
         {
             return Some(format!(
-                "--table {}: {}: {bad}; correct the file, or give --bad-lines skip to leave such lines out",
+                "--table {}: {}: {bad}; {}",
                 t.name,
-                t.path.display()
+                t.path.display(),
+                text_lines::BAD_LINES_HINT
             ));
         }
     }

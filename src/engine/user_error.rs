@@ -64,6 +64,33 @@ pub fn each_cause_once(text: &str) -> String {
     kept.join(": ")
 }
 
+/// DataFusion's error for a skyql function called with wrong arguments, as the
+/// function's usage from its documentation (`skyql describe-function`); None for other
+/// errors and for DataFusion's own functions ([`signature_message`] words those).
+pub fn function_usage(text: &str) -> Option<String> {
+    let mismatch = [
+        "failed to match any signature",
+        "Failed to coerce arguments",
+        "expected",
+    ]
+    .iter()
+    .any(|k| text.contains(k));
+    if !mismatch {
+        return None;
+    }
+    let name = ["Function '", "a call to '", "function '"]
+        .iter()
+        .find_map(|p| {
+            let start = text.find(p)? + p.len();
+            Some(&text[start..start + text[start..].find('\'')?])
+        })?;
+    let doc = skyql_udfs::docs::function_doc(name)?;
+    Some(format!(
+        "wrong arguments for {name}: usage {} (skyql describe-function {name})",
+        doc.usage
+    ))
+}
+
 /// A function called with arguments of types it does not take. DataFusion 55 raises this
 /// user's mistake as an internal error (`Function 'avg' failed to match any signature`),
 /// at planning or when the plan is optimized before it runs, and its text is the only

@@ -166,9 +166,10 @@ pub fn read_text(path: &Path, bad_lines: BadLines) -> Result<TextTable> {
     let bad = text_lines::bad_lines(&names.names, &rows);
     if let (BadLines::Error, Some(first)) = (bad_lines, bad.first()) {
         bail!(
-            "{}: {first} ({} bad line(s) in the file); correct the file, or give --bad-lines skip to leave such lines out",
+            "{}: {first} ({} bad line(s) in the file); {}",
             path.display(),
-            bad.len()
+            bad.len(),
+            text_lines::BAD_LINES_HINT
         );
     }
     let left_out: std::collections::HashSet<usize> = bad.iter().map(|b| b.line).collect();

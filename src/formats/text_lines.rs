@@ -22,6 +22,10 @@ pub enum BadLines {
     Skip,
 }
 
+/// What an error about a bad line tells the user to do.
+pub const BAD_LINES_HINT: &str =
+    "correct the file, or give --bad-lines skip to leave such lines out";
+
 /// Why a line is bad.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LineFault {
@@ -216,21 +220,23 @@ pub fn bad_lines<S: AsRef<str>>(names: &[String], lines: &[(usize, Vec<S>)]) -> 
         })
         .collect();
     for (column, name) in names.iter().enumerate() {
-        let cell = |l: &&(usize, Vec<S>)| l.1[column].as_ref().to_string();
-        let others: Vec<&&(usize, Vec<S>)> =
-            whole.iter().filter(|l| !is_number(&cell(l))).collect();
-        let numbers = whole
-            .iter()
-            .map(&cell)
-            .filter(|c| !c.is_empty() && is_number(c))
-            .collect::<std::collections::HashSet<String>>()
-            .len();
-        if looks_numeric(numbers, others.len()) {
-            faults.extend(others.iter().map(|l| BadLine {
-                line: l.0,
+        // One pass over the column: its different numbers, and the cells that are not.
+        let mut numbers = std::collections::HashSet::new();
+        let mut others = Vec::new();
+        for (line, fields) in &whole {
+            let cell = fields[column].as_ref();
+            if !is_number(cell) {
+                others.push((*line, cell));
+            } else if !cell.is_empty() {
+                numbers.insert(cell);
+            }
+        }
+        if looks_numeric(numbers.len(), others.len()) {
+            faults.extend(others.into_iter().map(|(line, value)| BadLine {
+                line,
                 fault: LineFault::NotANumber {
                     column: name.clone(),
-                    value: cell(l),
+                    value: value.to_string(),
                 },
             }));
         }

@@ -3,8 +3,8 @@
 //!
 //! `/datalink/links?ID=...` (repeatable, at most [`MAX_IDS`] per call; more end the table
 //! with an OVERFLOW INFO, never in the middle of one ID's rows) answers a links table.
-//! IDs are publisher DIDs (`ivo://AUTHORITY/SCHEMA?star_id`, the authority from the
-//! configuration's `authority`) or bare star ids and image file names.
+//! IDs are bare star ids and image file names, or publisher DIDs
+//! (`ivo://AUTHORITY/SCHEMA?star_id`), read by their part after `?`.
 //! - a star: its light curve (`#coderived`; VOTable, CSV and FITS: the rows of
 //!   `sql/lightcurve.sql`), its plot (`#preview`; PNG and SVG, the drawing of `skyql plot
 //!   lightcurve`), the reference images of its field, CCD and quarter (`#auxiliary`), and
@@ -453,16 +453,21 @@ fn response(status: StatusCode, content_type: &'static str, body: impl Into<Body
 
 /// A DALI error document for the links endpoint.
 fn links_error(status: StatusCode, message: &str) -> Response {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\">\n<RESOURCE type=\"results\">\n<INFO name=\"QUERY_STATUS\" value=\"ERROR\">{}</INFO>\n</RESOURCE>\n</VOTABLE>\n",
-        xml_escape(message)
-    );
-    response(status, LINKS_MIME, body)
+    response(status, LINKS_MIME, super::error_votable(message))
 }
 
-/// A plain-text error of the link endpoints (`NotFoundFault: ...`, `UsageFault: ...`).
-fn text_error(status: StatusCode, message: String) -> Response {
+/// A plain-text error of the link and SODA endpoints (`NotFoundFault: ...`,
+/// `UsageFault: ...`).
+pub(super) fn text_error(status: StatusCode, message: String) -> Response {
     response(status, "text/plain; charset=utf-8", message)
+}
+
+/// The server's fault `e` as a plain-text `Error: ...` (500), without the server's paths.
+fn server_error(state: &AppState, e: &anyhow::Error) -> Response {
+    text_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("Error: {}", state.public_message(&format!("{e:#}"))),
+    )
 }
 
 async fn links(
@@ -478,13 +483,8 @@ async fn links(
         );
     }
     if let Some(f) = Params::from_request(query.as_deref(), &body).get("RESPONSEFORMAT")
-        && !matches!(
-            f.trim().to_ascii_lowercase().replace(' ', "").as_str(),
-            "votable"
-                | "application/x-votable+xml"
-                | "application/x-votable+xml;content=datalink"
-                | "text/xml"
-        )
+        && OutputFormat::from_response_format(f) != Some(OutputFormat::Votable)
+        && !f.replace(' ', "").eq_ignore_ascii_case(LINKS_MIME)
     {
         return links_error(
             StatusCode::BAD_REQUEST,
@@ -523,20 +523,23 @@ async fn links(
     }
 }
 
+/// What `id` names in the version served now, or the error response.
+async fn resolved(state: &AppState, id: &str) -> Result<Target, Response> {
+    let snap = state.versions.current().await;
+    resolve(&snap, id)
+        .await
+        .map_err(|e| server_error(state, &e))
+}
+
 /// The image an ID names (its file name and path), or the error response.
 pub(super) async fn one_image(state: &AppState, id: &str) -> Result<(String, String), Response> {
-    let snap = state.versions.current().await;
-    match resolve(&snap, id).await {
-        Ok(Target::Image {
+    match resolved(state, id).await? {
+        Target::Image {
             file_name, path, ..
-        }) => Ok((file_name, path)),
-        Ok(_) => Err(text_error(
+        } => Ok((file_name, path)),
+        _ => Err(text_error(
             StatusCode::NOT_FOUND,
             format!("NotFoundFault: no image {} in this catalogue", local_id(id)),
-        )),
-        Err(e) => Err(text_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("Error: {}", state.public_message(&format!("{e:#}"))),
         )),
     }
 }
@@ -549,16 +552,11 @@ async fn one_star(state: &AppState, params: &Params) -> Result<String, Response>
             "UsageFault: ID is missing".into(),
         ));
     };
-    let snap = state.versions.current().await;
-    match resolve(&snap, id).await {
-        Ok(Target::Star { id, .. }) => Ok(id),
-        Ok(_) => Err(text_error(
+    match resolved(state, id).await? {
+        Target::Star { id, .. } => Ok(id),
+        _ => Err(text_error(
             StatusCode::NOT_FOUND,
             format!("NotFoundFault: no star {}", local_id(id)),
-        )),
-        Err(e) => Err(text_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("Error: {}", state.public_message(&format!("{e:#}"))),
         )),
     }
 }
@@ -660,10 +658,7 @@ async fn plot(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
             if png { "image/png" } else { "image/svg+xml" },
             bytes,
         ),
-        Ok(Err(e)) => text_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("Error: {}", state.public_message(&format!("{e:#}"))),
-        ),
+        Ok(Err(e)) => server_error(&state, &e),
         Err(_) => text_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!(

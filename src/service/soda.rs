@@ -26,9 +26,10 @@ use axum::response::Response;
 use axum::routing::get;
 use skyql_udfs::images::cutout::{pixel_of, write_cutout};
 use skyql_udfs::images::fits_io::SourceImage;
+use skyql_udfs::images::output::write_atomically;
 
 use super::AppState;
-use super::datalink::one_image;
+use super::datalink::{one_image, text_error as text};
 use super::params::Params;
 
 pub use super::vosi::SODA_STANDARD;
@@ -41,16 +42,6 @@ const OUTLINE_STEPS: usize = 16;
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/soda/sync", get(sync).post(sync))
-}
-
-fn text(status: StatusCode, message: String) -> Response {
-    let mut r = Response::new(Body::from(message));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
 }
 
 fn usage(message: impl Into<String>) -> Response {
@@ -300,30 +291,17 @@ fn cutout(
         }
         return Ok(Some(bytes));
     }
-    let tmp = target.with_file_name(format!(
-        ".{}.partial-{}",
-        target.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&tmp);
-    let made = write_cutout(&source, path, box_, None, &tmp)
-        .and_then(|()| std::fs::read(&tmp).map_err(|e| e.to_string()));
-    let bytes = match made {
-        Ok(b) => b,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Fault::Server(format!(
-                "the cutout of {file_name} failed: {e}"
-            )));
-        }
-    };
-    if std::fs::File::open(&tmp).and_then(|f| f.sync_all()).is_ok()
-        && std::fs::rename(&tmp, &target).is_ok()
-    {
-        trim_cache(cache, limit);
-    } else {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    // Under a temporary name of its own (two requests for one cutout each write theirs),
+    // synced, then renamed: a cached cutout is always whole. The bytes sent are read
+    // before the rename, so that a trim of the cache cannot take them away.
+    let mut bytes = Vec::new();
+    write_atomically(&target, true, |tmp| {
+        write_cutout(&source, path, box_, None, tmp)?;
+        bytes = std::fs::read(tmp).map_err(|e| e.to_string())?;
+        Ok(())
+    })
+    .map_err(|e| Fault::Server(format!("the cutout of {file_name} failed: {e}")))?;
+    trim_cache(cache, limit);
     Ok(Some(bytes))
 }
 

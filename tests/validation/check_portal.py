@@ -14,11 +14,12 @@ import csv
 import io
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import urllib.request
+
+from served import served
 
 problems = []
 
@@ -95,9 +96,7 @@ def check_with_playwright(base, star, ra, dec, expected):
             rows = page.locator("#results-table tbody tr").count()
             if rows != expected:
                 problem(f"keyboard: the search typed shows {rows} rows, not {expected}")
-            audits = [("results", None)]
-            audits.append(("star page", f"{base}/#star={star}"))
-            for name, url in audits:
+            for name, url in [("results", None), ("star page", f"{base}/#star={star}")]:
                 if url:
                     page.goto(url)
                     page.wait_for_selector("#star-images li", timeout=30000)
@@ -120,13 +119,7 @@ def main():
     binary, demo = sys.argv[1], sys.argv[2]
     shots = sys.argv[3] if len(sys.argv) > 3 else None
     catalog = f"{demo}/catalog"
-    proc = subprocess.Popen([binary, "serve", "--catalog", catalog, "--bind", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        m = re.search(r"at (http://\S+)/tap", proc.stdout.readline())
-        if not m:
-            raise SystemExit("skyql serve did not start")
-        base = m.group(1)
+    with served(binary, catalog) as base:
         star = "lm0353k532"
         ra, dec = [float(v) for v in subprocess.run(
             [binary, "query", "--catalog", catalog, "--format", "csv",
@@ -184,12 +177,6 @@ def main():
                 ("portal-phone.png", f"{base}/#cone={ra},{dec},120", "390,844"),
             ]:
                 chromium(url, f"--screenshot={shots}/{name}", size=size)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     if problems:
         print(f"{len(problems)} problem(s)")
         sys.exit(1)

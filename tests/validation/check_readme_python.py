@@ -8,10 +8,10 @@ Usage: check_readme_python.py SKYQL DEMO_DIR
 import contextlib
 import io
 import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
+
+from served import served
 
 
 def tour_python(readme):
@@ -27,28 +27,10 @@ def main():
     binary, demo = sys.argv[1], sys.argv[2]
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     code = tour_python(readme)
-    catalog = str(Path(demo) / "catalog")
-    proc = subprocess.Popen(
-        [binary, "serve", "--catalog", catalog, "--bind", "127.0.0.1:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        m = re.search(r"at (http://\S+)/tap", line)
-        if not m:
-            raise SystemExit(f"skyql serve did not start: {line!r}")
-        out = io.StringIO()
+    out = io.StringIO()
+    with served(binary, Path(demo) / "catalog") as base:
         with contextlib.redirect_stdout(out):
-            exec(compile(code.replace("http://127.0.0.1:8080", m.group(1)), "README", "exec"), {})
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise SystemExit("skyql serve did not stop within 20 s of SIGTERM")
+            exec(compile(code.replace("http://127.0.0.1:8080", base), "README", "exec"), {})
     text = out.getvalue()
     print(text)
     problems = []
