@@ -185,7 +185,7 @@ fn a_star_is_one_call_from_its_light_curve_plot_and_images() {
         );
         assert!(body.starts_with(b"SIMPLE  =                    T"));
     }
-    // An image's own links: its FITS file.
+    // An image's own links: its FITS file and its quick-look PNG.
     let image = rows
         .iter()
         .find(|r| r["semantics"] == "#auxiliary")
@@ -196,8 +196,13 @@ fn a_star_is_one_call_from_its_light_curve_plot_and_images() {
         .to_string();
     let (_, _, doc) = server.get(&format!("/datalink/links?ID={image}"));
     let image_rows = link_rows(&doc);
-    assert_eq!(image_rows.len(), 1, "{doc}");
+    assert_eq!(image_rows.len(), 2, "{doc}");
     assert_eq!(image_rows[0]["semantics"], "#this");
+    assert_eq!(image_rows[1]["semantics"], "#preview");
+    let (status, head, png) =
+        server.request_bytes("GET", &local(&image_rows[1]["access_url"], &server), "");
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     // Several IDs in one call, an unknown one among them: a NotFoundFault row for it.
     let (_, _, doc) = server.get(&format!("/datalink/links?ID={star}&ID=nosuchstar"));
     let both = link_rows(&doc);

@@ -6,6 +6,11 @@
 //!   `INTERSECTS`, and `= 0` for the complement) becomes `cone_contains(ra, dec, ra0, dec0,
 //!   r)`, which the HEALPix pruning rule recognises; with `BOX` or `POLYGON` it becomes
 //!   `sky_polygon_contains(ra, dec, corners...)`.
+//! - A region column (ObsCore's `s_region`, STC-S text) inside `CONTAINS(POINT, column)`
+//!   or `INTERSECTS(column, CIRCLE)` becomes `sky_region_contains` or
+//!   `sky_region_meets_circle`; given the region margin (the largest distance from a row's
+//!   `s_ra`, `s_dec` to its region), a test on `s_region` also gains `cone_contains(s_ra,
+//!   s_dec, ra0, dec0, r + margin)`, which the pruning reads.
 //! - `DISTANCE(POINT, POINT)` and `DISTANCE(ra1, dec1, ra2, dec2)` become `ang_sep`;
 //!   `COORD1`/`COORD2` of a POINT its coordinates.
 //! - ADQL's maths names: `LOG` (natural) -> `ln`, `CEILING` -> `ceil`, `TRUNCATE` -> `trunc`,
@@ -30,6 +35,13 @@ const WRITING_FUNCTIONS: [&str; 3] = ["cutout", "public_image", "quicklook"];
 
 /// The DataFusion SQL of an ADQL query, or why it cannot run.
 pub fn translate(adql: &str) -> Result<String> {
+    translate_with(adql, None)
+}
+
+/// [`translate`], with the margin in degrees that bounds the distance from a row's
+/// `s_ra`, `s_dec` to any point of its `s_region` (the service's ObsCore table): searches
+/// on `s_region` then also test the position, so that the HEALPix pruning applies.
+pub fn translate_with(adql: &str, s_region_margin: Option<f64>) -> Result<String> {
     let mut statements = DFParser::parse_sql(adql).map_err(|e| anyhow::anyhow!("{e}"))?;
     if statements.len() != 1 {
         bail!(
@@ -44,7 +56,10 @@ pub fn translate(adql: &str) -> Result<String> {
     if !matches!(statement, Statement::Query(_)) {
         bail!("only SELECT queries are accepted: this service is read-only");
     }
-    let mut rewriter = Rewriter { error: None };
+    let mut rewriter = Rewriter {
+        error: None,
+        s_region_margin,
+    };
     let _ = statement.visit(&mut rewriter);
     if let Some(e) = rewriter.error {
         bail!(e);
@@ -71,6 +86,7 @@ pub fn translate(adql: &str) -> Result<String> {
 
 struct Rewriter {
     error: Option<String>,
+    s_region_margin: Option<f64>,
 }
 
 impl Rewriter {
@@ -78,7 +94,7 @@ impl Rewriter {
     fn apply(
         &mut self,
         expr: &mut Expr,
-        step: fn(&Expr) -> Result<Option<Expr>, String>,
+        step: impl Fn(&Expr) -> Result<Option<Expr>, String>,
     ) -> ControlFlow<()> {
         match step(expr) {
             Ok(Some(new)) => *expr = new,
@@ -123,11 +139,13 @@ impl VisitorMut for Rewriter {
 
     /// Comparisons of CONTAINS with 1 or 0, before their operands are visited.
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        self.apply(expr, rewrite_comparison)
+        let margin = self.s_region_margin;
+        self.apply(expr, |e| rewrite_comparison(e, margin))
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        self.apply(expr, rewrite)
+        let margin = self.s_region_margin;
+        self.apply(expr, |e| rewrite(e, margin))
     }
 }
 
@@ -181,12 +199,15 @@ fn joined(args: &[Expr]) -> String {
 }
 
 /// `CONTAINS(point, region)` (or INTERSECTS) as a boolean skyql expression.
-fn containment(f: &Function) -> Result<Option<String>, String> {
+fn containment(f: &Function, margin: Option<f64>) -> Result<Option<String>, String> {
     let name = function_name(f);
     if name != "contains" && name != "intersects" {
         return Ok(None);
     }
     let args = arguments(f);
+    if let Some(test) = region_column_test(&name, &args, margin)? {
+        return Ok(Some(test));
+    }
     let (Some(a), Some(b)) = (
         args.first().and_then(geometry),
         args.get(1).and_then(geometry),
@@ -230,19 +251,89 @@ fn containment(f: &Function) -> Result<Option<String>, String> {
     }
 }
 
+/// A column (or qualified column) that holds regions, and its qualifier.
+fn region_column(e: &Expr) -> Option<(Option<String>, String)> {
+    match e {
+        Expr::Identifier(i) => Some((None, i.value.clone())),
+        Expr::CompoundIdentifier(parts) if parts.len() > 1 => {
+            let names: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+            let (last, qualifier) = names.split_last()?;
+            Some((
+                Some(qualifier.join(".")),
+                last.trim_matches('"').to_string(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// `CONTAINS(POINT, column)` and `INTERSECTS(column, CIRCLE or POINT)` (either order) on a
+/// column of STC-S regions; `None` when neither argument is a column.
+fn region_column_test(
+    name: &str,
+    args: &[Expr],
+    margin: Option<f64>,
+) -> Result<Option<String>, String> {
+    let (column, shape) = match (args.first(), args.get(1)) {
+        (Some(c), Some(g)) if geometry(c).is_none() && name == "intersects" => (c, geometry(g)),
+        (Some(g), Some(c)) if geometry(c).is_none() => (c, geometry(g)),
+        _ => return Ok(None),
+    };
+    let Some((qualifier, column_name)) = region_column(column) else {
+        return Ok(None);
+    };
+    let Some((shape, values)) = shape else {
+        return Err(format!(
+            "{}: one argument must be a POINT or a CIRCLE",
+            name.to_uppercase()
+        ));
+    };
+    let (test, cone) = match (shape.as_str(), values.len()) {
+        ("point", 2) => (
+            format!("sky_region_contains({column}, {})", joined(&values)),
+            format!("{}, {}", joined(&values), margin.unwrap_or(0.0)),
+        ),
+        ("circle", 3) if name == "intersects" => (
+            format!("sky_region_meets_circle({column}, {})", joined(&values)),
+            format!(
+                "{}, {}, {} + {}",
+                values[0],
+                values[1],
+                values[2],
+                margin.unwrap_or(0.0)
+            ),
+        ),
+        _ => {
+            return Err(format!(
+                "{} on the region column {column_name} takes a POINT (CONTAINS or INTERSECTS) or a CIRCLE (INTERSECTS)",
+                name.to_uppercase()
+            ));
+        }
+    };
+    match margin {
+        Some(_) if column_name.eq_ignore_ascii_case("s_region") => {
+            let q = qualifier.map(|q| format!("{q}.")).unwrap_or_default();
+            Ok(Some(format!(
+                "(cone_contains({q}s_ra, {q}s_dec, {cone}) AND {test})"
+            )))
+        }
+        _ => Ok(Some(test)),
+    }
+}
+
 fn is_number(e: &Expr, n: &str) -> bool {
     matches!(e, Expr::Value(v) if matches!(&v.value, Value::Number(x, _) if x == n))
 }
 
 /// `CONTAINS(...) = 1` (or `1 = ...`, `= 0`) as the boolean test.
-fn rewrite_comparison(expr: &Expr) -> Result<Option<Expr>, String> {
+fn rewrite_comparison(expr: &Expr, margin: Option<f64>) -> Result<Option<Expr>, String> {
     match expr {
         Expr::BinaryOp { left, op, right } if *op == BinaryOperator::Eq => {
             let (call, other) = match (left.as_ref(), right.as_ref()) {
                 (Expr::Function(f), o) | (o, Expr::Function(f)) => (f, o),
                 _ => return Ok(None),
             };
-            let Some(test) = containment(call)? else {
+            let Some(test) = containment(call, margin)? else {
                 return Ok(None);
             };
             if is_number(other, "1") {
@@ -258,14 +349,14 @@ fn rewrite_comparison(expr: &Expr) -> Result<Option<Expr>, String> {
 }
 
 /// The rewrite of one expression, its operands already rewritten, if it needs one.
-fn rewrite(expr: &Expr) -> Result<Option<Expr>, String> {
+fn rewrite(expr: &Expr, margin: Option<f64>) -> Result<Option<Expr>, String> {
     match expr {
-        Expr::Function(f) => rewrite_function(f),
+        Expr::Function(f) => rewrite_function(f, margin),
         _ => Ok(None),
     }
 }
 
-fn rewrite_function(f: &Function) -> Result<Option<Expr>, String> {
+fn rewrite_function(f: &Function, margin: Option<f64>) -> Result<Option<Expr>, String> {
     let name = function_name(f);
     let args = arguments(f);
     let sql = match name.as_str() {
@@ -280,7 +371,7 @@ fn rewrite_function(f: &Function) -> Result<Option<Expr>, String> {
             ));
         }
         // A CONTAINS outside a comparison: 1 or 0 as ADQL says.
-        "contains" | "intersects" => match containment(f)? {
+        "contains" | "intersects" => match containment(f, margin)? {
             Some(test) => format!("CAST({test} AS INT)"),
             None => return Ok(None),
         },
@@ -315,7 +406,7 @@ fn rewrite_function(f: &Function) -> Result<Option<Expr>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::translate;
+    use super::{translate, translate_with};
 
     #[test]
     fn top_becomes_limit() {
@@ -354,6 +445,37 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("% (b)"), "{sql}");
+    }
+
+    #[test]
+    fn region_columns_are_searched_and_pruned_by_position() {
+        let adql = "SELECT * FROM ivoa.obscore AS o WHERE INTERSECTS(o.s_region, CIRCLE('ICRS', 80.9, -69.7, 0.1)) = 1";
+        let pruned = translate_with(adql, Some(0.25)).unwrap();
+        assert!(
+            pruned.contains("cone_contains(o.s_ra, o.s_dec, 80.9, -69.7, 0.1 + 0.25)")
+                && pruned.contains("sky_region_meets_circle(o.s_region, 80.9, -69.7, 0.1)"),
+            "{pruned}"
+        );
+        let plain =
+            translate("SELECT * FROM t WHERE CONTAINS(POINT('ICRS', 10, 20), footprint) = 1")
+                .unwrap();
+        assert!(
+            plain.contains("sky_region_contains(footprint, 10, 20)")
+                && !plain.contains("cone_contains"),
+            "{plain}"
+        );
+        let either_order = translate_with(
+            "SELECT * FROM ivoa.obscore WHERE 1 = INTERSECTS(CIRCLE(1, 2, 0.5), s_region)",
+            Some(0.0),
+        )
+        .unwrap();
+        assert!(
+            either_order.contains("cone_contains(s_ra, s_dec, 1, 2, 0.5 + 0)"),
+            "{either_order}"
+        );
+        assert!(
+            translate("SELECT * FROM t WHERE CONTAINS(s_region, CIRCLE(1, 2, 3)) = 1").is_err()
+        );
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub struct ServiceConfig {
     /// SODA cutouts kept in the service's directory to be served again, in MiB; beyond,
     /// the least recently served are removed.
     pub soda_cache_mb: u64,
+    /// The IVOA authority of the service's publisher DIDs (`ivo://AUTHORITY/SURVEY?id`,
+    /// in ObsCore and accepted as DataLink and SODA IDs): the data centre's registered
+    /// authority. The default, `skyql.invalid`, is a name that resolves nowhere.
+    pub authority: String,
 }
 
 impl Default for ServiceConfig {
@@ -73,6 +77,7 @@ impl Default for ServiceConfig {
             jobs_dir: None,
             public_url: None,
             soda_cache_mb: 512,
+            authority: "skyql.invalid".into(),
         }
     }
 }
@@ -94,6 +99,12 @@ impl ServiceConfig {
             .unwrap_or(self.memory_mb / 4)
             .clamp(1, self.memory_mb.max(1));
         mb as usize * (1 << 20)
+    }
+
+    /// The publisher DID of local id `id` in the published schema `schema`, without the
+    /// id: `ivo://AUTHORITY/SCHEMA?`.
+    pub fn did_prefix(&self, schema: &str) -> String {
+        format!("ivo://{}/{schema}?", self.authority)
     }
 
     /// The jobs directory, and whether it is the process's own temporary one.

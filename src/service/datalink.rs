@@ -10,11 +10,12 @@
 //!   lightcurve`), the reference images of its field, CCD and quarter (`#auxiliary`), and
 //!   a cutout of each around it (`#cutout`: a `service_def` naming a SODA descriptor after
 //!   the table, its ID and a 30 arcsec CIRCLE pre-filled);
-//! - an image: its FITS file (`#this`, with its size);
+//! - an image: its FITS file (`#this`, with its size) and its quick-look PNG (`#preview`,
+//!   the `quicklook()` drawing, zscale, longer side 1024 pixels at most);
 //! - anything else: a `NotFoundFault` row; no ID at all: a `UsageFault` document.
 //!
 //! The links point at this module's own endpoints: `/datalink/lightcurve`,
-//! `/datalink/plot` and `/datalink/image`, which read only what the catalogue lists (an
+//! `/datalink/plot`, `/datalink/image` and `/datalink/preview`, which read only what the catalogue lists (an
 //! image is served from the path its `images` row holds, never from a path a client
 //! gives).
 
@@ -47,6 +48,10 @@ pub const MAX_IDS: usize = 100;
 const MAX_ID_BYTES: usize = 256;
 /// Largest image file served whole.
 const MAX_IMAGE_BYTES: u64 = 512 << 20;
+/// Largest image file drawn as a quick-look (its pixels are held as 8-byte numbers).
+const MAX_PREVIEW_BYTES: u64 = 64 << 20;
+/// The longer side of a quick-look, in pixels.
+const PREVIEW_SIZE: i64 = 1024;
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -54,6 +59,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/datalink/lightcurve", get(lightcurve))
         .route("/datalink/plot", get(plot))
         .route("/datalink/image", get(image))
+        .route("/datalink/preview", get(preview))
 }
 
 /// The descriptors every VOTable result of the service carries: rows with a `star_id`
@@ -79,6 +85,19 @@ fn local_id(id: &str) -> &str {
         Some(rest) => rest.split_once('?').map_or(rest, |(_, local)| local),
         None => id,
     }
+}
+
+/// The local id an ID names in a catalogue whose DIDs begin with `did_prefix`: a bare id
+/// itself, a DID of this catalogue its part after `?` (the authority compared without
+/// regard to case, as IVOA identifiers are), and `None` for another publisher's DID.
+fn own_local_id<'a>(id: &'a str, did_prefix: &str) -> Option<&'a str> {
+    if !id.starts_with("ivo://") {
+        return Some(id);
+    }
+    let (head, local) = id.split_once('?')?;
+    let (own_authority, own_path) = did_prefix.trim_end_matches('?').rsplit_once('/')?;
+    let (authority, path) = head.rsplit_once('/')?;
+    (authority.eq_ignore_ascii_case(own_authority) && path == own_path).then_some(local)
 }
 
 /// A text as a SQL string literal.
@@ -141,7 +160,9 @@ async fn rows(snap: &Snapshot, sql: &str) -> Result<Vec<RecordBatch>> {
 
 /// The star or image an ID names in the version `snap` serves.
 pub(super) async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
-    let local = local_id(id);
+    let Some(local) = own_local_id(id, &snap.did_prefix) else {
+        return Ok(Target::Nothing);
+    };
     if local.is_empty() || local.len() > MAX_ID_BYTES || local.chars().any(char::is_control) {
         return Ok(Target::Nothing);
     }
@@ -333,19 +354,35 @@ async fn links_of(
             size,
             description,
             ..
-        } => vec![Link {
-            id: did,
-            access_url: Some(format!(
-                "{base}/datalink/image?ID={}",
-                url_encode(&file_name)
-            )),
-            description: Some(format!("the FITS file of the {description}")),
-            semantics: "#this".into(),
-            content_type: Some("application/fits".into()),
-            content_length: size,
-            local_semantics: Some("image".into()),
-            ..Link::default()
-        }],
+        } => vec![
+            Link {
+                id: did.clone(),
+                access_url: Some(format!(
+                    "{base}/datalink/image?ID={}",
+                    url_encode(&file_name)
+                )),
+                description: Some(format!("the FITS file of the {description}")),
+                semantics: "#this".into(),
+                content_type: Some("application/fits".into()),
+                content_length: size,
+                local_semantics: Some("image".into()),
+                ..Link::default()
+            },
+            Link {
+                id: did,
+                access_url: Some(format!(
+                    "{base}/datalink/preview?ID={}",
+                    url_encode(&file_name)
+                )),
+                description: Some(format!(
+                    "quick-look PNG of the {description} (zscale, {PREVIEW_SIZE} pixels at most)"
+                )),
+                semantics: "#preview".into(),
+                content_type: Some("image/png".into()),
+                local_semantics: Some("quicklook".into()),
+                ..Link::default()
+            },
+        ],
         Target::Nothing => vec![Link {
             id: did,
             error_message: Some(format!(
@@ -708,6 +745,52 @@ async fn image(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) ->
     }
 }
 
+/// The quick-look PNG of an image of the catalogue (drawn on each call, not written).
+async fn preview(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::from_request(query.as_deref(), &Bytes::new());
+    let Some(id) = params.get("ID") else {
+        return text_error(StatusCode::BAD_REQUEST, "UsageFault: ID is missing".into());
+    };
+    let (file_name, path) = match one_image(&state, id).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let draw = async {
+        let meta = tokio::fs::metadata(&path).await?;
+        if !meta.is_file() || meta.len() > MAX_PREVIEW_BYTES {
+            anyhow::bail!(
+                "a quick-look is drawn for regular files of at most {MAX_PREVIEW_BYTES} bytes"
+            );
+        }
+        let drawn = tokio::task::spawn_blocking(move || {
+            let path = std::path::Path::new(&path);
+            let image = skyql_udfs::images::fits_io::SourceImage::open(path)?;
+            let longer = image.naxis[0].max(image.naxis[1]);
+            skyql_udfs::images::quicklook_png(path, "zscale", Some(PREVIEW_SIZE.min(longer)))
+        })
+        .await?;
+        drawn.map_err(|e| anyhow::anyhow!(e))
+    };
+    let timeout = Duration::from_secs(state.config.sync_timeout_s);
+    match tokio::time::timeout(timeout, draw).await {
+        Ok(Ok((bytes, _))) => response(StatusCode::OK, "image/png", bytes),
+        Ok(Err(e)) => text_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "Error: the quick-look of {file_name} cannot be drawn: {}",
+                state.public_message(&format!("{e:#}"))
+            ),
+        ),
+        Err(_) => text_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "Error: the quick-look was not drawn within {} s",
+                timeout.as_secs()
+            ),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,6 +802,15 @@ mod tests {
             "lm0010n346"
         );
         assert_eq!(local_id("lm0010n346"), "lm0010n346");
+        let own = "ivo://skyql.invalid/eros2?";
+        assert_eq!(
+            own_local_id("ivo://SKYQL.invalid/eros2?lm1", own),
+            Some("lm1")
+        );
+        assert_eq!(own_local_id("lm1", own), Some("lm1"));
+        assert_eq!(own_local_id("ivo://other.org/eros2?lm1", own), None);
+        assert_eq!(own_local_id("ivo://skyql.invalid/macho?lm1", own), None);
+        assert_eq!(own_local_id("ivo://skyql.invalid/eros2", own), None);
         assert_eq!(literal("a'b"), "'a''b'");
     }
 

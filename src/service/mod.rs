@@ -18,6 +18,7 @@ pub mod config;
 pub mod datalink;
 pub mod job_store;
 pub mod jobs_dir;
+pub mod obscore;
 pub mod params;
 pub mod portal;
 pub mod query_memory;

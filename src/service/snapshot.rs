@@ -17,7 +17,7 @@ use datafusion::prelude::SessionContext;
 
 use super::cone_path::ConePath;
 use super::config::ServiceConfig;
-use super::{tap_schema, vosi};
+use super::{obscore, tap_schema, vosi};
 use crate::catalog::lease::{ManifestStamp, VersionLease};
 use crate::engine::{Engine, EngineOptions};
 
@@ -37,6 +37,12 @@ pub struct Snapshot {
     pub cluster: Option<(Engine, SessionContext)>,
     /// The catalogue version.
     pub version: u64,
+    /// The publisher DIDs of this catalogue without their local id
+    /// (`ivo://AUTHORITY/SCHEMA?`).
+    pub did_prefix: String,
+    /// With `ivoa.obscore`: the largest distance from a row's position to its region, in
+    /// degrees, which region searches widen their position test by.
+    pub obscore_margin: Option<f64>,
     stamp: ManifestStamp,
     _lease: VersionLease,
 }
@@ -71,7 +77,16 @@ impl Snapshot {
         )?;
         let ctx = engine.session(&[]).await?;
         let schema = tap_schema::schema_name(&engine);
-        tap_schema::register(&ctx, &engine, &schema).await?;
+        let did_prefix = source.config.did_prefix(&schema);
+        let obscore = obscore::register(
+            &ctx,
+            &engine.catalog().context("no catalogue")?.manifest,
+            &did_prefix,
+            &source.base_url,
+        )
+        .await?;
+        let extra: Vec<_> = obscore.iter().map(|o| o.published.clone()).collect();
+        tap_schema::register(&ctx, &engine, &schema, &extra).await?;
         let cluster = match &source.cluster {
             None => None,
             Some(url) => {
@@ -84,7 +99,11 @@ impl Snapshot {
                     },
                 )?;
                 let remote_ctx = remote.session(&[]).await?;
-                tap_schema::register(&remote_ctx, &remote, &schema).await?;
+                if let Some(c) = remote.catalog() {
+                    obscore::register(&remote_ctx, &c.manifest, &did_prefix, &source.base_url)
+                        .await?;
+                }
+                tap_schema::register(&remote_ctx, &remote, &schema, &extra).await?;
                 Some((remote, remote_ctx))
             }
         };
@@ -101,6 +120,8 @@ impl Snapshot {
             cone_path,
             cluster,
             version,
+            obscore_margin: obscore.map(|o| o.margin_deg),
+            did_prefix,
             stamp: before.context("the catalogue has no manifest")?,
             _lease: lease,
         })
@@ -123,6 +144,12 @@ impl Versions {
             current: RwLock::new(Arc::new(first)),
             rebuilding: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The ObsCore region margin of the snapshot held now (a query parsed now runs on
+    /// it, or on a later version of the same survey, whose CCDs have the same size).
+    pub fn obscore_margin(&self) -> Option<f64> {
+        self.held().obscore_margin
     }
 
     fn held(&self) -> Arc<Snapshot> {

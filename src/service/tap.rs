@@ -98,7 +98,8 @@ impl TapRequest {
             None => state.config.default_maxrec,
         }
         .min(state.config.hard_maxrec);
-        let sql = super::adql::translate(&adql).map_err(|e| bad(format!("{e:#}")))?;
+        let sql = super::adql::translate_with(&adql, state.versions.obscore_margin())
+            .map_err(|e| bad(format!("{e:#}")))?;
         Ok(TapRequest {
             sql,
             format,

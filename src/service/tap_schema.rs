@@ -58,9 +58,15 @@ pub fn schema_name(engine: &Engine) -> String {
     }
 }
 
-/// What a row of each catalogue table is.
-fn description(table: &str) -> &'static str {
+/// The schema of the IVOA data models' tables (`ivoa.obscore`).
+pub const IVOA_SCHEMA: &str = "ivoa";
+
+/// What a row of each published table is.
+pub fn description(table: &str) -> &'static str {
     match table {
+        "obscore" => {
+            "ObsCore 1.1: one row per image (dataproduct_type image) and one per star's light curve (timeseries), with links to their data through DataLink"
+        }
         "images" => {
             "One row per FITS image file: file name parts, dates, exposure, size, sky centre (the WCS and full header are in the images table outside this schema)"
         }
@@ -82,8 +88,14 @@ fn description(table: &str) -> &'static str {
     }
 }
 
-/// Registers the published schema (views of the catalogue's tables) and TAP_SCHEMA.
-pub async fn register(ctx: &SessionContext, engine: &Engine, schema: &str) -> Result<()> {
+/// Registers the published schema (views of the catalogue's tables) and TAP_SCHEMA, which
+/// also describes the `extra` tables registered before (`ivoa.obscore`).
+pub async fn register(
+    ctx: &SessionContext,
+    engine: &Engine,
+    schema: &str,
+    extra: &[PublishedTable],
+) -> Result<()> {
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| anyhow::anyhow!("no default catalog"))?;
@@ -112,6 +124,7 @@ pub async fn register(ctx: &SessionContext, engine: &Engine, schema: &str) -> Re
             });
         }
     }
+    published.extend(extra.iter().cloned());
     for (name, batch) in tap_schema_batches(schema, &published)? {
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
         ctx.register_table(format!("tap_schema.{name}").as_str(), Arc::new(table))?;
@@ -125,7 +138,7 @@ pub async fn published_tables(ctx: &SessionContext, schema: &str) -> Result<Vec<
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| anyhow::anyhow!("no default catalog"))?;
-    for s in [schema, "tap_schema"] {
+    for s in [schema, IVOA_SCHEMA, "tap_schema"] {
         let Some(provider) = catalog.schema(s) else {
             continue;
         };
@@ -338,10 +351,18 @@ fn tap_schema_batches(
         text("The survey catalogue"),
         Value::Int(1),
     ]);
+    if published.iter().any(|t| t.schema == IVOA_SCHEMA) {
+        schemas.row(&[
+            text(IVOA_SCHEMA),
+            Value::Null,
+            text("IVOA data models: ObsCore"),
+            Value::Int(2),
+        ]);
+    }
     let mut tables = builder("tables");
     let mut columns = builder("columns");
     describe_tap_schema(&mut tables, &mut columns);
-    describe_published(schema, published, &mut tables, &mut columns);
+    describe_published(published, &mut tables, &mut columns);
     let mut keys = builder("keys");
     let mut key_columns = builder("key_columns");
     let has = |n: &str| published.iter().any(|t| t.name == n);
@@ -409,16 +430,11 @@ fn describe_tap_schema(tables: &mut Builder, columns: &mut Builder) {
 }
 
 /// TAP_SCHEMA's rows about the published tables.
-fn describe_published(
-    schema: &str,
-    published: &[PublishedTable],
-    tables: &mut Builder,
-    columns: &mut Builder,
-) {
+fn describe_published(published: &[PublishedTable], tables: &mut Builder, columns: &mut Builder) {
     for (i, t) in published.iter().enumerate() {
         let q = t.qualified();
         tables.row(&[
-            text(schema),
+            text(&t.schema),
             text(&q),
             text("view"),
             Value::Null,

@@ -53,7 +53,11 @@ impl Documents {
             })
             .collect();
         Ok(Documents {
-            capabilities: Bytes::from(capabilities_document(base, config)),
+            capabilities: Bytes::from(capabilities_document(
+                base,
+                config,
+                all.iter().any(|t| t.qualified() == "ivoa.obscore"),
+            )),
             tableset: Bytes::from(tableset(&all, &keys)),
             tables,
         })
@@ -127,7 +131,7 @@ pub const LINKS_STANDARD: &str = "ivo://ivoa.net/std/DataLink#links-1.1";
 pub const SODA_STANDARD: &str = "ivo://ivoa.net/std/SODA#sync-1.0";
 
 /// The VOSI capabilities with TAPRegExt, the limits included.
-fn capabilities_document(base: &str, c: &ServiceConfig) -> String {
+fn capabilities_document(base: &str, c: &ServiceConfig, obscore: bool) -> String {
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.push_str("<vosi:capabilities xmlns:vosi=\"http://www.ivoa.net/xml/VOSICapabilities/v1.0\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" xmlns:vr=\"http://www.ivoa.net/xml/VOResource/v1.0\" xmlns:tr=\"http://www.ivoa.net/xml/TAPRegExt/v1.0\">\n");
@@ -155,6 +159,9 @@ fn capabilities_document(base: &str, c: &ServiceConfig) -> String {
         "  <capability standardID=\"ivo://ivoa.net/std/TAP\" xsi:type=\"tr:TableAccess\">\n    <description>{}</description>\n    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\n      <accessURL use=\"base\">{base}/tap</accessURL>\n    </interface>\n",
         xml_escape(&limits_text(c))
     );
+    if obscore {
+        x.push_str("    <dataModel ivo-id=\"ivo://ivoa.net/std/ObsCore#core-1.1\">ObsCore-1.1</dataModel>\n");
+    }
     x.push_str("    <language>\n      <name>ADQL</name>\n");
     x.push_str("      <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.0\">2.0</version>\n");
     x.push_str("      <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.1\">2.1</version>\n");

@@ -81,6 +81,16 @@ pub const FUNCTION_DOCS: &[FunctionDoc] = &[
         description: "Whether (ra, dec) is inside the box of width x height degrees centred on (ra0, dec0), as ADQL's BOX: great-circle sides at the half-widths in the plane tangent at the centre.",
     },
     FunctionDoc {
+        name: "sky_region_contains",
+        usage: "sky_region_contains(region, ra, dec) -> boolean",
+        description: "Whether the region written as STC-S text (POLYGON, CIRCLE, BOX or POSITION, a frame word allowed, as ObsCore's s_region) holds (ra, dec), in degrees: ADQL's CONTAINS(POINT, region column). Null when the text is not such a region.",
+    },
+    FunctionDoc {
+        name: "sky_region_meets_circle",
+        usage: "sky_region_meets_circle(region, ra0, dec0, r) -> boolean",
+        description: "Whether the region written as STC-S text and the circle of radius r around (ra0, dec0) share a point, in degrees: ADQL's INTERSECTS(region column, CIRCLE). Null when the text is not such a region.",
+    },
+    FunctionDoc {
         name: "healpix",
         usage: "healpix(ra, dec, order) -> bigint",
         description: "NESTED HEALPix index at order 0..29 (cdshealpix). stars.healpix holds order 29; order n is that index shifted right by 2 x (29 - n).",

@@ -77,6 +77,8 @@ pub fn all_scalar_udfs() -> Vec<ScalarUDF> {
         ScalarUDF::from(functions::ConeContains::default()),
         ScalarUDF::from(functions::SkyPolygonContains::default()),
         ScalarUDF::from(functions::SkyBoxContains::default()),
+        ScalarUDF::from(functions::SkyRegionContains::default()),
+        ScalarUDF::from(functions::SkyRegionMeetsCircle::default()),
         ScalarUDF::from(functions::Healpix::default()),
         ScalarUDF::from(functions::HealpixConeCells::default()),
         ScalarUDF::from(functions::MjdToIso::default()),

@@ -61,7 +61,7 @@ use rayon::prelude::*;
 pub use cutout::Cutout;
 pub use output::ImageOutput;
 pub use public_image::PublicImage;
-pub use quicklook::Quicklook;
+pub use quicklook::{Quicklook, quicklook_png};
 
 /// The image functions, writing under `output`.
 pub fn image_udfs(output: ImageOutput) -> Vec<ScalarUDF> {

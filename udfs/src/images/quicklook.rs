@@ -97,11 +97,18 @@ fn resample(values: &[f64], w: usize, h: usize, ow: usize, oh: usize) -> Vec<f64
     out
 }
 
-fn make_quicklook(root: &ImageOutput, j: &Job) -> Result<Option<String>, String> {
-    let stretch = Stretch::parse(&j.stretch)?;
-    let source = SourceImage::open(&root.input_path(&j.path))?;
+/// The PNG of the FITS image at `path`, and its longer side: `stretch` (zscale, asinh or
+/// linear), the longer side `size` pixels (default: the image's own), FITS row 1 at the
+/// bottom.
+pub fn quicklook_png(
+    path: &Path,
+    stretch: &str,
+    size: Option<i64>,
+) -> Result<(Vec<u8>, usize), String> {
+    let stretch = Stretch::parse(stretch)?;
+    let source = SourceImage::open(path)?;
     let (w, h) = (source.naxis[0] as usize, source.naxis[1] as usize);
-    let size = j.size.unwrap_or(w.max(h) as i64);
+    let size = size.unwrap_or(w.max(h) as i64);
     if !(1..=20_000).contains(&size) {
         return Err(format!("size {size} is not between 1 and 20000"));
     }
@@ -123,6 +130,20 @@ fn make_quicklook(root: &ImageOutput, j: &Job) -> Result<Option<String>, String>
     for row in bytes.chunks(ow).rev() {
         flipped.extend_from_slice(row);
     }
+    let mut png_bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png_bytes, ow as u32, oh as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| format!("PNG: {e}"))?;
+    writer
+        .write_image_data(&flipped)
+        .map_err(|e| format!("PNG: {e}"))?;
+    writer.finish().map_err(|e| format!("PNG: {e}"))?;
+    Ok((png_bytes, size))
+}
+
+fn make_quicklook(root: &ImageOutput, j: &Job) -> Result<Option<String>, String> {
+    let (png_bytes, size) = quicklook_png(&root.input_path(&j.path), &j.stretch, j.size)?;
     let stem = Path::new(&j.path)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -133,15 +154,7 @@ fn make_quicklook(root: &ImageOutput, j: &Job) -> Result<Option<String>, String>
     );
     let target = root.resolve(&name)?;
     write_atomically(&target, root.overwrite, |tmp| {
-        let file = std::fs::File::create(tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), ow as u32, oh as u32);
-        encoder.set_color(png::ColorType::Grayscale);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(|e| format!("PNG: {e}"))?;
-        writer
-            .write_image_data(&flipped)
-            .map_err(|e| format!("PNG: {e}"))?;
-        writer.finish().map_err(|e| format!("PNG: {e}"))
+        std::fs::write(tmp, &png_bytes).map_err(|e| format!("{}: {e}", tmp.display()))
     })?;
     Ok(Some(target.to_string_lossy().into_owned()))
 }
