@@ -98,6 +98,20 @@ fn soda_cutouts_are_the_cutout_functions_pixels_and_faults_are_said() {
     ] {
         assert_eq!(card(&soda_cards, key), card(&made_cards, key), "{key}");
     }
+    // The same cutout as a PNG for web pages: the cutout's size, one byte per pixel.
+    let (status, head, png) =
+        server.request_bytes("GET", &format!("{by_pixels}&RESPONSEFORMAT=image/png"), "");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&png));
+    assert!(head.to_ascii_lowercase().contains("image/png"), "{head}");
+    let decoder = png::Decoder::new(std::io::Cursor::new(&png));
+    let info = decoder.read_info().unwrap().info().clone();
+    assert_eq!(
+        (info.width.to_string(), info.height.to_string()),
+        (
+            card(&soda_cards, "NAXIS1").to_string(),
+            card(&soda_cards, "NAXIS2").to_string()
+        )
+    );
     // Served again from the cache: the same bytes.
     assert_eq!(server.request_bytes("GET", &by_pixels, "").2, soda);
     // Sky regions: the box holding a circle, a range, a polygon around the star.
@@ -154,6 +168,11 @@ fn soda_cutouts_are_the_cutout_functions_pixels_and_faults_are_said() {
             "UsageError",
         ),
         (format!("/soda/sync?ID={id}&PIXEL_1=1+100000"), 200, ""),
+        (
+            format!("/soda/sync?ID={id}&PIXEL_1=1+10&RESPONSEFORMAT=votable"),
+            400,
+            "UsageError",
+        ),
         (
             "/soda/sync?ID=nosuch.fits&CIRCLE=1+2+0.1".to_string(),
             404,

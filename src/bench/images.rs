@@ -1,6 +1,9 @@
 //! `skyql bench cutout`: 64 x 64 cutouts from 2048 x 2048 16-bit images (the EROS-2 CCD
 //! size) and public images of the whole CCD, through SQL as users call them, with the
-//! bytes read per cutout (`rchar` of /proc/self/io) to show that only the region is read.
+//! bytes read per cutout (`rchar` of /proc/self/io) to show that only the region is read;
+//! then the same cutouts through the service's SODA (`/soda/sync`), one client on
+//! loopback: the latency of each, first cut (and kept in the SODA cache), then served again
+//! from the cache.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +14,8 @@ use datafusion::arrow::array::{Array, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use skyql_udfs::images::fits_io::{KeyValue, Pixels, write_image};
 
-use super::{BenchOptions, summary, time};
+use super::service::{exchange, start_skyql};
+use super::{BenchOptions, run_skyql, summary, time};
 use crate::demo::rng::Rng;
 
 /// Side of the benchmark images (an EROS-2 CCD).
@@ -113,6 +117,7 @@ fn run(opts: &BenchOptions, dir: &Path) -> Result<()> {
     };
     bench_cutouts(opts, &count, n_cutouts, file_size)?;
     bench_public_images(opts, &count, n_images)?;
+    bench_soda(&rt, dir, &sources, n_cutouts.min(500))?;
     let check = dir.join("out/cut/1.fits");
     std::fs::metadata(&check).with_context(|| format!("no cutout at {}", check.display()))?;
     Ok(())
@@ -202,4 +207,74 @@ fn bench_public_images(
         read as f64 / ((opts.repetitions + 1) * n_images) as f64 / 1e6
     );
     Ok(())
+}
+
+/// SODA cutouts of `n` random 64 x 64 pixel boxes of the `sources`, ingested into a
+/// catalogue served on loopback: the latency of each request, cut then cached.
+fn bench_soda(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    sources: &[std::path::PathBuf],
+    n: usize,
+) -> Result<()> {
+    let catalog = dir.join("catalog");
+    let mut args: Vec<std::ffi::OsString> = vec!["ingest".into()];
+    args.extend(sources.iter().map(|s| s.as_os_str().to_owned()));
+    args.extend(["--catalog".into(), catalog.as_os_str().to_owned()]);
+    run_skyql(&args)?;
+    let mut server = start_skyql(&catalog)?;
+    let mut rng = Rng::new(11, &[]);
+    let requests: Vec<String> = (0..n)
+        .map(|i| {
+            let name = sources[i % sources.len()]
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let x = 1 + (rng.range(0.0, (SIDE - CUT) as f64) as i64);
+            let y = 1 + (rng.range(0.0, (SIDE - CUT) as f64) as i64);
+            format!(
+                "GET /soda/sync?ID={name}&PIXEL_1={x}%20{}&PIXEL_2={y}%20{} HTTP/1.1\r\nHost: {}\r\n\r\n",
+                x + CUT - 1,
+                y + CUT - 1,
+                server.addr
+            )
+        })
+        .collect();
+    let addr = server.addr.clone();
+    let run = |label: &str| -> Result<()> {
+        let latencies = rt.block_on(async {
+            let stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let mut conn = tokio::io::BufReader::with_capacity(64 * 1024, stream);
+            let mut out = Vec::with_capacity(requests.len());
+            for r in &requests {
+                let t = std::time::Instant::now();
+                let (status, body, _) = exchange(&mut conn, r).await?;
+                out.push(t.elapsed().as_secs_f64());
+                if status != 200 || !body.starts_with(b"SIMPLE  =") {
+                    bail!(
+                        "SODA answered {status} to {}",
+                        r.lines().next().unwrap_or("")
+                    );
+                }
+            }
+            Ok::<_, anyhow::Error>(out)
+        })?;
+        let mut sorted = latencies;
+        sorted.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1] * 1e3
+        };
+        println!(
+            "SODA {CUT} x {CUT} cutouts, {label}: {} requests, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms (one client, loopback)",
+            sorted.len(),
+            pct(0.5),
+            pct(0.9),
+            pct(0.99)
+        );
+        Ok(())
+    };
+    let outcome = run("cut and cached").and_then(|()| run("from the cache"));
+    server.stop();
+    outcome
 }

@@ -248,13 +248,14 @@ fn sample_centres(catalog: &Path) -> Result<Vec<Centre>> {
 }
 
 /// `skyql serve` started on loopback with the default configuration.
-struct Server {
+pub(super) struct Server {
     child: Child,
-    addr: String,
+    /// `host:port`.
+    pub(super) addr: String,
 }
 
 impl Server {
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         // SAFETY: a signal to the child this process started.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
@@ -271,7 +272,7 @@ impl Drop for Server {
     }
 }
 
-fn start_skyql(catalog: &Path) -> Result<Server> {
+pub(super) fn start_skyql(catalog: &Path) -> Result<Server> {
     use std::io::BufRead;
     let binary = std::env::current_exe().context("cannot find the skyql binary")?;
     let mut child = Command::new(binary)
@@ -459,7 +460,10 @@ fn request_text(target: &Target, protocol: Protocol, ra: f64, dec: f64) -> Strin
 
 /// Sends a request and reads its response: status, body, and whether the connection
 /// stays open.
-async fn exchange(conn: &mut BufReader<TcpStream>, request: &str) -> Result<(u16, Vec<u8>, bool)> {
+pub(super) async fn exchange(
+    conn: &mut BufReader<TcpStream>,
+    request: &str,
+) -> Result<(u16, Vec<u8>, bool)> {
     conn.get_mut().write_all(request.as_bytes()).await?;
     let mut line = String::new();
     conn.read_line(&mut line).await?;

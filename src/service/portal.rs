@@ -1,10 +1,12 @@
 //! The service's web page at `/`: a search by position, by star or in ADQL, a results
-//! table, and a page per star (its facts, light-curve plot, downloads, reference images
-//! and SODA cutouts). Plain HTML, CSS and JavaScript compiled into the binary
-//! (`portal/`), with no library and no build step; the page calls the service's own TAP,
-//! DataLink and SODA endpoints, so that it shows what programs get. Every answer carries
-//! a Content-Security-Policy that allows only the service's own scripts, styles, images
-//! and requests.
+//! table with a sky plot, and a page per star (its facts, its light curve drawn in the
+//! browser with a periodogram and a folded curve, downloads, reference images and SODA
+//! cutouts), and "send to TOPCAT / Aladin" through SAMP's Web Profile. Plain HTML, CSS
+//! and JavaScript compiled into the binary (`portal/`), with no library and no build
+//! step; the page calls the service's own TAP, DataLink and SODA endpoints, so that it
+//! shows what programs get. Every answer carries a Content-Security-Policy that allows
+//! only the service's own scripts, styles, images and requests, and requests to a SAMP
+//! hub on the user's own machine.
 
 use std::sync::Arc;
 
@@ -22,10 +24,12 @@ const SCRIPT: &str = include_str!("portal/app.js");
 const STYLE: &str = include_str!("portal/style.css");
 const ICON: &str = include_str!("portal/icon.svg");
 
-/// The page's Content-Security-Policy: nothing from elsewhere, no inline script or style.
+/// The page's Content-Security-Policy: nothing from elsewhere but the SAMP Web Profile's
+/// hub on the user's machine (port 21012, the profile's), no inline script or style.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
-     base-uri 'none'; frame-ancestors 'none'";
+     style-src 'self'; img-src 'self'; \
+     connect-src 'self' http://localhost:21012 http://127.0.0.1:21012; \
+     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()

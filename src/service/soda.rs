@@ -7,7 +7,9 @@
 //! `POS=POLYGON ra1 dec1 ra2 dec2 ...` (degrees) and/or `PIXEL_1=lo hi`, `PIXEL_2=lo hi`
 //! (1-based, inclusive). A sky region becomes the pixel box that holds its outline (sampled
 //! through the image's WCS); pixel ranges cut it further; the box is then cut to the image.
-//! A region that misses the image answers 204 (no content), as SODA says. Errors are
+//! A region that misses the image answers 204 (no content), as SODA says.
+//! `RESPONSEFORMAT=image/png` (or `png`) answers the cutout's quick-look PNG (zscale) for
+//! web pages, for cutouts of at most 2048 pixels a side. Errors are
 //! `text/plain` beginning with `UsageError`, `NotFoundFault` or `Error`.
 //!
 //! Cutouts are kept in the service's directory (`soda-<key>.fits`, the key a hash of the
@@ -270,14 +272,82 @@ impl Fault {
     }
 }
 
-/// Makes (or finds) the cutout and returns its bytes; None when the region misses.
+/// What a cutout is answered as (`RESPONSEFORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Answer {
+    /// The FITS cutout (the default).
+    Fits,
+    /// Its quick-look PNG (zscale), for people and web pages.
+    Png,
+}
+
+impl Answer {
+    fn from_params(params: &Params) -> Result<Answer, String> {
+        match params
+            .get("RESPONSEFORMAT")
+            .map(|f| f.trim().to_ascii_lowercase())
+        {
+            None => Ok(Answer::Fits),
+            Some(f) if f == "fits" || f == "application/fits" || f == "image/fits" => {
+                Ok(Answer::Fits)
+            }
+            Some(f) if f == "png" || f == "image/png" => Ok(Answer::Png),
+            Some(f) => Err(format!(
+                "RESPONSEFORMAT={f} is not offered: application/fits (the default) or image/png"
+            )),
+        }
+    }
+
+    fn mime(self) -> &'static str {
+        match self {
+            Answer::Fits => "application/fits",
+            Answer::Png => "image/png",
+        }
+    }
+}
+
+/// The longest side of a cutout drawn as a PNG (its pixels are held as 8-byte numbers).
+const MAX_PNG_SIDE: i64 = 2048;
+
+/// Makes (or finds) the cutout and returns its bytes, as FITS or as its quick-look PNG;
+/// None when the region misses.
 fn cutout(
     path: &Path,
     file_name: &str,
     params: &Params,
     cache: &Path,
     limit: u64,
+    answer: Answer,
 ) -> Result<Option<Vec<u8>>, Fault> {
+    let Some((fits, target, [x0, x1, y0, y1])) =
+        fits_cutout(path, file_name, params, cache, limit)?
+    else {
+        return Ok(None);
+    };
+    if answer == Answer::Fits {
+        return Ok(Some(fits));
+    }
+    if (x1 - x0 + 1).max(y1 - y0 + 1) > MAX_PNG_SIDE {
+        return Err(Fault::Usage(format!(
+            "a PNG is drawn for cutouts of at most {MAX_PNG_SIDE} pixels a side: ask for a smaller region, or for FITS"
+        )));
+    }
+    skyql_udfs::images::quicklook_png(&target, "zscale", None)
+        .map(|(png, _)| Some(png))
+        .map_err(|e| Fault::Server(format!("the cutout of {file_name} cannot be drawn: {e}")))
+}
+
+/// A FITS cutout: its bytes, its file in the cache and its pixel box (x0, x1, y0, y1).
+type FitsCutout = (Vec<u8>, PathBuf, [i64; 4]);
+
+/// Makes (or finds) the FITS cutout; None when the region misses.
+fn fits_cutout(
+    path: &Path,
+    file_name: &str,
+    params: &Params,
+    cache: &Path,
+    limit: u64,
+) -> Result<Option<FitsCutout>, Fault> {
     let source = SourceImage::open(path)
         .map_err(|e| Fault::Server(format!("the image {file_name} cannot be read: {e}")))?;
     let Some(box_) = region(&source, params).map_err(Fault::Usage)? else {
@@ -289,7 +359,7 @@ fn cutout(
         if let Ok(f) = std::fs::File::options().write(true).open(&target) {
             let _ = f.set_modified(SystemTime::now());
         }
-        return Ok(Some(bytes));
+        return Ok(Some((bytes, target, box_)));
     }
     // Under a temporary name of its own (two requests for one cutout each write theirs),
     // synced, then renamed: a cached cutout is always whole. The bytes sent are read
@@ -302,7 +372,7 @@ fn cutout(
     })
     .map_err(|e| Fault::Server(format!("the cutout of {file_name} failed: {e}")))?;
     trim_cache(cache, limit);
-    Ok(Some(bytes))
+    Ok(Some((bytes, target, box_)))
 }
 
 async fn sync(
@@ -318,18 +388,22 @@ async fn sync(
         Ok(found) => found,
         Err(r) => return r,
     };
+    let answer = match Answer::from_params(&params) {
+        Ok(a) => a,
+        Err(m) => return usage(m),
+    };
     let cache = state.jobs_dir.path().to_path_buf();
     let limit = state.config.soda_cache_mb << 20;
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
     let work = tokio::task::spawn_blocking(move || {
-        cutout(Path::new(&path), &file_name, &params, &cache, limit)
+        cutout(Path::new(&path), &file_name, &params, &cache, limit, answer)
     });
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(Ok(Some(bytes)))) => {
             let mut r = Response::new(Body::from(bytes));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("application/fits"),
+                HeaderValue::from_static(answer.mime()),
             );
             r
         }
