@@ -34,12 +34,12 @@ pub fn partition_columns(table: &str) -> &'static [&'static str] {
 }
 
 /// Columns whose per-file range the manifest keeps (`DataFile::column_ranges`), per
-/// table: the columns queries select files by (a cone by `healpix`, a light curve by
-/// `star_id`) and the declared sort order (`star_id`, `mjd`).
+/// table: the columns queries select files by (a cone by `healpix`, a light curve or a
+/// star by `star_id`) and the declared sort order (`star_id`, `mjd`).
 pub fn range_columns(table: &str) -> &'static [&'static str] {
     match table {
         "measurements" => &["star_id", "mjd"],
-        "stars" => &["healpix"],
+        "stars" => &["healpix", "star_id"],
         _ => &[],
     }
 }

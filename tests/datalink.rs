@@ -126,6 +126,13 @@ fn a_star_is_one_call_from_its_light_curve_plot_and_images() {
             "text/csv" => {
                 let rows = csv_rows(&String::from_utf8_lossy(&body).replace("\r\n", "\n"));
                 assert_eq!(rows, cli_rows);
+                // The link reads the light curve by its fixed plan; the same query through
+                // TAP is planned by DataFusion: the same bytes.
+                let (_, _, tap) = server.get(&format!(
+                    "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+                    q(&format!("SELECT star_id, mjd, colour, mag, mag_err FROM eros2.measurements WHERE star_id = '{star}' ORDER BY mjd, colour"))
+                ));
+                assert_eq!(String::from_utf8_lossy(&body), tap);
             }
             "application/fits" => {
                 assert!(
@@ -142,6 +149,11 @@ fn a_star_is_one_call_from_its_light_curve_plot_and_images() {
             other => panic!("unexpected content type {other}"),
         }
     }
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("lightcurve path"),
+        "the link's fixed plan: {log}"
+    );
     // A cutout of each reference image, through a SODA descriptor pre-filled with the
     // image and a circle around the star: it answers a FITS image.
     let cutouts = of("#cutout");

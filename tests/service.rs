@@ -535,6 +535,59 @@ fn cones_by_the_fixed_plan_equal_the_sql_plan() {
     assert!(log.contains("optimize="), "the SQL plan ran too: {log}");
 }
 
+#[test]
+fn stars_by_the_fixed_plan_equal_the_sql_plan() {
+    // 150,000 stars: files of several row groups (65,536 rows), pages of 1,024 rows.
+    let (_tmp, cat) = common::generated_catalog(&["--stars", "150000", "--measurements", "0"]);
+    let manifest = std::fs::read_to_string(cat.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"star_id\": {"),
+        "stars files keep their star_id range"
+    );
+    let server = Server::start(&cat, None);
+    let ids = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT star_id FROM stars WHERE healpix % 9973 = 0 ORDER BY healpix LIMIT 8",
+    ])
+    .catalog(&cat)
+    .ok();
+    let get = |adql: &str| {
+        let (status, _, body) = server.get(&format!(
+            "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+            q(adql)
+        ));
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let mut stars: Vec<String> = ids.lines().skip(1).map(str::to_string).collect();
+    assert_eq!(stars.len(), 8);
+    // Ids that are not there: before the first, after the last, between two.
+    stars.extend(["a", "zz", &format!("{}0", stars[0])].map(String::from));
+    for (i, star) in stars.iter().enumerate() {
+        let columns = ["*", "star_id, ra, dec, field", "n_r, star_id"][i % 3];
+        // The fixed shape takes the star path; an ORDER BY sends it through SQL.
+        let fast = get(&format!(
+            "SELECT {columns} FROM eros2.stars WHERE star_id = '{star}'"
+        ));
+        let sql = get(&format!(
+            "SELECT {columns} FROM eros2.stars WHERE star_id = '{star}' ORDER BY star_id"
+        ));
+        assert_eq!(fast, sql, "{star}");
+        assert_eq!(
+            fast.lines().count(),
+            if i < 8 { 2 } else { 1 },
+            "{star}: {fast}"
+        );
+        // DataLink finds it by the same path.
+        let (status, _, _) = server.get(&format!("/datalink/lightcurve?ID={star}"));
+        assert_eq!(status, if i < 8 { 200 } else { 404 }, "{star}");
+    }
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(log.matches("star path").count() >= 11, "{log}");
+}
+
 /// The counts of measurements and stars in `cat` as the CLI sees them now.
 fn counts(cat: &Path) -> String {
     let csv = Skyql::new([

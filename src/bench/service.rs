@@ -32,6 +32,9 @@ struct Target {
     scs_path: String,
     /// The table of the ADQL query.
     table: String,
+    /// Images of its catalogue a star page cuts (file name, width, height), when it has
+    /// any of at least 64 x 64 pixels.
+    images: Vec<(String, i64, i64)>,
     /// Processes whose CPU counts as the server's.
     pids: Box<dyn Fn() -> Vec<u32>>,
 }
@@ -74,6 +77,7 @@ pub fn bench_service(opts: &BenchOptions, catalog: &Path) -> Result<()> {
         addr: server.addr.clone(),
         scs_path: "/scs/stars".into(),
         table: "eros2.stars".into(),
+        images: sample_images(catalog)?,
         pids: Box::new(move || vec![skyql_pid]),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -112,6 +116,7 @@ pub fn bench_service(opts: &BenchOptions, catalog: &Path) -> Result<()> {
             addr,
             scs_path: opts.against_scs.clone(),
             table: opts.against_table.clone(),
+            images: Vec::new(),
             pids: Box::new(move || processes_matching(&pattern)),
         });
     }
@@ -245,6 +250,51 @@ fn sample_centres(catalog: &Path) -> Result<Vec<Centre>> {
         bail!("no stars in {} to centre cones on", catalog.display());
     }
     Ok(centres)
+}
+
+/// Up to 16 images of the catalogue of at least 64 x 64 pixels, the largest first.
+fn sample_images(catalog: &Path) -> Result<Vec<(String, i64, i64)>> {
+    let mut args = vec![
+        "query".into(),
+        "--catalog".into(),
+        catalog.as_os_str().to_owned(),
+    ];
+    args.extend([
+        "--format".into(),
+        "csv".into(),
+        "SELECT file_name, naxis1, naxis2 FROM images WHERE naxis1 >= 64 AND naxis2 >= 64 \
+         ORDER BY naxis1 * naxis2 DESC, file_name LIMIT 16"
+            .into(),
+    ]);
+    let text = String::from_utf8_lossy(&run_skyql::<std::ffi::OsString>(&args)?).to_string();
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.trim().splitn(3, ',');
+            Some((
+                f.next()?.to_string(),
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+            ))
+        })
+        .collect())
+}
+
+/// The SODA request of a 64 x 64 cutout, as a PNG, of one of `images`, placed by `star`.
+fn cutout_path(images: &[(String, i64, i64)], star: &str) -> Option<String> {
+    let hash = star.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let (name, width, height) = images.get((hash % images.len().max(1) as u64) as usize)?;
+    let x = 1 + ((hash >> 16) % (*width - 63) as u64) as i64;
+    let y = 1 + ((hash >> 40) % (*height - 63) as u64) as i64;
+    let id: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    Some(format!(
+        "/soda/sync?ID={id}&PIXEL_1={x}%20{}&PIXEL_2={y}%20{}&RESPONSEFORMAT=image/png",
+        x + 63,
+        y + 63
+    ))
 }
 
 /// `skyql serve` started on loopback with the default configuration.
@@ -423,12 +473,21 @@ fn request_texts(
         Protocol::Scs | Protocol::Tap => vec![request_text(target, protocol, ra, dec)],
         Protocol::Links => vec![get(format!("/datalink/links?ID={id}"))],
         Protocol::StarPage => vec![
+            post_tap(
+                target,
+                &format!(
+                    "SELECT * FROM {} WHERE star_id = '{}'",
+                    target.table,
+                    star.replace('\'', "''")
+                ),
+                &[("RESPONSEFORMAT", "csv"), ("MAXREC", "1")],
+            ),
+            get(format!("/datalink/lightcurve?ID={id}&RESPONSEFORMAT=csv")),
             get(format!("/datalink/links?ID={id}")),
-            get(format!(
-                "/datalink/lightcurve?ID={id}&RESPONSEFORMAT=votable"
-            )),
-            get(format!("/datalink/plot?ID={id}&FORMAT=svg")),
-        ],
+        ]
+        .into_iter()
+        .chain(cutout_path(&target.images, star).map(get))
+        .collect(),
     }
 }
 
@@ -444,18 +503,26 @@ fn request_text(target: &Target, protocol: Protocol, ra: f64, dec: f64) -> Strin
                 "SELECT star_id, ra, dec FROM {} WHERE 1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra:.6}, {dec:.6}, {RADIUS:.7}))",
                 target.table
             );
-            let body: String = form_urlencoded::Serializer::new(String::new())
-                .append_pair("REQUEST", "doQuery")
-                .append_pair("LANG", "ADQL")
-                .append_pair("QUERY", &adql)
-                .finish();
-            format!(
-                "POST /tap/sync HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-                target.addr,
-                body.len()
-            )
+            post_tap(target, &adql, &[])
         }
     }
+}
+
+/// A TAP sync POST of `adql`, with `extra` parameters.
+fn post_tap(target: &Target, adql: &str, extra: &[(&str, &str)]) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("REQUEST", "doQuery")
+        .append_pair("LANG", "ADQL")
+        .append_pair("QUERY", adql);
+    for (k, v) in extra {
+        form.append_pair(k, v);
+    }
+    let body = form.finish();
+    format!(
+        "POST /tap/sync HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        target.addr,
+        body.len()
+    )
 }
 
 /// Sends a request and reads its response: status, body, and whether the connection

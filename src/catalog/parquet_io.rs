@@ -62,12 +62,23 @@ pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) ->
 const STAR_DICTIONARY_COLUMNS: [&str; 6] =
     ["survey", "ccd", "quarter", "position_source", "n_r", "n_b"];
 
+/// False positives of the `stars.star_id` bloom filters: a lookup of one star reads the
+/// row groups of about 1 in 100 others for nothing.
+const STAR_ID_BLOOM_FPP: f64 = 0.01;
+
 /// Writes a `stars` file: pages of [`STAR_PAGE_ROWS`] rows, dictionaries only for the
-/// columns with few distinct values.
+/// columns with few distinct values, and a bloom filter of `star_id` in each row group.
+/// The stars are in HEALPix order, so a row group's `star_id` range spans its field: the
+/// bloom filter is what lets a lookup of one star (a DataLink ID, a star page, `WHERE
+/// star_id = ...`) skip the row groups that do not hold it (about 1.2 bytes per star).
 pub fn write_stars_parquet(path: &Path, batch: RecordBatch) -> Result<u64> {
+    let star_id = ColumnPath::from("star_id");
     let mut properties = writer_properties_with_pages(STAR_PAGE_ROWS)
         .into_builder()
-        .set_dictionary_enabled(false);
+        .set_dictionary_enabled(false)
+        .set_column_bloom_filter_enabled(star_id.clone(), true)
+        .set_column_bloom_filter_fpp(star_id.clone(), STAR_ID_BLOOM_FPP)
+        .set_column_bloom_filter_max_ndv(star_id, ROW_GROUP_ROWS as u64);
     for column in STAR_DICTIONARY_COLUMNS {
         properties = properties.set_column_dictionary_enabled(ColumnPath::from(column), true);
     }

@@ -13,54 +13,31 @@
 //! view's columns, types and metadata, ordered by distance (`tests/service.rs` compares
 //! both paths).
 
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
-use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt32Array,
-};
+use anyhow::{Context, Result};
+use datafusion::arrow::array::{Array, BooleanArray, Float64Array, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
-    RowSelector,
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
-use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
 use datafusion::parquet::file::statistics::Statistics;
-use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr,
-    Statement, TableFactor, Value,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
 };
 use skyql_udfs::functions::angular_separation;
 use skyql_udfs::rules::cell_ranges::meets;
 use skyql_udfs::rules::cone_healpix::cone_ranges;
 
-use crate::catalog::block_checksums::{BlockChecksums, CheckedFile};
-use crate::engine::Engine;
-
-/// One `stars` file: where it is, its field, its `healpix` range, its footer once read.
-struct StarFile {
-    path: PathBuf,
-    field: String,
-    range: (i64, i64),
-    /// Its block checksums: every read is checked (none for a file written before them).
-    sums: Option<BlockChecksums>,
-    /// How errors name it (relative to the catalogue).
-    name: String,
-    metadata: OnceLock<ArrowReaderMetadata>,
-}
+use super::catalog_file::CatalogFile;
+use super::star_files::StarFiles;
 
 /// The catalogue's stars, ready for cones.
 pub struct ConePath {
-    files: Vec<StarFile>,
-    /// The published view's schema (`eros2.stars`): the columns a cone may return.
-    view: SchemaRef,
-    /// The view's qualified name, lower case.
-    name: String,
+    stars: Arc<StarFiles>,
 }
 
 /// A cone to run: centre and radius in degrees, the columns, whether a `distance` column
@@ -82,110 +59,24 @@ pub struct Cone {
 }
 
 impl ConePath {
-    /// The cone path of the catalogue's stars published as `schema.stars`, when every
-    /// stars file has its `healpix` range in the manifest.
-    pub async fn new(engine: &Engine, ctx: &SessionContext, schema: &str) -> Option<ConePath> {
-        let catalog = engine.catalog()?;
-        let entry = catalog.manifest.tables.get("stars")?;
-        let mut files = Vec::new();
-        for f in &entry.data_files {
-            files.push(StarFile {
-                path: catalog.data_file_path(entry, f),
-                field: f.partition_value("field")?.to_string(),
-                range: f.healpix_range()?,
-                sums: f.block_checksums(),
-                name: format!("{}/{}/{}", catalog.manifest.version_dir, entry.path, f.path),
-                metadata: OnceLock::new(),
-            });
-        }
-        let name = format!("{schema}.stars");
-        let view = ctx.table(name.as_str()).await.ok()?;
-        let view = Arc::new(view.schema().as_arrow().clone());
-        Some(ConePath {
-            files,
-            view,
-            name: name.to_ascii_lowercase(),
-        })
+    /// The cone path of the catalogue's stars files.
+    pub fn new(stars: Arc<StarFiles>) -> ConePath {
+        ConePath { stars }
     }
 
     /// The cone a translated query asks for, when it has the fixed shape: plain columns of
     /// the stars view (or `*`), one `cone_contains(ra, dec, RA, DEC, R)` with numbers as its
     /// condition, an optional `LIMIT`, nothing else.
     pub fn recognize(&self, sql: &str) -> Option<Cone> {
-        let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
-        let mut statements =
-            datafusion::sql::sqlparser::parser::Parser::parse_sql(&dialect, sql).ok()?;
-        if statements.len() != 1 {
-            return None;
-        }
-        let Statement::Query(query) = statements.pop()? else {
-            return None;
-        };
-        if query.with.is_some() || query.order_by.is_some() || query.fetch.is_some() {
-            return None;
-        }
-        let limit = match &query.limit_clause {
-            None => None,
-            Some(datafusion::sql::sqlparser::ast::LimitClause::LimitOffset {
-                limit: Some(Expr::Value(v)),
-                offset: None,
-                limit_by,
-            }) if limit_by.is_empty() => match &v.value {
-                Value::Number(n, _) => Some(n.parse::<usize>().ok()?),
-                _ => return None,
-            },
-            Some(_) => return None,
-        };
-        let SetExpr::Select(select) = query.body.as_ref() else {
-            return None;
-        };
-        let plain = select.distinct.is_none()
-            && select.top.is_none()
-            && select.from.len() == 1
-            && select.from[0].joins.is_empty()
-            && matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
-            && select.having.is_none()
-            && select.qualify.is_none()
-            && select.lateral_views.is_empty()
-            && select.cluster_by.is_empty()
-            && select.sort_by.is_empty()
-            && select.named_window.is_empty();
-        if !plain {
-            return None;
-        }
-        let TableFactor::Table {
-            name, alias: None, ..
-        } = &select.from[0].relation
-        else {
-            return None;
-        };
-        if !name.to_string().eq_ignore_ascii_case(&self.name) {
-            return None;
-        }
-        let mut columns = Vec::new();
-        for item in &select.projection {
-            match item {
-                SelectItem::Wildcard(_) if select.projection.len() == 1 => {}
-                SelectItem::UnnamedExpr(Expr::Identifier(id)) => {
-                    let wanted = id.value.to_ascii_lowercase();
-                    let found = self
-                        .view
-                        .fields()
-                        .iter()
-                        .find(|f| f.name().to_ascii_lowercase() == wanted)?;
-                    columns.push(found.name().clone());
-                }
-                _ => return None,
-            }
-        }
-        let (ra, dec, radius) = cone_condition(select.selection.as_ref()?)?;
+        let query = self.stars.plain_query(sql)?;
+        let (ra, dec, radius) = cone_condition(&query.condition)?;
         Some(Cone {
             ra,
             dec,
             radius,
-            columns,
+            columns: query.columns,
             distance: false,
-            limit,
+            limit: query.limit,
         })
     }
 
@@ -196,18 +87,14 @@ impl ConePath {
             return Ok(None);
         };
         let meets = |lo: i64, hi: i64| meets(&ranges, lo, hi);
-        let columns: Vec<String> = if cone.columns.is_empty() {
-            self.view
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect()
-        } else {
-            cone.columns.clone()
-        };
-        let schema = self.output_schema(&columns)?;
+        let schema = self.output_schema(&cone.columns)?;
         let mut parts = Vec::new();
-        for file in self.files.iter().filter(|f| meets(f.range.0, f.range.1)) {
+        for file in self
+            .stars
+            .files
+            .iter()
+            .filter(|f| f.healpix.is_some_and(|(lo, hi)| meets(lo, hi)))
+        {
             self.read_file(file, &schema, cone, &meets, &mut parts)?;
         }
         let all = concat_batches(&schema, &parts)?;
@@ -236,16 +123,8 @@ impl ConePath {
     /// The schema of the rows read: the view's fields (types and metadata) and `distance`
     /// (kept for the order even when the result does not return it).
     fn output_schema(&self, columns: &[String]) -> Result<SchemaRef> {
-        let mut fields: Vec<Field> = columns
-            .iter()
-            .map(|c| {
-                self.view
-                    .field_with_name(c)
-                    .cloned()
-                    .with_context(|| format!("no column {c} in {}", self.name))
-            })
-            .collect::<Result<_>>()?;
-        fields.push(Field::new("distance", DataType::Float64, true));
+        let mut fields = self.stars.fields(columns)?;
+        fields.push(Arc::new(Field::new("distance", DataType::Float64, true)));
         Ok(Arc::new(Schema::new(fields)))
     }
 
@@ -253,23 +132,13 @@ impl ConePath {
     /// columns, then `distance`).
     fn read_file(
         &self,
-        file: &StarFile,
+        file: &CatalogFile,
         schema: &SchemaRef,
         cone: &Cone,
         meets: &dyn Fn(i64, i64) -> bool,
         parts: &mut Vec<RecordBatch>,
     ) -> Result<()> {
-        let reader = CheckedFile::open(&file.path, file.sums.clone(), file.name.clone())?;
-        let metadata = match file.metadata.get() {
-            Some(m) => m.clone(),
-            None => {
-                let options =
-                    ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-                let m = ArrowReaderMetadata::load(&reader, options)
-                    .with_context(|| format!("cannot read the footer of {}", file.name))?;
-                file.metadata.get_or_init(|| m).clone()
-            }
-        };
+        let (reader, metadata) = file.open()?;
         let parquet = metadata.metadata().clone();
         let arrow = metadata.schema().clone();
         let index_of = |name: &str| arrow.index_of(name).ok();
@@ -355,7 +224,7 @@ impl ConePath {
 /// The rows of `batch` within the cone, as `schema` (the result's columns and `distance`).
 fn within(
     batch: &RecordBatch,
-    file: &StarFile,
+    file: &CatalogFile,
     schema: &SchemaRef,
     cone: &Cone,
 ) -> Result<RecordBatch> {
@@ -380,22 +249,8 @@ fn within(
             Some(d <= cone.radius)
         })
         .collect();
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for field in schema.fields().iter().take(schema.fields().len() - 1) {
-        let array: ArrayRef = match batch.column_by_name(field.name()) {
-            Some(a) => a.clone(),
-            None if field.name() == "field" => Arc::new(StringArray::from(vec![
-                file.field.as_str();
-                batch.num_rows()
-            ])),
-            None => bail!("no column {} in the stars files", field.name()),
-        };
-        arrays.push(if array.data_type() == field.data_type() {
-            array
-        } else {
-            cast(&array, field.data_type())?
-        });
-    }
+    let fields = schema.fields();
+    let mut arrays = file.view_columns(batch, &fields[..fields.len() - 1])?;
     arrays.push(Arc::new(Float64Array::from(distances)));
     let all = RecordBatch::try_new(Arc::clone(schema), arrays)?;
     Ok(filter_record_batch(&all, &keep)?)

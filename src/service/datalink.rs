@@ -22,7 +22,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -35,8 +35,8 @@ use datafusion::arrow::datatypes::DataType;
 
 use super::params::Params;
 use super::snapshot::Snapshot;
+use super::star_path::StarLookup;
 use super::{AppState, Query, run_query_spooled, spooled_response, xml_escape};
-use crate::engine::parameters::Param;
 use crate::export::{ExportOptions, OutputFormat, ServiceDescriptor};
 
 pub use super::vosi::LINKS_STANDARD;
@@ -158,22 +158,38 @@ async fn rows(snap: &Snapshot, sql: &str) -> Result<Vec<RecordBatch>> {
     Ok(snap.ctx.sql(sql).await?.collect().await?)
 }
 
+/// The local id an ID names in `snap`'s catalogue, if it can name anything there.
+fn usable_local_id<'a>(snap: &Snapshot, id: &'a str) -> Option<&'a str> {
+    own_local_id(id, &snap.did_prefix).filter(|local| {
+        !local.is_empty() && local.len() <= MAX_ID_BYTES && !local.chars().any(char::is_control)
+    })
+}
+
 /// The star or image an ID names in the version `snap` serves.
 pub(super) async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
-    let Some(local) = own_local_id(id, &snap.did_prefix) else {
+    let Some(local) = usable_local_id(snap, id) else {
         return Ok(Target::Nothing);
     };
-    if local.is_empty() || local.len() > MAX_ID_BYTES || local.chars().any(char::is_control) {
-        return Ok(Target::Nothing);
-    }
-    let stars = rows(
-        snap,
-        &format!(
-            "SELECT star_id, field, ccd, quarter, ra, dec FROM stars WHERE star_id = {} LIMIT 1",
-            literal(local)
-        ),
-    )
-    .await?;
+    let stars = match &snap.star_path {
+        // Without SQL planning (a star page asks for the same star three times).
+        Some(path) => vec![path.lookup(&StarLookup {
+            star_id: local.to_string(),
+            columns: ["star_id", "field", "ccd", "quarter", "ra", "dec"]
+                .map(String::from)
+                .to_vec(),
+            limit: Some(1),
+        })?],
+        None => {
+            rows(
+                snap,
+                &format!(
+                    "SELECT star_id, field, ccd, quarter, ra, dec FROM stars WHERE star_id = {} LIMIT 1",
+                    literal(local)
+                ),
+            )
+            .await?
+        }
+    };
     if let Some(b) = stars.iter().find(|b| b.num_rows() > 0) {
         return Ok(Target::Star {
             id: local.to_string(),
@@ -183,35 +199,20 @@ pub(super) async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
             position: float(b, "ra", 0).zip(float(b, "dec", 0)),
         });
     }
-    let images = rows(
-        snap,
-        &format!(
-            "SELECT file_name, path, file_size, code, colour, field, ccd, quarter FROM images \
-             WHERE file_name = {} LIMIT 1",
-            literal(local)
-        ),
-    )
-    .await?;
-    if let Some(b) = images.iter().find(|b| b.num_rows() > 0) {
-        let kind = match text(b, "code", 0).as_deref() {
-            Some("d") => "reference image",
-            Some("e") => "current image",
-            _ => "image",
-        };
-        return Ok(Target::Image {
+    resolve_image(snap, local).await
+}
+
+/// The image a local id names in the version `snap` serves.
+async fn resolve_image(snap: &Snapshot, local: &str) -> Result<Target> {
+    Ok(match snap.images().await?.get(local) {
+        Some(image) => Target::Image {
             file_name: local.to_string(),
-            path: text(b, "path", 0).context("an image without a path")?,
-            size: int(b, "file_size", 0),
-            description: format!(
-                "{kind} {local} (field {}, CCD {}, quarter {}, colour {})",
-                text(b, "field", 0).unwrap_or_default(),
-                int(b, "ccd", 0).map(|c| c.to_string()).unwrap_or_default(),
-                text(b, "quarter", 0).unwrap_or_default(),
-                text(b, "colour", 0).unwrap_or_default()
-            ),
-        });
-    }
-    Ok(Target::Nothing)
+            path: image.path.clone(),
+            size: image.size,
+            description: image.description.clone(),
+        },
+        None => Target::Nothing,
+    })
 }
 
 /// One row of a links table.
@@ -296,54 +297,37 @@ async fn links_of(
                 });
             }
             if let (Some(field), Some(ccd), Some(quarter)) = (field, ccd, quarter) {
-                let references = rows(
-                    snap,
-                    &format!(
-                        "SELECT file_name, file_size, colour FROM images WHERE code = 'd' \
-                         AND field = {} AND ccd = {ccd} AND quarter = {} ORDER BY colour, file_name",
-                        literal(&field),
-                        literal(&quarter)
-                    ),
-                )
-                .await?;
-                for b in &references {
-                    for row in 0..b.num_rows() {
-                        let Some(name) = text(b, "file_name", row) else {
-                            continue;
-                        };
+                for reference in snap.references.of(&field, ccd.into(), &quarter) {
+                    let name = &reference.file_name;
+                    out.push(Link {
+                        id: did.clone(),
+                        access_url: Some(format!("{base}/datalink/image?ID={}", url_encode(name))),
+                        description: Some(format!(
+                            "reference image {name} of {star}'s field {field}, CCD {ccd}, quarter {quarter} (colour {})",
+                            reference.colour.as_deref().unwrap_or_default()
+                        )),
+                        semantics: "#auxiliary".into(),
+                        content_type: Some("application/fits".into()),
+                        content_length: reference.file_size,
+                        local_semantics: Some("reference-image".into()),
+                        ..Link::default()
+                    });
+                    if let Some((ra, dec)) = position {
                         out.push(Link {
                             id: did.clone(),
-                            access_url: Some(format!(
-                                "{base}/datalink/image?ID={}",
-                                url_encode(&name)
-                            )),
+                            service_def: Some(format!("soda_{}", first_soda + soda.len())),
                             description: Some(format!(
-                                "reference image {name} of {star}'s field {field}, CCD {ccd}, quarter {quarter} (colour {})",
-                                text(b, "colour", row).unwrap_or_default()
+                                "cutout of {name} around {star} (SODA; a 30 arcsec radius, to change)"
                             )),
-                            semantics: "#auxiliary".into(),
+                            semantics: "#cutout".into(),
                             content_type: Some("application/fits".into()),
-                            content_length: int(b, "file_size", row),
-                            local_semantics: Some("reference-image".into()),
+                            local_semantics: Some("cutout".into()),
                             ..Link::default()
                         });
-                        if let Some((ra, dec)) = position {
-                            out.push(Link {
-                                id: did.clone(),
-                                service_def: Some(format!("soda_{}", first_soda + soda.len())),
-                                description: Some(format!(
-                                    "cutout of {name} around {star} (SODA; a 30 arcsec radius, to change)"
-                                )),
-                                semantics: "#cutout".into(),
-                                content_type: Some("application/fits".into()),
-                                local_semantics: Some("cutout".into()),
-                                ..Link::default()
-                            });
-                            soda.push(SodaCall {
-                                image: name.clone(),
-                                circle: (ra, dec, CUTOUT_RADIUS_DEG),
-                            });
-                        }
+                        soda.push(SodaCall {
+                            image: name.clone(),
+                            circle: (ra, dec, CUTOUT_RADIUS_DEG),
+                        });
                     }
                 }
             }
@@ -570,7 +554,12 @@ async fn resolved(state: &AppState, id: &str) -> Result<Target, Response> {
 
 /// The image an ID names (its file name and path), or the error response.
 pub(super) async fn one_image(state: &AppState, id: &str) -> Result<(String, String), Response> {
-    match resolved(state, id).await? {
+    let snap = state.versions.current().await;
+    let found = match usable_local_id(&snap, id) {
+        Some(local) => resolve_image(&snap, local).await,
+        None => Ok(Target::Nothing),
+    };
+    match found.map_err(|e| server_error(state, &e))? {
         Target::Image {
             file_name, path, ..
         } => Ok((file_name, path)),
@@ -622,12 +611,9 @@ async fn lightcurve(State(state): State<Arc<AppState>>, RawQuery(query): RawQuer
     let sql = crate::named_queries::named_query("lightcurve")
         .unwrap_or_default()
         .to_string();
-    let query = Query::Bound {
+    let query = Query::LightCurve {
+        star: star.clone(),
         sql: sql.clone(),
-        params: vec![Param {
-            name: "star".into(),
-            value: star.clone(),
-        }],
     };
     let options = ExportOptions {
         max_rows: Some(state.config.hard_maxrec),

@@ -13,20 +13,26 @@
 
 pub mod admission;
 pub mod adql;
+pub mod catalog_file;
 pub mod cone_path;
 pub mod config;
 pub mod datalink;
+pub mod image_index;
 pub mod job_store;
 pub mod jobs_dir;
+pub mod lightcurve_path;
 pub mod obscore;
 pub mod params;
 pub mod portal;
 pub mod query_memory;
 pub mod query_runtime;
+pub mod reference_images;
 pub mod scs;
 pub mod snapshot;
 pub mod soda;
 pub mod spool;
+pub mod star_files;
+pub mod star_path;
 pub mod tap;
 pub mod tap_schema;
 pub mod uws;
@@ -45,12 +51,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::ListenerExt;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
+use crate::engine::parameters::Param;
 use crate::export::{ExportOptions, ExportSummary, OutputFormat, export_stream, export_stream_to};
 pub use config::ServiceConfig;
 use query_runtime::Outcome;
@@ -379,6 +387,13 @@ pub enum Query {
         /// The values.
         params: Vec<crate::engine::parameters::Param>,
     },
+    /// One star's light curve: the rows of `sql` (`sql/lightcurve.sql`) for `star`.
+    LightCurve {
+        /// The star.
+        star: String,
+        /// The named query, `:star` its parameter.
+        sql: String,
+    },
     /// A cone search.
     Cone {
         /// The cone.
@@ -401,7 +416,7 @@ enum Destination {
 /// them (`plan`, `optimize`, `run`), a profile of every request.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stages {
-    /// `cone` for the fixed cone plan, else empty (SQL).
+    /// `cone` or `star` for the fixed plans, else empty (SQL).
     pub path: &'static str,
     /// Parsing and the logical plan.
     pub plan: f64,
@@ -424,6 +439,55 @@ impl Stages {
             self.run * 1e3
         )
     }
+}
+
+/// The rows a fixed plan answered, and its name (`cone`, `star`, `lightcurve`).
+type FixedRows = Option<(&'static str, RecordBatch)>;
+
+/// The rows of `query` by a fixed plan when one answers it (a cone, one star, one light
+/// curve), with the SQL and parameters that answer it otherwise.
+fn fixed_plan(snap: &snapshot::Snapshot, query: Query) -> Result<(FixedRows, String, Vec<Param>)> {
+    Ok(match query {
+        Query::Sql(sql) => {
+            let fixed = if let Some(cone) = snap.cone_path.as_ref().and_then(|p| p.recognize(&sql))
+            {
+                snap.cone_path
+                    .as_ref()
+                    .map(|p| p.search(&cone))
+                    .transpose()?
+                    .flatten()
+                    .map(|b| ("cone", b))
+            } else if let Some((path, star)) = snap
+                .star_path
+                .as_ref()
+                .and_then(|p| p.recognize(&sql).map(|s| (p, s)))
+            {
+                Some(("star", path.lookup(&star)?))
+            } else {
+                None
+            };
+            (fixed, sql, Vec::new())
+        }
+        Query::Bound { sql, params } => (None, sql, params),
+        Query::Cone { cone, sql } => {
+            let fixed = match &snap.cone_path {
+                Some(path) => path.search(&cone)?.map(|b| ("cone", b)),
+                None => None,
+            };
+            (fixed, sql, Vec::new())
+        }
+        Query::LightCurve { star, sql } => match &snap.lightcurve_path {
+            Some(path) => (Some(("lightcurve", path.read(&star)?)), sql, Vec::new()),
+            None => (
+                None,
+                sql,
+                vec![Param {
+                    name: "star".into(),
+                    value: star,
+                }],
+            ),
+        },
+    })
 }
 
 /// Plans and runs `sql` (DataFusion SQL, already translated) within the service's
@@ -452,22 +516,10 @@ async fn run_limited(
         let started = Instant::now();
         // The catalogue version this query runs on, to its end.
         let snap = st.versions.current().await;
-        let (cone, sql, params) = match query {
-            Query::Sql(sql) => (
-                snap.cone_path.as_ref().and_then(|p| p.recognize(&sql)),
-                sql,
-                Vec::new(),
-            ),
-            Query::Bound { sql, params } => (None, sql, params),
-            Query::Cone { cone, sql } => (Some(cone), sql, Vec::new()),
-        };
-        let fixed = match (&snap.cone_path, cone) {
-            (Some(path), Some(cone)) => path.search(&cone)?,
-            _ => None,
-        };
+        let (fixed, sql, params) = fixed_plan(&snap, query)?;
         let stream: SendableRecordBatchStream = match fixed {
-            Some(batch) => {
-                stages.path = "cone";
+            Some((path, batch)) => {
+                stages.path = path;
                 Box::pin(RecordBatchStreamAdapter::new(
                     batch.schema(),
                     futures::stream::iter([Ok(batch)]),

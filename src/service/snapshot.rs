@@ -17,6 +17,11 @@ use datafusion::prelude::SessionContext;
 
 use super::cone_path::ConePath;
 use super::config::ServiceConfig;
+use super::image_index::ImageIndex;
+use super::lightcurve_path::LightCurvePath;
+use super::reference_images::ReferenceImages;
+use super::star_files::StarFiles;
+use super::star_path::StarPath;
 use super::{obscore, tap_schema, vosi};
 use crate::catalog::lease::{ManifestStamp, VersionLease};
 use crate::engine::{Engine, EngineOptions};
@@ -33,6 +38,14 @@ pub struct Snapshot {
     pub documents: vosi::Documents,
     /// Cones on the stars without SQL planning, when the manifest allows.
     pub cone_path: Option<ConePath>,
+    /// One star by its id without SQL planning, when the manifest allows.
+    pub star_path: Option<StarPath>,
+    /// One star's light curve without SQL planning.
+    pub lightcurve_path: Option<LightCurvePath>,
+    /// The reference images of each field, CCD and quarter.
+    pub references: ReferenceImages,
+    /// Every image by file name, read on the first lookup ([`Snapshot::images`]).
+    images: tokio::sync::OnceCell<ImageIndex>,
     /// With `--cluster`: the engine and session whose queries run on the cluster.
     pub cluster: Option<(Engine, SessionContext)>,
     /// The catalogue version.
@@ -109,7 +122,11 @@ impl Snapshot {
         };
         let documents =
             vosi::Documents::render(&ctx, &schema, &source.base_url, &source.config).await?;
-        let cone_path = ConePath::new(&engine, &ctx, &schema).await;
+        let stars = StarFiles::new(&engine, &ctx, &schema).await.map(Arc::new);
+        let cone_path = stars.clone().map(ConePath::new);
+        let star_path = stars.map(StarPath::new);
+        let lightcurve_path = LightCurvePath::new(&engine, &ctx).await;
+        let references = ReferenceImages::read(&ctx).await?;
         // The stamp read before the manifest: if a write came between, the next request
         // sees a difference and builds again.
         Ok(Snapshot {
@@ -118,6 +135,10 @@ impl Snapshot {
             schema,
             documents,
             cone_path,
+            star_path,
+            lightcurve_path,
+            references,
+            images: tokio::sync::OnceCell::new(),
             cluster,
             version,
             obscore_margin: obscore.map(|o| o.margin_deg),
@@ -125,6 +146,15 @@ impl Snapshot {
             stamp: before.context("the catalogue has no manifest")?,
             _lease: lease,
         })
+    }
+}
+
+impl Snapshot {
+    /// Every image of this version by file name (read on the first call).
+    pub async fn images(&self) -> Result<&ImageIndex> {
+        self.images
+            .get_or_try_init(|| ImageIndex::read(&self.ctx))
+            .await
     }
 }
 

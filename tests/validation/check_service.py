@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 import pyvo
 from astropy.io import fits
+from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
 import requests
 from pyvo.dal.exceptions import DALQueryError, DALServiceError, DALFormatError
@@ -246,11 +247,22 @@ def check_datalink(binary, catalog, url):
                 sky_full = WCS(hdu.header).pixel_to_world_values(x0 - 1.0, y0 - 1.0)
                 sep = np.hypot((sky_cut[0] - sky_full[0]) * np.cos(np.radians(sky_full[1])),
                                sky_cut[1] - sky_full[1]) * 3600
+                # astropy's own cutout of the same box: the same pixels, the same sky.
+                ny, nx = y1 - y0 + 1, x1 - x0 + 1
+                theirs = Cutout2D(hdu.data, ((x0 + x1) / 2 - 1, (y0 + y1) / 2 - 1), (ny, nx),
+                                  wcs=WCS(hdu.header), mode="strict")
+                same_as_astropy = np.array_equal(theirs.data, data, equal_nan=True)
+                corner = theirs.wcs.pixel_to_world_values(0.0, 0.0)
+                sep_astropy = np.hypot((sky_cut[0] - corner[0]) * np.cos(np.radians(corner[1])),
+                                       sky_cut[1] - corner[1]) * 3600
             if not same:
                 problem("soda: the cutout's pixels are not the image's over its SRCREGN")
-            if sep > 1e-6:
-                problem(f"soda: the cutout's WCS is {sep} arcsec off astropy's on the image")
-            print(f"soda: a {data.shape[1]} x {data.shape[0]} cutout of {image_id}: pixels and WCS as astropy reads the image")
+            if not same_as_astropy:
+                problem("soda: the cutout's pixels are not astropy's Cutout2D's")
+            if sep > 1e-6 or sep_astropy > 1e-6:
+                problem(f"soda: the cutout's WCS is {max(sep, sep_astropy)} arcsec off astropy's")
+            print(f"soda: a {data.shape[1]} x {data.shape[0]} cutout of {image_id}: pixels and WCS "
+                  "as astropy reads the image and as its Cutout2D cuts it")
     # The links document and a TAP result with its descriptor pass votlint.
     star = str(result[0]["star_id"])
     for name, doc_url in [

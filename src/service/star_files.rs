@@ -1,0 +1,155 @@
+//! The catalogue's `stars` files as the service's fixed plans read them (cones,
+//! [`super::cone_path`]; one star by its id, [`super::star_path`]), and the query shape
+//! both plans answer without SQL planning.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use datafusion::arrow::datatypes::{Field, SchemaRef};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    Expr, GroupByExpr, LimitClause, SelectItem, SetExpr, Statement, TableFactor, Value,
+};
+
+use super::catalog_file::CatalogFile;
+use crate::engine::Engine;
+
+/// The catalogue's stars, ready for the fixed plans: its files and the published view.
+pub struct StarFiles {
+    /// The files, every one with its `healpix` range.
+    pub files: Vec<CatalogFile>,
+    /// The published view's schema (`eros2.stars`): the columns a plan may return.
+    pub view: SchemaRef,
+    /// The view's qualified name, lower case.
+    pub name: String,
+}
+
+impl StarFiles {
+    /// The stars files of the catalogue published as `schema.stars`, when every one has
+    /// its `healpix` range in the manifest.
+    pub async fn new(engine: &Engine, ctx: &SessionContext, schema: &str) -> Option<StarFiles> {
+        let catalog = engine.catalog()?;
+        let entry = catalog.manifest.tables.get("stars")?;
+        let files: Vec<CatalogFile> = entry
+            .data_files
+            .iter()
+            .map(|f| CatalogFile::new(catalog, entry, f))
+            .collect();
+        if files
+            .iter()
+            .any(|f| f.healpix.is_none() || f.field.is_none())
+        {
+            return None;
+        }
+        let name = format!("{schema}.stars");
+        let view = ctx.table(name.as_str()).await.ok()?;
+        let view = Arc::new(view.schema().as_arrow().clone());
+        Some(StarFiles {
+            files,
+            view,
+            name: name.to_ascii_lowercase(),
+        })
+    }
+
+    /// The view's fields named `columns` (all of them when empty), in that order.
+    pub fn fields(&self, columns: &[String]) -> Result<Vec<Arc<Field>>> {
+        if columns.is_empty() {
+            return Ok(self.view.fields().iter().cloned().collect());
+        }
+        columns
+            .iter()
+            .map(|c| {
+                self.view
+                    .field_with_name(c)
+                    .map(|f| Arc::new(f.clone()))
+                    .with_context(|| format!("no column {c} in {}", self.name))
+            })
+            .collect()
+    }
+
+    /// The parts of a translated query of the fixed shape: plain columns of the stars
+    /// view (or `*`), a condition, an optional `LIMIT`, nothing else.
+    pub fn plain_query(&self, sql: &str) -> Option<PlainQuery> {
+        let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
+        let mut statements =
+            datafusion::sql::sqlparser::parser::Parser::parse_sql(&dialect, sql).ok()?;
+        if statements.len() != 1 {
+            return None;
+        }
+        let Statement::Query(query) = statements.pop()? else {
+            return None;
+        };
+        if query.with.is_some() || query.order_by.is_some() || query.fetch.is_some() {
+            return None;
+        }
+        let limit = match &query.limit_clause {
+            None => None,
+            Some(LimitClause::LimitOffset {
+                limit: Some(Expr::Value(v)),
+                offset: None,
+                limit_by,
+            }) if limit_by.is_empty() => match &v.value {
+                Value::Number(n, _) => Some(n.parse::<usize>().ok()?),
+                _ => return None,
+            },
+            Some(_) => return None,
+        };
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return None;
+        };
+        let plain = select.distinct.is_none()
+            && select.top.is_none()
+            && select.from.len() == 1
+            && select.from[0].joins.is_empty()
+            && matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
+            && select.having.is_none()
+            && select.qualify.is_none()
+            && select.lateral_views.is_empty()
+            && select.cluster_by.is_empty()
+            && select.sort_by.is_empty()
+            && select.named_window.is_empty();
+        if !plain {
+            return None;
+        }
+        let TableFactor::Table {
+            name, alias: None, ..
+        } = &select.from[0].relation
+        else {
+            return None;
+        };
+        if !name.to_string().eq_ignore_ascii_case(&self.name) {
+            return None;
+        }
+        let mut columns = Vec::new();
+        for item in &select.projection {
+            match item {
+                SelectItem::Wildcard(_) if select.projection.len() == 1 => {}
+                SelectItem::UnnamedExpr(Expr::Identifier(id)) => {
+                    let wanted = id.value.to_ascii_lowercase();
+                    let found = self
+                        .view
+                        .fields()
+                        .iter()
+                        .find(|f| f.name().to_ascii_lowercase() == wanted)?;
+                    columns.push(found.name().clone());
+                }
+                _ => return None,
+            }
+        }
+        Some(PlainQuery {
+            columns,
+            condition: select.selection.clone()?,
+            limit,
+        })
+    }
+}
+
+/// A query of the fixed shape, taken apart.
+pub struct PlainQuery {
+    /// Columns of the view, in order (empty: all of them).
+    pub columns: Vec<String>,
+    /// Its `WHERE`.
+    pub condition: Expr,
+    /// `TOP n` / `LIMIT n`.
+    pub limit: Option<usize>,
+}
