@@ -101,6 +101,23 @@ def check_cone(base, ra, dec, cli):
             problem(f"cone at {size}: no sky plot of {len(cli)} rows")
         for e in console_errors(log):
             problem(f"cone at {size}: console: {e}")
+    # The results' VOTable download, as the page offers it, passes STILTS votlint.
+    link = re.search(r'<a href="(tap/sync\?[^"]*RESPONSEFORMAT=votable[^"]*)"', dom)
+    if not link:
+        problem("cone: no VOTable download")
+        return
+    status, body = fetch(f"{base}/{link[1].replace('&amp;', '&')}")
+    with tempfile.NamedTemporaryFile(suffix=".vot") as f:
+        f.write(body)
+        f.flush()
+        lint = subprocess.run(["stilts", "votlint", f"votable={f.name}"], capture_output=True,
+                              text=True, timeout=120)
+    complaints = [l for l in (lint.stdout + lint.stderr).splitlines()
+                  if "ERROR" in l or "WARNING" in l]
+    if status != 200 or lint.returncode != 0 or complaints:
+        problem(f"cone: the VOTable download fails votlint: {status} {complaints[:3]}")
+    else:
+        print(f"cone: the page's VOTable download ({body.count(b'<TR>')} rows) passes votlint")
 
 
 def check_star_dom(base, star, counts):
