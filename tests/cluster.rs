@@ -413,6 +413,21 @@ fn the_service_runs_catalogue_queries_on_the_cluster() {
         status.contains("200") && body.lines().count() == 2,
         "{status} {body}"
     );
+    // ObsCore's view reads an in-memory table too: it runs in the service, a row per star.
+    let (status, body) =
+        sync("SELECT COUNT(*) AS n FROM ivoa.obscore WHERE dataproduct_type = 'timeseries'");
+    let stars_with_positions = rows(
+        &cat,
+        None,
+        &tmp.path().join("o"),
+        &["SELECT count(*) AS n FROM stars WHERE ra IS NOT NULL"],
+    );
+    assert!(status.contains("200"), "{status} {body}");
+    assert_eq!(
+        body.lines().nth(1),
+        stars_with_positions.first().map(String::as_str),
+        "{body}"
+    );
     // Without the cluster, the catalogue's queries fail and TAP_SCHEMA still answers: the
     // first ran on the cluster, the second here.
     drop(cluster);

@@ -469,6 +469,16 @@ fn sorted_rows(csv: &str) -> Vec<String> {
     rows
 }
 
+/// The CSV answer of a TAP sync query that must succeed.
+fn tap_csv(server: &Server, adql: &str) -> String {
+    let (status, _, body) = server.get(&format!(
+        "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+        q(adql)
+    ));
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 #[test]
 fn cones_by_the_fixed_plan_equal_the_sql_plan() {
     let (_tmp, cat) = common::generated_catalog(&["--stars", "60000", "--measurements", "0"]);
@@ -490,15 +500,7 @@ fn cones_by_the_fixed_plan_equal_the_sql_plan() {
         // The fixed shape takes the cone path; an ORDER BY sends the same query through SQL.
         let fast = format!("SELECT * FROM eros2.stars WHERE {cone}");
         let sql = format!("SELECT * FROM eros2.stars WHERE {cone} ORDER BY star_id");
-        let get = |adql: &str| {
-            let (status, _, body) = server.get(&format!(
-                "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
-                q(adql)
-            ));
-            assert_eq!(status, 200, "{body}");
-            body
-        };
-        let (a, b) = (get(&fast), get(&sql));
+        let (a, b) = (tap_csv(&server, &fast), tap_csv(&server, &sql));
         assert_eq!(a.lines().next(), b.lines().next(), "the same columns");
         assert_eq!(
             sorted_rows(&a),
@@ -553,14 +555,7 @@ fn stars_by_the_fixed_plan_equal_the_sql_plan() {
     ])
     .catalog(&cat)
     .ok();
-    let get = |adql: &str| {
-        let (status, _, body) = server.get(&format!(
-            "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
-            q(adql)
-        ));
-        assert_eq!(status, 200, "{body}");
-        body
-    };
+    let get = |adql: &str| tap_csv(&server, adql);
     let mut stars: Vec<String> = ids.lines().skip(1).map(str::to_string).collect();
     assert_eq!(stars.len(), 8);
     // Ids that are not there: before the first, after the last, between two.

@@ -14,6 +14,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 };
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
+use datafusion::parquet::file::statistics::Statistics;
 
 use crate::catalog::Catalog;
 use crate::catalog::block_checksums::{BlockChecksums, CheckedFile};
@@ -109,13 +110,13 @@ impl CatalogFile {
 }
 
 /// Whether the byte-array bounds `lo`..=`hi` hold `id` (a missing bound holds anything).
-pub fn holds(lo: Option<&[u8]>, hi: Option<&[u8]>, id: &[u8]) -> bool {
+fn holds(lo: Option<&[u8]>, hi: Option<&[u8]>, id: &[u8]) -> bool {
     lo.is_none_or(|lo| lo <= id) && hi.is_none_or(|hi| id <= hi)
 }
 
 /// The rows selected in row group `g` of `metadata`: the pages whose `star_id` statistics
 /// hold `id` (the whole group without a page index).
-pub fn pages_holding(
+fn pages_holding(
     metadata: &ArrowReaderMetadata,
     g: usize,
     column: usize,
@@ -151,4 +152,50 @@ pub fn pages_holding(
             }
         })
         .collect()
+}
+
+/// The leaf column `star_id` of a file's Parquet schema.
+pub fn star_id_leaf(metadata: &ArrowReaderMetadata, file: &CatalogFile) -> Result<usize> {
+    metadata
+        .parquet_schema()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "star_id")
+        .with_context(|| format!("{} has no star_id", file.name))
+}
+
+/// The row groups of a file that may hold the star `id` (their `star_id` statistics hold
+/// it, and `keep` agrees: a bloom filter's say), and within them the pages whose
+/// statistics hold it.
+pub fn pages_of_star(
+    metadata: &ArrowReaderMetadata,
+    leaf: usize,
+    id: &str,
+    mut keep: impl FnMut(usize) -> Result<bool>,
+) -> Result<(Vec<usize>, Vec<RowSelector>)> {
+    let bytes = id.as_bytes();
+    let (mut groups, mut selectors) = (Vec::new(), Vec::new());
+    for (g, group) in metadata.metadata().row_groups().iter().enumerate() {
+        let in_range = match group.column(leaf).statistics() {
+            Some(Statistics::ByteArray(s)) => holds(s.min_bytes_opt(), s.max_bytes_opt(), bytes),
+            _ => true,
+        };
+        if in_range && keep(g)? {
+            groups.push(g);
+            selectors.extend(pages_holding(metadata, g, leaf, bytes));
+        }
+    }
+    Ok((groups, selectors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds;
+
+    #[test]
+    fn byte_bounds() {
+        assert!(holds(Some(b"lm001"), Some(b"lm002"), b"lm0015"));
+        assert!(!holds(Some(b"lm002"), None, b"lm001"));
+        assert!(holds(None, None, b"x"));
+    }
 }

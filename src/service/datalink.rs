@@ -692,23 +692,38 @@ async fn plot(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
     }
 }
 
-async fn image(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    let params = Params::from_request(query.as_deref(), &Bytes::new());
+/// The image the request's `ID` names (its file name and path), or the error response.
+async fn requested_image(
+    state: &AppState,
+    query: Option<&str>,
+) -> Result<(String, String), Response> {
+    let params = Params::from_request(query, &Bytes::new());
     let Some(id) = params.get("ID") else {
-        return text_error(StatusCode::BAD_REQUEST, "UsageFault: ID is missing".into());
+        return Err(text_error(
+            StatusCode::BAD_REQUEST,
+            "UsageFault: ID is missing".into(),
+        ));
     };
-    let (file_name, path) = match one_image(&state, id).await {
+    one_image(state, id).await
+}
+
+/// That `path` is a regular file of at most `max` bytes.
+async fn regular_file_of_at_most(path: &str, max: u64) -> Result<()> {
+    let meta = tokio::fs::metadata(path).await?;
+    if !meta.is_file() || meta.len() > max {
+        anyhow::bail!("the image file is not a regular file of at most {max} bytes");
+    }
+    Ok(())
+}
+
+async fn image(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let (file_name, path) = match requested_image(&state, query.as_deref()).await {
         Ok(found) => found,
         Err(r) => return r,
     };
     let read = async {
-        let meta = tokio::fs::metadata(&path).await?;
-        if !meta.is_file() || meta.len() > MAX_IMAGE_BYTES {
-            anyhow::bail!(
-                "the image file is not a regular file of at most {MAX_IMAGE_BYTES} bytes"
-            );
-        }
-        Ok(tokio::fs::read(&path).await?)
+        regular_file_of_at_most(&path, MAX_IMAGE_BYTES).await?;
+        Ok::<_, anyhow::Error>(tokio::fs::read(&path).await?)
     };
     match read.await {
         Ok(bytes) => {
@@ -733,21 +748,12 @@ async fn image(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) ->
 
 /// The quick-look PNG of an image of the catalogue (drawn on each call, not written).
 async fn preview(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    let params = Params::from_request(query.as_deref(), &Bytes::new());
-    let Some(id) = params.get("ID") else {
-        return text_error(StatusCode::BAD_REQUEST, "UsageFault: ID is missing".into());
-    };
-    let (file_name, path) = match one_image(&state, id).await {
+    let (file_name, path) = match requested_image(&state, query.as_deref()).await {
         Ok(found) => found,
         Err(r) => return r,
     };
     let draw = async {
-        let meta = tokio::fs::metadata(&path).await?;
-        if !meta.is_file() || meta.len() > MAX_PREVIEW_BYTES {
-            anyhow::bail!(
-                "a quick-look is drawn for regular files of at most {MAX_PREVIEW_BYTES} bytes"
-            );
-        }
+        regular_file_of_at_most(&path, MAX_PREVIEW_BYTES).await?;
         let drawn = tokio::task::spawn_blocking(move || {
             let path = std::path::Path::new(&path);
             let image = skyql_udfs::images::fits_io::SourceImage::open(path)?;

@@ -6,10 +6,9 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::prelude::SessionContext;
+
+use super::batch_columns::{ints, texts};
 
 /// What the service says of one image.
 #[derive(Debug, Clone)]
@@ -39,26 +38,8 @@ impl ImageIndex {
         };
         let mut by_name = HashMap::new();
         for batch in df.collect().await? {
-            let text = |name: &str| -> Result<Vec<Option<String>>> {
-                let column = batch
-                    .column_by_name(name)
-                    .ok_or_else(|| anyhow::anyhow!("no column {name}"))?;
-                let column = cast(column, &DataType::Utf8)?;
-                let column = column.as_string::<i32>();
-                Ok((0..column.len())
-                    .map(|i| (!column.is_null(i)).then(|| column.value(i).to_string()))
-                    .collect())
-            };
-            let int = |name: &str| -> Result<Vec<Option<i64>>> {
-                let column = batch
-                    .column_by_name(name)
-                    .ok_or_else(|| anyhow::anyhow!("no column {name}"))?;
-                let column = cast(column, &DataType::Int64)?;
-                let column = column.as_primitive::<Int64Type>();
-                Ok((0..column.len())
-                    .map(|i| (!column.is_null(i)).then(|| column.value(i)))
-                    .collect())
-            };
+            let text = |name: &str| texts(&batch, name);
+            let int = |name: &str| ints(&batch, name);
             let (names, paths, codes) = (text("file_name")?, text("path")?, text("code")?);
             let (colours, fields, quarters) = (text("colour")?, text("field")?, text("quarter")?);
             let (sizes, ccds) = (int("file_size")?, int("ccd")?);

@@ -20,10 +20,9 @@ use datafusion::arrow::compute::{
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
-use datafusion::parquet::file::statistics::Statistics;
 use datafusion::prelude::SessionContext;
 
-use super::catalog_file::{CatalogFile, holds, pages_holding};
+use super::catalog_file::{CatalogFile, pages_of_star, star_id_leaf};
 use crate::engine::Engine;
 use crate::engine::parameters::{Param, bind};
 
@@ -90,25 +89,8 @@ impl LightCurvePath {
 /// does not hold it.
 fn read_star(file: &CatalogFile, id: &str) -> Result<Option<RecordBatch>> {
     let (reader, metadata) = file.open()?;
-    let leaf = metadata
-        .parquet_schema()
-        .columns()
-        .iter()
-        .position(|c| c.name() == "star_id")
-        .context("a measurements file without star_id")?;
-    let bytes = id.as_bytes();
-    let mut groups = Vec::new();
-    let mut selectors = Vec::new();
-    for (g, group) in metadata.metadata().row_groups().iter().enumerate() {
-        let in_range = match group.column(leaf).statistics() {
-            Some(Statistics::ByteArray(s)) => holds(s.min_bytes_opt(), s.max_bytes_opt(), bytes),
-            _ => true,
-        };
-        if in_range {
-            groups.push(g);
-            selectors.extend(pages_holding(&metadata, g, leaf, bytes));
-        }
-    }
+    let leaf = star_id_leaf(&metadata, file)?;
+    let (groups, selectors) = pages_of_star(&metadata, leaf, id, |_| Ok(true))?;
     if groups.is_empty() {
         return Ok(None);
     }

@@ -13,6 +13,7 @@
 
 pub mod admission;
 pub mod adql;
+pub mod batch_columns;
 pub mod catalog_file;
 pub mod cone_path;
 pub mod config;

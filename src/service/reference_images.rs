@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::prelude::SessionContext;
+
+use super::batch_columns::{ints, texts};
 
 /// One reference image.
 #[derive(Debug, Clone)]
@@ -42,7 +41,7 @@ impl ReferenceImages {
         };
         let mut by_place: HashMap<(String, i64, String), Vec<Reference>> = HashMap::new();
         for batch in df.collect().await? {
-            let text = |name: &str| -> Result<Vec<Option<String>>> { texts(&batch, name) };
+            let text = |name: &str| texts(&batch, name);
             let (field, quarter, name, colour) = (
                 text("field")?,
                 text("quarter")?,
@@ -75,26 +74,4 @@ impl ReferenceImages {
             .get(&(field.to_string(), ccd, quarter.to_string()))
             .map_or(&[], Vec::as_slice)
     }
-}
-
-fn texts(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| anyhow::anyhow!("no column {name}"))?;
-    let column = cast(column, &DataType::Utf8)?;
-    let column = column.as_string::<i32>();
-    Ok((0..column.len())
-        .map(|i| (!column.is_null(i)).then(|| column.value(i).to_string()))
-        .collect())
-}
-
-fn ints(batch: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| anyhow::anyhow!("no column {name}"))?;
-    let column = cast(column, &DataType::Int64)?;
-    let column = column.as_primitive::<Int64Type>();
-    Ok((0..column.len())
-        .map(|i| (!column.is_null(i)).then(|| column.value(i)))
-        .collect())
 }

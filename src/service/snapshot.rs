@@ -112,10 +112,8 @@ impl Snapshot {
                     },
                 )?;
                 let remote_ctx = remote.session(&[]).await?;
-                if let Some(c) = remote.catalog() {
-                    obscore::register(&remote_ctx, &c.manifest, &did_prefix, &source.base_url)
-                        .await?;
-                }
+                // `ivoa.obscore` stays in the service's session: its light curves' rows
+                // read an in-memory table, so its queries run here (`plan`).
                 tap_schema::register(&remote_ctx, &remote, &schema, &extra).await?;
                 Some((remote, remote_ctx))
             }

@@ -23,10 +23,9 @@ use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
     ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
-use datafusion::parquet::file::statistics::Statistics;
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Value};
 
-use super::catalog_file::{CatalogFile, holds, pages_holding};
+use super::catalog_file::{CatalogFile, pages_of_star, star_id_leaf};
 use super::star_files::StarFiles;
 
 /// One star to look up: its id, the columns, a row limit of the query itself.
@@ -155,34 +154,15 @@ fn star_condition(expr: &Expr) -> Option<String> {
 /// does not hold it.
 fn read_star(file: &CatalogFile, id: &str, schema: &Arc<Schema>) -> Result<Option<RecordBatch>> {
     let (reader, metadata) = file.open()?;
-    let leaf = metadata
-        .parquet_schema()
-        .columns()
-        .iter()
-        .position(|c| c.name() == "star_id")
-        .context("a stars file without star_id")?;
-    let bytes = id.as_bytes();
+    let leaf = star_id_leaf(&metadata, file)?;
     let search = ParquetRecordBatchReaderBuilder::new_with_metadata(reader, metadata.clone());
-    let mut groups = Vec::new();
-    let mut selectors = Vec::new();
-    for (g, group) in metadata.metadata().row_groups().iter().enumerate() {
-        let in_range = match group.column(leaf).statistics() {
-            Some(Statistics::ByteArray(s)) => holds(s.min_bytes_opt(), s.max_bytes_opt(), bytes),
-            _ => true,
-        };
-        if !in_range {
-            continue;
-        }
-        if let Some(bloom) = search
+    // A row group whose bloom filter says the star is not there is not read.
+    let (groups, selectors) = pages_of_star(&metadata, leaf, id, |g| {
+        Ok(search
             .get_row_group_column_bloom_filter(g, leaf)
             .with_context(|| format!("cannot read the bloom filter of {}", file.name))?
-            && !bloom.check(id)
-        {
-            continue;
-        }
-        groups.push(g);
-        selectors.extend(pages_holding(&metadata, g, leaf, bytes));
-    }
+            .is_none_or(|bloom| bloom.check(id)))
+    })?;
     if groups.is_empty() {
         return Ok(None);
     }
@@ -270,12 +250,5 @@ mod tests {
         assert_eq!(condition("star_id = 12"), None);
         assert_eq!(condition("star_id <> 'x'"), None);
         assert_eq!(condition("field = 'lm001'"), None);
-    }
-
-    #[test]
-    fn byte_bounds() {
-        assert!(holds(Some(b"lm001"), Some(b"lm002"), b"lm0015"));
-        assert!(!holds(Some(b"lm002"), None, b"lm001"));
-        assert!(holds(None, None, b"x"));
     }
 }
