@@ -197,3 +197,56 @@ fn soda_cutouts_are_the_cutout_functions_pixels_and_faults_are_said() {
         .sum();
     assert!(cached > 0 && cached <= 1 << 20, "{cached} bytes cached");
 }
+
+#[test]
+fn cutouts_and_previews_wait_for_a_query_slot_like_queries() {
+    let (_tmp, cat) = served_catalog();
+    // One running slot, no queue: while a long query runs, a cutout is refused with 503.
+    let server = Server::start(
+        &cat,
+        Some("max_concurrent_queries = 1\nqueue_depth = 0\nsync_timeout_s = 3\n"),
+    );
+    let image = csv_rows(
+        &Skyql::new([
+            "query",
+            "--format",
+            "csv",
+            "SELECT file_name FROM images WHERE code = 'd' ORDER BY file_name LIMIT 1",
+        ])
+        .catalog(&cat)
+        .ok(),
+    )[0]["file_name"]
+        .clone();
+    let cutout = format!("/soda/sync?ID={}&PIXEL_1=1+8&PIXEL_2=1+8", q(&image));
+    assert_eq!(
+        server.get(&cutout).0,
+        200,
+        "a slot free: the cutout is made"
+    );
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            server.get(&format!(
+                "/tap/sync?LANG=ADQL&QUERY={}",
+                q(
+                    "SELECT COUNT(*) AS n FROM (SELECT a.value FROM generate_series(1, 1000000) a \
+                   CROSS JOIN generate_series(1, 10000000) b) t"
+                )
+            ))
+        });
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        for path in [
+            cutout.clone(),
+            format!("/datalink/preview?ID={}", q(&image)),
+        ] {
+            let (status, head, body) = server.request_bytes("GET", &path, "");
+            let body = String::from_utf8_lossy(&body);
+            assert_eq!(status, 503, "{path}: {body}");
+            assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+            assert!(
+                body.starts_with("Error: the service is at capacity"),
+                "{body}"
+            );
+        }
+    });
+    assert_eq!(server.get(&cutout).0, 200, "the slot free again");
+}

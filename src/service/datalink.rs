@@ -32,11 +32,12 @@ use axum::routing::get;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::params::Params;
 use super::snapshot::Snapshot;
 use super::star_path::StarLookup;
-use super::{AppState, Query, run_query_spooled, spooled_response, xml_escape};
+use super::{AppState, Query, QueryError, run_query_spooled, spooled_response, xml_escape};
 use crate::export::{ExportOptions, OutputFormat, ServiceDescriptor};
 
 pub use super::vosi::LINKS_STANDARD;
@@ -48,8 +49,9 @@ pub const MAX_IDS: usize = 100;
 const MAX_ID_BYTES: usize = 256;
 /// Largest image file served whole.
 const MAX_IMAGE_BYTES: u64 = 512 << 20;
-/// Largest image file drawn as a quick-look (its pixels are held as 8-byte numbers).
-const MAX_PREVIEW_BYTES: u64 = 64 << 20;
+/// Largest image file drawn as a quick-look (its pixels are held as 8-byte numbers: a
+/// 16-bit image of 32 MiB takes 128 MiB while it is drawn; EROS-2's take 8 MiB).
+const MAX_PREVIEW_BYTES: u64 = 32 << 20;
 /// The longer side of a quick-look, in pixels.
 const PREVIEW_SIZE: i64 = 1024;
 
@@ -483,6 +485,20 @@ pub(super) fn text_error(status: StatusCode, message: String) -> Response {
     response(status, "text/plain; charset=utf-8", message)
 }
 
+/// A slot among the service's running queries for a link's or a cutout's work (the same
+/// `max_concurrent_queries` and queue as TAP's), or the refusal as plain text: a 503 with
+/// Retry-After when the queue is full.
+pub(super) async fn slot(state: &AppState) -> Result<OwnedSemaphorePermit, Response> {
+    state.admission.admit().await.map_err(|e| {
+        let mut r = text_error(e.status(), format!("Error: {}", e.message()));
+        if matches!(e, QueryError::Busy(_)) {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        r
+    })
+}
+
 /// The server's fault `e` as a plain-text `Error: ...` (500), without the server's paths.
 fn server_error(state: &AppState, e: &anyhow::Error) -> Response {
     text_error(
@@ -664,9 +680,14 @@ async fn plot(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
         epoch,
         ..Default::default()
     };
+    let permit = match slot(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let snap = state.versions.current().await;
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
     let work = async {
+        let _permit = permit;
         let (red, blue) = crate::plot::read_lightcurve(&snap.ctx, &star).await?;
         let svg = crate::plot::lightcurve_svg(&star, &red, &blue, &style);
         if png {
@@ -752,9 +773,15 @@ async fn preview(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) 
         Ok(found) => found,
         Err(r) => return r,
     };
+    let permit = match slot(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let draw = async {
         regular_file_of_at_most(&path, MAX_PREVIEW_BYTES).await?;
+        // The slot goes with the drawing, which a timeout does not stop.
         let drawn = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let path = std::path::Path::new(&path);
             let image = skyql_udfs::images::fits_io::SourceImage::open(path)?;
             let longer = image.naxis[0].max(image.naxis[1]);

@@ -31,7 +31,7 @@ use skyql_udfs::images::fits_io::SourceImage;
 use skyql_udfs::images::output::write_atomically;
 
 use super::AppState;
-use super::datalink::{one_image, text_error as text};
+use super::datalink::{one_image, slot, text_error as text};
 use super::params::Params;
 
 pub use super::vosi::SODA_STANDARD;
@@ -392,10 +392,16 @@ async fn sync(
         Ok(a) => a,
         Err(m) => return usage(m),
     };
+    let permit = match slot(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let cache = state.jobs_dir.path().to_path_buf();
     let limit = state.config.soda_cache_mb << 20;
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
+    // The slot goes with the cut, which a timeout does not stop.
     let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         cutout(Path::new(&path), &file_name, &params, &cache, limit, answer)
     });
     match tokio::time::timeout(timeout, work).await {

@@ -2,15 +2,16 @@
 //! links, light curve and plot, and TAP queries of the shape `SELECT columns FROM
 //! eros2.stars WHERE star_id = '...'` (the web page's star page asks that first).
 //!
-//! Through DataFusion such a lookup costs about 10 ms on a field of 50,000 stars, most of
-//! it planning and opening the field's files again for every request. Here: the files
-//! whose `star_id` range (in the manifest) holds the id, or every file when the manifest
-//! has no range; in them, the row groups whose `star_id` statistics hold it and whose
-//! bloom filter (written with every `stars` file) does not exclude it, and in those the
-//! pages whose statistics hold it; the `star_id` column of those pages, to find the row;
-//! then that row's pages of the columns asked for. Footers are read once
-//! ([`super::star_files`]). The rows are those of DataFusion's plan (`tests/service.rs`
-//! compares both paths).
+//! Through DataFusion the star page's `SELECT * FROM eros2.stars WHERE star_id = '...'`
+//! took 10-14 ms on 10^8 measurements (fields of 50,000 stars), most of it planning and
+//! opening the field's files again for every request; here 3-4 ms (docs/BENCHMARKS.md).
+//! Read: the files whose `star_id` range (in the manifest) holds the id, or every file
+//! when the manifest has no range; in them, the row groups whose `star_id` statistics
+//! hold it and whose bloom filter (written with every `stars` file) does not exclude it,
+//! and in those the pages whose statistics hold it; the `star_id` column of those pages,
+//! to find the row; then that row's pages of every column, kept for the next lookups of
+//! the star. Footers are read once ([`super::star_files`]). The rows are those of
+//! DataFusion's plan (`tests/service.rs` compares both paths).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
