@@ -242,3 +242,58 @@ fn a_star_is_one_call_from_its_light_curve_plot_and_images() {
     assert_eq!(link_rows(&doc).len(), 100);
     assert!(doc.contains(r#"value="OVERFLOW""#), "{doc}");
 }
+
+#[test]
+fn an_image_links_to_its_public_image_once_the_release_holds_it() {
+    let (_tmp, cat) = served_catalog();
+    let server = Server::start(&cat, None);
+    let image = csv_rows(
+        &Skyql::new([
+            "query",
+            "--format",
+            "csv",
+            "SELECT file_name FROM images WHERE code = 'e' ORDER BY file_name LIMIT 1",
+        ])
+        .catalog(&cat)
+        .ok(),
+    )[0]["file_name"]
+        .clone();
+    let semantics = |doc: &str| -> Vec<String> {
+        link_rows(doc)
+            .iter()
+            .map(|r| r["semantics"].clone())
+            .collect()
+    };
+    let (_, _, before) = server.get(&format!("/datalink/links?ID={image}"));
+    assert_eq!(semantics(&before), ["#this", "#preview"], "{before}");
+    let (status, _, body) = server.get(&format!("/datalink/public?ID={image}"));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.starts_with("NotFoundFault"), "{body}");
+    // The release's public images, written where the image functions write by default.
+    let written = csv_rows(
+        &Skyql::new(["query", "--format", "csv", "--named", "public_images"])
+            .catalog(&cat)
+            .ok(),
+    );
+    let mine = written
+        .iter()
+        .find(|r| r["file_name"] == image)
+        .expect("the first current image gets a public image");
+    let (_, _, after) = server.get(&format!("/datalink/links?ID={image}"));
+    let rows = link_rows(&after);
+    let public = rows
+        .iter()
+        .find(|r| r["semantics"] == "#derivation")
+        .expect("a #derivation link");
+    let file = std::fs::read(&mine["public_path"]).unwrap();
+    assert_eq!(public["content_length"], file.len().to_string());
+    let (status, head, bytes) =
+        server.request_bytes("GET", &local(&public["access_url"], &server), "");
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(bytes, file, "the public image's bytes");
+    // Nothing but a catalogue image's own public file is ever named.
+    for id in ["..%2F..%2Fetc%2Fpasswd", "nosuch.fits"] {
+        let (status, _, body) = server.get(&format!("/datalink/public?ID={id}"));
+        assert_eq!(status, 404, "{id}: {body}");
+    }
+}

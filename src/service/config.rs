@@ -56,6 +56,11 @@ pub struct ServiceConfig {
     /// in ObsCore and accepted as DataLink and SODA IDs): the data centre's registered
     /// authority. The default, `skyql.invalid`, is a name that resolves nowhere.
     pub authority: String,
+    /// The release's public images, as `sql/public_images.sql` writes them under an
+    /// output root (`public/<field>/<file name>`): an image's DataLink links offer its
+    /// public image when this directory holds it. Default: `products/public` in the
+    /// catalogue directory (the image functions' default output root).
+    pub public_images_dir: Option<PathBuf>,
 }
 
 impl Default for ServiceConfig {
@@ -78,6 +83,7 @@ impl Default for ServiceConfig {
             public_url: None,
             soda_cache_mb: 512,
             authority: "skyql.invalid".into(),
+            public_images_dir: None,
         }
     }
 }

@@ -10,8 +10,9 @@
 //!   lightcurve`), the reference images of its field, CCD and quarter (`#auxiliary`), and
 //!   a cutout of each around it (`#cutout`: a `service_def` naming a SODA descriptor after
 //!   the table, its ID and a 30 arcsec CIRCLE pre-filled);
-//! - an image: its FITS file (`#this`, with its size) and its quick-look PNG (`#preview`,
-//!   the `quicklook()` drawing, zscale, longer side 1024 pixels at most);
+//! - an image: its FITS file (`#this`, with its size), its quick-look PNG (`#preview`,
+//!   the `quicklook()` drawing, zscale, longer side 1024 pixels at most) and, when the
+//!   release holds it, its public image (`#derivation`, `sql/public_images.sql`'s file);
 //! - anything else: a `NotFoundFault` row; no ID at all: a `UsageFault` document.
 //!
 //! The links point at this module's own endpoints: `/datalink/lightcurve`,
@@ -19,6 +20,7 @@
 //! image is served from the path its `images` row holds, never from a path a client
 //! gives).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +64,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/datalink/plot", get(plot))
         .route("/datalink/image", get(image))
         .route("/datalink/preview", get(preview))
+        .route("/datalink/public", get(public))
 }
 
 /// The descriptors every VOTable result of the service carries: rows with a `star_id`
@@ -133,6 +136,8 @@ pub(super) enum Target {
         file_name: String,
         path: String,
         size: Option<i64>,
+        /// Its public image and that file's size, when the release holds one.
+        public: Option<(PathBuf, u64)>,
         description: String,
     },
     Nothing,
@@ -211,10 +216,32 @@ async fn resolve_image(snap: &Snapshot, local: &str) -> Result<Target> {
             file_name: local.to_string(),
             path: image.path.clone(),
             size: image.size,
+            public: image
+                .field
+                .as_deref()
+                .and_then(|field| public_image(snap, field, local)),
             description: image.description.clone(),
         },
         None => Target::Nothing,
     })
+}
+
+/// The public image of the image `file_name` of `field` (`PUBLIC/<field>/<file name>`, as
+/// `sql/public_images.sql` writes it) and its size, when the release holds it: a regular
+/// file, both names plain (no separator, not `..`), so that nothing outside the
+/// directory is ever named.
+fn public_image(snap: &Snapshot, field: &str, file_name: &str) -> Option<(PathBuf, u64)> {
+    let plain = |n: &str| !n.is_empty() && n != ".." && n != "." && !n.contains(['/', '\\']);
+    if !plain(field) || !plain(file_name) {
+        return None;
+    }
+    let dir = match &snap.public_images_dir {
+        Some(d) => d.clone(),
+        None => snap.engine.catalog()?.dir.join("products").join("public"),
+    };
+    let path = dir.join(field).join(file_name);
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    meta.is_file().then_some((path, meta.len()))
 }
 
 /// One row of a links table.
@@ -338,37 +365,58 @@ async fn links_of(
         Target::Image {
             file_name,
             size,
+            public,
             description,
             ..
-        } => vec![
-            Link {
-                id: did.clone(),
-                access_url: Some(format!(
-                    "{base}/datalink/image?ID={}",
-                    url_encode(&file_name)
-                )),
-                description: Some(format!("the FITS file of the {description}")),
-                semantics: "#this".into(),
-                content_type: Some("application/fits".into()),
-                content_length: size,
-                local_semantics: Some("image".into()),
-                ..Link::default()
-            },
-            Link {
-                id: did,
-                access_url: Some(format!(
-                    "{base}/datalink/preview?ID={}",
-                    url_encode(&file_name)
-                )),
-                description: Some(format!(
-                    "quick-look PNG of the {description} (zscale, {PREVIEW_SIZE} pixels at most)"
-                )),
-                semantics: "#preview".into(),
-                content_type: Some("image/png".into()),
-                local_semantics: Some("quicklook".into()),
-                ..Link::default()
-            },
-        ],
+        } => {
+            let mut links = vec![
+                Link {
+                    id: did.clone(),
+                    access_url: Some(format!(
+                        "{base}/datalink/image?ID={}",
+                        url_encode(&file_name)
+                    )),
+                    description: Some(format!("the FITS file of the {description}")),
+                    semantics: "#this".into(),
+                    content_type: Some("application/fits".into()),
+                    content_length: size,
+                    local_semantics: Some("image".into()),
+                    ..Link::default()
+                },
+                Link {
+                    id: did.clone(),
+                    access_url: Some(format!(
+                        "{base}/datalink/preview?ID={}",
+                        url_encode(&file_name)
+                    )),
+                    description: Some(format!(
+                        "quick-look PNG of the {description} (zscale, {PREVIEW_SIZE} pixels at most)"
+                    )),
+                    semantics: "#preview".into(),
+                    content_type: Some("image/png".into()),
+                    local_semantics: Some("quicklook".into()),
+                    ..Link::default()
+                },
+            ];
+            if let Some((_, bytes)) = public {
+                links.push(Link {
+                    id: did,
+                    access_url: Some(format!(
+                        "{base}/datalink/public?ID={}",
+                        url_encode(&file_name)
+                    )),
+                    description: Some(format!(
+                        "the public image of the {description}: its pixels with the release's propagated WCS"
+                    )),
+                    semantics: "#derivation".into(),
+                    content_type: Some("application/fits".into()),
+                    content_length: i64::try_from(bytes).ok(),
+                    local_semantics: Some("public-image".into()),
+                    ..Link::default()
+                });
+            }
+            links
+        }
         Target::Nothing => vec![Link {
             id: did,
             error_message: Some(format!(
@@ -738,12 +786,44 @@ async fn regular_file_of_at_most(path: &str, max: u64) -> Result<()> {
 }
 
 async fn image(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    let (file_name, path) = match requested_image(&state, query.as_deref()).await {
-        Ok(found) => found,
-        Err(r) => return r,
+    match requested_image(&state, query.as_deref()).await {
+        Ok((file_name, path)) => fits_file(&state, &file_name, &path).await,
+        Err(r) => r,
+    }
+}
+
+/// The public image of the image the request's `ID` names, when the release holds one.
+async fn public(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::from_request(query.as_deref(), &Bytes::new());
+    let Some(id) = params.get("ID") else {
+        return text_error(StatusCode::BAD_REQUEST, "UsageFault: ID is missing".into());
     };
+    let snap = state.versions.current().await;
+    let found = match usable_local_id(&snap, id) {
+        Some(local) => resolve_image(&snap, local).await,
+        None => Ok(Target::Nothing),
+    };
+    match found {
+        Ok(Target::Image {
+            file_name,
+            public: Some((path, _)),
+            ..
+        }) => fits_file(&state, &file_name, &path.to_string_lossy()).await,
+        Ok(_) => text_error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "NotFoundFault: no public image of {} in this release",
+                local_id(id)
+            ),
+        ),
+        Err(e) => server_error(&state, &e),
+    }
+}
+
+/// A FITS file of the catalogue or its release, sent whole as `file_name`.
+async fn fits_file(state: &AppState, file_name: &str, path: &str) -> Response {
     let read = async {
-        regular_file_of_at_most(&path, MAX_IMAGE_BYTES).await?;
+        regular_file_of_at_most(path, MAX_IMAGE_BYTES).await?;
         Ok::<_, anyhow::Error>(tokio::fs::read(&path).await?)
     };
     match read.await {

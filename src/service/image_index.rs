@@ -17,6 +17,8 @@ pub struct ImageEntry {
     pub path: String,
     /// Its size in bytes.
     pub size: Option<i64>,
+    /// Its survey field.
+    pub field: Option<String>,
     /// What it is, in words: "reference image NAME (field F, CCD C, quarter Q, colour R)".
     pub description: String,
 }
@@ -64,6 +66,7 @@ impl ImageIndex {
                     ImageEntry {
                         path: path.clone(),
                         size: sizes[row],
+                        field: fields[row].clone(),
                         description,
                     },
                 );

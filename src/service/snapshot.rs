@@ -50,6 +50,9 @@ pub struct Snapshot {
     pub cluster: Option<(Engine, SessionContext)>,
     /// The catalogue version.
     pub version: u64,
+    /// Where the release's public images are, when the configuration says
+    /// (`public_images_dir`; else `products/public` in the catalogue).
+    pub public_images_dir: Option<PathBuf>,
     /// The publisher DIDs of this catalogue without their local id
     /// (`ivo://AUTHORITY/SCHEMA?`).
     pub did_prefix: String,
@@ -141,6 +144,7 @@ impl Snapshot {
             version,
             obscore_margin: obscore.map(|o| o.margin_deg),
             did_prefix,
+            public_images_dir: source.config.public_images_dir.clone(),
             stamp: before.context("the catalogue has no manifest")?,
             _lease: lease,
         })
