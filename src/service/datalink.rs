@@ -6,7 +6,7 @@
 //! IDs are bare star ids and image file names, or publisher DIDs
 //! (`ivo://AUTHORITY/SCHEMA?star_id`), read by their part after `?`.
 //! - a star: its light curve (`#coderived`; VOTable, CSV and FITS: the rows of
-//!   `sql/lightcurve.sql`), its plot (`#preview`; PNG and SVG, the drawing of `skyql plot
+//!   `sql/lightcurve.sql`, each with its exact size), its plot (`#preview`; PNG and SVG, the drawing of `skyql plot
 //!   lightcurve`), the reference images of its field, CCD and quarter (`#auxiliary`), and
 //!   a cutout of each around it (`#cutout`: a `service_def` naming a SODA descriptor after
 //!   the table, its ID and a 30 arcsec CIRCLE pre-filled);
@@ -22,6 +22,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -40,7 +41,8 @@ use super::params::Params;
 use super::snapshot::Snapshot;
 use super::star_path::StarLookup;
 use super::{AppState, Query, QueryError, run_query_spooled, spooled_response, xml_escape};
-use crate::export::{ExportOptions, OutputFormat, ServiceDescriptor};
+use crate::export::{ExportOptions, OutputFormat, ServiceDescriptor, export_stream_to};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
 pub use super::vosi::LINKS_STANDARD;
 /// The MIME type of a links document.
@@ -294,11 +296,21 @@ async fn links_of(
         } => {
             let q = url_encode(&star);
             let mut out = Vec::new();
-            for (format, mime, name) in [
+            let formats = [
                 ("votable", "application/x-votable+xml", "VOTable"),
                 ("csv", "text/csv", "CSV"),
                 ("fits", "application/fits", "FITS table"),
-            ] {
+            ];
+            let lengths = lightcurve_lengths(
+                state,
+                snap,
+                &star,
+                &formats.map(|(f, _, _)| {
+                    OutputFormat::from_response_format(f).unwrap_or(OutputFormat::Votable)
+                }),
+            )
+            .await?;
+            for (i, (format, mime, name)) in formats.into_iter().enumerate() {
                 out.push(Link {
                     id: did.clone(),
                     access_url: Some(format!(
@@ -307,6 +319,7 @@ async fn links_of(
                     description: Some(format!("light curve of {star}, both colours ({name})")),
                     semantics: "#coderived".into(),
                     content_type: Some(mime.into()),
+                    content_length: lengths.as_ref().map(|l| l[i]),
                     local_semantics: Some("lightcurve".into()),
                     ..Link::default()
                 });
@@ -576,6 +589,11 @@ async fn links(
             &format!("UsageFault: RESPONSEFORMAT={f} is not offered (a links table is a VOTable)"),
         );
     }
+    // The lookups and the light curves' sizes are work: a slot, as for a query.
+    let _permit = match slot(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let snap = state.versions.current().await;
     let overflow = ids.len() > MAX_IDS;
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
@@ -651,6 +669,64 @@ async fn one_star(state: &AppState, params: &Params) -> Result<String, Response>
     }
 }
 
+/// The named query of a star's light curve, and the export options its link answers with.
+fn lightcurve_query(state: &AppState, star: &str) -> (String, ExportOptions) {
+    let sql = crate::named_queries::named_query("lightcurve")
+        .unwrap_or_default()
+        .to_string();
+    let options = ExportOptions {
+        max_rows: Some(state.config.hard_maxrec),
+        query: Some(sql.clone()),
+        table_name: Some(format!("lightcurve_{star}")),
+        services: descriptors(&state.base_url),
+        ..ExportOptions::default()
+    };
+    (sql, options)
+}
+
+/// A sink that counts the bytes written to it.
+struct ByteCount(Arc<AtomicU64>);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The sizes of a star's light curve in each of `formats`, exactly as its link answers
+/// them (the same rows, written by the same writers with the same options), when the
+/// light curve is read without SQL planning; `None` otherwise (a catalogue whose
+/// manifest lacks the files' ranges: the size stays unknown rather than cost a query).
+async fn lightcurve_lengths(
+    state: &AppState,
+    snap: &Snapshot,
+    star: &str,
+    formats: &[OutputFormat],
+) -> Result<Option<Vec<i64>>> {
+    let Some(path) = &snap.lightcurve_path else {
+        return Ok(None);
+    };
+    let batch = path.read(star)?;
+    let (_, options) = lightcurve_query(state, star);
+    let mut lengths = Vec::with_capacity(formats.len());
+    for &format in formats {
+        let count = Arc::new(AtomicU64::new(0));
+        let rows = Box::pin(RecordBatchStreamAdapter::new(
+            batch.schema(),
+            futures::stream::iter([Ok(batch.clone())]),
+        ));
+        let sink = Box::new(ByteCount(Arc::clone(&count)));
+        export_stream_to(rows, format, sink, state.jobs_dir.path(), &options).await?;
+        lengths.push(i64::try_from(count.load(Ordering::Relaxed))?);
+    }
+    Ok(Some(lengths))
+}
+
 async fn lightcurve(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
     let params = Params::from_request(query.as_deref(), &Bytes::new());
     let star = match one_star(&state, &params).await {
@@ -672,19 +748,8 @@ async fn lightcurve(State(state): State<Arc<AppState>>, RawQuery(query): RawQuer
             }
         },
     };
-    let sql = crate::named_queries::named_query("lightcurve")
-        .unwrap_or_default()
-        .to_string();
-    let query = Query::LightCurve {
-        star: star.clone(),
-        sql: sql.clone(),
-    };
-    let options = ExportOptions {
-        max_rows: Some(state.config.hard_maxrec),
-        query: Some(sql),
-        table_name: Some(format!("lightcurve_{star}")),
-        ..ExportOptions::default()
-    };
+    let (sql, options) = lightcurve_query(&state, &star);
+    let query = Query::LightCurve { star, sql };
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
     match run_query_spooled(&state, &query, format, options, timeout).await {
         Ok(result) => spooled_response(result, format.mime()),
