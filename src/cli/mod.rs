@@ -72,7 +72,7 @@ enum Command {
     Shell(shell::ShellArgs),
     /// Catalogue maintenance: verify every file, repair after an interrupted write.
     Catalog(catalog::CatalogArgs),
-    /// Serve the catalogue to VO clients: TAP 1.1 (ADQL), Simple Cone Search, VOSI.
+    /// Serve the catalogue to VO clients and people: TAP 1.1 (ADQL), Simple Cone Search, DataLink, SODA, ObsCore, and a web page at /.
     Serve(serve::ServeArgs),
     /// HATS catalogues (HEALPix-partitioned Parquet, as LSDB reads them): `export`.
     Hats(hats::HatsArgs),

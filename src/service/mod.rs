@@ -114,8 +114,9 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     });
     let state = Arc::new(build_state(&options, local).await?);
     println!(
-        "skyql serve: {} at {}/tap and {}/scs/stars",
+        "skyql serve: {} at {}/tap and {}/scs/stars; the web page at {}/",
         options.catalog.display(),
+        state.base_url,
         state.base_url,
         state.base_url
     );
