@@ -338,7 +338,15 @@ pub async fn register(
     if arms.is_empty() {
         return Ok(None);
     }
-    let rows = ctx.sql(&arms.join(" UNION ALL ")).await?;
+    // A catalogue written before a column the view reads (an older skyql's) is served
+    // without ObsCore rather than not at all.
+    let rows = match ctx.sql(&arms.join(" UNION ALL ")).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("skyql serve: no ivoa.obscore for this catalogue: {e}");
+            return Ok(None);
+        }
+    };
     let described = COLUMNS
         .iter()
         .map(|&(name, unit, ucd, utype, description)| {
@@ -405,6 +413,39 @@ mod tests {
                 .iter()
                 .all(|c| !c.2.is_empty() && c.3.starts_with("obscore:"))
         );
+    }
+
+    #[tokio::test]
+    async fn a_catalogue_without_the_columns_read_is_served_without_obscore() {
+        // An `images` table of an older skyql: no centre, size or WCS columns.
+        let ctx = SessionContext::new();
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "file_name",
+            DataType::Utf8,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec!["a.fits"]))],
+        )
+        .unwrap();
+        ctx.register_table(
+            "images",
+            Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap()),
+        )
+        .unwrap();
+        let manifest: Manifest = serde_json::from_str(
+            r#"{"format": "skyql-catalog", "schema_version": 2, "writer": "old", "survey": "EROS-2",
+                "version": 1, "version_dir": "v000001", "input_files": 0, "input_bytes": 0,
+                "runs": [], "tables": {"images": {"path": "images.parquet", "rows": 1,
+                "files": 1, "partition_columns": [], "data_files": []}}}"#,
+        )
+        .unwrap();
+        let obscore = register(&ctx, &manifest, "ivo://x/eros2?", "http://h")
+            .await
+            .unwrap();
+        assert!(obscore.is_none());
+        assert!(ctx.table("ivoa.obscore").await.is_err());
     }
 
     #[test]
