@@ -7,16 +7,7 @@ use common::{Skyql, csv_rows};
 
 #[test]
 fn a_cone_lists_only_the_fields_it_can_touch() {
-    let (_tmp, _raw, cat) = common::generated_survey(&[
-        "--fields",
-        "lm001,lm035",
-        "--ccds",
-        "2",
-        "--ccd-size",
-        "64",
-        "--epochs",
-        "3",
-    ]);
+    let (_tmp, _raw, cat) = common::two_field_survey();
     let manifest = std::fs::read_to_string(cat.join("manifest.json")).unwrap();
     assert!(manifest.contains("\"healpix\": {"), "{manifest}");
     let star = Skyql::new([

@@ -13,16 +13,7 @@ use skyql::service::config::ServiceConfig;
 use skyql::service::snapshot::{Snapshot, Source};
 
 fn two_field_survey() -> (tempfile::TempDir, std::path::PathBuf) {
-    let (tmp, _raw, cat) = common::generated_survey(&[
-        "--fields",
-        "lm001,lm035",
-        "--ccds",
-        "2",
-        "--ccd-size",
-        "64",
-        "--epochs",
-        "3",
-    ]);
+    let (tmp, _raw, cat) = common::two_field_survey();
     (tmp, cat)
 }
 

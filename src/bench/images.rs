@@ -14,7 +14,7 @@ use datafusion::arrow::array::{Array, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use skyql_udfs::images::fits_io::{KeyValue, Pixels, write_image};
 
-use super::service::{exchange, start_skyql};
+use super::service::{exchange, percentile_ms, start_skyql};
 use super::{BenchOptions, run_skyql, summary, time};
 use crate::demo::rng::Rng;
 
@@ -262,9 +262,7 @@ fn bench_soda(
         })?;
         let mut sorted = latencies;
         sorted.sort_by(f64::total_cmp);
-        let pct = |p: f64| {
-            sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1] * 1e3
-        };
+        let pct = |p: f64| percentile_ms(&sorted, p * 100.0);
         println!(
             "SODA {CUT} x {CUT} cutouts, {label}: {} requests, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms (one client, loopback)",
             sorted.len(),

@@ -181,16 +181,20 @@ fn name(protocol: Protocol) -> &'static str {
     }
 }
 
+/// The `p`th percentile (0 to 100) of sorted latencies in seconds, in milliseconds (NaN
+/// for none).
+pub(super) fn percentile_ms(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1] * 1e3
+}
+
 fn print_run(target: &Target, protocol: Protocol, clients: usize, f: &RunFigures) {
     let mut lat = f.latencies.clone();
     lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        if lat.is_empty() {
-            f64::NAN
-        } else {
-            lat[((p / 100.0 * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1] * 1e3
-        }
-    };
+    let pct = |p: f64| percentile_ms(&lat, p);
     let answered = (f.requests - f.errors - f.busy).max(1);
     println!(
         "{:<8} {:<10} {:>7} {:>9} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>6} {:>9.0} {:>10.1}",
@@ -214,16 +218,21 @@ type Centre = (f64, f64, String);
 
 /// A sample of about 5,000 stars from the catalogue, to centre cones on and to open (every
 /// star whose HEALPix index is a multiple of the stars' count over 5,000).
+/// The CSV answer of `skyql query --catalog CATALOG SQL`.
+fn query_csv(catalog: &Path, sql: &str) -> Result<String> {
+    let args: Vec<std::ffi::OsString> = vec![
+        "query".into(),
+        "--catalog".into(),
+        catalog.as_os_str().to_owned(),
+        "--format".into(),
+        "csv".into(),
+        sql.into(),
+    ];
+    Ok(String::from_utf8_lossy(&run_skyql(&args)?).to_string())
+}
+
 fn sample_centres(catalog: &Path) -> Result<Vec<Centre>> {
-    let query = |sql: &str| -> Result<String> {
-        let mut args = vec![
-            "query".into(),
-            "--catalog".into(),
-            catalog.as_os_str().to_owned(),
-        ];
-        args.extend(["--format".into(), "csv".into(), sql.into()]);
-        Ok(String::from_utf8_lossy(&run_skyql(&args)?).to_string())
-    };
+    let query = |sql: &str| query_csv(catalog, sql);
     let count = query("SELECT COUNT(*) AS n FROM stars WHERE ra IS NOT NULL")?;
     let n: u64 = count
         .lines()
@@ -254,19 +263,11 @@ fn sample_centres(catalog: &Path) -> Result<Vec<Centre>> {
 
 /// Up to 16 images of the catalogue of at least 64 x 64 pixels, the largest first.
 fn sample_images(catalog: &Path) -> Result<Vec<(String, i64, i64)>> {
-    let mut args = vec![
-        "query".into(),
-        "--catalog".into(),
-        catalog.as_os_str().to_owned(),
-    ];
-    args.extend([
-        "--format".into(),
-        "csv".into(),
+    let text = query_csv(
+        catalog,
         "SELECT file_name, naxis1, naxis2 FROM images WHERE naxis1 >= 64 AND naxis2 >= 64 \
-         ORDER BY naxis1 * naxis2 DESC, file_name LIMIT 16"
-            .into(),
-    ]);
-    let text = String::from_utf8_lossy(&run_skyql::<std::ffi::OsString>(&args)?).to_string();
+         ORDER BY naxis1 * naxis2 DESC, file_name LIMIT 16",
+    )?;
     Ok(text
         .lines()
         .skip(1)

@@ -114,13 +114,14 @@ fn holds(lo: Option<&[u8]>, hi: Option<&[u8]>, id: &[u8]) -> bool {
     lo.is_none_or(|lo| lo <= id) && hi.is_none_or(|hi| id <= hi)
 }
 
-/// The rows selected in row group `g` of `metadata`: the pages whose `star_id` statistics
-/// hold `id` (the whole group without a page index).
-fn pages_holding(
+/// The rows selected in row group `g` of `metadata`: the pages of `column` that `keep`
+/// keeps, given the column's page index and the page's number (the whole group without a
+/// page index).
+pub fn select_pages(
     metadata: &ArrowReaderMetadata,
     g: usize,
     column: usize,
-    id: &[u8],
+    keep: impl Fn(&ColumnIndexMetaData, usize) -> bool,
 ) -> Vec<RowSelector> {
     let parquet = metadata.metadata();
     let rows = parquet.row_group(g).num_rows() as usize;
@@ -134,7 +135,7 @@ fn pages_holding(
                 .and_then(|o| o.get(g))
                 .and_then(|o| o.get(column)),
         );
-    let Some((ColumnIndexMetaData::BYTE_ARRAY(index), offsets)) = pages else {
+    let Some((index, offsets)) = pages else {
         return vec![RowSelector::select(rows)];
     };
     let locations = offsets.page_locations();
@@ -145,13 +146,27 @@ fn pages_holding(
                 .get(p + 1)
                 .map_or(rows, |n| n.first_row_index as usize);
             let n = end.saturating_sub(start);
-            if holds(index.min_value(p), index.max_value(p), id) {
+            if keep(index, p) {
                 RowSelector::select(n)
             } else {
                 RowSelector::skip(n)
             }
         })
         .collect()
+}
+
+/// The rows selected in row group `g` of `metadata`: the pages whose `star_id` statistics
+/// hold `id`.
+fn pages_holding(
+    metadata: &ArrowReaderMetadata,
+    g: usize,
+    column: usize,
+    id: &[u8],
+) -> Vec<RowSelector> {
+    select_pages(metadata, g, column, |index, p| match index {
+        ColumnIndexMetaData::BYTE_ARRAY(index) => holds(index.min_value(p), index.max_value(p), id),
+        _ => true,
+    })
 }
 
 /// The leaf column `star_id` of a file's Parquet schema.

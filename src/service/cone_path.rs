@@ -20,9 +20,7 @@ use datafusion::arrow::array::{Array, BooleanArray, Float64Array, RecordBatch, U
 use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::{
-    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
-};
+use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
 use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
 use datafusion::parquet::file::statistics::Statistics;
 use datafusion::sql::sqlparser::ast::{
@@ -32,7 +30,7 @@ use skyql_udfs::functions::angular_separation;
 use skyql_udfs::rules::cell_ranges::meets;
 use skyql_udfs::rules::cone_healpix::cone_ranges;
 
-use super::catalog_file::CatalogFile;
+use super::catalog_file::{CatalogFile, select_pages};
 use super::star_files::StarFiles;
 
 /// The catalogue's stars, ready for cones.
@@ -147,7 +145,6 @@ impl ConePath {
         let mut groups = Vec::new();
         let mut selectors = Vec::new();
         for (g, group) in parquet.row_groups().iter().enumerate() {
-            let rows = group.num_rows() as usize;
             let column = group.column(healpix);
             let whole = match column.statistics() {
                 Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
@@ -160,39 +157,21 @@ impl ConePath {
                 continue;
             }
             groups.push(g);
-            let pages = parquet
-                .column_index()
-                .and_then(|c| c.get(g))
-                .and_then(|c| c.get(healpix))
-                .zip(
-                    parquet
-                        .offset_index()
-                        .and_then(|o| o.get(g))
-                        .and_then(|o| o.get(healpix)),
-                );
-            match pages {
-                Some((ColumnIndexMetaData::INT64(index), offsets)) => {
-                    let locations = offsets.page_locations();
-                    for (p, location) in locations.iter().enumerate() {
-                        let start = location.first_row_index as usize;
-                        let end = locations
-                            .get(p + 1)
-                            .map_or(rows, |n| n.first_row_index as usize);
-                        let keep = match (index.min_value(p), index.max_value(p)) {
+            selectors.extend(select_pages(
+                &metadata,
+                g,
+                healpix,
+                |index, p| match index {
+                    ColumnIndexMetaData::INT64(index) => {
+                        match (index.min_value(p), index.max_value(p)) {
                             (Some(lo), Some(hi)) => meets(*lo, *hi),
                             // A page of nulls only holds no position of a cone.
                             _ => false,
-                        };
-                        let n = end.saturating_sub(start);
-                        selectors.push(if keep {
-                            RowSelector::select(n)
-                        } else {
-                            RowSelector::skip(n)
-                        });
+                        }
                     }
-                }
-                _ => selectors.push(RowSelector::select(rows)),
-            }
+                    _ => true,
+                },
+            ));
         }
         if groups.is_empty() {
             return Ok(());

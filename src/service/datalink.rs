@@ -636,12 +636,7 @@ async fn resolved(state: &AppState, id: &str) -> Result<Target, Response> {
 
 /// The image an ID names (its file name and path), or the error response.
 pub(super) async fn one_image(state: &AppState, id: &str) -> Result<(String, String), Response> {
-    let snap = state.versions.current().await;
-    let found = match usable_local_id(&snap, id) {
-        Some(local) => resolve_image(&snap, local).await,
-        None => Ok(Target::Nothing),
-    };
-    match found.map_err(|e| server_error(state, &e))? {
+    match image_target(state, id).await? {
         Target::Image {
             file_name, path, ..
         } => Ok((file_name, path)),
@@ -652,13 +647,32 @@ pub(super) async fn one_image(state: &AppState, id: &str) -> Result<(String, Str
     }
 }
 
+/// The image an ID names in the version served now (or `Nothing`), or the error response.
+async fn image_target(state: &AppState, id: &str) -> Result<Target, Response> {
+    let snap = state.versions.current().await;
+    let found = match usable_local_id(&snap, id) {
+        Some(local) => resolve_image(&snap, local).await,
+        None => Ok(Target::Nothing),
+    };
+    found.map_err(|e| server_error(state, &e))
+}
+
+/// The `ID` of a link endpoint's request.
+fn requested_id(query: Option<&str>) -> Option<String> {
+    Params::from_request(query, &Bytes::new())
+        .get("ID")
+        .map(str::to_string)
+}
+
+/// The answer to a link request without an `ID`.
+fn missing_id() -> Response {
+    text_error(StatusCode::BAD_REQUEST, "UsageFault: ID is missing".into())
+}
+
 /// The one ID of a link endpoint, resolved to a star (or the error response).
 async fn one_star(state: &AppState, params: &Params) -> Result<String, Response> {
     let Some(id) = params.get("ID") else {
-        return Err(text_error(
-            StatusCode::BAD_REQUEST,
-            "UsageFault: ID is missing".into(),
-        ));
+        return Err(missing_id());
     };
     match resolved(state, id).await? {
         Target::Star { id, .. } => Ok(id),
@@ -831,14 +845,10 @@ async fn requested_image(
     state: &AppState,
     query: Option<&str>,
 ) -> Result<(String, String), Response> {
-    let params = Params::from_request(query, &Bytes::new());
-    let Some(id) = params.get("ID") else {
-        return Err(text_error(
-            StatusCode::BAD_REQUEST,
-            "UsageFault: ID is missing".into(),
-        ));
+    let Some(id) = requested_id(query) else {
+        return Err(missing_id());
     };
-    one_image(state, id).await
+    one_image(state, &id).await
 }
 
 /// That `path` is a regular file of at most `max` bytes.
@@ -859,16 +869,10 @@ async fn image(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) ->
 
 /// The public image of the image the request's `ID` names, when the release holds one.
 async fn public(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    let params = Params::from_request(query.as_deref(), &Bytes::new());
-    let Some(id) = params.get("ID") else {
-        return text_error(StatusCode::BAD_REQUEST, "UsageFault: ID is missing".into());
+    let Some(id) = requested_id(query.as_deref()) else {
+        return missing_id();
     };
-    let snap = state.versions.current().await;
-    let found = match usable_local_id(&snap, id) {
-        Some(local) => resolve_image(&snap, local).await,
-        None => Ok(Target::Nothing),
-    };
-    match found {
+    match image_target(&state, &id).await {
         Ok(Target::Image {
             file_name,
             public: Some((path, _)),
@@ -878,10 +882,10 @@ async fn public(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -
             StatusCode::NOT_FOUND,
             format!(
                 "NotFoundFault: no public image of {} in this release",
-                local_id(id)
+                local_id(&id)
             ),
         ),
-        Err(e) => server_error(&state, &e),
+        Err(r) => r,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Every image of the catalogue by its file name, read on the first image lookup of a
 //! catalogue version and kept: DataLink's image links and SODA find an image without SQL
-//! planning (a lookup through SQL costs about 3 ms, most of a small cutout's time). About
-//! 150 bytes per image: 45 MB for EROS-2's 3 x 10^5 images.
+//! planning (a lookup through SQL costs about 3 ms, most of a small cutout's time). Each
+//! image keeps its path, file name and description in memory (not measured: a few hundred
+//! bytes each, some tens of MB for EROS-2's 3 x 10^5 images).
 
 use std::collections::HashMap;
 

@@ -166,6 +166,22 @@ pub fn generated_survey(generate_args: &[&str]) -> (tempfile::TempDir, PathBuf, 
     (tmp, raw, cat)
 }
 
+/// A small survey of two fields, lm001 and lm035 (2 CCDs of 64 pixels, 3 epochs),
+/// generated and ingested: (the directory, RAW, the catalogue). Cones and regions around
+/// one field can then be seen to skip the other.
+pub fn two_field_survey() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    generated_survey(&[
+        "--fields",
+        "lm001,lm035",
+        "--ccds",
+        "2",
+        "--ccd-size",
+        "64",
+        "--epochs",
+        "3",
+    ])
+}
+
 /// A `skyql` command line being built: `Skyql::new(["query", sql]).catalog(c).ok()`.
 pub struct Skyql {
     cmd: Command,
