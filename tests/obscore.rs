@@ -43,6 +43,7 @@ async fn region_searches_give_every_matching_row_and_read_only_the_fields_they_t
         config: ServiceConfig::default(),
         base_url: "http://127.0.0.1:1".into(),
         cluster: None,
+        tables: Vec::new(),
     })
     .await
     .unwrap();

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use crate::service::table_sources::TableSource;
 use crate::service::{ServeOptions, ServiceConfig, serve};
 
 /// Arguments of `skyql serve`.
@@ -24,6 +25,11 @@ pub(crate) struct ServeArgs {
     /// the `cluster` feature); TAP_SCHEMA and metadata queries are answered here.
     #[arg(long, value_name = "df://HOST:PORT")]
     cluster: Option<String>,
+    /// Publish a table beside the catalogue, as `[SCHEMA.]NAME=PATH` (schema `ref` by
+    /// default; repeatable): a HATS catalogue, Parquet, CSV/TSV, text, CDS, VOTable or
+    /// FITS table, with a cone search at /scs/SCHEMA.NAME when it has positions.
+    #[arg(long = "table", value_name = "[SCHEMA.]NAME=PATH")]
+    tables: Vec<String>,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> Result<()> {
@@ -31,10 +37,17 @@ pub(crate) async fn run(args: ServeArgs) -> Result<()> {
         Some(p) => ServiceConfig::from_file(p)?,
         None => ServiceConfig::default(),
     };
+    let tables = args
+        .tables
+        .iter()
+        .map(|t| TableSource::parse(t))
+        .collect::<Result<Vec<_>>>()?;
     serve(ServeOptions {
         catalog: args.catalog,
         bind: args.bind,
         config,
+        config_path: args.config,
+        tables,
         cluster: args.cluster,
     })
     .await

@@ -73,6 +73,23 @@ fn listed_records(readme: &str, file: &str) -> Option<usize> {
     })
 }
 
+/// The explanation the ReadMe's file summary gives `file` (`table1.dat  103  15
+/// Observing logs ...`), with the catalogue's title line before it.
+fn listed_explanation(readme: &str, file: &str) -> Option<String> {
+    let explanation = readme.lines().find_map(|l| {
+        let words: Vec<&str> = l.split_whitespace().collect();
+        (words.len() >= 4 && words[0] == file).then(|| words[3..].join(" "))
+    })?;
+    let title = readme
+        .lines()
+        .next()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "));
+    Some(match title {
+        Some(t) if !t.is_empty() => format!("{explanation} ({t})"),
+        _ => explanation,
+    })
+}
+
 /// Parses the byte-by-byte description of `file` in a ReadMe.
 pub fn describe(readme: &str, file: &str) -> Result<Vec<CdsColumn>> {
     let mut lines = readme.lines().enumerate();
@@ -217,7 +234,14 @@ pub fn read_cds(readme: &Path, data: &Path) -> Result<CdsTable> {
         fields.push(Field::new(name, array.data_type().clone(), true).with_metadata(md));
         arrays.push(array);
     }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+    let metadata = listed_explanation(&text, &listed)
+        .map(|d| ("description".to_string(), d))
+        .into_iter()
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new_with_metadata(fields, metadata)),
+        arrays,
+    )?;
     Ok(CdsTable {
         batch,
         rejected_cells: rejected,

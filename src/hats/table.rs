@@ -155,6 +155,18 @@ fn pixels(catalog_dir: &Path, dataset: &Path) -> Result<Vec<Pixel>> {
 }
 
 /// The RA and Dec columns `_healpix_29` was computed from (`hats_col_ra`, `hats_col_dec`).
+/// What a HATS catalogue's properties say of it: its description (`obs_description`,
+/// else `obs_title`) and its position columns (`hats_col_ra`, `hats_col_dec`).
+pub fn described(catalog_dir: &Path) -> (Option<String>, Option<[String; 2]>) {
+    let properties = read_properties(&catalog_dir.join("hats.properties"))
+        .or_else(|_| read_properties(&catalog_dir.join("properties")))
+        .unwrap_or_default();
+    let description = ["obs_description", "obs_title"]
+        .iter()
+        .find_map(|k| properties.get(*k).filter(|v| !v.is_empty()).cloned());
+    (description, position_columns(catalog_dir))
+}
+
 fn position_columns(catalog_dir: &Path) -> Option<[String; 2]> {
     let properties = read_properties(&catalog_dir.join("hats.properties"))
         .or_else(|_| read_properties(&catalog_dir.join("properties")))

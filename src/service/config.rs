@@ -61,6 +61,17 @@ pub struct ServiceConfig {
     /// public image when this directory holds it. Default: `products/public` in the
     /// catalogue directory (the image functions' default output root).
     pub public_images_dir: Option<PathBuf>,
+    /// Bytes the uploaded tables of one request (TAP_UPLOAD) may hold together.
+    pub upload_max_bytes: usize,
+    /// Rows one uploaded table may hold.
+    pub upload_max_rows: u64,
+    /// Hosts (`host` or `host:port`) an upload may be fetched from by URL
+    /// (`UPLOAD=name,http://host/path`). None by default: the service then fetches nothing
+    /// a client names.
+    pub upload_url_hosts: Vec<String>,
+    /// Tables published beside the catalogue (`[[tables]]`: `name`, `path`,
+    /// `description`); read again on SIGHUP (docs/PUBLISH.md).
+    pub tables: Vec<super::table_sources::TableEntry>,
 }
 
 impl Default for ServiceConfig {
@@ -84,6 +95,10 @@ impl Default for ServiceConfig {
             soda_cache_mb: 512,
             authority: "skyql.invalid".into(),
             public_images_dir: None,
+            tables: Vec::new(),
+            upload_max_bytes: 16 << 20,
+            upload_max_rows: 1_000_000,
+            upload_url_hosts: Vec::new(),
         }
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::upload::UploadedTable;
 use crate::catalog::durable::{atomic_write, sync_dir};
 use crate::export::OutputFormat;
 
@@ -100,6 +101,10 @@ pub struct JobRecord {
     pub error: Option<String>,
     /// The result of a COMPLETED job.
     pub result: Option<JobResult>,
+    /// The names of the tables uploaded with the job (`TAP_UPLOAD.name`), each kept in
+    /// the jobs directory until the job is removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<String>,
 }
 
 /// Milliseconds since 1970 of a time.
@@ -131,10 +136,51 @@ pub fn save(dir: &Path, id: &str, record: &JobRecord) -> Result<()> {
     atomic_write(&dir.join(record_name(id)), &text).with_context(|| format!("cannot keep job {id}"))
 }
 
-/// Removes job `id`'s record and result file.
+/// The file of job `id`'s uploaded table `table` (Arrow IPC).
+fn upload_name(id: &str, table: &str) -> String {
+    format!("job-{id}.upload-{table}.arrow")
+}
+
+/// Keeps the table uploaded with job `id` durably, until the job is removed.
+pub fn save_upload(dir: &Path, id: &str, table: &UploadedTable) -> Result<()> {
+    use datafusion::arrow::ipc::writer::FileWriter;
+    let mut bytes = Vec::new();
+    let mut writer = FileWriter::try_new(&mut bytes, &table.batch.schema())?;
+    writer.write(&table.batch)?;
+    writer.finish()?;
+    drop(writer);
+    atomic_write(&dir.join(upload_name(id, &table.name)), &bytes)
+        .with_context(|| format!("cannot keep the upload {} of job {id}", table.name))
+}
+
+/// The tables uploaded with job `id`.
+pub fn load_uploads(dir: &Path, id: &str, record: &JobRecord) -> Result<Vec<UploadedTable>> {
+    use datafusion::arrow::ipc::reader::FileReader;
+    record
+        .uploads
+        .iter()
+        .map(|name| {
+            let path = dir.join(upload_name(id, name));
+            let file = std::fs::File::open(&path)
+                .with_context(|| format!("the upload {name} of job {id} is no longer kept"))?;
+            let reader = FileReader::try_new(file, None)?;
+            let schema = reader.schema();
+            let batches = reader.collect::<Result<Vec<_>, _>>()?;
+            Ok(UploadedTable {
+                name: name.clone(),
+                batch: datafusion::arrow::compute::concat_batches(&schema, &batches)?,
+            })
+        })
+        .collect()
+}
+
+/// Removes job `id`'s record, result and uploaded tables.
 pub fn remove(dir: &Path, id: &str, record: &JobRecord) -> Result<()> {
     if let Some(r) = &record.result {
         remove_if_present(&dir.join(&r.file))?;
+    }
+    for name in &record.uploads {
+        remove_if_present(&dir.join(upload_name(id, name)))?;
     }
     remove_if_present(&dir.join(record_name(id)))?;
     sync_dir(dir)
@@ -253,6 +299,7 @@ mod tests {
             destruction_ms: millis(destruction),
             error: None,
             result: None,
+            uploads: Vec::new(),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod catalog_file;
 pub mod cone_path;
 pub mod config;
 pub mod datalink;
+pub mod examples;
 pub mod image_index;
 pub mod job_store;
 pub mod jobs_dir;
@@ -34,8 +35,12 @@ pub mod soda;
 pub mod spool;
 pub mod star_files;
 pub mod star_path;
+pub mod table_sources;
 pub mod tap;
 pub mod tap_schema;
+pub mod upload;
+pub mod upload_fetch;
+pub mod upload_schema;
 pub mod uws;
 pub mod vosi;
 
@@ -74,6 +79,10 @@ pub struct ServeOptions {
     pub bind: SocketAddr,
     /// Limits and places.
     pub config: ServiceConfig,
+    /// The configuration file (read again on SIGHUP for its `[[tables]]`).
+    pub config_path: Option<PathBuf>,
+    /// Tables published from the command line (`--table`).
+    pub tables: Vec<table_sources::TableSource>,
     /// A Ballista cluster for the queries on the catalogue's tables.
     pub cluster: Option<String>,
 }
@@ -121,6 +130,11 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         state.base_url
     );
     let reaper = tokio::spawn(uws::reap_expired(state.clone()));
+    let reloader = tokio::spawn(reload_on_hangup(
+        state.clone(),
+        options.config_path.clone(),
+        options.tables.clone(),
+    ));
     let app = router(state.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
@@ -144,6 +158,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         _ = deadline => true,
     };
     reaper.abort();
+    reloader.abort();
     state.jobs.stop_all(&state).await;
     if forced {
         println!(
@@ -157,6 +172,46 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     state.jobs_dir.close();
     println!("skyql serve: stopped");
     Ok(())
+}
+
+/// On each SIGHUP, reads the configuration file's `[[tables]]` again and publishes them
+/// (with the command line's `--table`s): running queries finish on the tables they
+/// started with. A configuration that cannot be read or tables that cannot be opened
+/// change nothing; the log says why.
+async fn reload_on_hangup(
+    state: Arc<AppState>,
+    config_path: Option<PathBuf>,
+    command_line: Vec<table_sources::TableSource>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        eprintln!("skyql serve: SIGHUP cannot be caught; tables are read at the start only");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let tables = match &config_path {
+            Some(p) => ServiceConfig::from_file(p)
+                .and_then(|c| table_sources::sources(&c.tables, p.parent(), &command_line)),
+            None => Ok(command_line.clone()),
+        };
+        let outcome = match tables {
+            Ok(tables) => {
+                let names: Vec<String> = tables.iter().map(|t| t.qualified()).collect();
+                state.versions.reload(tables).await.map(|_| names)
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(names) if names.is_empty() => {
+                println!("skyql serve: reloaded; no table published beside the catalogue")
+            }
+            Ok(names) => println!("skyql serve: reloaded; publishing {}", names.join(", ")),
+            Err(e) => println!(
+                "skyql serve: reload refused, the tables stay as they were: {}",
+                crate::engine::user_error::each_cause_once(&format!("{e:#}"))
+            ),
+        }
+    }
 }
 
 /// How long running requests may take to finish after SIGINT or SIGTERM.
@@ -175,6 +230,11 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
         config: options.config.clone(),
         base_url: base_url.clone(),
         cluster: options.cluster.clone(),
+        tables: table_sources::sources(
+            &options.config.tables,
+            options.config_path.as_deref().and_then(Path::parent),
+            &options.tables,
+        )?,
     })
     .await?;
     let (dir, ephemeral) = options.config.jobs_dir();
@@ -213,10 +273,13 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
 
 fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_request_bytes;
+    // TAP queries may carry uploads (multipart/form-data).
+    let tap_limit = limit.max(state.config.upload_max_bytes.saturating_add(1 << 20));
     Router::new()
-        .merge(tap::routes())
+        .merge(tap::routes().layer(axum::extract::DefaultBodyLimit::max(tap_limit)))
         .merge(vosi::routes())
-        .merge(uws::routes())
+        .merge(examples::routes())
+        .merge(uws::routes().layer(axum::extract::DefaultBodyLimit::max(tap_limit)))
         .merge(scs::routes())
         .merge(datalink::routes())
         .merge(soda::routes())
@@ -396,6 +459,13 @@ pub enum Query {
         /// The named query, `:star` its parameter.
         sql: String,
     },
+    /// DataFusion SQL reading tables uploaded with it (`TAP_UPLOAD.name`).
+    WithUploads {
+        /// The SQL.
+        sql: String,
+        /// The uploaded tables.
+        uploads: Arc<Vec<upload::UploadedTable>>,
+    },
     /// A cone search.
     Cone {
         /// The cone.
@@ -403,6 +473,19 @@ pub enum Query {
         /// Its SQL.
         sql: String,
     },
+}
+
+impl Query {
+    /// Its SQL.
+    pub fn sql(&self) -> &str {
+        match self {
+            Query::Sql(sql)
+            | Query::Bound { sql, .. }
+            | Query::WithUploads { sql, .. }
+            | Query::LightCurve { sql, .. }
+            | Query::Cone { sql, .. } => sql,
+        }
+    }
 }
 
 /// Where a query's result goes.
@@ -471,6 +554,7 @@ fn fixed_plan(snap: &snapshot::Snapshot, query: Query) -> Result<(FixedRows, Str
             (fixed, sql, Vec::new())
         }
         Query::Bound { sql, params } => (None, sql, params),
+        Query::WithUploads { sql, .. } => (None, sql, Vec::new()),
         Query::Cone { cone, sql } => {
             let fixed = match &snap.cone_path {
                 Some(path) => path.search(&cone)?.map(|b| ("cone", b)),
@@ -518,6 +602,10 @@ async fn run_limited(
         let started = Instant::now();
         // The catalogue version this query runs on, to its end.
         let snap = st.versions.current().await;
+        let uploads = match &query {
+            Query::WithUploads { uploads, .. } => Some(Arc::clone(uploads)),
+            _ => None,
+        };
         let (fixed, sql, params) = fixed_plan(&snap, query)?;
         let stream: SendableRecordBatchStream = match fixed {
             Some((path, batch)) => {
@@ -528,7 +616,13 @@ async fn run_limited(
                 ))
             }
             None => {
-                let df = plan(&snap, &sql).await?;
+                let df = match &uploads {
+                    Some(u) => {
+                        let ctx = upload_schema::session_with_uploads(&snap.ctx, u)?;
+                        snap.engine.sql(&ctx, &sql).await?
+                    }
+                    None => plan(&snap, &sql).await?,
+                };
                 let df = if params.is_empty() {
                     df
                 } else {
@@ -578,7 +672,11 @@ async fn plan(snap: &snapshot::Snapshot, sql: &str) -> Result<DataFrame> {
     if let Some((engine, ctx)) = &snap.cluster
         && reads_only_files(df.logical_plan())
     {
-        return engine.sql(ctx, sql).await;
+        // A table published beside the catalogue is not in the cluster's session: a
+        // query on it that does not plan there runs here.
+        if let Ok(remote) = engine.sql(ctx, sql).await {
+            return Ok(remote);
+        }
     }
     Ok(df)
 }
@@ -596,16 +694,15 @@ pub fn result_options(sql: &str, maxrec: u64) -> ExportOptions {
 /// Runs a query into a durable file at `path` (an asynchronous job's result).
 pub async fn run_query_to_file(
     state: &Arc<AppState>,
-    sql: &str,
+    query: &Query,
     format: OutputFormat,
     maxrec: u64,
     timeout: Duration,
     path: &Path,
 ) -> Result<ExportSummary, QueryError> {
-    let options = result_options(sql, maxrec);
+    let options = result_options(query.sql(), maxrec);
     let destination = Destination::File(path.to_path_buf());
-    let query = Query::Sql(sql.to_string());
-    let (summary, _) = run_limited(state, &query, options, format, timeout, destination).await?;
+    let (summary, _) = run_limited(state, query, options, format, timeout, destination).await?;
     Ok(summary)
 }
 

@@ -1,4 +1,6 @@
-//! Simple Cone Search 1.03 at `/scs/TABLE` for the tables with a main position (`stars`):
+//! Simple Cone Search 1.03 at `/scs/TABLE` for the tables with a main position (`stars`,
+//! and the tables published beside the catalogue that have one, at `/scs/SCHEMA.NAME` or
+//! `/scs/NAME` when the name is in one schema only):
 //! `RA`, `DEC` and `SR` in degrees, `VERB` 1 (id and position), 2 (and the survey's
 //! columns of interest) or 3 (every column); `SR=0` gives the metadata. The cone runs as
 //! `cone_contains`, pruned by HEALPix. SCS 1.03 clients find the id and position by their
@@ -17,6 +19,7 @@ use axum::routing::get;
 
 use super::cone_path::Cone;
 use super::params::Params;
+use super::table_sources::ConeColumns;
 use super::{
     AppState, Query, QueryError, result_options, run_query_spooled, spooled_response, xml_escape,
 };
@@ -66,11 +69,24 @@ async fn cone(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    if table != "stars" {
-        let mut r = scs_error(&format!("no cone search on {table}: /scs/stars is served"));
-        *r.status_mut() = StatusCode::NOT_FOUND;
-        return r;
-    }
+    let snap = state.versions.current().await;
+    let target = if table == "stars" {
+        None
+    } else {
+        match published_cone(&snap.cones, &table) {
+            Some(t) => Some(t),
+            None => {
+                let mut served = vec!["stars".to_string()];
+                served.extend(snap.cones.iter().map(|(name, _)| name.clone()));
+                let mut r = scs_error(&format!(
+                    "no cone search on {table}: /scs/{} are served",
+                    served.join(", /scs/")
+                ));
+                *r.status_mut() = StatusCode::NOT_FOUND;
+                return r;
+            }
+        }
+    };
     let params = Params::from_request(query.as_deref(), &body);
     let (ra, dec, sr) = match (
         number(&params, "RA"),
@@ -95,7 +111,10 @@ async fn cone(
         .and_then(|v| v.trim().parse::<u32>().ok())
         .unwrap_or(2)
         .clamp(1, 3);
-    let schema = &state.versions.current().await.schema;
+    if let Some((name, columns)) = target {
+        return published_table_cone(&state, &name, &columns, (ra, dec, sr), verb).await;
+    }
+    let schema = &snap.schema;
     let sql = if sr == 0.0 {
         format!("SELECT {} FROM {schema}.stars WHERE false", columns(verb))
     } else {
@@ -114,12 +133,7 @@ async fn cone(
             ucd: Some(ucd.to_string()),
             ..ColumnOverride::default()
         })
-        .chain(std::iter::once(ColumnOverride {
-            name: "distance".into(),
-            ucd: Some("pos.angDistance".into()),
-            unit: Some("deg".into()),
-            description: Some("Angular distance from the cone's centre".into()),
-        }))
+        .chain(std::iter::once(distance_column()))
         .collect();
     let cone = Cone {
         ra,
@@ -140,7 +154,94 @@ async fn cone(
     } else {
         Query::Sql(sql.clone())
     };
-    match run_query_spooled(&state, &query, OutputFormat::Votable, options, timeout).await {
+    answer(&state, &query, options, timeout).await
+}
+
+/// The published table of `/scs/NAME`: `NAME` qualified, or a name in one schema only.
+fn published_cone(cones: &[(String, ConeColumns)], name: &str) -> Option<(String, ConeColumns)> {
+    let name = name.to_ascii_lowercase();
+    if let Some(found) = cones.iter().find(|(q, _)| *q == name) {
+        return Some(found.clone());
+    }
+    let mut unqualified = cones
+        .iter()
+        .filter(|(q, _)| q.split_once('.').is_some_and(|(_, n)| n == name));
+    match (unqualified.next(), unqualified.next()) {
+        (Some(one), None) => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// A double-quoted SQL identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The cone search of a table published beside the catalogue: VERB 1 gives its
+/// identifier and position, 2 and 3 every column; the id and position columns get the
+/// SCS 1.03 UCD1s.
+async fn published_table_cone(
+    state: &Arc<AppState>,
+    table: &str,
+    columns: &ConeColumns,
+    (ra, dec, sr): (f64, f64, f64),
+    verb: u32,
+) -> Response {
+    let selected = if verb == 1 {
+        columns
+            .id
+            .iter()
+            .chain([&columns.ra, &columns.dec])
+            .map(|c| quoted(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        "*".to_string()
+    };
+    let (r, d) = (quoted(&columns.ra), quoted(&columns.dec));
+    let sql = if sr == 0.0 {
+        format!("SELECT {selected} FROM {table} WHERE false")
+    } else {
+        format!(
+            "SELECT {selected}, ang_sep({r}, {d}, {ra}, {dec}) AS distance FROM {table} \
+             WHERE cone_contains({r}, {d}, {ra}, {dec}, {sr}) ORDER BY distance"
+        )
+    };
+    let timeout = Duration::from_secs(state.config.sync_timeout_s);
+    let mut options = result_options(&sql, state.config.hard_maxrec);
+    let ucd1 = columns.id.iter().map(|c| (c.clone(), "ID_MAIN")).chain([
+        (columns.ra.clone(), "POS_EQ_RA_MAIN"),
+        (columns.dec.clone(), "POS_EQ_DEC_MAIN"),
+    ]);
+    options.column_overrides = ucd1
+        .map(|(name, ucd)| ColumnOverride {
+            name,
+            ucd: Some(ucd.to_string()),
+            ..ColumnOverride::default()
+        })
+        .chain(std::iter::once(distance_column()))
+        .collect();
+    answer(state, &Query::Sql(sql), options, timeout).await
+}
+
+/// The `distance` column every cone's rows end with.
+fn distance_column() -> ColumnOverride {
+    ColumnOverride {
+        name: "distance".into(),
+        ucd: Some("pos.angDistance".into()),
+        unit: Some("deg".into()),
+        description: Some("Angular distance from the cone's centre".into()),
+    }
+}
+
+/// A cone's rows as SCS 1.03 answers them.
+async fn answer(
+    state: &Arc<AppState>,
+    query: &Query,
+    options: crate::export::ExportOptions,
+    timeout: Duration,
+) -> Response {
+    match run_query_spooled(state, query, OutputFormat::Votable, options, timeout).await {
         Ok(result) => spooled_response(result, SCS_MIME),
         Err(e) => {
             let mut r = scs_error(&e.message());

@@ -22,6 +22,7 @@ use super::lightcurve_path::LightCurvePath;
 use super::reference_images::ReferenceImages;
 use super::star_files::StarFiles;
 use super::star_path::StarPath;
+use super::table_sources::{self, ConeColumns, TableSource};
 use super::{obscore, tap_schema, vosi};
 use crate::catalog::lease::{ManifestStamp, VersionLease};
 use crate::engine::{Engine, EngineOptions};
@@ -56,6 +57,9 @@ pub struct Snapshot {
     /// The publisher DIDs of this catalogue without their local id
     /// (`ivo://AUTHORITY/SCHEMA?`).
     pub did_prefix: String,
+    /// The tables published beside the catalogue with a position: their qualified
+    /// names and cone search columns.
+    pub cones: Vec<(String, ConeColumns)>,
     /// With `ivoa.obscore`: the largest distance from a row's position to its region, in
     /// degrees, which region searches widen their position test by.
     pub obscore_margin: Option<f64>,
@@ -74,6 +78,8 @@ pub struct Source {
     pub base_url: String,
     /// A Ballista cluster for the catalogue's queries.
     pub cluster: Option<String>,
+    /// The tables published beside the catalogue.
+    pub tables: Vec<TableSource>,
 }
 
 impl Snapshot {
@@ -101,7 +107,12 @@ impl Snapshot {
             &source.base_url,
         )
         .await?;
-        let extra: Vec<_> = obscore.iter().map(|o| o.published.clone()).collect();
+        let sources = table_sources::register(&ctx, &source.tables).await?;
+        let extra: Vec<_> = obscore
+            .iter()
+            .map(|o| o.published.clone())
+            .chain(sources.iter().map(|s| s.published.clone()))
+            .collect();
         tap_schema::register(&ctx, &engine, &schema, &extra).await?;
         let cluster = match &source.cluster {
             None => None,
@@ -122,7 +133,8 @@ impl Snapshot {
             }
         };
         let documents =
-            vosi::Documents::render(&ctx, &schema, &source.base_url, &source.config).await?;
+            vosi::Documents::render(&ctx, &schema, &extra, &source.base_url, &source.config)
+                .await?;
         let stars = StarFiles::new(&engine, &ctx, &schema).await.map(Arc::new);
         let cone_path = stars.clone().map(ConePath::new);
         let star_path = stars.map(StarPath::new);
@@ -143,6 +155,10 @@ impl Snapshot {
             cluster,
             version,
             obscore_margin: obscore.map(|o| o.margin_deg),
+            cones: sources
+                .into_iter()
+                .filter_map(|s| Some((s.published.qualified(), s.cone?)))
+                .collect(),
             did_prefix,
             public_images_dir: source.config.public_images_dir.clone(),
             stamp: before.context("the catalogue has no manifest")?,
@@ -162,7 +178,7 @@ impl Snapshot {
 
 /// The current snapshot, and its replacement when the catalogue changes.
 pub struct Versions {
-    source: Source,
+    source: RwLock<Source>,
     current: RwLock<Arc<Snapshot>>,
     rebuilding: tokio::sync::Mutex<()>,
 }
@@ -172,7 +188,7 @@ impl Versions {
     pub async fn open(source: Source) -> Result<Versions> {
         let first = Snapshot::build(&source).await?;
         Ok(Versions {
-            source,
+            source: RwLock::new(source),
             current: RwLock::new(Arc::new(first)),
             rebuilding: tokio::sync::Mutex::new(()),
         })
@@ -182,6 +198,33 @@ impl Versions {
     /// it, or on a later version of the same survey, whose CCDs have the same size).
     pub fn obscore_margin(&self) -> Option<f64> {
         self.held().obscore_margin
+    }
+
+    fn source(&self) -> Source {
+        match self.source.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Publishes `tables` from now on (SIGHUP): a snapshot with them is built at once and
+    /// replaces the held one; queries running keep the one they started on. When the
+    /// tables cannot be read, nothing changes and the reason is returned.
+    pub async fn reload(&self, tables: Vec<TableSource>) -> Result<u64> {
+        let _one_builder = self.rebuilding.lock().await;
+        let mut source = self.source();
+        source.tables = tables;
+        let next = Arc::new(Snapshot::build(&source).await?);
+        let version = next.version;
+        match self.source.write() {
+            Ok(mut s) => *s = source,
+            Err(poisoned) => *poisoned.into_inner() = source,
+        }
+        match self.current.write() {
+            Ok(mut c) => *c = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(version)
     }
 
     fn held(&self) -> Arc<Snapshot> {
@@ -197,16 +240,17 @@ impl Versions {
     /// the reason is logged.
     pub async fn current(&self) -> Arc<Snapshot> {
         let held = self.held();
-        if ManifestStamp::of(&self.source.catalog) == Some(held.stamp) {
+        let catalog = self.source().catalog;
+        if ManifestStamp::of(&catalog) == Some(held.stamp) {
             return held;
         }
         let _one_builder = self.rebuilding.lock().await;
         let held = self.held();
-        let now = ManifestStamp::of(&self.source.catalog);
+        let now = ManifestStamp::of(&catalog);
         if now == Some(held.stamp) || now.is_none() {
             return held;
         }
-        match Snapshot::build(&self.source).await {
+        match Snapshot::build(&self.source()).await {
             Ok(next) => {
                 println!(
                     "skyql serve: catalogue version {} (was {})",

@@ -1,17 +1,18 @@
-//! TAP 1.1 synchronous queries: `/tap/sync`, GET or POST (form-encoded), with `LANG`
-//! (ADQL, ADQL-2.0, ADQL-2.1), `QUERY`, `MAXREC`, `RESPONSEFORMAT` (or `FORMAT`) and the
-//! optional `REQUEST=doQuery`; other parameters are ignored, as DALI asks.
+//! TAP 1.1 synchronous queries: `/tap/sync`, GET or POST (form-encoded or
+//! multipart/form-data), with `LANG` (ADQL, ADQL-2.0, ADQL-2.1), `QUERY`, `MAXREC`,
+//! `RESPONSEFORMAT` (or `FORMAT`), `UPLOAD` ([`super::upload`]) and the optional
+//! `REQUEST=doQuery`; other parameters are ignored, as DALI asks.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::get;
 
 use super::params::Params;
+use super::upload;
 use super::{
     AppState, Query, QueryError, error_response, result_options, run_query_spooled,
     spooled_response,
@@ -22,19 +23,29 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/tap/sync", get(sync).post(sync))
 }
 
-async fn sync(
-    State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    let params = Params::from_request(query.as_deref(), &body);
-    let request = match TapRequest::parse(&params, &state) {
+async fn sync(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let parts = match upload::read_request(request, &state.config).await {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let request = match TapRequest::parse(&parts.params, &state) {
         Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    let uploads = match upload::uploaded_tables(&parts, &state.config).await {
+        Ok(u) => u,
         Err(e) => return error_response(&e),
     };
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
     let options = result_options(&request.sql, request.maxrec);
-    let query = Query::Sql(request.sql.clone());
+    let query = if uploads.is_empty() {
+        Query::Sql(request.sql.clone())
+    } else {
+        Query::WithUploads {
+            sql: request.sql.clone(),
+            uploads: Arc::new(uploads),
+        }
+    };
     match run_query_spooled(&state, &query, request.format, options, timeout).await {
         Ok(result) => spooled_response(result, request.format.mime()),
         Err(e) => error_response(&e),

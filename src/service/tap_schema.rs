@@ -99,11 +99,16 @@ pub async fn register(
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| anyhow::anyhow!("no default catalog"))?;
-    catalog.register_schema(schema, Arc::new(MemorySchemaProvider::new()))?;
+    if catalog.schema(schema).is_none() {
+        catalog.register_schema(schema, Arc::new(MemorySchemaProvider::new()))?;
+    }
     catalog.register_schema("tap_schema", Arc::new(MemorySchemaProvider::new()))?;
     let mut published = Vec::new();
     if let Some(c) = engine.catalog() {
         for name in c.manifest.tables.keys() {
+            if extra.iter().any(|t| t.schema == schema && t.name == *name) {
+                continue;
+            }
             let df = ctx.table(name.as_str()).await?;
             let keep: Vec<String> = df
                 .schema()
@@ -132,44 +137,68 @@ pub async fn register(
     Ok(())
 }
 
-/// The tables a client sees: the published ones and TAP_SCHEMA's.
-pub async fn published_tables(ctx: &SessionContext, schema: &str) -> Result<Vec<PublishedTable>> {
+/// The tables a client sees: the catalogue's and the data models' (read from `ctx`), the
+/// `extra` ones published beside them, and TAP_SCHEMA's.
+pub async fn published_tables(
+    ctx: &SessionContext,
+    schema: &str,
+    extra: &[PublishedTable],
+) -> Result<Vec<PublishedTable>> {
     let mut out = Vec::new();
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| anyhow::anyhow!("no default catalog"))?;
-    for s in [schema, IVOA_SCHEMA, "tap_schema"] {
+    for s in [schema, IVOA_SCHEMA] {
         let Some(provider) = catalog.schema(s) else {
             continue;
         };
         let mut names = provider.table_names();
-        names.sort_by_key(|n| tap_schema_order(n));
+        names.sort();
         for name in names {
+            let given = extra.iter().any(|t| t.schema == s && t.name == name);
             let Some(table) = provider.table(&name).await? else {
                 continue;
             };
-            let arrow = table.schema();
-            let display_schema = if s == "tap_schema" { "TAP_SCHEMA" } else { s };
+            if given && s != IVOA_SCHEMA {
+                continue;
+            }
             out.push(PublishedTable {
-                schema: display_schema.to_string(),
+                schema: s.to_string(),
                 name: name.clone(),
-                description: if s == "tap_schema" {
-                    tap_schema_description(&name).to_string()
-                } else {
-                    description(&name).to_string()
-                },
-                columns: ExportLayout::new(&arrow).columns,
+                description: description(&name).to_string(),
+                columns: ExportLayout::new(&table.schema()).columns,
             });
         }
     }
+    out.extend(extra.iter().filter(|t| t.schema != IVOA_SCHEMA).cloned());
+    out.extend(tap_schema_tables());
     Ok(out)
 }
 
-fn tap_schema_order(name: &str) -> usize {
+/// TAP_SCHEMA's own five tables, as published tables.
+fn tap_schema_tables() -> Vec<PublishedTable> {
     ["schemas", "tables", "columns", "keys", "key_columns"]
         .iter()
-        .position(|n| *n == name)
-        .unwrap_or(0)
+        .map(|name| {
+            let fields: Vec<Field> = tap_schema_columns(name)
+                .iter()
+                .map(|&(n, int, d)| {
+                    let t = if int { DataType::Int32 } else { DataType::Utf8 };
+                    Field::new(bare(n), t, true).with_metadata(
+                        [("description".to_string(), d.to_string())]
+                            .into_iter()
+                            .collect(),
+                    )
+                })
+                .collect();
+            PublishedTable {
+                schema: "TAP_SCHEMA".into(),
+                name: name.to_string(),
+                description: tap_schema_description(name).to_string(),
+                columns: ExportLayout::new(&Schema::new(fields)).columns,
+            }
+        })
+        .collect()
 }
 
 fn tap_schema_description(name: &str) -> &'static str {
@@ -359,6 +388,21 @@ fn tap_schema_batches(
             Value::Int(2),
         ]);
     }
+    let mut others: Vec<&str> = published
+        .iter()
+        .map(|t| t.schema.as_str())
+        .filter(|s| *s != schema && *s != IVOA_SCHEMA)
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    for (i, s) in others.into_iter().enumerate() {
+        schemas.row(&[
+            text(s),
+            Value::Null,
+            text("Catalogues published beside the survey"),
+            Value::Int(3 + i as i32),
+        ]);
+    }
     let mut tables = builder("tables");
     let mut columns = builder("columns");
     describe_tap_schema(&mut tables, &mut columns);
@@ -446,11 +490,23 @@ fn describe_published(published: &[PublishedTable], tables: &mut Builder, column
             let indexed = i32::from(matches!(c.name.as_str(), "star_id" | "healpix" | "field"));
             #[rustfmt::skip]
             columns.row(&[
-                text(&q), text(&c.name), text(datatype), opt(&arraysize), opt(&c.xtype), Value::Null,
+                text(&q), text(&adql_name(&c.name)), text(datatype), opt(&arraysize), opt(&c.xtype), Value::Null,
                 opt(&c.description), opt(&c.utype), opt(&c.unit), opt(&c.ucd),
                 Value::Int(indexed), Value::Int(1), Value::Int(0), Value::Int(k as i32),
             ]);
         }
+    }
+}
+
+/// A column's name as TAP_SCHEMA and `/tap/tables` give it: as it is when it is an ADQL
+/// regular identifier, else delimited (`"_healpix_29"`, `"s/n"`), as a query must write it.
+pub fn adql_name(name: &str) -> String {
+    let regular = name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if regular {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
 

@@ -210,10 +210,18 @@ async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
 async fn create(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    RawQuery(query): RawQuery,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
-    let params = Params::from_request(query.as_deref(), &body);
+    let parts = match super::upload::read_request(request, &state.config).await {
+        Ok(p) => p,
+        Err(e) => return super::error_response(&e),
+    };
+    // Uploads are read (and refused) when the job is created, not when it runs.
+    let uploads = match super::upload::uploaded_tables(&parts, &state.config).await {
+        Ok(u) => u,
+        Err(e) => return super::error_response(&e),
+    };
+    let params = parts.params;
     let client = peer.ip().to_string();
     let id;
     {
@@ -258,7 +266,13 @@ async fn create(
             destruction_ms: millis(now + Duration::from_secs(state.config.retention_s)),
             error: None,
             result: None,
+            uploads: uploads.iter().map(|u| u.name.clone()).collect(),
         };
+        for u in &uploads {
+            if let Err(e) = super::job_store::save_upload(state.jobs_dir.path(), &id, u) {
+                return super::error_response(&QueryError::Internal(format!("{e:#}")));
+            }
+        }
         keep(&state, &id, &record);
         jobs.insert(id.clone(), Job { record, task: None });
     }
@@ -283,9 +297,10 @@ async fn start(state: &Arc<AppState>, id: &str) {
     keep(state, id, &job.record);
     let params = Params(job.record.params.clone().into_iter().collect());
     let timeout = Duration::from_secs(job.record.execution_duration.max(1));
+    let record = job.record.clone();
     let (task_state, task_id) = (state.clone(), id.to_string());
     job.task = Some(tokio::spawn(async move {
-        let outcome = execute(&task_state, &task_id, &params, timeout).await;
+        let outcome = execute(&task_state, &task_id, &params, &record, timeout).await;
         let mut jobs = task_state.jobs.jobs.lock().await;
         if let Some(job) = jobs.get_mut(&task_id)
             && job.record.phase == Phase::Executing
@@ -313,16 +328,27 @@ async fn execute(
     state: &Arc<AppState>,
     id: &str,
     params: &Params,
+    record: &JobRecord,
     timeout: Duration,
 ) -> Result<JobResult, QueryError> {
     let request = TapRequest::parse(params, state)?;
+    let uploads = super::job_store::load_uploads(state.jobs_dir.path(), id, record)
+        .map_err(|e| QueryError::Internal(format!("{e:#}")))?;
+    let query = if uploads.is_empty() {
+        super::Query::Sql(request.sql.clone())
+    } else {
+        super::Query::WithUploads {
+            sql: request.sql.clone(),
+            uploads: Arc::new(uploads),
+        }
+    };
     let file = format!("job-{id}.{}", request.format.extension());
     let path = state.jobs_dir.path().join(&file);
     // Jobs wait for a free query slot rather than failing, even when the queue is full.
     let summary = loop {
         match run_query_to_file(
             state,
-            &request.sql,
+            &query,
             request.format,
             request.maxrec,
             timeout,

@@ -39,10 +39,11 @@ impl Documents {
     pub async fn render(
         ctx: &SessionContext,
         schema: &str,
+        extra: &[PublishedTable],
         base: &str,
         config: &ServiceConfig,
     ) -> anyhow::Result<Documents> {
-        let all = published_tables(ctx, schema).await?;
+        let all = published_tables(ctx, schema, extra).await?;
         let keys = keys(&all, schema);
         let tables = all
             .iter()
@@ -102,7 +103,7 @@ fn limits_text(c: &ServiceConfig) -> String {
     format!(
         "Queries run {} at once; up to {} more wait at most {} s for a slot (then HTTP 503 with Retry-After). \
          A synchronous query may run {} s, a job {} s; queries share {} MiB of memory, {} MiB at most each. \
-         The service keeps {} jobs, {} per client.",
+         The service keeps {} jobs, {} per client. Uploaded tables (TAP_UPLOAD, sent with the request) hold {} bytes together at most, {} rows each.",
         c.max_concurrent_queries,
         c.queue_depth,
         c.queue_wait_s,
@@ -111,7 +112,9 @@ fn limits_text(c: &ServiceConfig) -> String {
         c.memory_mb,
         c.query_memory_bytes() >> 20,
         c.max_async_jobs,
-        c.max_async_jobs_per_client
+        c.max_async_jobs_per_client,
+        c.upload_max_bytes,
+        c.upload_max_rows
     )
 }
 
@@ -154,6 +157,11 @@ fn capabilities_document(base: &str, c: &ServiceConfig, obscore: bool) -> String
             "  <capability standardID=\"{id}\">\n    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\">\n      <accessURL use=\"base\">{base}/{path}</accessURL>\n    </interface>\n  </capability>\n"
         );
     }
+    let _ = write!(
+        x,
+        "  <capability standardID=\"{}\">\n    <interface xsi:type=\"vr:WebBrowser\">\n      <accessURL use=\"full\">{base}/tap/examples</accessURL>\n    </interface>\n  </capability>\n",
+        super::examples::EXAMPLES_STANDARD
+    );
     let _ = write!(
         x,
         "  <capability standardID=\"ivo://ivoa.net/std/TAP\" xsi:type=\"tr:TableAccess\">\n    <description>{}</description>\n    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\n      <accessURL use=\"base\">{base}/tap</accessURL>\n    </interface>\n",
@@ -201,13 +209,17 @@ fn capabilities_document(base: &str, c: &ServiceConfig, obscore: bool) -> String
             xml_escape(mime)
         );
     }
+    // Tables sent with the request, or fetched by URL from the allowed hosts.
+    x.push_str("    <uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-inline\"/>\n");
+    x.push_str("    <uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-http\"/>\n");
     let _ = write!(
         x,
-        "    <retentionPeriod>\n      <default>{r}</default>\n      <hard>{r}</hard>\n    </retentionPeriod>\n    <executionDuration>\n      <default>{a}</default>\n      <hard>{a}</hard>\n    </executionDuration>\n    <outputLimit>\n      <default unit=\"row\">{d}</default>\n      <hard unit=\"row\">{h}</hard>\n    </outputLimit>\n  </capability>\n",
+        "    <retentionPeriod>\n      <default>{r}</default>\n      <hard>{r}</hard>\n    </retentionPeriod>\n    <executionDuration>\n      <default>{a}</default>\n      <hard>{a}</hard>\n    </executionDuration>\n    <outputLimit>\n      <default unit=\"row\">{d}</default>\n      <hard unit=\"row\">{h}</hard>\n    </outputLimit>\n    <uploadLimit>\n      <hard unit=\"byte\">{u}</hard>\n    </uploadLimit>\n  </capability>\n",
         r = c.retention_s,
         a = c.async_timeout_s,
         d = c.default_maxrec,
-        h = c.hard_maxrec
+        h = c.hard_maxrec,
+        u = c.upload_max_bytes
     );
     x.push_str("</vosi:capabilities>\n");
     x
@@ -241,8 +253,13 @@ fn tableset(tables: &[PublishedTable], keys: &[ForeignKey]) -> String {
     let mut x = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vosi:tableset xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\" xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
     );
-    let mut schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
-    schemas.dedup();
+    // Each schema once, in the order its first table comes.
+    let mut schemas: Vec<&str> = Vec::new();
+    for t in tables {
+        if !schemas.contains(&t.schema.as_str()) {
+            schemas.push(&t.schema);
+        }
+    }
     for s in schemas {
         let _ = write!(x, "  <schema>\n    <name>{}</name>\n", xml_escape(s));
         for t in tables.iter().filter(|t| t.schema == s) {
@@ -277,7 +294,7 @@ fn table_element(t: &PublishedTable, keys: &[ForeignKey], tag: &str, namespaces:
         let name = if t.schema == "TAP_SCHEMA" && c.name == "size" {
             "\"size\"".to_string()
         } else {
-            c.name.clone()
+            super::tap_schema::adql_name(&c.name)
         };
         let _ = write!(
             x,

@@ -18,10 +18,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(catalog: &Path, config: Option<&str>) -> Server {
+        Self::start_with(catalog, config, &[])
+    }
+
+    /// A server with more arguments (`--table NAME=PATH`).
+    pub fn start_with(catalog: &Path, config: Option<&str>, more: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_skyql"));
         cmd.args(["serve", "--bind", "127.0.0.1:0", "--catalog"])
-            .arg(catalog);
+            .arg(catalog)
+            .args(more);
         if let Some(c) = config {
             let path = dir.path().join("service.toml");
             std::fs::write(&path, c).unwrap();
@@ -73,15 +79,20 @@ impl Server {
 
     /// (status, headers, body bytes) of a request, the body unchunked.
     pub fn request_bytes(&self, method: &str, path: &str, body: &str) -> (u16, String, Vec<u8>) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        // A service that does not answer fails the test instead of hanging it.
-        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-            .unwrap();
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             self.addr,
             body.len()
         );
+        self.exchange(&req)
+    }
+
+    /// Sends a whole request; (status, headers, body bytes) of its answer, unchunked.
+    fn exchange(&self, req: &str) -> (u16, String, Vec<u8>) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        // A service that does not answer fails the test instead of hanging it.
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
         s.write_all(req.as_bytes()).unwrap();
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
@@ -98,6 +109,36 @@ impl Server {
             rest.to_vec()
         };
         (status, head, body)
+    }
+
+    /// (status, headers, body) of a multipart/form-data POST: `fields` as text parts,
+    /// `files` as parts with a file name.
+    pub fn multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        let boundary = "skyqlTestBoundary7MA4YWxkTrZu0gW";
+        let mut body = String::new();
+        for (name, value) in fields {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        for (name, content) in files {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.dat\"\r\nContent-Type: application/octet-stream\r\n\r\n{content}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        let (status, head, bytes) = self.exchange(&req);
+        (status, head, String::from_utf8_lossy(&bytes).into_owned())
     }
 
     pub fn get(&self, path: &str) -> (u16, String, String) {

@@ -1,7 +1,8 @@
 """HATS round trip with LSDB: skyql exports a generated star catalogue and an external
 catalogue (half of the stars moved by 0.5 arcsec, half by 4 arcsec) as HATS collections;
 LSDB opens them, and its row counts, a cone search and a cross-match (nearest within 1
-arcsec) equal skyql's, on the catalogue and on the HATS directories read back by skyql.
+arcsec) equal skyql's, on the catalogue and on the HATS directories read back by skyql;
+LSDB's own HATS, published by skyql serve, gives LSDB's cone through TAP and SCS.
 
 usage: check_hats.py SKYQL WORKDIR
 """
@@ -94,6 +95,43 @@ def main():
     assert pairs_read == pairs_lsdb, (len(pairs_read), len(pairs_lsdb))
     print(f"HATS with LSDB: {n_lsdb} rows, cone of {len(cone_lsdb)} stars, {len(pairs_lsdb)} best pairs: equal;"
           f" LSDB's own HATS read by skyql: {n_read} rows, cone of {len(cone_read)}, same pairs")
+
+    # LSDB's own HATS published by skyql serve: TAP and the table's cone search give
+    # LSDB's cone.
+    cone_tap, cone_scs = served_cones(binary, catalog, lsdb_dir, ra0, dec0)
+    assert cone_tap == cone_ext == cone_scs, (len(cone_tap), len(cone_ext), len(cone_scs))
+    print(f"LSDB's HATS served by skyql serve: a cone of {len(cone_tap)} through TAP and /scs/ref.ext = LSDB's cone_search")
+
+
+def served_cones(binary, catalog, hats_dir, ra0, dec0):
+    """The ext_id of the 0.3-degree cone through TAP (ADQL) and SCS on the HATS catalogue
+    published as ref.ext."""
+    import re
+    import signal
+    import xml.etree.ElementTree as ET
+
+    import pyvo
+    import requests
+
+    proc = subprocess.Popen([binary, "serve", "--catalog", str(catalog), "--bind", "127.0.0.1:0",
+                             "--table", f"ref.ext={hats_dir}"], stdout=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"at (http://\S+)/tap", proc.stdout.readline()).group(1)
+        tap = pyvo.dal.TAPService(f"{url}/tap")
+        adql = (f"SELECT ext_id FROM ref.ext WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+                f"CIRCLE('ICRS', {ra0!r}, {dec0!r}, 0.3))")
+        tap_ids = {str(r["ext_id"]) for r in tap.search(adql, maxrec=1000000)}
+        votable = requests.get(f"{url}/scs/ref.ext", params={"RA": ra0, "DEC": dec0, "SR": 0.3, "VERB": 3},
+                               timeout=60).text
+        ns = {"v": "http://www.ivoa.net/xml/VOTable/v1.3"}
+        root = ET.fromstring(votable)
+        fields = [f.get("name") for f in root.iter("{http://www.ivoa.net/xml/VOTable/v1.3}FIELD")]
+        k = fields.index("ext_id")
+        scs_ids = {tr.findall("v:TD", ns)[k].text for tr in root.iter("{http://www.ivoa.net/xml/VOTable/v1.3}TR")}
+        return tap_ids, scs_ids
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""skyql serve as real clients see it: STILTS taplint (0 errors, 0 warnings) and pyvo
-(TAP sync and async, UWS, SCS), answers equal to the same queries through the CLI, a
-query cancelled at its time limit, a clean stop on SIGTERM.
+"""skyql serve as real clients see it: STILTS taplint (0 errors, 0 warnings; uploads,
+examples and the tables published beside the catalogue included) and pyvo (TAP sync and
+async, UWS, SCS, uploads), answers equal to the same queries through the CLI, a query
+cancelled at its time limit, a clean stop on SIGTERM.
 
 Usage: check_service.py SKYQL_BINARY CATALOG_DIR
 """
@@ -33,10 +34,12 @@ def problem(text):
     problems.append(text)
 
 
-def start(binary, catalog, config=None):
+def start(binary, catalog, config=None, tables=()):
     args = [binary, "serve", "--catalog", catalog, "--bind", "127.0.0.1:0"]
     if config:
         args += ["--config", config]
+    for t in tables:
+        args += ["--table", t]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     m = re.search(r"at (http://\S+)/tap", line)
@@ -74,10 +77,21 @@ def check_taplint(url):
             if l.startswith(("E-", "W-")):
                 print("  " + l)
         problem("taplint reports errors or warnings")
-    # Failures may only be the optional features this service does not offer.
+    # Failures may only be the optional feature this service does not offer (ObsLocTAP).
     for l in out.splitlines():
-        if l.startswith("F-") and not re.match(r"F-(LOC|UPL|EXA)-", l):
+        if l.startswith("F-") and not re.match(r"F-LOC-", l):
             problem(f"taplint failure: {l}")
+    # Uploads and examples were tested, not skipped.
+    if not re.search(r"^I-UPL-QSUB", out, re.M):
+        problem("taplint did not run its upload tests")
+    m = re.search(r"^S-EXA-XVAL-1 .*Execution success/attempt: (\d+)/(\d+)", out, re.M)
+    if not m or m.group(1) != m.group(2) or int(m.group(1)) < 6:
+        problem(f"taplint's examples stage: {m.group(0) if m else 'not run'}")
+    # The tables published beside the catalogue were checked with the others: five
+    # schemas (TAP_SCHEMA, eros2, ivoa, ref, cds).
+    m = re.search(r"^S-TMS-SUMM-1 Schemas: (\d+), Tables: (\d+)", out, re.M)
+    if not m or int(m.group(1)) != 5:
+        problem(f"taplint's TAP_SCHEMA summary: {m.group(0) if m else 'missing'} (5 schemas expected)")
     # ObsCore was tested, not skipped: its 30 mandatory columns were found and checked.
     if not re.search(r"^S-OBS-COLS-1 ivoa\.ObsCore columns: 30/30 required", out, re.M):
         problem("taplint did not test ivoa.obscore's 30 mandatory columns")
@@ -86,7 +100,8 @@ def check_taplint(url):
 def check_pyvo(binary, catalog, url):
     tap = pyvo.dal.TAPService(f"{url}/tap")
     names = [t.name for t in tap.tables]
-    if "eros2.stars" not in names or "TAP_SCHEMA.columns" not in names:
+    published = {"eros2.stars", "TAP_SCHEMA.columns", "ref.pn", "cds.pancino", "ref.demo_stars"}
+    if not published <= set(names):
         problem(f"pyvo tables: {names}")
     if tap.maxrec != 100000 or tap.hardlimit != 10000000:
         problem(f"pyvo maxrec {tap.maxrec} hardlimit {tap.hardlimit}")
@@ -285,15 +300,66 @@ def check_datalink(binary, catalog, url):
     print(f"datalink: {checked} stars followed from a TAP result with pyvo: checked")
 
 
+def check_upload(binary, catalog, url):
+    """pyvo's uploads: a list joined with the stars through TAP equals the CLI's xmatch."""
+    from astropy.table import Table
+    stars = cli_csv(binary, catalog, "SELECT star_id, ra, dec FROM stars ORDER BY star_id LIMIT 300")
+    names, ras, decs = [], [], []
+    for i, r in enumerate(stars):
+        # A third moved beyond the radius.
+        moved = 5.0 if i % 3 == 2 else 0.3
+        names.append(f"p{i}")
+        ras.append(float(r["ra"]))
+        decs.append(float(r["dec"]) + moved / 3600)
+    mine = Table({"name": names, "ra": ras, "dec": decs})
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    adql = ("SELECT u.name, s.star_id FROM TAP_UPLOAD.mine AS u JOIN eros2.stars AS s "
+            "ON 1 = CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', u.ra, u.dec, 1.0/3600))")
+    got = {(str(r["name"]), str(r["star_id"])) for r in tap.search(adql, uploads={"mine": mine})}
+    job = tap.submit_job(adql, uploads={"mine": mine})
+    job.run().wait(timeout=60)
+    by_job = {(str(r["name"]), str(r["star_id"])) for r in job.fetch_result()}
+    job.delete()
+    with tempfile.NamedTemporaryFile("w", suffix=".csv") as f:
+        f.write("name,ra,dec\n")
+        for n, ra, dec in zip(names, ras, decs):
+            f.write(f"{n},{ra!r},{dec!r}\n")
+        f.flush()
+        out = subprocess.run([binary, "query", "--catalog", catalog, "--format", "csv", "--table", f"mine={f.name}",
+                              "SELECT name, star_id FROM xmatch(mine, stars, 1)"],
+                             capture_output=True, text=True, check=True).stdout
+    expected = {(r["name"], r["star_id"]) for r in csv.DictReader(io.StringIO(out))}
+    if len(expected) != 200 or got != expected or by_job != expected:
+        problem(f"upload: TAP sync {len(got)} pairs, async {len(by_job)}, CLI xmatch {len(expected)}")
+    else:
+        print(f"upload: {len(mine)} positions joined with the stars through pyvo (sync and async) = CLI xmatch ({len(got)} pairs)")
+
+
+def published_tables(binary, catalog, work):
+    """--table arguments publishing a VOTable, a CDS table and a HATS export of the stars."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    data = os.path.join(here, "..", "data")
+    hats = os.path.join(work, "demo_stars_hats")
+    subprocess.run([binary, "hats", "export", "stars", "--catalog", catalog, "--out", hats],
+                   capture_output=True, check=True)
+    return [
+        f"ref.pn={os.path.join(data, 'votable', 'vizier_b2_votable.xml')}",
+        f"cds.pancino={os.path.join(data, 'catalogues', 'vizier_J_A+A_511_A56', 'table1.dat')}",
+        f"ref.demo_stars={hats}",
+    ]
+
+
 def main():
     binary, catalog = sys.argv[1:3]
-    proc, url = start(binary, catalog)
-    try:
-        check_taplint(url)
-        check_pyvo(binary, catalog, url)
-        check_datalink(binary, catalog, url)
-    finally:
-        stop(proc)
+    with tempfile.TemporaryDirectory() as work:
+        proc, url = start(binary, catalog, tables=published_tables(binary, catalog, work))
+        try:
+            check_taplint(url)
+            check_pyvo(binary, catalog, url)
+            check_upload(binary, catalog, url)
+            check_datalink(binary, catalog, url)
+        finally:
+            stop(proc)
     check_time_limit(binary, catalog)
     if problems:
         print(f"{len(problems)} problem(s)")

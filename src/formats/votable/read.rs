@@ -476,7 +476,13 @@ enum Encoding {
 pub fn read_votable(path: &Path) -> Result<VotableTable> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = Reader::from_reader(std::io::BufReader::new(file));
+    read_votable_from(std::io::BufReader::new(file), path)
+}
+
+/// Reads the first table of a VOTable from `input` (an upload), `path` naming it in
+/// messages.
+pub fn read_votable_from(input: impl std::io::BufRead, path: &Path) -> Result<VotableTable> {
+    let mut reader = Reader::from_reader(input);
     reader.config_mut().trim_text(false);
     let mut buf = Vec::new();
     let mut parser = Parser::new(path);
@@ -525,6 +531,8 @@ struct Parser<'a> {
     rejected: Vec<String>,
     in_field: Option<FieldSpec>,
     description: Option<String>,
+    /// The TABLE's DESCRIPTION, kept as the schema's `description` metadata.
+    table_description: Option<String>,
     table_depth: usize,
     done: bool,
     encoding: Option<Encoding>,
@@ -545,6 +553,7 @@ impl<'a> Parser<'a> {
             rejected: Vec::new(),
             in_field: None,
             description: None,
+            table_description: None,
             table_depth: 0,
             done: false,
             encoding: None,
@@ -595,6 +604,10 @@ impl<'a> Parser<'a> {
             b"DESCRIPTION" if self.in_field.is_some() && !empty => {
                 self.description = Some(String::new());
             }
+            // The table's own description (before its data).
+            b"DESCRIPTION" if self.table_depth > 0 && self.encoding.is_none() && !empty => {
+                self.description = Some(String::new());
+            }
             n @ (b"TABLEDATA" | b"BINARY" | b"BINARY2" | b"FITS") if self.table_depth > 0 => {
                 self.on_data(n, empty)?;
             }
@@ -643,12 +656,14 @@ impl<'a> Parser<'a> {
                     self.specs.push(f);
                 }
             }
-            b"DESCRIPTION" => {
-                if let (Some(d), Some(f)) = (self.description.take(), self.in_field.as_mut()) {
+            b"DESCRIPTION" => match (self.description.take(), self.in_field.as_mut()) {
+                (Some(d), Some(f)) => {
                     f.metadata
                         .insert("description".to_string(), d.trim().to_string());
                 }
-            }
+                (Some(d), None) => self.table_description = Some(d.trim().to_string()),
+                _ => {}
+            },
             b"TD" => {
                 if let Some(c) = self.cell.take() {
                     self.row_cells.push(c);
@@ -792,7 +807,13 @@ impl<'a> Parser<'a> {
             }
             fields.push(field);
         }
-        let schema = Arc::new(Schema::new(fields));
+        let metadata = self
+            .table_description
+            .iter()
+            .filter(|d| !d.is_empty())
+            .map(|d| ("description".to_string(), d.clone()))
+            .collect();
+        let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
         let arrays = self
             .columns
             .into_iter()
