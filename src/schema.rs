@@ -40,6 +40,8 @@ pub fn range_columns(table: &str) -> &'static [&'static str] {
     match table {
         "measurements" => &["star_id", "mjd"],
         "stars" => &["healpix", "star_id"],
+        // A table ingested from a file, when it has positions (written in HEALPix order).
+        t if !TABLES.contains(&t) => &["_healpix_29"],
         _ => &[],
     }
 }

@@ -177,3 +177,78 @@ fn ingest_takes_fits_table_files_as_tables_of_their_name() {
         .ok();
     assert!(verify.contains("the catalogue is intact"), "{verify}");
 }
+
+#[test]
+fn an_ingested_table_with_positions_is_in_healpix_order_and_its_cones_read_one_row_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    // A grid of 300,000 positions, written row by row in id order (not sky order).
+    let sql = "SELECT value AS id, 80 + (value % 1000) * 0.002 AS ra, \
+               -70 + (value / 1000) * 0.0067 AS dec, value * 0.5 AS flux \
+               FROM generate_series(1, 300000)";
+    Skyql::new(["query", sql, "--output"])
+        .args([input.join("refcat.fits")])
+        .ok();
+    let cat = dir.path().join("cat");
+    Skyql::new(["ingest", "--catalog"])
+        .args([&cat, &input])
+        .ok();
+    // The file: `_healpix_29` first, never decreasing; its range in the manifest.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cat.join("manifest.json")).unwrap()).unwrap();
+    let version = format!("v{:06}", manifest["version"].as_u64().unwrap());
+    let entry = &manifest["tables"]["refcat"];
+    let range = &entry["data_files"][0]["column_ranges"]["_healpix_29"];
+    assert!(
+        range["min"].as_i64().unwrap() < range["max"].as_i64().unwrap(),
+        "{entry}"
+    );
+    let file = std::fs::File::open(cat.join(version).join("refcat.parquet")).unwrap();
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+    let mut previous = i64::MIN;
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.unwrap();
+        assert_eq!(batch.schema().field(0).name(), "_healpix_29");
+        let index = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .unwrap();
+        for v in index.values() {
+            assert!(*v >= previous, "not in HEALPix order");
+            previous = *v;
+        }
+        rows += batch.num_rows();
+    }
+    assert_eq!(rows, 300_000);
+    // A 1-arcminute cone: the rows of a test of every row, from one row group of five.
+    let q = |sql: &str| {
+        Skyql::new(["query", "--format", "csv", "--catalog"])
+            .args([cat.as_os_str()])
+            .args([sql])
+            .ok()
+    };
+    let cone = q("SELECT id FROM refcat WHERE cone_contains(ra, dec, 81, -69, 0.0167) ORDER BY id");
+    let every_row =
+        q("SELECT id FROM refcat WHERE ang_sep(ra, dec, 81, -69) <= 0.0167 ORDER BY id");
+    assert_eq!(cone, every_row);
+    assert!(csv_rows(&cone).len() > 100, "{cone}");
+    let plan = q(
+        "EXPLAIN ANALYZE SELECT count(*) FROM refcat WHERE cone_contains(ra, dec, 81, -69, 0.0167)",
+    );
+    assert!(
+        plan.contains("row_groups_pruned_statistics=5 total → 1 matched"),
+        "{plan}"
+    );
+    // Its cone search in the service.
+    let server = common::server::Server::start(&cat, None);
+    let (status, _, votable) = server.get("/scs/refcat?RA=81&DEC=-69&SR=0.0167&VERB=1");
+    assert_eq!(status, 200, "{votable}");
+    assert_eq!(votable.matches("<TR>").count(), csv_rows(&cone).len());
+}

@@ -295,8 +295,9 @@ fn table_entries(
             // a new one is read once for its checksum and once for its footer.
             let file = match carried.get(&(meta.dev(), meta.ino())) {
                 Some(f)
+                    // (A table ingested from a file has no range without positions.)
                     if f.unchanged_on_disk(&meta)
-                        && f.has_ranges(range_columns)
+                        && (f.has_ranges(range_columns) || !schema::TABLES.contains(&table))
                         && f.block_checksums().is_some() =>
                 {
                     DataFile {

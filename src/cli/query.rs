@@ -118,7 +118,8 @@ pub(crate) async fn publish_as_the_service(
     ctx: &datafusion::prelude::SessionContext,
 ) -> Result<()> {
     use crate::service::tap_schema;
-    tap_schema::register(ctx, engine, &tap_schema::schema_name(engine), &[]).await
+    tap_schema::register(ctx, engine, &tap_schema::schema_name(engine), &[]).await?;
+    Ok(())
 }
 
 /// The statements before the last, each result on standard output; DDL (CREATE VIEW,

@@ -347,7 +347,7 @@ impl<'a> IngestRun<'a> {
             return Err((Reject::rejected(&f.path, "file", reason), rows));
         }
         let dest = self.staging.join(format!("{name}.parquet"));
-        let rows = fits_tables::write_table(&f.path, &dest)?;
+        let rows = fits_tables::write_table(&f.path, &dest, &self.staging)?;
         written.insert(name, path_text::path_text(&f.path));
         Ok(rows)
     }

@@ -113,7 +113,19 @@ impl Snapshot {
             .map(|o| o.published.clone())
             .chain(sources.iter().map(|s| s.published.clone()))
             .collect();
-        tap_schema::register(&ctx, &engine, &schema, &extra).await?;
+        let catalogue = tap_schema::register(&ctx, &engine, &schema, &extra).await?;
+        // Cone searches: the tables published beside the catalogue, and the catalogue's
+        // own tables ingested from files (`stars` has its own).
+        let cones: Vec<(String, ConeColumns)> = catalogue
+            .iter()
+            .filter(|t| !crate::schema::TABLES.contains(&t.name.as_str()))
+            .filter_map(|t| Some((t.qualified(), ConeColumns::find(&t.columns)?)))
+            .chain(
+                sources
+                    .into_iter()
+                    .filter_map(|s| Some((s.published.qualified(), s.cone?))),
+            )
+            .collect();
         let cluster = match &source.cluster {
             None => None,
             Some(url) => {
@@ -155,10 +167,7 @@ impl Snapshot {
             cluster,
             version,
             obscore_margin: obscore.map(|o| o.margin_deg),
-            cones: sources
-                .into_iter()
-                .filter_map(|s| Some((s.published.qualified(), s.cone?)))
-                .collect(),
+            cones,
             did_prefix,
             public_images_dir: source.config.public_images_dir.clone(),
             stamp: before.context("the catalogue has no manifest")?,

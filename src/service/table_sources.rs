@@ -21,6 +21,7 @@ use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::metadata::FieldMetadata;
 use datafusion::prelude::{SessionContext, col};
 use serde::Deserialize;
+use skyql_udfs::table_functions::positions::position_columns;
 
 use super::tap_schema::PublishedTable;
 use crate::formats::columns::{ExportColumn, ExportLayout};
@@ -146,39 +147,34 @@ pub struct ConeColumns {
 }
 
 impl ConeColumns {
-    /// The main position of a table: the columns with UCD `pos.eq.ra;meta.main` and
-    /// `pos.eq.dec;meta.main`, else the first `pos.eq.ra` and `pos.eq.dec`, else columns
-    /// named `ra`/`dec` (`raj2000`/`dej2000`, `ra_icrs`/`de_icrs`, `ra_deg`/`dec_deg`);
-    /// the identifier is the `meta.id;meta.main` column, else the first `meta.id` one.
+    /// The main position of a table as `xmatch` and `skyql hats export` find it
+    /// (`position_columns`: the numeric columns in degrees with UCD `pos.eq.ra`/`pos.eq.dec`,
+    /// `meta.main` first, else named `ra`/`dec`, `RAJ2000`/`DEJ2000`, ...); the identifier
+    /// is the `meta.id;meta.main` column, else the first `meta.id` one.
     pub fn find(columns: &[ExportColumn]) -> Option<ConeColumns> {
-        let with_ucd = |ucd: &str, exact: bool| {
+        let schema = Schema::new(
+            columns
+                .iter()
+                .map(ExportColumn::arrow_field)
+                .collect::<Vec<_>>(),
+        );
+        let (ra, dec) = position_columns(&schema, "").ok()?;
+        let with_ucd = |exact: bool| {
             columns
                 .iter()
                 .find(|c| {
                     c.ucd.as_deref().is_some_and(|u| {
                         let u = u.to_ascii_lowercase();
                         if exact {
-                            u == ucd
+                            u == "meta.id;meta.main"
                         } else {
-                            u.split(';').next() == Some(ucd)
+                            u.split(';').next() == Some("meta.id")
                         }
                     })
                 })
                 .map(|c| c.name.clone())
         };
-        let named = |names: &[&str]| {
-            columns
-                .iter()
-                .find(|c| names.contains(&c.name.to_ascii_lowercase().as_str()))
-                .map(|c| c.name.clone())
-        };
-        let ra = with_ucd("pos.eq.ra;meta.main", true)
-            .or_else(|| with_ucd("pos.eq.ra", false))
-            .or_else(|| named(&["ra", "raj2000", "ra_icrs", "ra_deg"]))?;
-        let dec = with_ucd("pos.eq.dec;meta.main", true)
-            .or_else(|| with_ucd("pos.eq.dec", false))
-            .or_else(|| named(&["dec", "dej2000", "decj2000", "de_icrs", "dec_deg"]))?;
-        let id = with_ucd("meta.id;meta.main", true).or_else(|| with_ucd("meta.id", false));
+        let id = with_ucd(true).or_else(|| with_ucd(false));
         Some(ConeColumns { id, ra, dec })
     }
 }
@@ -378,6 +374,10 @@ mod tests {
         let by_name = [column("RAJ2000", None), column("DEJ2000", None)];
         let got = ConeColumns::find(&by_name).unwrap();
         assert_eq!((got.id, got.ra.as_str()), (None, "RAJ2000"));
+        // Hours are no position in degrees.
+        let mut hours = column("rah", Some("pos.eq.ra;meta.main"));
+        hours.unit = Some("h".into());
+        assert!(ConeColumns::find(&[hours, column("de", Some("pos.eq.dec;meta.main"))]).is_none());
         assert!(ConeColumns::find(&[column("x", None)]).is_none());
     }
 }

@@ -89,13 +89,14 @@ pub fn description(table: &str) -> &'static str {
 }
 
 /// Registers the published schema (views of the catalogue's tables) and TAP_SCHEMA, which
-/// also describes the `extra` tables registered before (`ivoa.obscore`).
+/// also describes the `extra` tables registered before (`ivoa.obscore`, the tables
+/// published beside the catalogue). Returns the catalogue's published tables.
 pub async fn register(
     ctx: &SessionContext,
     engine: &Engine,
     schema: &str,
     extra: &[PublishedTable],
-) -> Result<()> {
+) -> Result<Vec<PublishedTable>> {
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| anyhow::anyhow!("no default catalog"))?;
@@ -129,12 +130,13 @@ pub async fn register(
             });
         }
     }
+    let catalogue = published.clone();
     published.extend(extra.iter().cloned());
     for (name, batch) in tap_schema_batches(schema, &published)? {
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
         ctx.register_table(format!("tap_schema.{name}").as_str(), Arc::new(table))?;
     }
-    Ok(())
+    Ok(catalogue)
 }
 
 /// The tables a client sees: the catalogue's and the data models' (read from `ctx`), the
