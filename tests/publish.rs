@@ -471,3 +471,71 @@ fn every_dali_example_runs_and_returns_rows() {
         assert!(body.lines().count() > 1, "no row: {adql}");
     }
 }
+
+#[test]
+fn table_files_ingested_with_table_are_catalogue_tables_the_positioned_ones_in_healpix_order() {
+    let (tmp, cat) = served_catalog();
+    let votable = data("votable/vizier_b2_votable.xml");
+    let cds = data("catalogues/vizier_J_A+A_511_A56/table1.dat");
+    let out = Skyql::new(["ingest", "--catalog"])
+        .args([cat.as_os_str()])
+        .args([
+            format!("--table=pn={}", votable.display()),
+            format!("--table=pancino={}", cds.display()),
+        ])
+        .ok();
+    assert!(out.contains("pn") && out.contains("pancino"), "{out}");
+    let q = |sql: &str| {
+        csv_rows(
+            &Skyql::new(["query", "--format", "csv", "--catalog"])
+                .args([cat.as_os_str()])
+                .args([sql])
+                .ok(),
+        )
+    };
+    // Every row written; the VOTable (positions in degrees) with its HEALPix index, the
+    // CDS table (right ascension in hours) as it is.
+    let direct = Skyql::new(["query", "--format", "csv", "--table"])
+        .args([format!("v={}", votable.display())])
+        .args(["SELECT count(*) AS n FROM v"])
+        .ok();
+    assert_eq!(
+        q("SELECT count(*) AS n FROM pn")[0]["n"],
+        csv_rows(&direct)[0]["n"]
+    );
+    assert_eq!(q("SELECT count(*) AS n FROM pancino")[0]["n"], "15");
+    let first = &q("SELECT * FROM pn LIMIT 1")[0];
+    assert!(first.contains_key("_healpix_29"), "{first:?}");
+    assert!(!q("SELECT * FROM pancino LIMIT 1")[0].contains_key("_healpix_29"));
+    // A cone on it equals a test of every row; its cone search in the service.
+    let centre =
+        &q("SELECT \"RAJ2000\" AS ra, \"DEJ2000\" AS dec FROM pn ORDER BY \"PNG\" LIMIT 1")[0];
+    let (ra, dec) = (&centre["ra"], &centre["dec"]);
+    let cone = q(&format!(
+        "SELECT \"PNG\" FROM pn WHERE cone_contains(\"RAJ2000\", \"DEJ2000\", {ra}, {dec}, 2) ORDER BY \"PNG\""
+    ));
+    let every = q(&format!(
+        "SELECT \"PNG\" FROM pn WHERE ang_sep(\"RAJ2000\", \"DEJ2000\", {ra}, {dec}) <= 2 ORDER BY \"PNG\""
+    ));
+    assert_eq!(cone, every);
+    assert!(!cone.is_empty());
+    let inputs = q("SELECT format, rows_written FROM inputs WHERE format = 'table'");
+    assert_eq!(inputs.len(), 2, "{inputs:?}");
+    // A name of the catalogue's own, or a missing file, is refused before anything is done.
+    let err = Skyql::new(["ingest", "--catalog"])
+        .args([cat.as_os_str()])
+        .args([format!("--table=stars={}", votable.display())])
+        .fails();
+    assert!(err.contains("a table of the catalogue's own"), "{err}");
+    let err = Skyql::new(["ingest", "--catalog"])
+        .args([cat.as_os_str()])
+        .args([format!(
+            "--table=x={}",
+            tmp.path().join("missing.vot").display()
+        )])
+        .fails();
+    assert!(
+        err.contains("missing.vot") && err.contains("nothing was ingested"),
+        "{err}"
+    );
+}

@@ -19,6 +19,7 @@ mod export;
 mod images;
 mod ingest;
 mod pix2sky;
+mod publish;
 mod service;
 mod survey;
 mod xmatch;
@@ -50,6 +51,8 @@ pub enum Workload {
     Service,
     /// Queries with and without the block-checksum checks on reads.
     Checksums,
+    /// Tables published beside the catalogue: uploads, HATS and ingested tables' cones.
+    Publish,
 }
 
 /// Options of `skyql bench`.
@@ -110,6 +113,10 @@ pub fn run_bench(opts: &BenchOptions) -> Result<()> {
             None => {
                 bail!("bench checksums needs --catalog (a catalogue, e.g. from `skyql generate`)")
             }
+        },
+        Workload::Publish => match &opts.catalog {
+            Some(c) => publish::bench_publish(opts, c),
+            None => bail!("bench publish needs --catalog (e.g. from skyql generate --catalog)"),
         },
         Workload::Survey => match &opts.catalog {
             Some(c) => survey::bench_survey(opts, c),

@@ -219,7 +219,7 @@ type Centre = (f64, f64, String);
 /// A sample of about 5,000 stars from the catalogue, to centre cones on and to open (every
 /// star whose HEALPix index is a multiple of the stars' count over 5,000).
 /// The CSV answer of `skyql query --catalog CATALOG SQL`.
-fn query_csv(catalog: &Path, sql: &str) -> Result<String> {
+pub(super) fn query_csv(catalog: &Path, sql: &str) -> Result<String> {
     let args: Vec<std::ffi::OsString> = vec![
         "query".into(),
         "--catalog".into(),
@@ -231,7 +231,7 @@ fn query_csv(catalog: &Path, sql: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&run_skyql(&args)?).to_string())
 }
 
-fn sample_centres(catalog: &Path) -> Result<Vec<Centre>> {
+pub(super) fn sample_centres(catalog: &Path) -> Result<Vec<Centre>> {
     let query = |sql: &str| query_csv(catalog, sql);
     let count = query("SELECT COUNT(*) AS n FROM stars WHERE ra IS NOT NULL")?;
     let n: u64 = count
@@ -324,11 +324,17 @@ impl Drop for Server {
 }
 
 pub(super) fn start_skyql(catalog: &Path) -> Result<Server> {
+    start_skyql_with(catalog, &[])
+}
+
+/// [`start_skyql`] with more arguments (`--table NAME=PATH`).
+pub(super) fn start_skyql_with(catalog: &Path, more: &[String]) -> Result<Server> {
     use std::io::BufRead;
     let binary = std::env::current_exe().context("cannot find the skyql binary")?;
     let mut child = Command::new(binary)
         .args(["serve", "--bind", "127.0.0.1:0", "--catalog"])
         .arg(catalog)
+        .args(more)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

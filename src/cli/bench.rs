@@ -32,6 +32,10 @@ enum WorkloadArg {
     /// Full scans of a catalogue (--catalog) with and without the block-checksum checks
     /// every read makes.
     Checksums,
+    /// Publishing beside a catalogue (--catalog): an upload of 10^4 positions
+    /// cross-matched with its stars through TAP, and 1-arcminute cones on its stars, on
+    /// them as a HATS collection and on an ingested reference table of --rows rows.
+    Publish,
 }
 
 /// Arguments of `skyql bench`.
@@ -44,8 +48,9 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 1_000_000)]
     points: usize,
     /// Rows of the exported result (export, default 300000), number of cutouts
-    /// (cutout, default 1000), epochs per light curve (ingest, default 400) or sources per
-    /// catalogue (xmatch, default 1000000).
+    /// (cutout, default 1000), epochs per light curve (ingest, default 400), sources per
+    /// catalogue (xmatch, default 1000000) or rows of the reference table (publish,
+    /// default: as many as the stars).
     #[arg(long)]
     rows: Option<usize>,
     /// Timed repetitions after one warm-up.
@@ -96,6 +101,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         WorkloadArg::Cluster => Workload::Cluster,
         WorkloadArg::Service => Workload::Service,
         WorkloadArg::Checksums => Workload::Checksums,
+        WorkloadArg::Publish => Workload::Publish,
     };
     run_bench(&BenchOptions {
         workload,

@@ -50,6 +50,7 @@ fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
         jobs: None,
         conventions,
         progress: Some(super::ingest::progress_bar()),
+        tables: Vec::new(),
     })?;
     let t_ingest = t.elapsed().as_secs_f64();
     super::ingest::print_report(&report);

@@ -15,7 +15,7 @@ use crate::ingest::{IngestOptions, IngestReport, InputFormat, Progress, describe
 #[derive(Debug, Args)]
 pub(crate) struct IngestArgs {
     /// Files or directories (searched recursively).
-    #[arg(required_unless_present = "detect")]
+    #[arg(required_unless_present_any = ["detect", "tables"])]
     inputs: Vec<PathBuf>,
     /// Catalogue directory (created if absent).
     #[arg(long, env = "SKYQL_CATALOG")]
@@ -38,6 +38,11 @@ pub(crate) struct IngestArgs {
     /// Survey conventions table (default: the compiled-in EROS-2 one).
     #[arg(long)]
     conventions: Option<PathBuf>,
+    /// Ingest a table file as the catalogue table NAME (repeatable): a VOTable, CSV/TSV,
+    /// text or CDS catalogue, Parquet or FITS table, as `skyql query --table` reads it;
+    /// written in HEALPix order (with `_healpix_29`) when it has positions.
+    #[arg(long = "table", value_name = "NAME=PATH")]
+    tables: Vec<String>,
 }
 
 fn input_format(args: &IngestArgs) -> Result<Option<InputFormat>> {
@@ -60,6 +65,16 @@ pub(crate) fn run(args: IngestArgs) -> Result<()> {
     if let Some(file) = &args.detect {
         return detect(file, format, &conventions);
     }
+    let tables = args
+        .tables
+        .iter()
+        .map(|t| {
+            let (name, path) = t
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--table expects NAME=PATH, got '{t}'"))?;
+            Ok((name.to_string(), PathBuf::from(path)))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let Some(catalog) = args.catalog else {
         bail!("give --catalog DIR (or set SKYQL_CATALOG): the catalogue to ingest into");
     };
@@ -79,6 +94,7 @@ pub(crate) fn run(args: IngestArgs) -> Result<()> {
         jobs: args.jobs,
         conventions,
         progress: Some(progress_bar()),
+        tables,
     })?;
     print_report(&report);
     Ok(())

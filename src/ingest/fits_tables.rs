@@ -9,7 +9,6 @@ use skyql_udfs::cfitsio_table::HduKind;
 use super::rejects::Reject;
 use crate::catalog::parquet_io::{write_parquet_stream, writer_properties};
 use crate::formats::fits::table_read::{open_table, read_batches};
-use crate::hats::options::HEALPIX29;
 use skyql_udfs::table_functions::positions::position_columns;
 
 /// Whether the FITS file holds a table HDU and no image with data: then it is ingested as
@@ -62,6 +61,27 @@ pub fn table_name(path: &Path) -> Result<String, String> {
     Ok(out)
 }
 
+/// Why `name` (of `skyql ingest --table NAME=PATH`) cannot be a table of the catalogue,
+/// if it cannot: it must be lower-case letters, digits and `_`, start with a letter, and
+/// not be a table of the catalogue's own.
+pub fn check_table_name(name: &str) -> Result<(), String> {
+    let plain = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !plain {
+        return Err(format!(
+            "--table {name}: a table name is lower-case letters, digits and _, starting with a letter"
+        ));
+    }
+    if crate::schema::TABLES.contains(&name) {
+        return Err(format!(
+            "--table {name}: {name} is a table of the catalogue's own: give another name"
+        ));
+    }
+    Ok(())
+}
+
 /// Key of the Parquet schema metadata that names the file a table was ingested from.
 pub const SOURCE_KEY: &str = "skyql.source";
 
@@ -82,7 +102,7 @@ pub fn replaces_another(prev_dir: Option<&Path>, name: &str, path: &Path) -> Opt
 /// Reads the first table HDU of `path` in batches into `dest` (a Parquet file written
 /// atomically, its source named in the schema metadata). A table with positions
 /// ([`position_columns`]) is written in HEALPix order with its order-29 index first
-/// ([`write_in_healpix_order`]). Returns the rows written, or the rejection with the rows
+/// ([`super::table_files`]). Returns the rows written, or the rejection with the rows
 /// of the HDU (0 when it could not be opened). `scratch` is a directory of the new
 /// version the sort may spill to (removed after).
 pub fn write_table(path: &Path, dest: &Path, scratch: &Path) -> Result<u64, (Reject, u64)> {
@@ -95,8 +115,8 @@ pub fn write_table(path: &Path, dest: &Path, scratch: &Path) -> Result<u64, (Rej
     };
     let mut metadata = table.schema.metadata().clone();
     metadata.insert(SOURCE_KEY.into(), super::path_text::path_text(path));
-    if let Ok(position) = position_columns(&table.schema, "") {
-        return write_in_healpix_order(path, dest, scratch, position, metadata)
+    if position_columns(&table.schema, "").is_ok() {
+        return super::table_files::write_through_datafusion(path, dest, scratch, metadata)
             .map_err(|e| reject(e, "; no row written"));
     }
     let schema = std::sync::Arc::new(table.schema.as_ref().clone().with_metadata(metadata));
@@ -105,87 +125,4 @@ pub fn write_table(path: &Path, dest: &Path, scratch: &Path) -> Result<u64, (Rej
         .map(|b| Ok(b?.with_schema(schema.clone())?));
     write_parquet_stream(dest, schema.clone(), batches, writer_properties())
         .map_err(|e| reject(e, "; no row written"))
-}
-
-/// Memory the HEALPix sort of a table may hold before it spills to the version's scratch
-/// directory.
-const SORT_MEMORY: usize = 512 << 20;
-
-/// Writes the table of `path` to `dest` sorted by `_healpix_29`, the order-29 NESTED
-/// HEALPix index of its position (HATS's column, first in the file; null for a row
-/// without a position, those rows last). Cones, `CONTAINS` and cross-matches on the table
-/// then read only the row groups and pages of their cells, as on `stars` and HATS
-/// catalogues (the cone rule adds `_healpix_29` ranges; the manifest keeps each file's
-/// range). The sort runs in DataFusion within [`SORT_MEMORY`], spilling to `scratch`.
-fn write_in_healpix_order(
-    path: &Path,
-    dest: &Path,
-    scratch: &Path,
-    (ra, dec): (String, String),
-    metadata: std::collections::HashMap<String, String>,
-) -> anyhow::Result<u64> {
-    use crate::engine::{Engine, EngineOptions};
-    use futures::StreamExt;
-    let quoted = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
-    let spill = scratch.join(".healpix-sort");
-    let outcome = std::thread::scope(|threads| {
-        threads
-            .spawn(|| -> anyhow::Result<u64> {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()?;
-                let engine = Engine::new(
-                    None,
-                    EngineOptions {
-                        memory_limit: Some(SORT_MEMORY),
-                        spill_dir: Some(spill.clone()),
-                        ..EngineOptions::default()
-                    },
-                )?;
-                let ctx = runtime.block_on(engine.session(&[]))?;
-                crate::engine::fits_table::register_fits_table(&ctx, "source", path, None)?;
-                let index = format!("healpix({}, {}, 29)", quoted(&ra), quoted(&dec));
-                let sql = format!(
-                    "SELECT {index} AS {HEALPIX29}, * FROM source ORDER BY {HEALPIX29} NULLS LAST"
-                );
-                let mut stream = runtime.block_on(async {
-                    ctx.sql(&sql).await?.execute_stream().await
-                })?;
-                let fields: Vec<_> = stream
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| {
-                        let f = f.as_ref().clone();
-                        if f.name() == HEALPIX29 {
-                            f.with_metadata(
-                                [(
-                                    "description".to_string(),
-                                    format!("HEALPix NESTED index at order 29 of ({ra}, {dec}), the order of the rows"),
-                                )]
-                                .into_iter()
-                                .collect(),
-                            )
-                        } else {
-                            f
-                        }
-                    })
-                    .collect();
-                let schema = std::sync::Arc::new(
-                    datafusion::arrow::datatypes::Schema::new_with_metadata(fields, metadata),
-                );
-                let batches = std::iter::from_fn(|| runtime.block_on(stream.next())).map(|b| {
-                    Ok(datafusion::arrow::array::RecordBatch::try_new(
-                        schema.clone(),
-                        b?.columns().to_vec(),
-                    )?)
-                });
-                write_parquet_stream(dest, schema.clone(), batches, writer_properties())
-            })
-            .join()
-            .map_err(|_| anyhow::anyhow!("the HEALPix sort stopped"))?
-    });
-    let _ = std::fs::remove_dir_all(&spill);
-    outcome
 }

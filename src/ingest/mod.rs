@@ -21,6 +21,7 @@ pub mod report;
 mod run;
 pub mod same_id;
 pub mod stars;
+pub mod table_files;
 pub mod tables;
 
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub struct IngestOptions {
     pub conventions: Conventions,
     /// Told of the files as they are read (the CLI draws a progress bar).
     pub progress: Option<Arc<dyn Progress>>,
+    /// Table files to ingest as the catalogue tables of the given names (`--table
+    /// NAME=PATH`: any kind `skyql query --table` reads).
+    pub tables: Vec<(String, PathBuf)>,
 }
 
 /// What an ingest tells of its progress: the number of input files, then each file read.

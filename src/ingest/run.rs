@@ -20,7 +20,10 @@ use super::rejects::{self, Reject, write_rejects};
 use super::report::IngestReport;
 use super::stars::{self, StarRecord, stars_batch};
 use super::tables::{InputRow, fields_batch, inputs_batch, inputs_from_batches, quarters_batch};
-use super::{CHUNK_BYTES, IngestOptions, described, fits_tables, measurements, path_text, same_id};
+use super::{
+    CHUNK_BYTES, IngestOptions, described, fits_tables, measurements, path_text, same_id,
+    table_files,
+};
 use crate::catalog::manifest::IngestRun as RunRecord;
 use crate::catalog::parquet_io::{read_parquet, write_parquet, write_stars_parquet};
 use crate::catalog::version::{VersionRecord, VersionWriter};
@@ -40,6 +43,15 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
                 input.display()
             );
         }
+    }
+    for (name, path) in &opts.tables {
+        if let Err(e) = std::fs::symlink_metadata(path) {
+            bail!(
+                "cannot read the table {name}'s file {}: {e}; nothing was ingested",
+                path.display()
+            );
+        }
+        fits_tables::check_table_name(name).map_err(anyhow::Error::msg)?;
     }
     rejects::check_rejects_dir(&opts.catalog.join(rejects::REJECTS_DIR))?;
     let writer = VersionWriter::begin(&opts.catalog)?;
@@ -352,10 +364,57 @@ impl<'a> IngestRun<'a> {
         Ok(rows)
     }
 
-    /// Step 3a: FITS table files, each to the table of its name (replacing an earlier one
-    /// of that name); the previous version's other tables of this kind carried over.
+    /// One table file named by `--table NAME=PATH` to the table `name`, unless another
+    /// file of this ingest or of an earlier one already gave a table of that name.
+    fn write_named_table(
+        &self,
+        path: &std::path::Path,
+        name: &str,
+        written: &mut HashMap<String, String>,
+    ) -> Result<u64, (Reject, u64)> {
+        let earlier = fits_tables::replaces_another(self.prev_dir.as_deref(), name, path);
+        let first = written
+            .get(name)
+            .map(|first| format!("table {name} already given by {first} in this ingest"));
+        if let Some(reason) = first.or(earlier) {
+            return Err((Reject::rejected(path, "file", reason), 0));
+        }
+        let dest = self.staging.join(format!("{name}.parquet"));
+        let metadata = [(
+            fits_tables::SOURCE_KEY.to_string(),
+            path_text::path_text(path),
+        )]
+        .into_iter()
+        .collect();
+        let rows = table_files::write_through_datafusion(path, &dest, &self.staging, metadata)
+            .map_err(|e| {
+                (
+                    Reject::rejected(path, "file", format!("{e:#}; no row written")),
+                    0,
+                )
+            })?;
+        written.insert(name.to_string(), path_text::path_text(path));
+        Ok(rows)
+    }
+
+    /// Step 3a: FITS table files, each to the table of its name, and the `--table` files
+    /// to theirs (replacing an earlier one of that name); the previous version's other
+    /// tables of this kind carried over.
     fn write_fits_tables(&mut self, files: &[&InputFile]) -> Result<()> {
         let mut written: HashMap<String, String> = HashMap::new();
+        for (name, path) in &self.opts.tables {
+            let size = std::fs::metadata(path).map_or(0, |m| m.len());
+            self.report.files_read += 1;
+            self.report.bytes_read += size;
+            let outcome = self.write_named_table(path, name, &mut written);
+            let counts = self.count_table_file(outcome);
+            let f = InputFile {
+                path: path.clone(),
+                format: InputFormat::Fits,
+                size,
+            };
+            self.record_input_as(&f, "table".into(), counts);
+        }
         for f in files {
             self.report.files_read += 1;
             self.report.bytes_read += f.size;
@@ -363,23 +422,7 @@ impl<'a> IngestRun<'a> {
                 Err(reason) => Err((Reject::rejected(&f.path, "file", reason), 0)),
                 Ok(name) => self.write_fits_table(f, name, &mut written),
             };
-            let counts = match outcome {
-                Ok(rows) => Counts {
-                    read: rows,
-                    written: rows,
-                    ..Counts::default()
-                },
-                Err((reject, rows)) => {
-                    self.report.files_rejected += 1;
-                    self.report.rejects.push(reject);
-                    Counts {
-                        read: rows,
-                        rejected: rows,
-                        ..Counts::default()
-                    }
-                }
-            };
-            self.report.table_file_rows.add(counts);
+            let counts = self.count_table_file(outcome);
             self.record_input_as(f, "fits-table".into(), counts);
         }
         let Some(prev) = &self.prev_dir else {
@@ -392,6 +435,28 @@ impl<'a> IngestRun<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The accounting of one table file: its rows written, or its rejection kept.
+    fn count_table_file(&mut self, outcome: Result<u64, (Reject, u64)>) -> Counts {
+        let counts = match outcome {
+            Ok(rows) => Counts {
+                read: rows,
+                written: rows,
+                ..Counts::default()
+            },
+            Err((reject, rows)) => {
+                self.report.files_rejected += 1;
+                self.report.rejects.push(reject);
+                Counts {
+                    read: rows,
+                    rejected: rows,
+                    ..Counts::default()
+                }
+            }
+        };
+        self.report.table_file_rows.add(counts);
+        counts
     }
 
     /// Step 3b: the previous measurements, without the replaced (star, colour) rows.

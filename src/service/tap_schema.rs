@@ -118,8 +118,7 @@ pub async fn register(
                 .filter(|f| !matches!(f.data_type(), DataType::Struct(_) | DataType::Map(..)))
                 .map(|f| f.name().clone())
                 .collect();
-            let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
-            let view = df.select_columns(&keep)?.into_view();
+            let view = df.select(lower_case_columns(&keep))?.into_view();
             let arrow: Schema = view.schema().as_ref().clone();
             ctx.register_table(format!("{schema}.{name}").as_str(), view)?;
             published.push(PublishedTable {
@@ -137,6 +136,26 @@ pub async fn register(
         ctx.register_table(format!("tap_schema.{name}").as_str(), Arc::new(table))?;
     }
     Ok(catalogue)
+}
+
+/// The columns `names` as ADQL sees them, in lower case (a table ingested from a VOTable
+/// has VizieR's `RAJ2000`, which ADQL's case-insensitive `RAJ2000` would not reach);
+/// the names stay as they are when two would collide.
+pub fn lower_case_columns(names: &[String]) -> Vec<datafusion::prelude::Expr> {
+    let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let distinct = lower.iter().collect::<std::collections::HashSet<_>>().len() == lower.len();
+    names
+        .iter()
+        .zip(lower)
+        .map(|(name, l)| {
+            let column = datafusion::prelude::col(format!("\"{}\"", name.replace('"', "\"\"")));
+            if distinct && *name != l {
+                column.alias(l)
+            } else {
+                column
+            }
+        })
+        .collect()
 }
 
 /// The tables a client sees: the catalogue's and the data models' (read from `ctx`), the

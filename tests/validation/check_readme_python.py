@@ -62,6 +62,8 @@ def main():
     print(text)
     if "['image', 'timeseries']" not in text:
         problems.append("the ObsCore search did not find both images and light curves")
+    if "3 of 3 uploaded positions matched their star" not in text:
+        problems.append("the uploaded positions did not all match their stars")
     for p in problems:
         print("PROBLEM:", p)
     if problems:

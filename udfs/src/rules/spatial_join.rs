@@ -136,23 +136,44 @@ pub fn spatial_join(join: Join, bound: DistanceBound, keep: Keep) -> Result<Logi
     };
     // The right side, one row per source, builds the hash table; the left side, spread
     // over up to nine cells per row, streams through it: memory follows the right table.
-    let mut on: Vec<(Expr, Expr)> = join.on.into_iter().map(|(l, r)| (r, l)).collect();
-    on.push((col(RIGHT_CELL), col(LEFT_CELLS)));
-    let join_type = if outer {
-        JoinType::Right
+    // When the left side is a small table held in memory (a TAP upload, a list read from
+    // a file) and the right one is not, the left side builds instead and the large
+    // table streams: memory follows the small one.
+    let left_builds = !ranked
+        && in_memory_rows(&left).is_some_and(|n| n <= SMALL_BUILD_ROWS)
+        && in_memory_rows(&right).is_none();
+    let mut joined = if left_builds {
+        let mut on = join.on;
+        on.push((col(LEFT_CELLS), col(RIGHT_CELL)));
+        LogicalPlanBuilder::from(LogicalPlan::Join(Join::try_new(
+            Arc::new(left),
+            Arc::new(right),
+            on,
+            join.filter,
+            join.join_type,
+            join.join_constraint,
+            join.null_equality,
+            false,
+        )?))
     } else {
-        join.join_type
+        let mut on: Vec<(Expr, Expr)> = join.on.into_iter().map(|(l, r)| (r, l)).collect();
+        on.push((col(RIGHT_CELL), col(LEFT_CELLS)));
+        let join_type = if outer {
+            JoinType::Right
+        } else {
+            join.join_type
+        };
+        LogicalPlanBuilder::from(LogicalPlan::Join(Join::try_new(
+            Arc::new(right),
+            Arc::new(left),
+            on,
+            join.filter,
+            join_type,
+            join.join_constraint,
+            join.null_equality,
+            false,
+        )?))
     };
-    let mut joined = LogicalPlanBuilder::from(LogicalPlan::Join(Join::try_new(
-        Arc::new(right),
-        Arc::new(left),
-        on,
-        join.filter,
-        join_type,
-        join.join_constraint,
-        join.null_equality,
-        false,
-    )?));
     if outer {
         // A left row unmatched in a cell needs its row of nulls once at most: from the
         // cell of its centre.
@@ -179,6 +200,35 @@ pub fn spatial_join(join: Join, bound: DistanceBound, keep: Keep) -> Result<Logi
     )?))
 }
 
+/// Rows of a left side small enough to build the hash table itself.
+const SMALL_BUILD_ROWS: usize = 1_000_000;
+
+/// The rows of `plan`'s tables when every table it reads is held in memory (a MemTable:
+/// a TAP upload, a VOTable or CDS file read whole), else `None`.
+fn in_memory_rows(plan: &LogicalPlan) -> Option<usize> {
+    use datafusion::datasource::{MemTable, source_as_provider};
+    let mut rows = Some(0usize);
+    let _ = plan.apply(|p| {
+        if let LogicalPlan::TableScan(scan) = p {
+            let held = source_as_provider(&scan.source).ok().and_then(|t| {
+                let any: &dyn std::any::Any = t.as_ref();
+                let table = any.downcast_ref::<MemTable>()?;
+                table.batches.iter().try_fold(0usize, |n, partition| {
+                    let batches = partition.try_read().ok()?;
+                    Some(n + batches.iter().map(|b| b.num_rows()).sum::<usize>())
+                })
+            });
+            rows = rows.zip(held).map(|(a, b)| a.saturating_add(b));
+        }
+        Ok(if rows.is_some() {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    rows
+}
+
 /// The order of the cells of a join [`spatial_join`] planned (its keys hold the cell
 /// columns), `None` for any other join. Such a join's left input is the side with one cell
 /// per row (the original right side), its right input the side spread over the cells of
@@ -186,15 +236,18 @@ pub fn spatial_join(join: Join, bound: DistanceBound, keep: Keep) -> Result<Logi
 /// this order is its own or a neighbour of it.
 pub fn planned_cell_order(join: &Join) -> Option<u8> {
     let is = |e: &Expr, name: &str| matches!(e, Expr::Column(c) if c.name == name);
-    if !join
-        .on
-        .iter()
-        .any(|(l, r)| is(l, RIGHT_CELL) && is(r, LEFT_CELLS))
-    {
-        return None;
-    }
+    // The cell keys in either orientation (the side that builds varies).
+    let right_cell_side = join.on.iter().find_map(|(l, r)| {
+        if is(l, RIGHT_CELL) && is(r, LEFT_CELLS) {
+            Some(&join.left)
+        } else if is(l, LEFT_CELLS) && is(r, RIGHT_CELL) {
+            Some(&join.right)
+        } else {
+            None
+        }
+    })?;
     let mut order = None;
-    join.left
+    right_cell_side
         .apply(|node| {
             for e in node.expressions() {
                 if let Expr::Alias(alias) = e
