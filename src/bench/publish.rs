@@ -23,6 +23,9 @@ use tokio::net::TcpStream;
 use super::service::{Server, exchange, query_csv, sample_centres, start_skyql_with};
 use super::{BenchOptions, in_scratch_dir, run_skyql, summary};
 
+/// The request of a cone centred on (RA, Dec).
+type RequestOf = Box<dyn Fn((f64, f64)) -> String>;
+
 /// Positions of the uploaded list.
 const UPLOAD_ROWS: usize = 10_000;
 
@@ -79,7 +82,7 @@ fn run(opts: &BenchOptions, catalog: &Path, dir: &Path) -> Result<()> {
             "SELECT * FROM {table} WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, 0.0166667))"
         )
     };
-    let runs: Vec<(String, &Server, Box<dyn Fn((f64, f64)) -> String>)> = vec![
+    let runs: Vec<(String, &Server, RequestOf)> = vec![
         (
             "SCS /scs/stars".into(),
             &survey,
