@@ -7,9 +7,9 @@
 //!   and published beside the catalogue (`--table ref.stars_hats=DIR`), through TAP (ADQL
 //!   `CONTAINS`) and their cone searches;
 //! - the same cones on a reference table of `--rows` rows (default: as many as the stars)
-//!   made from the stars (each star repeated, moved by 1 arcsec steps), written to a FITS
-//!   file and ingested into a catalogue of its own (so written in HEALPix order), served
-//!   by a second `skyql serve`.
+//!   made from the stars (each star repeated, each copy turned in right ascension so that
+//!   the sky density stays the stars'), written to a FITS file and ingested into a
+//!   catalogue of its own (so written in HEALPix order), served by a second `skyql serve`.
 //!
 //! Every scratch file is under the system's temporary directory, removed at the end.
 
@@ -175,12 +175,14 @@ fn ingest_reference(
     std::fs::create_dir_all(&input)?;
     let copies = rows.div_ceil(stars.max(1));
     let fits = input.join("refcat.fits");
+    // Copy g turned by g x 360/copies degrees in right ascension: the sky density, and so
+    // the rows of a cone centred on a star, stay those of the stars.
     let sql = format!(
         "SELECT concat(s.star_id, '_', g.value) AS ref_id, \
-                s.ra + g.value / 3600.0 / greatest(cos(radians(s.dec)), 0.01) AS ra, s.dec AS dec, \
-                s.mean_mag_r AS mag \
+                (s.ra + g.value * {step}) % 360 AS ra, s.dec AS dec, s.mean_mag_r AS mag \
          FROM stars s CROSS JOIN generate_series(0, {}) g WHERE s.ra IS NOT NULL LIMIT {rows}",
-        copies - 1
+        copies - 1,
+        step = 360.0 / copies as f64
     );
     let started = Instant::now();
     run_skyql(&[
