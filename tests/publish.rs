@@ -485,14 +485,7 @@ fn table_files_ingested_with_table_are_catalogue_tables_the_positioned_ones_in_h
         ])
         .ok();
     assert!(out.contains("pn") && out.contains("pancino"), "{out}");
-    let q = |sql: &str| {
-        csv_rows(
-            &Skyql::new(["query", "--format", "csv", "--catalog"])
-                .args([cat.as_os_str()])
-                .args([sql])
-                .ok(),
-        )
-    };
+    let q = |sql: &str| common::query_csv(&cat, sql);
     // Every row written; the VOTable (positions in degrees) with its HEALPix index, the
     // CDS table (right ascension in hours) as it is.
     let direct = Skyql::new(["query", "--format", "csv", "--table"])
