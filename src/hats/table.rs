@@ -18,6 +18,8 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::datasource::source_as_provider;
+use datafusion::execution::cache::cache_manager::FileStatisticsCache;
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableScan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
@@ -69,6 +71,9 @@ pub async fn register_hats(ctx: &SessionContext, name: &str, catalog_dir: &Path)
         pixels,
         schema,
         position: position_columns(catalog_dir),
+        statistics: Arc::new(
+            DefaultCache::new(STATISTICS_CACHE_BYTES).with_name("skyql HATS statistics"),
+        ),
     };
     ctx.register_table(name, Arc::new(table))?;
     Ok(())
@@ -183,7 +188,13 @@ struct HatsTable {
     schema: SchemaRef,
     /// The position columns of `_healpix_29`, when the properties name them.
     position: Option<[String; 2]>,
+    /// The leaf files' statistics, read from their footers once and kept across scans
+    /// (each scan builds a listing table of the pixels it needs).
+    statistics: Arc<FileStatisticsCache>,
 }
+
+/// Memory of a HATS table's statistics cache.
+const STATISTICS_CACHE_BYTES: usize = 16 << 20;
 
 impl HatsTable {
     /// A listing table over the pixels that meet the `_healpix_29` ranges of `filters`.
@@ -205,7 +216,9 @@ impl HatsTable {
         let config = ListingTableConfig::new_with_multi_paths(listing(&self.dataset, &chosen)?)
             .with_listing_options(listing_options())
             .with_schema(self.schema.clone());
-        Ok(Some(ListingTable::try_new(config)?))
+        Ok(Some(
+            ListingTable::try_new(config)?.with_cache(Some(Arc::clone(&self.statistics))),
+        ))
     }
 }
 

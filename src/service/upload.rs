@@ -116,6 +116,8 @@ pub async fn uploaded_tables(
         return Ok(Vec::new());
     };
     let mut tables: Vec<UploadedTable> = Vec::new();
+    // Fetched uploads count against the same byte limit as the request's parts.
+    let mut held: usize = request.parts.values().map(Bytes::len).sum();
     for item in upload.split(';').map(str::trim).filter(|i| !i.is_empty()) {
         let (name, source) = item
             .split_once(',')
@@ -139,10 +141,15 @@ pub async fn uploaded_tables(
                     "UPLOAD={item}: the request has no part named '{part}' (send it in a multipart/form-data body)"
                 ))
             })?,
-            None => super::upload_fetch::fetch(source, &config.upload_url_hosts, config.upload_max_bytes)
-                .await
-                .map(Bytes::from)
-                .map_err(|e| bad(format!("UPLOAD={item}: {e}")))?,
+            None => {
+                let room = config.upload_max_bytes.saturating_sub(held);
+                let fetched = super::upload_fetch::fetch(source, &config.upload_url_hosts, room)
+                    .await
+                    .map(Bytes::from)
+                    .map_err(|e| bad(format!("UPLOAD={item}: {e}")))?;
+                held += fetched.len();
+                fetched
+            }
         };
         let bytes = &bytes;
         let batch =

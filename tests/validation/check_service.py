@@ -329,7 +329,9 @@ def check_upload(binary, catalog, url):
                               "SELECT name, star_id FROM xmatch(mine, stars, 1)"],
                              capture_output=True, text=True, check=True).stdout
     expected = {(r["name"], r["star_id"]) for r in csv.DictReader(io.StringIO(out))}
-    if len(expected) != 200 or got != expected or by_job != expected:
+    # Every position moved by 0.3 arcsec finds its own star.
+    own = {(n, str(r["star_id"])) for i, (n, r) in enumerate(zip(names, stars)) if i % 3 != 2}
+    if not own or not own <= expected or got != expected or by_job != expected:
         problem(f"upload: TAP sync {len(got)} pairs, async {len(by_job)}, CLI xmatch {len(expected)}")
     else:
         print(f"upload: {len(mine)} positions joined with the stars through pyvo (sync and async) = CLI xmatch ({len(got)} pairs)")
