@@ -21,6 +21,7 @@ pub mod formats;
 pub mod hats;
 pub mod ingest;
 pub mod named_queries;
+pub mod object_stores;
 pub mod plot;
 pub mod schema;
 pub mod service;

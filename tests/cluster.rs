@@ -174,6 +174,34 @@ fn the_cluster_gives_the_embedded_rows() {
             "{sql}"
         );
     }
+    // A Parquet table on a web server: the scheduler lists it and the executors read it
+    // through the same object stores as an embedded session.
+    let www = tmp.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    rows(
+        &cat,
+        None,
+        &local_root,
+        &[&format!(
+            "COPY (SELECT star_id, ra, dec FROM stars) TO '{}' STORED AS PARQUET",
+            www.join("stars.parquet").display()
+        )],
+    );
+    let web = common::static_files::StaticFiles::serve(&www);
+    let remote = format!("p={}/stars.parquet", web.base);
+    let sql = format!("SELECT star_id FROM p WHERE cone_contains(ra, dec, {centre}, 0.05)");
+    let embedded = rows(&cat, None, &local_root, &["--table", &remote, &sql]);
+    assert!(embedded.len() > 1, "{sql}: no row to compare");
+    assert_eq!(
+        embedded,
+        rows(
+            &cat,
+            Some(&cluster.url),
+            &cluster_root,
+            &["--table", &remote, &sql]
+        ),
+        "{sql} on {remote}"
+    );
     // The cone's HEALPix pruning is in the plan the cluster runs.
     let plan = run_ok(&[
         "query",

@@ -87,6 +87,8 @@ pub struct BenchOptions {
     pub against_table: String,
     /// A text of its processes' command lines (their CPU counts, with PostgreSQL's).
     pub against_process: String,
+    /// A new `s3://` prefix for the HATS copy of `bench publish`'s cold and warm cones.
+    pub s3: Option<String>,
 }
 
 /// Runs a workload and prints its figures.

@@ -9,7 +9,12 @@
 //! - the same cones on a reference table of `--rows` rows (default: as many as the stars)
 //!   made from the stars (each star repeated, each copy turned in right ascension so that
 //!   the sky density stays the stars'), written to a FITS file and ingested into a
-//!   catalogue of its own (so written in HEALPix order), served by a second `skyql serve`.
+//!   catalogue of its own (so written in HEALPix order), served by a second `skyql serve`;
+//! - with `--s3 s3://BUCKET/PREFIX`: the HATS collection put there (`skyql hats export`'s
+//!   upload), and a cone on it beside the same cone on local disk, cold (the first request
+//!   of a server just started: the catalogue's files read for the first time by skyql;
+//!   for local disk they may be in the system's page cache) and warm (the same cone
+//!   again).
 //!
 //! Every scratch file is under the system's temporary directory, removed at the end.
 
@@ -151,6 +156,55 @@ fn run(opts: &BenchOptions, catalog: &Path, dir: &Path) -> Result<()> {
     );
     survey.stop();
     refcat.stop();
+    if let Some(prefix) = &opts.s3 {
+        cold_and_warm(opts, catalog, &hats, prefix, &centres, &runtime)?;
+    }
+    Ok(())
+}
+
+/// The cone on the HATS collection on local disk and on S3, cold and warm.
+fn cold_and_warm(
+    opts: &BenchOptions,
+    catalog: &Path,
+    hats: &Path,
+    prefix: &str,
+    centres: &[(f64, f64)],
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
+    let url = crate::object_stores::remote_url(Path::new(prefix))
+        .filter(|u| u.scheme() == "s3")
+        .with_context(|| format!("--s3 {prefix}: give an s3://BUCKET/PREFIX URL"))?;
+    let started = Instant::now();
+    let files = runtime.block_on(crate::hats::upload::upload_collection(hats, &url))?;
+    println!(
+        "  HATS collection put at {url}: {files} files in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let cone = |table: &str, (ra, dec): (f64, f64)| {
+        tap_form(&format!(
+            "SELECT * FROM {table} WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, 0.0166667))"
+        ))
+    };
+    for (label, table, location) in [
+        ("local disk", "ref.local_hats", hats.display().to_string()),
+        ("S3", "ref.s3_hats", url.to_string()),
+    ] {
+        let (mut cold, mut warm, mut rows) = (Vec::new(), Vec::new(), 0);
+        // A server started anew for each cold cone (another centre each time).
+        for &centre in centres.iter().take(opts.repetitions.max(3)) {
+            let mut server = start_skyql_with(catalog, &[format!("--table={table}={location}")])?;
+            let request = cone(table, centre);
+            let (ms, n) = runtime.block_on(timed(&server, &request))?;
+            cold.push(ms);
+            rows = n;
+            for _ in 0..5 {
+                warm.push(runtime.block_on(timed(&server, &request))?.0);
+            }
+            server.stop();
+        }
+        print_row(&format!("TAP HATS cone, {label}, cold"), cold, rows as f64);
+        print_row(&format!("TAP HATS cone, {label}, warm"), warm, rows as f64);
+    }
     Ok(())
 }
 

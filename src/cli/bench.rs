@@ -88,6 +88,10 @@ pub(crate) struct BenchArgs {
     /// PostgreSQL's (service).
     #[arg(long, default_value = "dachs serve")]
     against_process: String,
+    /// A new s3://BUCKET/PREFIX where `bench publish` puts its HATS collection, to time a
+    /// cone there beside local disk, cold and warm (AWS_* variables as for --table).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    s3: Option<String>,
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<()> {
@@ -118,5 +122,6 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         against_scs: args.against_scs,
         against_table: args.against_table,
         against_process: args.against_process,
+        s3: args.s3,
     })
 }

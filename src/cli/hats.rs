@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::OptionalCatalog;
 use crate::engine::{Engine, EngineOptions, ExtraTable};
+use crate::hats::upload::S3Export;
 use crate::hats::{HatsOptions, export_hats};
 
 /// Arguments of `skyql hats`.
@@ -30,7 +31,9 @@ struct ExportArgs {
     table: String,
     #[command(flatten)]
     catalog: OptionalCatalog,
-    /// The new directory of the HATS collection.
+    /// The new directory of the HATS collection, or a new `s3://BUCKET/PREFIX` (written
+    /// in a scratch directory under TMPDIR, then put there, its `collection.properties`
+    /// last).
     #[arg(long)]
     out: PathBuf,
     /// Most rows per HEALPix pixel (hats_max_rows); denser pixels split, down to order 10.
@@ -60,7 +63,24 @@ pub(crate) async fn run(args: HatsArgs) -> Result<()> {
         max_rows: args.max_rows.max(1),
         margin_arcsec: args.margin_arcsec,
     };
-    let summary = export_hats(&ctx, source, &args.out, &opts).await?;
+    let summary = match crate::object_stores::remote_url(&args.out) {
+        None => export_hats(&ctx, source, &args.out, &opts).await?,
+        Some(url) => {
+            let upload = S3Export::begin(&url).await?;
+            let scratch = ScratchDir::new()?;
+            let local = scratch.0.join("collection");
+            match export_hats(&ctx, source, &local, &opts).await {
+                Ok(summary) => {
+                    upload.finish(&local).await?;
+                    summary
+                }
+                Err(e) => {
+                    upload.abandon().await;
+                    return Err(e);
+                }
+            }
+        }
+    };
     println!(
         "{}: {} rows read, {} written in {} HEALPix pixels, {} rejected (no position on the sky); margin of {} arcsec: {} rows; positions from {} and {}; HATS collection in {}",
         args.table,
@@ -75,4 +95,29 @@ pub(crate) async fn run(args: HatsArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// A scratch directory under TMPDIR, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> Result<ScratchDir> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "skyql-hats-export-{}-{nanos:08x}",
+            std::process::id()
+        ));
+        std::fs::create_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        Ok(ScratchDir(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

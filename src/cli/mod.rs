@@ -126,7 +126,9 @@ pub(crate) struct OptionalCatalog {
     /// Extra tables, NAME=PATH: CSV/TSV with a header row, text catalogues (.txt, .dat, .tbl;
     /// .gz, .bz2, .zst; # comments), Parquet, VOTable, FITS tables (file.fits: the first
     /// table HDU; file.fits#HDU: an HDU number or EXTNAME), a CDS .dat with its ReadMe
-    /// beside it, or a HATS catalogue or collection directory.
+    /// beside it, or a HATS catalogue or collection directory. PATH may be an s3:// or
+    /// http(s):// URL of a HATS catalogue, a Parquet or a CSV file (S3 settings from the
+    /// AWS_* variables).
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
     /// A line of a --table text file (CSV, TSV, text catalogue) with another number of

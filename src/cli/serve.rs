@@ -27,7 +27,8 @@ pub(crate) struct ServeArgs {
     cluster: Option<String>,
     /// Publish a table beside the catalogue, as `[SCHEMA.]NAME=PATH` (schema `ref` by
     /// default; repeatable): a HATS catalogue, Parquet, CSV/TSV, text, CDS, VOTable or
-    /// FITS table, with a cone search at /scs/SCHEMA.NAME when it has positions.
+    /// FITS table, with a cone search at /scs/SCHEMA.NAME when it has positions; an
+    /// s3:// or http(s):// URL for a HATS catalogue, Parquet or CSV file.
     #[arg(long = "table", value_name = "[SCHEMA.]NAME=PATH")]
     tables: Vec<String>,
 }

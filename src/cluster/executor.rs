@@ -30,6 +30,20 @@ pub struct ExecutorOptions {
     pub heartbeat_seconds: u64,
 }
 
+/// The runtime of each task: Ballista's own (spill files in the work directory) with
+/// the object stores of skyql's sessions, so that tables on S3 and web servers are read
+/// by the executors as by a local session.
+fn runtime_producer(work_dir: Option<std::path::PathBuf>) -> ballista_core::RuntimeProducer {
+    let spill = work_dir.unwrap_or_else(std::env::temp_dir);
+    Arc::new(move |_| {
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_temp_file_path(spill.clone())
+            .with_object_store_registry(Arc::new(crate::object_stores::SessionStores::new()))
+            .build()?;
+        Ok(Arc::new(runtime))
+    })
+}
+
 /// Runs an executor until the process is stopped.
 pub async fn run_executor(o: ExecutorOptions) -> Result<()> {
     super::node_log::init();
@@ -49,6 +63,7 @@ pub async fn run_executor(o: ExecutorOptions) -> Result<()> {
         work_dir: o.work_dir.as_ref().map(|d| d.display().to_string()),
         executor_heartbeat_interval_seconds: o.heartbeat_seconds,
         override_function_registry: Some(super::function_registry(o.output_root.clone())?),
+        override_runtime_producer: Some(runtime_producer(o.work_dir.clone())),
         ..Default::default()
     };
     eprintln!(

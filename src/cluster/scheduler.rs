@@ -39,8 +39,13 @@ fn session_builder() -> Result<SessionBuilder> {
     let scalars: Vec<Arc<ScalarUDF>> = scalars.into_iter().map(Arc::new).collect();
     let aggregates: Vec<Arc<AggregateUDF>> = aggregates.into_iter().map(Arc::new).collect();
     Ok(Arc::new(move |config: SessionConfig| {
+        // Tables on object stores (s3://, http(s)://) are listed where jobs are planned.
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::new(crate::object_stores::SessionStores::new()))
+            .build_arc()?;
         let mut state = SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(runtime)
             .with_default_features()
             .build();
         for f in &scalars {

@@ -230,7 +230,8 @@ impl Engine {
             .with_information_schema(!self.options.read_only)
             .with_parquet_pruning(true)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
-        let mut runtime = RuntimeEnvBuilder::new();
+        let mut runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::new(crate::object_stores::SessionStores::new()));
         if let Some(limit) = self.options.memory_limit {
             runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
         }

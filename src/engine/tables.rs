@@ -204,6 +204,9 @@ pub async fn register_file(
         }
         Ok(())
     };
+    if let Some(url) = crate::object_stores::remote_url(path) {
+        return register_remote(ctx, name, &url, cluster).await;
+    }
     // `file.fits#HDU` before the CDS `ReadMe#table.dat` form.
     if let Some((file, hdu)) = super::fits_table::split_hdu(path).filter(|_| !path.exists()) {
         local("a FITS table")?;
@@ -222,7 +225,7 @@ pub async fn register_file(
     }
     if let Some(dir) = crate::hats::hats_catalog_dir(path) {
         local("a HATS catalogue")?;
-        return crate::hats::register_hats(ctx, name, &dir).await;
+        return crate::hats::register_hats(ctx, name, &crate::hats::HatsLocation::Local(dir)).await;
     }
     if crate::formats::text::is_text_catalogue(path) {
         local("a text catalogue")?;
@@ -293,6 +296,48 @@ pub async fn register_file(
         ),
     }
     Ok(())
+}
+
+/// Registers a table on an object store (`s3://`, `http(s)://`): a HATS catalogue or
+/// collection, a Parquet file or directory of Parquet files, a CSV file.
+async fn register_remote(
+    ctx: &SessionContext,
+    name: &str,
+    url: &url::Url,
+    cluster: bool,
+) -> Result<()> {
+    let path = url.path();
+    let lower = path.to_ascii_lowercase();
+    let parquet = || ctx.register_parquet(name, url.as_str(), ParquetReadOptions::default());
+    if lower.ends_with(".parquet") || lower.ends_with(".pq") {
+        return parquet()
+            .await
+            .with_context(|| format!("--table {name}: cannot read {url}"));
+    }
+    if lower.ends_with(".csv") {
+        return ctx
+            .register_csv(name, url.as_str(), CsvReadOptions::new().has_header(true))
+            .await
+            .with_context(|| format!("--table {name}: cannot read {url}"));
+    }
+    match crate::hats::locate(Path::new(url.as_str()))
+        .await
+        .with_context(|| format!("--table {name}"))?
+    {
+        Some(_) if cluster => bail!(
+            "--table {name}: {url} is a HATS catalogue, which a cluster cannot read (Ballista \
+             sends only Parquet and CSV tables to its executors)"
+        ),
+        Some(catalog) => crate::hats::register_hats(ctx, name, &catalog).await,
+        None if lower.ends_with('/') => parquet()
+            .await
+            .with_context(|| format!("--table {name}: cannot read {url}")),
+        None => bail!(
+            "--table {name}: {url} is neither a HATS catalogue (no hats.properties, properties \
+             or collection.properties there) nor a Parquet or CSV file (.parquet, .csv, or a \
+             directory of Parquet files given with a final /)"
+        ),
+    }
 }
 
 /// A CDS/VizieR table described by its ReadMe.

@@ -9,7 +9,8 @@ pub mod options;
 pub mod partitions;
 pub mod properties;
 pub mod table;
+pub mod upload;
 
 pub use export::{HatsSummary, export_hats};
 pub use options::HatsOptions;
-pub use table::{hats_catalog_dir, register_hats};
+pub use table::{HatsLocation, hats_catalog_dir, locate, register_hats};

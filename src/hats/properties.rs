@@ -21,15 +21,19 @@ pub fn properties_text(comment: &str, pairs: &[(&str, String)]) -> String {
 pub fn read_properties(path: &Path) -> Result<BTreeMap<String, String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(text
-        .lines()
+    Ok(parse_properties(&text))
+}
+
+/// The `key=value` pairs of a properties file's text.
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
         .filter_map(|l| {
             let at = l.find(['=', ':'])?;
             Some((l[..at].trim().to_string(), l[at + 1..].trim().to_string()))
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,6 +3,10 @@
 //! a table over the leaf files of `dataset/`. A cone search gains `_healpix_29` ranges
 //! (the cone rule); the scan then lists only the pixels of `partition_info.csv` (or of
 //! the directory names) whose ranges meet them: the other files are never opened.
+//!
+//! The catalogue may be local or on an object store (`s3://...`, `http(s)://...`,
+//! [`crate::object_stores`]); a web server cannot list directories, so there the
+//! pixels come from `partition_info.csv`, which every HATS writer writes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,14 +28,17 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableScan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use url::Url;
 
 use skyql_udfs::rules::cell_ranges::{CellRanges, intersection, normalised, ranges_in_filters};
 
 use super::options::HEALPIX29;
 use super::partitions::Pixel;
-use super::properties::read_properties;
+use super::properties::{parse_properties, read_properties};
+use crate::object_stores::{read_remote_text, remote_store, remote_url, store_path};
 
-/// The catalogue directory of `path` when it is a HATS catalogue or collection.
+/// The catalogue directory of `path` when it is a local HATS catalogue or collection.
 pub fn hats_catalog_dir(path: &Path) -> Option<PathBuf> {
     if !path.is_dir() {
         return None;
@@ -45,32 +52,121 @@ pub fn hats_catalog_dir(path: &Path) -> Option<PathBuf> {
     (dir.join("hats.properties").is_file() || dir.join("properties").is_file()).then_some(dir)
 }
 
-/// Registers the HATS catalogue in `catalog_dir` as `name`.
-pub async fn register_hats(ctx: &SessionContext, name: &str, catalog_dir: &Path) -> Result<()> {
-    let dataset = catalog_dir.join("dataset");
-    if !dataset.is_dir() {
-        bail!(
-            "--table {name}: {} is a HATS catalogue without a dataset/ directory",
-            catalog_dir.display()
-        );
+/// Where a HATS catalogue is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HatsLocation {
+    /// A local directory.
+    Local(PathBuf),
+    /// A URL on an object store, its path without a trailing `/`.
+    Remote(Url),
+}
+
+impl HatsLocation {
+    /// The location of `relative` (`/`-separated) under this one.
+    fn join(&self, relative: &str) -> HatsLocation {
+        match self {
+            HatsLocation::Local(dir) => HatsLocation::Local(dir.join(relative)),
+            HatsLocation::Remote(url) => {
+                let mut url = url.clone();
+                let path = format!("{}/{}", url.path().trim_end_matches('/'), relative);
+                url.set_path(&path);
+                HatsLocation::Remote(url)
+            }
+        }
     }
-    let pixels = pixels(catalog_dir, &dataset).with_context(|| {
-        format!(
-            "--table {name}: cannot list the pixels of {}",
-            catalog_dir.display()
-        )
-    })?;
+
+    /// The text a listing table URL is parsed from; `collection` adds the final `/`.
+    fn listing_text(&self, collection: bool) -> String {
+        let mut text = match self {
+            HatsLocation::Local(path) => path.to_string_lossy().to_string(),
+            HatsLocation::Remote(url) => url.to_string(),
+        };
+        if collection && !text.ends_with('/') {
+            text.push('/');
+        }
+        text
+    }
+
+    /// The text of the small file `name` here; `None` when it does not exist.
+    async fn read_text(&self, name: &str) -> Result<Option<String>> {
+        match self.join(name) {
+            HatsLocation::Local(path) => match std::fs::read_to_string(&path) {
+                Ok(text) => Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+            },
+            HatsLocation::Remote(url) => read_remote_text(&url).await,
+        }
+    }
+
+    /// The catalogue's properties (`hats.properties`, else `properties`), if it has any.
+    async fn properties(&self) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+        for name in ["hats.properties", "properties"] {
+            if let Some(text) = self.read_text(name).await? {
+                return Ok(Some(parse_properties(&text)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl std::fmt::Display for HatsLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HatsLocation::Local(path) => write!(f, "{}", path.display()),
+            HatsLocation::Remote(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// The HATS catalogue `path` names (a local directory or a remote URL; a collection names
+/// its primary catalogue), if it names one.
+pub async fn locate(path: &Path) -> Result<Option<HatsLocation>> {
+    let Some(mut url) = remote_url(path) else {
+        return Ok(hats_catalog_dir(path).map(HatsLocation::Local));
+    };
+    let trimmed = url.path().trim_end_matches('/').to_string();
+    url.set_path(&trimmed);
+    let root = HatsLocation::Remote(url);
+    if root.properties().await?.is_some() {
+        return Ok(Some(root));
+    }
+    let Some(collection) = root.read_text("collection.properties").await? else {
+        return Ok(None);
+    };
+    let Some(primary) = parse_properties(&collection)
+        .get("hats_primary_table_url")
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    let catalog = root.join(primary.trim_matches('/'));
+    Ok(catalog.properties().await?.is_some().then_some(catalog))
+}
+
+/// Registers the HATS catalogue at `catalog` as `name`.
+pub async fn register_hats(ctx: &SessionContext, name: &str, catalog: &HatsLocation) -> Result<()> {
+    let dataset = catalog.join("dataset");
+    if let HatsLocation::Local(dir) = &dataset
+        && !dir.is_dir()
+    {
+        bail!("--table {name}: {catalog} is a HATS catalogue without a dataset/ directory");
+    }
+    let pixels = pixels(catalog, &dataset)
+        .await
+        .with_context(|| format!("--table {name}: cannot list the pixels of {catalog}"))?;
     let all = listing(&dataset, &pixels.iter().collect::<Vec<_>>())?;
     let options = listing_options();
     let schema = options
         .infer_schema(&ctx.state(), &all[0])
         .await
-        .with_context(|| format!("--table {name}: cannot read {}", dataset.display()))?;
+        .with_context(|| format!("--table {name}: cannot read {dataset}"))?;
+    let (_, position) = described(catalog).await;
     let table = HatsTable {
         dataset,
         pixels,
         schema,
-        position: position_columns(catalog_dir),
+        position,
         statistics: Arc::new(
             DefaultCache::new(STATISTICS_CACHE_BYTES).with_name("skyql HATS statistics"),
         ),
@@ -85,105 +181,133 @@ fn listing_options() -> ListingOptions {
 
 /// The URLs of the leaf files of `pixels` (at least one: the dataset directory itself
 /// when there is no pixel, so that the schema can still be read).
-fn listing(dataset: &Path, pixels: &[&Pixel]) -> Result<Vec<ListingTableUrl>> {
+fn listing(dataset: &HatsLocation, pixels: &[&Pixel]) -> Result<Vec<ListingTableUrl>> {
     if pixels.is_empty() {
-        let mut url = dataset.to_string_lossy().to_string();
-        if !url.ends_with('/') {
-            url.push('/');
-        }
-        return Ok(vec![ListingTableUrl::parse(&url)?]);
+        return Ok(vec![ListingTableUrl::parse(dataset.listing_text(true))?]);
     }
     pixels
         .iter()
         .map(|p| {
-            let path = dataset.join(p.relative_path());
-            Ok(ListingTableUrl::parse(path.to_string_lossy())?)
+            let file = dataset.join(&p.relative_path());
+            Ok(ListingTableUrl::parse(file.listing_text(false))?)
         })
         .collect()
 }
 
 /// The pixels of the catalogue: `partition_info.csv` (`Norder` and `Npix` columns), else
 /// the leaf files' names.
-fn pixels(catalog_dir: &Path, dataset: &Path) -> Result<Vec<Pixel>> {
-    if let Ok(text) = std::fs::read_to_string(catalog_dir.join("partition_info.csv")) {
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines
-            .next()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .collect();
-        let at = |name: &str| header.iter().position(|h| *h == name);
-        let (Some(o), Some(p)) = (at("Norder"), at("Npix")) else {
-            bail!("partition_info.csv has no Norder and Npix columns");
-        };
-        return lines
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let cells: Vec<&str> = l.split(',').map(str::trim).collect();
-                let pixel = (|| {
-                    Some(Pixel {
-                        order: cells.get(o)?.parse().ok().filter(|o| *o <= 29)?,
-                        index: cells.get(p)?.parse().ok()?,
-                    })
-                })();
-                pixel.with_context(|| format!("partition_info.csv: bad line '{l}'"))
-            })
-            .collect();
+async fn pixels(catalog: &HatsLocation, dataset: &HatsLocation) -> Result<Vec<Pixel>> {
+    if let Some(text) = catalog.read_text("partition_info.csv").await? {
+        return partition_info(&text);
     }
-    let mut found = Vec::new();
+    let names: Vec<String> = match dataset {
+        HatsLocation::Local(dir) => local_leaf_names(dir)?,
+        HatsLocation::Remote(url) => {
+            let store = remote_store(url)?;
+            let prefix = store_path(url)?;
+            let listed: Vec<_> = store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .with_context(|| format!("{url} has no partition_info.csv and cannot be listed"))?;
+            let prefix = prefix.as_ref().to_string();
+            listed
+                .into_iter()
+                .filter_map(|m| {
+                    let rest = m.location.as_ref().strip_prefix(&prefix)?;
+                    Some(rest.trim_start_matches('/').to_string())
+                })
+                .collect()
+        }
+    };
+    Ok(names.iter().filter_map(|n| leaf_pixel(n)).collect())
+}
+
+/// The pixels of `partition_info.csv`'s text.
+fn partition_info(text: &str) -> Result<Vec<Pixel>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let at = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(o), Some(p)) = (at("Norder"), at("Npix")) else {
+        bail!("partition_info.csv has no Norder and Npix columns");
+    };
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').map(str::trim).collect();
+            let pixel = (|| {
+                Some(Pixel {
+                    order: cells.get(o)?.parse().ok().filter(|o| *o <= 29)?,
+                    index: cells.get(p)?.parse().ok()?,
+                })
+            })();
+            pixel.with_context(|| format!("partition_info.csv: bad line '{l}'"))
+        })
+        .collect()
+}
+
+/// The leaf files under a local `dataset/` directory, as `Norder=K/Dir=D/Npix=N.parquet`.
+fn local_leaf_names(dataset: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
     for order_dir in std::fs::read_dir(dataset)? {
         let order_dir = order_dir?.path();
-        let name = order_dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let Some(order) = name
-            .strip_prefix("Norder=")
-            .and_then(|o| o.parse::<u8>().ok())
-        else {
+        let order = order_dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !order.starts_with("Norder=") {
             continue;
-        };
+        }
         for dir in std::fs::read_dir(&order_dir)? {
-            for file in std::fs::read_dir(dir?.path())? {
+            let dir = dir?.path();
+            let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            for file in std::fs::read_dir(&dir)? {
                 let file = file?.file_name();
-                let npix = file.to_str().and_then(|f| {
-                    f.strip_prefix("Npix=")?
-                        .strip_suffix(".parquet")?
-                        .parse()
-                        .ok()
-                });
-                if let Some(index) = npix {
-                    found.push(Pixel { order, index });
-                }
+                names.push(format!("{order}/{dir_name}/{}", file.to_string_lossy()));
             }
         }
     }
-    Ok(found)
+    Ok(names)
 }
 
-/// The RA and Dec columns `_healpix_29` was computed from (`hats_col_ra`, `hats_col_dec`).
+/// The pixel of a leaf file's name `Norder=K/Dir=D/Npix=N.parquet`.
+fn leaf_pixel(name: &str) -> Option<Pixel> {
+    let mut parts = name.split('/');
+    let order = parts.next()?.strip_prefix("Norder=")?.parse().ok()?;
+    parts.next()?.strip_prefix("Dir=")?;
+    let index = parts
+        .next()?
+        .strip_prefix("Npix=")?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()?;
+    (order <= 29 && parts.next().is_none()).then_some(Pixel { order, index })
+}
+
 /// What a HATS catalogue's properties say of it: its description (`obs_description`,
-/// else `obs_title`) and its position columns (`hats_col_ra`, `hats_col_dec`).
-pub fn described(catalog_dir: &Path) -> (Option<String>, Option<[String; 2]>) {
-    let properties = read_properties(&catalog_dir.join("hats.properties"))
-        .or_else(|_| read_properties(&catalog_dir.join("properties")))
+/// else `obs_title`) and the RA and Dec columns `_healpix_29` was computed from
+/// (`hats_col_ra`, `hats_col_dec`).
+pub async fn described(catalog: &HatsLocation) -> (Option<String>, Option<[String; 2]>) {
+    let properties = catalog
+        .properties()
+        .await
+        .ok()
+        .flatten()
         .unwrap_or_default();
     let description = ["obs_description", "obs_title"]
         .iter()
         .find_map(|k| properties.get(*k).filter(|v| !v.is_empty()).cloned());
-    (description, position_columns(catalog_dir))
-}
-
-fn position_columns(catalog_dir: &Path) -> Option<[String; 2]> {
-    let properties = read_properties(&catalog_dir.join("hats.properties"))
-        .or_else(|_| read_properties(&catalog_dir.join("properties")))
-        .ok()?;
     let column = |key: &str| properties.get(key).cloned();
-    Some([column("hats_col_ra")?, column("hats_col_dec")?])
+    let position = (|| Some([column("hats_col_ra")?, column("hats_col_dec")?]))();
+    (description, position)
 }
 
 /// A HATS catalogue: its leaf files, chosen per scan.
 #[derive(Debug)]
 struct HatsTable {
-    dataset: PathBuf,
+    dataset: HatsLocation,
     pixels: Vec<Pixel>,
     schema: SchemaRef,
     /// The position columns of `_healpix_29`, when the properties name them.

@@ -120,6 +120,7 @@ pub fn sources(
         let mut s = TableSource::from_entry(e)?;
         if let Some(dir) = config_dir
             && s.path.is_relative()
+            && !crate::object_stores::is_remote(&s.path)
         {
             s.path = dir.join(&s.path);
         }
@@ -246,7 +247,7 @@ impl SourceView {
     /// Reads a source in a session of its own (the file registered there as `--table`
     /// registers it), then builds its view in `ctx`.
     async fn read(ctx: &SessionContext, source: &TableSource) -> Result<SourceView> {
-        let scratch = SessionContext::new();
+        let scratch = crate::object_stores::plain_session()?;
         crate::engine::tables::register_file(
             &scratch,
             &source.name,
@@ -264,8 +265,8 @@ impl SourceView {
             any.downcast_ref::<datafusion::datasource::listing::ListingTable>()
                 .is_some()
         };
-        let (hats_description, position) = match crate::hats::hats_catalog_dir(&source.path) {
-            Some(dir) => crate::hats::table::described(&dir),
+        let (hats_description, position) = match crate::hats::locate(&source.path).await? {
+            Some(catalog) => crate::hats::table::described(&catalog).await,
             None => (None, None),
         };
         let schema: Schema = provider.schema().as_ref().clone();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod server;
+pub mod static_files;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,281 @@
+//! Tables that live on object stores: `s3://BUCKET/PREFIX` (any S3-compatible store) and
+//! `http://` or `https://` URLs (read-only: a static web server, as LSDB's public HATS
+//! catalogues are served).
+//!
+//! Every session the engine builds resolves URLs through [`SessionStores`]: the stores a
+//! session registers itself (the catalogue's [`super::manifest_store::ManifestStore`]),
+//! else the local file system, else a remote store shared by the whole process, built on
+//! the first URL of its bucket or host and kept (its connections are reused).
+//!
+//! An S3 store is configured from the usual environment variables (`AWS_ENDPOINT_URL`,
+//! `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+//! `AWS_ALLOW_HTTP` for a local endpoint); without a key it reads public buckets
+//! unsigned. Its errors never carry the key or the secret ([`redacted`]).
+
+pub mod redacted;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use datafusion::common::{DataFusionError, Result as DfResult};
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::http::HttpBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{
+    BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
+};
+use url::Url;
+
+use redacted::RedactedStore;
+
+/// The URL schemes of remote tables.
+const REMOTE_SCHEMES: [&str; 3] = ["s3", "http", "https"];
+
+/// The remote URL `path` names (`s3://...`, `http://...`, `https://...`), if it names one.
+pub fn remote_url(path: &Path) -> Option<Url> {
+    let text = path.to_str()?;
+    let (scheme, _) = text.split_once("://")?;
+    if !REMOTE_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+        return None;
+    }
+    Url::parse(text).ok().filter(|u| u.host_str().is_some())
+}
+
+/// Whether `path` names a remote URL (it is then not a path of the local file system).
+pub fn is_remote(path: &Path) -> bool {
+    path.to_str().is_some_and(|t| {
+        t.split_once("://")
+            .is_some_and(|(s, _)| REMOTE_SCHEMES.contains(&s.to_ascii_lowercase().as_str()))
+    })
+}
+
+/// The key of a store: scheme, host (the bucket, for S3) and port.
+fn store_key(url: &Url) -> String {
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{}{port}",
+        url.scheme(),
+        url.host_str().unwrap_or_default()
+    )
+}
+
+/// The remote stores of the process, by [`store_key`].
+static REMOTE: LazyLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The store of a remote URL, built on first use.
+pub fn remote_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
+    let key = store_key(url);
+    let mut stores = REMOTE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(store) = stores.get(&key) {
+        return Ok(Arc::clone(store));
+    }
+    let store = build_store(url)?;
+    stores.insert(key, Arc::clone(&store));
+    Ok(store)
+}
+
+/// How long a remote request may take, and how often it is retried: a query on an
+/// unreachable store fails in seconds, not minutes.
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: 2,
+        retry_timeout: Duration::from_secs(20),
+    }
+}
+
+fn client_options(url: &Url) -> ClientOptions {
+    ClientOptions::new()
+        .with_timeout(Duration::from_secs(60))
+        .with_connect_timeout(Duration::from_secs(10))
+        .with_allow_http(url.scheme() == "http")
+}
+
+fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
+    let origin = store_key(url);
+    match url.scheme() {
+        "s3" => {
+            let mut builder = AmazonS3Builder::from_env()
+                .with_bucket_name(url.host_str().unwrap_or_default())
+                .with_retry(retry());
+            let key = builder.get_config_value(&AmazonS3ConfigKey::AccessKeyId);
+            let secret = builder.get_config_value(&AmazonS3ConfigKey::SecretAccessKey);
+            let token = builder.get_config_value(&AmazonS3ConfigKey::Token);
+            // Without a key, a public bucket, read unsigned (rather than asking an
+            // instance-metadata endpoint that is not there).
+            if key.is_none() {
+                builder = builder.with_skip_signature(true);
+            }
+            // Timeouts unless the environment sets them (AWS_TIMEOUT, AWS_CONNECT_TIMEOUT).
+            for (key, value) in [
+                (ClientConfigKey::Timeout, "60s"),
+                (ClientConfigKey::ConnectTimeout, "10s"),
+            ] {
+                let key = AmazonS3ConfigKey::Client(key);
+                if builder.get_config_value(&key).is_none() {
+                    builder = builder.with_config(key, value);
+                }
+            }
+            let store = builder
+                .build()
+                .map_err(|e| anyhow::anyhow!("cannot open {origin}: {e}"))?;
+            let secrets = [key, secret, token].into_iter().flatten().collect();
+            Ok(Arc::new(RedactedStore::new(Arc::new(store), secrets)))
+        }
+        "http" | "https" => {
+            let store = HttpBuilder::new()
+                .with_url(origin.clone())
+                .with_client_options(client_options(url))
+                .with_retry(retry())
+                .build()
+                .with_context(|| format!("cannot open {origin}"))?;
+            Ok(Arc::new(store))
+        }
+        other => bail!("{url}: the scheme {other} is not an object store skyql reads"),
+    }
+}
+
+/// The object-store path of a remote URL.
+pub fn store_path(url: &Url) -> Result<StorePath> {
+    StorePath::from_url_path(url.path()).with_context(|| format!("bad path in {url}"))
+}
+
+/// The text of a small remote file; `None` when it does not exist.
+pub async fn read_remote_text(url: &Url) -> Result<Option<String>> {
+    let store = remote_store(url)?;
+    let path = store_path(url)?;
+    match store.get(&path).await {
+        Ok(got) => {
+            let bytes = got
+                .bytes()
+                .await
+                .with_context(|| format!("cannot read {url}"))?;
+            let text = String::from_utf8(bytes.to_vec())
+                .with_context(|| format!("{url} is not UTF-8 text"))?;
+            Ok(Some(text))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("cannot read {url}: {e}")),
+    }
+}
+
+/// A session with DataFusion's defaults that reads remote URLs as the engine's sessions do.
+pub fn plain_session() -> Result<datafusion::prelude::SessionContext> {
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(SessionStores::new()))
+        .build_arc()?;
+    Ok(datafusion::prelude::SessionContext::new_with_config_rt(
+        datafusion::prelude::SessionConfig::new(),
+        runtime,
+    ))
+}
+
+/// The object stores of one session: what it registered, the local file system, and the
+/// process's remote stores.
+#[derive(Debug)]
+pub struct SessionStores {
+    registered: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl SessionStores {
+    /// The local file system only, until a remote URL is read.
+    pub fn new() -> SessionStores {
+        let local: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+        let registered = HashMap::from([("file://".to_string(), local)]);
+        SessionStores {
+            registered: RwLock::new(registered),
+        }
+    }
+}
+
+impl Default for SessionStores {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ObjectStoreRegistry for SessionStores {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        let mut registered = self.registered.write().unwrap_or_else(|e| e.into_inner());
+        registered.insert(store_key(url), store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> DfResult<Arc<dyn ObjectStore>> {
+        let mut registered = self.registered.write().unwrap_or_else(|e| e.into_inner());
+        registered.remove(&store_key(url)).ok_or_else(|| {
+            DataFusionError::Execution(format!("no object store is registered for {url}"))
+        })
+    }
+
+    fn get_store(&self, url: &Url) -> DfResult<Arc<dyn ObjectStore>> {
+        let key = store_key(url);
+        if let Some(store) = self
+            .registered
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(Arc::clone(store));
+        }
+        if REMOTE_SCHEMES.contains(&url.scheme()) {
+            return remote_store(url).map_err(|e| DataFusionError::External(e.into()));
+        }
+        Err(DataFusionError::Execution(format!(
+            "no object store for {key}: skyql reads local files, s3:// and http(s):// URLs"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_urls_are_told_from_paths() {
+        for remote in [
+            "s3://bucket/cat",
+            "S3://bucket",
+            "https://example.org/hats/gaia",
+            "http://127.0.0.1:8080/x",
+        ] {
+            assert!(remote_url(Path::new(remote)).is_some(), "{remote}");
+            assert!(is_remote(Path::new(remote)), "{remote}");
+        }
+        for local in [
+            "/data/cat",
+            "cat",
+            "file:///data/cat",
+            "s3:/bucket",
+            "ftp://h/x",
+        ] {
+            assert!(remote_url(Path::new(local)).is_none(), "{local}");
+            assert!(!is_remote(Path::new(local)), "{local}");
+        }
+    }
+
+    #[test]
+    fn stores_are_kept_per_bucket_and_host() {
+        let a = Url::parse("s3://bucket/a/b.parquet").unwrap();
+        let b = Url::parse("s3://bucket/c").unwrap();
+        let c = Url::parse("http://127.0.0.1:9/x").unwrap();
+        assert_eq!(store_key(&a), store_key(&b));
+        assert_eq!(store_key(&c), "http://127.0.0.1:9");
+        let stores = SessionStores::new();
+        let first = stores.get_store(&c).unwrap();
+        let again = stores
+            .get_store(&Url::parse("http://127.0.0.1:9/y").unwrap())
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(stores.get_store(&Url::parse("ftp://h/x").unwrap()).is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! Tables on a web server (`http://`), read as their local copies are: a HATS collection
+//! written by `skyql hats export` and a Parquet file, through `skyql query --table` and
+//! published by `skyql serve --table`; missing and unreachable URLs are errors naming
+//! them. (S3 is tested in CI against a local S3 server: tests/validation/check_object_stores.py.)
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::server::{Server, q, served_catalog};
+use common::static_files::StaticFiles;
+use common::{Skyql, csv_rows, generated_catalog};
+
+/// A generated catalogue exported as a HATS collection and a Parquet file under `www/`.
+fn published_files() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (tmp, cat) = generated_catalog(&["--stars", "6000", "--measurements", "0"]);
+    let www = tmp.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    Skyql::new(["hats", "export", "stars", "--max-rows", "500", "--out"])
+        .args([www.join("hats")])
+        .catalog(&cat)
+        .ok();
+    let parquet = www.join("stars.parquet");
+    Skyql::new([
+        "query".to_string(),
+        format!(
+            "COPY (SELECT star_id, ra, dec FROM stars) TO '{}' STORED AS PARQUET",
+            parquet.display()
+        ),
+    ])
+    .catalog(&cat)
+    .ok();
+    (tmp, cat)
+}
+
+fn ids(table: &str, sql: &str) -> BTreeSet<String> {
+    let out = Skyql::new(["query", "--format", "csv", "--table", table, sql]).ok();
+    csv_rows(&out)
+        .into_iter()
+        .map(|r| r["star_id"].clone())
+        .collect()
+}
+
+fn first_position(cat: &Path) -> (f64, f64) {
+    let out = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT ra, dec FROM stars ORDER BY star_id LIMIT 1",
+    ])
+    .catalog(cat)
+    .ok();
+    let row = &csv_rows(&out)[0];
+    (row["ra"].parse().unwrap(), row["dec"].parse().unwrap())
+}
+
+#[test]
+fn a_hats_catalogue_and_a_parquet_file_over_http_read_as_their_local_copies() {
+    let (tmp, cat) = published_files();
+    let www = tmp.path().join("www");
+    let web = StaticFiles::serve(&www);
+    let (ra, dec) = first_position(&cat);
+    let cone = format!(
+        "SELECT star_id FROM h WHERE cone_contains(ra, dec, {ra}, {dec}, 0.5) ORDER BY star_id"
+    );
+    let local = ids(&format!("h={}", www.join("hats").display()), &cone);
+    let remote = ids(&format!("h={}/hats", web.base), &cone);
+    assert!(!local.is_empty(), "an empty cone proves nothing");
+    assert_eq!(local, remote);
+    let all = ids(
+        &format!("h={}/hats/", web.base),
+        "SELECT star_id FROM h ORDER BY star_id",
+    );
+    assert_eq!(all.len(), 6000);
+
+    // A cone opens the files of its pixels only: fewer requests than a full scan.
+    let before = web.requests();
+    ids(&format!("h={}/hats", web.base), &cone);
+    let for_cone = web.requests() - before;
+    let before = web.requests();
+    ids(
+        &format!("h={}/hats", web.base),
+        "SELECT star_id FROM h WHERE dec > -90",
+    );
+    let for_all = web.requests() - before;
+    assert!(
+        for_cone < for_all,
+        "cone {for_cone} requests, scan {for_all}"
+    );
+
+    let parquet = ids(
+        &format!("p={}/stars.parquet", web.base),
+        &format!("SELECT star_id FROM p WHERE cone_contains(ra, dec, {ra}, {dec}, 0.5)"),
+    );
+    assert_eq!(parquet, local);
+
+    // Nothing there, nothing listening: errors naming the URL.
+    let missing = format!("{}/nothing", web.base);
+    let error = Skyql::new(["query", "--table", &format!("x={missing}"), "SELECT 1"]).fails();
+    assert!(
+        error.contains(&missing) && error.contains("neither a HATS catalogue"),
+        "{error}"
+    );
+    let error = Skyql::new([
+        "query",
+        "--table",
+        "x=http://127.0.0.1:9/hats",
+        "SELECT count(*) FROM x",
+    ])
+    .fails();
+    assert!(error.contains("http://127.0.0.1:9/hats"), "{error}");
+}
+
+#[test]
+fn a_service_publishes_a_hats_catalogue_read_over_http() {
+    let (tmp, cat) = published_files();
+    let web = StaticFiles::serve(&tmp.path().join("www"));
+    let (ra, dec) = first_position(&cat);
+    let (_served_tmp, served) = served_catalog();
+    let server = Server::start_with(
+        &served,
+        None,
+        &["--table", &format!("web.stars={}/hats", web.base)],
+    );
+    let adql = format!(
+        "SELECT star_id FROM web.stars WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, 0.5))"
+    );
+    let (status, _, body) = server.get(&format!(
+        "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+        q(&adql)
+    ));
+    assert_eq!(status, 200, "{body}");
+    let tap: BTreeSet<String> = csv_rows(&body)
+        .into_iter()
+        .map(|r| r["star_id"].clone())
+        .collect();
+    let local = ids(
+        &format!("h={}", tmp.path().join("www/hats").display()),
+        &format!("SELECT star_id FROM h WHERE cone_contains(ra, dec, {ra}, {dec}, 0.5)"),
+    );
+    assert!(!local.is_empty());
+    assert_eq!(tap, local);
+    let (status, _, votable) = server.get(&format!("/scs/web.stars?RA={ra}&DEC={dec}&SR=0.5"));
+    assert_eq!(status, 200, "{votable}");
+    assert_eq!(votable.matches("<TR>").count(), local.len(), "{votable}");
+}
