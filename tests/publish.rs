@@ -251,6 +251,21 @@ fn star_list(cat: &std::path::Path, n: usize, offset_arcsec: f64) -> String {
 const XMATCH_ADQL: &str = "SELECT u.name, s.star_id FROM TAP_UPLOAD.mine AS u JOIN eros2.stars AS s \
      ON 1 = CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', u.ra, u.dec, 1.0/3600))";
 
+/// A sync TAP request of [`XMATCH_ADQL`] with `upload` (`mine,param:PART` or
+/// `mine,URL`) and the multipart `files`, answered in CSV.
+fn xmatch_upload(server: &Server, upload: &str, files: &[(&str, &str)]) -> (u16, String, String) {
+    server.multipart(
+        "/tap/sync",
+        &[
+            ("LANG", "ADQL"),
+            ("RESPONSEFORMAT", "csv"),
+            ("UPLOAD", upload),
+            ("QUERY", XMATCH_ADQL),
+        ],
+        files,
+    )
+}
+
 fn pairs(csv: &str) -> BTreeSet<(String, String)> {
     csv_rows(csv)
         .into_iter()
@@ -273,16 +288,7 @@ fn an_uploaded_list_joined_with_the_stars_equals_the_cli_xmatch() {
     assert_eq!(expected.len(), 20, "{cli}");
 
     let server = Server::start(&cat, None);
-    let (status, _, body) = server.multipart(
-        "/tap/sync",
-        &[
-            ("LANG", "ADQL"),
-            ("RESPONSEFORMAT", "csv"),
-            ("UPLOAD", "mine,param:list"),
-            ("QUERY", XMATCH_ADQL),
-        ],
-        &[("list", &list)],
-    );
+    let (status, _, body) = xmatch_upload(&server, "mine,param:list", &[("list", &list)]);
     assert_eq!(status, 200, "{body}");
     assert_eq!(pairs(&body), expected);
 
@@ -292,16 +298,7 @@ fn an_uploaded_list_joined_with_the_stars_equals_the_cli_xmatch() {
         .args(["SELECT \"Name\" AS name, \"RA\" AS ra, \"Dec\" AS dec FROM list"])
         .catalog(&cat)
         .ok();
-    let (status, _, body) = server.multipart(
-        "/tap/sync",
-        &[
-            ("LANG", "ADQL"),
-            ("RESPONSEFORMAT", "csv"),
-            ("UPLOAD", "mine,param:v"),
-            ("QUERY", XMATCH_ADQL),
-        ],
-        &[("v", &votable)],
-    );
+    let (status, _, body) = xmatch_upload(&server, "mine,param:v", &[("v", &votable)]);
     assert_eq!(status, 200, "{body}");
     assert_eq!(pairs(&body), expected);
 
@@ -375,27 +372,9 @@ fn an_upload_by_url_is_fetched_from_an_allowed_host_only() {
     let config = format!("upload_url_hosts = [\"127.0.0.1:{port}\"]\n");
     let server = Server::start(&cat, Some(&config));
     let upload = format!("mine,http://127.0.0.1:{port}/list.csv");
-    let by_url = server.multipart(
-        "/tap/sync",
-        &[
-            ("LANG", "ADQL"),
-            ("RESPONSEFORMAT", "csv"),
-            ("UPLOAD", &upload),
-            ("QUERY", XMATCH_ADQL),
-        ],
-        &[],
-    );
+    let by_url = xmatch_upload(&server, &upload, &[]);
     assert_eq!(by_url.0, 200, "{}", by_url.2);
-    let inline = server.multipart(
-        "/tap/sync",
-        &[
-            ("LANG", "ADQL"),
-            ("RESPONSEFORMAT", "csv"),
-            ("UPLOAD", "mine,param:l"),
-            ("QUERY", XMATCH_ADQL),
-        ],
-        &[("l", &list)],
-    );
+    let inline = xmatch_upload(&server, "mine,param:l", &[("l", &list)]);
     assert_eq!(pairs(&by_url.2), pairs(&inline.2));
     assert_eq!(pairs(&inline.2).len(), 20);
     // Another port of the same host is not allowed.

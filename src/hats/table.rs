@@ -161,11 +161,13 @@ pub async fn register_hats(ctx: &SessionContext, name: &str, catalog: &HatsLocat
         .infer_schema(&ctx.state(), &all[0])
         .await
         .with_context(|| format!("--table {name}: cannot read {dataset}"))?;
-    let (_, position) = described(catalog).await;
+    let properties = catalog.properties().await?.unwrap_or_default();
+    let (description, position) = described(&properties);
     let table = HatsTable {
         dataset,
         pixels,
         schema,
+        description,
         position,
         statistics: Arc::new(
             DefaultCache::new(STATISTICS_CACHE_BYTES).with_name("skyql HATS statistics"),
@@ -289,13 +291,9 @@ fn leaf_pixel(name: &str) -> Option<Pixel> {
 /// What a HATS catalogue's properties say of it: its description (`obs_description`,
 /// else `obs_title`) and the RA and Dec columns `_healpix_29` was computed from
 /// (`hats_col_ra`, `hats_col_dec`).
-pub async fn described(catalog: &HatsLocation) -> (Option<String>, Option<[String; 2]>) {
-    let properties = catalog
-        .properties()
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+fn described(
+    properties: &std::collections::BTreeMap<String, String>,
+) -> (Option<String>, Option<[String; 2]>) {
     let description = ["obs_description", "obs_title"]
         .iter()
         .find_map(|k| properties.get(*k).filter(|v| !v.is_empty()).cloned());
@@ -304,12 +302,24 @@ pub async fn described(catalog: &HatsLocation) -> (Option<String>, Option<[Strin
     (description, position)
 }
 
+/// The description and position columns of a HATS table's properties, when `provider`
+/// is a HATS table (read once, when it was registered).
+pub fn hats_described(
+    provider: &dyn TableProvider,
+) -> Option<(Option<String>, Option<[String; 2]>)> {
+    let any: &dyn std::any::Any = provider;
+    any.downcast_ref::<HatsTable>()
+        .map(|t| (t.description.clone(), t.position.clone()))
+}
+
 /// A HATS catalogue: its leaf files, chosen per scan.
 #[derive(Debug)]
 struct HatsTable {
     dataset: HatsLocation,
     pixels: Vec<Pixel>,
     schema: SchemaRef,
+    /// What the properties say the catalogue is (`obs_description`, `obs_title`).
+    description: Option<String>,
     /// The position columns of `_healpix_29`, when the properties name them.
     position: Option<[String; 2]>,
     /// The leaf files' statistics, read from their footers once and kept across scans

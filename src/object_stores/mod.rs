@@ -26,9 +26,7 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
-use object_store::{
-    BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
-};
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, RetryConfig};
 use url::Url;
 
 use redacted::RedactedStore;
@@ -48,10 +46,7 @@ pub fn remote_url(path: &Path) -> Option<Url> {
 
 /// Whether `path` names a remote URL (it is then not a path of the local file system).
 pub fn is_remote(path: &Path) -> bool {
-    path.to_str().is_some_and(|t| {
-        t.split_once("://")
-            .is_some_and(|(s, _)| REMOTE_SCHEMES.contains(&s.to_ascii_lowercase().as_str()))
-    })
+    remote_url(path).is_some()
 }
 
 /// The key of a store: scheme, host (the bucket, for S3) and port.
@@ -90,12 +85,12 @@ fn retry() -> RetryConfig {
     }
 }
 
-fn client_options(url: &Url) -> ClientOptions {
-    ClientOptions::new()
-        .with_timeout(Duration::from_secs(60))
-        .with_connect_timeout(Duration::from_secs(10))
-        .with_allow_http(url.scheme() == "http")
-}
+/// How long a request and a connection may take, unless the environment says otherwise
+/// (`AWS_TIMEOUT`, `AWS_CONNECT_TIMEOUT` for S3).
+const TIMEOUTS: [(ClientConfigKey, &str); 2] = [
+    (ClientConfigKey::Timeout, "60s"),
+    (ClientConfigKey::ConnectTimeout, "10s"),
+];
 
 fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
     let origin = store_key(url);
@@ -112,11 +107,7 @@ fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
             if key.is_none() {
                 builder = builder.with_skip_signature(true);
             }
-            // Timeouts unless the environment sets them (AWS_TIMEOUT, AWS_CONNECT_TIMEOUT).
-            for (key, value) in [
-                (ClientConfigKey::Timeout, "60s"),
-                (ClientConfigKey::ConnectTimeout, "10s"),
-            ] {
+            for (key, value) in TIMEOUTS {
                 let key = AmazonS3ConfigKey::Client(key);
                 if builder.get_config_value(&key).is_none() {
                     builder = builder.with_config(key, value);
@@ -129,10 +120,17 @@ fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
             Ok(Arc::new(RedactedStore::new(Arc::new(store), secrets)))
         }
         "http" | "https" => {
-            let store = HttpBuilder::new()
+            let mut builder = HttpBuilder::new()
                 .with_url(origin.clone())
-                .with_client_options(client_options(url))
                 .with_retry(retry())
+                .with_config(
+                    ClientConfigKey::AllowHttp,
+                    (url.scheme() == "http").to_string(),
+                );
+            for (key, value) in TIMEOUTS {
+                builder = builder.with_config(key, value);
+            }
+            let store = builder
                 .build()
                 .with_context(|| format!("cannot open {origin}"))?;
             Ok(Arc::new(store))

@@ -265,10 +265,8 @@ impl SourceView {
             any.downcast_ref::<datafusion::datasource::listing::ListingTable>()
                 .is_some()
         };
-        let (hats_description, position) = match crate::hats::locate(&source.path).await? {
-            Some(catalog) => crate::hats::table::described(&catalog).await,
-            None => (None, None),
-        };
+        let (hats_description, position) =
+            crate::hats::table::hats_described(provider.as_ref()).unwrap_or_default();
         let schema: Schema = provider.schema().as_ref().clone();
         let lower: Vec<String> = schema
             .fields()
