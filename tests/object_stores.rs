@@ -145,3 +145,89 @@ fn a_service_publishes_a_hats_catalogue_read_over_http() {
     assert_eq!(status, 200, "{votable}");
     assert_eq!(votable.matches("<TR>").count(), local.len(), "{votable}");
 }
+
+/// The CSV rows of `sql` on the catalogue at `catalog` (a directory or a URL).
+fn catalogue_rows(catalog: &str, sql: &str) -> Vec<std::collections::HashMap<String, String>> {
+    csv_rows(&Skyql::new(["query", "--format", "csv", "--catalog", catalog, sql]).ok())
+}
+
+#[test]
+fn a_catalogue_on_a_web_server_reads_as_its_local_copy_and_damage_is_an_error() {
+    let (tmp, cat) = generated_catalog(&["--stars", "400", "--measurements", "20000"]);
+    let www = tmp.path().join("www");
+    common::copy_tree(&cat, &www.join("cat"));
+    let web = StaticFiles::serve(&www);
+    let url = format!("{}/cat", web.base);
+    let local = cat.to_str().unwrap();
+    let (ra, dec) = first_position(&cat);
+    for sql in [
+        "SELECT field, count(*) AS n, count(DISTINCT star_id) AS stars FROM measurements GROUP BY field ORDER BY field".to_string(),
+        "SELECT count(*) AS n FROM measurements".to_string(),
+        format!("SELECT star_id FROM stars WHERE cone_contains(ra, dec, {ra}, {dec}, 0.5) ORDER BY star_id"),
+        format!(
+            "SELECT mjd, mag FROM measurements WHERE star_id = '{}' ORDER BY mjd, colour",
+            common::first_star(&cat)
+        ),
+    ] {
+        let expected = catalogue_rows(local, &sql);
+        assert!(!expected.is_empty(), "an empty answer proves nothing: {sql}");
+        assert_eq!(catalogue_rows(&url, &sql), expected, "{sql}");
+    }
+
+    // A service publishes it, and answers as on the local catalogue.
+    let server = Server::start(Path::new(&url), None);
+    let (status, _, body) = server.get(&format!(
+        "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
+        q("SELECT COUNT(*) AS n FROM measurements")
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        csv_rows(&body)[0]["n"],
+        catalogue_rows(local, "SELECT count(*) AS n FROM measurements")[0]["n"]
+    );
+    drop(server);
+
+    // A file the manifest lists that is missing is an error naming it, never fewer rows;
+    // a changed byte is an error naming the file, never another answer.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cat.join("manifest.json")).unwrap()).unwrap();
+    let version = manifest["version_dir"].as_str().unwrap();
+    let table = &manifest["tables"]["measurements"];
+    let file = format!(
+        "{version}/{}/{}",
+        table["path"].as_str().unwrap(),
+        table["data_files"][0]["path"].as_str().unwrap()
+    );
+    let served = www.join("cat").join(&file);
+    let mut bytes = std::fs::read(&served).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&served, &bytes).unwrap();
+    let error = Skyql::new([
+        "query",
+        "--catalog",
+        &url,
+        "SELECT sum(mag) FROM measurements",
+    ])
+    .fails();
+    assert!(
+        error.contains(&file) && error.contains("checksum"),
+        "{error}"
+    );
+    std::fs::remove_file(&served).unwrap();
+    let error = Skyql::new([
+        "query",
+        "--catalog",
+        &url,
+        "SELECT sum(mag) FROM measurements",
+    ])
+    .fails();
+    assert!(error.contains(&file), "{error}");
+
+    // Not a catalogue, and a web server is not written to.
+    let error = Skyql::new(["query", "--catalog", &web.base, "SELECT 1"]).fails();
+    assert!(error.contains("not a skyql catalogue"), "{error}");
+    let error = Skyql::new(["ingest", "--catalog", &url])
+        .args([cat.join("nothing")])
+        .fails();
+    assert!(error.contains("read-only"), "{error}");
+}

@@ -5,7 +5,9 @@
 //! minutes or forever (`bench`, `serve`, `shell`, `generate --catalog` at survey scale)
 //! are left to their own tests (the tour's pyvo lines run in CI against `skyql serve`:
 //! tests/validation/check_readme_python.py). Commands on `s3://` URLs need an S3 server:
-//! CI runs them against a local one (tests/validation/check_object_stores.py).
+//! CI runs them against a local one (tests/validation/check_object_stores.py); those on
+//! the example web server (`data.example.org`) are tested on a loopback one
+//! (tests/object_stores.rs).
 
 mod common;
 
@@ -72,9 +74,10 @@ fn without_comment(command: &str) -> String {
 }
 
 /// Whether a command is left to other tests: it runs for minutes or forever, or needs an
-/// S3 server.
+/// S3 server or a web server.
 fn run_elsewhere(command: &str) -> bool {
     command.contains("s3://")
+        || command.contains("://data.example.org")
         || [
             "skyql bench",
             "skyql serve",

@@ -122,7 +122,7 @@ impl BlockChecksums {
 
     /// The block-aligned byte range that holds `range`; an error for a range beyond the
     /// size the manifest gives the file.
-    fn aligned(&self, range: &Range<u64>) -> std::result::Result<Range<u64>, String> {
+    pub fn aligned(&self, range: &Range<u64>) -> std::result::Result<Range<u64>, String> {
         if range.end > self.len || range.start > range.end {
             return Err(format!(
                 "bytes {}..{} asked of a file of {} bytes: the file changed size",
@@ -151,6 +151,35 @@ impl BlockChecksums {
         let from = (range.start - aligned.start) as usize;
         let to = (range.end - aligned.start) as usize;
         Ok(Bytes::from(buf).slice(from..to))
+    }
+}
+
+impl BlockChecksums {
+    /// `range` out of `data`, the bytes of `self.aligned(&range)` read from a remote
+    /// store, each block checked first.
+    pub fn check_aligned(
+        &self,
+        data: Bytes,
+        range: Range<u64>,
+    ) -> std::result::Result<Bytes, String> {
+        let aligned = self.aligned(&range)?;
+        if data.len() as u64 != aligned.end - aligned.start {
+            return Err(format!(
+                "bytes {}..{} asked, {} read: the file changed size",
+                aligned.start,
+                aligned.end,
+                data.len()
+            ));
+        }
+        let first = (aligned.start / BLOCK_BYTES) as usize;
+        for (i, block) in data.chunks(BLOCK_BYTES as usize).enumerate() {
+            if self.sums.get(first + i).copied() != Some(crc32fast::hash(block)) {
+                return Err(damaged(aligned.start + i as u64 * BLOCK_BYTES, block.len()));
+            }
+        }
+        let from = (range.start - aligned.start) as usize;
+        let to = (range.end - aligned.start) as usize;
+        Ok(data.slice(from..to))
     }
 }
 
@@ -261,5 +290,32 @@ mod tests {
         }
         assert!(BlockChecksums::parse("zz", 10).is_none());
         assert!(BlockChecksums::parse("", 10).is_none());
+    }
+
+    #[test]
+    fn remote_reads_are_checked_block_by_block() {
+        let data: Vec<u8> = (0..(BLOCK_BYTES * 2 + 100))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let (_, text) = compute_bytes(&data);
+        let sums = BlockChecksums::parse(&text, data.len() as u64).unwrap();
+        let range = BLOCK_BYTES - 10..BLOCK_BYTES * 2 + 50;
+        let aligned = sums.aligned(&range).unwrap();
+        assert_eq!(aligned, 0..data.len() as u64);
+        let read = Bytes::from(data[aligned.start as usize..aligned.end as usize].to_vec());
+        let got = sums.check_aligned(read.clone(), range.clone()).unwrap();
+        assert_eq!(&got[..], &data[range.start as usize..range.end as usize]);
+        let mut damaged = read.to_vec();
+        damaged[5] ^= 1;
+        let err = sums
+            .check_aligned(Bytes::from(damaged), range.clone())
+            .unwrap_err();
+        assert!(err.contains("do not match their checksum"), "{err}");
+        let short = read.slice(0..read.len() - 1);
+        assert!(
+            sums.check_aligned(short, range)
+                .unwrap_err()
+                .contains("changed size")
+        );
     }
 }

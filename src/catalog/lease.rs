@@ -20,7 +20,9 @@ use super::{Catalog, Manifest};
 /// A shared lock on a version directory, held until dropped.
 #[derive(Debug)]
 pub struct VersionLease {
-    _dir: File,
+    /// The version directory, held with a shared lock (none for a remote catalogue, whose
+    /// writers keep the previous version for the readers still on it).
+    _dir: Option<File>,
 }
 
 /// Most attempts to lease the version the manifest names while writers publish others.
@@ -30,6 +32,9 @@ impl VersionLease {
     /// Opens the catalogue at `dir` on the version its manifest names, leased: that
     /// version's directory stays until the lease is dropped.
     pub fn open(dir: &Path) -> Result<(Catalog, VersionLease)> {
+        if crate::object_stores::is_remote(dir) {
+            return Ok((Catalog::open(dir)?, VersionLease { _dir: None }));
+        }
         for _ in 0..ATTEMPTS {
             let catalog = Catalog::open(dir)?;
             let version_dir = catalog.version_dir();
@@ -50,7 +55,7 @@ impl VersionLease {
             let same = std::fs::metadata(&version_dir)
                 .is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev());
             if same && named.as_deref() == Some(catalog.manifest.version_dir.as_str()) {
-                return Ok((catalog, VersionLease { _dir: file }));
+                return Ok((catalog, VersionLease { _dir: Some(file) }));
             }
         }
         bail!(
@@ -75,24 +80,44 @@ pub fn remove_unleased(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// What identifies a catalogue's manifest file as it is now (inode, size, modification
-/// time: one `stat`): every write renames a new manifest over the old, so a long-lived
-/// reader (the service, a shell) knows by comparing stamps that a version was published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ManifestStamp {
-    inode: u64,
-    size: u64,
-    modified_ns: i64,
+/// What identifies a catalogue's manifest as it is now: for a local one, its file's
+/// inode, size and modification time (one `stat`: every write renames a new manifest over
+/// the old); for a remote one, its ETag (one `HEAD`). A long-lived reader (the service, a
+/// shell) knows by comparing stamps that a version was published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestStamp {
+    /// A local manifest file.
+    Local {
+        /// Its inode.
+        inode: u64,
+        /// Its size.
+        size: u64,
+        /// Its modification time.
+        modified_ns: i64,
+    },
+    /// A remote manifest's ETag (or size and time).
+    Remote(String),
 }
 
 impl ManifestStamp {
-    /// The stamp of the manifest of the catalogue at `dir`; None without one.
+    /// The stamp of the manifest of the catalogue at `dir` (a local one; none for a
+    /// remote one, see [`ManifestStamp::now`]); none without a manifest.
     pub fn of(dir: &Path) -> Option<ManifestStamp> {
         let m = std::fs::metadata(dir.join(super::manifest::MANIFEST_FILE)).ok()?;
-        Some(ManifestStamp {
+        Some(ManifestStamp::Local {
             inode: m.ino(),
             size: m.size(),
             modified_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
         })
+    }
+
+    /// The stamp of the manifest of the catalogue at `dir`, local or remote.
+    pub async fn now(dir: &Path) -> Option<ManifestStamp> {
+        match crate::object_stores::remote_url(dir) {
+            Some(url) => super::remote::manifest_stamp(&url)
+                .await
+                .map(ManifestStamp::Remote),
+            None => Self::of(dir),
+        }
     }
 }

@@ -24,6 +24,8 @@ pub mod lease;
 pub mod lock;
 pub mod manifest;
 pub mod parquet_io;
+pub mod remote;
+pub mod remote_write;
 pub mod summary;
 pub mod verify;
 pub mod version;
@@ -60,12 +62,17 @@ pub struct Catalog {
     pub dir: PathBuf,
     /// Its manifest.
     pub manifest: Manifest,
+    /// For a catalogue on an object store: where (`dir` is then its URL as text).
+    pub remote: Option<std::sync::Arc<remote::RemoteCatalog>>,
 }
 
 impl Catalog {
     /// Opens the catalogue at `dir`: the manifest is validated, and every data file it
     /// lists must exist with its size, so that a query never answers from part of a table.
     pub fn open(dir: &Path) -> Result<Self> {
+        if let Some(url) = crate::object_stores::remote_url(dir) {
+            return remote::open_blocking(&url);
+        }
         if !dir.is_dir() {
             bail!(
                 "catalogue {} does not exist (create it with `skyql ingest`)",
@@ -81,6 +88,7 @@ impl Catalog {
         let catalog = Catalog {
             dir: dir.to_path_buf(),
             manifest,
+            remote: None,
         };
         catalog.check_files()?;
         Ok(catalog)
@@ -104,6 +112,9 @@ impl Catalog {
     /// Checks that the version directory is a directory inside the catalogue, not a link
     /// (through which every read would leave the catalogue).
     pub fn check_version_dir(&self) -> Result<()> {
+        if self.remote.is_some() {
+            return Ok(());
+        }
         let version = self.version_dir();
         let meta = std::fs::symlink_metadata(&version).with_context(|| {
             format!(
@@ -125,6 +136,10 @@ impl Catalog {
     /// Checks that the version directory is a directory inside the catalogue (not a link)
     /// and that every listed data file exists with its recorded size.
     pub fn check_files(&self) -> Result<()> {
+        // A remote catalogue's files are checked as they are read (size and blocks).
+        if self.remote.is_some() {
+            return Ok(());
+        }
         self.check_version_dir()?;
         let version = self.version_dir();
         // Every directory between the version and a file is a real directory: a linked
@@ -202,6 +217,10 @@ impl Catalog {
     /// reason. Queries never read them and a write refuses to carry them into the next
     /// version; `skyql catalog verify` reports them.
     pub fn unlisted_entries(&self) -> Result<Vec<(PathBuf, &'static str)>> {
+        // Readers of a remote catalogue see only what the manifest lists (no listing).
+        if self.remote.is_some() {
+            return Ok(Vec::new());
+        }
         let version = self.version_dir();
         let mut listed = std::collections::HashSet::new();
         for entry in self.manifest.tables.values() {
@@ -237,6 +256,19 @@ impl Catalog {
     /// The survey conventions of the current version: the `conventions.toml` written with
     /// it, else the compiled-in EROS-2 table for an EROS-2 catalogue, else none.
     pub fn conventions(&self) -> Result<Option<Conventions>> {
+        if let Some(remote) = &self.remote {
+            if let Some(text) = &remote.conventions {
+                let name = format!(
+                    "{}/{}/{CONVENTIONS_FILE}",
+                    remote.url, self.manifest.version_dir
+                );
+                return Conventions::from_toml(text)
+                    .with_context(|| format!("in {name}"))
+                    .map(Some);
+            }
+            let eros2 = Conventions::eros2()?;
+            return Ok((self.manifest.survey == eros2.survey).then_some(eros2));
+        }
         let path = self.version_dir().join(CONVENTIONS_FILE);
         if path.is_file() {
             return Conventions::from_file(&path).map(Some);

@@ -67,6 +67,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
     let catalog = Catalog {
         dir: dir.to_path_buf(),
         manifest,
+        remote: None,
     };
     // What every other command refuses, verify refuses too: a version directory that is a
     // link (it would read files outside the catalogue).

@@ -68,6 +68,7 @@ impl VersionWriter {
                 let c = Catalog {
                     dir: catalog.to_path_buf(),
                     manifest: m,
+                    remote: None,
                 };
                 c.check_files()?;
                 if let Some((path, what)) = c.unlisted_entries()?.into_iter().next() {

@@ -67,8 +67,8 @@ pub(crate) async fn run(args: HatsArgs) -> Result<()> {
         None => export_hats(&ctx, source, &args.out, &opts).await?,
         Some(url) => {
             let upload = S3Export::begin(&url).await?;
-            let scratch = ScratchDir::new()?;
-            let local = scratch.0.join("collection");
+            let scratch = crate::object_stores::scratch_dir::ScratchDir::new("hats-export")?;
+            let local = scratch.path().join("collection");
             match export_hats(&ctx, source, &local, &opts).await {
                 Ok(summary) => {
                     upload.finish(&local).await?;
@@ -95,29 +95,4 @@ pub(crate) async fn run(args: HatsArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
-}
-
-/// A scratch directory under TMPDIR, removed when dropped.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new() -> Result<ScratchDir> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "skyql-hats-export-{}-{nanos:08x}",
-            std::process::id()
-        ));
-        std::fs::create_dir(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-        Ok(ScratchDir(dir))
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

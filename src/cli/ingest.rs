@@ -17,7 +17,7 @@ pub(crate) struct IngestArgs {
     /// Files or directories (searched recursively).
     #[arg(required_unless_present_any = ["detect", "tables"])]
     inputs: Vec<PathBuf>,
-    /// Catalogue directory (created if absent).
+    /// Catalogue directory (created if absent), or s3://BUCKET/PREFIX (docs/PUBLISH.md).
     #[arg(long, env = "SKYQL_CATALOG")]
     catalog: Option<PathBuf>,
     /// Input format: auto (by file name, each shipped description's patterns: `skyql
@@ -78,7 +78,8 @@ pub(crate) fn run(args: IngestArgs) -> Result<()> {
     let Some(catalog) = args.catalog else {
         bail!("give --catalog DIR (or set SKYQL_CATALOG): the catalogue to ingest into");
     };
-    let new = std::fs::symlink_metadata(&catalog).is_err();
+    let remote = crate::object_stores::remote_url(&catalog);
+    let new = remote.is_none() && std::fs::symlink_metadata(&catalog).is_err();
     if new
         && args
             .inputs
@@ -87,7 +88,7 @@ pub(crate) fn run(args: IngestArgs) -> Result<()> {
     {
         eprintln!("creating the catalogue {}", catalog.display());
     }
-    let report = ingest(&IngestOptions {
+    let options = IngestOptions {
         inputs: args.inputs,
         catalog,
         format,
@@ -95,7 +96,11 @@ pub(crate) fn run(args: IngestArgs) -> Result<()> {
         conventions,
         progress: Some(progress_bar()),
         tables,
-    })?;
+    };
+    let report = match remote {
+        Some(url) => crate::ingest::into_store::ingest_into_store(&url, &options)?,
+        None => ingest(&options)?,
+    };
     print_report(&report);
     Ok(())
 }

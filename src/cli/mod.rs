@@ -120,7 +120,7 @@ impl SizeArgs {
 /// A catalogue directory (`--catalog` or `SKYQL_CATALOG`) that may be absent.
 #[derive(Debug, Args)]
 pub(crate) struct OptionalCatalog {
-    /// Catalogue directory.
+    /// Catalogue directory, or an s3:// or http(s):// URL of one.
     #[arg(long, env = "SKYQL_CATALOG")]
     catalog: Option<PathBuf>,
     /// Extra tables, NAME=PATH: CSV/TSV with a header row, text catalogues (.txt, .dat, .tbl;

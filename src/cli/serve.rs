@@ -12,7 +12,7 @@ use crate::service::{ServeOptions, ServiceConfig, serve};
 /// Arguments of `skyql serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Catalogue directory.
+    /// Catalogue directory, or an s3:// or http(s):// URL of one.
     #[arg(long, env = "SKYQL_CATALOG")]
     catalog: PathBuf,
     /// Address and port to listen on (loopback by default; port 0 picks a free one).

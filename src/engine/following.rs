@@ -56,7 +56,10 @@ impl FollowingSession {
     )> {
         // The stamp is read before the manifest: a write between the two is seen as a
         // change at the next statement.
-        let stamp = dir.and_then(|d| ManifestStamp::of(d));
+        let stamp = match dir {
+            Some(d) => ManifestStamp::now(d).await,
+            None => None,
+        };
         let (catalog, lease) = match dir {
             Some(d) => {
                 let (c, l) = VersionLease::open(d)?;
@@ -75,7 +78,7 @@ impl FollowingSession {
         let Some(dir) = &self.dir else {
             return Ok(None);
         };
-        if ManifestStamp::of(dir) == self.stamp {
+        if ManifestStamp::now(dir).await == self.stamp {
             return Ok(None);
         }
         let (engine, ctx, stamp, lease) =

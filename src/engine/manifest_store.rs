@@ -25,18 +25,32 @@ use datafusion::object_store::{
     ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 use futures::stream::{BoxStream, StreamExt};
+use url::Url;
 
 use crate::catalog::Catalog;
 use crate::catalog::block_checksums::BlockChecksums;
 
-/// The local file system with a catalogue version's unlisted files hidden.
+/// A listed data file: its size and block checksums.
+#[derive(Debug, Clone)]
+struct Listed {
+    bytes: u64,
+    sums: Option<BlockChecksums>,
+}
+
+/// The catalogue's store (the local file system, or the object store of a remote
+/// catalogue) with a catalogue version's unlisted files hidden.
 #[derive(Debug)]
 pub struct ManifestStore {
-    inner: Arc<LocalFileSystem>,
+    inner: Arc<dyn ObjectStore>,
+    /// The local file system, for a local catalogue (its files are read by path).
+    local: Option<Arc<LocalFileSystem>>,
+    /// Whether the catalogue is remote (its version is listed from the manifest).
+    remote: bool,
     /// The version directory, as an object-store path (`tmp/cat/v000003`).
     version: String,
-    /// Every data file of the version the manifest lists, with its block checksums.
-    files: Arc<HashMap<String, Option<BlockChecksums>>>,
+    /// Every data file of the version the manifest lists (block checksums only when reads
+    /// are checked).
+    files: Arc<HashMap<String, Listed>>,
     /// Every directory on the way to one of them.
     directories: HashSet<String>,
 }
@@ -59,17 +73,39 @@ fn object_path(dir: &std::path::Path) -> String {
 
 impl ManifestStore {
     /// The store of `catalog`'s current version, whose reads are checked against the block
-    /// checksums when `checked`; none for a catalogue whose manifest does not list its
-    /// files (written before the integrity checks).
-    pub fn new(catalog: &Catalog, checked: bool) -> Option<ManifestStore> {
+    /// checksums when `checked`, and the URL to register it at (the local file system, or
+    /// the remote catalogue's bucket or host); none for a catalogue whose manifest does not
+    /// list its files (written before the integrity checks).
+    pub fn new(catalog: &Catalog, checked: bool) -> anyhow::Result<Option<(ManifestStore, Url)>> {
         let tables = catalog.manifest.tables.values();
         if tables
             .clone()
             .any(|t| t.data_files.is_empty() && t.files > 0)
         {
-            return None;
+            if catalog.remote.is_some() {
+                anyhow::bail!(
+                    "{}: its manifest does not list its files (a catalogue written before skyql listed them); re-ingest it to put it on an object store",
+                    catalog.dir.display()
+                );
+            }
+            return Ok(None);
         }
-        let version = object_path(&catalog.version_dir());
+        let (inner, version, url): (Arc<dyn ObjectStore>, String, Url) = match &catalog.remote {
+            Some(remote) => {
+                let version = crate::object_stores::store_path(&remote.url)?
+                    .join(catalog.manifest.version_dir.as_str());
+                (
+                    crate::object_stores::remote_store(&remote.url)?,
+                    version.as_ref().to_string(),
+                    crate::object_stores::store_url(&remote.url)?,
+                )
+            }
+            None => (
+                Arc::new(LocalFileSystem::new()),
+                object_path(&catalog.version_dir()),
+                Url::parse("file://").expect("the local file system's URL"),
+            ),
+        };
         let mut files = HashMap::new();
         let mut directories = HashSet::new();
         for entry in tables {
@@ -86,15 +122,26 @@ impl ManifestStore {
                     directories.insert(parent.to_string());
                     dir = parent;
                 }
-                files.insert(path, file.block_checksums().filter(|_| checked));
+                let listed = Listed {
+                    bytes: file.bytes,
+                    sums: file.block_checksums().filter(|_| checked),
+                };
+                files.insert(path, listed);
             }
         }
-        Some(ManifestStore {
-            inner: Arc::new(LocalFileSystem::new()),
+        let local = catalog
+            .remote
+            .is_none()
+            .then(|| Arc::new(LocalFileSystem::new()));
+        let store = ManifestStore {
+            inner,
+            local,
+            remote: catalog.remote.is_some(),
             version,
             files: Arc::new(files),
             directories,
-        })
+        };
+        Ok(Some((store, url)))
     }
 
     /// Whether a file at `path` may be seen.
@@ -146,16 +193,33 @@ impl ManifestStore {
         })
     }
 
-    /// Reads `ranges` of a listed file in one blocking task, each block checked against
-    /// `sums` as soon as it is read (while it is in the processor's cache).
+    /// Reads `ranges` of a listed file, each block checked against `sums` as soon as it
+    /// is read: a local file in one blocking task (while each block is in the processor's
+    /// cache), a remote one as block-aligned ranges.
     async fn read_checked(
         &self,
         location: &Path,
         sums: &BlockChecksums,
         ranges: Vec<Range<u64>>,
     ) -> Result<Vec<Bytes>> {
-        let path = self.inner.path_to_filesystem(location)?;
-        let (sums, relative) = (sums.clone(), self.relative(location));
+        let relative = self.relative(location);
+        let Some(local) = &self.local else {
+            let aligned = ranges
+                .iter()
+                .map(|r| sums.aligned(r).map_err(|e| damaged(&relative, e)))
+                .collect::<Result<Vec<_>>>()?;
+            let read = self.inner.get_ranges(location, &aligned).await?;
+            return read
+                .into_iter()
+                .zip(ranges)
+                .map(|(data, r)| {
+                    sums.check_aligned(data, r)
+                        .map_err(|e| damaged(&relative, e))
+                })
+                .collect();
+        };
+        let path = local.path_to_filesystem(location)?;
+        let sums = sums.clone();
         tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&path)
                 .map_err(|e| damaged(&relative, format!("cannot open: {e}")))?;
@@ -169,6 +233,24 @@ impl ManifestStore {
             store: "catalogue",
             source: Box::new(e),
         })?
+    }
+
+    /// The listed files under `prefix` (inside the version), as a listing gives them.
+    fn listed_under(&self, prefix: &str) -> Vec<ObjectMeta> {
+        let mut out: Vec<ObjectMeta> = self
+            .files
+            .iter()
+            .filter(|(path, _)| inside(prefix, path) && path.as_str() != prefix)
+            .map(|(path, listed)| ObjectMeta {
+                location: Path::from(path.as_str()),
+                last_modified: chrono::DateTime::UNIX_EPOCH,
+                size: listed.bytes,
+                e_tag: None,
+                version: None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.location.cmp(&b.location));
+        out
     }
 
     /// A location as errors show it: relative to the catalogue (`v000003/stars/...`).
@@ -203,11 +285,7 @@ fn inside(version: &str, path: &str) -> bool {
 }
 
 /// Whether a file at `path` may be seen: outside the version, or listed in it.
-fn visible_file(
-    version: &str,
-    files: &HashMap<String, Option<BlockChecksums>>,
-    path: &Path,
-) -> bool {
+fn visible_file(version: &str, files: &HashMap<String, Listed>, path: &Path) -> bool {
     let p = path.as_ref();
     !inside(version, p) || files.contains_key(p)
 }
@@ -236,7 +314,9 @@ impl ObjectStore for ManifestStore {
             return Err(Self::not_found(location));
         }
         match self.files.get(location.as_ref()) {
-            Some(Some(sums)) if !options.head => self.checked_get(location, options, sums).await,
+            Some(Listed {
+                sums: Some(sums), ..
+            }) if !options.head => self.checked_get(location, options, sums).await,
             _ => self.inner.get_opts(location, options).await,
         }
     }
@@ -246,7 +326,9 @@ impl ObjectStore for ManifestStore {
             return Err(Self::not_found(location));
         }
         match self.files.get(location.as_ref()) {
-            Some(Some(sums)) => self.read_checked(location, sums, ranges.to_vec()).await,
+            Some(Listed {
+                sums: Some(sums), ..
+            }) => self.read_checked(location, sums, ranges.to_vec()).await,
             _ => self.inner.get_ranges(location, ranges).await,
         }
     }
@@ -259,6 +341,12 @@ impl ObjectStore for ManifestStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        // A remote version is listed from the manifest: no request, and a missing file
+        // is an error when it is read rather than a table with fewer rows.
+        let asked = prefix.map(|p| p.as_ref().to_string()).unwrap_or_default();
+        if self.remote && inside(&self.version, &asked) {
+            return futures::stream::iter(self.listed_under(&asked).into_iter().map(Ok)).boxed();
+        }
         let (version, files) = (self.version.clone(), self.files.clone());
         self.inner
             .list(prefix)
@@ -272,6 +360,26 @@ impl ObjectStore for ManifestStore {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        let asked = prefix.map(|p| p.as_ref().to_string()).unwrap_or_default();
+        if self.remote && inside(&self.version, &asked) {
+            let child = |p: &str| {
+                p.strip_prefix(asked.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+            };
+            let objects = (self.listed_under(&asked).into_iter())
+                .filter(|m| child(m.location.as_ref()))
+                .collect();
+            let mut common_prefixes: Vec<Path> = (self.directories.iter())
+                .filter(|d| child(d))
+                .map(|d| Path::from(d.as_str()))
+                .collect();
+            common_prefixes.sort();
+            return Ok(ListResult {
+                common_prefixes,
+                objects,
+            });
+        }
         let mut listed = self.inner.list_with_delimiter(prefix).await?;
         listed.objects.retain(|m| self.visible_file(&m.location));
         listed.common_prefixes.retain(|p| self.visible_directory(p));
@@ -324,8 +432,9 @@ mod tests {
                 input_bytes: 0,
                 runs: Vec::new(),
             },
+            remote: None,
         };
-        let store = ManifestStore::new(&catalog, true).unwrap();
+        let (store, _) = ManifestStore::new(&catalog, true).unwrap().unwrap();
         let file = |p: &str| store.visible_file(&Path::from(p));
         let dir = |p: &str| store.visible_directory(&Path::from(p));
         assert!(file(

@@ -125,12 +125,14 @@ impl Engine {
         self.catalog.as_ref()
     }
 
-    /// The output root of image functions.
+    /// The output root of image functions: `products` in a local catalogue, else
+    /// `skyql-products` in the working directory (a remote catalogue is not written by
+    /// queries).
     pub fn output_root(&self) -> PathBuf {
         match (&self.options.output_root, &self.catalog) {
             (Some(root), _) => root.clone(),
-            (None, Some(c)) => c.dir.join("products"),
-            (None, None) => PathBuf::from("skyql-products"),
+            (None, Some(c)) if c.remote.is_none() => c.dir.join("products"),
+            (None, _) => PathBuf::from("skyql-products"),
         }
     }
 
@@ -250,13 +252,11 @@ impl Engine {
         }
         let runtime = runtime.build_arc()?;
         // Inside the catalogue's version directory, only the manifest's files exist.
-        if let Some(store) = self
-            .catalog
-            .as_ref()
-            .and_then(|c| manifest_store::ManifestStore::new(c, !self.options.unchecked_reads))
+        if let Some(catalog) = &self.catalog
+            && let Some((store, url)) =
+                manifest_store::ManifestStore::new(catalog, !self.options.unchecked_reads)?
         {
-            let local = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
-            runtime.register_object_store(local.as_ref(), Arc::new(store));
+            runtime.register_object_store(&url, Arc::new(store));
         }
         let mut state = SessionStateBuilder::new()
             .with_config(config)

@@ -66,8 +66,18 @@ pub fn catalog_table_url(catalog: &Catalog, name: &str) -> Result<Option<Listing
         return Ok(None);
     };
     let path = catalog.version_dir().join(&entry.path);
-    let mut url = path.to_string_lossy().to_string();
-    if path.is_dir() && !url.ends_with('/') {
+    let mut url = match &catalog.remote {
+        Some(remote) => remote
+            .url_of(&format!("{}/{}", catalog.manifest.version_dir, entry.path))?
+            .to_string(),
+        None => path.to_string_lossy().to_string(),
+    };
+    // A directory of files (a remote table is one unless it is a single file).
+    let directory = match &catalog.remote {
+        Some(_) => !(entry.data_files.len() == 1 && entry.data_files[0].path.is_empty()),
+        None => path.is_dir(),
+    };
+    if directory && !url.ends_with('/') {
         url.push('/');
     }
     let table_url = ListingTableUrl::parse(&url)
@@ -127,9 +137,10 @@ pub fn catalog_table(
         Some(full) => full,
         // A table of the catalogue's own making (an ingested FITS table): the schema it
         // was written with, units and UCDs included.
-        None if entry.partition_columns.is_empty() => {
-            crate::catalog::parquet_io::parquet_schema(&path)?
-        }
+        None if entry.partition_columns.is_empty() => match &catalog.remote {
+            None => crate::catalog::parquet_io::parquet_schema(&path)?,
+            Some(_) => remote_parquet_schema(catalog, name)?,
+        },
         None => return Ok(None),
     };
     let file_schema = if plain_text {
@@ -159,6 +170,38 @@ pub fn catalog_table(
         .with_schema(file_schema);
     let table = ListingTable::try_new(config)?.with_cache(Some(statistics));
     Ok(Some(Arc::new(table)))
+}
+
+/// The schema of a remote catalogue's table of its own making, from its first file's
+/// footer (one ranged read through the catalogue's checked store).
+fn remote_parquet_schema(catalog: &Catalog, name: &str) -> Result<SchemaRef> {
+    let url = catalog_table_url(catalog, name)?
+        .with_context(|| format!("the catalogue has no table {name}"))?;
+    let Some((store, _)) = super::manifest_store::ManifestStore::new(catalog, true)? else {
+        bail!("table {name}: its manifest does not list its files");
+    };
+    let entry = &catalog.manifest.tables[name];
+    let file = entry
+        .data_files
+        .first()
+        .with_context(|| format!("table {name} has no file"))?;
+    let mut location = url.prefix().as_ref().trim_end_matches('/').to_string();
+    if !file.path.is_empty() {
+        location = format!("{location}/{}", file.path);
+    }
+    let meta = datafusion::object_store::ObjectMeta {
+        location: datafusion::object_store::path::Path::from(location.as_str()),
+        last_modified: chrono::DateTime::UNIX_EPOCH,
+        size: file.bytes,
+        e_tag: None,
+        version: None,
+    };
+    let store: Arc<dyn datafusion::object_store::ObjectStore> = Arc::new(store);
+    let state = datafusion::execution::SessionStateBuilder::new().build();
+    let format = ParquetFormat::default();
+    use datafusion::datasource::file_format::FileFormat;
+    crate::object_stores::block_on(format.infer_schema(&state, &store, &[meta]))?
+        .with_context(|| format!("cannot read the footer of {location}"))
 }
 
 /// The order every file of a catalogue table is written in, declared to DataFusion so that

@@ -12,6 +12,7 @@ pub mod described;
 pub mod discover;
 pub mod fits_images;
 pub mod fits_tables;
+pub mod into_store;
 pub mod lightcurve;
 pub mod measurements;
 pub mod path_text;

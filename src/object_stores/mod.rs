@@ -13,6 +13,7 @@
 //! unsigned. Its errors never carry the key or the secret ([`redacted`]).
 
 pub mod redacted;
+pub mod scratch_dir;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -160,6 +161,43 @@ pub async fn read_remote_text(url: &Url) -> Result<Option<String>> {
         }
         Err(object_store::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(anyhow::anyhow!("cannot read {url}: {e}")),
+    }
+}
+
+/// The URL of `relative` (`a/b.parquet`) under the directory URL `base`.
+pub fn join_url(base: &Url, relative: &str) -> Result<Url> {
+    let mut text = base.as_str().trim_end_matches('/').to_string();
+    for part in relative.split('/').filter(|p| !p.is_empty()) {
+        text.push('/');
+        text.push_str(part);
+    }
+    Url::parse(&text).with_context(|| format!("bad URL {text}"))
+}
+
+/// The store URL of a remote URL (`s3://bucket`, `https://host:port`), as sessions
+/// register stores.
+pub fn store_url(url: &Url) -> Result<Url> {
+    Url::parse(&store_key(url)).with_context(|| format!("bad URL {url}"))
+}
+
+/// Runs `future` to its end from synchronous code: on the current runtime's threads when
+/// there is a multi-threaded one (the CLI's and the service's), else on a runtime of its
+/// own.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            Ok(tokio::task::block_in_place(|| handle.block_on(future)))
+        }
+        Ok(_) => bail!("a remote catalogue is read from a multi-threaded runtime only"),
+        Err(_) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start a runtime")?;
+            Ok(runtime.block_on(future))
+        }
     }
 }
 

@@ -41,6 +41,10 @@ impl LightCurvePath {
     /// [`COLUMNS`] (else the SQL plan answers).
     pub async fn new(engine: &Engine, ctx: &SessionContext) -> Option<LightCurvePath> {
         let catalog = engine.catalog()?;
+        // Local files only: a remote catalogue's queries take the SQL plan.
+        if catalog.remote.is_some() {
+            return None;
+        }
         let entry = catalog.manifest.tables.get("measurements")?;
         let sql = crate::named_queries::named_query("lightcurve")?;
         let df = ctx.sql(sql).await.ok()?;

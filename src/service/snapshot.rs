@@ -85,7 +85,7 @@ pub struct Source {
 impl Snapshot {
     /// The snapshot of the version the catalogue's manifest names now.
     pub async fn build(source: &Source) -> Result<Snapshot> {
-        let before = ManifestStamp::of(&source.catalog);
+        let before = ManifestStamp::now(&source.catalog).await;
         let (catalog, lease) = VersionLease::open(&source.catalog)?;
         let version = catalog.manifest.version;
         let engine = Engine::new(
@@ -190,7 +190,13 @@ pub struct Versions {
     source: RwLock<Source>,
     current: RwLock<Arc<Snapshot>>,
     rebuilding: tokio::sync::Mutex<()>,
+    /// For a remote catalogue: when its manifest was last asked for, and what it was.
+    remote_stamp: std::sync::Mutex<Option<(std::time::Instant, Option<ManifestStamp>)>>,
 }
+
+/// How long a remote manifest's stamp is trusted before it is asked for again (one
+/// `HEAD` request at most per interval, not one per request).
+const REMOTE_STAMP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Versions {
     /// Starts on the catalogue's current version.
@@ -200,6 +206,7 @@ impl Versions {
             source: RwLock::new(source),
             current: RwLock::new(Arc::new(first)),
             rebuilding: tokio::sync::Mutex::new(()),
+            remote_stamp: std::sync::Mutex::new(None),
         })
     }
 
@@ -243,6 +250,26 @@ impl Versions {
         }
     }
 
+    /// The catalogue's manifest stamp: a `stat` for a local catalogue, a `HEAD` at most
+    /// once per [`REMOTE_STAMP_INTERVAL`] for a remote one.
+    async fn stamp(&self, catalog: &std::path::Path) -> Option<ManifestStamp> {
+        if !crate::object_stores::is_remote(catalog) {
+            return ManifestStamp::of(catalog);
+        }
+        let recent = |s: &Option<(std::time::Instant, Option<ManifestStamp>)>| {
+            s.as_ref()
+                .filter(|(at, _)| at.elapsed() < REMOTE_STAMP_INTERVAL)
+                .map(|(_, stamp)| stamp.clone())
+        };
+        if let Some(stamp) = recent(&self.remote_stamp.lock().unwrap_or_else(|e| e.into_inner())) {
+            return stamp;
+        }
+        let stamp = ManifestStamp::now(catalog).await;
+        *self.remote_stamp.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), stamp.clone()));
+        stamp
+    }
+
     /// The snapshot of the catalogue as it is now: the held one while the manifest is
     /// the same, else a new one (built by the first request to see the change; the others
     /// wait for it). If the new version cannot be opened, the held one goes on serving and
@@ -250,13 +277,13 @@ impl Versions {
     pub async fn current(&self) -> Arc<Snapshot> {
         let held = self.held();
         let catalog = self.source().catalog;
-        if ManifestStamp::of(&catalog) == Some(held.stamp) {
+        if self.stamp(&catalog).await.as_ref() == Some(&held.stamp) {
             return held;
         }
         let _one_builder = self.rebuilding.lock().await;
         let held = self.held();
-        let now = ManifestStamp::of(&catalog);
-        if now == Some(held.stamp) || now.is_none() {
+        let now = self.stamp(&catalog).await;
+        if now.as_ref() == Some(&held.stamp) || now.is_none() {
             return held;
         }
         match Snapshot::build(&self.source()).await {

@@ -29,6 +29,10 @@ impl StarFiles {
     /// its `healpix` range in the manifest.
     pub async fn new(engine: &Engine, ctx: &SessionContext, schema: &str) -> Option<StarFiles> {
         let catalog = engine.catalog()?;
+        // Local files only: a remote catalogue's queries take the SQL plan.
+        if catalog.remote.is_some() {
+            return None;
+        }
         let entry = catalog.manifest.tables.get("stars")?;
         let files: Vec<CatalogFile> = entry
             .data_files

@@ -52,7 +52,8 @@ impl Server {
         BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let start = line.find("http://").expect("the base URL") + "http://".len();
+        // "skyql serve: CATALOGUE at http://ADDR/tap ..." (the catalogue may be a URL too).
+        let start = line.find(" at http://").expect("the base URL") + " at http://".len();
         let addr = line[start..].split('/').next().unwrap().to_string();
         // Keep reading the log so the server never blocks on a full pipe.
         let out = child.stdout.take().unwrap();

@@ -4,9 +4,13 @@ read by `skyql query --table` and published by `skyql serve --table`, gives the 
 its local copy and LSDB's own cone search, through the CLI, TAP and the table's cone
 search; a Parquet file on S3 reads as its local copy; a missing bucket, a missing
 catalogue and an unreachable endpoint are errors naming the URL; the S3 key and secret
-appear in no output, log or error.
+appear in no output, log or error. A skyql catalogue ingested into S3 answers as the same
+ingest on local disk (CLI and service, which follows a new version); an ingest killed at
+random moments leaves the old or the new version; a second writer is refused.
 
 usage: check_object_stores.py SKYQL WORKDIR
+       check_object_stores.py --cluster SKYQL WORKDIR   (a build with the `cluster` feature:
+       a catalogue on S3 queried on a loopback scheduler and executor)
 """
 
 import contextlib
@@ -148,6 +152,7 @@ def main():
             err = run(binary, "query", "--table", f"x={location}", "SELECT 1", env=env, ok=False).stderr
             assert expected in err, err
         writes(binary, catalog, env)
+        catalogue_on_s3(binary, work, env)
         bench = run(binary, "bench", "publish", "--catalog", str(catalog), "--rows", "1000", "--repetitions", "3",
                     "--s3", f"s3://{BUCKET}/bench", env=env).stdout
         assert "S3, cold" in bench and "local disk, warm" in bench, bench
@@ -212,6 +217,123 @@ def writes(binary, catalog, env):
           f"random 12 times: " + ", ".join(f"{v} {k}" for k, v in seen.items()) + "; never a part of one")
 
 
+def catalogue_on_s3(binary, work, env):
+    """skyql ingest into S3: the same answers as the same ingests on local disk, through
+    the CLI and a service that follows the new version; killed at random moments, the old
+    or the new version; a lock held by a live writer refuses a second one."""
+    import random
+
+    raw, local = work / "s3_raw", work / "s3_local_catalog"
+    run(binary, "generate", "--out", str(raw), "--fields", "lm001,lm035", "--ccds", "2", "--ccd-size", "64",
+        "--epochs", "12")
+    remote = f"s3://{BUCKET}/catalogues/eros2"
+    first = [str(raw / "images" / "lm001"), str(raw / "lightcurves" / "lm001")]
+    second = [str(raw / "images" / "lm035"), str(raw / "lightcurves" / "lm035")]
+    per_field = "SELECT field, count(*) AS n, count(DISTINCT star_id) AS stars, round(sum(mag), 3) AS mags FROM measurements GROUP BY field ORDER BY field"
+    stars = "SELECT star_id, ra, dec FROM stars ORDER BY star_id"
+
+    def answers(catalog):
+        out = [rows(binary, "--catalog", catalog, per_field, env=env),
+               rows(binary, "--catalog", catalog, stars, env=env)]
+        named = run(binary, "query", "--catalog", catalog, "--format", "csv", "--named",
+                    "quarters_most_measurements", env=env).stdout
+        return out + [named]
+
+    run(binary, "ingest", "--catalog", str(local), *first, env=env)
+    run(binary, "ingest", "--catalog", remote, *first, env=env)
+    old = answers(str(local))
+    assert answers(remote) == old, "S3 and local disk differ after the first ingest"
+    with open(work / "skyql-serve-s3-catalogue.log", "w") as stderr, \
+            served(binary, remote, env=env, stderr=stderr, log=printed) as url:
+        tap = pyvo.dal.TAPService(f"{url}/tap")
+        count = "SELECT COUNT(*) AS n FROM measurements"
+        before = int(tap.search(count)[0]["n"])
+        run(binary, "ingest", "--catalog", str(local), *second, env=env)
+        took = time.time()
+        run(binary, "ingest", "--catalog", remote, *second, env=env)
+        took = time.time() - took
+        new = answers(str(local))
+        assert new != old and answers(remote) == new, "S3 and local disk differ after the second ingest"
+        time.sleep(1.5)  # the service asks for the manifest's ETag at most once a second
+        after = int(tap.search(count)[0]["n"])
+        assert (before, after) == (int(old[0][0]["n"]), sum(int(r["n"]) for r in new[0])), (before, after)
+    print(f"ingest into S3: two ingests answer as on local disk ({len(new[0])} fields, {len(new[1])} stars); "
+          f"the service went from {before} to {after} measurements without a restart")
+
+    # A writer holds the lock: a second is refused; killed writers: old or new version.
+    s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id=KEY_ID,
+                      aws_secret_access_key=SECRET, region_name="us-east-1")
+    lock = "catalogues/eros2/.write.lock"
+    s3.put_object(Bucket=BUCKET, Key=lock, Body=b'{"host": "another-machine", "boot_id": "x", "pid": 1, '
+                                                  b'"process_start": 1, "since": 0}')
+    err = run(binary, "ingest", "--catalog", remote, *second, env=env, ok=False).stderr
+    assert ".write.lock" in err and "another-machine" in err, err
+    s3.delete_object(Bucket=BUCKET, Key=lock)
+
+    # Killed at random moments during the ingest of the second field: the first field's
+    # version (old) or both fields' (new), never a mixture; the next ingest takes the dead
+    # writer's lock over and publishes the new version.
+    rng = random.Random(11)
+    seen = {"old": 0, "new": 0}
+    for i in range(12):
+        prefix = f"s3://{BUCKET}/catalogues/crash{i}"
+        run(binary, "ingest", "--catalog", prefix, *first, env=env)
+        proc = subprocess.Popen([binary, "ingest", "--catalog", prefix, *second], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(took * 1.3 * (i + rng.random()) / 12)
+        proc.kill()
+        proc.wait()
+        now = answers(prefix)
+        assert now in (old, new), f"kill {i}: the catalogue answers neither as before nor as after"
+        seen["old" if now == old else "new"] += 1
+        run(binary, "ingest", "--catalog", prefix, *second, env=env)
+        assert answers(prefix) == new, f"kill {i}: the ingest after the kill"
+    print(f"ingest into S3 killed at random 12 times: {seen['old']} old version, {seen['new']} new, never a "
+          f"mixture; the next ingest took the dead writer's lock over; a live writer's lock refused a second one")
+
+
+def cluster_on_s3(binary, work):
+    """A catalogue ingested into S3, queried on a loopback Ballista scheduler and executor
+    (which read the store with their own AWS_* settings): the embedded engine's rows."""
+    s3_port, scheduler, executor = free_port(), free_port(), free_port()
+    endpoint = f"http://127.0.0.1:{s3_port}"
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ALLOW_HTTP="true", AWS_REGION="us-east-1",
+               AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET)
+    raw = work / "s3_cluster_raw"
+    run(binary, "generate", "--out", str(raw), "--fields", "lm001,lm035", "--ccds", "2", "--ccd-size", "64",
+        "--epochs", "12")
+    venv_bin = Path(sys.executable).parent
+    with process([str(venv_bin / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)], endpoint,
+                 work / "moto-cluster.log"):
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
+                     region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        remote = f"s3://{BUCKET}/eros2"
+        run(binary, "ingest", "--catalog", remote, str(raw), env=env)
+        nodes = [subprocess.Popen([binary, "cluster", "scheduler", "--bind", f"127.0.0.1:{scheduler}"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(stopped_at_end(nodes[0], "skyql cluster scheduler"))
+            time.sleep(1)
+            executor_proc = subprocess.Popen(
+                [binary, "cluster", "executor", "--scheduler", f"127.0.0.1:{scheduler}", "--bind",
+                 f"127.0.0.1:{executor}", "--grpc-port", str(free_port())], env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stack.enter_context(stopped_at_end(executor_proc, "skyql cluster executor"))
+            time.sleep(3)
+            cluster = ["--cluster", f"df://127.0.0.1:{scheduler}"]
+            per_field = ("SELECT field, count(*) AS n, count(DISTINCT star_id) AS stars, round(avg(mag), 6) AS mag "
+                         "FROM measurements GROUP BY field ORDER BY field")
+            embedded = rows(binary, "--catalog", remote, per_field, env=env)
+            on_cluster = rows(binary, "--catalog", remote, *cluster, per_field, env=env)
+            assert len(embedded) == 2 and embedded == on_cluster, (embedded, on_cluster)
+            named = ["query", "--catalog", remote, "--format", "csv", "--named", "quarters_most_measurements"]
+            assert run(binary, *named, env=env).stdout == run(binary, *named, *cluster, env=env).stdout
+    for text in printed:
+        assert KEY_ID not in text and SECRET not in text, "a credential in skyql's output"
+    print(f"a catalogue on S3 on a loopback cluster: the embedded rows ({sum(int(r['n']) for r in embedded)} "
+          f"measurements per field, quarters_most_measurements)")
+
+
 def served_cones(binary, catalog, locations, ra0, dec0, env, work):
     """The star_id of the cone through TAP and SCS on the tables published from S3 and HTTP."""
     import xml.etree.ElementTree as ET
@@ -237,4 +359,7 @@ def served_cones(binary, catalog, locations, ra0, dec0, env, work):
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1] == "--cluster":
+        cluster_on_s3(sys.argv[2], Path(sys.argv[3]))
+    else:
+        main()
