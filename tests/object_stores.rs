@@ -202,25 +202,22 @@ fn a_catalogue_on_a_web_server_reads_as_its_local_copy_and_damage_is_an_error() 
     let mut bytes = std::fs::read(&served).unwrap();
     bytes[100] ^= 0x01;
     std::fs::write(&served, &bytes).unwrap();
-    let error = Skyql::new([
-        "query",
-        "--catalog",
-        &url,
-        "SELECT sum(mag) FROM measurements",
-    ])
-    .fails();
+    let read_all = || {
+        Skyql::new([
+            "query",
+            "--catalog",
+            &url,
+            "SELECT sum(mag) FROM measurements",
+        ])
+        .fails()
+    };
+    let error = read_all();
     assert!(
         error.contains(&file) && error.contains("checksum"),
         "{error}"
     );
     std::fs::remove_file(&served).unwrap();
-    let error = Skyql::new([
-        "query",
-        "--catalog",
-        &url,
-        "SELECT sum(mag) FROM measurements",
-    ])
-    .fails();
+    let error = read_all();
     assert!(error.contains(&file), "{error}");
 
     // Not a catalogue, and a web server is not written to.

@@ -35,7 +35,7 @@ use url::Url;
 
 use super::manifest::{MANIFEST_FILE, Manifest};
 use super::parse_version_dir_name;
-use crate::object_stores::scratch_dir::ScratchDir;
+use crate::object_stores::scratch_dir::{ScratchDir, files_under, key_under};
 use crate::object_stores::{remote_store, store_path};
 
 /// The writer's lock object.
@@ -309,15 +309,14 @@ impl RemoteWriter {
         // The files the new version keeps unchanged, by their path in the version.
         let unchanged = unchanged_files(previous, &manifest);
         let version_dir = catalog.join(&manifest.version_dir);
-        let mut files = Vec::new();
-        walk(&version_dir, &mut files)?;
+        let mut files = files_under(&version_dir)?;
         let rejects = catalog.join("rejects");
         if rejects.is_dir() {
-            walk(&rejects, &mut files)?;
+            files.extend(files_under(&rejects)?);
         }
         futures::stream::iter(files)
             .map(|file| {
-                let relative = relative(&catalog, &file);
+                let relative = key_under(&catalog, &file);
                 let target = self.at(&relative);
                 let inside = relative
                     .strip_prefix(&format!("{}/", manifest.version_dir))
@@ -429,27 +428,6 @@ fn unchanged_files(previous: Option<&Manifest>, next: &Manifest) -> HashMap<Stri
         }
     }
     out
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, files)?;
-        } else {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn relative(root: &Path, file: &Path) -> String {
-    file.strip_prefix(root)
-        .unwrap_or(file)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().to_string())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// Reads the object `from` into the new file `to`, streamed.

@@ -23,6 +23,7 @@ use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use url::Url;
 
+use crate::object_stores::scratch_dir::{files_under, key_under};
 use crate::object_stores::{remote_store, store_path};
 
 /// The lock object of an export in progress.
@@ -91,7 +92,7 @@ impl S3Export {
         let (last, rest) = files.split_last().context("the export wrote no file")?;
         let put_one = |file: &PathBuf| {
             let store = Arc::clone(&self.store);
-            let target = self.at(&relative(local, file));
+            let target = self.at(&key_under(local, file));
             let file = file.clone();
             async move { put_file(&store, &file, &target, PutOptions::default()).await }
         };
@@ -110,7 +111,7 @@ impl S3Export {
                 .with_context(|| format!("cannot put {url}"))?;
         }
         let create = PutOptions::from(PutMode::Create);
-        put_file(&self.store, last, &self.at(&relative(local, last)), create)
+        put_file(&self.store, last, &self.at(&key_under(local, last)), create)
             .await
             .with_context(|| format!("cannot commit the collection at {url}"))?;
         self.store
@@ -142,8 +143,7 @@ fn is_description(file: &Path) -> bool {
 /// before `hats.properties`), then `collection.properties` (or, for a lone catalogue,
 /// its `hats.properties`) last.
 fn files_in_commit_order(local: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    walk(local, &mut files)?;
+    let mut files = files_under(local)?;
     let rank = |f: &PathBuf| {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
         match name {
@@ -156,27 +156,6 @@ fn files_in_commit_order(local: &Path) -> Result<Vec<PathBuf>> {
     };
     files.sort_by_key(|f| (rank(f), f.clone()));
     Ok(files)
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, files)?;
-        } else {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn relative(root: &Path, file: &Path) -> String {
-    file.strip_prefix(root)
-        .unwrap_or(file)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().to_string())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 async fn put_file(
@@ -218,7 +197,7 @@ mod tests {
         let order: Vec<String> = files_in_commit_order(root)
             .unwrap()
             .iter()
-            .map(|f| relative(root, f))
+            .map(|f| key_under(root, f))
             .collect();
         assert_eq!(order.last().unwrap(), "collection.properties");
         let first_description = order
