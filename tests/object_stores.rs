@@ -1,7 +1,9 @@
-//! Tables on a web server (`http://`), read as their local copies are: a HATS collection
-//! written by `skyql hats export` and a Parquet file, through `skyql query --table` and
-//! published by `skyql serve --table`; missing and unreachable URLs are errors naming
-//! them. (S3 is tested in CI against a local S3 server: tests/validation/check_object_stores.py.)
+//! Tables and catalogues on a web server (`http://`), read as their local copies are: a
+//! HATS collection written by `skyql hats export` and a Parquet file, through `skyql
+//! query --table` and published by `skyql serve --table`, and a whole catalogue through
+//! `--catalog http://...`; missing and unreachable URLs, missing and damaged files are
+//! errors naming them. (S3 is tested in CI against a local S3 server:
+//! tests/validation/check_object_stores.py.)
 
 mod common;
 
@@ -10,7 +12,7 @@ use std::path::Path;
 
 use common::server::{Server, q, served_catalog};
 use common::static_files::StaticFiles;
-use common::{Skyql, csv_rows, generated_catalog};
+use common::{Skyql, csv_rows, generated_catalog, query_csv};
 
 /// A generated catalogue exported as a HATS collection and a Parquet file under `www/`.
 fn published_files() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -146,11 +148,6 @@ fn a_service_publishes_a_hats_catalogue_read_over_http() {
     assert_eq!(votable.matches("<TR>").count(), local.len(), "{votable}");
 }
 
-/// The CSV rows of `sql` on the catalogue at `catalog` (a directory or a URL).
-fn catalogue_rows(catalog: &str, sql: &str) -> Vec<std::collections::HashMap<String, String>> {
-    csv_rows(&Skyql::new(["query", "--format", "csv", "--catalog", catalog, sql]).ok())
-}
-
 #[test]
 fn a_catalogue_on_a_web_server_reads_as_its_local_copy_and_damage_is_an_error() {
     let (tmp, cat) = generated_catalog(&["--stars", "400", "--measurements", "20000"]);
@@ -158,7 +155,7 @@ fn a_catalogue_on_a_web_server_reads_as_its_local_copy_and_damage_is_an_error() 
     common::copy_tree(&cat, &www.join("cat"));
     let web = StaticFiles::serve(&www);
     let url = format!("{}/cat", web.base);
-    let local = cat.to_str().unwrap();
+    let remote = Path::new(&url);
     let (ra, dec) = first_position(&cat);
     for sql in [
         "SELECT field, count(*) AS n, count(DISTINCT star_id) AS stars FROM measurements GROUP BY field ORDER BY field".to_string(),
@@ -169,13 +166,13 @@ fn a_catalogue_on_a_web_server_reads_as_its_local_copy_and_damage_is_an_error() 
             common::first_star(&cat)
         ),
     ] {
-        let expected = catalogue_rows(local, &sql);
+        let expected = query_csv(&cat, &sql);
         assert!(!expected.is_empty(), "an empty answer proves nothing: {sql}");
-        assert_eq!(catalogue_rows(&url, &sql), expected, "{sql}");
+        assert_eq!(query_csv(remote, &sql), expected, "{sql}");
     }
 
     // A service publishes it, and answers as on the local catalogue.
-    let server = Server::start(Path::new(&url), None);
+    let server = Server::start(remote, None);
     let (status, _, body) = server.get(&format!(
         "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}",
         q("SELECT COUNT(*) AS n FROM measurements")
@@ -183,7 +180,7 @@ fn a_catalogue_on_a_web_server_reads_as_its_local_copy_and_damage_is_an_error() 
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         csv_rows(&body)[0]["n"],
-        catalogue_rows(local, "SELECT count(*) AS n FROM measurements")[0]["n"]
+        query_csv(&cat, "SELECT count(*) AS n FROM measurements")[0]["n"]
     );
     drop(server);
 

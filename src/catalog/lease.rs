@@ -103,12 +103,25 @@ impl ManifestStamp {
     /// The stamp of the manifest of the catalogue at `dir` (a local one; none for a
     /// remote one, see [`ManifestStamp::now`]); none without a manifest.
     pub fn of(dir: &Path) -> Option<ManifestStamp> {
+        if crate::object_stores::is_remote(dir) {
+            return None;
+        }
         let m = std::fs::metadata(dir.join(super::manifest::MANIFEST_FILE)).ok()?;
         Some(ManifestStamp::Local {
             inode: m.ino(),
             size: m.size(),
             modified_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
         })
+    }
+
+    /// The stamp a catalogue is opened with: for a remote one, that of the manifest it
+    /// read (no request); for a local one, `before`, read before its manifest (a write
+    /// between the two is then seen as a change at the next comparison).
+    pub fn opened(catalog: &Catalog, before: Option<ManifestStamp>) -> Option<ManifestStamp> {
+        match &catalog.remote {
+            Some(remote) => remote.stamp.clone().map(ManifestStamp::Remote),
+            None => before,
+        }
     }
 
     /// The stamp of the manifest of the catalogue at `dir`, local or remote.

@@ -21,8 +21,8 @@
 //! names, removed by the next writer); after it, the new one. A lock left by a writer of
 //! another machine stays until someone who knows that it no longer runs removes it.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -30,13 +30,13 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::manifest::{MANIFEST_FILE, Manifest};
 use super::parse_version_dir_name;
 use crate::object_stores::scratch_dir::{ScratchDir, files_under, key_under};
-use crate::object_stores::{remote_store, store_path};
+use crate::object_stores::transfer::{get_streamed, key_at, put_if_absent, put_streamed};
+use crate::object_stores::{remote_store, store_path, without_final_slash};
 
 /// The writer's lock object.
 pub const LOCK_NAME: &str = ".write.lock";
@@ -102,6 +102,9 @@ pub struct RemoteWriter {
     prefix: StorePath,
     /// The manifest when the write began and its ETag.
     previous: Option<(Manifest, Option<String>)>,
+    /// The files of the versions before the current one when the write began, removed
+    /// once the new version is published (the lock keeps other writers from adding any).
+    superseded: Vec<StorePath>,
     scratch: ScratchDir,
 }
 
@@ -115,7 +118,7 @@ impl RemoteWriter {
                 "{url}: skyql writes catalogues to s3:// stores only (web servers are read-only)"
             );
         }
-        let url = super::remote::normalized(url)?;
+        let url = without_final_slash(url);
         let store = remote_store(&url)?;
         let prefix = store_path(&url)?;
         let scratch = ScratchDir::new("remote-ingest")?;
@@ -124,6 +127,7 @@ impl RemoteWriter {
             store,
             prefix,
             previous: None,
+            superseded: Vec::new(),
             scratch,
         };
         writer.lock().await?;
@@ -147,24 +151,15 @@ impl RemoteWriter {
     }
 
     fn at(&self, relative: &str) -> StorePath {
-        relative
-            .split('/')
-            .filter(|p| !p.is_empty())
-            .fold(self.prefix.clone(), |p, part| p.join(part))
+        key_at(&self.prefix, relative)
     }
 
     async fn lock(&self) -> Result<()> {
         let url = &self.url;
         let at = self.at(LOCK_NAME);
         let body = serde_json::to_vec(&Holder::this_process())?;
-        let create = PutOptions::from(PutMode::Create);
-        match self.store.put_opts(&at, body.clone().into(), create).await {
-            Ok(_) => return Ok(()),
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => {}
-            Err(e) => bail!("cannot write {url}/{LOCK_NAME}: {e}"),
+        if put_if_absent(&self.store, &at, body.clone().into()).await? {
+            return Ok(());
         }
         let held = self
             .store
@@ -210,7 +205,9 @@ impl RemoteWriter {
 
     /// Reads the manifest, removes interrupted writes' leftovers, copies the version.
     async fn prepare(&mut self) -> Result<()> {
-        self.previous = super::remote::read_manifest(&self.url).await?;
+        self.previous = super::remote::read_manifest(&self.url)
+            .await?
+            .map(|(manifest, meta)| (manifest, meta.e_tag));
         let current = self.previous.as_ref().map_or(0, |(m, _)| m.version);
         let objects: Vec<object_store::ObjectMeta> = self
             .store
@@ -235,6 +232,11 @@ impl RemoteWriter {
             .map(|o| o.location.clone())
             .collect();
         self.delete_all(leftovers).await?;
+        self.superseded = objects
+            .iter()
+            .filter(|o| self.version_of(&o.location).is_some_and(|v| v < current))
+            .map(|o| o.location.clone())
+            .collect();
         let catalog = self.scratch_catalog();
         std::fs::create_dir_all(&catalog)
             .with_context(|| format!("cannot create {}", catalog.display()))?;
@@ -260,7 +262,7 @@ impl RemoteWriter {
         futures::stream::iter(files)
             .map(|(from, to)| {
                 let store = Arc::clone(&self.store);
-                async move { download(&store, &from, &to).await }
+                async move { get_streamed(&store, &from, &to).await }
             })
             .buffer_unordered(CONCURRENT)
             .try_collect::<Vec<()>>()
@@ -322,9 +324,9 @@ impl RemoteWriter {
                     .strip_prefix(&format!("{}/", manifest.version_dir))
                     .unwrap_or_default()
                     .to_string();
-                let copied_from = unchanged
-                    .get(&inside)
-                    .map(|old_dir| self.at(&format!("{old_dir}/{inside}")));
+                let copied_from = previous
+                    .filter(|_| unchanged.contains(&inside))
+                    .map(|p| self.at(&format!("{}/{inside}", p.version_dir)));
                 let store = Arc::clone(&self.store);
                 async move {
                     match copied_from {
@@ -332,7 +334,7 @@ impl RemoteWriter {
                             .copy(&from, &target)
                             .await
                             .map_err(|e| anyhow::anyhow!("cannot copy {from} to {target}: {e}")),
-                        None => upload(&store, &file, &target).await,
+                        None => put_streamed(&store, &file, &target).await,
                     }
                 }
             })
@@ -365,24 +367,8 @@ impl RemoteWriter {
             ),
         }
         // The previous version stays for readers on it; older ones go.
-        if let Some(previous) = previous {
-            let objects: Vec<object_store::ObjectMeta> = self
-                .store
-                .list(Some(&self.prefix))
-                .try_collect()
-                .await
-                .unwrap_or_default();
-            let old: Vec<StorePath> = objects
-                .iter()
-                .filter(|o| {
-                    self.version_of(&o.location)
-                        .is_some_and(|v| v < previous.version)
-                })
-                .map(|o| o.location.clone())
-                .collect();
-            if let Err(e) = self.delete_all(old).await {
-                eprintln!("skyql: version {} is published; {e:#}", manifest.version);
-            }
+        if let Err(e) = self.delete_all(self.superseded.clone()).await {
+            eprintln!("skyql: version {} is published; {e:#}", manifest.version);
         }
         Ok(Some(manifest.version))
     }
@@ -399,11 +385,10 @@ impl RemoteWriter {
 }
 
 /// The data files of `next` that `previous` has with the same size and CRC-32, by their
-/// path inside the version (`stars/field=lm055/part-000002.parquet`), with the previous
-/// version's directory they are copied from.
-fn unchanged_files(previous: Option<&Manifest>, next: &Manifest) -> HashMap<String, String> {
+/// path inside the version (`stars/field=lm055/part-000002.parquet`).
+fn unchanged_files(previous: Option<&Manifest>, next: &Manifest) -> HashSet<String> {
     let Some(previous) = previous else {
-        return HashMap::new();
+        return HashSet::new();
     };
     let inside = |path: &str, file: &str| {
         if file.is_empty() {
@@ -418,57 +403,16 @@ fn unchanged_files(previous: Option<&Manifest>, next: &Manifest) -> HashMap<Stri
             old.insert(inside(&entry.path, &f.path), (f.bytes, f.crc32));
         }
     }
-    let mut out = HashMap::new();
+    let mut out = HashSet::new();
     for entry in next.tables.values() {
         for f in &entry.data_files {
             let path = inside(&entry.path, &f.path);
             if old.get(&path) == Some(&(f.bytes, f.crc32)) {
-                out.insert(path, previous.version_dir.clone());
+                out.insert(path);
             }
         }
     }
     out
-}
-
-/// Reads the object `from` into the new file `to`, streamed.
-async fn download(store: &Arc<dyn ObjectStore>, from: &StorePath, to: &Path) -> Result<()> {
-    if let Some(parent) = to.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let got = store
-        .get(from)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot read {from}: {e}"))?;
-    let mut out = tokio::fs::File::create(to)
-        .await
-        .with_context(|| format!("cannot write {}", to.display()))?;
-    let mut stream = got.into_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| anyhow::anyhow!("cannot read {from}: {e}"))?;
-        out.write_all(&chunk)
-            .await
-            .with_context(|| format!("cannot write {}", to.display()))?;
-    }
-    out.flush().await?;
-    Ok(())
-}
-
-/// Puts the local file `file` at `target`, streamed (a multipart upload for large files).
-async fn upload(store: &Arc<dyn ObjectStore>, file: &Path, target: &StorePath) -> Result<()> {
-    let mut input = tokio::fs::File::open(file)
-        .await
-        .with_context(|| format!("cannot read {}", file.display()))?;
-    let mut writer = object_store::buffered::BufWriter::new(Arc::clone(store), target.clone());
-    tokio::io::copy(&mut input, &mut writer)
-        .await
-        .with_context(|| format!("cannot put {target}"))?;
-    writer
-        .shutdown()
-        .await
-        .with_context(|| format!("cannot put {target}"))?;
-    Ok(())
 }
 
 #[cfg(test)]

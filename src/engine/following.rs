@@ -56,10 +56,7 @@ impl FollowingSession {
     )> {
         // The stamp is read before the manifest: a write between the two is seen as a
         // change at the next statement.
-        let stamp = match dir {
-            Some(d) => ManifestStamp::now(d).await,
-            None => None,
-        };
+        let before = dir.and_then(|d| ManifestStamp::of(d));
         let (catalog, lease) = match dir {
             Some(d) => {
                 let (c, l) = VersionLease::open(d)?;
@@ -67,6 +64,9 @@ impl FollowingSession {
             }
             None => (None, None),
         };
+        let stamp = catalog
+            .as_ref()
+            .and_then(|c| ManifestStamp::opened(c, before));
         let engine = Engine::new(catalog, options.clone())?;
         let ctx = engine.session(extra).await?;
         Ok((engine, ctx, stamp, lease))

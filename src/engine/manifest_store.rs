@@ -42,10 +42,9 @@ struct Listed {
 #[derive(Debug)]
 pub struct ManifestStore {
     inner: Arc<dyn ObjectStore>,
-    /// The local file system, for a local catalogue (its files are read by path).
+    /// The local file system for a local catalogue (its files are read by path); none for
+    /// a remote one, whose version is listed from the manifest.
     local: Option<Arc<LocalFileSystem>>,
-    /// Whether the catalogue is remote (its version is listed from the manifest).
-    remote: bool,
     /// The version directory, as an object-store path (`tmp/cat/v000003`).
     version: String,
     /// Every data file of the version the manifest lists (block checksums only when reads
@@ -90,21 +89,32 @@ impl ManifestStore {
             }
             return Ok(None);
         }
-        let (inner, version, url): (Arc<dyn ObjectStore>, String, Url) = match &catalog.remote {
+        type Parts = (
+            Option<Arc<LocalFileSystem>>,
+            Arc<dyn ObjectStore>,
+            String,
+            Url,
+        );
+        let (local, inner, version, url): Parts = match &catalog.remote {
             Some(remote) => {
                 let version = crate::object_stores::store_path(&remote.url)?
                     .join(catalog.manifest.version_dir.as_str());
                 (
+                    None,
                     crate::object_stores::remote_store(&remote.url)?,
                     version.as_ref().to_string(),
                     crate::object_stores::store_url(&remote.url)?,
                 )
             }
-            None => (
-                Arc::new(LocalFileSystem::new()),
-                object_path(&catalog.version_dir()),
-                Url::parse("file://").expect("the local file system's URL"),
-            ),
+            None => {
+                let fs = Arc::new(LocalFileSystem::new());
+                (
+                    Some(Arc::clone(&fs)),
+                    fs,
+                    object_path(&catalog.version_dir()),
+                    Url::parse("file://").expect("the local file system's URL"),
+                )
+            }
         };
         let mut files = HashMap::new();
         let mut directories = HashSet::new();
@@ -129,14 +139,9 @@ impl ManifestStore {
                 files.insert(path, listed);
             }
         }
-        let local = catalog
-            .remote
-            .is_none()
-            .then(|| Arc::new(LocalFileSystem::new()));
         let store = ManifestStore {
             inner,
             local,
-            remote: catalog.remote.is_some(),
             version,
             files: Arc::new(files),
             directories,
@@ -344,7 +349,7 @@ impl ObjectStore for ManifestStore {
         // A remote version is listed from the manifest: no request, and a missing file
         // is an error when it is read rather than a table with fewer rows.
         let asked = prefix.map(|p| p.as_ref().to_string()).unwrap_or_default();
-        if self.remote && inside(&self.version, &asked) {
+        if self.local.is_none() && inside(&self.version, &asked) {
             return futures::stream::iter(self.listed_under(&asked).into_iter().map(Ok)).boxed();
         }
         let (version, files) = (self.version.clone(), self.files.clone());
@@ -361,7 +366,7 @@ impl ObjectStore for ManifestStore {
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         let asked = prefix.map(|p| p.as_ref().to_string()).unwrap_or_default();
-        if self.remote && inside(&self.version, &asked) {
+        if self.local.is_none() && inside(&self.version, &asked) {
             let child = |p: &str| {
                 p.strip_prefix(asked.as_str())
                     .and_then(|rest| rest.strip_prefix('/'))

@@ -66,16 +66,15 @@ pub fn catalog_table_url(catalog: &Catalog, name: &str) -> Result<Option<Listing
         return Ok(None);
     };
     let path = catalog.version_dir().join(&entry.path);
-    let mut url = match &catalog.remote {
-        Some(remote) => remote
-            .url_of(&format!("{}/{}", catalog.manifest.version_dir, entry.path))?
-            .to_string(),
-        None => path.to_string_lossy().to_string(),
-    };
-    // A directory of files (a remote table is one unless it is a single file).
-    let directory = match &catalog.remote {
-        Some(_) => !(entry.data_files.len() == 1 && entry.data_files[0].path.is_empty()),
-        None => path.is_dir(),
+    // A remote table is a directory of files unless it is a single file.
+    let (mut url, directory) = match &catalog.remote {
+        Some(remote) => (
+            remote
+                .url_of(&format!("{}/{}", catalog.manifest.version_dir, entry.path))
+                .to_string(),
+            !(entry.data_files.len() == 1 && entry.data_files[0].path.is_empty()),
+        ),
+        None => (path.to_string_lossy().to_string(), path.is_dir()),
     };
     if directory && !url.ends_with('/') {
         url.push('/');
@@ -124,6 +123,8 @@ pub fn catalog_table(
         return Ok(None);
     };
     let path = catalog.version_dir().join(&entry.path);
+    let table_url = catalog_table_url(catalog, name)?
+        .with_context(|| format!("bad table path {}", path.display()))?;
     let file_schema = match schema::table_schema(name) {
         Some(full) if !entry.partition_columns.is_empty() => {
             let fields: Vec<_> = full
@@ -139,7 +140,7 @@ pub fn catalog_table(
         // was written with, units and UCDs included.
         None if entry.partition_columns.is_empty() => match &catalog.remote {
             None => crate::catalog::parquet_io::parquet_schema(&path)?,
-            Some(_) => remote_parquet_schema(catalog, name)?,
+            Some(_) => remote_parquet_schema(catalog, name, &table_url)?,
         },
         None => return Ok(None),
     };
@@ -148,8 +149,6 @@ pub fn catalog_table(
     } else {
         file_schema
     };
-    let table_url = catalog_table_url(catalog, name)?
-        .with_context(|| format!("bad table path {}", path.display()))?;
     let partitions = entry
         .partition_columns
         .iter()
@@ -174,9 +173,11 @@ pub fn catalog_table(
 
 /// The schema of a remote catalogue's table of its own making, from its first file's
 /// footer (one ranged read through the catalogue's checked store).
-fn remote_parquet_schema(catalog: &Catalog, name: &str) -> Result<SchemaRef> {
-    let url = catalog_table_url(catalog, name)?
-        .with_context(|| format!("the catalogue has no table {name}"))?;
+fn remote_parquet_schema(
+    catalog: &Catalog,
+    name: &str,
+    url: &ListingTableUrl,
+) -> Result<SchemaRef> {
     let Some((store, _)) = super::manifest_store::ManifestStore::new(catalog, true)? else {
         bail!("table {name}: its manifest does not list its files");
     };

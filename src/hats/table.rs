@@ -36,7 +36,9 @@ use skyql_udfs::rules::cell_ranges::{CellRanges, intersection, normalised, range
 use super::options::HEALPIX29;
 use super::partitions::Pixel;
 use super::properties::{parse_properties, read_properties};
-use crate::object_stores::{read_remote_text, remote_store, remote_url, store_path};
+use crate::object_stores::{
+    join_url, read_remote_text, remote_store, remote_url, store_path, without_final_slash,
+};
 
 /// The catalogue directory of `path` when it is a local HATS catalogue or collection.
 pub fn hats_catalog_dir(path: &Path) -> Option<PathBuf> {
@@ -66,12 +68,7 @@ impl HatsLocation {
     fn join(&self, relative: &str) -> HatsLocation {
         match self {
             HatsLocation::Local(dir) => HatsLocation::Local(dir.join(relative)),
-            HatsLocation::Remote(url) => {
-                let mut url = url.clone();
-                let path = format!("{}/{}", url.path().trim_end_matches('/'), relative);
-                url.set_path(&path);
-                HatsLocation::Remote(url)
-            }
+            HatsLocation::Remote(url) => HatsLocation::Remote(join_url(url, relative)),
         }
     }
 
@@ -122,12 +119,10 @@ impl std::fmt::Display for HatsLocation {
 /// The HATS catalogue `path` names (a local directory or a remote URL; a collection names
 /// its primary catalogue), if it names one.
 pub async fn locate(path: &Path) -> Result<Option<HatsLocation>> {
-    let Some(mut url) = remote_url(path) else {
+    let Some(url) = remote_url(path) else {
         return Ok(hats_catalog_dir(path).map(HatsLocation::Local));
     };
-    let trimmed = url.path().trim_end_matches('/').to_string();
-    url.set_path(&trimmed);
-    let root = HatsLocation::Remote(url);
+    let root = HatsLocation::Remote(without_final_slash(&url));
     if root.properties().await?.is_some() {
         return Ok(Some(root));
     }

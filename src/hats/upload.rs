@@ -20,10 +20,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 use url::Url;
 
 use crate::object_stores::scratch_dir::{files_under, key_under};
+use crate::object_stores::transfer::{key_at, put_if_absent, put_small, put_streamed};
 use crate::object_stores::{remote_store, store_path};
 
 /// The lock object of an export in progress.
@@ -36,7 +37,7 @@ const CONCURRENT_PUTS: usize = 8;
 pub struct S3Export {
     url: Url,
     store: Arc<dyn ObjectStore>,
-    prefix: String,
+    prefix: StorePath,
 }
 
 impl S3Export {
@@ -48,7 +49,7 @@ impl S3Export {
         let export = S3Export {
             url: url.clone(),
             store: remote_store(url)?,
-            prefix: store_path(url)?.as_ref().to_string(),
+            prefix: store_path(url)?,
         };
         for existing in ["collection.properties", "hats.properties", "properties"] {
             match export.store.head(&export.at(existing)).await {
@@ -60,28 +61,19 @@ impl S3Export {
             }
         }
         let note = format!("skyql hats export, process {}\n", std::process::id());
-        let create = PutOptions::from(PutMode::Create);
-        match export
-            .store
-            .put_opts(&export.at(LOCK_NAME), note.into(), create)
-            .await
-        {
-            Ok(_) => Ok(export),
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => bail!(
+        if !put_if_absent(&export.store, &export.at(LOCK_NAME), note.into()).await? {
+            bail!(
                 "{url}/{LOCK_NAME} exists: another export is writing there, or one was \
                  interrupted (remove the lock once no export runs, and the prefix's files \
                  with it)"
-            ),
-            Err(e) => Err(anyhow::anyhow!("cannot write {url}/{LOCK_NAME}: {e}")),
+            );
         }
+        Ok(export)
     }
 
     /// The object-store path of `name` under the prefix.
     fn at(&self, name: &str) -> StorePath {
-        StorePath::from(format!("{}/{name}", self.prefix).trim_start_matches('/'))
+        key_at(&self.prefix, name)
     }
 
     /// Puts the local collection `local` there, `collection.properties` last and only if
@@ -90,28 +82,26 @@ impl S3Export {
         let url = &self.url;
         let files = files_in_commit_order(local)?;
         let (last, rest) = files.split_last().context("the export wrote no file")?;
-        let put_one = |file: &PathBuf| {
-            let store = Arc::clone(&self.store);
-            let target = self.at(&key_under(local, file));
-            let file = file.clone();
-            async move { put_file(&store, &file, &target, PutOptions::default()).await }
-        };
-        // Data files in parallel; each catalogue's description files after them.
+        let key = |file: &PathBuf| self.at(&key_under(local, file));
+        // Data files in parallel, streamed; each catalogue's description files after them.
         let (data, described): (Vec<&PathBuf>, Vec<&PathBuf>) =
             rest.iter().partition(|f| !is_description(f));
         futures::stream::iter(data)
-            .map(put_one)
+            .map(|file| {
+                let (store, target) = (Arc::clone(&self.store), key(file));
+                async move { put_streamed(&store, file, &target).await }
+            })
             .buffer_unordered(CONCURRENT_PUTS)
             .try_collect::<Vec<()>>()
             .await
             .with_context(|| format!("cannot put the collection's files at {url}"))?;
         for file in described {
-            put_one(file)
+            put_small(&self.store, file, &key(file), PutOptions::default())
                 .await
                 .with_context(|| format!("cannot put {url}"))?;
         }
         let create = PutOptions::from(PutMode::Create);
-        put_file(&self.store, last, &self.at(&key_under(local, last)), create)
+        put_small(&self.store, last, &key(last), create)
             .await
             .with_context(|| format!("cannot commit the collection at {url}"))?;
         self.store
@@ -156,22 +146,6 @@ fn files_in_commit_order(local: &Path) -> Result<Vec<PathBuf>> {
     };
     files.sort_by_key(|f| (rank(f), f.clone()));
     Ok(files)
-}
-
-async fn put_file(
-    store: &Arc<dyn ObjectStore>,
-    file: &Path,
-    target: &StorePath,
-    options: PutOptions,
-) -> Result<()> {
-    let bytes = tokio::fs::read(file)
-        .await
-        .with_context(|| format!("cannot read {}", file.display()))?;
-    store
-        .put_opts(target, PutPayload::from(bytes), options)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot put {target}: {e}"))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! Tables that live on object stores: `s3://BUCKET/PREFIX` (any S3-compatible store) and
-//! `http://` or `https://` URLs (read-only: a static web server, as LSDB's public HATS
-//! catalogues are served).
+//! Tables and catalogues that live on object stores: `s3://BUCKET/PREFIX` (any
+//! S3-compatible store) and `http://` or `https://` URLs (read-only: a static web
+//! server, as LSDB's public HATS catalogues are served).
 //!
 //! Every session the engine builds resolves URLs through [`SessionStores`]: the stores a
-//! session registers itself (the catalogue's [`super::manifest_store::ManifestStore`]),
-//! else the local file system, else a remote store shared by the whole process, built on
-//! the first URL of its bucket or host and kept (its connections are reused).
+//! session registers itself (the catalogue's
+//! [`crate::engine::manifest_store::ManifestStore`]), else the local file system, else a
+//! remote store shared by the whole process, built on the first URL of its bucket or host
+//! and kept (its connections are reused).
 //!
 //! An S3 store is configured from the usual environment variables (`AWS_ENDPOINT_URL`,
 //! `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
@@ -14,6 +15,7 @@
 
 pub mod redacted;
 pub mod scratch_dir;
+pub mod transfer;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -145,33 +147,50 @@ pub fn store_path(url: &Url) -> Result<StorePath> {
     StorePath::from_url_path(url.path()).with_context(|| format!("bad path in {url}"))
 }
 
-/// The text of a small remote file; `None` when it does not exist.
-pub async fn read_remote_text(url: &Url) -> Result<Option<String>> {
+/// The bytes of a small remote file and what the store says of it (size, ETag); `None`
+/// when it does not exist.
+pub async fn read_remote(url: &Url) -> Result<Option<(bytes::Bytes, object_store::ObjectMeta)>> {
     let store = remote_store(url)?;
     let path = store_path(url)?;
     match store.get(&path).await {
         Ok(got) => {
+            let meta = got.meta.clone();
             let bytes = got
                 .bytes()
                 .await
                 .with_context(|| format!("cannot read {url}"))?;
-            let text = String::from_utf8(bytes.to_vec())
-                .with_context(|| format!("{url} is not UTF-8 text"))?;
-            Ok(Some(text))
+            Ok(Some((bytes, meta)))
         }
         Err(object_store::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(anyhow::anyhow!("cannot read {url}: {e}")),
     }
 }
 
-/// The URL of `relative` (`a/b.parquet`) under the directory URL `base`.
-pub fn join_url(base: &Url, relative: &str) -> Result<Url> {
-    let mut text = base.as_str().trim_end_matches('/').to_string();
+/// The text of a small remote file; `None` when it does not exist.
+pub async fn read_remote_text(url: &Url) -> Result<Option<String>> {
+    let Some((bytes, _)) = read_remote(url).await? else {
+        return Ok(None);
+    };
+    let text =
+        String::from_utf8(bytes.to_vec()).with_context(|| format!("{url} is not UTF-8 text"))?;
+    Ok(Some(text))
+}
+
+/// The URL of `relative` (`a/b.parquet`, `/`-separated) under the directory URL `base`.
+pub fn join_url(base: &Url, relative: &str) -> Url {
+    let mut path = base.path().trim_end_matches('/').to_string();
     for part in relative.split('/').filter(|p| !p.is_empty()) {
-        text.push('/');
-        text.push_str(part);
+        path.push('/');
+        path.push_str(part);
     }
-    Url::parse(&text).with_context(|| format!("bad URL {text}"))
+    let mut url = base.clone();
+    url.set_path(&path);
+    url
+}
+
+/// `url` without a final `/` (`s3://b/p/` and `s3://b/p` name one directory).
+pub fn without_final_slash(url: &Url) -> Url {
+    join_url(url, "")
 }
 
 /// The store URL of a remote URL (`s3://bucket`, `https://host:port`), as sessions

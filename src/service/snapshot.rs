@@ -85,8 +85,9 @@ pub struct Source {
 impl Snapshot {
     /// The snapshot of the version the catalogue's manifest names now.
     pub async fn build(source: &Source) -> Result<Snapshot> {
-        let before = ManifestStamp::now(&source.catalog).await;
+        let before = ManifestStamp::of(&source.catalog);
         let (catalog, lease) = VersionLease::open(&source.catalog)?;
+        let stamp = ManifestStamp::opened(&catalog, before);
         let version = catalog.manifest.version;
         let engine = Engine::new(
             Some(catalog),
@@ -170,7 +171,7 @@ impl Snapshot {
             cones,
             did_prefix,
             public_images_dir: source.config.public_images_dir.clone(),
-            stamp: before.context("the catalogue has no manifest")?,
+            stamp: stamp.context("the catalogue has no manifest")?,
             _lease: lease,
         })
     }
