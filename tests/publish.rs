@@ -343,21 +343,17 @@ fn an_uploaded_list_joined_with_the_stars_equals_the_cli_xmatch() {
     assert_eq!(status, 400, "{body}");
 }
 
-/// Serves `body` once per connection on a loopback port, for `connections` connections;
-/// returns the port.
-fn serve_file_once(body: String, connections: usize) -> u16 {
+/// Answers one connection each with `answers`, in order, on a loopback port; returns the
+/// port.
+fn serve_answers(answers: Vec<String>) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         use std::io::{Read, Write};
-        for stream in listener.incoming().take(connections) {
+        for (stream, answer) in listener.incoming().zip(answers) {
             let mut stream = stream.unwrap();
             let mut head = [0u8; 4096];
             let _ = stream.read(&mut head);
-            let answer = format!(
-                "HTTP/1.0 200 OK\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
             let _ = stream.write_all(answer.as_bytes());
         }
     });
@@ -368,7 +364,13 @@ fn serve_file_once(body: String, connections: usize) -> u16 {
 fn an_upload_by_url_is_fetched_from_an_allowed_host_only() {
     let (_tmp, cat) = served_catalog();
     let list = star_list(&cat, 30, 0.4);
-    let port = serve_file_once(list.clone(), 1);
+    let ok = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{list}",
+        list.len()
+    );
+    // A listed host cannot send the service elsewhere.
+    let moved = "HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string();
+    let port = serve_answers(vec![ok, moved]);
     let config = format!("upload_url_hosts = [\"127.0.0.1:{port}\"]\n");
     let server = Server::start(&cat, Some(&config));
     let upload = format!("mine,http://127.0.0.1:{port}/list.csv");
@@ -377,6 +379,13 @@ fn an_upload_by_url_is_fetched_from_an_allowed_host_only() {
     let inline = xmatch_upload(&server, "mine,param:l", &[("l", &list)]);
     assert_eq!(pairs(&by_url.2), pairs(&inline.2));
     assert_eq!(pairs(&inline.2).len(), 20);
+    let redirected = xmatch_upload(&server, &upload, &[]);
+    assert_eq!(redirected.0, 400, "{}", redirected.2);
+    assert!(
+        redirected.2.contains("redirects are not followed"),
+        "{}",
+        redirected.2
+    );
     // Another port of the same host is not allowed.
     let other = format!("mine,http://127.0.0.1:{}/list.csv", port + 1);
     let (status, _, body) = server.multipart(

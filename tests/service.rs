@@ -479,17 +479,31 @@ fn tap_csv(server: &Server, adql: &str) -> String {
     body
 }
 
-#[test]
-fn cones_by_the_fixed_plan_equal_the_sql_plan() {
-    let (_tmp, cat) = common::generated_catalog(&["--stars", "60000", "--measurements", "0"]);
-    let server = Server::start(&cat, None);
+/// The FIELD declarations of a VOTable answer (names, types, units, UCDs).
+fn votable_fields(body: &str) -> Vec<String> {
+    body.split("<FIELD ")
+        .skip(1)
+        .map(|f| f.split('>').next().unwrap().to_string())
+        .collect()
+}
+
+/// Six cones on `table` (TAP name; `/scs/{scs}` its cone search) by the fixed plan and
+/// by the SQL plan give the same rows and FIELDs; the cone search, every verbosity, gives
+/// the star ids of the CLI's `cone_contains` on `cli_table` (`cli` the CLI's arguments
+/// that open it).
+fn fixed_cones_equal_sql_cones(
+    server: &Server,
+    cat: &Path,
+    (table, scs): (&str, &str),
+    (cli, cli_table): (&[String], &str),
+) {
     let centres = Skyql::new([
         "query",
         "--format",
         "csv",
         "SELECT ra, dec FROM stars WHERE healpix % 7919 = 0 ORDER BY healpix LIMIT 6",
     ])
-    .catalog(&cat)
+    .catalog(cat)
     .ok();
     let mut compared = 0;
     for (i, line) in centres.lines().skip(1).enumerate() {
@@ -498,9 +512,9 @@ fn cones_by_the_fixed_plan_equal_the_sql_plan() {
         let cone =
             format!("1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, {radius}))");
         // The fixed shape takes the cone path; an ORDER BY sends the same query through SQL.
-        let fast = format!("SELECT * FROM eros2.stars WHERE {cone}");
-        let sql = format!("SELECT * FROM eros2.stars WHERE {cone} ORDER BY star_id");
-        let (a, b) = (tap_csv(&server, &fast), tap_csv(&server, &sql));
+        let fast = format!("SELECT * FROM {table} WHERE {cone}");
+        let sql = format!("SELECT * FROM {table} WHERE {cone} ORDER BY star_id");
+        let (a, b) = (tap_csv(server, &fast), tap_csv(server, &sql));
         assert_eq!(a.lines().next(), b.lines().next(), "the same columns");
         assert_eq!(
             sorted_rows(&a),
@@ -508,23 +522,45 @@ fn cones_by_the_fixed_plan_equal_the_sql_plan() {
             "cone at {ra} {dec} r {radius}"
         );
         assert!(!sorted_rows(&a).is_empty());
+        let votable = |adql: &str| {
+            let (status, _, body) = server.get(&format!("/tap/sync?LANG=ADQL&QUERY={}", q(adql)));
+            assert_eq!(status, 200, "{body}");
+            votable_fields(&body)
+        };
+        let fields = votable(&fast);
+        assert!(fields.iter().any(|f| f.contains("pos.eq.ra")), "{fields:?}");
+        assert_eq!(fields, votable(&sql), "the same FIELDs, units and UCDs");
         // The cone search, every verbosity, against the CLI's cone_contains.
         let cli = Skyql::new(["query", "--format", "csv"])
+            .args(cli)
             .args([format!(
-                "SELECT star_id FROM stars WHERE cone_contains(ra, dec, {ra}, {dec}, {radius}) ORDER BY star_id"
+                "SELECT star_id FROM {cli_table} WHERE cone_contains(ra, dec, {ra}, {dec}, {radius}) ORDER BY star_id"
             )])
-            .catalog(&cat)
             .ok();
         let expected: Vec<&str> = cli.lines().skip(1).collect();
         for verb in 1..=3 {
             let (status, _, body) = server.get(&format!(
-                "/scs/stars?RA={ra}&DEC={dec}&SR={radius}&VERB={verb}"
+                "/scs/{scs}?RA={ra}&DEC={dec}&SR={radius}&VERB={verb}"
             ));
             assert_eq!(status, 200, "{body}");
+            // A table without an identifier column has its position only at VERB=1.
+            let fields = votable_fields(&body);
+            let Some(column) = fields.iter().position(|f| f.contains("name=\"star_id\"")) else {
+                assert_eq!(verb, 1, "{fields:?}");
+                assert_eq!(body.matches("<TR>").count(), expected.len());
+                continue;
+            };
             let mut ids: Vec<&str> = body
-                .split("<TR><TD>")
+                .split("<TR>")
                 .skip(1)
-                .map(|r| r.split("</TD>").next().unwrap())
+                .map(|r| {
+                    r.split("<TD>")
+                        .nth(column + 1)
+                        .unwrap()
+                        .split("</TD>")
+                        .next()
+                        .unwrap()
+                })
                 .collect();
             ids.sort();
             assert_eq!(ids, expected, "VERB={verb} at {ra} {dec} r {radius}");
@@ -535,6 +571,28 @@ fn cones_by_the_fixed_plan_equal_the_sql_plan() {
     let log = server.log.lock().unwrap().join("\n");
     assert!(log.matches("cone path").count() >= 6 * 4, "{log}");
     assert!(log.contains("optimize="), "the SQL plan ran too: {log}");
+}
+
+#[test]
+fn cones_by_the_fixed_plan_equal_the_sql_plan() {
+    let (_tmp, cat) = common::generated_catalog(&["--stars", "60000", "--measurements", "0"]);
+    let server = Server::start(&cat, None);
+    let cli = ["--catalog".to_string(), cat.display().to_string()];
+    fixed_cones_equal_sql_cones(&server, &cat, ("eros2.stars", "stars"), (&cli, "stars"));
+}
+
+#[test]
+fn hats_cones_by_the_fixed_plan_equal_the_sql_plan() {
+    let (tmp, cat) = common::generated_catalog(&["--stars", "60000", "--measurements", "0"]);
+    let hats = tmp.path().join("hats");
+    Skyql::new(["hats", "export", "stars", "--out"])
+        .args([&hats])
+        .catalog(&cat)
+        .ok();
+    let table = format!("ref.h={}", hats.display());
+    let server = Server::start_with(&cat, None, &["--table", &table]);
+    let cli = ["--table".to_string(), format!("h={}", hats.display())];
+    fixed_cones_equal_sql_cones(&server, &cat, ("ref.h", "ref.h"), (&cli, "h"));
 }
 
 #[test]

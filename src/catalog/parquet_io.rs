@@ -27,8 +27,9 @@ pub const ROW_GROUP_ROWS: usize = 65_536;
 /// locates one star's rows, or one HEALPix range, within a row group to 8,192 rows.
 pub const PAGE_ROWS: usize = 8_192;
 
-/// Rows per data page of `stars`: sorted by HEALPix, a page of 1,024 stars covers a few
-/// square arcminutes of a dense field, about the area of a small cone (docs/LAYOUT.md).
+/// Rows per data page of `stars` and of HATS leaf files: sorted by HEALPix, a page of
+/// 1,024 stars covers a few square arcminutes of a dense field, about the area of a small
+/// cone (docs/LAYOUT.md).
 pub const STAR_PAGE_ROWS: usize = 1_024;
 
 /// Writer settings shared by every table: zstd, page statistics, pages of at most
@@ -84,6 +85,35 @@ pub fn write_stars_parquet(path: &Path, batch: RecordBatch) -> Result<u64> {
     }
     write_parquet_with(path, batch.schema(), &[batch], properties.build())
 }
+
+/// Writer settings of a table in HEALPix order read by cones (HATS leaf files): pages of
+/// [`STAR_PAGE_ROWS`] rows, and dictionaries only for the columns with few distinct
+/// values in `sample` (at most one value in [`DICTIONARY_RATIO`] rows): as for `stars`, a
+/// dictionary page of a nearly unique column would be read and decoded whole by every
+/// cone that meets one row of its row group.
+pub fn sky_ordered_properties(sample: &RecordBatch) -> WriterProperties {
+    let mut properties = writer_properties_with_pages(STAR_PAGE_ROWS)
+        .into_builder()
+        .set_dictionary_enabled(false);
+    let state = datafusion::common::hash_utils::RandomState::default();
+    let mut hashes = vec![0u64; sample.num_rows()];
+    for (field, column) in sample.schema().fields().iter().zip(sample.columns()) {
+        hashes.iter_mut().for_each(|h| *h = 0);
+        let few = datafusion::common::hash_utils::create_hashes([column], &state, &mut hashes)
+            .is_ok_and(|h| {
+                h.iter().collect::<std::collections::HashSet<_>>().len() * DICTIONARY_RATIO
+                    <= h.len()
+            });
+        if few {
+            properties = properties
+                .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), true);
+        }
+    }
+    properties.build()
+}
+
+/// A column is dictionary-encoded when it has at most one distinct value in this many rows.
+const DICTIONARY_RATIO: usize = 16;
 
 /// [`write_parquet`] with explicit writer properties.
 pub fn write_parquet_with(
@@ -263,5 +293,36 @@ fn compare(a: &RangeValue, b: &RangeValue) -> Option<std::cmp::Ordering> {
         (RangeValue::Float(x), RangeValue::Float(y)) => x.partial_cmp(y),
         (RangeValue::Text(x), RangeValue::Text(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    #[test]
+    fn only_columns_with_few_distinct_values_get_dictionaries() {
+        let rows = 4096;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("star_id", DataType::Utf8, false),
+            Field::new("ccd", DataType::Int64, false),
+        ]));
+        let ids: Vec<String> = (0..rows).map(|i| format!("lm0010n{i:05}")).collect();
+        let ccds: Vec<i64> = (0..rows as i64).map(|i| i % 8).collect();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(ids)),
+                Arc::new(Int64Array::from(ccds)),
+            ],
+        )
+        .unwrap();
+        let properties = sky_ordered_properties(&batch);
+        assert!(!properties.dictionary_enabled(&ColumnPath::from("star_id")));
+        assert!(properties.dictionary_enabled(&ColumnPath::from("ccd")));
+        assert_eq!(properties.data_page_row_count_limit(), STAR_PAGE_ROWS);
     }
 }

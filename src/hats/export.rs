@@ -15,6 +15,7 @@ use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_ba
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::metadata::ParquetMetaData;
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
@@ -24,7 +25,7 @@ use super::layout::{self, Written};
 use super::options::{HEALPIX29, HatsOptions};
 use super::partitions::{HISTOGRAM_ORDER, Pixel, choose_pixels, pixel_of};
 use crate::catalog::durable::{sync_dir, sync_file};
-use crate::catalog::parquet_io::writer_properties;
+use crate::catalog::parquet_io::sky_ordered_properties;
 
 /// What an export wrote.
 #[derive(Debug, Clone)]
@@ -157,9 +158,9 @@ async fn write_all(
     while let Some(batch) = stream.next().await {
         splitter.push(&conform(batch?, &schema)?, position)?;
     }
-    let (main, margins) = splitter.finish()?;
+    let (main, margins, properties) = splitter.finish()?;
     let margin_dir = staging.join(&names.margin).join("dataset");
-    let margin = write_margins(&margin_dir, pixels, margins, &schema)?;
+    let margin = write_margins(&margin_dir, pixels, margins, &schema, &properties)?;
     layout::write_metadata(staging, &names, &schema, &main, &margin, position, opts)?;
     Ok((main, margin))
 }
@@ -203,6 +204,9 @@ struct Splitter<'a> {
     dir: PathBuf,
     schema: SchemaRef,
     current: Option<(usize, ArrowWriter<File>, u64)>,
+    /// The leaf files' writer settings, chosen from the first rows (pages and
+    /// dictionaries for cones: [`sky_ordered_properties`]).
+    properties: Option<WriterProperties>,
     written: Vec<Written>,
     margins: Vec<Vec<RecordBatch>>,
     margin_radius: f64,
@@ -228,6 +232,7 @@ impl<'a> Splitter<'a> {
             dir,
             schema,
             current: None,
+            properties: None,
             written: Vec::new(),
             margins: vec![Vec::new(); pixels.len()],
             margin_radius: radius,
@@ -236,6 +241,9 @@ impl<'a> Splitter<'a> {
     }
 
     fn push(&mut self, batch: &RecordBatch, position: (&str, &str)) -> Result<()> {
+        if self.properties.is_none() {
+            self.properties = Some(sky_ordered_properties(batch));
+        }
         let h = batch.column(0).as_primitive::<Int64Type>().clone();
         let mut start = 0;
         while start < batch.num_rows() {
@@ -254,7 +262,10 @@ impl<'a> Splitter<'a> {
         if self.current.as_ref().is_none_or(|(p, _, _)| *p != pixel) {
             self.close_current()?;
             let path = self.dir.join(self.pixels[pixel].0.relative_path());
-            let writer = open_writer(&path, &self.schema)?;
+            let properties = self
+                .properties
+                .get_or_insert_with(|| sky_ordered_properties(rows));
+            let writer = open_writer(&path, &self.schema, properties)?;
             self.current = Some((pixel, writer, 0));
         }
         if let Some((_, writer, n)) = &mut self.current {
@@ -307,9 +318,11 @@ impl<'a> Splitter<'a> {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<(Vec<Written>, Vec<Vec<RecordBatch>>)> {
+    /// The leaf files written, the margin rows, and the writer settings of both.
+    fn finish(mut self) -> Result<(Vec<Written>, Vec<Vec<RecordBatch>>, WriterProperties)> {
         self.close_current()?;
-        Ok((self.written, self.margins))
+        let properties = self.properties.unwrap_or_default();
+        Ok((self.written, self.margins, properties))
     }
 }
 
@@ -332,7 +345,11 @@ fn float_column(batch: &RecordBatch, name: &str) -> Result<Vec<f64>> {
         .collect())
 }
 
-fn open_writer(path: &Path, schema: &SchemaRef) -> Result<ArrowWriter<File>> {
+fn open_writer(
+    path: &Path,
+    schema: &SchemaRef,
+    properties: &WriterProperties,
+) -> Result<ArrowWriter<File>> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -341,7 +358,7 @@ fn open_writer(path: &Path, schema: &SchemaRef) -> Result<ArrowWriter<File>> {
     Ok(ArrowWriter::try_new(
         file,
         schema.clone(),
-        Some(writer_properties()),
+        Some(properties.clone()),
     )?)
 }
 
@@ -362,6 +379,7 @@ fn write_margins(
     pixels: &[(Pixel, u64)],
     margins: Vec<Vec<RecordBatch>>,
     schema: &SchemaRef,
+    properties: &WriterProperties,
 ) -> Result<Vec<Written>> {
     let mut written = Vec::new();
     for ((pixel, _), batches) in pixels.iter().zip(margins) {
@@ -371,7 +389,7 @@ fn write_margins(
         let all = concat_batches(schema, &batches)?;
         let order = sort_to_indices(all.column(0), None, None)?;
         let sorted = take_record_batch(&all, &order)?;
-        let mut writer = open_writer(&dir.join(pixel.relative_path()), schema)?;
+        let mut writer = open_writer(&dir.join(pixel.relative_path()), schema, properties)?;
         writer.write(&sorted)?;
         written.push(close_writer(writer, dir, *pixel, sorted.num_rows() as u64)?);
     }

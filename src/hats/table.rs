@@ -307,6 +307,46 @@ pub fn hats_described(
         .map(|t| (t.description.clone(), t.position.clone()))
 }
 
+/// The leaf files of a HATS table on a local disk, each with its `_healpix_29` range
+/// `[lo, hi]`, and the position columns its properties name; `None` when `provider` is
+/// not a HATS table, is remote, or lacks the `_healpix_29` column or the position
+/// columns its properties name.
+pub fn hats_local_files(provider: &dyn TableProvider) -> Option<HatsFiles> {
+    let any: &dyn std::any::Any = provider;
+    let table = any.downcast_ref::<HatsTable>()?;
+    let HatsLocation::Local(dataset) = &table.dataset else {
+        return None;
+    };
+    let position = table.position.clone()?;
+    for column in [HEALPIX29, &position[0], &position[1]] {
+        table.schema.column_with_name(column)?;
+    }
+    let files = table
+        .pixels
+        .iter()
+        .map(|p| {
+            let (lo, hi) = p.range29();
+            (dataset.join(p.relative_path()), (lo as i64, hi as i64 - 1))
+        })
+        .collect();
+    Some(HatsFiles {
+        files,
+        position,
+        schema: table.schema.clone(),
+    })
+}
+
+/// A local HATS table's leaf files, as [`hats_local_files`] gives them.
+#[derive(Debug, Clone)]
+pub struct HatsFiles {
+    /// Each leaf file and its `_healpix_29` range, bounds included.
+    pub files: Vec<(PathBuf, (i64, i64))>,
+    /// The RA and Dec columns `_healpix_29` was computed from.
+    pub position: [String; 2],
+    /// The files' schema.
+    pub schema: SchemaRef,
+}
+
 /// A HATS catalogue: its leaf files, chosen per scan.
 #[derive(Debug)]
 struct HatsTable {

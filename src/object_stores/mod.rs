@@ -10,10 +10,12 @@
 //!
 //! An S3 store is configured from the usual environment variables (`AWS_ENDPOINT_URL`,
 //! `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
-//! `AWS_ALLOW_HTTP` for a local endpoint); without a key it reads public buckets
-//! unsigned. Its errors never carry the key or the secret ([`redacted`]).
+//! `AWS_ALLOW_HTTP` for a local endpoint), or from a configuration file's `[s3]`
+//! ([`s3_settings`]), whose settings win; without a key it reads public buckets unsigned.
+//! Its errors never carry the key or the secret ([`redacted`]).
 
 pub mod redacted;
+pub mod s3_settings;
 pub mod scratch_dir;
 pub mod transfer;
 
@@ -78,6 +80,12 @@ pub fn remote_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
     Ok(store)
 }
 
+/// Drops the process's S3 stores, so that the next use builds them with new settings.
+fn forget_s3_stores() {
+    let mut stores = REMOTE.lock().unwrap_or_else(|e| e.into_inner());
+    stores.retain(|key, _| !key.starts_with("s3://"));
+}
+
 /// How long a remote request may take, and how often it is retried: a query on an
 /// unreachable store fails in seconds, not minutes.
 fn retry() -> RetryConfig {
@@ -102,6 +110,9 @@ fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
             let mut builder = AmazonS3Builder::from_env()
                 .with_bucket_name(url.host_str().unwrap_or_default())
                 .with_retry(retry());
+            for (key, value) in s3_settings::current() {
+                builder = builder.with_config(key, value);
+            }
             let key = builder.get_config_value(&AmazonS3ConfigKey::AccessKeyId);
             let secret = builder.get_config_value(&AmazonS3ConfigKey::SecretAccessKey);
             let token = builder.get_config_value(&AmazonS3ConfigKey::Token);

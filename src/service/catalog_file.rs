@@ -58,6 +58,20 @@ impl CatalogFile {
         }
     }
 
+    /// A file outside the catalogue (a HATS table's leaf file), with its HEALPix range and
+    /// without checksums; named by its path.
+    pub fn outside(path: &std::path::Path, healpix: (i64, i64)) -> CatalogFile {
+        CatalogFile {
+            path: path.to_path_buf(),
+            field: None,
+            healpix: Some(healpix),
+            star_ids: None,
+            sums: None,
+            name: path.display().to_string(),
+            metadata: OnceLock::new(),
+        }
+    }
+
     /// The file opened for reading (through its checksums) and its footer with its page
     /// index, read on the first call and kept.
     pub fn open(&self) -> Result<(CheckedFile, ArrowReaderMetadata)> {

@@ -1,6 +1,8 @@
-//! The fixed plan of a cone search on the catalogue's `stars`, run without SQL planning:
-//! the service's most frequent request (`/scs/stars`, and TAP queries of the shape
-//! `SELECT columns FROM eros2.stars WHERE CONTAINS(POINT(ra, dec), CIRCLE(...)) = 1`).
+//! The fixed plan of a cone search, run without SQL planning: the service's most frequent
+//! request (`/scs/stars`, and TAP queries of the shape `SELECT columns FROM eros2.stars
+//! WHERE CONTAINS(POINT(ra, dec), CIRCLE(...)) = 1`), on the catalogue's `stars` (files
+//! chosen by their `healpix` range in the manifest) and on the HATS tables published from
+//! a local disk (leaf files chosen by their pixel, rows by `_healpix_29`).
 //!
 //! Through DataFusion such a cone spends most of its time in what a long-lived service
 //! need not repeat: parsing, the optimizer rules and the physical planning (3.6-5.7 ms), and
@@ -31,11 +33,17 @@ use skyql_udfs::rules::cell_ranges::meets;
 use skyql_udfs::rules::cone_healpix::cone_ranges;
 
 use super::catalog_file::{CatalogFile, select_pages};
-use super::star_files::StarFiles;
+use super::table_files::TableFiles;
 
-/// The catalogue's stars, ready for cones.
+/// A table ready for cones: its files, their HEALPix index column (order 29, nested) and
+/// the position columns.
 pub struct ConePath {
-    stars: Arc<StarFiles>,
+    table: Arc<TableFiles>,
+    /// The index column: `healpix` for `stars`, `_healpix_29` for HATS.
+    index: String,
+    /// RA and Dec, degrees.
+    ra: String,
+    dec: String,
 }
 
 /// A cone to run: centre and radius in degrees, the columns, whether a `distance` column
@@ -58,16 +66,42 @@ pub struct Cone {
 
 impl ConePath {
     /// The cone path of the catalogue's stars files.
-    pub fn new(stars: Arc<StarFiles>) -> ConePath {
-        ConePath { stars }
+    pub fn stars(stars: Arc<TableFiles>) -> ConePath {
+        ConePath {
+            table: stars,
+            index: "healpix".into(),
+            ra: "ra".into(),
+            dec: "dec".into(),
+        }
+    }
+
+    /// The cone path of a HATS table's leaf files, `position` its RA and Dec columns.
+    pub fn hats(table: TableFiles, position: [String; 2]) -> ConePath {
+        let [ra, dec] = position;
+        ConePath {
+            table: Arc::new(table),
+            index: crate::hats::options::HEALPIX29.into(),
+            ra,
+            dec,
+        }
+    }
+
+    /// The table's qualified name, lower case.
+    pub fn name(&self) -> &str {
+        &self.table.name
+    }
+
+    /// Its RA and Dec columns.
+    pub fn position(&self) -> [&str; 2] {
+        [&self.ra, &self.dec]
     }
 
     /// The cone a translated query asks for, when it has the fixed shape: plain columns of
-    /// the stars view (or `*`), one `cone_contains(ra, dec, RA, DEC, R)` with numbers as its
-    /// condition, an optional `LIMIT`, nothing else.
+    /// the table's view (or `*`), one `cone_contains(RA_COLUMN, DEC_COLUMN, RA, DEC, R)`
+    /// with numbers as its condition, an optional `LIMIT`, nothing else.
     pub fn recognize(&self, sql: &str) -> Option<Cone> {
-        let query = self.stars.plain_query(sql)?;
-        let (ra, dec, radius) = cone_condition(&query.condition)?;
+        let query = self.table.plain_query(sql)?;
+        let (ra, dec, radius) = cone_condition(&query.condition, [&self.ra, &self.dec])?;
         Some(Cone {
             ra,
             dec,
@@ -78,7 +112,7 @@ impl ConePath {
         })
     }
 
-    /// The stars within the cone, ordered by distance; `None` when the cone is too large
+    /// The rows within the cone, ordered by distance; `None` when the cone is too large
     /// for a HEALPix cover (the SQL plan answers it).
     pub fn search(&self, cone: &Cone) -> Result<Option<RecordBatch>> {
         let Some(ranges) = cone_ranges(cone.ra, cone.dec, cone.radius) else {
@@ -88,7 +122,7 @@ impl ConePath {
         let schema = self.output_schema(&cone.columns)?;
         let mut parts = Vec::new();
         for file in self
-            .stars
+            .table
             .files
             .iter()
             .filter(|f| f.healpix.is_some_and(|(lo, hi)| meets(lo, hi)))
@@ -121,7 +155,7 @@ impl ConePath {
     /// The schema of the rows read: the view's fields (types and metadata) and `distance`
     /// (kept for the order even when the result does not return it).
     fn output_schema(&self, columns: &[String]) -> Result<SchemaRef> {
-        let mut fields = self.stars.fields(columns)?;
+        let mut fields = self.table.fields(columns)?;
         fields.push(Arc::new(Field::new("distance", DataType::Float64, true)));
         Ok(Arc::new(Schema::new(fields)))
     }
@@ -140,7 +174,8 @@ impl ConePath {
         let parquet = metadata.metadata().clone();
         let arrow = metadata.schema().clone();
         let index_of = |name: &str| arrow.index_of(name).ok();
-        let healpix = index_of("healpix").context("a stars file without healpix")?;
+        let healpix = index_of(&self.index)
+            .with_context(|| format!("{} has no column {}", file.name, self.index))?;
         // Row groups whose statistics meet the cells; within them, the pages that do.
         let mut groups = Vec::new();
         let mut selectors = Vec::new();
@@ -180,7 +215,11 @@ impl ConePath {
             .fields()
             .iter()
             .filter_map(|f| index_of(f.name()))
-            .chain([index_of("ra"), index_of("dec")].into_iter().flatten())
+            .chain(
+                [index_of(&self.ra), index_of(&self.dec)]
+                    .into_iter()
+                    .flatten(),
+            )
             .collect();
         let mask = ProjectionMask::roots(metadata.parquet_schema(), wanted);
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(reader, metadata)
@@ -191,7 +230,7 @@ impl ConePath {
             .build()?;
         for batch in reader {
             let batch = batch.with_context(|| format!("cannot read {}", file.name))?;
-            let part = within(&batch, file, schema, cone)?;
+            let part = within(&batch, file, schema, cone, [&self.ra, &self.dec])?;
             if part.num_rows() > 0 {
                 parts.push(part);
             }
@@ -206,6 +245,7 @@ fn within(
     file: &CatalogFile,
     schema: &SchemaRef,
     cone: &Cone,
+    [ra, dec]: [&str; 2],
 ) -> Result<RecordBatch> {
     let float = |name: &str| -> Result<Float64Array> {
         let c = batch.column_by_name(name).context("no position")?;
@@ -215,7 +255,7 @@ fn within(
             .context("positions are not numbers")?
             .clone())
     };
-    let (ra, dec) = (float("ra")?, float("dec")?);
+    let (ra, dec) = (float(ra)?, float(dec)?);
     let mut distances = Vec::with_capacity(batch.num_rows());
     let keep: BooleanArray = (0..batch.num_rows())
         .map(|i| {
@@ -245,8 +285,9 @@ fn distance_of(batch: &RecordBatch, column: usize) -> Result<Vec<f64>> {
     Ok(d.values().to_vec())
 }
 
-/// The centre and radius of `cone_contains(ra, dec, RA, DEC, R)` with numbers.
-fn cone_condition(expr: &Expr) -> Option<(f64, f64, f64)> {
+/// The centre and radius of `cone_contains(ra, dec, RA, DEC, R)` with numbers, `ra` and
+/// `dec` the columns `position` names.
+fn cone_condition(expr: &Expr, position: [&str; 2]) -> Option<(f64, f64, f64)> {
     let Expr::Function(f) = expr else {
         return None;
     };
@@ -268,7 +309,7 @@ fn cone_condition(expr: &Expr) -> Option<(f64, f64, f64)> {
         return None;
     }
     let is_column = |e: &Expr, name: &str| matches!(e, Expr::Identifier(id) if id.value.eq_ignore_ascii_case(name));
-    if !is_column(args[0], "ra") || !is_column(args[1], "dec") {
+    if !is_column(args[0], position[0]) || !is_column(args[1], position[1]) {
         return None;
     }
     let number = |e: &Expr| -> Option<f64> {

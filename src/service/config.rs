@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+use crate::object_stores::s3_settings::S3Settings;
+
 /// The service configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -72,6 +74,10 @@ pub struct ServiceConfig {
     /// Tables published beside the catalogue (`[[tables]]`: `name`, `path`,
     /// `description`); read again on SIGHUP (docs/PUBLISH.md).
     pub tables: Vec<super::table_sources::TableEntry>,
+    /// S3 settings (`[s3]`: `endpoint`, `region`, `access_key_id`,
+    /// `secret_access_key_file`, `session_token_file`, `allow_http`), over the `AWS_*`
+    /// environment; read at the start (docs/PUBLISH.md).
+    pub s3: S3Settings,
 }
 
 impl Default for ServiceConfig {
@@ -99,17 +105,30 @@ impl Default for ServiceConfig {
             upload_max_bytes: 16 << 20,
             upload_max_rows: 1_000_000,
             upload_url_hosts: Vec::new(),
+            s3: S3Settings::default(),
         }
     }
 }
 
 impl ServiceConfig {
-    /// Reads a TOML configuration file (every key optional).
+    /// Reads a TOML configuration file (every key optional); the files it names in `[s3]`
+    /// are relative to its directory.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("invalid service configuration {}", path.display()))
+        let mut config: ServiceConfig = toml::from_str(&text)
+            .with_context(|| format!("invalid service configuration {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        for file in [
+            &mut config.s3.secret_access_key_file,
+            &mut config.s3.session_token_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *file = base.join(&*file);
+        }
+        Ok(config)
     }
 
     /// Bytes one query may hold: `query_memory_mb`, a quarter of `memory_mb` by default,
@@ -137,5 +156,41 @@ impl ServiceConfig {
                 true,
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_configuration_is_one_the_service_reads() {
+        let doc = include_str!("../../docs/SERVICE.md");
+        let start = doc
+            .find("```toml\n")
+            .expect("docs/SERVICE.md has a TOML example")
+            + 8;
+        let text = &doc[start..start + doc[start..].find("```").unwrap()];
+        let config: ServiceConfig = toml::from_str(text).unwrap();
+        assert_eq!(config.tables.len(), 1);
+        assert_eq!(config.s3.region.as_deref(), Some("eu-west-3"));
+        assert!(config.s3.secret_access_key_file.is_some());
+    }
+
+    #[test]
+    fn secret_files_are_taken_from_the_configuration_files_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("service.toml");
+        std::fs::write(
+            &path,
+            "[s3]\naccess_key_id = \"K\"\nsecret_access_key_file = \"s3-secret\"\nsession_token_file = \"/run/t\"\n",
+        )
+        .unwrap();
+        let config = ServiceConfig::from_file(&path).unwrap();
+        assert_eq!(
+            config.s3.secret_access_key_file.unwrap(),
+            dir.path().join("s3-secret")
+        );
+        assert_eq!(config.s3.session_token_file.unwrap(), Path::new("/run/t"));
     }
 }

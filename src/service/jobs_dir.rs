@@ -43,6 +43,12 @@ impl JobsDir {
     /// Claims `path` (a configured directory kept across restarts, or with `ephemeral` the
     /// process's own temporary one).
     pub fn claim(path: &Path, ephemeral: bool) -> Result<JobsDir> {
+        if ephemeral {
+            // The temporary directories of services killed before they could remove them.
+            if let Some(parent) = path.parent() {
+                crate::object_stores::scratch_dir::remove_orphans(parent, "service");
+            }
+        }
         match std::fs::symlink_metadata(path) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => bail!(

@@ -33,8 +33,8 @@ pub mod scs;
 pub mod snapshot;
 pub mod soda;
 pub mod spool;
-pub mod star_files;
 pub mod star_path;
+pub mod table_files;
 pub mod table_sources;
 pub mod tap;
 pub mod tap_schema;
@@ -218,6 +218,7 @@ async fn reload_on_hangup(
 const GRACE: Duration = Duration::from_secs(5);
 
 async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppState> {
+    options.config.s3.apply()?;
     let base_url = options
         .config
         .public_url
@@ -468,6 +469,8 @@ pub enum Query {
     },
     /// A cone search.
     Cone {
+        /// The table (qualified, lower case).
+        table: String,
         /// The cone.
         cone: cone_path::Cone,
         /// Its SQL.
@@ -534,14 +537,12 @@ type FixedRows = Option<(&'static str, RecordBatch)>;
 fn fixed_plan(snap: &snapshot::Snapshot, query: Query) -> Result<(FixedRows, String, Vec<Param>)> {
     Ok(match query {
         Query::Sql(sql) => {
-            let fixed = if let Some(cone) = snap.cone_path.as_ref().and_then(|p| p.recognize(&sql))
-            {
-                snap.cone_path
-                    .as_ref()
-                    .map(|p| p.search(&cone))
-                    .transpose()?
-                    .flatten()
-                    .map(|b| ("cone", b))
+            let cone = snap
+                .cone_paths
+                .iter()
+                .find_map(|p| p.recognize(&sql).map(|c| (p, c)));
+            let fixed = if let Some((path, cone)) = cone {
+                path.search(&cone)?.map(|b| ("cone", b))
             } else if let Some((path, star)) = snap
                 .star_path
                 .as_ref()
@@ -555,8 +556,8 @@ fn fixed_plan(snap: &snapshot::Snapshot, query: Query) -> Result<(FixedRows, Str
         }
         Query::Bound { sql, params } => (None, sql, params),
         Query::WithUploads { sql, .. } => (None, sql, Vec::new()),
-        Query::Cone { cone, sql } => {
-            let fixed = match &snap.cone_path {
+        Query::Cone { table, cone, sql } => {
+            let fixed = match snap.cone_path(&table) {
                 Some(path) => path.search(&cone)?.map(|b| ("cone", b)),
                 None => None,
             };

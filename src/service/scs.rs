@@ -112,7 +112,10 @@ async fn cone(
         .unwrap_or(2)
         .clamp(1, 3);
     if let Some((name, columns)) = target {
-        return published_table_cone(&state, &name, &columns, (ra, dec, sr), verb).await;
+        let fixed = snap
+            .cone_path(&name)
+            .is_some_and(|p| p.position() == [columns.ra.as_str(), columns.dec.as_str()]);
+        return published_table_cone(&state, &name, &columns, (ra, dec, sr), verb, fixed).await;
     }
     let schema = &snap.schema;
     let sql = if sr == 0.0 {
@@ -148,6 +151,7 @@ async fn cone(
     };
     let query = if sr > 0.0 {
         Query::Cone {
+            table: format!("{schema}.stars").to_ascii_lowercase(),
             cone,
             sql: sql.clone(),
         }
@@ -179,19 +183,25 @@ fn quoted(name: &str) -> String {
 
 /// The cone search of a table published beside the catalogue: VERB 1 gives its
 /// identifier and position, 2 and 3 every column; the id and position columns get the
-/// SCS 1.03 UCD1s.
+/// SCS 1.03 UCD1s. With `fixed`, the table's fixed cone plan answers it (a HATS table on
+/// a local disk whose position is the cone search's).
 async fn published_table_cone(
     state: &Arc<AppState>,
     table: &str,
     columns: &ConeColumns,
     (ra, dec, sr): (f64, f64, f64),
     verb: u32,
+    fixed: bool,
 ) -> Response {
+    let verb1: Vec<String> = columns
+        .id
+        .iter()
+        .chain([&columns.ra, &columns.dec])
+        .cloned()
+        .collect();
     let selected = if verb == 1 {
-        columns
-            .id
+        verb1
             .iter()
-            .chain([&columns.ra, &columns.dec])
             .map(|c| quoted(c))
             .collect::<Vec<_>>()
             .join(", ")
@@ -221,7 +231,23 @@ async fn published_table_cone(
         })
         .chain(std::iter::once(distance_column()))
         .collect();
-    answer(state, &Query::Sql(sql), options, timeout).await
+    let query = if fixed && sr > 0.0 {
+        Query::Cone {
+            table: table.to_string(),
+            cone: Cone {
+                ra,
+                dec,
+                radius: sr,
+                columns: if verb == 1 { verb1 } else { Vec::new() },
+                distance: true,
+                limit: None,
+            },
+            sql,
+        }
+    } else {
+        Query::Sql(sql)
+    };
+    answer(state, &query, options, timeout).await
 }
 
 /// The `distance` column every cone's rows end with.

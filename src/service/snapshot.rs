@@ -20,8 +20,8 @@ use super::config::ServiceConfig;
 use super::image_index::ImageIndex;
 use super::lightcurve_path::LightCurvePath;
 use super::reference_images::ReferenceImages;
-use super::star_files::StarFiles;
 use super::star_path::StarPath;
+use super::table_files::TableFiles;
 use super::table_sources::{self, ConeColumns, TableSource};
 use super::{obscore, tap_schema, vosi};
 use crate::catalog::lease::{ManifestStamp, VersionLease};
@@ -37,8 +37,9 @@ pub struct Snapshot {
     pub schema: String,
     /// The VOSI documents of this version.
     pub documents: vosi::Documents,
-    /// Cones on the stars without SQL planning, when the manifest allows.
-    pub cone_path: Option<ConePath>,
+    /// Cones without SQL planning: on the stars, when the manifest allows, and on the
+    /// HATS tables published from a local disk.
+    pub cone_paths: Vec<ConePath>,
     /// One star by its id without SQL planning, when the manifest allows.
     pub star_path: Option<StarPath>,
     /// One star's light curve without SQL planning.
@@ -109,6 +110,10 @@ impl Snapshot {
         )
         .await?;
         let sources = table_sources::register(&ctx, &source.tables).await?;
+        let hats_tables: Vec<_> = sources
+            .iter()
+            .filter_map(|s| Some((s.published.qualified(), s.hats.clone()?)))
+            .collect();
         let extra: Vec<_> = obscore
             .iter()
             .map(|o| o.published.clone())
@@ -148,8 +153,16 @@ impl Snapshot {
         let documents =
             vosi::Documents::render(&ctx, &schema, &extra, &source.base_url, &source.config)
                 .await?;
-        let stars = StarFiles::new(&engine, &ctx, &schema).await.map(Arc::new);
-        let cone_path = stars.clone().map(ConePath::new);
+        let stars = TableFiles::stars(&engine, &ctx, &schema)
+            .await
+            .map(Arc::new);
+        let mut cone_paths: Vec<ConePath> =
+            stars.clone().map(ConePath::stars).into_iter().collect();
+        for (name, hats) in &hats_tables {
+            if let Some(files) = TableFiles::hats(&ctx, name, hats).await {
+                cone_paths.push(ConePath::hats(files, hats.position.clone()));
+            }
+        }
         let star_path = stars.map(StarPath::new);
         let lightcurve_path = LightCurvePath::new(&engine, &ctx).await;
         let references = ReferenceImages::read(&ctx).await?;
@@ -160,7 +173,7 @@ impl Snapshot {
             ctx,
             schema,
             documents,
-            cone_path,
+            cone_paths,
             star_path,
             lightcurve_path,
             references,
@@ -178,6 +191,11 @@ impl Snapshot {
 }
 
 impl Snapshot {
+    /// The fixed cone plan of the table `name` (qualified, lower case), when it has one.
+    pub fn cone_path(&self, name: &str) -> Option<&ConePath> {
+        self.cone_paths.iter().find(|p| p.name() == name)
+    }
+
     /// Every image of this version by file name (read on the first call).
     pub async fn images(&self) -> Result<&ImageIndex> {
         self.images

@@ -10,7 +10,7 @@
 //! hold it and whose bloom filter (written with every `stars` file) does not exclude it,
 //! and in those the pages whose statistics hold it; the `star_id` column of those pages,
 //! to find the row; then that row's pages of every column, kept for the next lookups of
-//! the star. Footers are read once ([`super::star_files`]). The rows are those of
+//! the star. Footers are read once ([`super::table_files`]). The rows are those of
 //! DataFusion's plan (`tests/service.rs` compares both paths).
 
 use std::collections::VecDeque;
@@ -27,7 +27,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Value};
 
 use super::catalog_file::{CatalogFile, pages_of_star, star_id_leaf};
-use super::star_files::StarFiles;
+use super::table_files::TableFiles;
 
 /// One star to look up: its id, the columns, a row limit of the query itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +42,7 @@ pub struct StarLookup {
 
 /// The catalogue's stars, ready for lookups by id.
 pub struct StarPath {
-    stars: Arc<StarFiles>,
+    stars: Arc<TableFiles>,
     /// The stars looked up last (every column of the view), most recent at the back: a
     /// star page asks for its star three times (its row, its light curve, its links).
     recent: Mutex<VecDeque<(String, RecordBatch)>>,
@@ -53,7 +53,7 @@ const RECENT_STARS: usize = 256;
 
 impl StarPath {
     /// The star path of the catalogue's stars files.
-    pub fn new(stars: Arc<StarFiles>) -> StarPath {
+    pub fn new(stars: Arc<TableFiles>) -> StarPath {
         StarPath {
             stars,
             recent: Mutex::new(VecDeque::with_capacity(RECENT_STARS)),

@@ -189,6 +189,8 @@ pub struct Registered {
     pub cone: Option<ConeColumns>,
     /// Whether its rows are files a cluster's executors can read (Parquet, CSV).
     pub files: bool,
+    /// Its leaf files, when it is a HATS table on a local disk (for the fixed cone plan).
+    pub hats: Option<crate::hats::table::HatsFiles>,
 }
 
 /// Reads every source and registers it in `ctx` as `schema.name` (creating the schema).
@@ -214,6 +216,7 @@ pub async fn register(ctx: &SessionContext, sources: &[TableSource]) -> Result<V
         out.push(Registered {
             cone: ConeColumns::find(&view.columns),
             files: view.files,
+            hats: view.hats,
             published: PublishedTable {
                 schema: source.schema.clone(),
                 name: source.name.clone(),
@@ -241,6 +244,8 @@ struct SourceView {
     columns: Vec<ExportColumn>,
     /// Whether the rows are read from files a cluster's executors can open.
     files: bool,
+    /// A local HATS table's leaf files.
+    hats: Option<crate::hats::table::HatsFiles>,
 }
 
 impl SourceView {
@@ -267,6 +272,7 @@ impl SourceView {
         };
         let (hats_description, position) =
             crate::hats::table::hats_described(provider.as_ref()).unwrap_or_default();
+        let hats = crate::hats::table::hats_local_files(provider.as_ref());
         let schema: Schema = provider.schema().as_ref().clone();
         let lower: Vec<String> = schema
             .fields()
@@ -307,6 +313,7 @@ impl SourceView {
             description: hats_description.or_else(|| schema.metadata().get("description").cloned()),
             columns,
             files,
+            hats,
         })
     }
 }

@@ -1,14 +1,60 @@
-//! Uploads given by URL (`UPLOAD=name,http://HOST/PATH`): fetched only from the hosts of
-//! the configuration's `upload_url_hosts` (none by default, so the service makes no
-//! request to a host a client names), over plain HTTP, without following redirects,
-//! within `upload_max_bytes` and a time limit.
+//! Uploads given by URL (`UPLOAD=name,https://HOST/PATH` or `http://`): fetched only from
+//! the hosts of the configuration's `upload_url_hosts` (none by default, so the service
+//! makes no request to a host a client names), without following redirects (a listed
+//! host cannot send the service elsewhere), without a proxy, within `upload_max_bytes`
+//! and a time limit. https is checked against the system's certificate authorities
+//! (`SSL_CERT_FILE` or `SSL_CERT_DIR` name others).
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use url::Url;
 
 /// How long a fetch may take, connection included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client of every fetch (its connections and TLS set-up are reused), or why there is
+/// none.
+static CLIENT: LazyLock<Result<reqwest::Client, String>> = LazyLock::new(|| {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(FETCH_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("skyql/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("the service has no HTTP client: {e}"))
+});
+
+/// The URL `text` names, if the configuration allows fetching it.
+fn allowed_url(text: &str, allowed_hosts: &[String]) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|_| format!("'{text}' is neither a URL nor param:PART"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "'{text}': only http:// and https:// URLs are fetched"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("'{text}': a URL with credentials is not fetched"));
+    }
+    let host = url.host_str().unwrap_or("");
+    let port = url.port_or_known_default().unwrap_or(0);
+    let authority = format!("{host}:{port}");
+    let allowed = allowed_hosts.iter().any(|h| {
+        let h = h.trim_start_matches('[').replace("]:", ":");
+        h.eq_ignore_ascii_case(&authority)
+            || (!h.contains(':') && h.eq_ignore_ascii_case(host.trim_matches(['[', ']'])))
+    });
+    if !allowed {
+        return Err(format!(
+            "this service fetches uploads only from the hosts of its upload_url_hosts, and {authority} is not one of them; send the table with the request (name,param:part) instead"
+        ));
+    }
+    Ok(url)
+}
 
 /// The body at `url`, or why it is not fetched.
 pub async fn fetch(
@@ -16,91 +62,57 @@ pub async fn fetch(
     allowed_hosts: &[String],
     max_bytes: usize,
 ) -> Result<Vec<u8>, String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        if url.starts_with("https://") {
-            "only http:// URLs are fetched (no TLS client in this service); send the table with the request instead".to_string()
-        } else {
-            format!("'{url}' is neither an http:// URL nor param:PART")
-        }
-    })?;
-    let (authority, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/"),
-    };
-    let host = authority.split(':').next().unwrap_or("");
-    let allowed = allowed_hosts.iter().any(|h| {
-        h.eq_ignore_ascii_case(authority) || (!h.contains(':') && h.eq_ignore_ascii_case(host))
-    });
-    if !allowed {
-        return Err(format!(
-            "this service fetches uploads only from the hosts of its upload_url_hosts, and {authority} is not one of them; send the table with the request (name,param:part) instead"
-        ));
-    }
-    if path.contains(['\r', '\n', ' ']) || authority.contains(['\r', '\n', ' ', '@']) {
-        return Err(format!("'{url}' is not a valid URL"));
-    }
-    let address = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
+    let parsed = allowed_url(url, allowed_hosts)?;
+    let client = CLIENT.as_ref().map_err(Clone::clone)?;
+    let too_big = || {
+        format!(
+            "{url} holds more than {max_bytes} bytes, the most this service takes (upload_max_bytes)"
+        )
     };
     let get = async {
-        let mut stream = tokio::net::TcpStream::connect(&address)
+        let mut answer = client
+            .get(parsed)
+            .send()
             .await
-            .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
-        let request = format!(
-            "GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: skyql/{}\r\nConnection: close\r\n\r\n",
-            env!("CARGO_PKG_VERSION")
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("cannot send the request to {authority}: {e}"))?;
-        // The head and the body, at most max_bytes of body (and 64 KiB of head).
-        let limit = max_bytes + (64 << 10);
-        let mut raw = Vec::new();
-        let read = (&mut stream)
-            .take(limit as u64 + 1)
-            .read_to_end(&mut raw)
-            .await
-            .map_err(|e| format!("cannot read {url}: {e}"))?;
-        if read > limit {
+            .map_err(|e| format!("cannot fetch {url}: {}", causes(e)))?;
+        let status = answer.status();
+        if status.is_redirection() {
             return Err(format!(
-                "{url} holds more than {max_bytes} bytes, the most this service takes (upload_max_bytes)"
+                "{url} answered {status}: redirects are not followed"
             ));
         }
-        Ok(raw)
+        if status != reqwest::StatusCode::OK {
+            return Err(format!("{url} answered {status}"));
+        }
+        if answer
+            .content_length()
+            .is_some_and(|n| n > max_bytes as u64)
+        {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = answer
+            .chunk()
+            .await
+            .map_err(|e| format!("cannot read {url}: {}", causes(e)))?
+        {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     };
-    let raw = tokio::time::timeout(FETCH_TIMEOUT, get)
+    tokio::time::timeout(FETCH_TIMEOUT, get)
         .await
-        .map_err(|_| format!("{url} did not answer within {} s", FETCH_TIMEOUT.as_secs()))??;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("{url}: not an HTTP answer"))?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let status_line = head.lines().next().unwrap_or("");
-    let status = status_line.split_whitespace().nth(1).unwrap_or("");
-    if status != "200" {
-        return Err(format!(
-            "{url} answered '{status_line}' (redirects are not followed)"
-        ));
-    }
-    if head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:"))
-    {
-        return Err(format!(
-            "{url} answered with a transfer encoding this service does not read"
-        ));
-    }
-    let body = raw[split + 4..].to_vec();
-    if body.len() > max_bytes {
-        return Err(format!(
-            "{url} holds more than {max_bytes} bytes, the most this service takes (upload_max_bytes)"
-        ));
-    }
-    Ok(body)
+        .map_err(|_| format!("{url} did not answer within {} s", FETCH_TIMEOUT.as_secs()))?
+}
+
+/// An error and its causes on one line (a TLS refusal says why only in its sources).
+/// The URL is left out: the message names it already.
+fn causes(error: reqwest::Error) -> String {
+    let error = anyhow::Error::new(error.without_url());
+    crate::engine::user_error::each_cause_once(&format!("{error:#}"))
 }
 
 #[cfg(test)]
@@ -109,17 +121,25 @@ mod tests {
 
     #[tokio::test]
     async fn hosts_off_the_list_and_other_schemes_are_refused_without_a_connection() {
-        let hosts = vec!["data.example.org".to_string()];
+        let hosts = vec!["data.example.org".to_string(), "127.0.0.1:8443".to_string()];
         for (url, words) in [
             ("http://evil.example.org/x.vot", "not one of them"),
             ("http://127.0.0.1:22/", "not one of them"),
-            ("https://data.example.org/x.vot", "only http://"),
-            ("file:///etc/passwd", "neither an http:// URL"),
+            (
+                "https://127.0.0.1/x.vot",
+                "127.0.0.1:443 is not one of them",
+            ),
+            ("ftp://data.example.org/x.vot", "only http:// and https://"),
+            ("file:///etc/passwd", "only http:// and https://"),
+            ("https://user:pw@data.example.org/x", "credentials"),
+            ("x.vot", "neither a URL"),
         ] {
             let e = fetch(url, &hosts, 1000).await.unwrap_err();
             assert!(e.contains(words), "{url}: {e}");
         }
         let e = fetch("http://x/", &[], 1000).await.unwrap_err();
         assert!(e.contains("upload_url_hosts"), "{e}");
+        assert!(allowed_url("https://DATA.example.org:8443/x", &hosts).is_ok());
+        assert!(allowed_url("https://127.0.0.1:8443/x", &hosts).is_ok());
     }
 }

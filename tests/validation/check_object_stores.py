@@ -6,7 +6,8 @@ search; a Parquet file on S3 reads as its local copy; a missing bucket, a missin
 catalogue and an unreachable endpoint are errors naming the URL; the S3 key and secret
 appear in no output, log or error. A skyql catalogue ingested into S3 answers as the same
 ingest on local disk (CLI and service, which follows a new version); an ingest killed at
-random moments leaves the old or the new version; a second writer is refused.
+random moments leaves the old or the new version; a second writer is refused. A service
+configured by its file's [s3], with no AWS_* variable, reads the same catalogue.
 
 usage: check_object_stores.py SKYQL WORKDIR
        check_object_stores.py --cluster SKYQL WORKDIR   (a build with the `cluster` feature:
@@ -142,6 +143,7 @@ def main():
         for name, ids in served.items():
             assert ids == cone_lsdb, (name, len(ids), len(cone_lsdb))
         print(f"served from S3 and HTTP: {', '.join(sorted(served))} = LSDB's cone of {len(cone_lsdb)}")
+        s3_from_configuration(binary, catalog, endpoint, ra0, dec0, cone_lsdb, work)
 
         # Errors name what is missing, not the credentials.
         for location, expected in [
@@ -164,8 +166,8 @@ def main():
                   ok=False).stderr
         assert f"s3://{BUCKET}/hats/stars" in err and time.time() - started < 60, err
 
-    log = (work / "skyql-serve.log").read_text(errors="replace")
-    for text in printed + [log]:
+    logs = [(work / name).read_text(errors="replace") for name in ("skyql-serve.log", "skyql-serve-s3-config.log")]
+    for text in printed + logs:
         assert KEY_ID not in text and SECRET not in text, "a credential in skyql's output or its log"
     print(f"the S3 key and secret appear in none of skyql's {len(printed)} outputs nor in its service's log")
 
@@ -332,6 +334,41 @@ def cluster_on_s3(binary, work):
         assert KEY_ID not in text and SECRET not in text, "a credential in skyql's output"
     print(f"a catalogue on S3 on a loopback cluster: the embedded rows ({sum(int(r['n']) for r in embedded)} "
           f"measurements per field, quarters_most_measurements)")
+
+
+def s3_from_configuration(binary, catalog, endpoint, ra0, dec0, cone_lsdb, work):
+    """With no AWS_* variable in its environment, a service given the endpoint, the region,
+    the key and the secret's file in its configuration's [s3] publishes the HATS catalogue
+    on S3 ([[tables]]) and gives LSDB's cone; a secret file that is not there stops it with
+    an error naming the file."""
+    secret_file = work / "s3-secret"
+    secret_file.write_text(SECRET + "\n")
+    config = work / "serve-s3.toml"
+    config.write_text(f"""[s3]
+endpoint = "{endpoint}"
+region = "us-east-1"
+access_key_id = "{KEY_ID}"
+secret_access_key_file = "{secret_file.name}"
+allow_http = true
+
+[[tables]]
+name = "conf.stars"
+path = "s3://{BUCKET}/hats/stars"
+description = "the stars, as LSDB wrote them, on S3"
+""")
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with open(work / "skyql-serve-s3-config.log", "w") as stderr, \
+            served(binary, catalog, "--config", str(config), env=bare, stderr=stderr, log=printed) as url:
+        adql = (f"SELECT star_id FROM conf.stars WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+                f"CIRCLE('ICRS', {ra0!r}, {dec0!r}, 0.3))")
+        got = {str(r["star_id"]) for r in pyvo.dal.TAPService(f"{url}/tap").search(adql, maxrec=1000000)}
+    assert got == cone_lsdb, (len(got), len(cone_lsdb))
+    config.write_text(config.read_text().replace(secret_file.name, "no-such-secret"))
+    err = run(binary, "serve", "--catalog", str(catalog), "--bind", "127.0.0.1:0", "--config", str(config),
+              env=bare, ok=False).stderr
+    assert "no-such-secret" in err and "secret_access_key_file" in err, err
+    print(f"[s3] of the configuration, no AWS_* variable: TAP cone on S3 = LSDB's cone of {len(got)}; "
+          "a missing secret file named")
 
 
 def served_cones(binary, catalog, locations, ra0, dec0, env, work):

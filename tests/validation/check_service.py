@@ -34,13 +34,13 @@ def problem(text):
     problems.append(text)
 
 
-def start(binary, catalog, config=None, tables=()):
+def start(binary, catalog, config=None, tables=(), env=None):
     args = [binary, "serve", "--catalog", catalog, "--bind", "127.0.0.1:0"]
     if config:
         args += ["--config", config]
     for t in tables:
         args += ["--table", t]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
     m = re.search(r"at (http://\S+)/tap", line)
     if not m:
@@ -300,41 +300,139 @@ def check_datalink(binary, catalog, url):
     print(f"datalink: {checked} stars followed from a TAP result with pyvo: checked")
 
 
-def check_upload(binary, catalog, url):
-    """pyvo's uploads: a list joined with the stars through TAP equals the CLI's xmatch."""
-    from astropy.table import Table
+UPLOAD_ADQL = ("SELECT u.name, s.star_id FROM TAP_UPLOAD.mine AS u JOIN eros2.stars AS s "
+               "ON 1 = CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', u.ra, u.dec, 1.0/3600))")
+
+
+@functools.lru_cache(maxsize=None)
+def upload_list(binary, catalog):
+    """300 positions near stars (a third moved beyond 1"), as CSV text, and the CLI's
+    xmatch of them with the stars as (name, star_id) pairs."""
     stars = cli_csv(binary, catalog, "SELECT star_id, ra, dec FROM stars ORDER BY star_id LIMIT 300")
-    names, ras, decs = [], [], []
+    text = "name,ra,dec\n"
+    own = set()
     for i, r in enumerate(stars):
-        # A third moved beyond the radius.
         moved = 5.0 if i % 3 == 2 else 0.3
-        names.append(f"p{i}")
-        ras.append(float(r["ra"]))
-        decs.append(float(r["dec"]) + moved / 3600)
-    mine = Table({"name": names, "ra": ras, "dec": decs})
-    tap = pyvo.dal.TAPService(f"{url}/tap")
-    adql = ("SELECT u.name, s.star_id FROM TAP_UPLOAD.mine AS u JOIN eros2.stars AS s "
-            "ON 1 = CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', u.ra, u.dec, 1.0/3600))")
-    got = {(str(r["name"]), str(r["star_id"])) for r in tap.search(adql, uploads={"mine": mine})}
-    job = tap.submit_job(adql, uploads={"mine": mine})
-    job.run().wait(timeout=60)
-    by_job = {(str(r["name"]), str(r["star_id"])) for r in job.fetch_result()}
-    job.delete()
+        text += f"p{i},{float(r['ra'])!r},{float(r['dec']) + moved / 3600!r}\n"
+        if i % 3 != 2:
+            own.add((f"p{i}", str(r["star_id"])))
     with tempfile.NamedTemporaryFile("w", suffix=".csv") as f:
-        f.write("name,ra,dec\n")
-        for n, ra, dec in zip(names, ras, decs):
-            f.write(f"{n},{ra!r},{dec!r}\n")
+        f.write(text)
         f.flush()
         out = subprocess.run([binary, "query", "--catalog", catalog, "--format", "csv", "--table", f"mine={f.name}",
                               "SELECT name, star_id FROM xmatch(mine, stars, 1)"],
                              capture_output=True, text=True, check=True).stdout
-    expected = {(r["name"], r["star_id"]) for r in csv.DictReader(io.StringIO(out))}
+    expected = frozenset((r["name"], r["star_id"]) for r in csv.DictReader(io.StringIO(out)))
     # Every position moved by 0.3 arcsec finds its own star.
-    own = {(n, str(r["star_id"])) for i, (n, r) in enumerate(zip(names, stars)) if i % 3 != 2}
-    if not own or not own <= expected or got != expected or by_job != expected:
+    if not own or not own <= expected:
+        problem(f"upload: the CLI's xmatch misses positions 0.3 arcsec from their star")
+    return text, expected
+
+
+def check_upload(binary, catalog, url):
+    """pyvo's uploads: a list joined with the stars through TAP equals the CLI's xmatch."""
+    from astropy.table import Table
+    text, expected = upload_list(binary, catalog)
+    mine = Table.read(text, format="ascii.csv")
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    got = {(str(r["name"]), str(r["star_id"])) for r in tap.search(UPLOAD_ADQL, uploads={"mine": mine})}
+    job = tap.submit_job(UPLOAD_ADQL, uploads={"mine": mine})
+    job.run().wait(timeout=60)
+    by_job = {(str(r["name"]), str(r["star_id"])) for r in job.fetch_result()}
+    job.delete()
+    if got != expected or by_job != expected:
         problem(f"upload: TAP sync {len(got)} pairs, async {len(by_job)}, CLI xmatch {len(expected)}")
     else:
         print(f"upload: {len(mine)} positions joined with the stars through pyvo (sync and async) = CLI xmatch ({len(got)} pairs)")
+
+
+def https_server(work, body):
+    """A loopback https server with a certificate of a certificate authority of its own:
+    /list.csv answers `body`, /moved a redirect to a cloud metadata address. Returns the
+    server, its port and the authority's certificate file."""
+    import http.server
+    import ssl
+    import threading
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=work, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=skyql test CA",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "host.key", "-out", "host.csr")
+    with open(os.path.join(work, "host.ext"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "host.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", "host.ext", "-out", "host.pem")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/list.csv":
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/csv")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            else:
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.path.join(work, "host.pem"), os.path.join(work, "host.key"))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1], os.path.join(work, "ca.pem")
+
+
+def check_upload_by_https(binary, catalog, work):
+    """An upload by https URL from a host of upload_url_hosts equals the CLI's xmatch;
+    a redirect is not followed and a certificate of an unknown authority is refused."""
+    text, expected = upload_list(binary, catalog)
+    server, port, ca = https_server(work, text)
+    config = os.path.join(work, "upload-by-url.toml")
+    with open(config, "w") as f:
+        f.write(f'upload_url_hosts = ["localhost:{port}"]\n')
+    try:
+        trusting = dict(os.environ, SSL_CERT_FILE=ca)
+        proc, url = start(binary, catalog, config=config, env=trusting)
+        try:
+            tap = pyvo.dal.TAPService(f"{url}/tap")
+            list_url = f"https://localhost:{port}/list.csv"
+            got = {(str(r["name"]), str(r["star_id"])) for r in tap.search(UPLOAD_ADQL, uploads={"mine": list_url})}
+            if got != expected:
+                problem(f"upload by https: {len(got)} pairs, CLI xmatch {len(expected)}")
+            else:
+                print(f"upload by https URL through pyvo = CLI xmatch ({len(got)} pairs)")
+            try:
+                tap.search(UPLOAD_ADQL, uploads={"mine": f"https://localhost:{port}/moved"})
+                problem("upload by https: a redirect was followed")
+            except DALQueryError as e:
+                if "redirects are not followed" not in str(e):
+                    problem(f"upload by https: a redirect gave {e}")
+        finally:
+            stop(proc)
+        # Without the authority's certificate the same URL is refused.
+        untrusting = {k: v for k, v in os.environ.items() if not k.startswith("SSL_CERT")}
+        proc, url = start(binary, catalog, config=config, env=untrusting)
+        try:
+            pyvo.dal.TAPService(f"{url}/tap").search(UPLOAD_ADQL, uploads={"mine": f"https://localhost:{port}/list.csv"})
+            problem("upload by https: a certificate of an unknown authority was accepted")
+        except DALQueryError as e:
+            if "certificate" not in str(e).lower():
+                problem(f"upload by https from an unknown authority gave {e}")
+            else:
+                print("upload by https: a redirect and an unknown certificate authority refused")
+        finally:
+            stop(proc)
+    finally:
+        server.shutdown()
 
 
 def published_tables(binary, catalog, work):
@@ -362,6 +460,7 @@ def main():
             check_datalink(binary, catalog, url)
         finally:
             stop(proc)
+        check_upload_by_https(binary, catalog, work)
     check_time_limit(binary, catalog)
     if problems:
         print(f"{len(problems)} problem(s)")

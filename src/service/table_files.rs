@@ -1,6 +1,7 @@
-//! The catalogue's `stars` files as the service's fixed plans read them (cones,
-//! [`super::cone_path`]; one star by its id, [`super::star_path`]), and the query shape
-//! both plans answer without SQL planning.
+//! A published table's files as the service's fixed plans read them (cones,
+//! [`super::cone_path`], on the catalogue's `stars` and on local HATS tables; one star by
+//! its id, [`super::star_path`]), and the query shape those plans answer without SQL
+//! planning.
 
 use std::sync::Arc;
 
@@ -13,10 +14,11 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::catalog_file::CatalogFile;
 use crate::engine::Engine;
+use crate::hats::table::HatsFiles;
 
-/// The catalogue's stars, ready for the fixed plans: its files and the published view.
-pub struct StarFiles {
-    /// The files, every one with its `healpix` range.
+/// A published table ready for the fixed plans: its files and the published view.
+pub struct TableFiles {
+    /// The files, every one with its HEALPix range.
     pub files: Vec<CatalogFile>,
     /// The published view's schema (`eros2.stars`): the columns a plan may return.
     pub view: SchemaRef,
@@ -24,10 +26,10 @@ pub struct StarFiles {
     pub name: String,
 }
 
-impl StarFiles {
+impl TableFiles {
     /// The stars files of the catalogue published as `schema.stars`, when every one has
     /// its `healpix` range in the manifest.
-    pub async fn new(engine: &Engine, ctx: &SessionContext, schema: &str) -> Option<StarFiles> {
+    pub async fn stars(engine: &Engine, ctx: &SessionContext, schema: &str) -> Option<TableFiles> {
         let catalog = engine.catalog()?;
         // Local files only: a remote catalogue's queries take the SQL plan.
         if catalog.remote.is_some() {
@@ -48,7 +50,32 @@ impl StarFiles {
         let name = format!("{schema}.stars");
         let view = ctx.table(name.as_str()).await.ok()?;
         let view = Arc::new(view.schema().as_arrow().clone());
-        Some(StarFiles {
+        Some(TableFiles {
+            files,
+            view,
+            name: name.to_ascii_lowercase(),
+        })
+    }
+
+    /// The leaf files of a local HATS table published as `name`, when its view's columns
+    /// are the files' own (the service's view only lower-cases names: a catalogue with
+    /// upper-case names takes the SQL plan).
+    pub async fn hats(ctx: &SessionContext, name: &str, hats: &HatsFiles) -> Option<TableFiles> {
+        let view = ctx.table(name).await.ok()?;
+        let view = Arc::new(view.schema().as_arrow().clone());
+        let own = view
+            .fields()
+            .iter()
+            .all(|f| hats.schema.field_with_name(f.name()).is_ok());
+        if !own {
+            return None;
+        }
+        let files = hats
+            .files
+            .iter()
+            .map(|(path, range)| CatalogFile::outside(path, *range))
+            .collect();
+        Some(TableFiles {
             files,
             view,
             name: name.to_ascii_lowercase(),
@@ -71,8 +98,8 @@ impl StarFiles {
             .collect()
     }
 
-    /// The parts of a translated query of the fixed shape: plain columns of the stars
-    /// view (or `*`), a condition, an optional `LIMIT`, nothing else.
+    /// The parts of a translated query of the fixed shape: plain columns of the view (or
+    /// `*`), a condition, an optional `LIMIT`, nothing else.
     pub fn plain_query(&self, sql: &str) -> Option<PlainQuery> {
         let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
         let mut statements =
