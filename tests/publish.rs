@@ -398,6 +398,38 @@ fn an_upload_by_url_is_fetched_from_an_allowed_host_only() {
 }
 
 #[test]
+fn an_upload_by_url_beyond_upload_max_bytes_is_refused_with_or_without_its_length() {
+    let (_tmp, cat) = served_catalog();
+    let body = format!("a\n{}", "1\n".repeat(1500));
+    let with_length = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // Chunked, with no length announced: the limit is kept while reading.
+    let chunked = format!(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    let port = serve_answers(vec![with_length, chunked]);
+    let config = format!("upload_max_bytes = 2000\nupload_url_hosts = [\"127.0.0.1:{port}\"]\n");
+    let server = Server::start(&cat, Some(&config));
+    for _ in 0..2 {
+        let upload = format!("t,http://127.0.0.1:{port}/big.csv");
+        let (status, _, answer) = server.multipart(
+            "/tap/sync",
+            &[
+                ("LANG", "ADQL"),
+                ("UPLOAD", &upload),
+                ("QUERY", "SELECT * FROM TAP_UPLOAD.t"),
+            ],
+            &[],
+        );
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer.contains("upload_max_bytes"), "{answer}");
+    }
+}
+
+#[test]
 fn uploads_beyond_the_limits_or_by_url_are_refused_in_words() {
     let (_tmp, cat) = served_catalog();
     let server = Server::start(&cat, Some("upload_max_rows = 5\nupload_max_bytes = 2000\n"));

@@ -241,7 +241,7 @@ impl<'a> Splitter<'a> {
     }
 
     fn push(&mut self, batch: &RecordBatch, position: (&str, &str)) -> Result<()> {
-        if self.properties.is_none() {
+        if self.properties.is_none() && batch.num_rows() > 0 {
             self.properties = Some(sky_ordered_properties(batch));
         }
         let h = batch.column(0).as_primitive::<Int64Type>().clone();

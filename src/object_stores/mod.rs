@@ -27,7 +27,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreRegistry;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::AmazonS3ConfigKey;
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
@@ -107,12 +107,9 @@ fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
     let origin = store_key(url);
     match url.scheme() {
         "s3" => {
-            let mut builder = AmazonS3Builder::from_env()
+            let mut builder = s3_settings::builder()
                 .with_bucket_name(url.host_str().unwrap_or_default())
                 .with_retry(retry());
-            for (key, value) in s3_settings::current() {
-                builder = builder.with_config(key, value);
-            }
             let key = builder.get_config_value(&AmazonS3ConfigKey::AccessKeyId);
             let secret = builder.get_config_value(&AmazonS3ConfigKey::SecretAccessKey);
             let token = builder.get_config_value(&AmazonS3ConfigKey::Token);

@@ -10,7 +10,7 @@ use std::sync::RwLock;
 
 use anyhow::{Context, Result, bail};
 use object_store::ClientConfigKey;
-use object_store::aws::AmazonS3ConfigKey;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use serde::Deserialize;
 
 /// The `[s3]` section of a configuration file.
@@ -107,9 +107,33 @@ impl S3Settings {
     }
 }
 
-/// The process's overrides, applied over the environment when an S3 store is built.
-pub(super) fn current() -> Overrides {
-    OVERRIDES.read().unwrap_or_else(|e| e.into_inner()).clone()
+/// An S3 builder with the `AWS_*` environment and the configuration's settings over it.
+/// A key given in the configuration comes without the environment's session token (that
+/// token belongs to the environment's key).
+pub(super) fn builder() -> AmazonS3Builder {
+    let set = OVERRIDES.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let own_key = set
+        .iter()
+        .any(|(k, _)| *k == AmazonS3ConfigKey::AccessKeyId);
+    let mut builder = AmazonS3Builder::new();
+    for (name, value) in std::env::vars() {
+        let Some(key) = name
+            .starts_with("AWS_")
+            .then(|| name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>().ok())
+            .flatten()
+        else {
+            continue;
+        };
+        let replaced =
+            set.iter().any(|(k, _)| *k == key) || (own_key && key == AmazonS3ConfigKey::Token);
+        if !replaced {
+            builder = builder.with_config(key, value);
+        }
+    }
+    for (key, value) in set {
+        builder = builder.with_config(key, value);
+    }
+    builder
 }
 
 /// The first line of a secret's file, trimmed; an error names the file and the setting.
@@ -160,6 +184,47 @@ mod tests {
             "true"
         );
         assert!(!format!("{settings:?}").contains("AKIDEXAMPLE"));
+    }
+
+    #[test]
+    fn a_store_built_after_the_settings_signs_with_their_key_at_their_endpoint() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = vec![0u8; 8192];
+            let n = stream.read(&mut head).unwrap();
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            String::from_utf8_lossy(&head[..n]).to_string()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "the-secret\n").unwrap();
+        let settings = S3Settings {
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            region: Some("eu-west-3".into()),
+            access_key_id: Some("AKIDSKYQLTEST".into()),
+            secret_access_key_file: Some(secret),
+            session_token_file: None,
+            allow_http: Some(true),
+        };
+        settings.apply().unwrap();
+        let url = url::Url::parse("s3://skyql-settings-test/some/key").unwrap();
+        let read = crate::object_stores::block_on(crate::object_stores::read_remote(&url));
+        S3Settings::default().apply().unwrap();
+        assert!(
+            read.unwrap().unwrap().is_none(),
+            "a 404 is a missing object"
+        );
+        let head = heads.join().unwrap();
+        assert!(
+            head.starts_with("GET /skyql-settings-test/some/key"),
+            "{head}"
+        );
+        assert!(head.contains("Credential=AKIDSKYQLTEST/"), "{head}");
+        assert!(head.contains("/eu-west-3/s3/"), "{head}");
+        assert!(!head.contains("the-secret"), "{head}");
     }
 
     #[test]

@@ -1,47 +1,81 @@
 //! A scratch directory under TMPDIR for what is written locally before it is put on an
 //! object store, removed when dropped; the files under it and their keys.
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-/// A new directory under TMPDIR, removed with its contents when dropped.
+/// A new directory under TMPDIR, removed with its contents when dropped; locked (`flock`
+/// on the directory) while its process lives.
 #[derive(Debug)]
-pub struct ScratchDir(PathBuf);
+pub struct ScratchDir {
+    path: PathBuf,
+    _lock: File,
+}
 
 impl ScratchDir {
-    /// A new directory named `skyql-{what}-{pid}-{nanos}`; those a killed process of this
-    /// machine left (their process is gone) are removed first, so that crashes do not
-    /// fill TMPDIR.
+    /// A new directory named `skyql-{what}-{pid}-{nanos}`; those killed processes left
+    /// ([`remove_orphans`]) are removed first, so that crashes do not fill TMPDIR.
     pub fn new(what: &str) -> Result<ScratchDir> {
-        remove_orphans(&std::env::temp_dir(), what);
+        let tmp = std::env::temp_dir();
+        remove_orphans(&tmp, what, None);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("skyql-{what}-{}-{nanos:08x}", std::process::id()));
-        std::fs::create_dir(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-        Ok(ScratchDir(dir))
+        let name = format!("skyql-{what}-{}-{nanos:08x}", std::process::id());
+        // Created under a name no cleaner looks at, locked, then given its name: no
+        // other process ever sees it unlocked.
+        let hidden = tmp.join(format!(".{name}"));
+        std::fs::create_dir(&hidden)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", hidden.display()))?;
+        let lock = locked(&hidden).with_context(|| format!("cannot lock {}", hidden.display()));
+        let path = tmp.join(name);
+        let renamed = lock.and_then(|lock| {
+            std::fs::rename(&hidden, &path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            Ok(lock)
+        });
+        match renamed {
+            Ok(lock) => Ok(ScratchDir { path, _lock: lock }),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&hidden);
+                Err(e)
+            }
+        }
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 
+/// `path` opened and locked (`flock`, exclusive, without waiting); an error when another
+/// open file holds its lock.
+fn locked(path: &Path) -> std::io::Result<File> {
+    let file = File::open(path)?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
 /// Removes the `skyql-{what}-{pid}` and `skyql-{what}-{pid}-*` directories under `tmp`
-/// whose process no longer runs (none when this system has no `/proc` to tell): what
-/// killed processes left.
-pub fn remove_orphans(tmp: &Path, what: &str) {
+/// that killed processes left: their process is gone from `/proc` (none is removed on a
+/// system without it) and nobody holds their lock (`lock`, a file inside, or the
+/// directory itself), so that a live process of another PID namespace sharing TMPDIR
+/// keeps its own.
+pub fn remove_orphans(tmp: &Path, what: &str, lock: Option<&str>) {
     if !Path::new("/proc/self").exists() {
         return;
     }
@@ -58,8 +92,17 @@ pub fn remove_orphans(tmp: &Path, what: &str) {
         else {
             continue;
         };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let dir = entry.path();
+        let held = match lock {
+            Some(file) => locked(&dir.join(file)),
+            None => locked(&dir),
+        };
+        if let Ok(_held) = held {
+            let _ = std::fs::remove_dir_all(&dir);
         }
     }
 }
@@ -98,6 +141,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_scratch_directory_is_locked_while_it_lives_and_removed_after() {
+        let scratch = ScratchDir::new("locktest").unwrap();
+        let path = scratch.path().to_path_buf();
+        assert!(locked(&path).is_err(), "held by its owner");
+        std::fs::write(path.join("a"), b"x").unwrap();
+        drop(scratch);
+        assert!(!path.exists());
+    }
+
+    #[test]
     fn scratch_directories_of_gone_processes_are_removed_and_live_ones_kept() {
         let tmp = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -113,7 +166,12 @@ mod tests {
             std::fs::create_dir_all(dir.join("v1")).unwrap();
             std::fs::write(dir.join("v1/part.parquet"), b"x").unwrap();
         }
-        remove_orphans(tmp.path(), "orphans");
+        // A directory whose lock a live process of another PID namespace holds is kept.
+        let foreign = tmp.path().join(format!("skyql-orphans-{gone}-0000beef"));
+        std::fs::create_dir(&foreign).unwrap();
+        let _held = locked(&foreign).unwrap();
+        remove_orphans(tmp.path(), "orphans", None);
+        assert!(foreign.exists());
         assert!(!orphan.exists());
         assert!(!unsuffixed.exists());
         assert!(live.join("v1/part.parquet").exists());

@@ -116,8 +116,19 @@ impl ServiceConfig {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let mut config: ServiceConfig = toml::from_str(&text)
-            .with_context(|| format!("invalid service configuration {}", path.display()))?;
+        // The message and the line only: toml's own text quotes the line, which may hold
+        // a secret written where it does not belong (`secret_access_key = "..."`).
+        let mut config: ServiceConfig = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let at = line.map(|l| format!(", line {l}")).unwrap_or_default();
+            anyhow::anyhow!(
+                "invalid service configuration {}{at}: {}",
+                path.display(),
+                e.message()
+            )
+        })?;
         let base = path.parent().unwrap_or(Path::new(""));
         for file in [
             &mut config.s3.secret_access_key_file,
@@ -175,6 +186,21 @@ mod tests {
         assert_eq!(config.tables.len(), 1);
         assert_eq!(config.s3.region.as_deref(), Some("eu-west-3"));
         assert!(config.s3.secret_access_key_file.is_some());
+    }
+
+    #[test]
+    fn a_configuration_error_names_the_line_but_never_quotes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("service.toml");
+        std::fs::write(
+            &path,
+            "memory_mb = 512\n[s3]\nsecret_access_key = \"hunter2-secret\"\n",
+        )
+        .unwrap();
+        let error = format!("{:#}", ServiceConfig::from_file(&path).unwrap_err());
+        assert!(error.contains("line 3"), "{error}");
+        assert!(error.contains("secret_access_key"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl JobsDir {
         if ephemeral {
             // The temporary directories of services killed before they could remove them.
             if let Some(parent) = path.parent() {
-                crate::object_stores::scratch_dir::remove_orphans(parent, "service");
+                crate::object_stores::scratch_dir::remove_orphans(parent, "service", Some(MARKER));
             }
         }
         match std::fs::symlink_metadata(path) {

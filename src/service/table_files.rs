@@ -58,15 +58,23 @@ impl TableFiles {
     }
 
     /// The leaf files of a local HATS table published as `name`, when its view's columns
-    /// are the files' own (the service's view only lower-cases names: a catalogue with
-    /// upper-case names takes the SQL plan).
+    /// are the files' own, distinct ignoring case (the service's view lower-cases names: a
+    /// catalogue with upper-case names takes the SQL plan).
     pub async fn hats(ctx: &SessionContext, name: &str, hats: &HatsFiles) -> Option<TableFiles> {
         let view = ctx.table(name).await.ok()?;
         let view = Arc::new(view.schema().as_arrow().clone());
-        let own = view
+        // The plan finds columns by name, ignoring case as SQL does: names that differ
+        // only in case would be ambiguous to it.
+        let lower: std::collections::HashSet<String> = view
             .fields()
             .iter()
-            .all(|f| hats.schema.field_with_name(f.name()).is_ok());
+            .map(|f| f.name().to_ascii_lowercase())
+            .collect();
+        let own = lower.len() == view.fields().len()
+            && view
+                .fields()
+                .iter()
+                .all(|f| hats.schema.field_with_name(f.name()).is_ok());
         if !own {
             return None;
         }

@@ -40,13 +40,17 @@ fn allowed_url(text: &str, allowed_hosts: &[String]) -> Result<Url, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("'{text}': a URL with credentials is not fetched"));
     }
+    // An entry is `host` (every port) or `host:port`; an IPv6 address is written
+    // `[::1]` or `[::1]:8443` (bare `::1` allows every port too).
     let host = url.host_str().unwrap_or("");
     let port = url.port_or_known_default().unwrap_or(0);
     let authority = format!("{host}:{port}");
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
     let allowed = allowed_hosts.iter().any(|h| {
-        let h = h.trim_start_matches('[').replace("]:", ":");
+        let h = h.trim();
         h.eq_ignore_ascii_case(&authority)
-            || (!h.contains(':') && h.eq_ignore_ascii_case(host.trim_matches(['[', ']'])))
+            || h.eq_ignore_ascii_case(host)
+            || h.eq_ignore_ascii_case(bare)
     });
     if !allowed {
         return Err(format!(
@@ -141,5 +145,13 @@ mod tests {
         assert!(e.contains("upload_url_hosts"), "{e}");
         assert!(allowed_url("https://DATA.example.org:8443/x", &hosts).is_ok());
         assert!(allowed_url("https://127.0.0.1:8443/x", &hosts).is_ok());
+        // IPv6: with a port, one port; without, every port.
+        let v6 = vec!["[::1]:8443".to_string(), "[fd00::2]".to_string()];
+        assert!(allowed_url("https://[::1]:8443/x", &v6).is_ok());
+        assert!(allowed_url("https://[::1]:8444/x", &v6).is_err());
+        assert!(allowed_url("http://[fd00::2]:9/x", &v6).is_ok());
+        assert!(allowed_url("http://[fd00::3]/x", &v6).is_err());
+        // A host:port entry does not allow the host's other ports.
+        assert!(allowed_url("https://127.0.0.1/x", &hosts).is_err());
     }
 }
