@@ -596,6 +596,54 @@ fn hats_cones_by_the_fixed_plan_equal_the_sql_plan() {
 }
 
 #[test]
+fn a_hats_table_whose_names_the_service_lower_cases_is_planned_by_sql() {
+    let (tmp, cat) = common::generated_catalog(&["--stars", "20000", "--measurements", "0"]);
+    let csv = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT star_id AS \"ID\", ra AS \"RA\", dec AS \"DEC\" FROM stars",
+    ])
+    .catalog(&cat)
+    .ok();
+    let file = tmp.path().join("upper.csv");
+    std::fs::write(&file, csv).unwrap();
+    let hats = tmp.path().join("upper_hats");
+    Skyql::new(["hats", "export", "up", "--out"])
+        .args([&hats])
+        .args(["--table".to_string(), format!("up={}", file.display())])
+        .ok();
+    let table = format!("ref.up={}", hats.display());
+    let server = Server::start_with(&cat, None, &["--table", &table]);
+    let centre = Skyql::new([
+        "query",
+        "--format",
+        "csv",
+        "SELECT ra, dec FROM stars ORDER BY healpix LIMIT 1 OFFSET 5000",
+    ])
+    .catalog(&cat)
+    .ok();
+    let (ra, dec) = centre.lines().nth(1).unwrap().split_once(',').unwrap();
+    let rows = tap_csv(
+        &server,
+        &format!(
+            "SELECT id FROM ref.up WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, 0.05))"
+        ),
+    );
+    let expected = Skyql::new(["query", "--format", "csv"])
+        .catalog(&cat)
+        .args([format!(
+            "SELECT star_id AS id FROM stars WHERE cone_contains(ra, dec, {ra}, {dec}, 0.05)"
+        )])
+        .ok();
+    assert!(sorted_rows(&expected).len() > 3, "{expected}");
+    assert_eq!(sorted_rows(&rows), sorted_rows(&expected));
+    let log = server.log.lock().unwrap().join("\n");
+    let last = log.lines().rfind(|l| l.contains("/tap/sync")).unwrap();
+    assert!(last.contains("optimize="), "planned by SQL: {last}");
+}
+
+#[test]
 fn stars_by_the_fixed_plan_equal_the_sql_plan() {
     // 150,000 stars: files of several row groups (65,536 rows), pages of 1,024 rows.
     let (_tmp, cat) = common::generated_catalog(&["--stars", "150000", "--measurements", "0"]);
