@@ -153,8 +153,30 @@ async fn write_all(
     let schema = portable_schema(&stream.schema());
     let names = layout::Names::new(&opts.name, opts.margin_arcsec);
     let main_dir = staging.join(&names.catalog).join("dataset");
-    let mut splitter = Splitter::new(pixels, main_dir, schema.clone(), opts.margin_arcsec);
+    // The leaf files' writer settings, chosen from the first rows.
     let mut stream = stream;
+    let mut first = None;
+    while let Some(batch) = stream.next().await {
+        let batch = conform(batch?, &schema)?;
+        if batch.num_rows() > 0 {
+            first = Some(batch);
+            break;
+        }
+    }
+    let properties = first
+        .as_ref()
+        .map(sky_ordered_properties)
+        .unwrap_or_default();
+    let mut splitter = Splitter::new(
+        pixels,
+        main_dir,
+        schema.clone(),
+        opts.margin_arcsec,
+        properties,
+    );
+    if let Some(batch) = first {
+        splitter.push(&batch, position)?;
+    }
     while let Some(batch) = stream.next().await {
         splitter.push(&conform(batch?, &schema)?, position)?;
     }
@@ -204,9 +226,9 @@ struct Splitter<'a> {
     dir: PathBuf,
     schema: SchemaRef,
     current: Option<(usize, ArrowWriter<File>, u64)>,
-    /// The leaf files' writer settings, chosen from the first rows (pages and
-    /// dictionaries for cones: [`sky_ordered_properties`]).
-    properties: Option<WriterProperties>,
+    /// The leaf files' writer settings (pages and dictionaries for cones:
+    /// [`sky_ordered_properties`]).
+    properties: WriterProperties,
     written: Vec<Written>,
     margins: Vec<Vec<RecordBatch>>,
     margin_radius: f64,
@@ -219,6 +241,7 @@ impl<'a> Splitter<'a> {
         dir: PathBuf,
         schema: SchemaRef,
         margin_arcsec: f64,
+        properties: WriterProperties,
     ) -> Self {
         let radius = margin_arcsec / 3600.0;
         let deepest = pixels.iter().map(|(p, _)| p.order).max().unwrap_or(0);
@@ -232,7 +255,7 @@ impl<'a> Splitter<'a> {
             dir,
             schema,
             current: None,
-            properties: None,
+            properties,
             written: Vec::new(),
             margins: vec![Vec::new(); pixels.len()],
             margin_radius: radius,
@@ -241,9 +264,6 @@ impl<'a> Splitter<'a> {
     }
 
     fn push(&mut self, batch: &RecordBatch, position: (&str, &str)) -> Result<()> {
-        if self.properties.is_none() && batch.num_rows() > 0 {
-            self.properties = Some(sky_ordered_properties(batch));
-        }
         let h = batch.column(0).as_primitive::<Int64Type>().clone();
         let mut start = 0;
         while start < batch.num_rows() {
@@ -262,10 +282,7 @@ impl<'a> Splitter<'a> {
         if self.current.as_ref().is_none_or(|(p, _, _)| *p != pixel) {
             self.close_current()?;
             let path = self.dir.join(self.pixels[pixel].0.relative_path());
-            let properties = self
-                .properties
-                .get_or_insert_with(|| sky_ordered_properties(rows));
-            let writer = open_writer(&path, &self.schema, properties)?;
+            let writer = open_writer(&path, &self.schema, &self.properties)?;
             self.current = Some((pixel, writer, 0));
         }
         if let Some((_, writer, n)) = &mut self.current {
@@ -321,8 +338,7 @@ impl<'a> Splitter<'a> {
     /// The leaf files written, the margin rows, and the writer settings of both.
     fn finish(mut self) -> Result<(Vec<Written>, Vec<Vec<RecordBatch>>, WriterProperties)> {
         self.close_current()?;
-        let properties = self.properties.unwrap_or_default();
-        Ok((self.written, self.margins, properties))
+        Ok((self.written, self.margins, self.properties))
     }
 }
 

@@ -2,7 +2,6 @@
 //! object store, removed when dropped; the files under it and their keys.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -59,14 +58,11 @@ impl Drop for ScratchDir {
     }
 }
 
-/// `path` opened and locked (`flock`, exclusive, without waiting); an error when another
-/// open file holds its lock.
+/// `path` opened and locked (std's `try_lock`: `flock`, exclusive, without waiting); an
+/// error when another open file holds its lock.
 fn locked(path: &Path) -> std::io::Result<File> {
     let file = File::open(path)?;
-    // SAFETY: flock on a descriptor this function owns.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    file.try_lock().map_err(std::io::Error::from)?;
     Ok(file)
 }
 

@@ -33,7 +33,7 @@ use skyql_udfs::rules::cell_ranges::meets;
 use skyql_udfs::rules::cone_healpix::cone_ranges;
 
 use super::catalog_file::{CatalogFile, select_pages};
-use super::table_files::TableFiles;
+use super::table_files::{PlainQuery, TableFiles};
 
 /// A table ready for cones: its files, their HEALPix index column (order 29, nested) and
 /// the position columns.
@@ -99,14 +99,14 @@ impl ConePath {
     /// The cone a translated query asks for, when it has the fixed shape: plain columns of
     /// the table's view (or `*`), one `cone_contains(RA_COLUMN, DEC_COLUMN, RA, DEC, R)`
     /// with numbers as its condition, an optional `LIMIT`, nothing else.
-    pub fn recognize(&self, sql: &str) -> Option<Cone> {
-        let query = self.table.plain_query(sql)?;
+    pub fn recognize(&self, query: &PlainQuery) -> Option<Cone> {
+        let columns = self.table.view_columns(query)?;
         let (ra, dec, radius) = cone_condition(&query.condition, [&self.ra, &self.dec])?;
         Some(Cone {
             ra,
             dec,
             radius,
-            columns: query.columns,
+            columns,
             distance: false,
             limit: query.limit,
         })

@@ -537,20 +537,22 @@ type FixedRows = Option<(&'static str, RecordBatch)>;
 fn fixed_plan(snap: &snapshot::Snapshot, query: Query) -> Result<(FixedRows, String, Vec<Param>)> {
     Ok(match query {
         Query::Sql(sql) => {
-            let cone = snap
-                .cone_paths
-                .iter()
-                .find_map(|p| p.recognize(&sql).map(|c| (p, c)));
-            let fixed = if let Some((path, cone)) = cone {
-                path.search(&cone)?.map(|b| ("cone", b))
-            } else if let Some((path, star)) = snap
-                .star_path
-                .as_ref()
-                .and_then(|p| p.recognize(&sql).map(|s| (p, s)))
-            {
-                Some(("star", path.lookup(&star)?))
-            } else {
-                None
+            // Parsed once; each fixed plan then checks its table and condition.
+            let plain = table_files::PlainQuery::parse(&sql);
+            let cone = plain.as_ref().and_then(|q| {
+                snap.cone_paths
+                    .iter()
+                    .find_map(|p| p.recognize(q).map(|c| (p, c)))
+            });
+            let star = plain.as_ref().and_then(|q| {
+                snap.star_path
+                    .as_ref()
+                    .and_then(|p| p.recognize(q).map(|s| (p, s)))
+            });
+            let fixed = match (cone, star) {
+                (Some((path, cone)), _) => path.search(&cone)?.map(|b| ("cone", b)),
+                (None, Some((path, star))) => Some(("star", path.lookup(&star)?)),
+                (None, None) => None,
             };
             (fixed, sql, Vec::new())
         }

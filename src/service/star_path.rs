@@ -27,7 +27,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Value};
 
 use super::catalog_file::{CatalogFile, pages_of_star, star_id_leaf};
-use super::table_files::TableFiles;
+use super::table_files::{PlainQuery, TableFiles};
 
 /// One star to look up: its id, the columns, a row limit of the query itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,11 +63,10 @@ impl StarPath {
     /// The lookup a translated query asks for, when it has the fixed shape: plain columns
     /// of the stars view (or `*`), `star_id = 'text'` as its condition, an optional
     /// `LIMIT`, nothing else.
-    pub fn recognize(&self, sql: &str) -> Option<StarLookup> {
-        let query = self.stars.plain_query(sql)?;
+    pub fn recognize(&self, query: &PlainQuery) -> Option<StarLookup> {
         Some(StarLookup {
             star_id: star_condition(&query.condition)?,
-            columns: query.columns,
+            columns: self.stars.view_columns(query)?,
             limit: query.limit,
         })
     }

@@ -106,9 +106,44 @@ impl TableFiles {
             .collect()
     }
 
-    /// The parts of a translated query of the fixed shape: plain columns of the view (or
-    /// `*`), a condition, an optional `LIMIT`, nothing else.
-    pub fn plain_query(&self, sql: &str) -> Option<PlainQuery> {
+    /// The view's names of the columns `query` selects (empty: all of them), when it
+    /// reads this table and each column is one of the view's; names match ignoring case,
+    /// as SQL's do.
+    pub fn view_columns(&self, query: &PlainQuery) -> Option<Vec<String>> {
+        if query.table != self.name {
+            return None;
+        }
+        query
+            .columns
+            .iter()
+            .map(|wanted| {
+                self.view
+                    .fields()
+                    .iter()
+                    .find(|f| f.name().to_ascii_lowercase() == *wanted)
+                    .map(|f| f.name().clone())
+            })
+            .collect()
+    }
+}
+
+/// A query of the fixed shape, taken apart.
+pub struct PlainQuery {
+    /// The table it reads, as written, lower case.
+    pub table: String,
+    /// The columns it selects, as written, lower case, in order (empty: all of them).
+    pub columns: Vec<String>,
+    /// Its `WHERE`.
+    pub condition: Expr,
+    /// `TOP n` / `LIMIT n`.
+    pub limit: Option<usize>,
+}
+
+impl PlainQuery {
+    /// The parts of a translated query of the fixed shape: plain columns (or `*`) of one
+    /// table, a condition, an optional `LIMIT`, nothing else. Parsed once per request;
+    /// each fixed plan then asks whether it reads its table ([`TableFiles::view_columns`]).
+    pub fn parse(sql: &str) -> Option<PlainQuery> {
         let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
         let mut statements =
             datafusion::sql::sqlparser::parser::Parser::parse_sql(&dialect, sql).ok()?;
@@ -156,39 +191,21 @@ impl TableFiles {
         else {
             return None;
         };
-        if !name.to_string().eq_ignore_ascii_case(&self.name) {
-            return None;
-        }
         let mut columns = Vec::new();
         for item in &select.projection {
             match item {
                 SelectItem::Wildcard(_) if select.projection.len() == 1 => {}
                 SelectItem::UnnamedExpr(Expr::Identifier(id)) => {
-                    let wanted = id.value.to_ascii_lowercase();
-                    let found = self
-                        .view
-                        .fields()
-                        .iter()
-                        .find(|f| f.name().to_ascii_lowercase() == wanted)?;
-                    columns.push(found.name().clone());
+                    columns.push(id.value.to_ascii_lowercase());
                 }
                 _ => return None,
             }
         }
         Some(PlainQuery {
+            table: name.to_string().to_ascii_lowercase(),
             columns,
             condition: select.selection.clone()?,
             limit,
         })
     }
-}
-
-/// A query of the fixed shape, taken apart.
-pub struct PlainQuery {
-    /// Columns of the view, in order (empty: all of them).
-    pub columns: Vec<String>,
-    /// Its `WHERE`.
-    pub condition: Expr,
-    /// `TOP n` / `LIMIT n`.
-    pub limit: Option<usize>,
 }
