@@ -8,6 +8,7 @@
 //! EROS-2-like survey written as real files, with the truth the tests compare against.
 //! See docs/ARCHITECTURE.md.
 
+pub mod access;
 pub mod bench;
 pub mod catalog;
 pub mod cli;

@@ -27,14 +27,26 @@ pub async fn read_lightcurve(
     ctx: &SessionContext,
     star_id: &str,
 ) -> Result<(Vec<Point>, Vec<Point>)> {
-    let sql = format!(
+    let batches = ctx.sql(&lightcurve_sql(star_id)).await?.collect().await?;
+    lightcurve_points(star_id, &batches)
+}
+
+/// The query of a star's points as [`lightcurve_points`] reads them.
+pub fn lightcurve_sql(star_id: &str) -> String {
+    format!(
         "SELECT colour, mjd, mag, mag_err FROM measurements WHERE star_id = '{}' \
          AND mag IS NOT NULL ORDER BY mjd",
         star_id.replace('\'', "''")
-    );
-    let batches = ctx.sql(&sql).await?.collect().await?;
+    )
+}
+
+/// The red and blue points of the rows of [`lightcurve_sql`].
+pub fn lightcurve_points(
+    star_id: &str,
+    batches: &[datafusion::arrow::array::RecordBatch],
+) -> Result<(Vec<Point>, Vec<Point>)> {
     let (mut red, mut blue) = (Vec::new(), Vec::new());
-    for b in &batches {
+    for b in batches {
         let colour = datafusion::arrow::compute::cast(
             b.column(0),
             &datafusion::arrow::datatypes::DataType::Utf8,

@@ -162,6 +162,7 @@ fn docs_cli_md_is_the_help_of_every_verb() {
         "plot",
         "bench",
         "catalog",
+        "users",
         "hats",
         "cluster",
     ] {

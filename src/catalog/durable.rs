@@ -58,6 +58,20 @@ pub fn is_special_file(path: &Path) -> bool {
 /// directory, fsync, rename, fsync of the directory. A crash leaves the old file or the
 /// new one. A special file (device, FIFO) is written in place instead.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, bytes, 0o666)
+}
+
+/// [`atomic_write`] of a file only its owner may read (mode 0600 from its creation):
+/// the users file. Never written in place: a special file there is refused.
+pub fn atomic_write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    if is_special_file(path) {
+        bail!("cannot write {}: it is not a regular file", path.display());
+    }
+    write_atomically(path, bytes, 0o600)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     if is_special_file(path) {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -72,8 +86,13 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     let tmp = temporary_name(path);
     let result = (|| -> Result<()> {
-        let mut f =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;
         f.sync_all()

@@ -1,11 +1,19 @@
-//! `skyql catalog verify` and `skyql catalog repair`.
+//! `skyql catalog verify` and `skyql catalog repair`; the row rules: `skyql catalog
+//! protect`, `rules`, `unprotect` (docs/ACCESS.md).
 
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
+use datafusion::arrow::datatypes::Schema;
+use datafusion::execution::SessionState;
+
+use crate::access::clock;
+use crate::access::row_filter::rule_columns;
+use crate::access::row_rules::RowRules;
 use crate::catalog::verify::{repair, verify};
+use crate::engine::{Engine, EngineOptions};
 
 /// Arguments of `skyql catalog`.
 #[derive(Debug, Args)]
@@ -27,6 +35,37 @@ enum Action {
         /// Catalogue directory.
         #[arg(long, env = "SKYQL_CATALOG")]
         catalog: PathBuf,
+    },
+    /// Hide the rows matching a condition from everyone outside some groups until a
+    /// release date (the service enforces it; every table with the condition's columns).
+    Protect {
+        /// Catalogue directory.
+        #[arg(long, env = "SKYQL_CATALOG")]
+        catalog: PathBuf,
+        /// The rows protected, as a SQL condition on their columns (`field = 'lm001'`).
+        #[arg(long = "where", value_name = "CONDITION")]
+        condition: String,
+        /// The release date (UTC, YYYY-MM-DD): from then on, everyone sees the rows.
+        #[arg(long)]
+        until: String,
+        /// The groups that see the rows before the release date, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        groups: Vec<String>,
+    },
+    /// List the row rules.
+    Rules {
+        /// Catalogue directory.
+        #[arg(long, env = "SKYQL_CATALOG")]
+        catalog: PathBuf,
+    },
+    /// Remove a row rule.
+    Unprotect {
+        /// Catalogue directory.
+        #[arg(long, env = "SKYQL_CATALOG")]
+        catalog: PathBuf,
+        /// The rule's id (`skyql catalog rules` lists them).
+        #[arg(long)]
+        id: u64,
     },
 }
 
@@ -52,5 +91,81 @@ pub(crate) fn run(args: CatalogArgs) -> Result<()> {
             );
             Ok(())
         }
+        Action::Protect {
+            catalog,
+            condition,
+            until,
+            groups,
+        } => {
+            let (state, tables) = super::runtime()?.block_on(table_schemas(&catalog))?;
+            let (columns, applies_to) = rule_columns(&state, &condition, &tables)?;
+            let now = clock::system_mjd();
+            let id = RowRules::change(&catalog, |r| {
+                r.add(&condition, columns, &until, &groups, now)
+            })?;
+            println!(
+                "rule {id}: rows where {condition} of {} hidden from all but {} until {until}",
+                applies_to.join(", "),
+                groups.join(", ")
+            );
+            Ok(())
+        }
+        Action::Rules { catalog } => {
+            let rules = RowRules::read(&catalog)?;
+            if rules.rules.is_empty() {
+                println!(
+                    "catalogue {}: no row rules (every row public)",
+                    catalog.display()
+                );
+            }
+            let now = clock::system_mjd();
+            for r in &rules.rules {
+                println!(
+                    "{:>3}  where {}  until {}{}  groups {}  (columns {})",
+                    r.id,
+                    r.condition,
+                    r.until,
+                    if now >= r.until_mjd() {
+                        " (released)"
+                    } else {
+                        ""
+                    },
+                    r.groups.join(","),
+                    r.columns.join(",")
+                );
+            }
+            Ok(())
+        }
+        Action::Unprotect { catalog, id } => {
+            let r = RowRules::change(&catalog, |rules| rules.remove(id))?;
+            println!(
+                "rule {id} removed: rows where {} are visible to everyone",
+                r.condition
+            );
+            Ok(())
+        }
     }
+}
+
+/// A session on the catalogue (for skyql's functions) and every table of the catalogue
+/// with its schema, as queries see it.
+async fn table_schemas(catalog: &std::path::Path) -> Result<(SessionState, Vec<(String, Schema)>)> {
+    let engine = Engine::open(
+        Some(catalog),
+        EngineOptions {
+            read_only: true,
+            ..EngineOptions::default()
+        },
+    )?;
+    let ctx = engine.session(&[]).await?;
+    let names: Vec<String> = engine
+        .catalog()
+        .map(|c| c.manifest.tables.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for name in names {
+        let schema = ctx.table(name.as_str()).await?.schema().as_arrow().clone();
+        out.push((name, schema));
+    }
+    Ok((ctx.state(), out))
 }

@@ -16,6 +16,7 @@ mod query;
 mod serve;
 mod shell;
 mod tables;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,8 +71,11 @@ enum Command {
     DescribeFunction(functions::DescribeFunctionArgs),
     /// Interactive SQL shell with history and multi-line statements.
     Shell(shell::ShellArgs),
-    /// Catalogue maintenance: verify every file, repair after an interrupted write.
+    /// Catalogue maintenance: verify every file, repair after an interrupted write; row
+    /// rules (protect, rules, unprotect).
     Catalog(catalog::CatalogArgs),
+    /// The service's users and API tokens (docs/ACCESS.md).
+    Users(users::UsersArgs),
     /// Serve the catalogue to VO clients and people: TAP 1.1 (ADQL), Simple Cone Search, DataLink, SODA, ObsCore, and a web page at /.
     Serve(serve::ServeArgs),
     /// HATS catalogues (HEALPix-partitioned Parquet, as LSDB reads them): `export`.
@@ -246,6 +250,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::DescribeFunction(args) => functions::describe(args),
         Command::Shell(args) => runtime()?.block_on(shell::run(args)),
         Command::Catalog(args) => catalog::run(args),
+        Command::Users(args) => users::run(args),
         Command::Serve(args) => runtime()?.block_on(serve::run(args)),
         Command::Hats(args) => runtime()?.block_on(hats::run(args)),
         Command::Cluster(args) => runtime()?.block_on(cluster::run(args)),

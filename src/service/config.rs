@@ -78,6 +78,12 @@ pub struct ServiceConfig {
     /// `secret_access_key_file`, `session_token_file`, `allow_http`), over the `AWS_*`
     /// environment; read at the start (docs/PUBLISH.md).
     pub s3: S3Settings,
+    /// The users and API tokens (`skyql users` writes it; relative to this file): HTTP
+    /// Basic and bearer tokens are accepted when it is set (docs/ACCESS.md).
+    pub users_file: Option<PathBuf>,
+    /// Whether requests without credentials are answered (with the rows no rule hides
+    /// from everyone); with `false`, only signed-in users are (401 for the others).
+    pub anonymous: bool,
 }
 
 impl Default for ServiceConfig {
@@ -106,6 +112,8 @@ impl Default for ServiceConfig {
             upload_max_rows: 1_000_000,
             upload_url_hosts: Vec::new(),
             s3: S3Settings::default(),
+            users_file: None,
+            anonymous: true,
         }
     }
 }
@@ -133,6 +141,7 @@ impl ServiceConfig {
         for file in [
             &mut config.s3.secret_access_key_file,
             &mut config.s3.session_token_file,
+            &mut config.users_file,
         ]
         .into_iter()
         .flatten()

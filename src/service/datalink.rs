@@ -28,7 +28,7 @@ use std::time::Duration;
 use anyhow::Result;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -40,7 +40,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::params::Params;
 use super::snapshot::Snapshot;
 use super::star_path::StarLookup;
-use super::{AppState, Query, QueryError, run_query_spooled, spooled_response, xml_escape};
+use super::{AppState, Caller, Query, QueryError, run_query_spooled, spooled_response, xml_escape};
 use crate::export::{ExportOptions, OutputFormat, ServiceDescriptor, export_stream_to};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
@@ -163,8 +163,10 @@ fn float(batch: &RecordBatch, column: &str, row: usize) -> Option<f64> {
     (!array.is_null(row)).then(|| array.value(row))
 }
 
-async fn rows(snap: &Snapshot, sql: &str) -> Result<Vec<RecordBatch>> {
-    Ok(snap.ctx.sql(sql).await?.collect().await?)
+/// The rows of `sql` that `caller` may see.
+async fn rows(snap: &Snapshot, sql: &str, caller: &Caller) -> Result<Vec<RecordBatch>> {
+    let df = caller.rows.restrict_frame(snap.ctx.sql(sql).await?)?;
+    Ok(df.collect().await?)
 }
 
 /// The local id an ID names in `snap`'s catalogue, if it can name anything there.
@@ -174,12 +176,14 @@ fn usable_local_id<'a>(snap: &Snapshot, id: &'a str) -> Option<&'a str> {
     })
 }
 
-/// The star or image an ID names in the version `snap` serves.
-pub(super) async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
+/// The star or image an ID names in the version `snap` serves, among the rows `caller`
+/// may see (`Nothing` for the others, as for an id that names nothing).
+pub(super) async fn resolve(snap: &Snapshot, id: &str, caller: &Caller) -> Result<Target> {
     let Some(local) = usable_local_id(snap, id) else {
         return Ok(Target::Nothing);
     };
-    let stars = match &snap.star_path {
+    let fixed = snap.star_path.as_ref().filter(|_| caller.sees_everything());
+    let stars = match fixed {
         // Without SQL planning (a star page asks for the same star three times).
         Some(path) => vec![path.lookup(&StarLookup {
             star_id: local.to_string(),
@@ -195,6 +199,7 @@ pub(super) async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
                     "SELECT star_id, field, ccd, quarter, ra, dec FROM stars WHERE star_id = {} LIMIT 1",
                     literal(local)
                 ),
+                caller,
             )
             .await?
         }
@@ -208,11 +213,24 @@ pub(super) async fn resolve(snap: &Snapshot, id: &str) -> Result<Target> {
             position: float(b, "ra", 0).zip(float(b, "dec", 0)),
         });
     }
-    resolve_image(snap, local).await
+    resolve_image(snap, local, caller).await
 }
 
-/// The image a local id names in the version `snap` serves.
-async fn resolve_image(snap: &Snapshot, local: &str) -> Result<Target> {
+/// The image a local id names in the version `snap` serves, when `caller` may see it.
+async fn resolve_image(snap: &Snapshot, local: &str, caller: &Caller) -> Result<Target> {
+    if !caller.sees_everything() {
+        let sql = format!(
+            "SELECT file_name FROM images WHERE file_name = {} LIMIT 1",
+            literal(local)
+        );
+        if !rows(snap, &sql, caller)
+            .await?
+            .iter()
+            .any(|b| b.num_rows() > 0)
+        {
+            return Ok(Target::Nothing);
+        }
+    }
     Ok(match snap.images().await?.get(local) {
         Some(image) => Target::Image {
             file_name: local.to_string(),
@@ -282,11 +300,12 @@ async fn links_of(
     snap: &Snapshot,
     id: &str,
     first_soda: usize,
+    caller: &Caller,
 ) -> Result<(Vec<Link>, Vec<SodaCall>)> {
     let mut soda = Vec::new();
     let base = &state.base_url;
     let did = id.to_string();
-    let links = match resolve(snap, id).await? {
+    let links = match resolve(snap, id, caller).await? {
         Target::Star {
             id: star,
             field,
@@ -304,6 +323,7 @@ async fn links_of(
             let lengths = lightcurve_lengths(
                 state,
                 snap,
+                caller,
                 &star,
                 &formats.map(|(f, _, _)| {
                     OutputFormat::from_response_format(f).unwrap_or(OutputFormat::Votable)
@@ -570,6 +590,7 @@ fn server_error(state: &AppState, e: &anyhow::Error) -> Response {
 
 async fn links(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
@@ -600,7 +621,7 @@ async fn links(
     let work = async {
         let (mut all, mut calls) = (Vec::new(), Vec::new());
         for id in ids.iter().take(MAX_IDS) {
-            let (links, soda) = links_of(&state, &snap, id, calls.len()).await?;
+            let (links, soda) = links_of(&state, &snap, id, calls.len(), &caller).await?;
             all.extend(links);
             calls.extend(soda);
         }
@@ -627,16 +648,20 @@ async fn links(
 }
 
 /// What `id` names in the version served now, or the error response.
-async fn resolved(state: &AppState, id: &str) -> Result<Target, Response> {
+async fn resolved(state: &AppState, id: &str, caller: &Caller) -> Result<Target, Response> {
     let snap = state.versions.current().await;
-    resolve(&snap, id)
+    resolve(&snap, id, caller)
         .await
         .map_err(|e| server_error(state, &e))
 }
 
 /// The image an ID names (its file name and path), or the error response.
-pub(super) async fn one_image(state: &AppState, id: &str) -> Result<(String, String), Response> {
-    match image_target(state, id).await? {
+pub(super) async fn one_image(
+    state: &AppState,
+    id: &str,
+    caller: &Caller,
+) -> Result<(String, String), Response> {
+    match image_target(state, id, caller).await? {
         Target::Image {
             file_name, path, ..
         } => Ok((file_name, path)),
@@ -648,10 +673,10 @@ pub(super) async fn one_image(state: &AppState, id: &str) -> Result<(String, Str
 }
 
 /// The image an ID names in the version served now (or `Nothing`), or the error response.
-async fn image_target(state: &AppState, id: &str) -> Result<Target, Response> {
+async fn image_target(state: &AppState, id: &str, caller: &Caller) -> Result<Target, Response> {
     let snap = state.versions.current().await;
     let found = match usable_local_id(&snap, id) {
-        Some(local) => resolve_image(&snap, local).await,
+        Some(local) => resolve_image(&snap, local, caller).await,
         None => Ok(Target::Nothing),
     };
     found.map_err(|e| server_error(state, &e))
@@ -670,11 +695,11 @@ fn missing_id() -> Response {
 }
 
 /// The one ID of a link endpoint, resolved to a star (or the error response).
-async fn one_star(state: &AppState, params: &Params) -> Result<String, Response> {
+async fn one_star(state: &AppState, params: &Params, caller: &Caller) -> Result<String, Response> {
     let Some(id) = params.get("ID") else {
         return Err(missing_id());
     };
-    match resolved(state, id).await? {
+    match resolved(state, id, caller).await? {
         Target::Star { id, .. } => Ok(id),
         _ => Err(text_error(
             StatusCode::NOT_FOUND,
@@ -719,10 +744,16 @@ impl std::io::Write for ByteCount {
 async fn lightcurve_lengths(
     state: &AppState,
     snap: &Snapshot,
+    caller: &Caller,
     star: &str,
     formats: &[OutputFormat],
 ) -> Result<Option<Vec<i64>>> {
-    let Some(path) = &snap.lightcurve_path else {
+    // The fixed path reads every point: not for a caller from whom rows are hidden.
+    let Some(path) = snap
+        .lightcurve_path
+        .as_ref()
+        .filter(|_| caller.sees_everything())
+    else {
         return Ok(None);
     };
     let batch = path.read(star)?;
@@ -741,9 +772,13 @@ async fn lightcurve_lengths(
     Ok(Some(lengths))
 }
 
-async fn lightcurve(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+async fn lightcurve(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let params = Params::from_request(query.as_deref(), &Bytes::new());
-    let star = match one_star(&state, &params).await {
+    let star = match one_star(&state, &params, &caller).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -765,15 +800,19 @@ async fn lightcurve(State(state): State<Arc<AppState>>, RawQuery(query): RawQuer
     let (sql, options) = lightcurve_query(&state, &star);
     let query = Query::LightCurve { star, sql };
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
-    match run_query_spooled(&state, &query, format, options, timeout).await {
+    match run_query_spooled(&state, &caller, &query, format, options, timeout).await {
         Ok(result) => spooled_response(result, format.mime()),
         Err(e) => super::error_response(&e),
     }
 }
 
-async fn plot(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+async fn plot(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let params = Params::from_request(query.as_deref(), &Bytes::new());
-    let star = match one_star(&state, &params).await {
+    let star = match one_star(&state, &params, &caller).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -815,7 +854,8 @@ async fn plot(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
     let timeout = Duration::from_secs(state.config.sync_timeout_s);
     let work = async {
         let _permit = permit;
-        let (red, blue) = crate::plot::read_lightcurve(&snap.ctx, &star).await?;
+        let points = rows(&snap, &crate::plot::lightcurve_sql(&star), &caller).await?;
+        let (red, blue) = crate::plot::lightcurve_points(&star, &points)?;
         let svg = crate::plot::lightcurve_svg(&star, &red, &blue, &style);
         if png {
             tokio::task::spawn_blocking(move || crate::plot::svg_to_png(&svg)).await?
@@ -844,11 +884,12 @@ async fn plot(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
 async fn requested_image(
     state: &AppState,
     query: Option<&str>,
+    caller: &Caller,
 ) -> Result<(String, String), Response> {
     let Some(id) = requested_id(query) else {
         return Err(missing_id());
     };
-    one_image(state, &id).await
+    one_image(state, &id, caller).await
 }
 
 /// That `path` is a regular file of at most `max` bytes.
@@ -860,19 +901,27 @@ async fn regular_file_of_at_most(path: &str, max: u64) -> Result<()> {
     Ok(())
 }
 
-async fn image(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    match requested_image(&state, query.as_deref()).await {
+async fn image(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match requested_image(&state, query.as_deref(), &caller).await {
         Ok((file_name, path)) => fits_file(&state, &file_name, &path).await,
         Err(r) => r,
     }
 }
 
 /// The public image of the image the request's `ID` names, when the release holds one.
-async fn public(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+async fn public(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Some(id) = requested_id(query.as_deref()) else {
         return missing_id();
     };
-    match image_target(&state, &id).await {
+    match image_target(&state, &id, &caller).await {
         Ok(Target::Image {
             file_name,
             public: Some((path, _)),
@@ -917,8 +966,12 @@ async fn fits_file(state: &AppState, file_name: &str, path: &str) -> Response {
 }
 
 /// The quick-look PNG of an image of the catalogue (drawn on each call, not written).
-async fn preview(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    let (file_name, path) = match requested_image(&state, query.as_deref()).await {
+async fn preview(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (file_name, path) = match requested_image(&state, query.as_deref(), &caller).await {
         Ok(found) => found,
         Err(r) => return r,
     };

@@ -13,6 +13,7 @@
 
 pub mod admission;
 pub mod adql;
+pub mod authentication;
 pub mod batch_columns;
 pub mod catalog_file;
 pub mod cone_path;
@@ -66,6 +67,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
 use crate::engine::parameters::Param;
 use crate::export::{ExportOptions, ExportSummary, OutputFormat, export_stream, export_stream_to};
+pub use authentication::Caller;
 pub use config::ServiceConfig;
 use query_runtime::Outcome;
 use spool::{Spool, Spooled};
@@ -106,6 +108,10 @@ pub struct AppState {
     pub jobs: uws::Jobs,
     /// The memory every query's pool takes from (`memory_mb`), across catalogue versions.
     pub memory: Arc<dyn MemoryPool>,
+    /// The catalogue directory (its row rules are read from it).
+    pub catalog: PathBuf,
+    /// Who each request speaks for, and the row rules that apply to them.
+    pub authenticator: authentication::Authenticator,
     /// Server paths never shown to a client (the catalogue's, the jobs directory's), each
     /// with the name shown instead.
     private_paths: Vec<(String, &'static str)>,
@@ -255,7 +261,10 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
     private_paths.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
     private_paths.retain(|(p, _)| p.len() > 1);
     let c = &options.config;
+    let authenticator = authentication::Authenticator::new(c.users_file.clone(), &options.catalog)?;
     Ok(AppState {
+        catalog: options.catalog.clone(),
+        authenticator,
         versions,
         admission: admission::Admission::new(
             c.max_concurrent_queries,
@@ -280,12 +289,16 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(tap::routes().layer(axum::extract::DefaultBodyLimit::max(tap_limit)))
         .merge(vosi::routes())
         .merge(examples::routes())
-        .merge(uws::routes().layer(axum::extract::DefaultBodyLimit::max(tap_limit)))
+        .merge(uws::routes(state.clone()).layer(axum::extract::DefaultBodyLimit::max(tap_limit)))
         .merge(scs::routes())
         .merge(datalink::routes())
         .merge(soda::routes())
         .merge(portal::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authentication::authenticate,
+        ))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -534,7 +547,27 @@ type FixedRows = Option<(&'static str, RecordBatch)>;
 
 /// The rows of `query` by a fixed plan when one answers it (a cone, one star, one light
 /// curve), with the SQL and parameters that answer it otherwise.
-fn fixed_plan(snap: &snapshot::Snapshot, query: Query) -> Result<(FixedRows, String, Vec<Param>)> {
+fn fixed_plan(
+    snap: &snapshot::Snapshot,
+    query: Query,
+    caller: &Caller,
+) -> Result<(FixedRows, String, Vec<Param>)> {
+    // The fixed plans read files without a plan for the row rules to filter: only a
+    // caller from whom no row is hidden takes them.
+    if !caller.sees_everything() {
+        return Ok(match query {
+            Query::LightCurve { star, sql } => (
+                None,
+                sql,
+                vec![Param {
+                    name: "star".into(),
+                    value: star,
+                }],
+            ),
+            Query::Bound { sql, params } => (None, sql, params),
+            other => (None, other.sql().to_string(), Vec::new()),
+        });
+    }
     Ok(match query {
         Query::Sql(sql) => {
             // Parsed once; each fixed plan then checks its table and condition.
@@ -584,6 +617,7 @@ fn fixed_plan(snap: &snapshot::Snapshot, query: Query) -> Result<(FixedRows, Str
 /// runtime under `timeout`, the result written to `destination`.
 async fn run_limited(
     state: &Arc<AppState>,
+    caller: &Caller,
     query: &Query,
     options: ExportOptions,
     format: OutputFormat,
@@ -596,7 +630,7 @@ async fn run_limited(
     if options.services.is_empty() {
         options.services = datalink::descriptors(&state.base_url);
     }
-    let (st, query) = (Arc::clone(state), query.clone());
+    let (st, query, caller) = (Arc::clone(state), query.clone(), caller.clone());
     // The permit goes with the work: an aborted query that has not reached its next yield
     // still counts against max_concurrent_queries.
     let work = async move {
@@ -609,7 +643,7 @@ async fn run_limited(
             Query::WithUploads { uploads, .. } => Some(Arc::clone(uploads)),
             _ => None,
         };
-        let (fixed, sql, params) = fixed_plan(&snap, query)?;
+        let (fixed, sql, params) = fixed_plan(&snap, query, &caller)?;
         let stream: SendableRecordBatchStream = match fixed {
             Some((path, batch)) => {
                 stages.path = path;
@@ -626,6 +660,8 @@ async fn run_limited(
                     }
                     None => plan(&snap, &sql).await?,
                 };
+                // The row rules, on every scan, before any optimisation.
+                let df = caller.rows.restrict_frame(df)?;
                 let df = if params.is_empty() {
                     df
                 } else {
@@ -697,6 +733,7 @@ pub fn result_options(sql: &str, maxrec: u64) -> ExportOptions {
 /// Runs a query into a durable file at `path` (an asynchronous job's result).
 pub async fn run_query_to_file(
     state: &Arc<AppState>,
+    caller: &Caller,
     query: &Query,
     format: OutputFormat,
     maxrec: u64,
@@ -705,7 +742,8 @@ pub async fn run_query_to_file(
 ) -> Result<ExportSummary, QueryError> {
     let options = result_options(query.sql(), maxrec);
     let destination = Destination::File(path.to_path_buf());
-    let (summary, _) = run_limited(state, query, options, format, timeout, destination).await?;
+    let (summary, _) =
+        run_limited(state, caller, query, options, format, timeout, destination).await?;
     Ok(summary)
 }
 
@@ -723,6 +761,7 @@ pub struct SpooledResult {
 /// once the result is written, whatever the pace of the client that reads it.
 pub async fn run_query_spooled(
     state: &Arc<AppState>,
+    caller: &Caller,
     query: &Query,
     format: OutputFormat,
     options: ExportOptions,
@@ -731,7 +770,7 @@ pub async fn run_query_spooled(
     let spool = Spool::new(state.jobs_dir.path());
     let destination = Destination::Spool(spool.clone());
     let (summary, stages) =
-        run_limited(state, query, options, format, timeout, destination).await?;
+        run_limited(state, caller, query, options, format, timeout, destination).await?;
     let spooled = spool
         .finish()
         .map_err(|e| QueryError::Internal(format!("the result was lost: {e}")))?;

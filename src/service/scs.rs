@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -65,6 +65,7 @@ fn number(params: &Params, name: &str) -> Result<f64, String> {
 
 async fn cone(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<super::Caller>>,
     Path(table): Path<String>,
     RawQuery(query): RawQuery,
     body: Bytes,
@@ -115,7 +116,8 @@ async fn cone(
         let fixed = snap
             .cone_path(&name)
             .is_some_and(|p| p.position() == [columns.ra.as_str(), columns.dec.as_str()]);
-        return published_table_cone(&state, &name, &columns, (ra, dec, sr), verb, fixed).await;
+        return published_table_cone(&state, &caller, &name, &columns, (ra, dec, sr), verb, fixed)
+            .await;
     }
     let schema = &snap.schema;
     let sql = if sr == 0.0 {
@@ -158,7 +160,7 @@ async fn cone(
     } else {
         Query::Sql(sql.clone())
     };
-    answer(&state, &query, options, timeout).await
+    answer(&state, &caller, &query, options, timeout).await
 }
 
 /// The published table of `/scs/NAME`: `NAME` qualified, or a name in one schema only.
@@ -187,6 +189,7 @@ fn quoted(name: &str) -> String {
 /// a local disk whose position is the cone search's).
 async fn published_table_cone(
     state: &Arc<AppState>,
+    caller: &super::Caller,
     table: &str,
     columns: &ConeColumns,
     (ra, dec, sr): (f64, f64, f64),
@@ -247,7 +250,7 @@ async fn published_table_cone(
     } else {
         Query::Sql(sql)
     };
-    answer(state, &query, options, timeout).await
+    answer(state, caller, &query, options, timeout).await
 }
 
 /// The `distance` column every cone's rows end with.
@@ -263,11 +266,21 @@ fn distance_column() -> ColumnOverride {
 /// A cone's rows as SCS 1.03 answers them.
 async fn answer(
     state: &Arc<AppState>,
+    caller: &super::Caller,
     query: &Query,
     options: crate::export::ExportOptions,
     timeout: Duration,
 ) -> Response {
-    match run_query_spooled(state, query, OutputFormat::Votable, options, timeout).await {
+    match run_query_spooled(
+        state,
+        caller,
+        query,
+        OutputFormat::Votable,
+        options,
+        timeout,
+    )
+    .await
+    {
         Ok(result) => spooled_response(result, SCS_MIME),
         Err(e) => {
             let mut r = scs_error(&e.message());

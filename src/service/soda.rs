@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -377,6 +377,7 @@ fn fits_cutout(
 
 async fn sync(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<super::Caller>>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
@@ -384,7 +385,7 @@ async fn sync(
     let Some(id) = params.get("ID") else {
         return usage("ID is missing (an image's file_name)");
     };
-    let (file_name, path) = match one_image(&state, id).await {
+    let (file_name, path) = match one_image(&state, id, &caller).await {
         Ok(found) => found,
         Err(r) => return r,
     };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Extension, Request, State};
 use axum::response::Response;
 use axum::routing::get;
 
@@ -23,7 +23,11 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/tap/sync", get(sync).post(sync))
 }
 
-async fn sync(State(state): State<Arc<AppState>>, request: Request) -> Response {
+async fn sync(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<super::Caller>>,
+    request: Request,
+) -> Response {
     let parts = match upload::read_request(request, &state.config).await {
         Ok(p) => p,
         Err(e) => return error_response(&e),
@@ -46,7 +50,7 @@ async fn sync(State(state): State<Arc<AppState>>, request: Request) -> Response 
             uploads: Arc::new(uploads),
         }
     };
-    match run_query_spooled(&state, &query, request.format, options, timeout).await {
+    match run_query_spooled(&state, &caller, &query, request.format, options, timeout).await {
         Ok(result) => spooled_response(result, request.format.mime()),
         Err(e) => error_response(&e),
     }

@@ -14,8 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Extension, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::get;
 use tokio::sync::{Mutex, Notify};
@@ -24,7 +25,7 @@ use tokio::task::JoinHandle;
 use super::job_store::{self, JobRecord, JobResult, Phase, millis, time_of};
 use super::params::Params;
 use super::tap::TapRequest;
-use super::{AppState, QueryError, run_query_to_file, streamed_file, xml_escape};
+use super::{AppState, Caller, QueryError, run_query_to_file, streamed_file, xml_escape};
 
 /// One job: its record (kept on disk) and its running task.
 #[derive(Debug)]
@@ -93,9 +94,9 @@ fn keep(state: &AppState, id: &str, record: &JobRecord) {
     }
 }
 
-pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/tap/async", get(list).post(create))
+/// The routes; every route of one job answers its owner only ([`owner_only`]).
+pub(super) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    let one_job = Router::new()
         .route("/tap/async/{id}", get(job).post(job_post).delete(delete))
         .route("/tap/async/{id}/phase", get(phase).post(phase_post))
         .route("/tap/async/{id}/quote", get(quote))
@@ -115,6 +116,33 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         )
         .route("/tap/async/{id}/results", get(results))
         .route("/tap/async/{id}/results/result", get(result))
+        .route_layer(axum::middleware::from_fn_with_state(state, owner_only));
+    Router::new()
+        .route("/tap/async", get(list).post(create))
+        .merge(one_job)
+}
+
+/// Whether `caller` may see job `j`: its owner, or for a job made without credentials,
+/// a caller without credentials who knows its id (ids are 128 random bits).
+fn owned_by(j: &Job, caller: &Caller) -> bool {
+    j.record.owner == caller.identity.user
+}
+
+/// Another caller's job is answered as if it did not exist (404), whatever the route.
+async fn owner_only(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    Path(params): Path<std::collections::HashMap<String, String>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(id) = params.get("id") {
+        let jobs = state.jobs.jobs.lock().await;
+        if !jobs.get(id).is_some_and(|j| owned_by(j, &caller)) {
+            return not_found(id);
+        }
+    }
+    next.run(request).await
 }
 
 const UWS_NS: &str = "xmlns:uws=\"http://www.ivoa.net/xml/UWS/v1.0\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" version=\"1.1\"";
@@ -169,17 +197,20 @@ fn job_url(state: &AppState, id: &str) -> String {
     format!("{}/tap/async/{id}", state.base_url)
 }
 
+/// A job id: 128 random bits, so that nobody reaches a job by guessing.
 fn new_id() -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{:x}{n:04x}", t % (1u128 << 48))
+    crate::access::secrets::random_id(16)
 }
 
-async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+/// The caller's jobs: a user's own; for a caller without credentials, the jobs made
+/// without credentials from the same address.
+async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let client = peer.ip().to_string();
     let phases: Vec<String> = query
         .as_deref()
         .map(|q| {
@@ -191,7 +222,12 @@ async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
         .unwrap_or_default();
     let jobs = state.jobs.jobs.lock().await;
     let mut x = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:jobs {UWS_NS}>\n");
-    for (id, j) in jobs.iter() {
+    let mine = jobs.iter().filter(|(_, j)| {
+        owned_by(j, &caller)
+            && (caller.identity.user.is_some()
+                || j.record.client.as_deref() == Some(client.as_str()))
+    });
+    for (id, j) in mine {
         if !phases.is_empty() && !phases.iter().any(|p| p == j.record.phase.name()) {
             continue;
         }
@@ -209,6 +245,7 @@ async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
 
 async fn create(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     request: axum::extract::Request,
 ) -> Response {
@@ -257,7 +294,7 @@ async fn create(
                 .filter(|(k, _)| !matches!(k.as_str(), "PHASE" | "ACTION"))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            owner: None,
+            owner: caller.identity.user.clone(),
             client: Some(client),
             created_ms: millis(now),
             started_ms: None,
@@ -280,13 +317,13 @@ async fn create(
         .get("PHASE")
         .is_some_and(|p| p.eq_ignore_ascii_case("RUN"))
     {
-        start(&state, &id).await;
+        start(&state, &id, &caller).await;
     }
     see_other(job_url(&state, &id))
 }
 
-/// Starts a PENDING job.
-async fn start(state: &Arc<AppState>, id: &str) {
+/// Starts a PENDING job, on the rows `caller` (its owner, asking now) may see.
+async fn start(state: &Arc<AppState>, id: &str, caller: &Caller) {
     let mut jobs = state.jobs.jobs.lock().await;
     let Some(job) = jobs.get_mut(id) else { return };
     if job.record.phase != Phase::Pending {
@@ -298,9 +335,9 @@ async fn start(state: &Arc<AppState>, id: &str) {
     let params = Params(job.record.params.clone().into_iter().collect());
     let timeout = Duration::from_secs(job.record.execution_duration.max(1));
     let record = job.record.clone();
-    let (task_state, task_id) = (state.clone(), id.to_string());
+    let (task_state, task_id, caller) = (state.clone(), id.to_string(), caller.clone());
     job.task = Some(tokio::spawn(async move {
-        let outcome = execute(&task_state, &task_id, &params, &record, timeout).await;
+        let outcome = execute(&task_state, &caller, &task_id, &params, &record, timeout).await;
         let mut jobs = task_state.jobs.jobs.lock().await;
         if let Some(job) = jobs.get_mut(&task_id)
             && job.record.phase == Phase::Executing
@@ -326,6 +363,7 @@ async fn start(state: &Arc<AppState>, id: &str) {
 
 async fn execute(
     state: &Arc<AppState>,
+    caller: &Caller,
     id: &str,
     params: &Params,
     record: &JobRecord,
@@ -348,6 +386,7 @@ async fn execute(
     let summary = loop {
         match run_query_to_file(
             state,
+            caller,
             &query,
             request.format,
             request.maxrec,
@@ -408,7 +447,11 @@ fn job_document(state: &AppState, id: &str, j: &Job) -> String {
     let mut x = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:job {UWS_NS}>\n");
     let _ = write!(
         x,
-        "  <uws:jobId>{id}</uws:jobId>\n  <uws:ownerId xsi:nil=\"true\"/>\n  <uws:phase>{}</uws:phase>\n",
+        "  <uws:jobId>{id}</uws:jobId>\n{}  <uws:phase>{}</uws:phase>\n",
+        match &j.record.owner {
+            Some(o) => format!("  <uws:ownerId>{}</uws:ownerId>\n", xml_escape(o)),
+            None => "  <uws:ownerId xsi:nil=\"true\"/>\n".to_string(),
+        },
         j.record.phase.name()
     );
     x.push_str("  <uws:quote xsi:nil=\"true\"/>\n");
@@ -483,6 +526,7 @@ async fn job(
 
 async fn job_post(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     body: Bytes,
@@ -496,7 +540,7 @@ async fn job_post(
         ),
         None => {
             if let Some(p) = params.get("PHASE") {
-                return set_phase(&state, &id, p).await;
+                return set_phase(&state, &id, p, &caller).await;
             }
             text(
                 StatusCode::BAD_REQUEST,
@@ -542,13 +586,14 @@ async fn phase(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Re
 
 async fn phase_post(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let params = Params::from_request(query.as_deref(), &body);
     match params.get("PHASE") {
-        Some(p) => set_phase(&state, &id, p).await,
+        Some(p) => set_phase(&state, &id, p, &caller).await,
         None => text(
             StatusCode::BAD_REQUEST,
             "PHASE is missing (RUN or ABORT)".into(),
@@ -556,12 +601,12 @@ async fn phase_post(
     }
 }
 
-async fn set_phase(state: &Arc<AppState>, id: &str, phase: &str) -> Response {
+async fn set_phase(state: &Arc<AppState>, id: &str, phase: &str, caller: &Caller) -> Response {
     if !state.jobs.jobs.lock().await.contains_key(id) {
         return not_found(id);
     }
     if phase.eq_ignore_ascii_case("RUN") {
-        start(state, id).await;
+        start(state, id, caller).await;
     } else if phase.eq_ignore_ascii_case("ABORT") {
         let mut jobs = state.jobs.jobs.lock().await;
         if let Some(j) = jobs.get_mut(id) {
@@ -652,7 +697,10 @@ async fn destruction_post(
 }
 
 async fn owner(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    with_job(&state, &id, |_| text(StatusCode::OK, String::new())).await
+    with_job(&state, &id, |j| {
+        text(StatusCode::OK, j.record.owner.clone().unwrap_or_default())
+    })
+    .await
 }
 
 async fn error(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {

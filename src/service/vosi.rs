@@ -222,7 +222,27 @@ fn capabilities_document(base: &str, c: &ServiceConfig, obscore: bool) -> String
         u = c.upload_max_bytes
     );
     x.push_str("</vosi:capabilities>\n");
-    x
+    with_security_methods(x, c)
+}
+
+/// The capabilities with the ways to sign in on every interface (IVOA SSO 2.0):
+/// anonymous (a `securityMethod` without a standard) when allowed, and HTTP Basic when
+/// the service has users. Bearer tokens are accepted too, but SSO 2.0 names no standard
+/// for them (taplint warns on any other), so they are not declared. Without users, the
+/// document is left as it is (anonymous only).
+fn with_security_methods(x: String, c: &ServiceConfig) -> String {
+    if c.users_file.is_none() {
+        return x;
+    }
+    let mut methods = String::new();
+    if c.anonymous {
+        methods.push_str("      <securityMethod/>\n");
+    }
+    methods.push_str("      <securityMethod standardID=\"ivo://ivoa.net/sso#BasicAA\"/>\n");
+    x.replace(
+        "</accessURL>\n    </interface>",
+        &format!("</accessURL>\n{methods}    </interface>"),
+    )
 }
 
 async fn tables(State(state): State<Arc<AppState>>) -> Response {

@@ -23,11 +23,22 @@ impl Server {
 
     /// A server with more arguments (`--table NAME=PATH`).
     pub fn start_with(catalog: &Path, config: Option<&str>, more: &[&str]) -> Server {
+        Self::start_with_env(catalog, config, more, &[])
+    }
+
+    /// A server with more arguments and environment variables (`SKYQL_NOW`).
+    pub fn start_with_env(
+        catalog: &Path,
+        config: Option<&str>,
+        more: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_skyql"));
         cmd.args(["serve", "--bind", "127.0.0.1:0", "--catalog"])
             .arg(catalog)
-            .args(more);
+            .args(more)
+            .envs(env.iter().copied());
         if let Some(c) = config {
             let path = dir.path().join("service.toml");
             std::fs::write(&path, c).unwrap();
@@ -80,8 +91,23 @@ impl Server {
 
     /// (status, headers, body bytes) of a request, the body unchunked.
     pub fn request_bytes(&self, method: &str, path: &str, body: &str) -> (u16, String, Vec<u8>) {
+        self.request_with_headers(method, path, body, &[])
+    }
+
+    /// (status, headers, body bytes) of a request with more headers (`Authorization`).
+    pub fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, Vec<u8>) {
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n{extra}Content-Length: {}\r\n\r\n{body}",
             self.addr,
             body.len()
         );

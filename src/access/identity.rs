@@ -1,0 +1,67 @@
+//! Who a request speaks for: a user of the users file with their groups, or nobody.
+
+/// A user and their groups, or the anonymous caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The user's name; `None` for an anonymous request.
+    pub user: Option<String>,
+    /// The user's groups (none when anonymous).
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    /// The anonymous caller.
+    pub fn anonymous() -> Identity {
+        Identity::default()
+    }
+
+    /// A user with their groups.
+    pub fn user(name: &str, groups: &[String]) -> Identity {
+        Identity {
+            user: Some(name.to_string()),
+            groups: groups.to_vec(),
+        }
+    }
+
+    /// The user's name, or `anonymous`.
+    pub fn name(&self) -> &str {
+        self.user.as_deref().unwrap_or("anonymous")
+    }
+
+    /// Whether the caller belongs to one of `groups` (never when anonymous).
+    pub fn in_any(&self, groups: &[String]) -> bool {
+        self.user.is_some() && self.groups.iter().any(|g| groups.contains(g))
+    }
+}
+
+/// Whether `name` may name a user or a group: 1 to 64 letters, digits, `.`, `_`, `-`
+/// (no `:`, which HTTP Basic uses as its separator; nothing a log or a TOML file would
+/// need to quote).
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anonymous_caller_is_in_no_group() {
+        let groups = vec!["eros".to_string()];
+        assert!(!Identity::anonymous().in_any(&groups));
+        assert!(Identity::user("alice", &groups).in_any(&groups));
+        assert!(!Identity::user("bob", &["macho".into()]).in_any(&groups));
+        assert_eq!(Identity::anonymous().name(), "anonymous");
+    }
+
+    #[test]
+    fn names_are_plain_words() {
+        assert!(valid_name("alice.b-2_x"));
+        for bad in ["", "a:b", "a b", "é", &"x".repeat(65)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The row rules one caller is subject to now, and the filters they add to a plan.
+//!
+//! A rule hides the rows matching its condition from everyone outside its groups until
+//! its release date. [`RowFilter::restrict`] adds `condition IS NOT TRUE` above every
+//! scan of a table that has the rule's columns, in the logical plan as SQL planning left
+//! it: before the analyzer and every optimizer rule, so that no fast path (counts from
+//! the summary, statistics, HEALPix pruning, spatial joins, `xmatch`, aggregates, the
+//! plans a cluster's scheduler receives) reads past it. Subqueries are rewritten too;
+//! views and table functions are already inlined as scans of their tables. Tables
+//! uploaded with the request (`TAP_UPLOAD`) and `TAP_SCHEMA` are the caller's own or
+//! metadata, and are left alone.
+
+use std::collections::HashSet;
+
+use anyhow::{Context, Result, bail};
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema};
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::{
+    Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, TableScan, TableScanBuilder,
+};
+
+use super::identity::Identity;
+use super::row_rules::RowRules;
+
+/// One rule a caller is subject to.
+#[derive(Debug, Clone)]
+struct Hidden {
+    id: u64,
+    condition: String,
+    columns: Vec<String>,
+}
+
+/// The rules a caller is subject to at one time (none: every row is visible).
+#[derive(Debug, Clone, Default)]
+pub struct RowFilter {
+    hidden: Vec<Hidden>,
+}
+
+/// Schemas whose tables rules never filter: the caller's uploads and the service's
+/// metadata.
+const UNRULED_SCHEMAS: [&str; 2] = ["tap_upload", "tap_schema"];
+
+impl RowFilter {
+    /// The rules of `rules` that hide rows from `identity` at `now_mjd`: those not yet
+    /// released whose groups the caller is not in.
+    pub fn new(rules: &RowRules, identity: &Identity, now_mjd: f64) -> RowFilter {
+        RowFilter {
+            hidden: rules
+                .rules
+                .iter()
+                .filter(|r| now_mjd < r.until_mjd() && !identity.in_any(&r.groups))
+                .map(|r| Hidden {
+                    id: r.id,
+                    condition: r.condition.clone(),
+                    columns: r.columns.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether every row is visible.
+    pub fn is_empty(&self) -> bool {
+        self.hidden.is_empty()
+    }
+
+    /// Whether some rule applies to a table of this schema (it has all of a rule's
+    /// columns): a path that reads such a table without a plan must not be taken.
+    pub fn applies_to(&self, schema: &Schema) -> bool {
+        self.hidden.iter().any(|h| applies(&h.columns, schema))
+    }
+
+    /// `df` with the rules' filters on every scan it makes.
+    pub fn restrict_frame(&self, df: DataFrame) -> Result<DataFrame> {
+        if self.is_empty() {
+            return Ok(df);
+        }
+        let (state, plan) = df.into_parts();
+        let plan = self.restrict(&state, plan)?;
+        Ok(DataFrame::new(state, plan))
+    }
+
+    /// `plan` with the rules' filters on every scan it makes (subqueries included).
+    pub fn restrict(&self, state: &SessionState, plan: LogicalPlan) -> Result<LogicalPlan> {
+        if self.is_empty() {
+            return Ok(plan);
+        }
+        let rewritten = plan.transform_up_with_subqueries(|node| match node {
+            LogicalPlan::TableScan(scan) => self.filter_scan(state, scan),
+            other => Ok(Transformed::no(other)),
+        })?;
+        Ok(rewritten.data)
+    }
+
+    fn filter_scan(
+        &self,
+        state: &SessionState,
+        scan: TableScan,
+    ) -> datafusion::common::Result<Transformed<LogicalPlan>> {
+        let exempt = scan
+            .table_name
+            .schema()
+            .is_some_and(|s| UNRULED_SCHEMAS.iter().any(|u| s.eq_ignore_ascii_case(u)));
+        let source_schema = scan.source.schema();
+        let rules: Vec<&Hidden> = self
+            .hidden
+            .iter()
+            .filter(|h| applies(&h.columns, &source_schema))
+            .collect();
+        if exempt || rules.is_empty() {
+            return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
+        }
+        // The whole table is read under the filter (the rules' columns may be outside the
+        // scan's projection), then projected back to the scan's columns. A fetch (a
+        // limit pushed into the scan) is dropped: it would count hidden rows.
+        let full = TableScanBuilder::new(scan.table_name.clone(), scan.source.clone())
+            .with_filters(scan.filters.clone())
+            .build()?;
+        let schema = full.projected_schema.clone();
+        let mut predicate: Option<Expr> = None;
+        for h in rules {
+            let condition = condition_expr(state, &h.condition, &schema).map_err(|e| {
+                datafusion::error::DataFusionError::Plan(format!(
+                    "access rule {} cannot be applied to table {}: {e:#}",
+                    h.id, scan.table_name
+                ))
+            })?;
+            let visible = condition.is_not_true();
+            predicate = Some(match predicate {
+                Some(p) => p.and(visible),
+                None => visible,
+            });
+        }
+        let mut builder = LogicalPlanBuilder::from(LogicalPlan::TableScan(full));
+        if let Some(p) = predicate {
+            builder = builder.filter(p)?;
+        }
+        if let Some(projection) = &scan.projection {
+            let columns: Vec<Expr> = projection
+                .iter()
+                .map(|&i| Expr::Column(Column::from(schema.qualified_field(i))))
+                .collect();
+            builder = builder.project(columns)?;
+        }
+        Ok(Transformed::yes(builder.build()?))
+    }
+}
+
+/// Whether a table of `schema` has every column of `columns`.
+fn applies(columns: &[String], schema: &Schema) -> bool {
+    columns.iter().all(|c| schema.field_with_name(c).is_ok())
+}
+
+/// A rule's condition as an expression over `schema`: boolean, deterministic, without
+/// subqueries or placeholders.
+pub fn condition_expr(state: &SessionState, condition: &str, schema: &DFSchema) -> Result<Expr> {
+    let expr = state
+        .create_logical_expr(condition, schema)
+        .with_context(|| format!("the condition {condition:?}"))?;
+    let mut refused: Option<&'static str> = None;
+    expr.apply(|e| {
+        refused = match e {
+            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) => Some("a subquery"),
+            Expr::Placeholder(_) => Some("a placeholder"),
+            Expr::AggregateFunction(_) | Expr::WindowFunction(_) => Some("an aggregate"),
+            _ => None,
+        };
+        Ok(if refused.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })?;
+    if let Some(what) = refused {
+        bail!("the condition {condition:?} holds {what}: a rule tests each row by its own columns");
+    }
+    if expr.is_volatile() {
+        bail!(
+            "the condition {condition:?} is not the same at every evaluation (a random or time function)"
+        );
+    }
+    let data_type = expr.get_type(schema)?;
+    if data_type != DataType::Boolean {
+        bail!("the condition {condition:?} is a {data_type}, not true or false");
+    }
+    Ok(expr)
+}
+
+/// The columns a condition names, and the tables of `tables` (name, schema) that have
+/// them all, checked by planning the condition on each: what `skyql catalog protect`
+/// keeps with a rule. An error when no table has them.
+pub fn rule_columns(
+    state: &SessionState,
+    condition: &str,
+    tables: &[(String, Schema)],
+) -> Result<(Vec<String>, Vec<String>)> {
+    let mut columns: Option<Vec<String>> = None;
+    let mut first_error = None;
+    for (name, schema) in tables {
+        let df_schema = DFSchema::try_from(schema.clone())?;
+        match condition_expr(state, condition, &df_schema) {
+            Ok(expr) => {
+                let mut names: Vec<String> = expr
+                    .column_refs()
+                    .into_iter()
+                    .map(|c| c.name.clone())
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect();
+                names.sort();
+                columns = Some(names);
+                break;
+            }
+            Err(e) => {
+                if first_error.is_none() {
+                    first_error = Some((name.clone(), e));
+                }
+            }
+        }
+    }
+    let Some(columns) = columns else {
+        return match first_error {
+            Some((table, e)) => Err(e.context(format!(
+                "no table of the catalogue can take this rule (on {table})"
+            ))),
+            None => bail!("the catalogue has no tables"),
+        };
+    };
+    if columns.is_empty() {
+        bail!(
+            "the condition {condition:?} names no column: it would hide every row of every table"
+        );
+    }
+    let tables = tables
+        .iter()
+        .filter(|(_, s)| applies(&columns, s))
+        .map(|(n, _)| n.clone())
+        .collect();
+    Ok((columns, tables))
+}

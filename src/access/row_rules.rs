@@ -1,0 +1,196 @@
+//! The catalogue's row rules (`skyql catalog protect`): rows matching a condition are
+//! seen before a release date only by the groups the rule names, and by everyone after
+//! it. Kept in `access.toml` beside the manifest, written under the catalogue's write
+//! lock, atomically and durably, so that a crash leaves the old rules or the new ones;
+//! readers that cannot read the file refuse to answer rather than answer without it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::clock;
+use super::identity::valid_name;
+
+/// The rules file's name in the catalogue directory.
+pub const RULES_FILE: &str = "access.toml";
+
+/// Every rule of a catalogue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowRules {
+    /// The rules, by id.
+    #[serde(default)]
+    pub rules: Vec<RowRule>,
+}
+
+/// One rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowRule {
+    /// Its number (`skyql catalog unprotect --id N`).
+    pub id: u64,
+    /// The SQL condition the protected rows match (`field = 'lm001'`).
+    #[serde(rename = "where")]
+    pub condition: String,
+    /// The columns the condition names: the rule applies to every table that has them
+    /// all.
+    pub columns: Vec<String>,
+    /// The release date (UTC, `YYYY-MM-DD`): from then on, everyone sees the rows.
+    pub until: String,
+    /// The groups that see the rows before the release date.
+    pub groups: Vec<String>,
+    /// When the rule was made (UTC).
+    pub created: String,
+}
+
+impl RowRule {
+    /// The release date as an MJD.
+    pub fn until_mjd(&self) -> f64 {
+        // Checked when the file is read.
+        clock::parse_date(&self.until).unwrap_or(f64::INFINITY)
+    }
+}
+
+/// The rules file of the catalogue at `catalog`.
+pub fn rules_path(catalog: &Path) -> PathBuf {
+    catalog.join(RULES_FILE)
+}
+
+impl RowRules {
+    /// The rules of the catalogue at `catalog` (none when it has no rules file; a remote
+    /// catalogue has none).
+    pub fn read(catalog: &Path) -> Result<RowRules> {
+        if crate::object_stores::is_remote(catalog) {
+            return Ok(RowRules::default());
+        }
+        let path = rules_path(catalog);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RowRules::default()),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read the access rules {}", path.display()));
+            }
+        };
+        let rules: RowRules = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let at = line.map(|l| format!(", line {l}")).unwrap_or_default();
+            anyhow::anyhow!(
+                "invalid access rules {}{at}: {}",
+                path.display(),
+                e.message()
+            )
+        })?;
+        rules
+            .check()
+            .with_context(|| format!("invalid access rules {}", path.display()))?;
+        Ok(rules)
+    }
+
+    fn check(&self) -> Result<()> {
+        for r in &self.rules {
+            if clock::parse_date(&r.until).is_none() {
+                bail!(
+                    "rule {}: until = {:?} is not a date (YYYY-MM-DD)",
+                    r.id,
+                    r.until
+                );
+            }
+            if r.columns.is_empty() || r.condition.trim().is_empty() {
+                bail!("rule {}: no condition", r.id);
+            }
+            if let Some(g) = r.groups.iter().find(|g| !valid_name(g)) {
+                bail!(
+                    "rule {}: group name {g:?}: letters, digits, '.', '_' and '-' only",
+                    r.id
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes the rules of the local catalogue at `catalog` under its write lock.
+    pub fn change<T>(catalog: &Path, change: impl FnOnce(&mut RowRules) -> Result<T>) -> Result<T> {
+        if crate::object_stores::is_remote(catalog) {
+            bail!(
+                "access rules are kept with a catalogue on a local disk; {} is remote",
+                catalog.display()
+            );
+        }
+        if !catalog
+            .join(crate::catalog::manifest::MANIFEST_FILE)
+            .is_file()
+        {
+            bail!(
+                "{} is not a catalogue (it has no manifest)",
+                catalog.display()
+            );
+        }
+        let _lock = crate::catalog::lock::WriteLock::acquire(catalog)?;
+        let mut rules = RowRules::read(catalog)?;
+        let out = change(&mut rules)?;
+        rules.check()?;
+        let text = toml::to_string(&rules).context("cannot write the access rules")?;
+        let header = "# skyql access rules: written by `skyql catalog protect` (docs/ACCESS.md).\n";
+        crate::catalog::durable::atomic_write(
+            &rules_path(catalog),
+            format!("{header}{text}").as_bytes(),
+        )?;
+        Ok(out)
+    }
+
+    /// Adds a rule; returns its id.
+    pub fn add(
+        &mut self,
+        condition: &str,
+        columns: Vec<String>,
+        until: &str,
+        groups: &[String],
+        now_mjd: f64,
+    ) -> Result<u64> {
+        if clock::parse_date(until).is_none() {
+            bail!("--until {until:?} is not a date (YYYY-MM-DD, UTC)");
+        }
+        if let Some(g) = groups.iter().find(|g| !valid_name(g)) {
+            bail!("group name {g:?}: letters, digits, '.', '_' and '-' only");
+        }
+        let id = self.rules.iter().map(|r| r.id).max().unwrap_or(0) + 1;
+        self.rules.push(RowRule {
+            id,
+            condition: condition.trim().to_string(),
+            columns,
+            until: until.to_string(),
+            groups: groups.to_vec(),
+            created: clock::iso(now_mjd),
+        });
+        Ok(id)
+    }
+
+    /// Removes the rule `id`.
+    pub fn remove(&mut self, id: u64) -> Result<RowRule> {
+        match self.rules.iter().position(|r| r.id == id) {
+            Some(i) => Ok(self.rules.remove(i)),
+            None => bail!("no access rule {id} (`skyql catalog rules` lists them)"),
+        }
+    }
+}
+
+/// Identifies a rules file as it is on disk now (inode, size, modification time), so
+/// that a reader sees a change with one `stat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RulesStamp(Option<(u64, u64, i64, i64)>);
+
+impl RulesStamp {
+    /// The stamp of the rules file of `catalog` (absent file: a stamp of its own).
+    pub fn of(catalog: &Path) -> RulesStamp {
+        use std::os::unix::fs::MetadataExt;
+        RulesStamp(
+            std::fs::metadata(rules_path(catalog))
+                .ok()
+                .map(|m| (m.ino(), m.size(), m.mtime(), m.mtime_nsec())),
+        )
+    }
+}

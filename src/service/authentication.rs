@@ -1,0 +1,345 @@
+//! Who each request speaks for (docs/ACCESS.md): HTTP Basic with a user's password, or
+//! `Authorization: Bearer` with an API token, checked against the users file
+//! (`users_file`); anonymous otherwise, when the service allows it (`anonymous`).
+//!
+//! Every request then carries its [`Caller`]: the identity and the catalogue's row rules
+//! it is subject to now. Failed sign-ins are counted per account and per address: beyond
+//! [`FREE_FAILURES`] in [`FAILURE_WINDOW`], that account or address gets 429 with
+//! Retry-After until the window has passed. A password is checked with argon2id once,
+//! then remembered (as a SHA-256 digest of the header, never in clear) for
+//! [`REMEMBERED`], so that a client sending it with every request does not pay the hash
+//! each time. Credentials are refused over plain HTTP except from loopback or behind an
+//! HTTPS front (`public_url` = `https://...`).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine as _;
+
+use super::AppState;
+use crate::access::row_rules::{RowRules, RulesStamp};
+use crate::access::users_file::UsersFile;
+use crate::access::{Identity, RowFilter, clock, secrets};
+
+/// What a request may see: who asks, and the row rules that hide rows from them now.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The identity.
+    pub identity: Identity,
+    /// The rows hidden from it.
+    pub rows: RowFilter,
+}
+
+impl Caller {
+    /// Whether a path that reads the catalogue without a plan (a fixed cone, star or
+    /// light-curve plan, an image lookup) may answer this caller: only when no rule hides
+    /// rows from them.
+    pub fn sees_everything(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// Failed sign-ins allowed per account and per address in a window.
+pub const FREE_FAILURES: u32 = 5;
+/// The window failed sign-ins are counted in.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+/// How long a checked password is remembered.
+pub const REMEMBERED: Duration = Duration::from_secs(300);
+/// Passwords remembered at most (the oldest forgotten first).
+const REMEMBERED_MAX: usize = 10_000;
+
+/// Paths answered without credentials even when `anonymous = false`: what a client reads
+/// to learn how to sign in, and the web page's own files.
+const OPEN_PATHS: [&str; 2] = ["/tap/capabilities", "/tap/availability"];
+
+/// The users file as last read, the catalogue's rules as last read, and the counters.
+pub struct Authenticator {
+    users_path: Option<PathBuf>,
+    users: Mutex<(Option<std::time::SystemTime>, Arc<UsersFile>)>,
+    rules: Mutex<(RulesStamp, Result<Arc<RowRules>, String>)>,
+    remembered: Mutex<HashMap<String, (Identity, Instant)>>,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Authenticator {
+    /// Reads the users file (when configured) and the catalogue's rules.
+    pub fn new(
+        users_path: Option<PathBuf>,
+        catalog: &std::path::Path,
+    ) -> anyhow::Result<Authenticator> {
+        let users = match &users_path {
+            Some(p) => (modified(p), Arc::new(UsersFile::read(p)?)),
+            None => (None, Arc::new(UsersFile::default())),
+        };
+        let rules = RowRules::read(catalog)?;
+        Ok(Authenticator {
+            users_path,
+            users: Mutex::new(users),
+            rules: Mutex::new((RulesStamp::of(catalog), Ok(Arc::new(rules)))),
+            remembered: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The users file, read again when it has changed (`skyql users` while the service
+    /// runs); a file that cannot be read keeps the last good one, and says so.
+    fn users(&self) -> Arc<UsersFile> {
+        let mut held = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(path) = &self.users_path {
+            let now = modified(path);
+            if now != held.0 {
+                match UsersFile::read(path) {
+                    Ok(f) => {
+                        *held = (now, Arc::new(f));
+                        self.remembered
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clear();
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "skyql serve: {e:#}; the users file as it was read before stays in force"
+                        );
+                        held.0 = now;
+                    }
+                }
+            }
+        }
+        held.1.clone()
+    }
+
+    /// The catalogue's rules as they are on disk now (one `stat` per request); an error
+    /// when the file cannot be read, so that nothing is answered without them.
+    pub fn rules(&self, catalog: &std::path::Path) -> Result<Arc<RowRules>, String> {
+        let stamp = RulesStamp::of(catalog);
+        let mut held = self.rules.lock().unwrap_or_else(|e| e.into_inner());
+        if held.0 != stamp {
+            let read = RowRules::read(catalog)
+                .map(Arc::new)
+                .map_err(|e| format!("{e:#}"));
+            if let Err(e) = &read {
+                eprintln!("skyql serve: {e}; every query is refused until the rules can be read");
+            }
+            *held = (stamp, read);
+        }
+        held.1.clone()
+    }
+
+    /// Whether `key` (`user NAME`, `address IP`) has failed too often; the seconds left.
+    fn blocked(&self, key: &str) -> Option<u64> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, since) = failures.get(key)?;
+        let left = FAILURE_WINDOW.checked_sub(since.elapsed())?;
+        (*count >= FREE_FAILURES).then(|| left.as_secs().max(1))
+    }
+
+    fn failed(&self, keys: &[String]) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        for k in keys {
+            let entry = failures.entry(k.clone()).or_insert((0, Instant::now()));
+            entry.0 += 1;
+        }
+    }
+
+    /// The identity of a request's `Authorization` header (anonymous without one), or
+    /// the answer refusing it.
+    async fn identify(
+        &self,
+        headers: &HeaderMap,
+        peer: IpAddr,
+        secure: bool,
+    ) -> Result<Identity, Refusal> {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Ok(Identity::anonymous());
+        };
+        if self.users_path.is_none() {
+            return Err(Refusal::Unauthorized(
+                "this service has no users: send no Authorization header".into(),
+            ));
+        }
+        if !secure && !peer.is_loopback() {
+            return Err(Refusal::Forbidden(
+                "credentials are accepted over HTTPS only (or from this host): they were not checked".into(),
+            ));
+        }
+        let address = format!("address {peer}");
+        if let Some(s) = self.blocked(&address) {
+            return Err(Refusal::TooMany(s));
+        }
+        let text = value.to_str().unwrap_or("");
+        let (scheme, credentials) = text.split_once(' ').unwrap_or((text, ""));
+        let credentials = credentials.trim();
+        let users = self.users();
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return match users.check_token(credentials, clock::system_mjd()) {
+                Some(u) => Ok(Identity::user(&u.name, &u.groups)),
+                None => {
+                    self.failed(&[address]);
+                    Err(Refusal::Unauthorized(
+                        "the token is unknown, revoked or expired".into(),
+                    ))
+                }
+            };
+        }
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(Refusal::Unauthorized(format!(
+                "unknown authorization scheme {scheme:?}: Basic or Bearer"
+            )));
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some((name, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+            return Err(Refusal::Unauthorized(
+                "Basic credentials are base64 of NAME:PASSWORD".into(),
+            ));
+        };
+        let account = format!("user {name}");
+        if let Some(s) = self.blocked(&account) {
+            return Err(Refusal::TooMany(s));
+        }
+        let key = secrets::token_digest(text);
+        if let Some(identity) = self.remembered(&key) {
+            return Ok(identity);
+        }
+        let (name, password) = (name.to_string(), password.to_string());
+        // argon2id takes tens of milliseconds of one core: off the request threads.
+        let checked = tokio::task::spawn_blocking(move || {
+            users
+                .check_password(&name, &password)
+                .map(|u| Identity::user(&u.name, &u.groups))
+        })
+        .await
+        .ok()
+        .flatten();
+        match checked {
+            Some(identity) => {
+                self.remember(key, identity.clone());
+                Ok(identity)
+            }
+            None => {
+                self.failed(&[address, account]);
+                Err(Refusal::Unauthorized(
+                    "unknown user or wrong password".into(),
+                ))
+            }
+        }
+    }
+
+    fn remembered(&self, key: &str) -> Option<Identity> {
+        let map = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .filter(|(_, at)| at.elapsed() < REMEMBERED)
+            .map(|(i, _)| i.clone())
+    }
+
+    fn remember(&self, key: String, identity: Identity) {
+        let mut map = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= REMEMBERED_MAX {
+            map.retain(|_, (_, at)| at.elapsed() < REMEMBERED);
+            if map.len() >= REMEMBERED_MAX {
+                map.clear();
+            }
+        }
+        map.insert(key, (identity, Instant::now()));
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Why a request's credentials were refused.
+enum Refusal {
+    Unauthorized(String),
+    Forbidden(String),
+    TooMany(u64),
+}
+
+/// The 401 answer, with the challenges of the IVOA SSO profile.
+pub fn unauthorized(message: &str) -> Response {
+    let mut r = text(StatusCode::UNAUTHORIZED, message);
+    let headers = r.headers_mut();
+    headers.append(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"skyql\""),
+    );
+    headers.append(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"skyql\""),
+    );
+    r
+}
+
+fn text(status: StatusCode, message: &str) -> Response {
+    let mut r = Response::new(axum::body::Body::from(format!("Error: {message}\n")));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// The middleware: the request's [`Caller`] in its extensions, or the refusal.
+pub async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let secure = state.base_url.starts_with("https://");
+    let identity = match state
+        .authenticator
+        .identify(request.headers(), peer.ip(), secure)
+        .await
+    {
+        Ok(i) => i,
+        Err(Refusal::Unauthorized(m)) => return unauthorized(&m),
+        Err(Refusal::Forbidden(m)) => return text(StatusCode::FORBIDDEN, &m),
+        Err(Refusal::TooMany(seconds)) => {
+            let mut r = text(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("too many failed sign-ins: try again in {seconds} s"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+    };
+    let path = request.uri().path();
+    if identity.user.is_none() && !state.config.anonymous && !OPEN_PATHS.contains(&path) {
+        return unauthorized("this service answers signed-in users only");
+    }
+    let rows = match (state.authenticator.rules(&state.catalog), clock::now_mjd()) {
+        (Ok(rules), Ok(now)) => RowFilter::new(&rules, &identity, now),
+        (Err(e), _) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &state.public_message(&format!("the catalogue's access rules cannot be read: {e}")),
+            );
+        }
+        (_, Err(e)) => return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+    };
+    let user = identity.user.clone();
+    request
+        .extensions_mut()
+        .insert(Arc::new(Caller { identity, rows }));
+    let mut response = next.run(request).await;
+    if let Some(name) = user
+        && let Ok(v) = HeaderValue::from_str(&name)
+    {
+        response.headers_mut().insert("x-vo-authenticated", v);
+    }
+    response
+}

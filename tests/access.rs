@@ -1,0 +1,463 @@
+//! Access rights (docs/ACCESS.md): a catalogue of two fields with `lm001` embargoed for
+//! the group `eros`. Every query shape, planned with the row rules of a caller from whom
+//! the field is hidden, gives exactly the rows of the same query on a catalogue whose
+//! tables hold only the visible rows; through the service, anonymous callers and users
+//! outside the group see no row of the field on any endpoint, users in it see them, and
+//! everyone sees them after the release date. UWS jobs belong to their creator. No
+//! password or token reaches a log or an answer.
+
+mod common;
+
+use std::path::Path;
+
+use base64::Engine as _;
+use common::server::{Server, q};
+use common::{Skyql, two_field_survey};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::prelude::SessionContext;
+use skyql::access::row_rules::RowRules;
+use skyql::access::{Identity, RowFilter};
+use skyql::engine::{Engine, EngineOptions};
+
+const HIDDEN: &str = "field = 'lm001'";
+const PASSWORD: &str = "alice-long-secret";
+
+/// Protects lm001 until 2030-06-01 for `eros` with the command line.
+fn protect(cat: &Path) {
+    let out = Skyql::new(["catalog", "protect", "--where", HIDDEN])
+        .args(["--until", "2030-06-01", "--groups", "eros"])
+        .catalog(cat)
+        .ok();
+    assert!(out.contains("rule 1"), "{out}");
+    let listed = Skyql::new(["catalog", "rules"]).catalog(cat).ok();
+    assert!(
+        listed.contains("field = 'lm001'") && listed.contains("eros"),
+        "{listed}"
+    );
+}
+
+/// The text of a query's rows, sorted (so that only the rows count, not their order).
+async fn rows(ctx: &SessionContext, sql: &str, filter: Option<&RowFilter>) -> String {
+    let df = ctx.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let df = match filter {
+        Some(f) => f.restrict_frame(df).unwrap(),
+        None => df,
+    };
+    let batches = df.collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let text = pretty_format_batches(&batches).unwrap().to_string();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// A session on the catalogue in which every table holding `field` has only the rows
+/// outside lm001: what a caller without the right may see.
+async fn visible_only(engine: &Engine) -> SessionContext {
+    let ctx = engine.session(&[]).await.unwrap();
+    for name in engine.catalog().unwrap().manifest.tables.keys() {
+        let table = ctx.table(name.as_str()).await.unwrap();
+        if table.schema().field_with_unqualified_name("field").is_err() {
+            continue;
+        }
+        let view = table
+            .filter(datafusion::prelude::col("field").not_eq(datafusion::prelude::lit("lm001")))
+            .unwrap()
+            .into_view();
+        ctx.deregister_table(name.as_str()).unwrap();
+        ctx.register_table(name.as_str(), view).unwrap();
+    }
+    ctx
+}
+
+#[test]
+fn every_query_shape_gives_the_visible_rows_only() {
+    let (_tmp, _raw, cat) = two_field_survey();
+    protect(&cat);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let engine = Engine::open(
+            Some(&cat),
+            EngineOptions {
+                read_only: true,
+                ..EngineOptions::default()
+            },
+        )
+        .unwrap();
+        let ctx = engine.session(&[]).await.unwrap();
+        let expected_ctx = visible_only(&engine).await;
+        let rules = RowRules::read(&cat).unwrap();
+        let now = skyql::access::clock::parse_date("2027-01-01").unwrap();
+        let outsider = RowFilter::new(&rules, &Identity::user("bob", &["macho".into()]), now);
+        let anonymous = RowFilter::new(&rules, &Identity::anonymous(), now);
+        let member = RowFilter::new(&rules, &Identity::user("alice", &["eros".into()]), now);
+        let released = RowFilter::new(&rules, &Identity::anonymous(), now + 3650.0);
+        assert!(member.is_empty() && released.is_empty());
+        assert!(!anonymous.is_empty() && !outsider.is_empty());
+
+        let (ra, dec): (f64, f64) = {
+            let b = ctx
+                .sql("SELECT ra, dec FROM stars WHERE field = 'lm001' ORDER BY star_id LIMIT 1")
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            use datafusion::arrow::array::AsArray;
+            use datafusion::arrow::datatypes::Float64Type;
+            (
+                b[0].column(0).as_primitive::<Float64Type>().value(0),
+                b[0].column(1).as_primitive::<Float64Type>().value(0),
+            )
+        };
+        let shapes = [
+            "SELECT * FROM stars".to_string(),
+            "SELECT count(*) FROM measurements".into(),
+            "SELECT count(*) FROM stars".into(),
+            "SELECT field, colour, count(*) FROM measurements GROUP BY field, colour".into(),
+            "SELECT field, ccd, quarter, count(*) FROM measurements WHERE field = 'lm001' GROUP BY field, ccd, quarter".into(),
+            "SELECT sum(n) FROM measurement_counts".into(),
+            "SELECT count(DISTINCT field) FROM images".into(),
+            "SELECT DISTINCT field FROM fields".into(),
+            "SELECT s.field, count(*) FROM stars s JOIN measurements m ON s.star_id = m.star_id GROUP BY s.field".into(),
+            "SELECT star_id FROM stars WHERE field = 'lm001' UNION SELECT star_id FROM measurements WHERE mag < 18".into(),
+            "SELECT count(*) FROM fields WHERE EXISTS (SELECT 1 FROM stars WHERE stars.field = 'lm001')".into(),
+            "SELECT (SELECT max(mjd) FROM measurements WHERE field = 'lm001') AS last".into(),
+            "SELECT star_id FROM stars WHERE star_id IN (SELECT star_id FROM measurements WHERE field = 'lm001')".into(),
+            "SELECT star_id, mag FROM measurements ORDER BY mag, star_id LIMIT 5".into(),
+            "SELECT star_id, lc_stats(mjd, mag, mag_err) AS s FROM measurements GROUP BY star_id".into(),
+            format!("SELECT star_id FROM stars WHERE cone_contains(ra, dec, {ra}, {dec}, 0.05)"),
+            "SELECT count(*), min(sep_arcsec) FROM xmatch('stars', 'stars', 5)".into(),
+            "SELECT count(*) FROM stars a JOIN stars b ON ang_sep(a.ra, a.dec, b.ra, b.dec) < 0.001".into(),
+        ];
+        for sql in &shapes {
+            let expected = rows(&expected_ctx, sql, None).await;
+            for (who, filter) in [("anonymous", &anonymous), ("bob", &outsider)] {
+                assert_eq!(rows(&ctx, sql, Some(filter)).await, expected, "{who}: {sql}");
+            }
+            let everything = rows(&ctx, sql, None).await;
+            assert_eq!(rows(&ctx, sql, Some(&member)).await, everything, "alice: {sql}");
+            assert_eq!(rows(&ctx, sql, Some(&released)).await, everything, "released: {sql}");
+        }
+        // The shapes are not vacuous: the field hides rows from most of them.
+        let differs = |sql: &'static str| {
+            let (ctx, expected_ctx) = (&ctx, &expected_ctx);
+            async move { rows(ctx, sql, None).await != rows(expected_ctx, sql, None).await }
+        };
+        assert!(differs("SELECT count(*) FROM measurements").await);
+        assert!(differs("SELECT sum(n) FROM measurement_counts").await);
+        // EXPLAIN shows the plan with the rule's filter, not a plan without it.
+        let explained = rows(&ctx, "EXPLAIN SELECT count(*) FROM measurements", Some(&anonymous)).await;
+        assert!(explained.contains("lm001"), "{explained}");
+        assert!(
+            !rows(&ctx, "EXPLAIN SELECT count(*) FROM measurements", None)
+                .await
+                .contains("lm001")
+        );
+    });
+}
+
+#[test]
+fn a_rule_on_columns_no_table_has_or_that_is_not_a_condition_is_refused() {
+    let (_tmp, _raw, cat) = two_field_survey();
+    for (condition, why) in [
+        (
+            "nonexistent_column = 1",
+            "no table of the catalogue can take this rule",
+        ),
+        ("field", "not true or false"),
+        ("random() < 0.5", "not the same at every evaluation"),
+        // A subquery names a table, which a condition on a row cannot.
+        ("field IN (SELECT field FROM fields)", "not found"),
+        ("true", "names no column"),
+    ] {
+        let e = Skyql::new(["catalog", "protect", "--where", condition])
+            .args(["--until", "2030-06-01", "--groups", "eros"])
+            .catalog(&cat)
+            .fails();
+        assert!(e.contains(why), "{condition}: {e}");
+    }
+    let e = Skyql::new(["catalog", "protect", "--where", HIDDEN])
+        .args(["--until", "June", "--groups", "eros"])
+        .catalog(&cat)
+        .fails();
+    assert!(e.contains("not a date"), "{e}");
+    assert!(!cat.join("access.toml").exists());
+    let e = Skyql::new(["catalog", "unprotect", "--id", "7"])
+        .catalog(&cat)
+        .fails();
+    assert!(e.contains("no access rule 7"), "{e}");
+}
+
+/// The users file of the service's tests: alice in `eros` with a password and a token,
+/// bob in `macho`.
+fn users(dir: &Path) -> (std::path::PathBuf, String) {
+    let file = dir.join("users.toml");
+    for (name, groups) in [("alice", "eros"), ("bob", "macho")] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skyql"))
+            .args(["users", "add", name, "--groups", groups, "--file"])
+            .arg(&file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let secret = if name == "alice" {
+            PASSWORD
+        } else {
+            "bob-long-secret"
+        };
+        writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    let token = Skyql::new(["users", "token", "alice", "--expires", "2d", "--file"])
+        .args([&file])
+        .ok()
+        .trim()
+        .to_string();
+    assert!(token.starts_with("skyql_"), "{token}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(PASSWORD) && !text.contains(&token));
+    (file, token)
+}
+
+fn basic(name: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"))
+    )
+}
+
+/// A TAP CSV answer's rows (without the header), sorted, and the status.
+fn tap(server: &Server, adql: &str, auth: Option<&str>) -> (u16, Vec<String>) {
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+    let (status, _, body) = server.request_with_headers(
+        "POST",
+        "/tap/sync",
+        &format!("LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}", q(adql)),
+        &headers,
+    );
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let mut lines: Vec<String> = body.lines().skip(1).map(str::to_string).collect();
+    lines.sort();
+    (status, lines)
+}
+
+fn get(server: &Server, path: &str, auth: Option<&str>) -> (u16, String, String) {
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+    let (status, head, body) = server.request_with_headers("GET", path, "", &headers);
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[test]
+fn through_the_service_only_the_group_sees_the_embargoed_field_until_its_release() {
+    let (tmp, _raw, cat) = two_field_survey();
+    protect(&cat);
+    let (users_file, token) = users(tmp.path());
+    let config = format!("users_file = {:?}\n", users_file.to_str().unwrap());
+    let server = Server::start(&cat, Some(&config));
+    let alice = basic("alice", PASSWORD);
+    let bob = basic("bob", "bob-long-secret");
+    let bearer = format!("Bearer {token}");
+    let lm001_star = common::query_csv(
+        &cat,
+        "SELECT star_id FROM stars WHERE field = 'lm001' ORDER BY star_id LIMIT 1",
+    )[0]["star_id"]
+        .clone();
+    let lm001_image = common::query_csv(
+        &cat,
+        "SELECT file_name FROM images WHERE field = 'lm001' ORDER BY file_name LIMIT 1",
+    )[0]["file_name"]
+        .clone();
+    let (ra, dec) = {
+        let r = &common::query_csv(
+            &cat,
+            &format!("SELECT ra, dec FROM stars WHERE star_id = '{lm001_star}'"),
+        )[0];
+        (r["ra"].clone(), r["dec"].clone())
+    };
+    let count_all =
+        common::query_csv(&cat, "SELECT count(*) AS n FROM measurements")[0]["n"].clone();
+    let count_visible = common::query_csv(
+        &cat,
+        "SELECT count(*) AS n FROM measurements WHERE field <> 'lm001'",
+    )[0]["n"]
+        .clone();
+    assert_ne!(count_all, count_visible);
+
+    // TAP sync: the counts (from the summary), the field's own rows.
+    let counted = "SELECT COUNT(*) AS n FROM eros2.measurements";
+    assert_eq!(
+        tap(&server, counted, None),
+        (200, vec![count_visible.clone()])
+    );
+    assert_eq!(
+        tap(&server, counted, Some(&bob)),
+        (200, vec![count_visible.clone()])
+    );
+    assert_eq!(
+        tap(&server, counted, Some(&alice)),
+        (200, vec![count_all.clone()])
+    );
+    assert_eq!(
+        tap(&server, counted, Some(&bearer)),
+        (200, vec![count_all.clone()])
+    );
+    let star = format!("SELECT star_id FROM eros2.stars WHERE star_id = '{lm001_star}'");
+    assert_eq!(tap(&server, &star, None).1.len(), 0);
+    assert_eq!(
+        tap(&server, &star, Some(&alice)).1,
+        vec![lm001_star.clone()]
+    );
+    let cone = format!(
+        "SELECT star_id FROM eros2.stars WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, 0.001))"
+    );
+    assert_eq!(tap(&server, &cone, None).1.len(), 0);
+    assert!(tap(&server, &cone, Some(&alice)).1.contains(&lm001_star));
+
+    // Simple Cone Search, DataLink, the light curve, SODA.
+    let scs = format!("/scs/stars?RA={ra}&DEC={dec}&SR=0.001");
+    assert!(!get(&server, &scs, None).2.contains(&lm001_star));
+    assert!(get(&server, &scs, Some(&alice)).2.contains(&lm001_star));
+    let links = format!("/datalink/links?ID={lm001_star}");
+    let (_, _, anonymous_links) = get(&server, &links, None);
+    assert!(anonymous_links.contains("NotFoundFault") && !anonymous_links.contains("lightcurve?"));
+    assert!(get(&server, &links, Some(&alice)).2.contains("lightcurve?"));
+    let curve = format!("/datalink/lightcurve?ID={lm001_star}");
+    assert_eq!(get(&server, &curve, Some(&bob)).0, 404);
+    assert_eq!(get(&server, &curve, Some(&alice)).0, 200);
+    let plot = format!("/datalink/plot?ID={lm001_star}&FORMAT=svg");
+    assert_eq!(get(&server, &plot, None).0, 404);
+    let cutout = format!("/soda/sync?ID={lm001_image}&CIRCLE={ra}+{dec}+0.001");
+    assert_eq!(get(&server, &cutout, None).0, 404);
+    let image = format!("/datalink/image?ID={lm001_image}");
+    assert_eq!(get(&server, &image, None).0, 404);
+    assert_eq!(get(&server, &image, Some(&alice)).0, 200);
+
+    // Who answered: x-vo-authenticated; challenges on a refusal; capabilities.
+    let (_, head, _) = get(&server, "/tap/availability", Some(&alice));
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-vo-authenticated: alice"),
+        "{head}"
+    );
+    let (status, head, _) = get(
+        &server,
+        "/tap/availability",
+        Some(&basic("alice", "wrong-password")),
+    );
+    assert_eq!(status, 401);
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains("www-authenticate: basic") && lower.contains("www-authenticate: bearer"),
+        "{head}"
+    );
+    let (_, _, capabilities) = get(&server, "/tap/capabilities", None);
+    assert!(
+        capabilities.contains("ivo://ivoa.net/sso#BasicAA")
+            && capabilities.contains("<securityMethod/>")
+    );
+
+    // UWS: a job belongs to its creator.
+    let (status, head, _) = server.request_with_headers(
+        "POST",
+        "/tap/async",
+        &format!(
+            "LANG=ADQL&RESPONSEFORMAT=csv&PHASE=RUN&QUERY={}",
+            q(counted)
+        ),
+        &[("Authorization", alice.as_str())],
+    );
+    assert_eq!(status, 303, "{head}");
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
+        .unwrap()
+        .trim()
+        .to_string();
+    let job = location[location.find("/tap/async/").unwrap()..].to_string();
+    assert_eq!(
+        job.len(),
+        "/tap/async/".len() + 32,
+        "128 random bits: {job}"
+    );
+    for other in [Some(bob.as_str()), None] {
+        assert_eq!(get(&server, &job, other).0, 404);
+        assert_eq!(get(&server, &format!("{job}/phase"), other).0, 404);
+        let (status, _, _) =
+            server.request_with_headers("DELETE", &job, "", &[("Authorization", bob.as_str())]);
+        assert_eq!(status, 404);
+        assert!(!get(&server, "/tap/async", other).2.contains(&job[11..]));
+    }
+    let (_, _, document) = get(&server, &format!("{job}?WAIT=30"), Some(&alice));
+    assert!(
+        document.contains("<uws:ownerId>alice</uws:ownerId>"),
+        "{document}"
+    );
+    assert!(document.contains("COMPLETED"), "{document}");
+    assert!(
+        get(&server, "/tap/async", Some(&alice))
+            .2
+            .contains(&job[11..])
+    );
+    let (_, _, result) = get(&server, &format!("{job}/results/result"), Some(&alice));
+    assert_eq!(result.lines().nth(1), Some(count_all.as_str()));
+
+    // Failed sign-ins are slowed: beyond five from one address (one wrong password
+    // above), 429 with Retry-After, even for the right password, until the window has
+    // passed.
+    for _ in 0..4 {
+        assert_eq!(
+            get(
+                &server,
+                "/tap/availability",
+                Some(&basic("bob", "guess-guess"))
+            )
+            .0,
+            401
+        );
+    }
+    let (status, head, _) = get(&server, "/tap/availability", Some(&bob));
+    assert_eq!(status, 429, "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after"));
+
+    // Nothing secret in the log.
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(!log.contains(PASSWORD) && !log.contains(&token), "{log}");
+    drop(server);
+
+    // After the release date everyone sees the field.
+    let server = Server::start_with_env(&cat, Some(&config), &[], &[("SKYQL_NOW", "2030-06-02")]);
+    assert_eq!(tap(&server, counted, None), (200, vec![count_all.clone()]));
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(!log.contains(PASSWORD) && !log.contains(&token), "{log}");
+}
+
+#[test]
+fn a_service_without_anonymous_access_asks_everyone_to_sign_in() {
+    let (tmp, _raw, cat) = two_field_survey();
+    let (users_file, token) = users(tmp.path());
+    let config = format!(
+        "users_file = {:?}\nanonymous = false\n",
+        users_file.to_str().unwrap()
+    );
+    let server = Server::start(&cat, Some(&config));
+    let counted = "SELECT COUNT(*) AS n FROM eros2.stars";
+    assert_eq!(tap(&server, counted, None).0, 401);
+    assert_eq!(get(&server, "/scs/stars?RA=0&DEC=0&SR=0.1", None).0, 401);
+    assert_eq!(get(&server, "/tap/capabilities", None).0, 200);
+    assert_eq!(
+        tap(&server, counted, Some(&format!("Bearer {token}"))).0,
+        200
+    );
+    let revoked = Skyql::new(["users", "revoke", "--token", &token, "--file"])
+        .args([&users_file])
+        .ok();
+    assert!(revoked.contains("revoked"), "{revoked}");
+    assert_eq!(
+        tap(&server, counted, Some(&format!("Bearer {token}"))).0,
+        401
+    );
+}
