@@ -27,5 +27,6 @@ pub mod plot;
 pub mod schema;
 pub mod service;
 pub mod terminal_text;
+pub mod toml_text;
 
 pub use skyql_udfs;

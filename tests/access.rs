@@ -333,6 +333,28 @@ fn through_the_service_only_the_group_sees_the_embargoed_field_until_its_release
     assert_eq!(get(&server, &image, None).0, 404);
     assert_eq!(get(&server, &image, Some(&alice)).0, 200);
 
+    // An error raised while a query ran may come from a hidden row: its text is
+    // withheld from callers with hidden rows, shown to the others.
+    let failing = "SELECT COUNT(*) AS n FROM eros2.images WHERE CAST(file_name AS INTEGER) = 0";
+    let (_, _, anonymous_error) = server.request_with_headers(
+        "POST",
+        "/tap/sync",
+        &format!("LANG=ADQL&QUERY={}", q(failing)),
+        &[],
+    );
+    let anonymous_error = String::from_utf8_lossy(&anonymous_error).into_owned();
+    assert!(
+        anonymous_error.contains("withheld") && !anonymous_error.contains("lm0"),
+        "{anonymous_error}"
+    );
+    let (_, _, alice_error) = server.request_with_headers(
+        "POST",
+        "/tap/sync",
+        &format!("LANG=ADQL&QUERY={}", q(failing)),
+        &[("Authorization", alice.as_str())],
+    );
+    assert!(!String::from_utf8_lossy(&alice_error).contains("withheld"));
+
     // Who answered: x-vo-authenticated; challenges on a refusal; capabilities.
     let (_, head, _) = get(&server, "/tap/availability", Some(&alice));
     assert!(
@@ -433,6 +455,88 @@ fn through_the_service_only_the_group_sees_the_embargoed_field_until_its_release
     assert_eq!(tap(&server, counted, None), (200, vec![count_all.clone()]));
     let log = server.log.lock().unwrap().join("\n");
     assert!(!log.contains(PASSWORD) && !log.contains(&token), "{log}");
+}
+
+#[test]
+fn reference_images_a_rule_hides_are_not_offered_with_a_visible_star() {
+    let (tmp, _raw, cat) = two_field_survey();
+    // The reference images (code d) of lm035 only: its stars stay public.
+    Skyql::new([
+        "catalog",
+        "protect",
+        "--where",
+        "field = 'lm035' AND code = 'd'",
+    ])
+    .args(["--until", "2030-06-01", "--groups", "eros"])
+    .catalog(&cat)
+    .ok();
+    let (users_file, _) = users(tmp.path());
+    let config = format!("users_file = {:?}\n", users_file.to_str().unwrap());
+    let server = Server::start(&cat, Some(&config));
+    let star = common::query_csv(
+        &cat,
+        "SELECT star_id FROM stars WHERE field = 'lm035' ORDER BY star_id LIMIT 1",
+    )[0]["star_id"]
+        .clone();
+    let links = format!("/datalink/links?ID={star}");
+    let (_, _, anonymous) = get(&server, &links, None);
+    assert!(anonymous.contains("lightcurve?"), "{anonymous}");
+    assert!(!anonymous.contains("reference-image"), "{anonymous}");
+    let (_, _, alice) = get(&server, &links, Some(&basic("alice", PASSWORD)));
+    assert!(alice.contains("reference-image"), "{alice}");
+}
+
+#[test]
+fn callers_are_limited_and_audited_by_their_forwarded_address() {
+    let (tmp, _raw, cat) = two_field_survey();
+    let (users_file, _) = users(tmp.path());
+    let audit = tmp.path().join("audit.jsonl");
+    let config = format!(
+        "users_file = {:?}\naudit_log = {:?}\nrequests_per_minute = 4\ntrusted_proxies = [\"127.0.0.1\"]\n",
+        users_file.to_str().unwrap(),
+        audit.to_str().unwrap()
+    );
+    let server = Server::start(&cat, Some(&config));
+    let alice = basic("alice", PASSWORD);
+    let counted = "SELECT COUNT(*) AS n FROM eros2.stars";
+    for _ in 0..4 {
+        assert_eq!(tap(&server, counted, Some(&alice)).0, 200);
+    }
+    let (status, head, _) = server.request_with_headers(
+        "GET",
+        "/tap/availability",
+        "",
+        &[("Authorization", alice.as_str())],
+    );
+    assert_eq!(status, 429, "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+    // Another caller (an address forwarded by the trusted proxy) has their own count.
+    let (status, _, _) = server.request_with_headers(
+        "GET",
+        "/tap/availability",
+        "",
+        &[("X-Forwarded-For", "198.51.100.7, 203.0.113.9")],
+    );
+    assert_eq!(status, 200);
+    drop(server);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert_eq!(lines[0]["user"], "alice");
+    assert_eq!(lines[0]["path"], "/tap/sync");
+    assert_eq!(lines[0]["rows"], 1);
+    assert_eq!(lines[0]["query_sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(lines[4]["status"], 429);
+    assert_eq!(lines[5]["address"], "203.0.113.9");
+    assert!(lines[5]["user"].is_null());
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        !text.contains(PASSWORD) && !text.contains("COUNT"),
+        "{text}"
+    );
 }
 
 #[test]

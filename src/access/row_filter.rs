@@ -121,9 +121,11 @@ impl RowFilter {
         let schema = full.projected_schema.clone();
         let mut predicate: Option<Expr> = None;
         for h in rules {
-            let condition = condition_expr(state, &h.condition, &schema).map_err(|e| {
+            // The error names the rule, not its condition: the condition tells what is
+            // hidden (the administrator reads it with `skyql catalog rules`).
+            let condition = condition_expr(state, &h.condition, &schema).map_err(|_| {
                 datafusion::error::DataFusionError::Plan(format!(
-                    "access rule {} cannot be applied to table {}: {e:#}",
+                    "access rule {} cannot be applied to table {} (its columns have other types): the data centre can correct the rule",
                     h.id, scan.table_name
                 ))
             })?;

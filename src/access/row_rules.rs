@@ -73,17 +73,7 @@ impl RowRules {
                     .with_context(|| format!("cannot read the access rules {}", path.display()));
             }
         };
-        let rules: RowRules = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            let at = line.map(|l| format!(", line {l}")).unwrap_or_default();
-            anyhow::anyhow!(
-                "invalid access rules {}{at}: {}",
-                path.display(),
-                e.message()
-            )
-        })?;
+        let rules: RowRules = crate::toml_text::parse(&text, &path, "access rules")?;
         rules
             .check()
             .with_context(|| format!("invalid access rules {}", path.display()))?;

@@ -59,6 +59,16 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
 }
 
+/// A hash no password matches, checked for a name that is no user's, so that a wrong
+/// name takes as long to refuse as a wrong password (the time does not tell who exists).
+pub fn unknown_user_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let random = hex(&random_bytes::<16>().unwrap_or([7; 16]));
+        hash_password(&random).unwrap_or_default()
+    })
+}
+
 /// A new token: its public id (shown in listings, used to revoke it) and its text
 /// (`skyql_ID_SECRET`), which is shown once and never kept.
 pub fn new_token() -> Result<(String, String)> {

@@ -61,14 +61,7 @@ impl UsersFile {
     pub fn read(path: &Path) -> Result<UsersFile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the users file {}", path.display()))?;
-        let file: UsersFile = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            let at = line.map(|l| format!(", line {l}")).unwrap_or_default();
-            // The message only: toml's own text would quote the line (a hash).
-            anyhow::anyhow!("invalid users file {}{at}: {}", path.display(), e.message())
-        })?;
+        let file: UsersFile = crate::toml_text::parse(&text, path, "users file")?;
         file.check()
             .with_context(|| format!("invalid users file {}", path.display()))?;
         Ok(file)
@@ -130,7 +123,11 @@ impl UsersFile {
 
     /// The user whose password this is.
     pub fn check_password(&self, name: &str, password: &str) -> Option<&User> {
-        let user = self.user(name)?;
+        let Some(user) = self.user(name) else {
+            // As long as for a user who exists, so that the time does not tell names.
+            secrets::verify_password(password, secrets::unknown_user_hash());
+            return None;
+        };
         let hash = user.password.as_deref()?;
         secrets::verify_password(password, hash).then_some(user)
     }

@@ -31,6 +31,12 @@ pub(crate) struct ServeArgs {
     /// s3:// or http(s):// URL for a HATS catalogue, Parquet or CSV file.
     #[arg(long = "table", value_name = "[SCHEMA.]NAME=PATH")]
     tables: Vec<String>,
+    /// Serve HTTPS with this certificate chain (PEM), with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> Result<()> {
@@ -50,6 +56,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<()> {
         config_path: args.config,
         tables,
         cluster: args.cluster,
+        tls: args.tls_cert.zip(args.tls_key),
     })
     .await
 }

@@ -28,16 +28,28 @@ use crate::access::row_rules::{RowRules, RulesStamp};
 use crate::access::users_file::UsersFile;
 use crate::access::{Identity, RowFilter, clock, secrets};
 
-/// What a request may see: who asks, and the row rules that hide rows from them now.
-#[derive(Debug, Clone, Default)]
+/// What a request may see: who asks, from where, and the row rules that hide rows from
+/// them now.
+#[derive(Debug, Clone)]
 pub struct Caller {
     /// The identity.
     pub identity: Identity,
     /// The rows hidden from it.
     pub rows: RowFilter,
+    /// The client's address (behind a trusted proxy, the one it forwarded).
+    pub address: IpAddr,
 }
 
 impl Caller {
+    /// What the per-caller limits count by: the user, or the address of an anonymous
+    /// caller.
+    pub fn key(&self) -> String {
+        match &self.identity.user {
+            Some(u) => format!("user {u}"),
+            None => format!("address {}", self.address),
+        }
+    }
+
     /// Whether a path that reads the catalogue without a plan (a fixed cone, star or
     /// light-curve plan, an image lookup) may answer this caller: only when no rule hides
     /// rows from them.
@@ -66,6 +78,10 @@ pub struct Authenticator {
     rules: Mutex<(RulesStamp, Result<Arc<RowRules>, String>)>,
     remembered: Mutex<HashMap<String, (Identity, Instant)>>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Requests of each caller in the current minute.
+    requests: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Queries each caller runs now.
+    running: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Authenticator {
@@ -85,6 +101,8 @@ impl Authenticator {
             rules: Mutex::new((RulesStamp::of(catalog), Ok(Arc::new(rules)))),
             remembered: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            requests: Mutex::new(HashMap::new()),
+            running: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -132,6 +150,48 @@ impl Authenticator {
         held.1.clone()
     }
 
+    /// Counts a request of `key` against `per_minute`: the seconds to wait when over it.
+    fn over_rate(&self, key: &str, per_minute: u32) -> Option<u64> {
+        if per_minute == 0 {
+            return None;
+        }
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        if requests.len() >= REMEMBERED_MAX {
+            requests.retain(|_, (_, since)| since.elapsed() < MINUTE);
+        }
+        let entry = requests
+            .entry(key.to_string())
+            .or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= MINUTE {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+        (entry.0 > per_minute).then(|| MINUTE.saturating_sub(entry.1.elapsed()).as_secs().max(1))
+    }
+
+    /// A running-query slot of `caller` within `limit` (0: no limit), held until dropped;
+    /// the refusal when the caller runs that many already.
+    pub fn query_slot(
+        &self,
+        caller: &Caller,
+        limit: usize,
+    ) -> Result<QuerySlot, super::QueryError> {
+        let key = caller.key();
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let count = running.entry(key.clone()).or_insert(0);
+        if limit > 0 && *count >= limit {
+            return Err(super::QueryError::TooMany(format!(
+                "{} runs {limit} queries already, the most one caller may run at once (queries_per_caller): wait for one to end",
+                caller.identity.name()
+            )));
+        }
+        *count += 1;
+        Ok(QuerySlot {
+            running: Arc::clone(&self.running),
+            key,
+        })
+    }
+
     /// Whether `key` (`user NAME`, `address IP`) has failed too often; the seconds left.
     fn blocked(&self, key: &str) -> Option<u64> {
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
@@ -155,6 +215,7 @@ impl Authenticator {
         &self,
         headers: &HeaderMap,
         peer: IpAddr,
+        client: IpAddr,
         secure: bool,
     ) -> Result<Identity, Refusal> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
@@ -170,7 +231,7 @@ impl Authenticator {
                 "credentials are accepted over HTTPS only (or from this host): they were not checked".into(),
             ));
         }
-        let address = format!("address {peer}");
+        let address = format!("address {client}");
         if let Some(s) = self.blocked(&address) {
             return Err(Refusal::TooMany(s));
         }
@@ -190,9 +251,10 @@ impl Authenticator {
             };
         }
         if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(Refusal::Unauthorized(format!(
-                "unknown authorization scheme {scheme:?}: Basic or Bearer"
-            )));
+            // The scheme is not echoed: a bare token sent without one would be.
+            return Err(Refusal::Unauthorized(
+                "unknown authorization scheme: Basic or Bearer".into(),
+            ));
         }
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(credentials)
@@ -254,6 +316,51 @@ impl Authenticator {
     }
 }
 
+/// A caller's running query, counted until dropped.
+pub struct QuerySlot {
+    running: Arc<Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl Drop for QuerySlot {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = running.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.remove(&self.key);
+            }
+        }
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Who made a request, for the audit log (a response extension: never sent).
+#[derive(Debug, Clone)]
+pub struct RequestOrigin {
+    /// The user, when signed in.
+    pub user: Option<String>,
+    /// The client's address.
+    pub address: IpAddr,
+}
+
+/// The address a request comes from: the peer's, or behind a trusted proxy the last
+/// address of `X-Forwarded-For` (the one that proxy saw).
+fn client_address(headers: &HeaderMap, peer: IpAddr, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .next_back()
+        .unwrap_or(peer)
+}
+
 fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -280,6 +387,15 @@ pub fn unauthorized(message: &str) -> Response {
     r
 }
 
+/// HTTP 429 with Retry-After.
+fn too_many(message: &str, seconds: u64) -> Response {
+    let mut r = text(StatusCode::TOO_MANY_REQUESTS, message);
+    if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
 fn text(status: StatusCode, message: &str) -> Response {
     let mut r = Response::new(axum::body::Body::from(format!("Error: {message}\n")));
     *r.status_mut() = status;
@@ -290,56 +406,85 @@ fn text(status: StatusCode, message: &str) -> Response {
     r
 }
 
-/// The middleware: the request's [`Caller`] in its extensions, or the refusal.
+/// The middleware: the request's [`Caller`] in its extensions, or the refusal; every
+/// answer carries its [`RequestOrigin`] for the audit log.
 pub async fn authenticate(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
-    let secure = state.base_url.starts_with("https://");
-    let identity = match state
-        .authenticator
-        .identify(request.headers(), peer.ip(), secure)
-        .await
-    {
-        Ok(i) => i,
-        Err(Refusal::Unauthorized(m)) => return unauthorized(&m),
-        Err(Refusal::Forbidden(m)) => return text(StatusCode::FORBIDDEN, &m),
-        Err(Refusal::TooMany(seconds)) => {
-            let mut r = text(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!("too many failed sign-ins: try again in {seconds} s"),
-            );
-            if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return r;
-        }
-    };
-    let path = request.uri().path();
-    if identity.user.is_none() && !state.config.anonymous && !OPEN_PATHS.contains(&path) {
-        return unauthorized("this service answers signed-in users only");
-    }
-    let rows = match (state.authenticator.rules(&state.catalog), clock::now_mjd()) {
-        (Ok(rules), Ok(now)) => RowFilter::new(&rules, &identity, now),
-        (Err(e), _) => {
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &state.public_message(&format!("the catalogue's access rules cannot be read: {e}")),
-            );
-        }
-        (_, Err(e)) => return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
-    };
-    let user = identity.user.clone();
-    request
-        .extensions_mut()
-        .insert(Arc::new(Caller { identity, rows }));
-    let mut response = next.run(request).await;
-    if let Some(name) = user
-        && let Ok(v) = HeaderValue::from_str(&name)
+    let address = client_address(request.headers(), peer.ip(), &state.config.trusted_proxies);
+    let (user, mut response) = admit(&state, peer.ip(), address, request, next).await;
+    if let Some(name) = &user
+        && let Ok(v) = HeaderValue::from_str(name)
     {
         response.headers_mut().insert("x-vo-authenticated", v);
     }
     response
+        .extensions_mut()
+        .insert(RequestOrigin { user, address });
+    response
+}
+
+/// The answer to a request from `address`, and the user it was made by.
+async fn admit(
+    state: &Arc<AppState>,
+    peer: IpAddr,
+    address: IpAddr,
+    mut request: Request,
+    next: Next,
+) -> (Option<String>, Response) {
+    let secure = state.base_url.starts_with("https://");
+    let identity = match state
+        .authenticator
+        .identify(request.headers(), peer, address, secure)
+        .await
+    {
+        Ok(i) => i,
+        Err(Refusal::Unauthorized(m)) => return (None, unauthorized(&m)),
+        Err(Refusal::Forbidden(m)) => return (None, text(StatusCode::FORBIDDEN, &m)),
+        Err(Refusal::TooMany(seconds)) => {
+            let m = format!("too many failed sign-ins: try again in {seconds} s");
+            return (None, too_many(&m, seconds));
+        }
+    };
+    let user = identity.user.clone();
+    let path = request.uri().path();
+    if user.is_none() && !state.config.anonymous && !OPEN_PATHS.contains(&path) {
+        return (
+            None,
+            unauthorized("this service answers signed-in users only"),
+        );
+    }
+    let rows = match (state.authenticator.rules(&state.catalog), clock::now_mjd()) {
+        (Ok(rules), Ok(now)) => RowFilter::new(&rules, &identity, now),
+        (Err(e), _) => {
+            let m = format!("the catalogue's access rules cannot be read: {e}");
+            return (
+                user,
+                text(StatusCode::INTERNAL_SERVER_ERROR, &state.public_message(&m)),
+            );
+        }
+        (_, Err(e)) => {
+            return (
+                user,
+                text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+            );
+        }
+    };
+    let caller = Caller {
+        identity,
+        rows,
+        address,
+    };
+    let limit = state.config.requests_per_minute;
+    if let Some(seconds) = state.authenticator.over_rate(&caller.key(), limit) {
+        let m = format!(
+            "more than {limit} requests in a minute (requests_per_minute): try again in {seconds} s"
+        );
+        return (user, too_many(&m, seconds));
+    }
+    request.extensions_mut().insert(Arc::new(caller));
+    (user, next.run(request).await)
 }

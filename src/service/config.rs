@@ -84,6 +84,22 @@ pub struct ServiceConfig {
     /// Whether requests without credentials are answered (with the rows no rule hides
     /// from everyone); with `false`, only signed-in users are (401 for the others).
     pub anonymous: bool,
+    /// Addresses of the reverse proxies in front of the service: a request from one of
+    /// them is taken to come from the last address of its `X-Forwarded-For` (for the
+    /// failed sign-in counts, the per-caller limits, the job list and the audit log).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Requests one caller (a user, or an address without credentials) may make per
+    /// minute; beyond, HTTP 429 with Retry-After. 0: no limit.
+    pub requests_per_minute: u32,
+    /// Queries one caller may run at once (sync, async and cone searches); beyond, HTTP
+    /// 429 with Retry-After (asynchronous jobs wait instead). 0: no limit.
+    pub queries_per_caller: usize,
+    /// The audit log: one JSON line per request (time, user, address, method, path,
+    /// query hash, rows, bytes, status); none when absent (relative to this file).
+    pub audit_log: Option<PathBuf>,
+    /// Size of the audit log, in MiB, beyond which it is renamed `FILE.1` (replacing the
+    /// one before) and begun again.
+    pub audit_log_mb: u64,
 }
 
 impl Default for ServiceConfig {
@@ -114,6 +130,11 @@ impl Default for ServiceConfig {
             s3: S3Settings::default(),
             users_file: None,
             anonymous: true,
+            trusted_proxies: Vec::new(),
+            requests_per_minute: 0,
+            queries_per_caller: 0,
+            audit_log: None,
+            audit_log_mb: 100,
         }
     }
 }
@@ -124,24 +145,14 @@ impl ServiceConfig {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        // The message and the line only: toml's own text quotes the line, which may hold
-        // a secret written where it does not belong (`secret_access_key = "..."`).
-        let mut config: ServiceConfig = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            let at = line.map(|l| format!(", line {l}")).unwrap_or_default();
-            anyhow::anyhow!(
-                "invalid service configuration {}{at}: {}",
-                path.display(),
-                e.message()
-            )
-        })?;
+        let mut config: ServiceConfig =
+            crate::toml_text::parse(&text, path, "service configuration")?;
         let base = path.parent().unwrap_or(Path::new(""));
         for file in [
             &mut config.s3.secret_access_key_file,
             &mut config.s3.session_token_file,
             &mut config.users_file,
+            &mut config.audit_log,
         ]
         .into_iter()
         .flatten()

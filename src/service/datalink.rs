@@ -216,6 +216,31 @@ pub(super) async fn resolve(snap: &Snapshot, id: &str, caller: &Caller) -> Resul
     resolve_image(snap, local, caller).await
 }
 
+/// The images of `names` that `caller` may see (all of them when no row is hidden).
+async fn visible_images<'a>(
+    snap: &Snapshot,
+    caller: &Caller,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<std::collections::HashSet<String>> {
+    let names: Vec<&str> = names.collect();
+    if caller.sees_everything() || names.is_empty() {
+        return Ok(names.into_iter().map(str::to_string).collect());
+    }
+    let list = names
+        .iter()
+        .map(|n| literal(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("SELECT file_name FROM images WHERE file_name IN ({list})");
+    let mut out = std::collections::HashSet::new();
+    for b in rows(snap, &sql, caller).await? {
+        for row in 0..b.num_rows() {
+            out.extend(text(&b, "file_name", row));
+        }
+    }
+    Ok(out)
+}
+
 /// The image a local id names in the version `snap` serves, when `caller` may see it.
 async fn resolve_image(snap: &Snapshot, local: &str, caller: &Caller) -> Result<Target> {
     if !caller.sees_everything() {
@@ -359,7 +384,16 @@ async fn links_of(
                 });
             }
             if let (Some(field), Some(ccd), Some(quarter)) = (field, ccd, quarter) {
-                for reference in snap.references.of(&field, ccd.into(), &quarter) {
+                let references = snap.references.of(&field, ccd.into(), &quarter);
+                // The references were read for everyone: a caller from whom rows are
+                // hidden is offered those of the images they may see only.
+                let visible = visible_images(
+                    snap,
+                    caller,
+                    references.iter().map(|r| r.file_name.as_str()),
+                )
+                .await?;
+                for reference in references.iter().filter(|r| visible.contains(&r.file_name)) {
                     let name = &reference.file_name;
                     out.push(Link {
                         id: did.clone(),

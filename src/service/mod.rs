@@ -13,6 +13,7 @@
 
 pub mod admission;
 pub mod adql;
+pub mod audit_log;
 pub mod authentication;
 pub mod batch_columns;
 pub mod catalog_file;
@@ -39,6 +40,7 @@ pub mod table_files;
 pub mod table_sources;
 pub mod tap;
 pub mod tap_schema;
+pub mod tls;
 pub mod upload;
 pub mod upload_fetch;
 pub mod upload_schema;
@@ -87,6 +89,8 @@ pub struct ServeOptions {
     pub tables: Vec<table_sources::TableSource>,
     /// A Ballista cluster for the queries on the catalogue's tables.
     pub cluster: Option<String>,
+    /// HTTPS served directly: the certificate chain and the private key (PEM).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Shared by every request.
@@ -112,6 +116,8 @@ pub struct AppState {
     pub catalog: PathBuf,
     /// Who each request speaks for, and the row rules that apply to them.
     pub authenticator: authentication::Authenticator,
+    /// The audit log, when configured.
+    pub audit: Option<audit_log::AuditLog>,
     /// Server paths never shown to a client (the catalogue's, the jobs directory's), each
     /// with the name shown instead.
     private_paths: Vec<(String, &'static str)>,
@@ -123,11 +129,12 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", options.bind))?;
     let local = listener.local_addr()?;
-    // Small answers go out at once, not after the peer's delayed acknowledgement.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let state = Arc::new(build_state(&options, local).await?);
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let state = Arc::new(build_state(&options, local, scheme).await?);
     println!(
         "skyql serve: {} at {}/tap and {}/scs/stars; the web page at {}/",
         options.catalog.display(),
@@ -148,7 +155,27 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         let _ = stop_tx.send(true);
     };
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
+    let server: Serving = match tls {
+        Some(config) => Box::pin(
+            // `tap_io` (doing nothing: the listener set TCP_NODELAY) gives the
+            // connections their peer address as axum's ConnectInfo.
+            axum::serve(tls::TlsListener::new(listener, config)?.tap_io(|_| {}), app)
+                .with_graceful_shutdown(signal)
+                .into_future(),
+        ),
+        None => {
+            // Small answers go out at once, not after the peer's delayed acknowledgement.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            Box::pin(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(signal)
+                    .into_future(),
+            )
+        }
+    };
     // Requests get GRACE to finish after the signal; a query that does not yield
     // (a nested-loop join in one step) does not hold the stop any longer.
     let deadline = async move {
@@ -223,13 +250,13 @@ async fn reload_on_hangup(
 /// How long running requests may take to finish after SIGINT or SIGTERM.
 const GRACE: Duration = Duration::from_secs(5);
 
-async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppState> {
+async fn build_state(options: &ServeOptions, local: SocketAddr, scheme: &str) -> Result<AppState> {
     options.config.s3.apply()?;
     let base_url = options
         .config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{local}"))
+        .unwrap_or_else(|| format!("{scheme}://{local}"))
         .trim_end_matches('/')
         .to_string();
     let versions = snapshot::Versions::open(snapshot::Source {
@@ -262,9 +289,14 @@ async fn build_state(options: &ServeOptions, local: SocketAddr) -> Result<AppSta
     private_paths.retain(|(p, _)| p.len() > 1);
     let c = &options.config;
     let authenticator = authentication::Authenticator::new(c.users_file.clone(), &options.catalog)?;
+    let audit = match &c.audit_log {
+        Some(path) => Some(audit_log::AuditLog::open(path, c.audit_log_mb)?),
+        None => None,
+    };
     Ok(AppState {
         catalog: options.catalog.clone(),
         authenticator,
+        audit,
         versions,
         admission: admission::Admission::new(
             c.max_concurrent_queries,
@@ -299,7 +331,10 @@ fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             authentication::authenticate,
         ))
-        .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            log_request,
+        ))
         .with_state(state)
 }
 
@@ -309,8 +344,17 @@ pub const ROWS_HEADER: &str = "x-skyql-rows";
 /// Header through which handlers tell the log where a query's time went ([`Stages`]).
 pub const STAGES_HEADER: &str = "x-skyql-stages";
 
-/// One line per request: method, path, status, rows, duration.
-async fn log_request(request: Request, next: Next) -> Response {
+/// The SHA-256 (hexadecimal) of the SQL a request ran: a response extension for the
+/// audit log, never sent.
+#[derive(Debug, Clone)]
+pub struct QueryDigest(pub String);
+
+/// One line per request: method, path, status, rows, duration; and the audit log's line.
+async fn log_request(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let mut response = next.run(request).await;
@@ -328,11 +372,32 @@ async fn log_request(request: Request, next: Next) -> Response {
         .remove(STAGES_HEADER)
         .and_then(|v| v.to_str().ok().map(|s| format!(" ({s})")))
         .unwrap_or_default();
+    let ms = started.elapsed().as_secs_f64() * 1e3;
     println!(
-        "{method} {path} {} rows={rows} {:.1} ms{stages}",
+        "{method} {path} {} rows={rows} {ms:.1} ms{stages}",
         response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1e3
     );
+    if let Some(audit) = &state.audit {
+        let origin = response.extensions().get::<authentication::RequestOrigin>();
+        audit.record(&audit_log::AuditEntry {
+            time: crate::access::clock::iso(crate::access::clock::system_mjd()),
+            user: origin.and_then(|o| o.user.as_deref()),
+            address: origin.map(|o| o.address.to_string()).unwrap_or_default(),
+            method: method.as_str(),
+            path: &path,
+            query_sha256: response
+                .extensions()
+                .get::<QueryDigest>()
+                .map(|d| d.0.as_str()),
+            status: response.status().as_u16(),
+            rows: rows.parse().ok(),
+            bytes: response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
+            ms,
+        });
+    }
     response
 }
 
@@ -359,6 +424,9 @@ pub enum QueryError {
     /// Every slot busy and the queue full, or the wait in the queue ran out: 503 with
     /// Retry-After, the reason said.
     Busy(String),
+    /// The caller runs as many queries as one caller may (`queries_per_caller`): 429
+    /// with Retry-After.
+    TooMany(String),
     /// The server failed (an I/O error, memory exhausted, a fault): 500.
     Internal(String),
 }
@@ -367,7 +435,10 @@ impl QueryError {
     /// The message a user can act on.
     pub fn message(&self) -> String {
         match self {
-            QueryError::BadRequest(m) | QueryError::Internal(m) | QueryError::Busy(m) => m.clone(),
+            QueryError::BadRequest(m)
+            | QueryError::Internal(m)
+            | QueryError::Busy(m)
+            | QueryError::TooMany(m) => m.clone(),
             QueryError::Timeout(s) => {
                 format!(
                     "the query ran longer than its {s} s limit and was cancelled; ask for fewer rows or use /tap/async"
@@ -376,12 +447,18 @@ impl QueryError {
         }
     }
 
+    /// Whether the client should try again later (503 and 429: with Retry-After).
+    pub fn retry(&self) -> bool {
+        matches!(self, QueryError::Busy(_) | QueryError::TooMany(_))
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
             QueryError::BadRequest(_) => StatusCode::BAD_REQUEST,
             QueryError::Timeout(_) | QueryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             QueryError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            QueryError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -624,17 +701,25 @@ async fn run_limited(
     timeout: Duration,
     destination: Destination,
 ) -> Result<(ExportSummary, Stages), QueryError> {
+    // The caller's own limit first: one caller's queries never fill the queue.
+    let slot = state
+        .authenticator
+        .query_slot(caller, state.config.queries_per_caller)?;
     let permit = state.admission.admit().await?;
     // Every VOTable row with a star id or an image file name links to its DataLink.
     let mut options = options;
     if options.services.is_empty() {
         options.services = datalink::descriptors(&state.base_url);
     }
-    let (st, query, caller) = (Arc::clone(state), query.clone(), caller.clone());
+    let (st, query, work_caller) = (Arc::clone(state), query.clone(), caller.clone());
+    // Set once planning is over: an error after it was raised by the rows themselves.
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running_flag = Arc::clone(&running);
     // The permit goes with the work: an aborted query that has not reached its next yield
     // still counts against max_concurrent_queries.
     let work = async move {
         let _permit = permit;
+        let _slot = slot;
         let mut stages = Stages::default();
         let started = Instant::now();
         // The catalogue version this query runs on, to its end.
@@ -643,7 +728,7 @@ async fn run_limited(
             Query::WithUploads { uploads, .. } => Some(Arc::clone(uploads)),
             _ => None,
         };
-        let (fixed, sql, params) = fixed_plan(&snap, query, &caller)?;
+        let (fixed, sql, params) = fixed_plan(&snap, query, &work_caller)?;
         let stream: SendableRecordBatchStream = match fixed {
             Some((path, batch)) => {
                 stages.path = path;
@@ -661,7 +746,7 @@ async fn run_limited(
                     None => plan(&snap, &sql).await?,
                 };
                 // The row rules, on every scan, before any optimisation.
-                let df = caller.rows.restrict_frame(df)?;
+                let df = work_caller.rows.restrict_frame(df)?;
                 let df = if params.is_empty() {
                     df
                 } else {
@@ -686,6 +771,7 @@ async fn run_limited(
                 datafusion::physical_plan::execute_stream(physical, task)?
             }
         };
+        running_flag.store(true, std::sync::atomic::Ordering::Relaxed);
         let summary = match destination {
             Destination::File(path) => export_stream(stream, format, Some(&path), &options).await?,
             Destination::Spool(spool) => {
@@ -698,9 +784,28 @@ async fn run_limited(
     };
     match state.queries.run(timeout, work).await {
         Outcome::Finished(Ok(done)) => Ok(done),
-        Outcome::Finished(Err(e)) => Err(classify(state, &e)),
+        Outcome::Finished(Err(e)) => {
+            let error = classify(state, &e);
+            // The query's own conditions may have been evaluated on rows a rule hides
+            // (docs/ACCESS.md, "Errors as an oracle"): their values stay out of the message.
+            if !caller.sees_everything() && running.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(withheld(error));
+            }
+            Err(error)
+        }
         Outcome::Failed(e) => Err(QueryError::Internal(format!("the query stopped: {e}"))),
         Outcome::TimedOut => Err(QueryError::Timeout(timeout.as_secs())),
+    }
+}
+
+/// An error raised while a query ran for a caller from whom rows are hidden, with its
+/// status and without its text, which may quote a hidden value.
+fn withheld(error: QueryError) -> QueryError {
+    const WITHHELD: &str = "the query failed while it ran; the reason is withheld because rows of this catalogue are hidden from you (a value of a hidden row may have caused it)";
+    match error {
+        QueryError::BadRequest(_) => QueryError::BadRequest(WITHHELD.into()),
+        QueryError::Internal(_) => QueryError::Internal(WITHHELD.into()),
+        other => other,
     }
 }
 
@@ -755,6 +860,8 @@ pub struct SpooledResult {
     pub stages: Stages,
     /// The bytes.
     pub spooled: Spooled,
+    /// SHA-256 of the SQL that ran (for the audit log).
+    pub query_digest: String,
 }
 
 /// Runs a query into a spool for a synchronous response: the query's slot is free again
@@ -778,13 +885,16 @@ pub async fn run_query_spooled(
         summary,
         stages,
         spooled,
+        query_digest: crate::access::secrets::token_digest(query.sql()),
     })
 }
 
 /// The response of a spooled result.
 pub fn spooled_response(result: SpooledResult, content_type: &'static str) -> Response {
     let rows = result.summary.rows;
+    let digest = QueryDigest(result.query_digest);
     let mut response = body_response(result.spooled.into_body(), content_type, rows);
+    response.extensions_mut().insert(digest);
     if let Ok(v) = HeaderValue::from_str(&result.stages.header()) {
         response.headers_mut().insert(STAGES_HEADER, v);
     }
@@ -839,7 +949,7 @@ fn body_response(body: Body, content_type: &'static str, rows: u64) -> Response 
 /// (`Retry-After` on 503).
 pub fn error_response(e: &QueryError) -> Response {
     let mut response = xml_response(e.status(), error_votable(&e.message()));
-    if matches!(e, QueryError::Busy(_)) {
+    if e.retry() {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));

@@ -289,7 +289,7 @@ async fn answer(
             if !matches!(e, QueryError::BadRequest(_)) {
                 *r.status_mut() = e.status();
             }
-            if matches!(e, QueryError::Busy(_)) {
+            if e.retry() {
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             }

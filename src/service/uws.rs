@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Extension, Path, RawQuery, Request, State};
+use axum::extract::{Extension, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -207,10 +207,9 @@ fn new_id() -> String {
 async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let client = peer.ip().to_string();
+    let client = caller.address.to_string();
     let phases: Vec<String> = query
         .as_deref()
         .map(|q| {
@@ -246,7 +245,6 @@ async fn list(
 async fn create(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     request: axum::extract::Request,
 ) -> Response {
     let parts = match super::upload::read_request(request, &state.config).await {
@@ -259,7 +257,8 @@ async fn create(
         Err(e) => return super::error_response(&e),
     };
     let params = parts.params;
-    let client = peer.ip().to_string();
+    // Behind a trusted proxy, the address it forwarded (`trusted_proxies`).
+    let client = caller.address.to_string();
     let id;
     {
         let mut jobs = state.jobs.jobs.lock().await;
@@ -395,7 +394,7 @@ async fn execute(
         )
         .await
         {
-            Err(QueryError::Busy(_)) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Err(e) if e.retry() => tokio::time::sleep(Duration::from_millis(500)).await,
             other => break other?,
         }
     };

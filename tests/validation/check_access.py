@@ -3,7 +3,9 @@ with one field embargoed for the group `eros`; pyvo anonymous, with HTTP Basic t
 `pyvo.auth.AuthSession` + `CredentialStore.set_password`, and with a bearer token in a
 requests session; the counts each gets equal the CLI's counts of the rows each may see;
 an asynchronous job of one user is not found by another; nothing secret in the log;
-`stilts taplint` on the anonymous side finds 0 errors and 0 warnings.
+`stilts taplint` on the anonymous side finds 0 errors and 0 warnings. Then HTTPS served
+directly with a self-signed certificate (`--tls-cert`, `--tls-key`): curl and pyvo,
+trusting that certificate, sign in and count the rows; plain HTTP to the port fails.
 
 Usage: check_access.py SKYQL_BINARY DEMO_CATALOG WORK_DIR
 """
@@ -11,6 +13,7 @@ Usage: check_access.py SKYQL_BINARY DEMO_CATALOG WORK_DIR
 import csv
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +40,54 @@ def cli(binary, *args, stdin=None):
 def cli_count(binary, catalog, sql):
     out = cli(binary, "query", "--catalog", catalog, "--format", "csv", sql)
     return int(list(csv.DictReader(io.StringIO(out)))[0]["n"])
+
+
+def check_https(binary, catalog, config, work, password, everything, visible):
+    cert, key = os.path.join(work, "access-cert.pem"), os.path.join(work, "access-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    proc = subprocess.Popen([binary, "serve", "--catalog", catalog, "--bind", "127.0.0.1:0",
+                             "--config", config, "--tls-cert", cert, "--tls-key", key],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"at (https://\S+)/tap", line)
+        if not m:
+            problem(f"skyql serve --tls-cert did not start on https: {line!r}")
+            return
+        url = m.group(1)
+        query = "LANG=ADQL&RESPONSEFORMAT=csv&QUERY=SELECT+COUNT(*)+AS+n+FROM+eros2.measurements"
+        out = subprocess.run(["curl", "-sS", "--fail", "--cacert", cert, "-u", f"alice:{password}",
+                              f"{url}/tap/sync?{query}"], capture_output=True, text=True)
+        if out.returncode != 0 or out.stdout.split() != ["n", str(everything)]:
+            problem(f"curl over HTTPS as alice: {out.returncode} {out.stdout!r} {out.stderr!r}")
+        plain = subprocess.run(["curl", "-sS", "--max-time", "5", url.replace("https://", "http://") + "/tap/availability"],
+                               capture_output=True, text=True)
+        if plain.returncode == 0 and "<vosi:available>" in plain.stdout:
+            problem("the HTTPS port answered plain HTTP")
+        session = AuthSession()
+        session.credentials.set_password("alice", password)
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE of the environment override a
+        # session's `verify`: these sessions trust only the test's certificate.
+        for method_session in session.credentials.credentials.values():
+            method_session.verify = cert
+            method_session.trust_env = False
+        got = int(pyvo.dal.TAPService(f"{url}/tap", session=session).search(
+            "SELECT COUNT(*) AS n FROM eros2.measurements")["n"][0])
+        if got != everything:
+            problem(f"pyvo over HTTPS as alice counts {got}, the CLI {everything}")
+        anonymous = requests.Session()
+        anonymous.verify = cert
+        anonymous.trust_env = False
+        got = int(pyvo.dal.TAPService(f"{url}/tap", session=anonymous).search(
+            "SELECT COUNT(*) AS n FROM eros2.measurements")["n"][0])
+        if got != visible:
+            problem(f"pyvo over HTTPS anonymous counts {got}, the CLI {visible}")
+        print(f"HTTPS (self-signed, --tls-cert): curl and pyvo as alice {everything}, anonymous {visible}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def main():
@@ -116,6 +167,7 @@ def main():
     text = "".join(log)
     if password in text or token in text:
         problem("a password or a token reached the service's log")
+    check_https(binary, catalog, config, work, password, everything, visible)
     if problems:
         sys.exit(f"{len(problems)} problem(s)")
     print(f"access: anonymous and bob {visible}, alice (Basic, async) and her token {everything} "
