@@ -456,6 +456,36 @@ fn the_service_runs_catalogue_queries_on_the_cluster() {
         stars_with_positions.first().map(String::as_str),
         "{body}"
     );
+    // Row rules are in the plan the scheduler receives: an anonymous caller counts, on
+    // the cluster, the measurements outside the protected field (docs/ACCESS.md).
+    run_ok(&[
+        "catalog",
+        "protect",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--where",
+        "field = 'lm001'",
+        "--until",
+        "2099-01-01",
+        "--groups",
+        "eros",
+    ]);
+    let count = |sql: &str, dir: &str| rows(&cat, None, &tmp.path().join(dir), &[sql]);
+    let visible = count(
+        "SELECT count(*) AS n FROM measurements WHERE field <> 'lm001'",
+        "v",
+    );
+    assert_ne!(
+        visible,
+        count("SELECT count(*) AS n FROM measurements", "a")
+    );
+    let (status, body) = sync("SELECT COUNT(*) AS n FROM measurements");
+    assert!(status.contains("200"), "{status} {body}");
+    assert_eq!(
+        body.lines().nth(1),
+        visible.first().map(String::as_str),
+        "{body}"
+    );
     // Without the cluster, the catalogue's queries fail and TAP_SCHEMA still answers: the
     // first ran on the cluster, the second here.
     drop(cluster);
