@@ -9,20 +9,25 @@ use anyhow::{Result, bail};
 /// The variable that sets the clock.
 pub const NOW_VARIABLE: &str = "SKYQL_NOW";
 
-/// Now as an MJD (UTC): `SKYQL_NOW` when set, else the system clock.
-pub fn now_mjd() -> Result<f64> {
+/// The time `SKYQL_NOW` sets, if it is set (read once, when a service starts).
+pub fn fixed_now() -> Result<Option<f64>> {
     match std::env::var(NOW_VARIABLE) {
         Ok(text) => match parse_date(&text) {
-            Some(mjd) => Ok(mjd),
+            Some(mjd) => Ok(Some(mjd)),
             None => bail!("{NOW_VARIABLE}={text:?} is not a date (YYYY-MM-DD[THH:MM:SS], UTC)"),
         },
-        Err(_) => Ok(system_mjd()),
+        Err(_) => Ok(None),
     }
 }
 
 /// The system clock as an MJD.
 pub fn system_mjd() -> f64 {
-    let secs = SystemTime::now()
+    mjd_of(SystemTime::now())
+}
+
+/// A time as an MJD (UTC).
+pub fn mjd_of(t: SystemTime) -> f64 {
+    let secs = t
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);

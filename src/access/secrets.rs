@@ -85,8 +85,10 @@ pub fn token_id(text: &str) -> Option<&str> {
     (id.len() == 8 && secret.len() == 64).then_some(id)
 }
 
-/// The SHA-256 digest of a token's text, in hexadecimal: what the users file keeps.
-pub fn token_digest(text: &str) -> String {
+/// The SHA-256 digest of a text, in hexadecimal: what the users file keeps of a token,
+/// what the service remembers of a checked password header, what the audit log keeps of
+/// a query.
+pub fn sha256_hex(text: &str) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref())
 }
 
@@ -131,7 +133,7 @@ mod tests {
         let (id, text) = new_token().unwrap();
         assert_eq!(token_id(&text), Some(id.as_str()));
         assert_ne!(new_token().unwrap().1, text);
-        let digest = token_digest(&text);
+        let digest = sha256_hex(&text);
         assert_eq!(digest.len(), 64);
         assert!(!digest.contains(&text[TOKEN_PREFIX.len() + 9..]));
         assert_eq!(token_id("skyql_1234_abc"), None);

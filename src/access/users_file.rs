@@ -136,7 +136,7 @@ impl UsersFile {
     /// token).
     pub fn check_token(&self, text: &str, now_mjd: f64) -> Option<&User> {
         let id = secrets::token_id(text)?;
-        let digest = secrets::token_digest(text);
+        let digest = secrets::sha256_hex(text);
         let token = self
             .tokens
             .iter()
@@ -216,7 +216,7 @@ impl UsersFile {
         self.tokens.push(Token {
             id,
             user: user.to_string(),
-            sha256: secrets::token_digest(&text),
+            sha256: secrets::sha256_hex(&text),
             created: clock::iso(now_mjd),
             expires: days.map(|d| clock::iso(now_mjd + d)),
         });

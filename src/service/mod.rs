@@ -885,7 +885,7 @@ pub async fn run_query_spooled(
         summary,
         stages,
         spooled,
-        query_digest: crate::access::secrets::token_digest(query.sql()),
+        query_digest: crate::access::secrets::sha256_hex(query.sql()),
     })
 }
 

@@ -149,14 +149,7 @@ const UWS_NS: &str = "xmlns:uws=\"http://www.ivoa.net/xml/UWS/v1.0\" xmlns:xlink
 
 /// ISO 8601 UTC with a Z.
 fn iso(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    format!(
-        "{}Z",
-        skyql_udfs::time::mjd_to_iso(secs / 86_400.0 + 40_587.0)
-    )
+    crate::access::clock::iso(crate::access::clock::mjd_of(t))
 }
 
 fn parse_iso(text: &str) -> Option<SystemTime> {
