@@ -185,7 +185,7 @@ fn a_rule_on_columns_no_table_has_or_that_is_not_a_condition_is_refused() {
     let e = Skyql::new(["catalog", "unprotect", "--id", "7"])
         .catalog(&cat)
         .fails();
-    assert!(e.contains("no access rule 7"), "{e}");
+    assert!(e.contains("no access rule or grant 7"), "{e}");
 }
 
 /// The users file of the service's tests: alice in `eros` with a password and a token,
@@ -220,6 +220,14 @@ fn users(dir: &Path) -> (std::path::PathBuf, String) {
     (file, token)
 }
 
+/// The service on `cat` with the test's users file (written in `dir`), and alice's
+/// token.
+fn served_with_users(dir: &Path, cat: &Path) -> (Server, String) {
+    let (users_file, token) = users(dir);
+    let config = format!("users_file = {:?}\n", users_file.to_str().unwrap());
+    (Server::start(cat, Some(&config)), token)
+}
+
 fn basic(name: &str, password: &str) -> String {
     format!(
         "Basic {}",
@@ -227,8 +235,8 @@ fn basic(name: &str, password: &str) -> String {
     )
 }
 
-/// A TAP CSV answer's rows (without the header), sorted, and the status.
-fn tap(server: &Server, adql: &str, auth: Option<&str>) -> (u16, Vec<String>) {
+/// A TAP CSV answer's status and text.
+fn tap_answer(server: &Server, adql: &str, auth: Option<&str>) -> (u16, String) {
     let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
     let (status, _, body) = server.request_with_headers(
         "POST",
@@ -236,7 +244,12 @@ fn tap(server: &Server, adql: &str, auth: Option<&str>) -> (u16, Vec<String>) {
         &format!("LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}", q(adql)),
         &headers,
     );
-    let body = String::from_utf8_lossy(&body).into_owned();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A TAP CSV answer's rows (without the header), sorted, and the status.
+fn tap(server: &Server, adql: &str, auth: Option<&str>) -> (u16, Vec<String>) {
+    let (status, body) = tap_answer(server, adql, auth);
     let mut lines: Vec<String> = body.lines().skip(1).map(str::to_string).collect();
     lines.sort();
     (status, lines)
@@ -470,9 +483,7 @@ fn reference_images_a_rule_hides_are_not_offered_with_a_visible_star() {
     .args(["--until", "2030-06-01", "--groups", "eros"])
     .catalog(&cat)
     .ok();
-    let (users_file, _) = users(tmp.path());
-    let config = format!("users_file = {:?}\n", users_file.to_str().unwrap());
-    let server = Server::start(&cat, Some(&config));
+    let (server, _) = served_with_users(tmp.path(), &cat);
     let star = common::query_csv(
         &cat,
         "SELECT star_id FROM stars WHERE field = 'lm035' ORDER BY star_id LIMIT 1",
@@ -564,4 +575,325 @@ fn a_service_without_anonymous_access_asks_everyone_to_sign_in() {
         tap(&server, counted, Some(&format!("Bearer {token}"))).0,
         401
     );
+}
+
+#[test]
+fn a_table_granted_to_a_group_does_not_exist_for_anyone_else() {
+    let (tmp, _raw, cat) = two_field_survey();
+    for table in ["eros2.images", "eros2.inputs"] {
+        let out = Skyql::new(["catalog", "grant", "--table", table, "--groups", "eros"])
+            .catalog(&cat)
+            .ok();
+        assert!(out.contains(&format!("{table} read by eros only")), "{out}");
+    }
+    // A misspelt table of the catalogue, or TAP_SCHEMA, is refused.
+    let wrong = Skyql::new([
+        "catalog",
+        "grant",
+        "--table",
+        "eros2.imagez",
+        "--groups",
+        "eros",
+    ])
+    .catalog(&cat)
+    .fails();
+    assert!(
+        wrong.contains("no such table") && wrong.contains("images"),
+        "{wrong}"
+    );
+    let meta = Skyql::new(["catalog", "grant", "--table", "tap_schema.tables"])
+        .args(["--groups", "eros"])
+        .catalog(&cat)
+        .fails();
+    assert!(meta.contains("tap_schema"), "{meta}");
+    let listed = Skyql::new(["catalog", "rules"]).catalog(&cat).ok();
+    assert!(
+        listed.contains("grant eros2.images  groups eros"),
+        "{listed}"
+    );
+
+    let (server, _) = served_with_users(tmp.path(), &cat);
+    let alice = basic("alice", PASSWORD);
+    let bob = basic("bob", "bob-long-secret");
+    let image_count = common::query_csv(&cat, "SELECT count(*) AS n FROM images")[0]["n"].clone();
+    let an_image =
+        common::query_csv(&cat, "SELECT min(file_name) AS f FROM images")[0]["f"].clone();
+    let body = |adql: &str, auth: Option<&str>| tap_answer(&server, adql, auth);
+
+    for outsider in [None, Some(bob.as_str())] {
+        // The table's names (published and bare) answer as a name that does not exist, and
+        // no error or hint names it.
+        let (status, missing) = body("SELECT COUNT(*) FROM eros2.nosuch", outsider);
+        assert_eq!(status, 400, "{missing}");
+        for (query, typed) in [
+            ("SELECT COUNT(*) FROM eros2.images", "eros2.images"),
+            ("SELECT COUNT(*) FROM images", "images"),
+            ("SELECT * FROM eros2.image", "eros2.image"),
+            ("SELECT * FROM eros2.input", "eros2.input"),
+        ] {
+            let (status, error) = body(query, outsider);
+            assert_eq!(status, 400, "{query}: {error}");
+            let rest = error.replace(typed, "");
+            assert!(
+                !rest.contains("images") && !rest.contains("inputs"),
+                "{query}: {error}"
+            );
+            assert_eq!(
+                error
+                    .replace(typed, "eros2.nosuch")
+                    .replace("did you mean", ""),
+                missing.replace("did you mean", ""),
+                "{query}: the error differs from a missing table's"
+            );
+        }
+        // TAP_SCHEMA and the VOSI tables describe the others only.
+        let (_, described) = body(
+            "SELECT table_name FROM tap_schema.tables UNION ALL SELECT table_name FROM tap_schema.columns",
+            outsider,
+        );
+        assert!(described.contains("eros2.stars"), "{described}");
+        assert!(
+            !described.contains("eros2.images") && !described.contains("eros2.inputs"),
+            "{described}"
+        );
+        let (_, _, tableset) = get(&server, "/tap/tables", outsider);
+        assert!(tableset.contains("eros2.stars") && !tableset.contains("eros2.images"));
+        assert_eq!(get(&server, "/tap/tables/eros2.images", outsider).0, 404);
+        // A visible view reads no row of them, and DataLink finds none of the images.
+        let obscore = "SELECT COUNT(*) AS n FROM ivoa.obscore WHERE dataproduct_type = 'image'";
+        assert_eq!(
+            tap(&server, obscore, outsider),
+            (200, vec!["0".to_string()])
+        );
+        let (_, _, links) = get(&server, &format!("/datalink/links?ID={an_image}"), outsider);
+        assert!(links.contains("NotFoundFault"), "{links}");
+    }
+    // The group reads them.
+    assert_eq!(
+        tap(
+            &server,
+            "SELECT COUNT(*) AS n FROM eros2.images",
+            Some(&alice)
+        ),
+        (200, vec![image_count])
+    );
+    let obscore = "SELECT COUNT(*) AS n FROM ivoa.obscore WHERE dataproduct_type = 'image'";
+    let (status, seen) = tap(&server, obscore, Some(&alice));
+    assert!(status == 200 && seen != ["0"], "{seen:?}");
+    let (_, _, tableset) = get(&server, "/tap/tables", Some(&alice));
+    assert!(tableset.contains("eros2.images") && tableset.contains("eros2.inputs"));
+
+    // A grant made while the service runs holds from the next request: the cone search on
+    // the stars is then not there for bob.
+    Skyql::new([
+        "catalog",
+        "grant",
+        "--table",
+        "eros2.stars",
+        "--groups",
+        "eros",
+    ])
+    .catalog(&cat)
+    .ok();
+    let scs = "/scs/stars?RA=0&DEC=0&SR=0.1";
+    assert_eq!(get(&server, scs, Some(&bob)).0, 404);
+    assert_eq!(get(&server, scs, Some(&alice)).0, 200);
+    let id = Skyql::new(["catalog", "rules"]).catalog(&cat).ok();
+    assert!(id.contains("grant eros2.stars"), "{id}");
+}
+
+#[test]
+fn the_cone_and_star_plans_under_a_rule_give_the_rows_of_the_sql_plan() {
+    let (tmp, _raw, cat) = two_field_survey();
+    protect(&cat);
+    let (server, _) = served_with_users(tmp.path(), &cat);
+    // Cones on stars of both fields, some large enough to hold both.
+    let centres = common::query_csv(
+        &cat,
+        "SELECT ra, dec, field FROM (SELECT ra, dec, field, row_number() OVER (PARTITION BY field ORDER BY healpix) AS k FROM stars WHERE ra IS NOT NULL) WHERE k IN (1, 5, 20, 40) ORDER BY field, k",
+    );
+    let mut fields_seen = std::collections::HashSet::new();
+    let mut hidden_somewhere = false;
+    for (i, c) in centres.iter().enumerate() {
+        fields_seen.insert(c["field"].clone());
+        let (ra, dec) = (&c["ra"], &c["dec"]);
+        let radius = [0.02, 0.1, 0.5, 2.0][i % 4];
+        let cone = format!("cone_contains(ra, dec, {ra}, {dec}, {radius})");
+        let ids = |sql: &str| -> Vec<String> {
+            let mut v: Vec<String> = common::query_csv(&cat, sql)
+                .into_iter()
+                .map(|r| r["star_id"].clone())
+                .collect();
+            v.sort();
+            v
+        };
+        let visible = ids(&format!(
+            "SELECT star_id FROM stars WHERE {cone} AND field <> 'lm001'"
+        ));
+        let all = ids(&format!("SELECT star_id FROM stars WHERE {cone}"));
+        hidden_somewhere |= visible.len() < all.len();
+        // TAP with the rule's column not returned, and with every column.
+        let adql = format!(
+            "SELECT star_id FROM eros2.stars WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, {radius}))"
+        );
+        assert_eq!(tap(&server, &adql, None), (200, visible.clone()), "{adql}");
+        let every = adql.replacen("star_id", "*", 1);
+        let (status, body) = tap_answer(&server, &every, None);
+        assert_eq!(status, 200);
+        assert_eq!(body.lines().count() - 1, visible.len(), "{every}");
+        assert!(!body.contains("lm001"), "{every}");
+        // The cone search at its three verbosities.
+        for verb in 1..=3 {
+            let scs = format!("/scs/stars?RA={ra}&DEC={dec}&SR={radius}&VERB={verb}");
+            let (status, _, body) = get(&server, &scs, None);
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body.matches("<TR>").count(), visible.len(), "{scs}");
+        }
+        // A user in the group gets every row.
+        let alice = basic("alice", PASSWORD);
+        assert_eq!(tap(&server, &adql, Some(&alice)).1, all);
+    }
+    assert!(
+        fields_seen.len() == 2 && hidden_somewhere,
+        "{fields_seen:?}"
+    );
+    // One star by its id: a star of the protected field is not there for anonymous
+    // callers, one of the other is.
+    for (field, seen) in [("lm001", false), ("lm035", true)] {
+        let id = common::query_csv(
+            &cat,
+            &format!("SELECT min(star_id) AS s FROM stars WHERE field = '{field}'"),
+        )[0]["s"]
+            .clone();
+        let adql = format!("SELECT star_id, field FROM eros2.stars WHERE star_id = '{id}'");
+        let expected: Vec<String> = if seen {
+            vec![format!("{id},{field}")]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(tap(&server, &adql, None), (200, expected), "{adql}");
+    }
+    // Every one of those cones and stars took a fixed plan, with the rule checked on its
+    // rows.
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(
+        log.matches("cone path").count() >= centres.len() * 5,
+        "{log}"
+    );
+    assert!(log.matches("star path").count() >= 2, "{log}");
+}
+
+/// A P-256 signing key and the JWKS document publishing it.
+fn provider_key() -> (ring::signature::EcdsaKeyPair, String) {
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let point = pair.public_key().as_ref();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwks = format!(
+        r#"{{"keys":[{{"kty":"EC","crv":"P-256","alg":"ES256","x":"{}","y":"{}"}}]}}"#,
+        b64(&point[1..33]),
+        b64(&point[33..65])
+    );
+    (pair, jwks)
+}
+
+/// An ES256 token of `user` in `groups` for `audience`, valid for `seconds` from now.
+fn provider_token(
+    pair: &ring::signature::EcdsaKeyPair,
+    user: &str,
+    groups: &str,
+    audience: &str,
+    seconds: i64,
+) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = format!(
+        r#"{{"iss":"https://sso.test","aud":"{audience}","sub":"id-{user}","preferred_username":"{user}","groups":{groups},"iat":{now},"exp":{}}}"#,
+        now + seconds
+    );
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"ES256","typ":"JWT"}"#),
+        b64(claims.as_bytes())
+    );
+    let sig = pair
+        .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+        .unwrap();
+    format!("{input}.{}", b64(sig.as_ref()))
+}
+
+#[test]
+fn tokens_of_an_openid_provider_sign_its_users_in_with_their_groups() {
+    let (tmp, _raw, cat) = two_field_survey();
+    protect(&cat);
+    let (pair, jwks) = provider_key();
+    let jwks_file = tmp.path().join("jwks.json");
+    std::fs::write(&jwks_file, jwks).unwrap();
+    let config = format!(
+        "[jwt]\njwks = {:?}\nissuer = \"https://sso.test\"\naudience = \"skyql\"\n",
+        jwks_file.to_str().unwrap()
+    );
+    let server = Server::start(&cat, Some(&config));
+    let count_all =
+        common::query_csv(&cat, "SELECT count(*) AS n FROM measurements")[0]["n"].clone();
+    let count_visible = common::query_csv(
+        &cat,
+        "SELECT count(*) AS n FROM measurements WHERE field <> 'lm001'",
+    )[0]["n"]
+        .clone();
+    let counted = "SELECT COUNT(*) AS n FROM eros2.measurements";
+    let bearer = |t: String| format!("Bearer {t}");
+    let carol = bearer(provider_token(&pair, "carol", r#"["/eros"]"#, "skyql", 300));
+    let dave = bearer(provider_token(&pair, "dave", r#"["macho"]"#, "skyql", 300));
+    assert_eq!(
+        tap(&server, counted, Some(&carol)),
+        (200, vec![count_all.clone()])
+    );
+    assert_eq!(
+        tap(&server, counted, Some(&dave)),
+        (200, vec![count_visible.clone()])
+    );
+    assert_eq!(tap(&server, counted, None), (200, vec![count_visible]));
+    let (_, head, _) = get(&server, "/tap/tables", Some(&carol));
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-vo-authenticated: carol"),
+        "{head}"
+    );
+    // Expired, for another service, or signed by another key: refused with a challenge.
+    let expired = bearer(provider_token(&pair, "carol", r#"["eros"]"#, "skyql", -120));
+    let elsewhere = bearer(provider_token(&pair, "carol", r#"["eros"]"#, "other", 300));
+    let (stranger, stranger_jwks) = provider_key();
+    let forged = bearer(provider_token(
+        &stranger,
+        "carol",
+        r#"["eros"]"#,
+        "skyql",
+        300,
+    ));
+    for (token, why) in [
+        (&expired, "expired"),
+        (&elsewhere, "another audience"),
+        (&forged, "signature"),
+    ] {
+        let (status, head, body) = get(&server, "/tap/tables", Some(token));
+        assert_eq!(status, 401, "{why}: {body}");
+        assert!(
+            body.contains(why) && head.to_ascii_lowercase().contains("www-authenticate"),
+            "{body}"
+        );
+    }
+    // The provider's keys change (the file is read again): the old key's tokens are
+    // refused, the new key's accepted.
+    std::fs::write(&jwks_file, stranger_jwks).unwrap();
+    assert_eq!(get(&server, "/tap/tables", Some(&carol)).0, 401);
+    assert_eq!(tap(&server, counted, Some(&forged)), (200, vec![count_all]));
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(!log.contains(&carol[7..40]), "a token reached the log");
 }

@@ -486,6 +486,36 @@ fn the_service_runs_catalogue_queries_on_the_cluster() {
         visible.first().map(String::as_str),
         "{body}"
     );
+    // A table granted to a group is not there for the others, in the cluster's session
+    // too; the others' queries still run on the cluster (checked below, once it is gone).
+    run_ok(&[
+        "catalog",
+        "grant",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--table",
+        "eros2.inputs",
+        "--groups",
+        "eros",
+    ]);
+    let (status, body) = sync("SELECT COUNT(*) AS n FROM eros2.inputs");
+    assert!(
+        status.contains("400")
+            && body.contains("no table")
+            && !body.replace("eros2.inputs", "").contains("inputs"),
+        "{status} {body}"
+    );
+    let (status, body) = sync("SELECT COUNT(*) AS n FROM stars");
+    assert!(status.contains("200"), "{status} {body}");
+    let visible_stars = count(
+        "SELECT count(*) AS n FROM stars WHERE field <> 'lm001'",
+        "s",
+    );
+    assert_eq!(
+        body.lines().nth(1),
+        visible_stars.first().map(String::as_str),
+        "{body}"
+    );
     // Without the cluster, the catalogue's queries fail and TAP_SCHEMA still answers: the
     // first ran on the cluster, the second here.
     drop(cluster);

@@ -34,6 +34,17 @@ impl Identity {
     }
 }
 
+/// Refuses an empty list of groups or a group name [`valid_name`] refuses.
+pub fn check_groups(groups: &[String]) -> anyhow::Result<()> {
+    if groups.is_empty() {
+        anyhow::bail!("no group named");
+    }
+    if let Some(g) = groups.iter().find(|g| !valid_name(g)) {
+        anyhow::bail!("group name {g:?}: letters, digits, '.', '_' and '-' only");
+    }
+    Ok(())
+}
+
 /// Whether `name` may name a user or a group: 1 to 64 letters, digits, `.`, `_`, `-`
 /// (no `:`, which HTTP Basic uses as its separator; nothing a log or a TOML file would
 /// need to quote).

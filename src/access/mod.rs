@@ -6,9 +6,11 @@
 
 pub mod clock;
 pub mod identity;
+pub mod jwt;
 pub mod row_filter;
 pub mod row_rules;
 pub mod secrets;
+pub mod table_grants;
 pub mod users_file;
 
 pub use identity::Identity;

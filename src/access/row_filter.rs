@@ -11,16 +11,23 @@
 //! metadata, and are left alone.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::array::{BooleanArray, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
 use datafusion::dataframe::DataFrame;
+use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{
-    Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, TableScan, TableScanBuilder,
+    EmptyRelation, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, TableScan,
+    TableScanBuilder,
 };
+use datafusion::physical_expr::PhysicalExpr;
 
 use super::identity::Identity;
 use super::row_rules::RowRules;
@@ -33,10 +40,21 @@ struct Hidden {
     columns: Vec<String>,
 }
 
-/// The rules a caller is subject to at one time (none: every row is visible).
+/// The rules a caller is subject to at one time (none: every row is visible), and the
+/// tables they may not read at all.
 #[derive(Debug, Clone, Default)]
 pub struct RowFilter {
     hidden: Vec<Hidden>,
+    /// The tables whose every row is hidden, by the address of their provider in the
+    /// session the plans come from ([`provider_address`]): a view's scan of one of them
+    /// reads nothing.
+    hidden_tables: Arc<HashSet<usize>>,
+}
+
+/// The address that identifies a table provider in one session (the same `Arc` is
+/// behind every scan of it, views' included).
+pub fn provider_address(provider: &Arc<dyn TableProvider>) -> usize {
+    Arc::as_ptr(provider) as *const () as usize
 }
 
 /// Schemas whose tables rules never filter: the caller's uploads and the service's
@@ -58,12 +76,22 @@ impl RowFilter {
                     columns: r.columns.clone(),
                 })
                 .collect(),
+            hidden_tables: Arc::default(),
+        }
+    }
+
+    /// These rules, with every row of the tables at `addresses` ([`provider_address`])
+    /// hidden too.
+    pub fn hiding_tables(&self, addresses: Arc<HashSet<usize>>) -> RowFilter {
+        RowFilter {
+            hidden: self.hidden.clone(),
+            hidden_tables: addresses,
         }
     }
 
     /// Whether every row is visible.
     pub fn is_empty(&self) -> bool {
-        self.hidden.is_empty()
+        self.hidden.is_empty() && self.hidden_tables.is_empty()
     }
 
     /// Whether some rule applies to a table of this schema (it has all of a rule's
@@ -103,6 +131,18 @@ impl RowFilter {
             .table_name
             .schema()
             .is_some_and(|s| UNRULED_SCHEMAS.iter().any(|u| s.eq_ignore_ascii_case(u)));
+        if !self.hidden_tables.is_empty()
+            && source_as_provider(&scan.source)
+                .is_ok_and(|p| self.hidden_tables.contains(&provider_address(&p)))
+        {
+            // A table the caller may not read, reached through a view: no row.
+            return Ok(Transformed::yes(LogicalPlan::EmptyRelation(
+                EmptyRelation {
+                    produce_one_row: false,
+                    schema: scan.projected_schema.clone(),
+                },
+            )));
+        }
         let source_schema = scan.source.schema();
         let rules: Vec<&Hidden> = self
             .hidden
@@ -147,6 +187,104 @@ impl RowFilter {
             builder = builder.project(columns)?;
         }
         Ok(Transformed::yes(builder.build()?))
+    }
+}
+
+/// The rules of one caller over rows read without a plan (the fixed cone plan on the
+/// stars): the rules a scan of the table would get, as one condition keeping the
+/// visible rows.
+pub struct RowCheck {
+    state: Arc<SessionState>,
+    visible: Expr,
+    columns: Vec<String>,
+    /// The condition planned for the last schema of rows it was given.
+    planned: Mutex<Option<(SchemaRef, Arc<dyn PhysicalExpr>)>>,
+}
+
+impl RowFilter {
+    /// The check of the rules a scan of a table of schema `table` gets, for rows read
+    /// with the columns of `readable`; `None` when no rule applies. An error when this
+    /// check cannot stand for the scan's filter: tables are hidden from the caller, or a
+    /// rule reads a column `readable` does not have (the plan must then be SQL's).
+    pub fn row_check(
+        &self,
+        state: &Arc<SessionState>,
+        table: &Schema,
+        readable: &Schema,
+    ) -> Result<Option<RowCheck>> {
+        if !self.hidden_tables.is_empty() {
+            bail!("tables are hidden from this caller");
+        }
+        let rules: Vec<&Hidden> = self
+            .hidden
+            .iter()
+            .filter(|h| applies(&h.columns, table))
+            .collect();
+        if rules.is_empty() {
+            return Ok(None);
+        }
+        let df_schema = DFSchema::try_from(readable.clone())?;
+        let mut visible: Option<Expr> = None;
+        let mut columns = Vec::new();
+        for h in rules {
+            if !applies(&h.columns, readable) {
+                bail!("rule {} reads a column the rows read here lack", h.id);
+            }
+            let condition = condition_expr(state, &h.condition, &df_schema)?.is_not_true();
+            visible = Some(match visible {
+                Some(v) => v.and(condition),
+                None => condition,
+            });
+            columns.extend(h.columns.iter().cloned());
+        }
+        columns.sort();
+        columns.dedup();
+        Ok(visible.map(|visible| RowCheck {
+            state: Arc::clone(state),
+            visible,
+            columns,
+            planned: Mutex::new(None),
+        }))
+    }
+
+    /// What identifies these rules (ids and conditions), for keeping what is built from
+    /// them.
+    pub fn rules_key(&self) -> Vec<(u64, String)> {
+        self.hidden
+            .iter()
+            .map(|h| (h.id, h.condition.clone()))
+            .collect()
+    }
+}
+
+impl RowCheck {
+    /// The columns the rules read (the rows given to [`RowCheck::keep`] must have them).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The rows of `batch` the caller may see.
+    pub fn keep(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let expr = {
+            let mut planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
+            match planned.as_ref() {
+                Some((schema, expr)) if *schema == batch.schema() => Arc::clone(expr),
+                _ => {
+                    let schema = DFSchema::try_from(batch.schema().as_ref().clone())?;
+                    let expr = self
+                        .state
+                        .create_physical_expr(self.visible.clone(), &schema)?;
+                    *planned = Some((batch.schema(), Arc::clone(&expr)));
+                    expr
+                }
+            }
+        };
+        let mask = expr.evaluate(batch)?.into_array(batch.num_rows())?;
+        let mask = mask
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .context("a rule's condition is not true or false")?;
+        Ok(filter_record_batch(batch, mask)?)
     }
 }
 

@@ -10,7 +10,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::clock;
-use super::identity::valid_name;
+use super::identity::check_groups;
+use super::table_grants::{TableGrant, table_pattern};
 
 /// The rules file's name in the catalogue directory.
 pub const RULES_FILE: &str = "access.toml";
@@ -22,6 +23,9 @@ pub struct RowRules {
     /// The rules, by id.
     #[serde(default)]
     pub rules: Vec<RowRule>,
+    /// The read grants on whole tables, by id (ids shared with the rules).
+    #[serde(default)]
+    pub grants: Vec<TableGrant>,
 }
 
 /// One rule.
@@ -92,14 +96,22 @@ impl RowRules {
             if r.columns.is_empty() || r.condition.trim().is_empty() {
                 bail!("rule {}: no condition", r.id);
             }
-            if let Some(g) = r.groups.iter().find(|g| !valid_name(g)) {
-                bail!(
-                    "rule {}: group name {g:?}: letters, digits, '.', '_' and '-' only",
-                    r.id
-                );
-            }
+            check_groups(&r.groups).with_context(|| format!("rule {}", r.id))?;
+        }
+        for g in &self.grants {
+            g.check()?;
         }
         Ok(())
+    }
+
+    /// The id the next rule or grant takes.
+    fn next_id(&self) -> u64 {
+        let rules = self.rules.iter().map(|r| r.id);
+        rules
+            .chain(self.grants.iter().map(|g| g.id))
+            .max()
+            .unwrap_or(0)
+            + 1
     }
 
     /// Changes the rules of the local catalogue at `catalog` under its write lock.
@@ -144,10 +156,8 @@ impl RowRules {
         if clock::parse_date(until).is_none() {
             bail!("--until {until:?} is not a date (YYYY-MM-DD, UTC)");
         }
-        if let Some(g) = groups.iter().find(|g| !valid_name(g)) {
-            bail!("group name {g:?}: letters, digits, '.', '_' and '-' only");
-        }
-        let id = self.rules.iter().map(|r| r.id).max().unwrap_or(0) + 1;
+        check_groups(groups).context("--groups")?;
+        let id = self.next_id();
         self.rules.push(RowRule {
             id,
             condition: condition.trim().to_string(),
@@ -159,13 +169,40 @@ impl RowRules {
         Ok(id)
     }
 
-    /// Removes the rule `id`.
-    pub fn remove(&mut self, id: u64) -> Result<RowRule> {
-        match self.rules.iter().position(|r| r.id == id) {
-            Some(i) => Ok(self.rules.remove(i)),
-            None => bail!("no access rule {id} (`skyql catalog rules` lists them)"),
+    /// Adds a read grant of `table` (`schema.table` or `schema.*`) to `groups`; returns
+    /// its id.
+    pub fn grant(&mut self, table: &str, groups: &[String], now_mjd: f64) -> Result<u64> {
+        let table = table_pattern(table)?;
+        check_groups(groups).context("--groups")?;
+        let id = self.next_id();
+        self.grants.push(TableGrant {
+            id,
+            table,
+            groups: groups.to_vec(),
+            created: clock::iso(now_mjd),
+        });
+        Ok(id)
+    }
+
+    /// Removes the rule or grant `id`.
+    pub fn remove(&mut self, id: u64) -> Result<Removed> {
+        if let Some(i) = self.rules.iter().position(|r| r.id == id) {
+            return Ok(Removed::Rule(self.rules.remove(i)));
+        }
+        match self.grants.iter().position(|g| g.id == id) {
+            Some(i) => Ok(Removed::Grant(self.grants.remove(i))),
+            None => bail!("no access rule or grant {id} (`skyql catalog rules` lists them)"),
         }
     }
+}
+
+/// What `unprotect` removed.
+#[derive(Debug)]
+pub enum Removed {
+    /// A row rule.
+    Rule(RowRule),
+    /// A read grant.
+    Grant(TableGrant),
 }
 
 /// Identifies a rules file as it is on disk now (inode, size, modification time), so

@@ -1,5 +1,5 @@
-//! `skyql catalog verify` and `skyql catalog repair`; the row rules: `skyql catalog
-//! protect`, `rules`, `unprotect` (docs/ACCESS.md).
+//! `skyql catalog verify` and `skyql catalog repair`; the row rules and read grants:
+//! `skyql catalog protect`, `grant`, `rules`, `unprotect` (docs/ACCESS.md).
 
 use std::path::PathBuf;
 
@@ -11,7 +11,8 @@ use datafusion::execution::SessionState;
 
 use crate::access::clock;
 use crate::access::row_filter::rule_columns;
-use crate::access::row_rules::RowRules;
+use crate::access::row_rules::{Removed, RowRules};
+use crate::access::table_grants::table_pattern;
 use crate::catalog::verify::{repair, verify};
 use crate::engine::{Engine, EngineOptions};
 
@@ -52,18 +53,32 @@ enum Action {
         #[arg(long, value_delimiter = ',', required = true)]
         groups: Vec<String>,
     },
-    /// List the row rules.
+    /// Let only some groups read a table, or every table of a schema (the service hides
+    /// it, name included, from everyone else).
+    Grant {
+        /// Catalogue directory.
+        #[arg(long, env = "SKYQL_CATALOG")]
+        catalog: PathBuf,
+        /// The table as TAP names it (`eros2.images`), or `SCHEMA.*` for every table of a
+        /// schema.
+        #[arg(long)]
+        table: String,
+        /// The groups that may read it, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        groups: Vec<String>,
+    },
+    /// List the row rules and the read grants.
     Rules {
         /// Catalogue directory.
         #[arg(long, env = "SKYQL_CATALOG")]
         catalog: PathBuf,
     },
-    /// Remove a row rule.
+    /// Remove a row rule or a read grant.
     Unprotect {
         /// Catalogue directory.
         #[arg(long, env = "SKYQL_CATALOG")]
         catalog: PathBuf,
-        /// The rule's id (`skyql catalog rules` lists them).
+        /// The rule's or grant's id (`skyql catalog rules` lists them).
         #[arg(long)]
         id: u64,
     },
@@ -110,11 +125,29 @@ pub(crate) fn run(args: CatalogArgs) -> Result<()> {
             );
             Ok(())
         }
+        Action::Grant {
+            catalog,
+            table,
+            groups,
+        } => {
+            let pattern = table_pattern(&table)?;
+            check_granted_table(&catalog, &pattern)?;
+            let now = clock::system_mjd();
+            let id = RowRules::change(&catalog, |r| r.grant(&pattern, &groups, now))?;
+            println!("grant {id}: {pattern} read by {} only", groups.join(", "));
+            Ok(())
+        }
         Action::Rules { catalog } => {
             let rules = RowRules::read(&catalog)?;
             if rules.rules.is_empty() {
                 println!(
                     "catalogue {}: no row rules (every row public)",
+                    catalog.display()
+                );
+            }
+            if rules.grants.is_empty() {
+                println!(
+                    "catalogue {}: no read grants (every table public)",
                     catalog.display()
                 );
             }
@@ -134,29 +167,61 @@ pub(crate) fn run(args: CatalogArgs) -> Result<()> {
                     r.columns.join(",")
                 );
             }
+            for g in &rules.grants {
+                println!(
+                    "{:>3}  grant {}  groups {}",
+                    g.id,
+                    g.table,
+                    g.groups.join(",")
+                );
+            }
             Ok(())
         }
         Action::Unprotect { catalog, id } => {
-            let r = RowRules::change(&catalog, |rules| rules.remove(id))?;
-            println!(
-                "rule {id} removed: rows where {} are visible to everyone",
-                r.condition
-            );
+            match RowRules::change(&catalog, |rules| rules.remove(id))? {
+                Removed::Rule(r) => println!(
+                    "rule {id} removed: rows where {} are visible to everyone",
+                    r.condition
+                ),
+                Removed::Grant(g) => println!(
+                    "grant {id} removed: {} no longer read by {} only",
+                    g.table,
+                    g.groups.join(", ")
+                ),
+            }
             Ok(())
         }
     }
 }
 
+/// Refuses a grant naming a table of the catalogue's published schema that the
+/// catalogue does not have (a misspelt grant would protect nothing). Other schemas
+/// (`ivoa`, the tables `skyql serve` publishes beside the catalogue) are the service's,
+/// and taken as given.
+fn check_granted_table(catalog: &std::path::Path, pattern: &str) -> Result<()> {
+    let engine = read_only(catalog)?;
+    let schema = crate::service::tap_schema::schema_name(&engine);
+    let (granted_schema, table) = pattern.split_once('.').unwrap_or((pattern, ""));
+    if granted_schema != schema || table == "*" {
+        return Ok(());
+    }
+    let tables: Vec<String> = engine
+        .catalog()
+        .map(|c| c.manifest.tables.keys().cloned().collect())
+        .unwrap_or_default();
+    if !tables.iter().any(|t| t.eq_ignore_ascii_case(table)) {
+        bail!(
+            "--table {pattern}: the catalogue publishes no such table in {schema} (its tables: {})",
+            tables.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// A session on the catalogue (for skyql's functions) and every table of the catalogue
 /// with its schema, as queries see it.
 async fn table_schemas(catalog: &std::path::Path) -> Result<(SessionState, Vec<(String, Schema)>)> {
-    let engine = Engine::open(
-        Some(catalog),
-        EngineOptions {
-            read_only: true,
-            ..EngineOptions::default()
-        },
-    )?;
+    let engine = read_only(catalog)?;
     let ctx = engine.session(&[]).await?;
     let names: Vec<String> = engine
         .catalog()
@@ -168,4 +233,15 @@ async fn table_schemas(catalog: &std::path::Path) -> Result<(SessionState, Vec<(
         out.push((name, schema));
     }
     Ok((ctx.state(), out))
+}
+
+/// The engine on the catalogue at `catalog`, read-only.
+fn read_only(catalog: &std::path::Path) -> Result<Engine> {
+    Engine::open(
+        Some(catalog),
+        EngineOptions {
+            read_only: true,
+            ..EngineOptions::default()
+        },
+    )
 }

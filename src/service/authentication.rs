@@ -24,7 +24,10 @@ use axum::response::Response;
 use base64::Engine as _;
 
 use super::AppState;
+use super::config::JwtConfig;
+use super::token_provider::TokenProvider;
 use crate::access::row_rules::{RowRules, RulesStamp};
+use crate::access::table_grants::HiddenTables;
 use crate::access::users_file::UsersFile;
 use crate::access::{Identity, RowFilter, clock, secrets};
 
@@ -36,6 +39,8 @@ pub struct Caller {
     pub identity: Identity,
     /// The rows hidden from it.
     pub rows: RowFilter,
+    /// The tables hidden from it.
+    pub tables: HiddenTables,
     /// The client's address (behind a trusted proxy, the one it forwarded).
     pub address: IpAddr,
 }
@@ -52,9 +57,9 @@ impl Caller {
 
     /// Whether a path that reads the catalogue without a plan (a fixed cone, star or
     /// light-curve plan, an image lookup) may answer this caller: only when no rule hides
-    /// rows from them.
+    /// rows from them and no table is hidden from them.
     pub fn sees_everything(&self) -> bool {
-        self.rows.is_empty()
+        self.rows.is_empty() && self.tables.is_empty()
     }
 }
 
@@ -84,12 +89,15 @@ pub struct Authenticator {
     running: Arc<Mutex<HashMap<String, usize>>>,
     /// The time `SKYQL_NOW` sets, read at the start (else the system clock's, per request).
     fixed_now: Option<f64>,
+    /// The OpenID Connect provider whose tokens are accepted (`[jwt]`).
+    provider: Option<TokenProvider>,
 }
 
 impl Authenticator {
     /// Reads the users file (when configured) and the catalogue's rules.
     pub fn new(
         users_path: Option<PathBuf>,
+        jwt: Option<JwtConfig>,
         catalog: &std::path::Path,
     ) -> anyhow::Result<Authenticator> {
         let users = match &users_path {
@@ -106,6 +114,7 @@ impl Authenticator {
             requests: Mutex::new(HashMap::new()),
             running: Arc::new(Mutex::new(HashMap::new())),
             fixed_now: clock::fixed_now()?,
+            provider: jwt.map(TokenProvider::new).transpose()?,
         })
     }
 
@@ -224,7 +233,7 @@ impl Authenticator {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Ok(Identity::anonymous());
         };
-        if self.users_path.is_none() {
+        if self.users_path.is_none() && self.provider.is_none() {
             return Err(Refusal::Unauthorized(
                 "this service has no users: send no Authorization header".into(),
             ));
@@ -242,6 +251,26 @@ impl Authenticator {
         let (scheme, credentials) = text.split_once(' ').unwrap_or((text, ""));
         let credentials = credentials.trim();
         let users = self.users();
+        if scheme.eq_ignore_ascii_case("bearer")
+            && let Some(provider) = &self.provider
+            && !credentials.starts_with(secrets::TOKEN_PREFIX)
+        {
+            return match provider.identity(credentials) {
+                // A name of the users file is that user's (their jobs): the provider
+                // may not speak for them.
+                Ok(identity) if users.user(identity.name()).is_some() => {
+                    Err(Refusal::Unauthorized(
+                        "the token names a user of this service's users file: rename one of them"
+                            .into(),
+                    ))
+                }
+                Ok(identity) => Ok(identity),
+                Err(why) => {
+                    self.failed(&[address]);
+                    Err(Refusal::Unauthorized(why.into()))
+                }
+            };
+        }
         if scheme.eq_ignore_ascii_case("bearer") {
             return match users.check_token(credentials, clock::system_mjd()) {
                 Some(u) => Ok(Identity::user(&u.name, &u.groups)),
@@ -461,8 +490,11 @@ async fn admit(
         );
     }
     let now = (state.authenticator.fixed_now).unwrap_or_else(clock::system_mjd);
-    let rows = match state.authenticator.rules(&state.catalog) {
-        Ok(rules) => RowFilter::new(&rules, &identity, now),
+    let (rows, tables) = match state.authenticator.rules(&state.catalog) {
+        Ok(rules) => (
+            RowFilter::new(&rules, &identity, now),
+            HiddenTables::new(&rules.grants, &identity),
+        ),
         Err(e) => {
             let m = format!("the catalogue's access rules cannot be read: {e}");
             return (
@@ -474,6 +506,7 @@ async fn admit(
     let caller = Caller {
         identity,
         rows,
+        tables,
         address,
     };
     let limit = state.config.requests_per_minute;

@@ -34,6 +34,9 @@ use skyql_udfs::rules::cone_healpix::cone_ranges;
 
 use super::catalog_file::{CatalogFile, select_pages};
 use super::table_files::{PlainQuery, TableFiles};
+use crate::access::RowFilter;
+use crate::access::row_filter::RowCheck;
+use datafusion::execution::SessionState;
 
 /// A table ready for cones: its files, their HEALPix index column (order 29, nested) and
 /// the position columns.
@@ -112,14 +115,37 @@ impl ConePath {
         })
     }
 
-    /// The rows within the cone, ordered by distance; `None` when the cone is too large
-    /// for a HEALPix cover (the SQL plan answers it).
-    pub fn search(&self, cone: &Cone) -> Result<Option<RecordBatch>> {
+    /// The caller's row rules as they apply to this table's rows; `Err` when they
+    /// cannot be checked here (the SQL plan answers).
+    pub fn row_check(
+        &self,
+        rows: &RowFilter,
+        state: &Arc<SessionState>,
+    ) -> Result<Option<Arc<RowCheck>>> {
+        self.table.row_check(rows, state)
+    }
+
+    /// The rows within the cone, ordered by distance, those `check` hides left out;
+    /// `None` when the cone is too large for a HEALPix cover (the SQL plan answers it).
+    pub fn search(&self, cone: &Cone, check: Option<&RowCheck>) -> Result<Option<RecordBatch>> {
         let Some(ranges) = cone_ranges(cone.ra, cone.dec, cone.radius) else {
             return Ok(None);
         };
         let meets = |lo: i64, hi: i64| meets(&ranges, lo, hi);
-        let schema = self.output_schema(&cone.columns)?;
+        // The rules' columns are read too when the result does not return them.
+        let mut read = cone.columns.clone();
+        if let Some(check) = check
+            && !read.is_empty()
+        {
+            read.extend(
+                check
+                    .columns()
+                    .iter()
+                    .filter(|c| !cone.columns.contains(c))
+                    .cloned(),
+            );
+        }
+        let schema = self.output_schema(&read)?;
         let mut parts = Vec::new();
         for file in self
             .table
@@ -129,7 +155,10 @@ impl ConePath {
         {
             self.read_file(file, &schema, cone, &meets, &mut parts)?;
         }
-        let all = concat_batches(&schema, &parts)?;
+        let mut all = concat_batches(&schema, &parts)?;
+        if let Some(check) = check {
+            all = check.keep(&all)?;
+        }
         // Nearest first, as the cone search orders its rows.
         let distance_column = all.num_columns() - 1;
         let distances = distance_of(&all, distance_column)?;
@@ -139,16 +168,24 @@ impl ConePath {
             order.truncate(n);
         }
         let indices = UInt32Array::from(order);
-        let kept = if cone.distance {
-            all.num_columns()
-        } else {
+        // The result's columns (not the rules' own), then the distance when asked for.
+        let returned = if cone.columns.is_empty() {
             distance_column
+        } else {
+            cone.columns.len()
         };
-        let columns = all.columns()[..kept]
+        let kept: Vec<usize> = (0..returned)
+            .chain(cone.distance.then_some(distance_column))
+            .collect();
+        let columns = kept
             .iter()
-            .map(|c| take(c.as_ref(), &indices, None))
+            .map(|&i| take(all.column(i).as_ref(), &indices, None))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let schema = Arc::new(Schema::new(schema.fields()[..kept].to_vec()));
+        let schema = Arc::new(Schema::new(
+            kept.iter()
+                .map(|&i| Arc::clone(&schema.fields()[i]))
+                .collect::<Vec<_>>(),
+        ));
         Ok(Some(RecordBatch::try_new(schema, columns)?))
     }
 

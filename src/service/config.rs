@@ -100,6 +100,36 @@ pub struct ServiceConfig {
     /// Size of the audit log, in MiB, beyond which it is renamed `FILE.1` (replacing the
     /// one before) and begun again.
     pub audit_log_mb: u64,
+    /// Bearer tokens of an OpenID Connect provider (`[jwt]`), checked against its keys.
+    pub jwt: Option<JwtConfig>,
+}
+
+/// The `[jwt]` section: the provider whose JSON Web Tokens are accepted as bearer tokens
+/// (docs/ACCESS.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The provider's public keys, a JWKS file (relative to the configuration file; read
+    /// again when it changes).
+    pub jwks: PathBuf,
+    /// The provider's issuer name (`iss`).
+    pub issuer: String,
+    /// This service's name in the tokens (`aud`).
+    pub audience: String,
+    /// The claim naming the user (`sub` when the token lacks it).
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// The claim listing the user's groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+}
+
+fn default_user_claim() -> String {
+    "preferred_username".into()
+}
+
+fn default_groups_claim() -> String {
+    "groups".into()
 }
 
 impl Default for ServiceConfig {
@@ -135,6 +165,7 @@ impl Default for ServiceConfig {
             queries_per_caller: 0,
             audit_log: None,
             audit_log_mb: 100,
+            jwt: None,
         }
     }
 }
@@ -156,6 +187,7 @@ impl ServiceConfig {
         ]
         .into_iter()
         .flatten()
+        .chain(config.jwt.as_mut().map(|j| &mut j.jwks))
         {
             *file = base.join(&*file);
         }

@@ -165,7 +165,11 @@ fn float(batch: &RecordBatch, column: &str, row: usize) -> Option<f64> {
 
 /// The rows of `sql` that `caller` may see.
 async fn rows(snap: &Snapshot, sql: &str, caller: &Caller) -> Result<Vec<RecordBatch>> {
-    let df = caller.rows.restrict_frame(snap.ctx.sql(sql).await?)?;
+    // The service's own SQL on the full session: a table the caller may not read gives
+    // no row (its scans are empty), as a row a rule hides.
+    let view = snap.view(&caller.tables).await?;
+    let rows = caller.rows.hiding_tables(Arc::clone(&view.hidden_tables));
+    let df = rows.restrict_frame(snap.ctx.sql(sql).await?)?;
     Ok(df.collect().await?)
 }
 
@@ -182,16 +186,29 @@ pub(super) async fn resolve(snap: &Snapshot, id: &str, caller: &Caller) -> Resul
     let Some(local) = usable_local_id(snap, id) else {
         return Ok(Target::Nothing);
     };
-    let fixed = snap.star_path.as_ref().filter(|_| caller.sees_everything());
+    // The fixed plan with the caller's row rules checked on the star's row, when they
+    // can be (no table hidden, the rules' columns in the stars view).
+    let fixed = snap
+        .star_path
+        .as_ref()
+        .filter(|_| caller.tables.is_empty())
+        .and_then(|p| {
+            p.row_check(&caller.rows, &snap.state)
+                .ok()
+                .map(|check| (p, check))
+        });
     let stars = match fixed {
         // Without SQL planning (a star page asks for the same star three times).
-        Some(path) => vec![path.lookup(&StarLookup {
-            star_id: local.to_string(),
-            columns: ["star_id", "field", "ccd", "quarter", "ra", "dec"]
-                .map(String::from)
-                .to_vec(),
-            limit: Some(1),
-        })?],
+        Some((path, check)) => vec![path.lookup(
+            &StarLookup {
+                star_id: local.to_string(),
+                columns: ["star_id", "field", "ccd", "quarter", "ra", "dec"]
+                    .map(String::from)
+                    .to_vec(),
+                limit: Some(1),
+            },
+            check.as_deref(),
+        )?],
         None => {
             rows(
                 snap,

@@ -16,10 +16,12 @@ pub mod adql;
 pub mod audit_log;
 pub mod authentication;
 pub mod batch_columns;
+pub mod caller_view;
 pub mod catalog_file;
 pub mod cone_path;
 pub mod config;
 pub mod datalink;
+pub mod default_catalog;
 pub mod examples;
 pub mod image_index;
 pub mod job_store;
@@ -41,6 +43,7 @@ pub mod table_sources;
 pub mod tap;
 pub mod tap_schema;
 pub mod tls;
+pub mod token_provider;
 pub mod upload;
 pub mod upload_fetch;
 pub mod upload_schema;
@@ -135,8 +138,15 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let state = Arc::new(build_state(&options, local, scheme).await?);
+    // Behind a proxy (`public_url`), the address the service itself listens on too.
+    let listening = format!("{scheme}://{local}");
+    let behind = if state.base_url.starts_with(&listening) {
+        String::new()
+    } else {
+        format!(" (listening on {listening})")
+    };
     println!(
-        "skyql serve: {} at {}/tap and {}/scs/stars; the web page at {}/",
+        "skyql serve: {} at {}/tap and {}/scs/stars; the web page at {}/{behind}",
         options.catalog.display(),
         state.base_url,
         state.base_url,
@@ -288,7 +298,8 @@ async fn build_state(options: &ServeOptions, local: SocketAddr, scheme: &str) ->
     private_paths.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
     private_paths.retain(|(p, _)| p.len() > 1);
     let c = &options.config;
-    let authenticator = authentication::Authenticator::new(c.users_file.clone(), &options.catalog)?;
+    let authenticator =
+        authentication::Authenticator::new(c.users_file.clone(), c.jwt.clone(), &options.catalog)?;
     let audit = match &c.audit_log {
         Some(path) => Some(audit_log::AuditLog::open(path, c.audit_log_mb)?),
         None => None,
@@ -629,22 +640,43 @@ fn fixed_plan(
     query: Query,
     caller: &Caller,
 ) -> Result<(FixedRows, String, Vec<Param>)> {
-    // The fixed plans read files without a plan for the row rules to filter: only a
-    // caller from whom no row is hidden takes them.
-    if !caller.sees_everything() {
-        return Ok(match query {
-            Query::LightCurve { star, sql } => (
-                None,
-                sql,
-                vec![Param {
-                    name: "star".into(),
-                    value: star,
-                }],
-            ),
-            Query::Bound { sql, params } => (None, sql, params),
-            other => (None, other.sql().to_string(), Vec::new()),
-        });
-    }
+    // The fixed plans read files without a plan for the row rules to filter. A caller
+    // from whom tables are hidden takes none; one from whom rows are hidden takes the
+    // cone and star plans on the stars with the rules checked on the rows they read
+    // (`RowCheck`, the same condition the SQL plan's scans get), and the SQL plan for
+    // the light curve and the HATS cones.
+    let tables_hidden = !caller.tables.is_empty();
+    let rows_hidden = !caller.rows.is_empty();
+    let plain_paths = !tables_hidden && !rows_hidden;
+    let cone_rows = |path: &cone_path::ConePath, cone: &cone_path::Cone| -> Result<FixedRows> {
+        if tables_hidden {
+            return Ok(None);
+        }
+        let Ok(check) = path.row_check(&caller.rows, &snap.state) else {
+            return Ok(None);
+        };
+        Ok(path.search(cone, check.as_deref())?.map(|b| ("cone", b)))
+    };
+    let star_rows =
+        |path: &star_path::StarPath, star: &star_path::StarLookup| -> Result<FixedRows> {
+            if tables_hidden {
+                return Ok(None);
+            }
+            let Ok(check) = path.row_check(&caller.rows, &snap.state) else {
+                return Ok(None);
+            };
+            Ok(Some(("star", path.lookup(star, check.as_deref())?)))
+        };
+    let light_curve = |star: String, sql: String| {
+        (
+            None,
+            sql,
+            vec![Param {
+                name: "star".into(),
+                value: star,
+            }],
+        )
+    };
     Ok(match query {
         Query::Sql(sql) => {
             // Parsed once; each fixed plan then checks its table and condition.
@@ -660,8 +692,8 @@ fn fixed_plan(
                     .and_then(|p| p.recognize(q).map(|s| (p, s)))
             });
             let fixed = match (cone, star) {
-                (Some((path, cone)), _) => path.search(&cone)?.map(|b| ("cone", b)),
-                (None, Some((path, star))) => Some(("star", path.lookup(&star)?)),
+                (Some((path, cone)), _) => cone_rows(path, &cone)?,
+                (None, Some((path, star))) => star_rows(path, &star)?,
                 (None, None) => None,
             };
             (fixed, sql, Vec::new())
@@ -670,21 +702,14 @@ fn fixed_plan(
         Query::WithUploads { sql, .. } => (None, sql, Vec::new()),
         Query::Cone { table, cone, sql } => {
             let fixed = match snap.cone_path(&table) {
-                Some(path) => path.search(&cone)?.map(|b| ("cone", b)),
+                Some(path) => cone_rows(path, &cone)?,
                 None => None,
             };
             (fixed, sql, Vec::new())
         }
         Query::LightCurve { star, sql } => match &snap.lightcurve_path {
-            Some(path) => (Some(("lightcurve", path.read(&star)?)), sql, Vec::new()),
-            None => (
-                None,
-                sql,
-                vec![Param {
-                    name: "star".into(),
-                    value: star,
-                }],
-            ),
+            Some(path) if plain_paths => (Some(("lightcurve", path.read(&star)?)), sql, Vec::new()),
+            _ => light_curve(star, sql),
         },
     })
 }
@@ -738,15 +763,20 @@ async fn run_limited(
                 ))
             }
             None => {
+                // The session without the tables the caller may not read.
+                let view = snap.view(&work_caller.tables).await?;
                 let df = match &uploads {
                     Some(u) => {
-                        let ctx = upload_schema::session_with_uploads(&snap.ctx, u)?;
+                        let ctx = upload_schema::session_with_uploads(&view.ctx, u)?;
                         snap.engine.sql(&ctx, &sql).await?
                     }
-                    None => plan(&snap, &sql).await?,
+                    None => plan(&snap, &view, &sql).await?,
                 };
                 // The row rules, on every scan, before any optimisation.
-                let df = work_caller.rows.restrict_frame(df)?;
+                let rows = work_caller
+                    .rows
+                    .hiding_tables(Arc::clone(&view.hidden_tables));
+                let df = rows.restrict_frame(df)?;
                 let df = if params.is_empty() {
                     df
                 } else {
@@ -809,11 +839,16 @@ fn withheld(error: QueryError) -> QueryError {
     }
 }
 
-/// The DataFrame of `sql` in the service's session (or the cluster's, for a query that
+/// The DataFrame of `sql` in the caller's session (or the cluster's, for a query that
 /// reads only the catalogue's files).
-async fn plan(snap: &snapshot::Snapshot, sql: &str) -> Result<DataFrame> {
-    let df = snap.engine.sql(&snap.ctx, sql).await?;
-    if let Some((engine, ctx)) = &snap.cluster
+async fn plan(
+    snap: &snapshot::Snapshot,
+    view: &caller_view::CallerView,
+    sql: &str,
+) -> Result<DataFrame> {
+    let df = snap.engine.sql(&view.ctx, sql).await?;
+    if let Some((engine, _)) = &snap.cluster
+        && let Some(ctx) = &view.cluster
         && reads_only_files(df.logical_plan())
     {
         // A table published beside the catalogue is not in the cluster's session: a

@@ -71,14 +71,21 @@ async fn cone(
     body: Bytes,
 ) -> Response {
     let snap = state.versions.current().await;
-    let target = if table == "stars" {
+    // The tables the caller may read: a hidden one is answered as one that does not exist.
+    let view = match snap.view(&caller.tables).await {
+        Ok(v) => v,
+        Err(e) => return scs_error(&state.public_message(&format!("{e:#}"))),
+    };
+    let stars = !view.hides(&format!("{}.stars", snap.schema));
+    let target = if table == "stars" && stars {
         None
     } else {
-        match published_cone(&snap.cones, &table) {
+        match published_cone(&view.cones, &table) {
             Some(t) => Some(t),
             None => {
-                let mut served = vec!["stars".to_string()];
-                served.extend(snap.cones.iter().map(|(name, _)| name.clone()));
+                let mut served: Vec<String> =
+                    stars.then(|| "stars".to_string()).into_iter().collect();
+                served.extend(view.cones.iter().map(|(name, _)| name.clone()));
                 let mut r = scs_error(&format!(
                     "no cone search on {table}: /scs/{} are served",
                     served.join(", /scs/")

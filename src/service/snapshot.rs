@@ -9,12 +9,15 @@
 //! its version's directory on disk ([`crate::catalog::lease`]): a query that started on
 //! version N finishes on N, new queries see N+1, none answers from a mixture.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
+use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
 
+use super::caller_view::{self, CallerView, ViewSource};
 use super::cone_path::ConePath;
 use super::config::ServiceConfig;
 use super::image_index::ImageIndex;
@@ -23,7 +26,9 @@ use super::reference_images::ReferenceImages;
 use super::star_path::StarPath;
 use super::table_files::TableFiles;
 use super::table_sources::{self, ConeColumns, TableSource};
+use super::tap_schema::PublishedTable;
 use super::{obscore, tap_schema, vosi};
+use crate::access::table_grants::HiddenTables;
 use crate::catalog::lease::{ManifestStamp, VersionLease};
 use crate::engine::{Engine, EngineOptions};
 
@@ -33,10 +38,13 @@ pub struct Snapshot {
     pub engine: Engine,
     /// The session every query of this version runs in.
     pub ctx: SessionContext,
+    /// That session's state, for expressions planned outside a query (the row rules of
+    /// the fixed cone plan).
+    pub state: Arc<SessionState>,
     /// The schema the catalogue's tables are published under (the survey's name).
     pub schema: String,
-    /// The VOSI documents of this version.
-    pub documents: vosi::Documents,
+    /// The VOSI documents of this version, every table described.
+    pub documents: Arc<vosi::Documents>,
     /// Cones without SQL planning: on the stars, when the manifest allows, and on the
     /// HATS tables published from a local disk.
     pub cone_paths: Vec<ConePath>,
@@ -64,9 +72,24 @@ pub struct Snapshot {
     /// With `ivoa.obscore`: the largest distance from a row's position to its region, in
     /// degrees, which region searches widen their position test by.
     pub obscore_margin: Option<f64>,
+    /// Every published table (the catalogue's, then `extra`).
+    published: Vec<PublishedTable>,
+    /// `ivoa.obscore` and the tables published beside the catalogue.
+    extra: Vec<PublishedTable>,
+    /// What this snapshot was built from (for the views of callers with hidden tables).
+    base_url: String,
+    config: ServiceConfig,
+    /// The view of callers from whom no table is hidden.
+    full: Arc<CallerView>,
+    /// The views of callers with hidden tables, by the tables hidden.
+    views: std::sync::Mutex<HashMap<Vec<String>, Arc<CallerView>>>,
     stamp: ManifestStamp,
     _lease: VersionLease,
 }
+
+/// Views with hidden tables kept per snapshot at most (one per combination of grants a
+/// caller holds; beyond, a view is built for its request and not kept).
+const VIEWS_KEPT: usize = 64;
 
 /// What a snapshot is built from.
 #[derive(Debug, Clone)]
@@ -150,9 +173,20 @@ impl Snapshot {
                 Some((remote, remote_ctx))
             }
         };
-        let documents =
+        let documents = Arc::new(
             vosi::Documents::render(&ctx, &schema, &extra, &source.base_url, &source.config)
-                .await?;
+                .await?,
+        );
+        let published: Vec<PublishedTable> =
+            catalogue.iter().chain(extra.iter()).cloned().collect();
+        let full = Arc::new(CallerView {
+            ctx: ctx.clone(),
+            cluster: cluster.as_ref().map(|(_, c)| c.clone()),
+            documents: Arc::clone(&documents),
+            hidden_tables: Arc::default(),
+            hidden: Vec::new(),
+            cones: cones.clone(),
+        });
         let stars = TableFiles::stars(&engine, &ctx, &schema)
             .await
             .map(Arc::new);
@@ -170,6 +204,7 @@ impl Snapshot {
         // sees a difference and builds again.
         Ok(Snapshot {
             engine,
+            state: Arc::new(ctx.state()),
             ctx,
             schema,
             documents,
@@ -184,6 +219,12 @@ impl Snapshot {
             cones,
             did_prefix,
             public_images_dir: source.config.public_images_dir.clone(),
+            published,
+            extra,
+            base_url: source.base_url.clone(),
+            config: source.config.clone(),
+            full,
+            views: std::sync::Mutex::new(HashMap::new()),
             stamp: stamp.context("the catalogue has no manifest")?,
             _lease: lease,
         })
@@ -191,6 +232,48 @@ impl Snapshot {
 }
 
 impl Snapshot {
+    /// What a caller may see of this version: everything, or a view without the tables
+    /// the read grants keep from them (built on the first request of each set of hidden
+    /// tables).
+    pub async fn view(&self, tables: &HiddenTables) -> Result<Arc<CallerView>> {
+        if tables.is_empty() {
+            return Ok(Arc::clone(&self.full));
+        }
+        let mut hidden: Vec<String> = self
+            .published
+            .iter()
+            .filter(|t| tables.hides(&t.schema, &t.name))
+            .map(|t| t.qualified().to_ascii_lowercase())
+            .collect();
+        hidden.sort();
+        if hidden.is_empty() {
+            return Ok(Arc::clone(&self.full));
+        }
+        if let Some(v) = self.kept_views().get(&hidden) {
+            return Ok(Arc::clone(v));
+        }
+        let source = ViewSource {
+            ctx: &self.ctx,
+            cluster: self.cluster.as_ref().map(|(_, c)| c),
+            schema: &self.schema,
+            published: &self.published,
+            extra: &self.extra,
+            cones: &self.cones,
+            base_url: &self.base_url,
+            config: &self.config,
+        };
+        let view = Arc::new(caller_view::build(&source, hidden.clone()).await?);
+        let mut kept = self.kept_views();
+        if kept.len() < VIEWS_KEPT {
+            kept.insert(hidden, Arc::clone(&view));
+        }
+        Ok(view)
+    }
+
+    fn kept_views(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<String>, Arc<CallerView>>> {
+        self.views.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The fixed cone plan of the table `name` (qualified, lower case), when it has one.
     pub fn cone_path(&self, name: &str) -> Option<&ConePath> {
         self.cone_paths.iter().find(|p| p.name() == name)

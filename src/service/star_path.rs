@@ -28,6 +28,9 @@ use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Value};
 
 use super::catalog_file::{CatalogFile, pages_of_star, star_id_leaf};
 use super::table_files::{PlainQuery, TableFiles};
+use crate::access::RowFilter;
+use crate::access::row_filter::RowCheck;
+use datafusion::execution::SessionState;
 
 /// One star to look up: its id, the columns, a row limit of the query itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,9 +74,23 @@ impl StarPath {
         })
     }
 
-    /// The rows of the star (none, or one in a catalogue whose ids are unique).
-    pub fn lookup(&self, star: &StarLookup) -> Result<RecordBatch> {
-        let all = self.every_column(&star.star_id)?;
+    /// The caller's row rules as they apply to the stars; `Err` when they cannot be
+    /// checked here (the SQL plan answers).
+    pub fn row_check(
+        &self,
+        rows: &RowFilter,
+        state: &Arc<SessionState>,
+    ) -> Result<Option<Arc<RowCheck>>> {
+        self.stars.row_check(rows, state)
+    }
+
+    /// The rows of the star (none, or one in a catalogue whose ids are unique), without
+    /// those `check` hides.
+    pub fn lookup(&self, star: &StarLookup, check: Option<&RowCheck>) -> Result<RecordBatch> {
+        let mut all = self.every_column(&star.star_id)?;
+        if let Some(check) = check {
+            all = check.keep(&all)?;
+        }
         let wanted = self.stars.fields(&star.columns)?;
         let columns = wanted
             .iter()

@@ -3,7 +3,8 @@
 //! its id, [`super::star_path`]), and the query shape those plans answer without SQL
 //! planning.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use datafusion::arrow::datatypes::{Field, SchemaRef};
@@ -13,8 +14,11 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::catalog_file::CatalogFile;
+use crate::access::RowFilter;
+use crate::access::row_filter::RowCheck;
 use crate::engine::Engine;
 use crate::hats::table::HatsFiles;
+use datafusion::execution::SessionState;
 
 /// A published table ready for the fixed plans: its files and the published view.
 pub struct TableFiles {
@@ -22,9 +26,23 @@ pub struct TableFiles {
     pub files: Vec<CatalogFile>,
     /// The published view's schema (`eros2.stars`): the columns a plan may return.
     pub view: SchemaRef,
+    /// The schema of the table the view reads (what the row rules are matched with).
+    pub source: SchemaRef,
     /// The view's qualified name, lower case.
     pub name: String,
+    /// Whether the row rules may be checked on the rows the fixed plans read (the
+    /// catalogue's `stars`, whose view has the table's own column names; a HATS table's
+    /// scan may have partition columns its files lack).
+    checks_rules: bool,
+    /// The row rules' checks built for this version, by the rules.
+    checks: Mutex<KeptChecks>,
 }
+
+/// Row-rule checks by the rules they check ([`RowFilter::rules_key`]).
+type KeptChecks = HashMap<Vec<(u64, String)>, Option<Arc<RowCheck>>>;
+
+/// Sets of rules whose checks are kept per table and version at most.
+const CHECKS_KEPT: usize = 16;
 
 impl TableFiles {
     /// The stars files of the catalogue published as `schema.stars`, when every one has
@@ -50,10 +68,14 @@ impl TableFiles {
         let name = format!("{schema}.stars");
         let view = ctx.table(name.as_str()).await.ok()?;
         let view = Arc::new(view.schema().as_arrow().clone());
+        let source = ctx.table_provider("stars").await.ok()?.schema();
         Some(TableFiles {
             files,
             view,
+            source,
             name: name.to_ascii_lowercase(),
+            checks_rules: true,
+            checks: Mutex::default(),
         })
     }
 
@@ -86,8 +108,43 @@ impl TableFiles {
         Some(TableFiles {
             files,
             view,
+            source: Arc::clone(&hats.schema),
             name: name.to_ascii_lowercase(),
+            checks_rules: false,
+            checks: Mutex::default(),
         })
+    }
+
+    /// The check of the caller's row rules on this table's rows (`None`: no rule
+    /// applies); `Err` when they cannot be checked here (the SQL plan answers).
+    pub fn row_check(
+        &self,
+        rows: &RowFilter,
+        state: &Arc<SessionState>,
+    ) -> Result<Option<Arc<RowCheck>>> {
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        if !self.checks_rules {
+            anyhow::bail!("the row rules are not checked on {}", self.name);
+        }
+        let key = rows.rules_key();
+        let kept = self.kept_checks().get(&key).cloned();
+        if let Some(check) = kept {
+            return Ok(check);
+        }
+        let check = rows
+            .row_check(state, &self.source, &self.view)?
+            .map(Arc::new);
+        let mut checks = self.kept_checks();
+        if checks.len() < CHECKS_KEPT {
+            checks.insert(key, check.clone());
+        }
+        Ok(check)
+    }
+
+    fn kept_checks(&self) -> std::sync::MutexGuard<'_, KeptChecks> {
+        self.checks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The view's fields named `columns` (all of them when empty), in that order.

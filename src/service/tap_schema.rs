@@ -384,7 +384,7 @@ fn bare(name: &str) -> &str {
 }
 
 /// TAP_SCHEMA's five tables for the published tables and for themselves.
-fn tap_schema_batches(
+pub fn tap_schema_batches(
     schema: &str,
     published: &[PublishedTable],
 ) -> Result<Vec<(String, RecordBatch)>> {
@@ -430,7 +430,7 @@ fn tap_schema_batches(
     describe_published(published, &mut tables, &mut columns);
     let mut keys = builder("keys");
     let mut key_columns = builder("key_columns");
-    let has = |n: &str| published.iter().any(|t| t.name == n);
+    let has = |n: &str| published.iter().any(|t| t.schema == schema && t.name == n);
     for k in foreign_keys(schema, has("measurements") && has("stars")) {
         let description = if k.from_table.starts_with("TAP_SCHEMA") {
             Value::Null

@@ -4,14 +4,13 @@
 
 use std::sync::Arc;
 
-use datafusion::catalog::{
-    CatalogProvider, CatalogProviderList, MemorySchemaProvider, SchemaProvider,
-};
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
 
+use super::default_catalog::WrappedDefault;
 use super::upload::UploadedTable;
 
 /// The schema uploads are read from (`TAP_UPLOAD.name`; unquoted names are lower case).
@@ -30,11 +29,16 @@ pub fn session_with_uploads(
     }
     let state = shared.state();
     let default = state.config().options().catalog.default_catalog.clone();
-    let list = Arc::new(WithUploads {
-        shared: Arc::clone(state.catalog_list()),
+    let list = Arc::new(WrappedDefault::new(
+        Arc::clone(state.catalog_list()),
         default,
-        uploads: schema,
-    });
+        move |shared| {
+            Arc::new(CatalogWithUploads {
+                shared,
+                uploads: Arc::clone(&schema) as Arc<dyn SchemaProvider>,
+            })
+        },
+    ));
     // A hash join's dynamic filter would be evaluated on every row of the large side of
     // a spatial join (a HEALPix cell computed per row in the Parquet reader): an upload of
     // 10^4 positions against 10^7 stars takes 0.98 s with it, 0.66 s without
@@ -49,40 +53,6 @@ pub fn session_with_uploads(
         .with_config(config)
         .build();
     Ok(SessionContext::new_with_state(state))
-}
-
-/// The shared catalogue list, its default catalogue seen with the uploads' schema.
-#[derive(Debug)]
-struct WithUploads {
-    shared: Arc<dyn CatalogProviderList>,
-    default: String,
-    uploads: Arc<MemorySchemaProvider>,
-}
-
-impl CatalogProviderList for WithUploads {
-    fn register_catalog(
-        &self,
-        _name: String,
-        _catalog: Arc<dyn CatalogProvider>,
-    ) -> Option<Arc<dyn CatalogProvider>> {
-        // A query's session registers no catalogue (the service is read-only).
-        None
-    }
-
-    fn catalog_names(&self) -> Vec<String> {
-        self.shared.catalog_names()
-    }
-
-    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
-        let shared = self.shared.catalog(name)?;
-        if name != self.default {
-            return Some(shared);
-        }
-        Some(Arc::new(CatalogWithUploads {
-            shared,
-            uploads: Arc::clone(&self.uploads) as Arc<dyn SchemaProvider>,
-        }))
-    }
 }
 
 /// A catalogue with the `tap_upload` schema added.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -15,7 +15,7 @@ use axum::routing::get;
 use super::tap_schema::{ForeignKey, PublishedTable, field_type, foreign_keys, published_tables};
 use datafusion::prelude::SessionContext;
 
-use super::{AppState, ServiceConfig, xml_escape};
+use super::{AppState, Caller, ServiceConfig, xml_escape};
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -245,13 +245,39 @@ fn with_security_methods(x: String, c: &ServiceConfig) -> String {
     )
 }
 
-async fn tables(State(state): State<Arc<AppState>>) -> Response {
-    xml(state.versions.current().await.documents.tableset.clone())
+/// The documents `caller` may read (without the tables hidden from them).
+async fn documents(state: &AppState, caller: &Caller) -> Result<Arc<Documents>, Response> {
+    let snap = state.versions.current().await;
+    match snap.view(&caller.tables).await {
+        Ok(view) => Ok(Arc::clone(&view.documents)),
+        Err(e) => {
+            let mut r = Response::new(Body::from(state.public_message(&format!("{e:#}"))));
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            Err(r)
+        }
+    }
 }
 
-async fn table(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    let snap = state.versions.current().await;
-    match snap.documents.tables.get(&name.to_ascii_lowercase()) {
+async fn tables(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Response {
+    match documents(&state, &caller).await {
+        Ok(d) => xml(d.tableset.clone()),
+        Err(r) => r,
+    }
+}
+
+async fn table(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    Path(name): Path<String>,
+) -> Response {
+    let documents = match documents(&state, &caller).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    match documents.tables.get(&name.to_ascii_lowercase()) {
         Some(doc) => xml(doc.clone()),
         None => {
             let mut r = Response::new(Body::from(format!("no table {name}")));

@@ -3,20 +3,31 @@ with one field embargoed for the group `eros`; pyvo anonymous, with HTTP Basic t
 `pyvo.auth.AuthSession` + `CredentialStore.set_password`, and with a bearer token in a
 requests session; the counts each gets equal the CLI's counts of the rows each may see;
 an asynchronous job of one user is not found by another; nothing secret in the log;
-`stilts taplint` on the anonymous side finds 0 errors and 0 warnings. Then HTTPS served
+`stilts taplint` finds 0 errors and 0 warnings both anonymous and signed in as alice
+(Debian's STILTS 3.4-7 cannot sign in itself: a loopback proxy adds her Authorization
+header to every request, and the service, configured with the proxy as its public URL,
+sends taplint back through it). RS256 tokens of an OpenID Connect provider, signed here,
+sign carol and dave in with their groups. The table `inputs` is granted to `eros`: pyvo's table
+list and a query show it to alice and not to bob. Then HTTPS served
 directly with a self-signed certificate (`--tls-cert`, `--tls-key`): curl and pyvo,
 trusting that certificate, sign in and count the rows; plain HTTP to the port fails.
 
 Usage: check_access.py SKYQL_BINARY DEMO_CATALOG WORK_DIR
 """
 
+import base64
 import csv
+import http.client
+import http.server
 import io
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import pyvo
 import requests
@@ -40,6 +51,156 @@ def cli(binary, *args, stdin=None):
 def cli_count(binary, catalog, sql):
     out = cli(binary, "query", "--catalog", catalog, "--format", "csv", sql)
     return int(list(csv.DictReader(io.StringIO(out)))[0]["n"])
+
+
+class SigningProxy(http.server.ThreadingHTTPServer):
+    """A loopback HTTP proxy to `target` (host:port, set once the service has started)
+    adding `authorization` to every request it forwards."""
+
+    def __init__(self, authorization):
+        super().__init__(("127.0.0.1", 0), ForwardWithCredentials)
+        self.authorization = authorization
+        self.target = None
+
+
+class ForwardWithCredentials(http.server.BaseHTTPRequestHandler):
+    def forward(self):
+        body = self.request_body()
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("host", "connection", "authorization",
+                                        "transfer-encoding", "content-length")}
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+        headers["Authorization"] = self.server.authorization
+        upstream = http.client.HTTPConnection(self.server.target, timeout=120)
+        upstream.request(self.command, self.path, body=body, headers=headers)
+        answer = upstream.getresponse()
+        data = answer.read()
+        self.send_response(answer.status)
+        for k, v in answer.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        upstream.close()
+
+    def request_body(self):
+        """The request's body, sent with a length or in chunks (taplint's uploads)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else None
+
+    do_GET = do_POST = do_DELETE = do_HEAD = forward
+
+    def log_message(self, *args):
+        pass
+
+
+def taplint(url, who):
+    """Runs taplint on `url`; problems for any error, warning or failure (but ObsLocTAP's,
+    an optional feature this service does not offer)."""
+    run = subprocess.run(["stilts", "taplint", f"tapurl={url}/tap"], capture_output=True, text=True)
+    totals = [l for l in run.stdout.splitlines() if l.startswith("Totals:")]
+    print(f"taplint ({who}): {totals[0] if totals else 'no totals line'}")
+    if not totals or "Errors: 0; Warnings: 0;" not in totals[0]:
+        problem(f"taplint ({who}) reports errors or warnings on the service with users")
+        print("\n".join(l for l in run.stdout.splitlines() if l[:2] in ("W-", "E-")))
+    for l in run.stdout.splitlines():
+        if l.startswith("F-") and not l.startswith("F-LOC-"):
+            problem(f"taplint ({who}) failure: {l}")
+
+
+def check_signed_in_taplint(binary, catalog, users, work, password):
+    proxy = SigningProxy("Basic " + base64.b64encode(f"alice:{password}".encode()).decode())
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    public = f"http://127.0.0.1:{proxy.server_address[1]}"
+    config = os.path.join(work, "access-service-proxied.toml")
+    audit = os.path.join(work, "access-audit-proxied.jsonl")
+    if os.path.exists(audit):
+        os.remove(audit)
+    with open(config, "w") as f:
+        f.write(f'users_file = "{users}"\npublic_url = "{public}"\naudit_log = "{audit}"\n')
+    log = []
+    try:
+        with served(binary, catalog, "--config", config, log=log) as url:
+            # The service names the proxy as its URL, and where it listens itself.
+            m = re.search(r"\(listening on http://([^)\s]+)\)", log[0])
+            if url != public or not m:
+                problem(f"skyql serve with public_url: {log[0]!r}")
+                return
+            proxy.target = m.group(1)
+            alice = pyvo.dal.TAPService(f"{public}/tap")
+            if "eros2.inputs" not in [t.name for t in alice.tables]:
+                problem("through the signing proxy, alice's table list lacks eros2.inputs")
+            taplint(public, "signed in as alice through a loopback proxy")
+        # Every request taplint made reached the service as alice's.
+        with open(audit) as f:
+            users_seen = [json.loads(line)["user"] for line in f]
+        if len(users_seen) < 20 or set(users_seen) != {"alice"}:
+            problem(f"the audit log of the proxied taplint run: {len(users_seen)} requests, "
+                    f"users {sorted(set(map(str, users_seen)))}")
+        else:
+            print(f"taplint signed in: {len(users_seen)} requests, every one alice's in the audit log")
+    finally:
+        proxy.shutdown()
+
+
+def check_provider_tokens(binary, catalog, work, everything, visible):
+    """RS256 tokens signed here with `cryptography` (an implementation of JWT signing
+    independent of the service's), checked by the service against a JWKS file: carol in
+    `eros` reads every row, dave in `macho` the visible ones, an expired token gets 401."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = key.public_key().public_numbers()
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    big = lambda i: i.to_bytes((i.bit_length() + 7) // 8, "big")
+    jwks = os.path.join(work, "access-jwks.json")
+    with open(jwks, "w") as f:
+        json.dump({"keys": [{"kty": "RSA", "kid": "ci", "alg": "RS256", "use": "sig",
+                             "n": b64(big(numbers.n)), "e": b64(big(numbers.e))}]}, f)
+    config = os.path.join(work, "access-service-jwt.toml")
+    with open(config, "w") as f:
+        f.write(f'[jwt]\njwks = "{jwks}"\nissuer = "https://sso.ci"\naudience = "skyql-ci"\n')
+
+    def token(user, groups, seconds):
+        now = int(time.time())
+        header = {"alg": "RS256", "kid": "ci", "typ": "JWT"}
+        claims = {"iss": "https://sso.ci", "aud": ["skyql-ci"], "sub": f"id-{user}",
+                  "preferred_username": user, "groups": groups, "iat": now, "exp": now + seconds}
+        signed = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+        signature = key.sign(signed.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return signed + "." + b64(signature)
+
+    def session(t):
+        s = requests.Session()
+        s.headers["Authorization"] = f"Bearer {t}"
+        return s
+
+    adql = "SELECT COUNT(*) AS n FROM eros2.measurements"
+    with served(binary, catalog, "--config", config) as url:
+        for user, groups, expected in [("carol", ["/eros"], everything), ("dave", ["macho"], visible)]:
+            got = int(pyvo.dal.TAPService(f"{url}/tap", session=session(token(user, groups, 300)))
+                      .search(adql)["n"][0])
+            if got != expected:
+                problem(f"{user}'s provider token ({groups}) counts {got}, the CLI {expected}")
+        r = session(token("carol", ["eros"], -300)).get(f"{url}/tap/tables")
+        if r.status_code != 401 or "expired" not in r.text:
+            problem(f"an expired provider token: HTTP {r.status_code} {r.text[:200]!r}")
+    print(f"OpenID Connect tokens (RS256, signed by cryptography): carol in eros {everything}, "
+          f"dave {visible}, expired 401")
 
 
 def check_https(binary, catalog, config, work, password, everything, visible):
@@ -100,6 +261,7 @@ def main():
     field = list(csv.DictReader(io.StringIO(out)))[0]["f"]
     cli(binary, "catalog", "protect", "--catalog", catalog, "--where", f"field = '{field}'",
         "--until", "2099-01-01", "--groups", "eros")
+    cli(binary, "catalog", "grant", "--catalog", catalog, "--table", "eros2.inputs", "--groups", "eros")
     users = os.path.join(work, "access-users.toml")
     if os.path.exists(users):
         os.remove(users)
@@ -153,20 +315,25 @@ def main():
             problem("bob's job list shows alice's job")
         job.delete()
 
-        taplint = subprocess.run(["stilts", "taplint", f"tapurl={url}/tap"],
-                                 capture_output=True, text=True)
-        totals = [l for l in taplint.stdout.splitlines() if l.startswith("Totals:")]
-        print(f"taplint (anonymous, with users and rules): {totals[0] if totals else 'no totals line'}")
-        if not totals or "Errors: 0; Warnings: 0;" not in totals[0]:
-            problem("taplint reports errors or warnings on the service with users")
-            print("\n".join(l for l in taplint.stdout.splitlines() if l[:2] in ("W-", "E-")))
-        # Failures may only be the optional feature this service does not offer (ObsLocTAP).
-        for l in taplint.stdout.splitlines():
-            if l.startswith("F-") and not l.startswith("F-LOC-"):
-                problem(f"taplint failure: {l}")
+        # The granted table: listed and read for alice, not there for bob.
+        names = lambda service: [t.name for t in service.tables]
+        if "eros2.inputs" not in names(alice):
+            problem("alice's table list (pyvo) lacks eros2.inputs, granted to her group")
+        bobs = pyvo.dal.TAPService(f"{url}/tap", session=bob)
+        if "eros2.inputs" in names(bobs) or "eros2.stars" not in names(bobs):
+            problem(f"bob's table list (pyvo): {names(bobs)}")
+        try:
+            bobs.search("SELECT COUNT(*) FROM eros2.inputs")
+            problem("bob read eros2.inputs, granted to eros only")
+        except pyvo.dal.DALQueryError as e:
+            if "inputs" in str(e).replace("eros2.inputs", ""):
+                problem(f"bob's error names the granted table: {e}")
+        taplint(url, "anonymous, with users, rules and a grant")
     text = "".join(log)
     if password in text or token in text:
         problem("a password or a token reached the service's log")
+    check_signed_in_taplint(binary, catalog, users, work, password)
+    check_provider_tokens(binary, catalog, work, everything, visible)
     check_https(binary, catalog, config, work, password, everything, visible)
     if problems:
         sys.exit(f"{len(problems)} problem(s)")
