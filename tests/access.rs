@@ -11,10 +11,9 @@ mod common;
 use std::path::Path;
 
 use base64::Engine as _;
+use common::leak_suite::{self, rows, visible_only};
 use common::server::{Server, q};
 use common::{Skyql, two_field_survey};
-use datafusion::arrow::util::pretty::pretty_format_batches;
-use datafusion::prelude::SessionContext;
 use skyql::access::row_rules::RowRules;
 use skyql::access::{Identity, RowFilter};
 use skyql::engine::{Engine, EngineOptions};
@@ -34,39 +33,6 @@ fn protect(cat: &Path) {
         listed.contains("field = 'lm001'") && listed.contains("eros"),
         "{listed}"
     );
-}
-
-/// The text of a query's rows, sorted (so that only the rows count, not their order).
-async fn rows(ctx: &SessionContext, sql: &str, filter: Option<&RowFilter>) -> String {
-    let df = ctx.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let df = match filter {
-        Some(f) => f.restrict_frame(df).unwrap(),
-        None => df,
-    };
-    let batches = df.collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let text = pretty_format_batches(&batches).unwrap().to_string();
-    let mut lines: Vec<&str> = text.lines().collect();
-    lines.sort();
-    lines.join("\n")
-}
-
-/// A session on the catalogue in which every table holding `field` has only the rows
-/// outside lm001: what a caller without the right may see.
-async fn visible_only(engine: &Engine) -> SessionContext {
-    let ctx = engine.session(&[]).await.unwrap();
-    for name in engine.catalog().unwrap().manifest.tables.keys() {
-        let table = ctx.table(name.as_str()).await.unwrap();
-        if table.schema().field_with_unqualified_name("field").is_err() {
-            continue;
-        }
-        let view = table
-            .filter(datafusion::prelude::col("field").not_eq(datafusion::prelude::lit("lm001")))
-            .unwrap()
-            .into_view();
-        ctx.deregister_table(name.as_str()).unwrap();
-        ctx.register_table(name.as_str(), view).unwrap();
-    }
-    ctx
 }
 
 #[test]
@@ -94,49 +60,27 @@ fn every_query_shape_gives_the_visible_rows_only() {
         assert!(member.is_empty() && released.is_empty());
         assert!(!anonymous.is_empty() && !outsider.is_empty());
 
-        let (ra, dec): (f64, f64) = {
-            let b = ctx
-                .sql("SELECT ra, dec FROM stars WHERE field = 'lm001' ORDER BY star_id LIMIT 1")
-                .await
-                .unwrap()
-                .collect()
-                .await
-                .unwrap();
-            use datafusion::arrow::array::AsArray;
-            use datafusion::arrow::datatypes::Float64Type;
-            (
-                b[0].column(0).as_primitive::<Float64Type>().value(0),
-                b[0].column(1).as_primitive::<Float64Type>().value(0),
-            )
-        };
-        let shapes = [
-            "SELECT * FROM stars".to_string(),
-            "SELECT count(*) FROM measurements".into(),
-            "SELECT count(*) FROM stars".into(),
-            "SELECT field, colour, count(*) FROM measurements GROUP BY field, colour".into(),
-            "SELECT field, ccd, quarter, count(*) FROM measurements WHERE field = 'lm001' GROUP BY field, ccd, quarter".into(),
-            "SELECT sum(n) FROM measurement_counts".into(),
-            "SELECT count(DISTINCT field) FROM images".into(),
-            "SELECT DISTINCT field FROM fields".into(),
-            "SELECT s.field, count(*) FROM stars s JOIN measurements m ON s.star_id = m.star_id GROUP BY s.field".into(),
-            "SELECT star_id FROM stars WHERE field = 'lm001' UNION SELECT star_id FROM measurements WHERE mag < 18".into(),
-            "SELECT count(*) FROM fields WHERE EXISTS (SELECT 1 FROM stars WHERE stars.field = 'lm001')".into(),
-            "SELECT (SELECT max(mjd) FROM measurements WHERE field = 'lm001') AS last".into(),
-            "SELECT star_id FROM stars WHERE star_id IN (SELECT star_id FROM measurements WHERE field = 'lm001')".into(),
-            "SELECT star_id, mag FROM measurements ORDER BY mag, star_id LIMIT 5".into(),
-            "SELECT star_id, lc_stats(mjd, mag, mag_err) AS s FROM measurements GROUP BY star_id".into(),
-            format!("SELECT star_id FROM stars WHERE cone_contains(ra, dec, {ra}, {dec}, 0.05)"),
-            "SELECT count(*), min(sep_arcsec) FROM xmatch('stars', 'stars', 5)".into(),
-            "SELECT count(*) FROM stars a JOIN stars b ON ang_sep(a.ra, a.dec, b.ra, b.dec) < 0.001".into(),
-        ];
+        let shapes = leak_suite::shapes(&ctx).await;
         for sql in &shapes {
             let expected = rows(&expected_ctx, sql, None).await;
             for (who, filter) in [("anonymous", &anonymous), ("bob", &outsider)] {
-                assert_eq!(rows(&ctx, sql, Some(filter)).await, expected, "{who}: {sql}");
+                assert_eq!(
+                    rows(&ctx, sql, Some(filter)).await,
+                    expected,
+                    "{who}: {sql}"
+                );
             }
             let everything = rows(&ctx, sql, None).await;
-            assert_eq!(rows(&ctx, sql, Some(&member)).await, everything, "alice: {sql}");
-            assert_eq!(rows(&ctx, sql, Some(&released)).await, everything, "released: {sql}");
+            assert_eq!(
+                rows(&ctx, sql, Some(&member)).await,
+                everything,
+                "alice: {sql}"
+            );
+            assert_eq!(
+                rows(&ctx, sql, Some(&released)).await,
+                everything,
+                "released: {sql}"
+            );
         }
         // The shapes are not vacuous: the field hides rows from most of them.
         let differs = |sql: &'static str| {
@@ -145,8 +89,20 @@ fn every_query_shape_gives_the_visible_rows_only() {
         };
         assert!(differs("SELECT count(*) FROM measurements").await);
         assert!(differs("SELECT sum(n) FROM measurement_counts").await);
+        // EXPLAIN ANALYZE (whose counts would include the hidden rows) is refused.
+        let analyzed = ctx
+            .sql("EXPLAIN ANALYZE SELECT count(*) FROM measurements")
+            .await
+            .unwrap();
+        let refused = anonymous.restrict_frame(analyzed).unwrap_err().to_string();
+        assert!(refused.contains("EXPLAIN ANALYZE"), "{refused}");
         // EXPLAIN shows the plan with the rule's filter, not a plan without it.
-        let explained = rows(&ctx, "EXPLAIN SELECT count(*) FROM measurements", Some(&anonymous)).await;
+        let explained = rows(
+            &ctx,
+            "EXPLAIN SELECT count(*) FROM measurements",
+            Some(&anonymous),
+        )
+        .await;
         assert!(explained.contains("lm001"), "{explained}");
         assert!(
             !rows(&ctx, "EXPLAIN SELECT count(*) FROM measurements", None)
@@ -683,6 +639,29 @@ fn a_table_granted_to_a_group_does_not_exist_for_anyone_else() {
     let (_, _, tableset) = get(&server, "/tap/tables", Some(&alice));
     assert!(tableset.contains("eros2.images") && tableset.contains("eros2.inputs"));
 
+    // A grant on a view of several tables hides the view, not the tables it reads.
+    Skyql::new([
+        "catalog",
+        "grant",
+        "--table",
+        "ivoa.obscore",
+        "--groups",
+        "eros",
+    ])
+    .catalog(&cat)
+    .ok();
+    let stars = common::query_csv(&cat, "SELECT count(*) AS n FROM stars")[0]["n"].clone();
+    let counted = "SELECT COUNT(*) AS n FROM eros2.stars";
+    assert_eq!(tap(&server, counted, Some(&bob)), (200, vec![stars]));
+    assert_eq!(
+        tap(&server, "SELECT COUNT(*) FROM ivoa.obscore", Some(&bob)).0,
+        400
+    );
+    let (_, _, capabilities) = get(&server, "/tap/capabilities", Some(&bob));
+    assert!(
+        !capabilities.to_ascii_lowercase().contains("obscore"),
+        "{capabilities}"
+    );
     // A grant made while the service runs holds from the next request: the cone search on
     // the stars is then not there for bob.
     Skyql::new([
@@ -781,6 +760,25 @@ fn the_cone_and_star_plans_under_a_rule_give_the_rows_of_the_sql_plan() {
         "{log}"
     );
     assert!(log.matches("star path").count() >= 2, "{log}");
+    // A rule of the query's time (`now()`) is not checked without a plan: the SQL plan
+    // answers, with the same rows.
+    Skyql::new(["catalog", "protect", "--where"])
+        .args(["field = 'lm001' AND now() > to_timestamp(0)"])
+        .args(["--until", "2030-06-01", "--groups", "eros"])
+        .catalog(&cat)
+        .ok();
+    let c = &centres[0];
+    let scs = format!("/scs/stars?RA={}&DEC={}&SR=0.5", c["ra"], c["dec"]);
+    let (status, _, body) = get(&server, &scs, None);
+    assert!(status == 200 && !body.contains("lm001"), "{body}");
+    let last = server
+        .log
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap_or_default();
+    assert!(last.contains("optimize="), "{last}");
 }
 
 /// A P-256 signing key and the JWKS document publishing it.

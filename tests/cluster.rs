@@ -1,7 +1,7 @@
 //! Cluster mode (feature `cluster`): one scheduler and two executors started as separate
 //! processes on loopback; every named query and a set of function queries give the
 //! embedded engine's rows; an executor killed during a query; a scheduler that is not
-//! there. Every process the test starts is stopped when it ends (also on failure).
+//! there; the access-rights leak suite's query shapes under a row rule. Every process the test starts is stopped when it ends (also on failure).
 #![cfg(feature = "cluster")]
 
 mod common;
@@ -523,4 +523,68 @@ fn the_service_runs_catalogue_queries_on_the_cluster() {
     assert!(!status.contains("200"), "{status}");
     let (status, _) = sync("SELECT COUNT(*) AS n FROM TAP_SCHEMA.tables");
     assert!(status.contains("200"), "{status}");
+}
+
+#[test]
+fn every_query_shape_of_the_leak_suite_keeps_the_rule_on_the_cluster() {
+    use common::leak_suite::{HIDDEN_FIELD, rounded, rows, shapes, visible_only};
+    use skyql::access::row_rules::RowRules;
+    use skyql::access::{Identity, RowFilter};
+    use skyql::engine::{Engine, EngineOptions};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = catalogue(tmp.path());
+    let condition = format!("field = '{HIDDEN_FIELD}'");
+    run_ok(&[
+        "catalog",
+        "protect",
+        "--catalog",
+        cat.to_str().unwrap(),
+        "--where",
+        &condition,
+        "--until",
+        "2099-01-01",
+        "--groups",
+        "eros",
+    ]);
+    let cluster = start_cluster(tmp.path(), 2);
+    let open = |cluster: Option<String>| {
+        Engine::open(
+            Some(&cat),
+            EngineOptions {
+                read_only: true,
+                cluster,
+                ..EngineOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let local = open(None);
+        let expected_ctx = visible_only(&local).await;
+        let remote = open(Some(cluster.url.clone()));
+        let ctx = remote.session(&[]).await.unwrap();
+        let rules = RowRules::read(&cat).unwrap();
+        let anonymous = RowFilter::new(&rules, &Identity::anonymous(), 60_000.0);
+        assert!(!anonymous.is_empty());
+        let shapes = shapes(&local.session(&[]).await.unwrap()).await;
+        let mut differs = 0;
+        // Sums made in another order on the cluster differ in their last digits.
+        for sql in &shapes {
+            let expected = rounded(&rows(&expected_ctx, sql, None).await);
+            let got = rounded(&rows(&ctx, sql, Some(&anonymous)).await);
+            let wrong: Vec<_> = got.iter().filter(|l| !expected.contains(l)).collect();
+            assert!(
+                got.len() == expected.len() && wrong.is_empty(),
+                "{sql}: {} rows for {}; not expected: {:?}",
+                got.len(),
+                expected.len(),
+                &wrong[..wrong.len().min(3)]
+            );
+            differs += usize::from(rounded(&rows(&ctx, sql, None).await) != expected);
+        }
+        // The shapes are not vacuous on the cluster either.
+        assert!(differs >= shapes.len() / 2, "{differs} of {}", shapes.len());
+    });
 }

@@ -5,6 +5,7 @@
 //! any optimisation ([`row_filter`]).
 
 pub mod clock;
+pub mod file_stamp;
 pub mod identity;
 pub mod jwt;
 pub mod row_filter;

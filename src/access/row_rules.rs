@@ -204,20 +204,3 @@ pub enum Removed {
     /// A read grant.
     Grant(TableGrant),
 }
-
-/// Identifies a rules file as it is on disk now (inode, size, modification time), so
-/// that a reader sees a change with one `stat`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RulesStamp(Option<(u64, u64, i64, i64)>);
-
-impl RulesStamp {
-    /// The stamp of the rules file of `catalog` (absent file: a stamp of its own).
-    pub fn of(catalog: &Path) -> RulesStamp {
-        use std::os::unix::fs::MetadataExt;
-        RulesStamp(
-            std::fs::metadata(rules_path(catalog))
-                .ok()
-                .map(|m| (m.ino(), m.size(), m.mtime(), m.mtime_nsec())),
-        )
-    }
-}

@@ -202,7 +202,20 @@ fn check_granted_table(catalog: &std::path::Path, pattern: &str) -> Result<()> {
     let engine = read_only(catalog)?;
     let schema = crate::service::tap_schema::schema_name(&engine);
     let (granted_schema, table) = pattern.split_once('.').unwrap_or((pattern, ""));
-    if granted_schema != schema || table == "*" {
+    if granted_schema == "public" {
+        bail!(
+            "--table {pattern}: the service publishes the catalogue's tables as {schema}.TABLE (a grant on {schema}.TABLE hides every name of that table)"
+        );
+    }
+    if granted_schema != schema {
+        if granted_schema != crate::service::tap_schema::IVOA_SCHEMA {
+            eprintln!(
+                "skyql catalog grant: {granted_schema} is not the catalogue's schema ({schema}): the grant holds for a table the service publishes beside the catalogue under that name, and for nothing else"
+            );
+        }
+        return Ok(());
+    }
+    if table == "*" {
         return Ok(());
     }
     let tables: Vec<String> = engine

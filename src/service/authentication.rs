@@ -26,7 +26,8 @@ use base64::Engine as _;
 use super::AppState;
 use super::config::JwtConfig;
 use super::token_provider::TokenProvider;
-use crate::access::row_rules::{RowRules, RulesStamp};
+use crate::access::file_stamp::FileStamp;
+use crate::access::row_rules::{RowRules, rules_path};
 use crate::access::table_grants::HiddenTables;
 use crate::access::users_file::UsersFile;
 use crate::access::{Identity, RowFilter, clock, secrets};
@@ -79,8 +80,8 @@ const OPEN_PATHS: [&str; 2] = ["/tap/capabilities", "/tap/availability"];
 /// The users file as last read, the catalogue's rules as last read, and the counters.
 pub struct Authenticator {
     users_path: Option<PathBuf>,
-    users: Mutex<(Option<std::time::SystemTime>, Arc<UsersFile>)>,
-    rules: Mutex<(RulesStamp, Result<Arc<RowRules>, String>)>,
+    users: Mutex<(FileStamp, Arc<UsersFile>)>,
+    rules: Mutex<(FileStamp, Result<Arc<RowRules>, String>)>,
     remembered: Mutex<HashMap<String, (Identity, Instant)>>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
     /// Requests of each caller in the current minute.
@@ -101,14 +102,17 @@ impl Authenticator {
         catalog: &std::path::Path,
     ) -> anyhow::Result<Authenticator> {
         let users = match &users_path {
-            Some(p) => (modified(p), Arc::new(UsersFile::read(p)?)),
-            None => (None, Arc::new(UsersFile::default())),
+            Some(p) => (FileStamp::of(p), Arc::new(UsersFile::read(p)?)),
+            None => (
+                FileStamp::of(std::path::Path::new("")),
+                Arc::new(UsersFile::default()),
+            ),
         };
         let rules = RowRules::read(catalog)?;
         Ok(Authenticator {
             users_path,
             users: Mutex::new(users),
-            rules: Mutex::new((RulesStamp::of(catalog), Ok(Arc::new(rules)))),
+            rules: Mutex::new((FileStamp::of(&rules_path(catalog)), Ok(Arc::new(rules)))),
             remembered: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             requests: Mutex::new(HashMap::new()),
@@ -123,7 +127,7 @@ impl Authenticator {
     fn users(&self) -> Arc<UsersFile> {
         let mut held = self.users.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(path) = &self.users_path {
-            let now = modified(path);
+            let now = FileStamp::of(path);
             if now != held.0 {
                 match UsersFile::read(path) {
                     Ok(f) => {
@@ -148,7 +152,7 @@ impl Authenticator {
     /// The catalogue's rules as they are on disk now (one `stat` per request); an error
     /// when the file cannot be read, so that nothing is answered without them.
     pub fn rules(&self, catalog: &std::path::Path) -> Result<Arc<RowRules>, String> {
-        let stamp = RulesStamp::of(catalog);
+        let stamp = FileStamp::of(&rules_path(catalog));
         let mut held = self.rules.lock().unwrap_or_else(|e| e.into_inner());
         if held.0 != stamp {
             let read = RowRules::read(catalog)
@@ -391,10 +395,6 @@ fn client_address(headers: &HeaderMap, peer: IpAddr, trusted: &[IpAddr]) -> IpAd
         .filter_map(|a| a.trim().parse::<IpAddr>().ok())
         .next_back()
         .unwrap_or(peer)
-}
-
-fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Why a request's credentials were refused.

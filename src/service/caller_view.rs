@@ -3,11 +3,11 @@
 //!
 //! A [`CallerView`] is a session whose catalogue list answers as if the hidden tables
 //! did not exist: their names are not listed, not resolved, not offered as a "did you
-//! mean" hint, and TAP_SCHEMA and the VOSI documents describe only the others. The
-//! tables a hidden table is read from (a published view's catalogue table) are hidden
-//! under every name, and a visible view that reads one of them (`ivoa.obscore` over
-//! `images`) reads no row of it: [`RowFilter::hiding_tables`] turns those scans into
-//! empty relations. Views are built once per snapshot for each set of hidden tables.
+//! mean" hint, and TAP_SCHEMA and the VOSI documents describe only the others. The table
+//! a hidden published table is a view of (`images` for `eros2.images`) is hidden under
+//! every name, and a visible view that reads it (`ivoa.obscore`) reads no row of it:
+//! [`crate::access::RowFilter::hiding_tables`] turns those scans into empty relations. A hidden view of
+//! several tables hides its own name only. Views are built once per snapshot for each set of hidden tables.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -138,7 +138,14 @@ async fn hiding_session(
         // A table published only in the service's session (`ivoa.obscore`, the tables
         // beside the catalogue) is not in the cluster's.
         if let Ok(provider) = ctx.table_provider(name.as_str()).await {
-            read_by(&provider, &mut here);
+            // A published table that reads one table (`eros2.images` reads `images`) is
+            // that table: its rows are hidden wherever they are read. A view of several
+            // (`ivoa.obscore`) hides its name only, not the tables others may read.
+            let mut read = HashSet::new();
+            read_by(&provider, &mut read);
+            if read.len() == 1 {
+                here.extend(read);
+            }
         }
     }
     // Every name of the default catalogue that is hidden or reads a hidden provider

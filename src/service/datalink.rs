@@ -188,10 +188,12 @@ pub(super) async fn resolve(snap: &Snapshot, id: &str, caller: &Caller) -> Resul
     };
     // The fixed plan with the caller's row rules checked on the star's row, when they
     // can be (no table hidden, the rules' columns in the stars view).
+    let stars = format!("{}.stars", snap.schema);
+    let view = snap.view(&caller.tables).await?;
     let fixed = snap
         .star_path
         .as_ref()
-        .filter(|_| caller.tables.is_empty())
+        .filter(|_| !view.hides(&stars))
         .and_then(|p| {
             p.row_check(&caller.rows, &snap.state)
                 .ok()
@@ -357,48 +359,52 @@ async fn links_of(
         } => {
             let q = url_encode(&star);
             let mut out = Vec::new();
+            let curves = reads_light_curves(state, caller).await;
             let formats = [
                 ("votable", "application/x-votable+xml", "VOTable"),
                 ("csv", "text/csv", "CSV"),
                 ("fits", "application/fits", "FITS table"),
             ];
-            let lengths = lightcurve_lengths(
-                state,
-                snap,
-                caller,
-                &star,
-                &formats.map(|(f, _, _)| {
-                    OutputFormat::from_response_format(f).unwrap_or(OutputFormat::Votable)
-                }),
-            )
-            .await?;
-            for (i, (format, mime, name)) in formats.into_iter().enumerate() {
-                out.push(Link {
-                    id: did.clone(),
-                    access_url: Some(format!(
-                        "{base}/datalink/lightcurve?ID={q}&RESPONSEFORMAT={format}"
-                    )),
-                    description: Some(format!("light curve of {star}, both colours ({name})")),
-                    semantics: "#coderived".into(),
-                    content_type: Some(mime.into()),
-                    content_length: lengths.as_ref().map(|l| l[i]),
-                    local_semantics: Some("lightcurve".into()),
-                    ..Link::default()
-                });
-            }
-            for (format, mime) in [("png", "image/png"), ("svg", "image/svg+xml")] {
-                out.push(Link {
-                    id: did.clone(),
-                    access_url: Some(format!("{base}/datalink/plot?ID={q}&FORMAT={format}")),
-                    description: Some(format!(
-                        "plot of the light curve of {star} ({})",
-                        format.to_uppercase()
-                    )),
-                    semantics: "#preview".into(),
-                    content_type: Some(mime.into()),
-                    local_semantics: Some("lightcurve-plot".into()),
-                    ..Link::default()
-                });
+            // A caller from whom the measurements are hidden is offered no light curve.
+            if curves {
+                let lengths = lightcurve_lengths(
+                    state,
+                    snap,
+                    caller,
+                    &star,
+                    &formats.map(|(f, _, _)| {
+                        OutputFormat::from_response_format(f).unwrap_or(OutputFormat::Votable)
+                    }),
+                )
+                .await?;
+                for (i, (format, mime, name)) in formats.into_iter().enumerate() {
+                    out.push(Link {
+                        id: did.clone(),
+                        access_url: Some(format!(
+                            "{base}/datalink/lightcurve?ID={q}&RESPONSEFORMAT={format}"
+                        )),
+                        description: Some(format!("light curve of {star}, both colours ({name})")),
+                        semantics: "#coderived".into(),
+                        content_type: Some(mime.into()),
+                        content_length: lengths.as_ref().map(|l| l[i]),
+                        local_semantics: Some("lightcurve".into()),
+                        ..Link::default()
+                    });
+                }
+                for (format, mime) in [("png", "image/png"), ("svg", "image/svg+xml")] {
+                    out.push(Link {
+                        id: did.clone(),
+                        access_url: Some(format!("{base}/datalink/plot?ID={q}&FORMAT={format}")),
+                        description: Some(format!(
+                            "plot of the light curve of {star} ({})",
+                            format.to_uppercase()
+                        )),
+                        semantics: "#preview".into(),
+                        content_type: Some(mime.into()),
+                        local_semantics: Some("lightcurve-plot".into()),
+                        ..Link::default()
+                    });
+                }
             }
             if let (Some(field), Some(ccd), Some(quarter)) = (field, ccd, quarter) {
                 let references = snap.references.of(&field, ccd.into(), &quarter);
@@ -751,12 +757,25 @@ async fn one_star(state: &AppState, params: &Params, caller: &Caller) -> Result<
         return Err(missing_id());
     };
     match resolved(state, id, caller).await? {
-        Target::Star { id, .. } => Ok(id),
+        Target::Star { id, .. } if reads_light_curves(state, caller).await => Ok(id),
         _ => Err(text_error(
             StatusCode::NOT_FOUND,
             format!("NotFoundFault: no star {}", local_id(id)),
         )),
     }
+}
+
+/// Whether `caller` may read light curves: the measurements are not hidden from them
+/// by a read grant.
+async fn reads_light_curves(state: &AppState, caller: &Caller) -> bool {
+    if caller.tables.is_empty() {
+        return true;
+    }
+    let snap = state.versions.current().await;
+    let measurements = format!("{}.measurements", snap.schema);
+    snap.view(&caller.tables)
+        .await
+        .is_ok_and(|v| !v.hides(&measurements))
 }
 
 /// The named query of a star's light curve, and the export options its link answers with.

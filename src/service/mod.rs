@@ -637,19 +637,20 @@ type FixedRows = Option<(&'static str, RecordBatch)>;
 /// curve), with the SQL and parameters that answer it otherwise.
 fn fixed_plan(
     snap: &snapshot::Snapshot,
+    view: &caller_view::CallerView,
     query: Query,
     caller: &Caller,
 ) -> Result<(FixedRows, String, Vec<Param>)> {
-    // The fixed plans read files without a plan for the row rules to filter. A caller
-    // from whom tables are hidden takes none; one from whom rows are hidden takes the
-    // cone and star plans on the stars with the rules checked on the rows they read
+    // The fixed plans read files without a plan for the row rules to filter. None is
+    // taken on a table hidden from the caller; a caller from whom rows are hidden takes
+    // the cone and star plans on the stars with the rules checked on the rows they read
     // (`RowCheck`, the same condition the SQL plan's scans get), and the SQL plan for
     // the light curve and the HATS cones.
-    let tables_hidden = !caller.tables.is_empty();
-    let rows_hidden = !caller.rows.is_empty();
-    let plain_paths = !tables_hidden && !rows_hidden;
+    let stars_hidden = view.hides(&format!("{}.stars", snap.schema));
+    let plain_light_curves =
+        caller.rows.is_empty() && !view.hides(&format!("{}.measurements", snap.schema));
     let cone_rows = |path: &cone_path::ConePath, cone: &cone_path::Cone| -> Result<FixedRows> {
-        if tables_hidden {
+        if view.hides(path.name()) {
             return Ok(None);
         }
         let Ok(check) = path.row_check(&caller.rows, &snap.state) else {
@@ -659,7 +660,7 @@ fn fixed_plan(
     };
     let star_rows =
         |path: &star_path::StarPath, star: &star_path::StarLookup| -> Result<FixedRows> {
-            if tables_hidden {
+            if stars_hidden {
                 return Ok(None);
             }
             let Ok(check) = path.row_check(&caller.rows, &snap.state) else {
@@ -708,7 +709,9 @@ fn fixed_plan(
             (fixed, sql, Vec::new())
         }
         Query::LightCurve { star, sql } => match &snap.lightcurve_path {
-            Some(path) if plain_paths => (Some(("lightcurve", path.read(&star)?)), sql, Vec::new()),
+            Some(path) if plain_light_curves => {
+                (Some(("lightcurve", path.read(&star)?)), sql, Vec::new())
+            }
             _ => light_curve(star, sql),
         },
     })
@@ -753,7 +756,9 @@ async fn run_limited(
             Query::WithUploads { uploads, .. } => Some(Arc::clone(uploads)),
             _ => None,
         };
-        let (fixed, sql, params) = fixed_plan(&snap, query, &work_caller)?;
+        // The session without the tables the caller may not read.
+        let view = snap.view(&work_caller.tables).await?;
+        let (fixed, sql, params) = fixed_plan(&snap, &view, query, &work_caller)?;
         let stream: SendableRecordBatchStream = match fixed {
             Some((path, batch)) => {
                 stages.path = path;
@@ -763,8 +768,6 @@ async fn run_limited(
                 ))
             }
             None => {
-                // The session without the tables the caller may not read.
-                let view = snap.view(&work_caller.tables).await?;
                 let df = match &uploads {
                     Some(u) => {
                         let ctx = upload_schema::session_with_uploads(&view.ctx, u)?;
@@ -818,7 +821,7 @@ async fn run_limited(
             let error = classify(state, &e);
             // The query's own conditions may have been evaluated on rows a rule hides
             // (docs/ACCESS.md, "Errors as an oracle"): their values stay out of the message.
-            if !caller.sees_everything() && running.load(std::sync::atomic::Ordering::Relaxed) {
+            if !caller.rows.is_empty() && running.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(withheld(error));
             }
             Err(error)

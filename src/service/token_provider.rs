@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::access::file_stamp::FileStamp;
+
 use anyhow::{Context, Result};
 
 use super::config::JwtConfig;
@@ -15,7 +17,7 @@ use crate::access::jwt::{Expected, KeySet};
 pub struct TokenProvider {
     config: JwtConfig,
     expected: Expected,
-    keys: Mutex<(Option<SystemTime>, Arc<KeySet>)>,
+    keys: Mutex<(FileStamp, Arc<KeySet>)>,
 }
 
 impl TokenProvider {
@@ -29,7 +31,7 @@ impl TokenProvider {
                 user_claim: config.user_claim.clone(),
                 groups_claim: config.groups_claim.clone(),
             },
-            keys: Mutex::new((modified(&config), Arc::new(keys))),
+            keys: Mutex::new((FileStamp::of(&config.jwks), Arc::new(keys))),
             config,
         })
     }
@@ -45,7 +47,7 @@ impl TokenProvider {
 
     fn keys(&self) -> Arc<KeySet> {
         let mut held = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        let now = modified(&self.config);
+        let now = FileStamp::of(&self.config.jwks);
         if now != held.0 {
             match read(&self.config) {
                 Ok(keys) => *held = (now, Arc::new(keys)),
@@ -64,10 +66,4 @@ fn read(config: &JwtConfig) -> Result<KeySet> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the JWKS file {}", path.display()))?;
     KeySet::parse(&text).with_context(|| format!("the JWKS file {}", path.display()))
-}
-
-fn modified(config: &JwtConfig) -> Option<SystemTime> {
-    std::fs::metadata(&config.jwks)
-        .and_then(|m| m.modified())
-        .ok()
 }

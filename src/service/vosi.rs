@@ -118,14 +118,14 @@ fn limits_text(c: &ServiceConfig) -> String {
     )
 }
 
-async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
-    xml(state
-        .versions
-        .current()
-        .await
-        .documents
-        .capabilities
-        .clone())
+async fn capabilities(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Response {
+    match documents(&state, &caller).await {
+        Ok(d) => xml(d.capabilities.clone()),
+        Err(r) => r,
+    }
 }
 
 /// The DataLink links capability (`/datalink/links`).

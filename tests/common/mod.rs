@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod leak_suite;
 pub mod server;
 pub mod static_files;
 
