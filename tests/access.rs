@@ -662,6 +662,17 @@ fn a_table_granted_to_a_group_does_not_exist_for_anyone_else() {
         !capabilities.to_ascii_lowercase().contains("obscore"),
         "{capabilities}"
     );
+    // The examples name the tables the caller may read only.
+    assert!(
+        !get(&server, "/tap/examples", Some(&bob))
+            .2
+            .contains("ivoa.obscore")
+    );
+    assert!(
+        get(&server, "/tap/examples", Some(&alice))
+            .2
+            .contains("ivoa.obscore")
+    );
     // A grant made while the service runs holds from the next request: the cone search on
     // the stars is then not there for bob.
     Skyql::new([
@@ -676,6 +687,8 @@ fn a_table_granted_to_a_group_does_not_exist_for_anyone_else() {
     .ok();
     let scs = "/scs/stars?RA=0&DEC=0&SR=0.1";
     assert_eq!(get(&server, scs, Some(&bob)).0, 404);
+    assert!(!get(&server, "/tap", Some(&bob)).2.contains("/scs/stars"));
+    assert!(get(&server, "/tap", Some(&alice)).2.contains("/scs/stars"));
     assert_eq!(get(&server, scs, Some(&alice)).0, 200);
     let id = Skyql::new(["catalog", "rules"]).catalog(&cat).ok();
     assert!(id.contains("grant eros2.stars"), "{id}");

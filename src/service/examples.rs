@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::get;
 
-use super::{AppState, xml_escape};
+use super::{AppState, Caller, xml_escape};
 
 /// The standard id of the examples capability.
 pub const EXAMPLES_STANDARD: &str = "ivo://ivoa.net/std/DALI#examples";
@@ -83,7 +83,7 @@ pub const OBSCORE_EXAMPLE: Example = Example {
     id: "obscore_images_at_a_position",
     name: "Images covering a position (ObsCore)",
     description: "The images whose footprint holds a position, with their DataLink access URL: the position of the first star here; give your own as POINT('ICRS', ra, dec).",
-    tables: &["obscore"],
+    tables: &["obscore", "stars"],
     adql: "SELECT o.obs_publisher_did, o.obs_id, o.t_min, o.t_exptime, o.access_url\nFROM ivoa.obscore AS o, {s}.stars AS s\nWHERE o.dataproduct_type = 'image'\n  AND s.star_id IN (SELECT MIN(star_id) FROM {s}.stars)\n  AND 1 = CONTAINS(POINT('ICRS', s.ra, s.dec), o.s_region)",
 };
 
@@ -101,13 +101,18 @@ pub fn adql(example: &Example, schema: &str) -> String {
     example.adql.replace("{s}", schema)
 }
 
-/// The XHTML+RDFa document.
-pub fn document(schema: &str, obscore: bool) -> String {
+/// The XHTML+RDFa document, with the examples whose tables (`schema.table`) are all
+/// `visible` to the caller.
+pub fn document(schema: &str, obscore: bool, visible: &dyn Fn(&str) -> bool) -> String {
     let mut x = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>skyql TAP examples</title>\n</head>\n<body vocab=\"http://www.ivoa.net/rdf/examples#\">\n<h1>Example queries</h1>\n",
     );
-    for e in examples(obscore) {
-        let table_schema = |t: &str| if t == "obscore" { "ivoa" } else { schema };
+    let table_schema = |t: &str| if t == "obscore" { "ivoa" } else { schema };
+    for e in examples(obscore).into_iter().filter(|e| {
+        e.tables
+            .iter()
+            .all(|t| visible(&format!("{}.{t}", table_schema(t))))
+    }) {
         let tables = e
             .tables
             .iter()
@@ -131,11 +136,24 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/tap/examples", get(page))
 }
 
-async fn page(State(state): State<Arc<AppState>>) -> Response {
+async fn page(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Response {
     let snap = state.versions.current().await;
+    // The examples on tables the caller may read (read grants).
+    let view = match snap.view(&caller.tables).await {
+        Ok(v) => v,
+        Err(e) => {
+            let mut r = Response::new(Body::from(state.public_message(&format!("{e:#}"))));
+            *r.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+            return r;
+        }
+    };
     let mut r = Response::new(Body::from(document(
         &snap.schema,
         snap.obscore_margin.is_some(),
+        &|t| !view.hides(t),
     )));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -150,7 +168,9 @@ mod tests {
 
     #[test]
     fn the_document_is_well_formed_xml_with_one_query_per_example() {
-        let doc = document("eros2", true);
+        let doc = document("eros2", true, &|_| true);
+        let without = document("eros2", true, &|t| t != "eros2.measurements");
+        assert!(without.contains("ivoa.obscore") && !without.contains("eros2.measurements"));
         let mut reader = quick_xml::Reader::from_str(&doc);
         let mut queries = 0;
         let mut in_query = false;

@@ -72,11 +72,21 @@ fn xml(body: Bytes) -> Response {
     r
 }
 
-async fn root(State(state): State<Arc<AppState>>) -> Response {
+async fn root(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Response {
+    // The cone search on the stars is named only to a caller who may read them.
+    let snap = state.versions.current().await;
+    let stars = format!("{}.stars", snap.schema);
+    let cone = match snap.view(&caller.tables).await {
+        Ok(view) if !view.hides(&stars) => format!("; cone search at {}/scs/stars", state.base_url),
+        _ => String::new(),
+    };
     let mut r = Response::new(Body::from(format!(
         "<html><body><h1>skyql TAP service</h1><p>TAP 1.1 at {0}/tap: \
          <a href=\"{0}/tap/capabilities\">capabilities</a>, <a href=\"{0}/tap/tables\">tables</a>, \
-         <a href=\"{0}/tap/availability\">availability</a>; cone search at {0}/scs/stars.</p></body></html>",
+         <a href=\"{0}/tap/availability\">availability</a>{cone}.</p></body></html>",
         state.base_url
     )));
     r.headers_mut()
