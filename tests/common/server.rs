@@ -17,6 +17,19 @@ pub struct Server {
 }
 
 impl Server {
+    /// The request log once `done` says it is complete (it is read by a thread of its
+    /// own, a little after each answer), or as it is after 10 s.
+    pub fn log_when(&self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if done(&log) || std::time::Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     pub fn start(catalog: &Path, config: Option<&str>) -> Server {
         Self::start_with(catalog, config, &[])
     }
