@@ -176,6 +176,15 @@ fn users(dir: &Path) -> (std::path::PathBuf, String) {
     (file, token)
 }
 
+/// The measurements of `cat` counted by the CLI: all of them, and those outside lm001.
+fn measurement_counts(cat: &Path) -> (String, String) {
+    let count = |sql: &str| common::query_csv(cat, sql)[0]["n"].clone();
+    (
+        count("SELECT count(*) AS n FROM measurements"),
+        count("SELECT count(*) AS n FROM measurements WHERE field <> 'lm001'"),
+    )
+}
+
 /// The service on `cat` with the test's users file (written in `dir`), and alice's
 /// token.
 fn served_with_users(dir: &Path, cat: &Path) -> (Server, String) {
@@ -244,13 +253,7 @@ fn through_the_service_only_the_group_sees_the_embargoed_field_until_its_release
         )[0];
         (r["ra"].clone(), r["dec"].clone())
     };
-    let count_all =
-        common::query_csv(&cat, "SELECT count(*) AS n FROM measurements")[0]["n"].clone();
-    let count_visible = common::query_csv(
-        &cat,
-        "SELECT count(*) AS n FROM measurements WHERE field <> 'lm001'",
-    )[0]["n"]
-        .clone();
+    let (count_all, count_visible) = measurement_counts(&cat);
     assert_ne!(count_all, count_visible);
 
     // TAP sync: the counts (from the summary), the field's own rows.
@@ -849,13 +852,7 @@ fn tokens_of_an_openid_provider_sign_its_users_in_with_their_groups() {
         jwks_file.to_str().unwrap()
     );
     let server = Server::start(&cat, Some(&config));
-    let count_all =
-        common::query_csv(&cat, "SELECT count(*) AS n FROM measurements")[0]["n"].clone();
-    let count_visible = common::query_csv(
-        &cat,
-        "SELECT count(*) AS n FROM measurements WHERE field <> 'lm001'",
-    )[0]["n"]
-        .clone();
+    let (count_all, count_visible) = measurement_counts(&cat);
     let counted = "SELECT COUNT(*) AS n FROM eros2.measurements";
     let bearer = |t: String| format!("Bearer {t}");
     let carol = bearer(provider_token(&pair, "carol", r#"["/eros"]"#, "skyql", 300));

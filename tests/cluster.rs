@@ -65,6 +65,14 @@ fn catalogue(dir: &Path) -> PathBuf {
     cat
 }
 
+/// `skyql catalog VERB --catalog CAT ARGS --groups eros` (`protect`, `grant`).
+fn catalog_verb(cat: &Path, verb: &str, args: &[&str]) {
+    let mut all = vec!["catalog", verb, "--catalog", cat.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--groups", "eros"]);
+    run_ok(&all);
+}
+
 /// The rows of a query as sorted CSV lines, embedded or on the cluster; image paths under
 /// `root` written `ROOT/...` so that the two runs compare.
 fn rows(cat: &Path, cluster: Option<&str>, root: &Path, sql_args: &[&str]) -> Vec<String> {
@@ -458,18 +466,11 @@ fn the_service_runs_catalogue_queries_on_the_cluster() {
     );
     // Row rules are in the plan the scheduler receives: an anonymous caller counts, on
     // the cluster, the measurements outside the protected field (docs/ACCESS.md).
-    run_ok(&[
-        "catalog",
+    catalog_verb(
+        &cat,
         "protect",
-        "--catalog",
-        cat.to_str().unwrap(),
-        "--where",
-        "field = 'lm001'",
-        "--until",
-        "2099-01-01",
-        "--groups",
-        "eros",
-    ]);
+        &["--where", "field = 'lm001'", "--until", "2099-01-01"],
+    );
     let count = |sql: &str, dir: &str| rows(&cat, None, &tmp.path().join(dir), &[sql]);
     let visible = count(
         "SELECT count(*) AS n FROM measurements WHERE field <> 'lm001'",
@@ -488,16 +489,7 @@ fn the_service_runs_catalogue_queries_on_the_cluster() {
     );
     // A table granted to a group is not there for the others, in the cluster's session
     // too; the others' queries still run on the cluster (checked below, once it is gone).
-    run_ok(&[
-        "catalog",
-        "grant",
-        "--catalog",
-        cat.to_str().unwrap(),
-        "--table",
-        "eros2.inputs",
-        "--groups",
-        "eros",
-    ]);
+    catalog_verb(&cat, "grant", &["--table", "eros2.inputs"]);
     let (status, body) = sync("SELECT COUNT(*) AS n FROM eros2.inputs");
     assert!(
         status.contains("400")
@@ -535,18 +527,11 @@ fn every_query_shape_of_the_leak_suite_keeps_the_rule_on_the_cluster() {
     let tmp = tempfile::tempdir().unwrap();
     let cat = catalogue(tmp.path());
     let condition = format!("field = '{HIDDEN_FIELD}'");
-    run_ok(&[
-        "catalog",
+    catalog_verb(
+        &cat,
         "protect",
-        "--catalog",
-        cat.to_str().unwrap(),
-        "--where",
-        &condition,
-        "--until",
-        "2099-01-01",
-        "--groups",
-        "eros",
-    ]);
+        &["--where", &condition, "--until", "2099-01-01"],
+    );
     let cluster = start_cluster(tmp.path(), 2);
     let open = |cluster: Option<String>| {
         Engine::open(

@@ -140,15 +140,10 @@ async fn page(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Response {
-    let snap = state.versions.current().await;
     // The examples on tables the caller may read (read grants).
-    let view = match snap.view(&caller.tables).await {
+    let (snap, view) = match super::caller_view(&state, &caller).await {
         Ok(v) => v,
-        Err(e) => {
-            let mut r = Response::new(Body::from(state.public_message(&format!("{e:#}"))));
-            *r.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
-            return r;
-        }
+        Err(r) => return r,
     };
     let mut r = Response::new(Body::from(document(
         &snap.schema,

@@ -985,6 +985,25 @@ fn body_response(body: Body, content_type: &'static str, rows: u64) -> Response 
 
 /// A VOTable with QUERY_STATUS=ERROR and the message, with the error's HTTP status
 /// (`Retry-After` on 503).
+/// The catalogue version served now and what `caller` may see of it; the 500 answer when
+/// that view cannot be built.
+pub(super) async fn caller_view(
+    state: &AppState,
+    caller: &Caller,
+) -> std::result::Result<(Arc<snapshot::Snapshot>, Arc<caller_view::CallerView>), Response> {
+    let snap = state.versions.current().await;
+    match snap.view(&caller.tables).await {
+        Ok(view) => Ok((snap, view)),
+        Err(e) => {
+            let mut r = Response::new(axum::body::Body::from(
+                state.public_message(&format!("{e:#}")),
+            ));
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            Err(r)
+        }
+    }
+}
+
 pub fn error_response(e: &QueryError) -> Response {
     let mut response = xml_response(e.status(), error_votable(&e.message()));
     if e.retry() {

@@ -43,8 +43,6 @@ pub struct Snapshot {
     pub state: Arc<SessionState>,
     /// The schema the catalogue's tables are published under (the survey's name).
     pub schema: String,
-    /// The VOSI documents of this version, every table described.
-    pub documents: Arc<vosi::Documents>,
     /// Cones without SQL planning: on the stars, when the manifest allows, and on the
     /// HATS tables published from a local disk.
     pub cone_paths: Vec<ConePath>,
@@ -182,7 +180,7 @@ impl Snapshot {
         let full = Arc::new(CallerView {
             ctx: ctx.clone(),
             cluster: cluster.as_ref().map(|(_, c)| c.clone()),
-            documents: Arc::clone(&documents),
+            documents,
             hidden_tables: Arc::default(),
             hidden: Vec::new(),
             cones: cones.clone(),
@@ -207,7 +205,6 @@ impl Snapshot {
             state: Arc::new(ctx.state()),
             ctx,
             schema,
-            documents,
             cone_paths,
             star_path,
             lightcurve_path,

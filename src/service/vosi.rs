@@ -132,10 +132,7 @@ async fn capabilities(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Response {
-    match documents(&state, &caller).await {
-        Ok(d) => xml(d.capabilities.clone()),
-        Err(r) => r,
-    }
+    document_of(&state, &caller, |d| &d.capabilities).await
 }
 
 /// The DataLink links capability (`/datalink/links`).
@@ -257,14 +254,19 @@ fn with_security_methods(x: String, c: &ServiceConfig) -> String {
 
 /// The documents `caller` may read (without the tables hidden from them).
 async fn documents(state: &AppState, caller: &Caller) -> Result<Arc<Documents>, Response> {
-    let snap = state.versions.current().await;
-    match snap.view(&caller.tables).await {
-        Ok(view) => Ok(Arc::clone(&view.documents)),
-        Err(e) => {
-            let mut r = Response::new(Body::from(state.public_message(&format!("{e:#}"))));
-            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            Err(r)
-        }
+    let (_, view) = super::caller_view(state, caller).await?;
+    Ok(Arc::clone(&view.documents))
+}
+
+/// One of the documents `caller` may read, as XML.
+async fn document_of(
+    state: &AppState,
+    caller: &Caller,
+    pick: impl FnOnce(&Documents) -> &Bytes,
+) -> Response {
+    match documents(state, caller).await {
+        Ok(d) => xml(pick(&d).clone()),
+        Err(r) => r,
     }
 }
 
@@ -272,10 +274,7 @@ async fn tables(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Response {
-    match documents(&state, &caller).await {
-        Ok(d) => xml(d.tableset.clone()),
-        Err(r) => r,
-    }
+    document_of(&state, &caller, |d| &d.tableset).await
 }
 
 async fn table(
