@@ -141,7 +141,7 @@ async fn page(
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Response {
     // The examples on tables the caller may read (read grants).
-    let (snap, view) = match super::caller_view(&state, &caller).await {
+    let (snap, view) = match super::current_view(&state, &caller).await {
         Ok(v) => v,
         Err(r) => return r,
     };

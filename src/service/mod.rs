@@ -987,7 +987,7 @@ fn body_response(body: Body, content_type: &'static str, rows: u64) -> Response 
 /// (`Retry-After` on 503).
 /// The catalogue version served now and what `caller` may see of it; the 500 answer when
 /// that view cannot be built.
-pub(super) async fn caller_view(
+pub(super) async fn current_view(
     state: &AppState,
     caller: &Caller,
 ) -> std::result::Result<(Arc<snapshot::Snapshot>, Arc<caller_view::CallerView>), Response> {

@@ -254,7 +254,7 @@ fn with_security_methods(x: String, c: &ServiceConfig) -> String {
 
 /// The documents `caller` may read (without the tables hidden from them).
 async fn documents(state: &AppState, caller: &Caller) -> Result<Arc<Documents>, Response> {
-    let (_, view) = super::caller_view(state, caller).await?;
+    let (_, view) = super::current_view(state, caller).await?;
     Ok(Arc::clone(&view.documents))
 }
 
