@@ -1,7 +1,7 @@
 //! The named queries of `sql/`, compiled in so that `skyql demo` runs anywhere.
 
 /// (name, SQL text) of every named query, in the order the demo runs them.
-pub const NAMED_QUERIES: [(&str, &str); 6] = [
+pub const NAMED_QUERIES: [(&str, &str); 7] = [
     (
         "quarters_most_measurements",
         include_str!("../sql/quarters_most_measurements.sql"),
@@ -17,6 +17,10 @@ pub const NAMED_QUERIES: [(&str, &str); 6] = [
     ("lightcurve", include_str!("../sql/lightcurve.sql")),
     ("cone_search", include_str!("../sql/cone_search.sql")),
     ("variable_stars", include_str!("../sql/variable_stars.sql")),
+    (
+        "microlensing_candidates",
+        include_str!("../sql/microlensing_candidates.sql"),
+    ),
 ];
 
 /// The SQL of a named query (also `public_images` and `cutouts`).
@@ -24,9 +28,15 @@ pub fn named_query(name: &str) -> Option<&'static str> {
     all().into_iter().find(|(n, _)| *n == name).map(|(_, q)| q)
 }
 
-/// Every named query of `sql/`: those the demo runs, then the image queries.
+/// `sql/periodic_variables.sql`: periods of the whole catalogue (a periodogram per star
+/// and colour: not run by the demo, whose point is speed).
+pub const PERIODIC_VARIABLES_SQL: &str = include_str!("../sql/periodic_variables.sql");
+
+/// Every named query of `sql/`: those the demo runs, the period search, then the image
+/// queries.
 pub fn all() -> Vec<(&'static str, &'static str)> {
     let mut out = NAMED_QUERIES.to_vec();
+    out.push(("periodic_variables", PERIODIC_VARIABLES_SQL));
     out.push(("public_images", PUBLIC_IMAGES_SQL));
     out.push(("cutouts", CUTOUTS_SQL));
     out

@@ -20,6 +20,7 @@ mod images;
 mod ingest;
 mod pix2sky;
 mod publish;
+mod science;
 mod service;
 mod survey;
 mod xmatch;
@@ -53,6 +54,8 @@ pub enum Workload {
     Checksums,
     /// Tables published beside the catalogue: uploads, HATS and ingested tables' cones.
     Publish,
+    /// Microlensing fits and periodograms over a catalogue, beside MulensModel and astropy.
+    Science,
 }
 
 /// Options of `skyql bench`.
@@ -119,6 +122,10 @@ pub fn run_bench(opts: &BenchOptions) -> Result<()> {
         Workload::Publish => match &opts.catalog {
             Some(c) => publish::bench_publish(opts, c),
             None => bail!("bench publish needs --catalog (e.g. from skyql generate --catalog)"),
+        },
+        Workload::Science => match &opts.catalog {
+            Some(c) => science::bench_science(opts, c),
+            None => bail!("bench science needs --catalog (e.g. from skyql generate --catalog)"),
         },
         Workload::Survey => match &opts.catalog {
             Some(c) => survey::bench_survey(opts, c),

@@ -36,6 +36,10 @@ enum WorkloadArg {
     /// cross-matched with its stars through TAP, and 1-arcminute cones on its stars, on
     /// them as a HATS collection and on an ingested reference table of --rows rows.
     Publish,
+    /// Two-colour microlensing fits and periodograms of every star of a catalogue
+    /// (--catalog), and of a sample of --rows stars (default 100) beside MulensModel and
+    /// astropy on one core.
+    Science,
 }
 
 /// Arguments of `skyql bench`.
@@ -49,8 +53,8 @@ pub(crate) struct BenchArgs {
     points: usize,
     /// Rows of the exported result (export, default 300000), number of cutouts
     /// (cutout, default 1000), epochs per light curve (ingest, default 400), sources per
-    /// catalogue (xmatch, default 1000000) or rows of the reference table (publish,
-    /// default: as many as the stars).
+    /// catalogue (xmatch, default 1000000), rows of the reference table (publish,
+    /// default: as many as the stars) or stars of the sample (science, default 100).
     #[arg(long)]
     rows: Option<usize>,
     /// Timed repetitions after one warm-up.
@@ -106,6 +110,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         WorkloadArg::Service => Workload::Service,
         WorkloadArg::Checksums => Workload::Checksums,
         WorkloadArg::Publish => Workload::Publish,
+        WorkloadArg::Science => Workload::Science,
     };
     run_bench(&BenchOptions {
         workload,

@@ -61,7 +61,7 @@ fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
     let catalog = Catalog::open(&catalog_dir)?;
     let engine = Engine::new(Some(catalog.clone()), EngineOptions::default())?;
     let ctx = rt.block_on(engine.session(&[]))?;
-    let quarter_rows = rt.block_on(run_named_queries(&ctx, &exports))?;
+    let (quarter_rows, candidates) = rt.block_on(run_named_queries(&ctx, &exports))?;
     let t_queries = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -83,6 +83,7 @@ fn run_demo(out: &Path, config: &DemoConfig) -> Result<()> {
         println!("  table {t:<width$} {n:>10} rows");
     }
     print_quarter_summary(&quarter_rows, &truth)?;
+    print_candidates(&candidates, &truth, &exports)?;
     images.print();
     println!("exports: {}", exports.display());
     println!(
@@ -132,12 +133,13 @@ fn demo_survey(
 
 /// Runs every named query and exports it (CSV; the release's two main products also as
 /// VOTable and FITS tables, with units and UCDs, for TOPCAT and astropy); returns the
-/// rows of the quarters query for the report.
+/// rows of the quarters query and of the microlensing candidates for the report.
 async fn run_named_queries(
     ctx: &datafusion::prelude::SessionContext,
     exports: &Path,
-) -> Result<Vec<RecordBatch>> {
+) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
     let mut quarter_rows = Vec::new();
+    let mut candidates = Vec::new();
     for (name, sql) in NAMED_QUERIES {
         // Optional parameters (the light curve's star) take the query's default.
         let df = ctx
@@ -148,6 +150,9 @@ async fn run_named_queries(
             .with_context(|| format!("named query {name}"))?;
         if name == "quarters_most_measurements" {
             quarter_rows = df.clone().collect().await?;
+        }
+        if name == "microlensing_candidates" {
+            candidates = df.clone().collect().await?;
         }
         let formats: &[OutputFormat] =
             if matches!(name, "quarters_most_measurements" | "lightcurve") {
@@ -165,7 +170,46 @@ async fn run_named_queries(
             write_result(df.clone(), *format, Some(&file), &options).await?;
         }
     }
-    Ok(quarter_rows)
+    Ok((quarter_rows, candidates))
+}
+
+/// The candidate search against the injected events: how many were found, and any
+/// candidate that is not an injected event.
+fn print_candidates(candidates: &[RecordBatch], truth: &Truth, exports: &Path) -> Result<()> {
+    let mut found: Vec<String> = Vec::new();
+    for batch in candidates {
+        let ids = datafusion::arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let ids = ids.as_string::<i32>();
+        found.extend((0..ids.len()).map(|i| ids.value(i).to_string()));
+    }
+    let injected: Vec<&str> = truth.events.iter().map(|e| e.star_id.as_str()).collect();
+    let recovered = found
+        .iter()
+        .filter(|s| injected.contains(&s.as_str()))
+        .count();
+    let others: Vec<&String> = found
+        .iter()
+        .filter(|s| !injected.contains(&s.as_str()))
+        .collect();
+    println!(
+        "microlensing: {} candidates (sql/microlensing_candidates.sql, {}), {recovered} of the {} injected events (raw/truth/events.csv){}",
+        found.len(),
+        exports.join("microlensing_candidates.csv").display(),
+        injected.len(),
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not injected: {}",
+                others
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    Ok(())
 }
 
 /// What the image stage of the demo produced.

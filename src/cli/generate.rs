@@ -40,6 +40,8 @@ pub(crate) fn run(args: GenerateArgs) -> Result<()> {
             stars: args.stars,
             fields: args.field_count,
             seed: args.size.seed,
+            events_per_field: args.size.events.map(u64::from),
+            periodic_fraction: args.size.periodic_fraction,
         };
         let r = generate_catalog(catalog, &config)?;
         let rate = if r.measurements > 0 {
@@ -51,12 +53,15 @@ pub(crate) fn run(args: GenerateArgs) -> Result<()> {
             format!("{:.2} million stars/s", r.stars as f64 / r.seconds / 1e6)
         };
         eprintln!(
-            "generated {} fields, {} stars, {} measurements in {} ({:.1} s, {rate})",
+            "generated {} fields, {} stars, {} measurements in {} ({:.1} s, {rate}); {} microlensing events and {} periodic variables injected, their truth in {}",
             r.fields,
             r.stars,
             r.measurements,
             catalog.display(),
             r.seconds,
+            r.events,
+            r.periodic,
+            catalog.join("truth").display(),
         );
         if r.measurements != args.measurements {
             eprintln!(

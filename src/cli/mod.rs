@@ -106,6 +106,13 @@ pub(crate) struct SizeArgs {
     /// Mean stars per CCD quarter.
     #[arg(long, default_value_t = DemoConfig::default().stars_per_quarter)]
     stars_per_quarter: u32,
+    /// Microlensing events injected per field (default: 2 in the demo, one per 1,000
+    /// stars with --catalog); their truth is written to truth/events.csv.
+    #[arg(long)]
+    events: Option<u32>,
+    /// Fraction of the other stars made periodic variables (truth/periodic.csv).
+    #[arg(long, default_value_t = crate::demo::default_periodic_fraction())]
+    periodic_fraction: f64,
 }
 
 impl SizeArgs {
@@ -117,6 +124,10 @@ impl SizeArgs {
             ccd_size: self.ccd_size,
             epochs: self.epochs,
             stars_per_quarter: self.stars_per_quarter,
+            events_per_field: self
+                .events
+                .unwrap_or(DemoConfig::default().events_per_field),
+            periodic_fraction: self.periodic_fraction,
         }
     }
 }

@@ -16,7 +16,8 @@ use anyhow::{Result, bail};
 use rayon::prelude::*;
 
 use super::rng::Rng;
-use super::sky::{Variability, draw_variability, field_centre, mag_error};
+use super::sky::{EventWindow, Variability, draw_variability, field_centre, mag_error};
+use super::truth::{EventTruth, PeriodicTruth, write_truth_tables};
 use crate::catalog::manifest::IngestRun;
 use crate::catalog::parquet_io::{write_parquet, write_stars_parquet};
 use crate::catalog::version::{VersionRecord, VersionWriter};
@@ -42,6 +43,10 @@ pub struct BulkConfig {
     pub fields: Option<u32>,
     /// Seed.
     pub seed: u64,
+    /// Microlensing events per field (default: one per 1,000 stars).
+    pub events_per_field: Option<u64>,
+    /// Fraction of the other stars that are periodic variables.
+    pub periodic_fraction: f64,
 }
 
 /// What was written.
@@ -53,6 +58,10 @@ pub struct BulkReport {
     pub stars: u64,
     /// Measurements written.
     pub measurements: u64,
+    /// Microlensing events injected.
+    pub events: u64,
+    /// Periodic variables injected.
+    pub periodic: u64,
     /// Seconds.
     pub seconds: f64,
 }
@@ -150,20 +159,24 @@ pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkRepor
             (i + 1, share)
         })
         .collect();
-    let results: Vec<Result<(u64, u64)>> = per_field
+    if !(0.0..=1.0).contains(&config.periodic_fraction) {
+        bail!("--periodic-fraction must be between 0 and 1");
+    }
+    let results: Vec<Result<FieldWritten>> = per_field
         .par_iter()
-        .map(|&(number, stars)| {
-            write_field(&staging, &conventions, config.seed, number, stars, epochs)
-        })
+        .map(|&(number, stars)| write_field(&staging, &conventions, config, number, stars, epochs))
         .collect();
     let mut report = BulkReport {
         fields: n_fields,
         ..BulkReport::default()
     };
+    let (mut events, mut periodic) = (Vec::new(), Vec::new());
     for r in results {
-        let (s, m) = r?;
-        report.stars += s;
-        report.measurements += m;
+        let written = r?;
+        report.stars += written.stars;
+        report.measurements += written.measurements;
+        events.extend(written.events);
+        periodic.extend(written.periodic);
     }
     write_small_tables(&staging, &conventions)?;
     report.seconds = started.elapsed().as_secs_f64();
@@ -187,7 +200,19 @@ pub fn generate_catalog(catalog: &Path, config: &BulkConfig) -> Result<BulkRepor
         input_files: 0,
         input_bytes: 0,
     })?;
+    // The injected truth beside the catalogue's versions (not part of any version).
+    write_truth_tables(&catalog.join("truth"), &events, &periodic)?;
+    report.events = events.len() as u64;
+    report.periodic = periodic.len() as u64;
     Ok(report)
+}
+
+/// What one field wrote, and the truth of its variable stars.
+struct FieldWritten {
+    stars: u64,
+    measurements: u64,
+    events: Vec<EventTruth>,
+    periodic: Vec<PeriodicTruth>,
 }
 
 /// The epochs of a field: `n` nights in observing seasons (July to March) of 1996-2003.
@@ -211,15 +236,31 @@ fn field_epochs(rng: &mut Rng, n: usize) -> Vec<f64> {
 fn write_field(
     staging: &Path,
     conventions: &Conventions,
-    seed: u64,
+    config: &BulkConfig,
     number: u32,
     n_stars: u64,
     epochs: usize,
-) -> Result<(u64, u64)> {
+) -> Result<FieldWritten> {
     let field = format!("lm{number:03}");
-    let mut rng = Rng::new(seed, &[number as u64]);
+    let mut rng = Rng::new(config.seed, &[number as u64]);
     let mjds = field_epochs(&mut rng, epochs);
-    let stars = draw_stars(conventions, &mut rng, number, n_stars, &mjds);
+    let events = config.events_per_field.unwrap_or(n_stars / 1000);
+    let stars = draw_stars(
+        conventions,
+        &mut rng,
+        number,
+        n_stars,
+        &mjds,
+        (events, config.periodic_fraction),
+    );
+    let truth_events: Vec<EventTruth> = stars
+        .iter()
+        .filter_map(|s| EventTruth::of(&s.id, &s.variability))
+        .collect();
+    let truth_periodic: Vec<PeriodicTruth> = stars
+        .iter()
+        .filter_map(|s| PeriodicTruth::of(&s.id, &s.variability))
+        .collect();
 
     // Measurements, written in files of about ROWS_PER_FILE rows, stars in id order.
     let dir = staging.join("measurements").join(format!("field={field}"));
@@ -258,7 +299,12 @@ fn write_field(
     drop(stars);
     let stars_dir = staging.join("stars").join(format!("field={field}"));
     write_star_files(&stars_dir, star_batches)?;
-    Ok((n_stars, written))
+    Ok(FieldWritten {
+        stars: n_stars,
+        measurements: written,
+        events: truth_events,
+        periodic: truth_periodic,
+    })
 }
 
 /// Writes a field's star rows in files of [`STARS_PER_FILE`] rows, all sorted by HEALPix
@@ -294,13 +340,15 @@ fn write_star_files(dir: &Path, batches: Vec<RecordBatch>) -> Result<()> {
 }
 
 /// The stars of field `number`, spread over its CCD quarters with uneven densities,
-/// sorted by id.
+/// sorted by id; `(events, periodic_fraction)`: microlensing events evenly spread over
+/// the field's stars, and the fraction of the others made periodic.
 fn draw_stars(
     conventions: &Conventions,
     rng: &mut Rng,
     number: u32,
     n_stars: u64,
     mjds: &[f64],
+    (events, periodic_fraction): (u64, f64),
 ) -> Vec<BulkStar> {
     let field = format!("lm{number:03}");
     let centre = field_centre(number);
@@ -316,6 +364,11 @@ fn draw_stars(
     let total: f64 = cells.iter().map(|c| c.2).sum();
     let mut stars: Vec<BulkStar> = Vec::with_capacity(n_stars as usize);
     let mut assigned = 0u64;
+    // Index of the star in the field, to spread the events evenly.
+    let mut drawn = 0u64;
+    let span = (mjds.len() > 1)
+        .then(|| (mjds[0], mjds[mjds.len() - 1]))
+        .filter(|(a, b)| b - a > 400.0);
     for (k, (ccd, q, w)) in cells.iter().enumerate() {
         let count = if k + 1 == cells.len() {
             n_stars - assigned
@@ -330,11 +383,15 @@ fn draw_stars(
             let ra = centre.0 - (ox + 0.5 * u) * CCD_DEG / dec.to_radians().cos();
             let mag_r = 16.0 + 5.0 * rng.uniform().powf(0.4);
             let colour = rng.range(0.1, 0.6);
-            // One microlensing event per 1,000 stars, else the demo's draw.
-            let event = (i % 1000 == 7 && mjds.len() > 1)
-                .then(|| (mjds[0], mjds[mjds.len() - 1]))
-                .filter(|(a, b)| b - a > 400.0);
-            let variability = draw_variability(rng, event);
+            // An event where the running share of events steps up, else the demo's draw;
+            // EROS-like Einstein times.
+            let is_event = (drawn + 1) * events / n_stars.max(1) > drawn * events / n_stars.max(1);
+            drawn += 1;
+            let event = span.filter(|_| is_event).map(|span| EventWindow {
+                span,
+                te: (25.0, 80.0),
+            });
+            let variability = draw_variability(rng, event, periodic_fraction);
             stars.push(BulkStar {
                 // Five-digit numbers keep string order equal to numeric order.
                 id: format!("{field}{ccd}{q}{}", 10_000 + i),

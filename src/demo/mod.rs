@@ -27,7 +27,12 @@ pub use truth::{QuarterCount, Truth};
 use crate::conventions::{CcdElectronics, Conventions, eros2_electronics};
 use fits_out::ImageSpec;
 use rng::Rng;
-use sky::{FieldPlan, Star, draw_variability, mag_error, plan_field};
+use sky::{EventWindow, FieldPlan, Star, draw_variability, mag_error, plan_field};
+
+/// Einstein times of the demo's events (days). The demo observes a field about once in
+/// 40 days (60 exposures over seven years), so its events are long enough to have points
+/// on the bump; `generate --catalog` draws EROS-like times (25 to 80 days).
+pub const DEMO_EVENT_TE: (f64, f64) = (120.0, 250.0);
 
 /// EROS-2 LMC image counts per field (`datasets/eros2/lmc_image_counts.csv`).
 pub const LMC_IMAGE_COUNTS: &str = include_str!("../../datasets/eros2/lmc_image_counts.csv");
@@ -47,6 +52,21 @@ pub struct DemoConfig {
     pub epochs: u32,
     /// Mean number of stars per CCD quarter.
     pub stars_per_quarter: u32,
+    /// Microlensing events per field.
+    #[serde(default = "default_events_per_field")]
+    pub events_per_field: u32,
+    /// Fraction of the other stars that are periodic variables.
+    #[serde(default = "default_periodic_fraction")]
+    pub periodic_fraction: f64,
+}
+
+fn default_events_per_field() -> u32 {
+    2
+}
+
+/// The fraction of periodic variables of generated surveys unless told otherwise.
+pub fn default_periodic_fraction() -> f64 {
+    0.06
 }
 
 impl Default for DemoConfig {
@@ -59,6 +79,8 @@ impl Default for DemoConfig {
             ccd_size: 128,
             epochs: 60,
             stars_per_quarter: 40,
+            events_per_field: default_events_per_field(),
+            periodic_fraction: default_periodic_fraction(),
         }
     }
 }
@@ -80,6 +102,9 @@ pub fn lmc_reference_counts() -> BTreeMap<String, u32> {
 pub fn generate(config: &DemoConfig, out: &Path, conventions: &Conventions) -> Result<Truth> {
     if config.ccds == 0 || config.ccds > conventions.ccd_count() as u32 {
         bail!("--ccds must be between 1 and {}", conventions.ccd_count());
+    }
+    if !(0.0..=1.0).contains(&config.periodic_fraction) {
+        bail!("--periodic-fraction must be between 0 and 1");
     }
     if config.ccd_size < 16 || !config.ccd_size.is_multiple_of(2) {
         bail!("--ccd-size must be even and at least 16");
@@ -130,15 +155,11 @@ pub fn generate(config: &DemoConfig, out: &Path, conventions: &Conventions) -> R
         truth_dir.join("config.json"),
         serde_json::to_string_pretty(config)?,
     )?;
-    // The microlensing events as a table, for `--table events=...` (sql/cutouts.sql).
-    let mut events = String::from("star_id,t0_mjd,te_days,u0\n");
-    for e in &truth.events {
-        events.push_str(&format!(
-            "{},{},{},{}\n",
-            e.star_id, e.t0_mjd, e.te_days, e.u0
-        ));
-    }
-    std::fs::write(truth_dir.join("events.csv"), events)?;
+    // The events and periodic variables as tables, for `--table events=...`
+    // (sql/cutouts.sql, the recall of sql/microlensing_candidates.sql).
+    truth.events.sort_by(|a, b| a.star_id.cmp(&b.star_id));
+    truth.periodic.sort_by(|a, b| a.star_id.cmp(&b.star_id));
+    truth::write_truth_tables(&truth_dir, &truth.events, &truth.periodic)?;
     if out.exists() {
         std::fs::remove_dir(out).with_context(|| format!("cannot replace {}", out.display()))?;
     }
@@ -267,7 +288,14 @@ fn draw_stars(
                 radec,
                 mag_r,
                 mag_b: mag_r + rng.range(0.1, 0.9),
-                variability: draw_variability(rng, is_event.then_some((first, last))),
+                variability: draw_variability(
+                    rng,
+                    is_event.then_some(EventWindow {
+                        span: (first, last),
+                        te: DEMO_EVENT_TE,
+                    }),
+                    config.periodic_fraction,
+                ),
             });
         }
     }
@@ -338,14 +366,12 @@ fn write_lightcurves(
             [no_ref("R"), no_ref("B")],
         )?;
         truth.n_stars += 1;
-        if let sky::Variability::Microlensing { t0, te, u0 } = star.variability {
-            truth.events.push(truth::EventTruth {
-                star_id: star.id.clone(),
-                t0_mjd: t0,
-                te_days: te,
-                u0,
-            });
-        }
+        truth
+            .events
+            .extend(truth::EventTruth::of(&star.id, &star.variability));
+        truth
+            .periodic
+            .extend(truth::PeriodicTruth::of(&star.id, &star.variability));
     }
     Ok(counts)
 }

@@ -119,7 +119,7 @@ pub fn plan_field(
     let reference_token = unique_token(reference_mjd, 9999, &mut tokens);
 
     let mut events = Vec::new();
-    for k in 0..2u32 {
+    for k in 0..config.events_per_field {
         let ccd = ((k * 5 + index as u32 * 3) % config.ccds) as i32;
         let q = quarters[rng.below(quarters.len())].clone();
         events.push((ccd, q, k as usize));
@@ -166,7 +166,7 @@ pub enum Variability {
         /// Phase in cycles.
         phase: f64,
     },
-    /// Microlensing (Paczynski, achromatic).
+    /// Microlensing (Paczynski, achromatic, blended).
     Microlensing {
         /// Time of maximum (MJD).
         t0: f64,
@@ -174,6 +174,10 @@ pub enum Variability {
         te: f64,
         /// Impact parameter in Einstein radii.
         u0: f64,
+        /// The source's fraction of the baseline flux in red (1: no blend).
+        blend_r: f64,
+        /// The same in blue.
+        blend_b: f64,
     },
 }
 
@@ -187,9 +191,15 @@ impl Variability {
             } => {
                 format!("Periodic variable: P = {period:.4} d, amplitude {amplitude:.2} mag.")
             }
-            Variability::Microlensing { t0, te, u0 } => {
-                format!("Microlensing event: t0 = MJD {t0:.2}, tE = {te:.1} d, u0 = {u0:.3}.")
-            }
+            Variability::Microlensing {
+                t0,
+                te,
+                u0,
+                blend_r,
+                blend_b,
+            } => format!(
+                "Microlensing event: t0 = MJD {t0:.2}, tE = {te:.1} d, u0 = {u0:.3}, source flux fraction {blend_r:.2} (R), {blend_b:.2} (B)."
+            ),
         }
     }
 
@@ -219,11 +229,18 @@ impl Variability {
                 let x = 2.0 * std::f64::consts::PI * (mjd / period + phase);
                 a * (x.sin() + 0.3 * (2.0 * x).sin()) / 1.15
             }
-            Variability::Microlensing { t0, te, u0 } => {
+            Variability::Microlensing {
+                t0,
+                te,
+                u0,
+                blend_r,
+                blend_b,
+            } => {
                 let tau = (mjd - t0) / te;
                 let u = (u0 * u0 + tau * tau).sqrt();
                 let amp = (u * u + 2.0) / (u * (u * u + 4.0).sqrt());
-                -2.5 * amp.log10()
+                let fs = if colour == "B" { blend_b } else { blend_r };
+                -2.5 * (fs * amp + 1.0 - fs).log10()
             }
         }
     }
@@ -267,16 +284,40 @@ pub fn mag_error(mag: f64) -> f64 {
     (0.008 + 0.04 * 10f64.powf(0.4 * (mag - 19.5))).min(0.8)
 }
 
-/// Picks a variability class for a star.
-pub fn draw_variability(rng: &mut Rng, event: Option<(f64, f64)>) -> Variability {
-    if let Some((start, end)) = event {
+/// Where and how long the microlensing event of a star may be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventWindow {
+    /// First and last MJD of the light curve (t0 is drawn 200 days inside).
+    pub span: (f64, f64),
+    /// Range of Einstein times (days).
+    pub te: (f64, f64),
+}
+
+/// Picks a variability class for a star: the event of `event` when given, else a
+/// periodic variable with probability `periodic_fraction`, else a constant star.
+pub fn draw_variability(
+    rng: &mut Rng,
+    event: Option<EventWindow>,
+    periodic_fraction: f64,
+) -> Variability {
+    if let Some(w) = event {
+        let t0 = rng.range(w.span.0 + 200.0, w.span.1 - 200.0);
+        let te = rng.range(w.te.0, w.te.1);
+        let u0 = rng.range(0.05, 0.4);
+        // Blending from a generator of the event's own (no draw taken from `rng`, so the
+        // stars that follow are those of a survey without blending).
+        let mut own = Rng::new(t0.to_bits(), &[0xB1E4D]);
+        let blend_r = own.range(0.4, 1.0);
+        let blend_b = (blend_r + own.range(-0.15, 0.15)).clamp(0.3, 1.0);
         return Variability::Microlensing {
-            t0: rng.range(start + 200.0, end - 200.0),
-            te: rng.range(25.0, 80.0),
-            u0: rng.range(0.05, 0.4),
+            t0,
+            te,
+            u0,
+            blend_r,
+            blend_b,
         };
     }
-    if rng.uniform() < 0.06 {
+    if rng.uniform() < periodic_fraction {
         Variability::Periodic {
             period: 10f64.powf(rng.range(-0.4, 1.8)),
             amplitude: rng.range(0.1, 0.6),

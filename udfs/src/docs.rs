@@ -155,6 +155,21 @@ pub const FUNCTION_DOCS: &[FunctionDoc] = &[
         usage: "stetson_j(mjd, mag, mag_err, colour) -> double",
         description: "Aggregate (GROUP BY star_id): Stetson's J over two colours; residuals delta = sqrt(n/(n-1)) (mag - weighted mean)/mag_err per colour; same-MJD pairs give P = delta_R delta_B, unpaired points P = delta^2 - 1; J = mean of sign(P) sqrt|P|.",
     },
+    FunctionDoc {
+        name: "paczynski_fit",
+        usage: "paczynski_fit(mjd, mag, mag_err [, colour]) -> struct {status, n, iterations, t0, t0_err, u0, u0_err, te, te_err, chi2, dof, chi2_constant, delta_chi2, n_bump, chi2_out, chromatic_dchi2, achromatic_prob, band_1, n_1, baseline_1, baseline_1_err, blend_1, blend_1_err, band_2, ..., colours}",
+        description: "Aggregate (GROUP BY star_id): a point-source point-lens microlensing fit in flux, A(u) = (u^2+2)/(u sqrt(u^2+4)), u^2 = u0^2 + ((t-t0)/tE)^2, flux = Fs A + Fb per band (at most two colours, common t0, u0, tE). Variable projection (Fs, Fb linear), grid starts, Levenberg-Marquardt bounded to 100 iterations; status ok, not_converged, too_few_points, too_many_bands or singular (never an error). Errors from (J^T J)^-1, not rescaled. blend = Fs/(Fs+Fb); delta_chi2 = chi2_constant - chi2; n_bump: points with |t-t0| < tE; chi2_out: chi2 per point where |t-t0| > 2 tE; achromatic_prob: P(chi2_1 > chromatic_dchi2 / max(1, chi2/dof)) of a second u0 for the second band. See docs/SCIENCE.md.",
+    },
+    FunctionDoc {
+        name: "lomb_scargle",
+        usage: "lomb_scargle(mjd, mag [, mag_err [, min_period, max_period]]) -> struct {period, frequency, power, fap, n, frequencies}",
+        description: "Aggregate (GROUP BY star_id, colour): the highest peak of the generalised (floating-mean) Lomb-Scargle periodogram as astropy's LombScargle.autopower computes it: weights 1/mag_err^2, standard normalisation (0..1), frequencies from 1/max_period (default half a step) to 1/min_period (default 5 x the mean Nyquist frequency) in steps of 1/(5 baseline); Press-Rybicki extirpolation and an FFT, the best peaks re-evaluated exactly; fap: Baluev's (2008) false-alarm probability.",
+    },
+    FunctionDoc {
+        name: "lomb_scargle_power",
+        usage: "lomb_scargle_power(mjd, mag [, mag_err [, min_period, max_period]]) -> struct {frequency: list, power: list}",
+        description: "Aggregate: the whole periodogram of lomb_scargle (same grid and normalisation), for plots.",
+    },
 ];
 
 /// The documentation of `name`.

@@ -58,6 +58,7 @@ pub mod fits_header;
 pub mod functions;
 pub mod images;
 pub mod rules;
+pub mod science;
 pub mod table_functions;
 pub mod time;
 pub mod wcs;
@@ -97,6 +98,9 @@ pub fn all_aggregate_udfs() -> Vec<AggregateUDF> {
     vec![
         AggregateUDF::from(aggregates::LcStats::default()),
         AggregateUDF::from(aggregates::StetsonJ::default()),
+        AggregateUDF::from(aggregates::PaczynskiFit::default()),
+        AggregateUDF::from(aggregates::LombScargle::default()),
+        AggregateUDF::from(aggregates::LombScarglePower::default()),
     ]
 }
 
