@@ -94,6 +94,8 @@ fn workloads(runs: &Runs) -> Result<Vec<(&'static str, String)>> {
     let (star, centre) = (f[0], format!("{}, {}", f[1], f[2]));
     let quarters = crate::named_queries::named_query("quarters_most_measurements")
         .context("no quarters query")?;
+    let candidates = crate::named_queries::named_query("microlensing_candidates")
+        .context("no candidate query")?;
     Ok(vec![
         ("quarters_most_measurements", quarters.to_string()),
         (
@@ -102,6 +104,7 @@ fn workloads(runs: &Runs) -> Result<Vec<(&'static str, String)>> {
              lc_stats(mjd, mag, mag_err) AS s FROM measurements GROUP BY star_id, colour)"
                 .to_string(),
         ),
+        ("microlensing_candidates", candidates.to_string()),
         (
             "one_light_curve",
             format!("SELECT mjd, mag, mag_err, colour FROM measurements WHERE star_id = '{star}'"),

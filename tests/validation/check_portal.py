@@ -5,7 +5,8 @@ and its reference images with cutouts, at desktop and phone sizes, with no scrip
 the browser's console; the page's downloads answer. Then, driven by Playwright (PyPI) on
 the same chromium: a search typed with the keyboard alone, a click on the sky plot, the
 light curve's zoom, the page's best period against astropy's LombScargle and the demo's
-true period, a fold, "send to TOPCAT / Aladin" received by a SAMP client (pyvo's) through
+true period, a fold, an injected microlensing event's fit (equal to the CLI's, the truth
+within 3 sigma, drawn over the light curve), "send to TOPCAT / Aladin" received by a SAMP client (pyvo's) through
 a hub's Web Profile, and axe-core (the npm registry's release, fetched here)
 finds no serious or critical accessibility violation on the results and a star page, at
 1280 x 800 and at 390 x 844. Screenshots go to the directory given (docs/images when run
@@ -326,6 +327,54 @@ def check_fold(page):
         problem("fold: 'Use best period' does not fold on the best period")
 
 
+# --- the microlensing fit over the light curve -----------------------------------------
+
+FIT_SQL = ("SELECT f['t0'] AS t0, f['te'] AS te, f['te_err'] AS te_err, f['u0'] AS u0, "
+           "f['delta_chi2'] AS delta_chi2 FROM (SELECT paczynski_fit(mjd, mag, mag_err, colour) AS f "
+           "FROM measurements WHERE star_id = '{}') AS fit")
+
+
+def brightest_event(binary, demo):
+    """The demo's injected event with the largest delta chi-square of the CLI's fit, with
+    its truth and that fit."""
+    (path,) = glob.glob(f"{demo}/**/truth/events.csv", recursive=True)
+    with open(path) as f:
+        events = list(csv.DictReader(f))
+    if not events:
+        problem(f"{path}: the demo injected no microlensing event")
+        return None
+    fits = [(e, query(binary, f"{demo}/catalog", FIT_SQL.format(e["star_id"]))[0]) for e in events]
+    return max(fits, key=lambda ef: float(ef[1]["delta_chi2"] or 0))
+
+
+def check_fit(page, base, event):
+    """The star page of an injected event shows the service's fit, equal to the CLI's, the
+    truth within 3 sigma, and the model drawn in both colours."""
+    truth, cli = event
+    star = truth["star_id"]
+    page.goto(f"{base}/#star={star}")
+    page.wait_for_selector("#fit-summary[data-status]", timeout=60000)
+    status = page.get_attribute("#fit-summary", "data-status")
+    print(f"fit of the injected event {star}: {page.text_content('#fit-summary')}")
+    if status != "ok" or page.get_attribute("#fit-summary", "data-significant") != "true":
+        problem(f"fit: the star page of the injected event {star} shows no significant fit ({status})")
+        return
+    te = float(page.get_attribute("#fit-summary", "data-te"))
+    t0 = float(page.get_attribute("#fit-summary", "data-t0"))
+    if abs(te - float(cli["te"])) > 1e-6 * te or abs(t0 - float(cli["t0"])) > 1e-6:
+        problem(f"fit: the page's tE {te}, t0 {t0}; the CLI's {cli['te']}, {cli['t0']}")
+    if abs(te - float(truth["te_days"])) > 3 * float(cli["te_err"]):
+        problem(f"fit: tE {te} ± {cli['te_err']} d, the injected {truth['te_days']} d")
+    page.wait_for_function("document.querySelectorAll('#lightcurve-chart path.model').length === 2",
+                           timeout=30000)
+    lines = page.eval_on_selector_all("#lightcurve-chart path.model",
+                                      "(all) => all.map((p) => p.getAttribute('d').split('L').length)")
+    if min(lines) < 100:
+        problem(f"fit: the model's lines have {lines} points")
+    if "point-lens model" not in lightcurve_label(page):
+        problem("fit: the light curve's description does not mention the model")
+
+
 # --- SAMP: a hub with its Web Profile, and a client that loads tables -----------------
 
 class Consent:
@@ -472,7 +521,7 @@ def check_cutout_pictures(page):
         problem(f"star page: cutout pictures not drawn (widths {drawn})")
 
 
-def check_with_playwright(base, demo, star, ra, dec, expected, counts):
+def check_with_playwright(base, demo, star, ra, dec, expected, counts, event):
     from playwright.sync_api import sync_playwright
     axe = axe_source()
     with sync_playwright() as p:
@@ -490,6 +539,9 @@ def check_with_playwright(base, demo, star, ra, dec, expected, counts):
             page.wait_for_selector("#star-images li", timeout=30000)
             check_cutout_pictures(page)
             audit(page, axe, "star page")
+            if event:
+                check_fit(page, base, event)
+                audit(page, axe, "star page of an event")
             context.close()
             for e in errors:
                 problem(f"console: {e}")
@@ -515,7 +567,8 @@ def main():
     with served(binary, catalog) as base:
         check_cone(base, ra, dec, cli)
         images = check_star_dom(base, star, counts)
-        check_with_playwright(base, demo, star, ra, dec, len(cli), counts)
+        event = brightest_event(binary, demo)
+        check_with_playwright(base, demo, star, ra, dec, len(cli), counts, event)
         if shots:
             for name, url, size in [
                 ("portal-search.png", f"{base}/#cone={ra},{dec},120", "1280,900"),
@@ -529,8 +582,9 @@ def main():
     print(f"portal: a cone of {len(cli)} stars with its sky plot at desktop and phone sizes; a star page "
           f"with its light curve ({counts['R']} R, {counts['B']} B), periodogram, folded curve, downloads, "
           f"{images} reference images and cutouts; no console error; a keyboard search, a click on the sky "
-          "plot, zoom, the best period against astropy's, a fold, SAMP to a pyvo client, and axe-core "
-          "at desktop and phone sizes: checked")
+          "plot, zoom, the best period against astropy's, a fold, an injected event's microlensing fit "
+          "(the CLI's, the truth within 3 sigma, drawn in both colours), SAMP to a pyvo client, and "
+          "axe-core at desktop and phone sizes: checked")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ const PERIODOGRAM_WORK = 3e7;
 const SAMP_HUBS = ['http://localhost:21012/', 'http://127.0.0.1:21012/'];
 
 const results = { adql: '', header: [], rows: [], page: 0, sort: null };
-const star = { id: '', points: [], span: null, view: null, periodogram: null, period: null };
+const star = { id: '', points: [], span: null, view: null, periodogram: null, period: null, fit: null };
 
 const $ = (id) => document.getElementById(id);
 
@@ -415,7 +415,7 @@ function coneAdql(ra, dec, arcsec) {
 async function showStar(id) {
   say('');
   note('');
-  Object.assign(star, { id, points: [], span: null, view: null, periodogram: null, period: null });
+  Object.assign(star, { id, points: [], span: null, view: null, periodogram: null, period: null, fit: null });
   $('results').hidden = true;
   $('star').hidden = false;
   $('star-title').textContent = 'Star ' + id;
@@ -423,7 +423,8 @@ async function showStar(id) {
   $('star-adql').textContent = adql;
   $('period').value = '';
   for (const box of ['lightcurve-chart', 'periodogram-chart', 'folded-chart']) $(box).replaceChildren();
-  for (const text of ['lightcurve-caption', 'best-period', 'periodogram-caption', 'folded-caption']) $(text).textContent = '';
+  for (const text of ['lightcurve-caption', 'best-period', 'periodogram-caption', 'folded-caption', 'fit-summary', 'fit-adql']) $(text).textContent = '';
+  for (const name of ['data-status', 'data-significant', 'data-t0', 'data-te', 'data-u0']) $('fit-summary').removeAttribute(name);
   $('lightcurve-legend').replaceChildren();
   $('folded-downloads').replaceChildren();
   for (const s of SERIES) $('lightcurve').removeAttribute(`data-points-${s.colour.toLowerCase()}`);
@@ -435,7 +436,7 @@ async function showStar(id) {
     downloads.append(el('a', { href: lightCurveUrl(id, format), download: '' }, name));
   }
   downloads.append(' The service\'s plot: ', ...plotLinks(id, {}));
-  if (await showFacts(id, adql)) await Promise.all([showLightCurve(id), showImages(id)]);
+  if (await showFacts(id, adql)) await Promise.all([showLightCurve(id), showFit(id), showImages(id)]);
 }
 
 // The star's row, as a list of its columns; answers whether the star is there.
@@ -532,9 +533,11 @@ function drawLightCurve() {
   const counts = SERIES.map((s) => `${shown.filter((p) => p.colour === s.colour).length} ${s.name}`).join(' and ');
   const when = (t) => `MJD ${t.toFixed(1)} (${isoDate(t)})`;
   const label = `Light curve of ${star.id}: ${counts} measurements from ${when(t0)} to ${when(t1)}, `
-    + `magnitudes ${m0.toFixed(2)} to ${m1.toFixed(2)} with their error bars, brighter up.`;
+    + `magnitudes ${m0.toFixed(2)} to ${m1.toFixed(2)} with their error bars, brighter up`
+    + (star.fit ? `, and the fitted point-lens model (tE ${star.fit.te.toFixed(1)} d) as a line per colour.` : '.');
   const chart = makeChart(box, { width, height, x, y, label });
   drawSeries(chart, shown, (p) => p.t, [0]);
+  drawFitModel(chart, t0, t1, area);
   chart.svg.classList.add('zoomable');
   dragToZoom(chart, x);
   box.replaceChildren(chart.svg);
@@ -595,6 +598,92 @@ function pan(fraction) {
   const [lo, hi] = timeRange();
   const shift = (hi - lo) * fraction;
   zoomTo(lo + shift, hi + shift);
+}
+
+// ---------------------------------------------------------------------------------------
+// The microlensing fit: the service's paczynski_fit of both colours (the aggregate of
+// sql/microlensing_candidates.sql), drawn over the light curve when its bump is
+// significant by that query's cut.
+
+const FIT_FIELDS = ['status', 't0', 't0_err', 'u0', 'u0_err', 'te', 'te_err', 'chi2', 'dof', 'delta_chi2', 'n_bump',
+  'achromatic_prob', 'band_1', 'baseline_1', 'blend_1', 'band_2', 'baseline_2', 'blend_2'];
+// The candidate query's significance cuts: delta_chi2 / (chi2/dof) / sqrt(2 dof) > 3 and
+// delta_chi2 / (chi2/dof) > 100.
+const FIT_SIGNIFICANCE = 3;
+const FIT_DELTA_CHI2 = 100;
+
+function fitAdql(id) {
+  const fields = FIT_FIELDS.map((name) => `f['${name}'] AS ${name}`).join(', ');
+  return `SELECT ${fields} FROM (SELECT paczynski_fit(mjd, mag, mag_err, colour) AS f `
+    + `FROM ${SCHEMA}.measurements WHERE star_id = ${sqlText(id)}) AS fit`;
+}
+
+// A point lens's magnification at separation u (Einstein radii).
+function magnification(u) {
+  const v = Math.max(u, 1e-12);
+  return (v * v + 2) / (v * Math.sqrt(v * v + 4));
+}
+
+async function showFit(id) {
+  const adql = fitAdql(id);
+  $('fit-adql').textContent = adql;
+  const summary = $('fit-summary');
+  let answer;
+  try {
+    answer = await tap(adql, 1);
+  } catch (e) {
+    if (star.id === id) summary.textContent = 'The microlensing fit could not be made: ' + e.message;
+    return;
+  }
+  if (star.id !== id || answer.rows.length === 0) return;
+  const row = Object.fromEntries(answer.header.map((name, i) => [name, answer.rows[0][i]]));
+  const number = (name) => cellNumber(row[name]);
+  summary.setAttribute('data-status', row.status);
+  if (row.status !== 'ok') {
+    summary.textContent = `No point-lens fit for this light curve (status ${row.status}).`;
+    return;
+  }
+  const [chi2, dof, delta] = [number('chi2'), number('dof'), number('delta_chi2')];
+  const significance = delta / (chi2 / dof) / Math.sqrt(2 * dof);
+  const significant = significance > FIT_SIGNIFICANCE && delta / (chi2 / dof) > FIT_DELTA_CHI2;
+  const bands = [1, 2].map((k) => ({ colour: row[`band_${k}`], baseline: number(`baseline_${k}`), blend: number(`blend_${k}`) }))
+    .filter((b) => b.colour && Number.isFinite(b.baseline) && Number.isFinite(b.blend));
+  const fit = { t0: number('t0'), u0: number('u0'), te: number('te'), bands, significant };
+  for (const name of ['t0', 'te', 'u0']) summary.setAttribute(`data-${name}`, String(fit[name]));
+  summary.setAttribute('data-significant', String(significant));
+  const plusMinus = (name, digits) => `${number(name).toFixed(digits)} ± ${number(name + '_err').toPrecision(2)}`;
+  const blends = bands.map((b) => `${b.colour} ${b.blend.toFixed(2)}`).join(', ');
+  const achromatic = Number.isFinite(number('achromatic_prob')) ? `; achromatic probability ${number('achromatic_prob').toPrecision(2)}` : '';
+  summary.textContent = `Point-lens (Paczyński) fit of both colours: t0 = MJD ${plusMinus('t0', 2)} (${isoDate(fit.t0)}), `
+    + `u0 = ${plusMinus('u0', 3)}, tE = ${plusMinus('te', 1)} d, source fraction of the baseline flux ${blends}; `
+    + `χ²/dof = ${(chi2 / dof).toFixed(2)} (${dof} dof), ${number('n_bump')} points with |t − t0| < tE${achromatic}. `
+    + `Bump significance ${significance.toFixed(1)} (Δχ² ${(delta / (chi2 / dof)).toFixed(0)} in units of χ²/dof); `
+    + `the candidate query asks for more than ${FIT_SIGNIFICANCE} (and ${FIT_DELTA_CHI2}): `
+    + (significant ? 'significant, the fitted model is drawn over the light curve, a line per colour.' : 'not significant, the model is not drawn.');
+  if (significant) {
+    star.fit = fit;
+    if (star.points.length) drawLightCurve();
+  }
+}
+
+// The fitted model of each colour, mag = baseline - 2.5 log10(blend A(t) + 1 - blend),
+// sampled every other pixel across the time range in view.
+function drawFitModel(chart, t0, t1, area) {
+  const fit = star.fit;
+  if (!fit) return;
+  const steps = Math.max(2, Math.round((area.right - area.left) / 2));
+  for (const band of fit.bands) {
+    const series = SERIES.find((s) => s.colour === band.colour);
+    if (!series) continue;
+    let d = '';
+    for (let k = 0; k <= steps; k++) {
+      const t = t0 + (t1 - t0) * k / steps;
+      const tau = (t - fit.t0) / fit.te;
+      const mag = band.baseline - 2.5 * Math.log10(band.blend * magnification(Math.hypot(fit.u0, tau)) + 1 - band.blend);
+      d += `${k ? 'L' : 'M'}${chart.sx(t).toFixed(1)},${chart.sy(mag).toFixed(1)}`;
+    }
+    chart.data.append(svgEl('path', { class: `model ${series.className}`, d }));
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -32,6 +32,12 @@ const U0_GRID: [f64; 3] = [0.05, 0.2, 0.6];
 /// Bounds of the search (ln u0, ln tE in days).
 const LN_U0: (f64, f64) = (-11.5, 2.3);
 const LN_TE: (f64, f64) = (-2.3, 9.2);
+/// The least blend flux, in units of the band's median flux: a blend is the light of other
+/// stars, so it may be negative only by the baseline's errors (an over-subtracted sky, a
+/// difference-imaging reference). Without this bound a faint bump is also fitted by a huge
+/// source flux and an equal negative blend at u0 of several Einstein radii (blend
+/// fractions of 1000 seen on generated events), a shape no lens makes.
+pub const MIN_BLEND_FLUX: f64 = -0.1;
 
 /// One band of a light curve in flux.
 #[derive(Debug, Clone)]
@@ -234,12 +240,29 @@ fn linear(band: &Band, t0: f64, te: f64, u0: f64) -> Option<Linear> {
         saf += w * a * f;
         sff += w * f * f;
     }
-    let (fs, fb, _) = solve_two(s, sa, saa, sf, saf)?;
+    let (fs, fb, _, bounded) = solve_linear(s, sa, saa, sf, saf)?;
+    let chi2 = if bounded {
+        sff - 2.0 * fs * saf - 2.0 * fb * sf + fs * fs * saa + 2.0 * fs * fb * sa + fb * fb * s
+    } else {
+        sff - fs * saf - fb * sf
+    };
     Some(Linear {
         fs,
         fb,
-        chi2: (sff - fs * saf - fb * sf).max(0.0),
+        chi2: chi2.max(0.0),
     })
+}
+
+/// [`solve_two`] with the blend bounded below by [`MIN_BLEND_FLUX`]: (Fs, Fb, the
+/// determinant, whether the bound holds Fb). On the bound Fs alone is fitted, Fs = Σw A (f
+/// - Fb) / Σw A².
+fn solve_linear(s: f64, sa: f64, saa: f64, sf: f64, saf: f64) -> Option<(f64, f64, f64, bool)> {
+    let (fs, fb, det) = solve_two(s, sa, saa, sf, saf)?;
+    if fb >= MIN_BLEND_FLUX {
+        return Some((fs, fb, det, false));
+    }
+    let fb = MIN_BLEND_FLUX;
+    Some(((saf - fb * sa) / saa, fb, det, true))
 }
 
 /// The weighted least squares of f = Fs A + Fb from its sums (Σw, Σw A, Σw A², Σw f,
@@ -305,7 +328,7 @@ fn residuals(
             saf += w * ai * f;
             a.push(ai);
         }
-        let (fs, fb, det) = solve_two(s, sa, saa, sf, saf)?;
+        let (fs, fb, det, bounded) = solve_linear(s, sa, saa, sf, saf)?;
         // Σ w ρ ∂A, Σ w A d, Σ w d per column.
         let (mut s1, mut s2, mut s3) = ([0.0; 4], [0.0; 4], [0.0; 4]);
         for i in 0..n {
@@ -318,12 +341,17 @@ fn residuals(
                 s3[p] += w * d;
             }
         }
-        // G⁻¹ = [[s, -sa], [-sa, saa]] / det for G = [[saa, sa], [sa, s]].
+        // G⁻¹ = [[s, -sa], [-sa, saa]] / det for G = [[saa, sa], [sa, s]]; with the blend on
+        // its bound, G = Σ w A² and Fb does not move.
         let (mut dfs, mut dfb) = ([0.0; 4], [0.0; 4]);
         for p in 0..k {
             let (x, y) = (s1[p] - s2[p], -s3[p]);
-            dfs[p] = (s * x - sa * y) / det;
-            dfb[p] = (-sa * x + saa * y) / det;
+            if bounded {
+                dfs[p] = x / saa;
+            } else {
+                dfs[p] = (s * x - sa * y) / det;
+                dfb[p] = (-sa * x + saa * y) / det;
+            }
         }
         for i in 0..n {
             let sw = band.w[i].sqrt();
@@ -691,6 +719,43 @@ mod tests {
         // |t - t0| < tE: 70 days of 3-day sampling in two bands.
         let bump = f.n_bump.unwrap();
         assert!((44..=48).contains(&bump), "{bump}");
+    }
+
+    #[test]
+    fn a_faint_bump_is_fitted_by_a_lens_not_by_a_negative_blend() {
+        // A faint star (errors of 0.2 mag), one point every 6 days over 7 years, a blended
+        // event of 0.3 mag at most: unbounded, the blend went to -1000 times the baseline
+        // at u0 near 10. Gaussian noise from a fixed linear congruential generator.
+        let mut state = 2u64;
+        let mut uniform = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let (mut t, mut m, mut e, mut c) = (vec![], vec![], vec![], vec![]);
+        for i in 0..420 {
+            let ti = 50_000.0 + 6.0 * i as f64;
+            for (band, fs) in [(0usize, 0.55), (1, 0.6)] {
+                let tau = (ti - 51_000.0) / 40.0;
+                let a = magnification((0.35f64 * 0.35 + tau * tau).sqrt());
+                let gauss =
+                    (-2.0 * uniform().ln()).sqrt() * (2.0 * std::f64::consts::PI * uniform()).cos();
+                t.push(ti);
+                m.push(20.6 - 2.5 * (fs * a + 1.0 - fs).log10() + 0.2 * gauss);
+                e.push(0.2);
+                c.push(band as f64);
+            }
+        }
+        let f = fit(&t, &m, &e, Some(&c));
+        assert_eq!(f.status, Status::Ok, "{f:?}");
+        for band in &f.bands {
+            // Fb = total (1 - blend) >= MIN_BLEND_FLUX (-0.1), the total near the median's
+            // flux.
+            assert!(band.blend < 1.15, "{f:?}");
+        }
+        assert!(f.u0.unwrap().0 < 1.0, "{f:?}");
+        assert!((f.t0.unwrap().0 - 51_000.0).abs() < 10.0, "{f:?}");
     }
 
     #[test]
