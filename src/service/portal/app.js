@@ -606,11 +606,13 @@ function pan(fraction) {
 // significant by that query's cut.
 
 const FIT_FIELDS = ['status', 't0', 't0_err', 'u0', 'u0_err', 'te', 'te_err', 'chi2', 'dof', 'delta_chi2', 'n_bump',
-  'achromatic_prob', 'band_1', 'baseline_1', 'blend_1', 'band_2', 'baseline_2', 'blend_2'];
-// The candidate query's significance cuts: delta_chi2 / (chi2/dof) / sqrt(2 dof) > 3 and
-// delta_chi2 / (chi2/dof) > 100.
+  'chi2_out', 'achromatic_prob', 'band_1', 'baseline_1', 'blend_1', 'band_2', 'baseline_2', 'blend_2'];
+// The candidate query's cuts on the bump's significance, delta_chi2 / (chi2/dof) /
+// sqrt(2 dof) > 3 and delta_chi2 / (chi2/dof) > 100, and on the fit's quality, chi2/dof < 2
+// and chi2_out < 2.
 const FIT_SIGNIFICANCE = 3;
 const FIT_DELTA_CHI2 = 100;
+const FIT_CHI2_DOF = 2;
 
 function fitAdql(id) {
   const fields = FIT_FIELDS.map((name) => `f['${name}'] AS ${name}`).join(', ');
@@ -632,7 +634,9 @@ async function showFit(id) {
   try {
     answer = await tap(adql, 1);
   } catch (e) {
-    if (star.id === id) summary.textContent = 'The microlensing fit could not be made: ' + e.message;
+    if (star.id !== id) return;
+    summary.setAttribute('data-status', 'error');
+    summary.textContent = 'The microlensing fit could not be made: ' + e.message;
     return;
   }
   if (star.id !== id || answer.rows.length === 0) return;
@@ -645,21 +649,29 @@ async function showFit(id) {
   }
   const [chi2, dof, delta] = [number('chi2'), number('dof'), number('delta_chi2')];
   const significance = delta / (chi2 / dof) / Math.sqrt(2 * dof);
-  const significant = significance > FIT_SIGNIFICANCE && delta / (chi2 / dof) > FIT_DELTA_CHI2;
+  const outside = Number.isFinite(number('chi2_out')) ? number('chi2_out') : 0;
+  const significant = significance > FIT_SIGNIFICANCE && delta / (chi2 / dof) > FIT_DELTA_CHI2
+    && chi2 / dof < FIT_CHI2_DOF && outside < FIT_CHI2_DOF;
   const bands = [1, 2].map((k) => ({ colour: row[`band_${k}`], baseline: number(`baseline_${k}`), blend: number(`blend_${k}`) }))
     .filter((b) => b.colour && Number.isFinite(b.baseline) && Number.isFinite(b.blend));
   const fit = { t0: number('t0'), u0: number('u0'), te: number('te'), bands, significant };
   for (const name of ['t0', 'te', 'u0']) summary.setAttribute(`data-${name}`, String(fit[name]));
   summary.setAttribute('data-significant', String(significant));
-  const plusMinus = (name, digits) => `${number(name).toFixed(digits)} ± ${number(name + '_err').toPrecision(2)}`;
+  const plusMinus = (name, digits) => {
+    const error = number(name + '_err');
+    return `${number(name).toFixed(digits)} ± ${Number.isFinite(error) ? error.toPrecision(2) : '—'}`;
+  };
   const blends = bands.map((b) => `${b.colour} ${b.blend.toFixed(2)}`).join(', ');
   const achromatic = Number.isFinite(number('achromatic_prob')) ? `; achromatic probability ${number('achromatic_prob').toPrecision(2)}` : '';
-  summary.textContent = `Point-lens (Paczyński) fit of both colours: t0 = MJD ${plusMinus('t0', 2)} (${isoDate(fit.t0)}), `
+  const colours = bands.length === 2 ? 'both colours' : `the ${bands.map((b) => b.colour).join('')} colour`;
+  summary.textContent = `Point-lens (Paczyński) fit of ${colours}: t0 = MJD ${plusMinus('t0', 2)} (${isoDate(fit.t0)}), `
     + `u0 = ${plusMinus('u0', 3)}, tE = ${plusMinus('te', 1)} d, source fraction of the baseline flux ${blends}; `
     + `χ²/dof = ${(chi2 / dof).toFixed(2)} (${dof} dof), ${number('n_bump')} points with |t − t0| < tE${achromatic}. `
     + `Bump significance ${significance.toFixed(1)} (Δχ² ${(delta / (chi2 / dof)).toFixed(0)} in units of χ²/dof); `
-    + `the candidate query asks for more than ${FIT_SIGNIFICANCE} (and ${FIT_DELTA_CHI2}): `
-    + (significant ? 'significant, the fitted model is drawn over the light curve, a line per colour.' : 'not significant, the model is not drawn.');
+    + `the candidate query asks for more than ${FIT_SIGNIFICANCE} (and ${FIT_DELTA_CHI2}), and a χ²/dof under ${FIT_CHI2_DOF} `
+    + `on the whole light curve and away from the bump: `
+    + (significant ? 'a significant bump and a good fit, the model is drawn over the light curve, a line per colour.'
+      : 'not both, the model is not drawn.');
   if (significant) {
     star.fit = fit;
     if (star.points.length) drawLightCurve();
@@ -675,12 +687,16 @@ function drawFitModel(chart, t0, t1, area) {
   for (const band of fit.bands) {
     const series = SERIES.find((s) => s.colour === band.colour);
     if (!series) continue;
-    let d = '';
+    // A negative source flux (blend < 0) can make the flux negative: no magnitude there,
+    // the line is broken.
+    let d = '', drawing = false;
     for (let k = 0; k <= steps; k++) {
       const t = t0 + (t1 - t0) * k / steps;
       const tau = (t - fit.t0) / fit.te;
       const mag = band.baseline - 2.5 * Math.log10(band.blend * magnification(Math.hypot(fit.u0, tau)) + 1 - band.blend);
-      d += `${k ? 'L' : 'M'}${chart.sx(t).toFixed(1)},${chart.sy(mag).toFixed(1)}`;
+      if (!Number.isFinite(mag)) { drawing = false; continue; }
+      d += `${drawing ? 'L' : 'M'}${chart.sx(t).toFixed(1)},${chart.sy(mag).toFixed(1)}`;
+      drawing = true;
     }
     chart.data.append(svgEl('path', { class: `model ${series.className}`, d }));
   }

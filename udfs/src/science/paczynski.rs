@@ -6,12 +6,13 @@
 //! band's median magnitude, f = 10^(-0.4 (mag - zp)), with σ_f = f 0.4 ln 10 σ_mag.
 //!
 //! The fit is a variable projection: for given (t0, tE, u0) each band's (Fs, Fb) are the
-//! weighted linear least-squares solution, so only the three non-linear parameters are
-//! searched (t0, ln tE, ln u0). Starting points come from a grid (t0 at the brightest
+//! weighted linear least-squares solution (Fb bounded below by [`MIN_BLEND_FLUX`]), so
+//! only the three non-linear parameters are searched (t0, ln tE, ln u0). Starting points come from a grid (t0 at the brightest
 //! points, tE from 2 to 320 days, u0 from 0.05 to 0.6); the best few are polished by
 //! Levenberg-Marquardt with a bounded number of iterations. Uncertainties are the square
 //! roots of the diagonal of (JᵀJ)⁻¹ over every parameter (t0, u0, tE and each band's Fs,
-//! Fb), not rescaled by χ²/dof.
+//! Fb), not rescaled by χ²/dof; Fb counts as free there even when held on its bound
+//! ([`MIN_BLEND_FLUX`]), which makes the errors of such fits conservative.
 //!
 //! Achromaticity (two bands): the same fit with a second u0 for the second band (a free
 //! amplification per band). Δχ² between the common and the free fit is χ²(1) for an
@@ -568,8 +569,12 @@ pub fn fit(mjd: &[f64], mag: &[f64], err: &[f64], colour: Option<&[f64]>) -> Fit
     } else {
         Status::NotConverged
     };
+    // The free fit starts from the common one: the second band's u0 at the fitted u0 (the
+    // common fit leaves θ[3] at its start's value), so that its χ² is at most the common's.
+    let mut free = theta;
+    free[3] = theta[2];
     if bands.len() == 2
-        && let Some((_, chi2_free, _, _)) = polish(&bands, theta, true, t_range)
+        && let Some((_, chi2_free, _, _)) = polish(&bands, free, true, t_range)
     {
         let dchi2 = (chi2 - chi2_free).max(0.0);
         let scale = (chi2_free / (dof - 1).max(1) as f64).max(1.0);
