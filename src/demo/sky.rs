@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use super::DemoConfig;
 use super::rng::Rng;
+use skyql_udfs::science::paczynski::magnification;
 use skyql_udfs::time::mjd_to_iso;
 
 /// LMC bar centre, around which the demo fields are laid out.
@@ -237,8 +238,7 @@ impl Variability {
                 blend_b,
             } => {
                 let tau = (mjd - t0) / te;
-                let u = (u0 * u0 + tau * tau).sqrt();
-                let amp = (u * u + 2.0) / (u * (u * u + 4.0).sqrt());
+                let amp = magnification((u0 * u0 + tau * tau).sqrt());
                 let fs = if colour == "B" { blend_b } else { blend_r };
                 -2.5 * (fs * amp + 1.0 - fs).log10()
             }
