@@ -536,6 +536,112 @@ fn a_service_without_anonymous_access_asks_everyone_to_sign_in() {
     );
 }
 
+/// The `Set-Cookie` header of an answer's head, without its name.
+fn set_cookie(head: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("set-cookie")
+            .then(|| v.trim().to_string())
+    })
+}
+
+#[test]
+fn a_password_is_exchanged_at_login_for_a_cookie_that_signs_in_until_logout_or_removal() {
+    let (tmp, _raw, cat) = two_field_survey();
+    protect(&cat);
+    let (users_file, token) = users(tmp.path());
+    let config = format!("users_file = {:?}\n", users_file.to_str().unwrap());
+    let server = Server::start(&cat, Some(&config));
+    let (count_all, count_visible) = measurement_counts(&cat);
+    let counted = "SELECT COUNT(*) AS n FROM eros2.measurements";
+    let alice = basic("alice", PASSWORD);
+
+    // The challenges say where and how to get the cookie, with the capabilities too.
+    let challenge = format!(
+        "www-authenticate: ivoa_cookie standard_id=\"ivo://ivoa.net/sso#basicaa\", access_url=\"http://{}/login\"",
+        server.addr
+    );
+    let (status, head, capabilities) = get(&server, "/tap/capabilities", None);
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains(&challenge), "{head}");
+    assert!(capabilities.contains("ivo://ivoa.net/sso#cookie"));
+    let (status, head, _) = get(&server, "/login", None);
+    assert_eq!(status, 401);
+    assert!(head.to_ascii_lowercase().contains(&challenge), "{head}");
+    // Only a password opens a session: not a token.
+    assert_eq!(
+        get(&server, "/login", Some(&format!("Bearer {token}"))).0,
+        401
+    );
+
+    let login = || {
+        let (status, head, body) = get(&server, "/login", Some(&alice));
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("Signed in as alice"), "{body}");
+        let cookie = set_cookie(&head).expect("a cookie");
+        for attribute in ["HttpOnly", "SameSite=Strict", "Max-Age=43200", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        assert!(
+            !cookie.contains("Secure"),
+            "plain HTTP on loopback: {cookie}"
+        );
+        cookie.split(';').next().unwrap().to_string()
+    };
+    let first = login();
+    let second = login();
+    assert!(first.starts_with("skyql_session_") && first != second);
+    let with_cookie = |cookie: &str| {
+        let (status, head, body) = server.request_with_headers(
+            "POST",
+            "/tap/sync",
+            &format!("LANG=ADQL&RESPONSEFORMAT=csv&QUERY={}", q(counted)),
+            &[("Cookie", cookie)],
+        );
+        let body = String::from_utf8_lossy(&body).into_owned();
+        (status, head, body.lines().nth(1).map(str::to_string))
+    };
+    let (status, head, n) = with_cookie(&format!("theme=dark; {first}"));
+    assert_eq!((status, n.as_deref()), (200, Some(count_all.as_str())));
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-vo-authenticated: alice")
+    );
+    assert_eq!(tap(&server, counted, None), (200, vec![count_visible]));
+
+    // An unknown cookie is refused and forgotten, and is no failed sign-in: more than
+    // five do not slow the address down.
+    let name = first.split('=').next().unwrap();
+    for _ in 0..7 {
+        let (status, head, _) = with_cookie(&format!("{name}={}", "0".repeat(64)));
+        assert_eq!(status, 401);
+        assert!(set_cookie(&head).unwrap().contains("Max-Age=0"), "{head}");
+    }
+    assert_eq!(get(&server, "/tap/availability", Some(&alice)).0, 200);
+
+    // Logout ends one session; removing the user ends the others.
+    let (status, head, body) =
+        server.request_with_headers("POST", "/logout", "", &[("Cookie", first.as_str())]);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(set_cookie(&head).unwrap().contains("Max-Age=0"));
+    assert_eq!(with_cookie(&first).0, 401);
+    assert_eq!(with_cookie(&second).0, 200);
+    Skyql::new(["users", "revoke", "alice", "--file"])
+        .args([&users_file])
+        .ok();
+    assert_eq!(with_cookie(&second).0, 401);
+
+    let log = server.log.lock().unwrap().join("\n");
+    for secret in [
+        PASSWORD,
+        &token,
+        &first[name.len() + 1..],
+        &second[name.len() + 1..],
+    ] {
+        assert!(!log.contains(secret), "{log}");
+    }
+}
+
 #[test]
 fn a_table_granted_to_a_group_does_not_exist_for_anyone_else() {
     let (tmp, _raw, cat) = two_field_survey();
@@ -795,8 +901,8 @@ fn the_cone_and_star_plans_under_a_rule_give_the_rows_of_the_sql_plan() {
     assert!(planned(&server.log_when(planned)), "the SQL plan answered");
 }
 
-/// A P-256 signing key and the JWKS document publishing it.
-fn provider_key() -> (ring::signature::EcdsaKeyPair, String) {
+/// A P-256 signing key and the JWKS document publishing it (with key id `kid`).
+fn provider_key(kid: Option<&str>) -> (ring::signature::EcdsaKeyPair, String) {
     use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
@@ -804,17 +910,19 @@ fn provider_key() -> (ring::signature::EcdsaKeyPair, String) {
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
     let point = pair.public_key().as_ref();
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let kid = kid.map(|k| format!(r#","kid":"{k}""#)).unwrap_or_default();
     let jwks = format!(
-        r#"{{"keys":[{{"kty":"EC","crv":"P-256","alg":"ES256","x":"{}","y":"{}"}}]}}"#,
+        r#"{{"keys":[{{"kty":"EC","crv":"P-256","alg":"ES256"{kid},"x":"{}","y":"{}"}}]}}"#,
         b64(&point[1..33]),
         b64(&point[33..65])
     );
     (pair, jwks)
 }
 
-/// An ES256 token of `user` in `groups` for `audience`, valid for `seconds` from now.
+/// An ES256 token of `user` in `groups` for `audience`, valid for `seconds` from now,
+/// signed by the key `kid` names.
 fn provider_token(
-    pair: &ring::signature::EcdsaKeyPair,
+    (pair, kid): (&ring::signature::EcdsaKeyPair, Option<&str>),
     user: &str,
     groups: &str,
     audience: &str,
@@ -829,9 +937,10 @@ fn provider_token(
         now + seconds
     );
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let kid = kid.map(|k| format!(r#","kid":"{k}""#)).unwrap_or_default();
     let input = format!(
         "{}.{}",
-        b64(br#"{"alg":"ES256","typ":"JWT"}"#),
+        b64(format!(r#"{{"alg":"ES256","typ":"JWT"{kid}}}"#).as_bytes()),
         b64(claims.as_bytes())
     );
     let sig = pair
@@ -844,7 +953,7 @@ fn provider_token(
 fn tokens_of_an_openid_provider_sign_its_users_in_with_their_groups() {
     let (tmp, _raw, cat) = two_field_survey();
     protect(&cat);
-    let (pair, jwks) = provider_key();
+    let (pair, jwks) = provider_key(None);
     let jwks_file = tmp.path().join("jwks.json");
     std::fs::write(&jwks_file, jwks).unwrap();
     let config = format!(
@@ -855,8 +964,20 @@ fn tokens_of_an_openid_provider_sign_its_users_in_with_their_groups() {
     let (count_all, count_visible) = measurement_counts(&cat);
     let counted = "SELECT COUNT(*) AS n FROM eros2.measurements";
     let bearer = |t: String| format!("Bearer {t}");
-    let carol = bearer(provider_token(&pair, "carol", r#"["/eros"]"#, "skyql", 300));
-    let dave = bearer(provider_token(&pair, "dave", r#"["macho"]"#, "skyql", 300));
+    let carol = bearer(provider_token(
+        (&pair, None),
+        "carol",
+        r#"["/eros"]"#,
+        "skyql",
+        300,
+    ));
+    let dave = bearer(provider_token(
+        (&pair, None),
+        "dave",
+        r#"["macho"]"#,
+        "skyql",
+        300,
+    ));
     assert_eq!(
         tap(&server, counted, Some(&carol)),
         (200, vec![count_all.clone()])
@@ -873,11 +994,23 @@ fn tokens_of_an_openid_provider_sign_its_users_in_with_their_groups() {
         "{head}"
     );
     // Expired, for another service, or signed by another key: refused with a challenge.
-    let expired = bearer(provider_token(&pair, "carol", r#"["eros"]"#, "skyql", -120));
-    let elsewhere = bearer(provider_token(&pair, "carol", r#"["eros"]"#, "other", 300));
-    let (stranger, stranger_jwks) = provider_key();
+    let expired = bearer(provider_token(
+        (&pair, None),
+        "carol",
+        r#"["eros"]"#,
+        "skyql",
+        -120,
+    ));
+    let elsewhere = bearer(provider_token(
+        (&pair, None),
+        "carol",
+        r#"["eros"]"#,
+        "other",
+        300,
+    ));
+    let (stranger, stranger_jwks) = provider_key(None);
     let forged = bearer(provider_token(
-        &stranger,
+        (&stranger, None),
         "carol",
         r#"["eros"]"#,
         "skyql",
@@ -902,4 +1035,96 @@ fn tokens_of_an_openid_provider_sign_its_users_in_with_their_groups() {
     assert_eq!(tap(&server, counted, Some(&forged)), (200, vec![count_all]));
     let log = server.log.lock().unwrap().join("\n");
     assert!(!log.contains(&carol[7..40]), "a token reached the log");
+}
+
+/// A loopback HTTP server answering every request with the document `served` holds now;
+/// the number of requests it has answered.
+fn keys_server(
+    served: std::sync::Arc<std::sync::Mutex<String>>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/certs", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&count);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let body = served.lock().unwrap().clone();
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn a_providers_keys_are_fetched_from_its_url_and_again_when_it_rotates_them() {
+    use std::sync::atomic::Ordering;
+    let (_tmp, _raw, cat) = two_field_survey();
+    protect(&cat);
+    let (first, first_jwks) = provider_key(Some("k1"));
+    let (second, second_jwks) = provider_key(Some("k2"));
+    let served = std::sync::Arc::new(std::sync::Mutex::new(first_jwks));
+    let (url, fetches) = keys_server(std::sync::Arc::clone(&served));
+    let config =
+        format!("[jwt]\njwks_url = {url:?}\nissuer = \"https://sso.test\"\naudience = \"skyql\"\n");
+    let server = Server::start(&cat, Some(&config));
+    let (count_all, _) = measurement_counts(&cat);
+    let counted = "SELECT COUNT(*) AS n FROM eros2.measurements";
+    let bearer = |key, kid| {
+        format!(
+            "Bearer {}",
+            provider_token((key, Some(kid)), "carol", r#"["eros"]"#, "skyql", 300)
+        )
+    };
+    let (_, _, capabilities) = get(&server, "/tap/capabilities", None);
+    assert!(
+        capabilities.contains("ivo://ivoa.net/sso#OAuth"),
+        "{capabilities}"
+    );
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "fetched once at the start"
+    );
+    let old = bearer(&first, "k1");
+    assert_eq!(
+        tap(&server, counted, Some(&old)),
+        (200, vec![count_all.clone()])
+    );
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "a known key fetches nothing"
+    );
+
+    // The provider rotates its keys: a token naming the new key id makes the service
+    // fetch them again (not within 5 s of the last fetch: waited here), and then the old
+    // key's tokens are refused.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    *served.lock().unwrap() = second_jwks;
+    let new = bearer(&second, "k2");
+    assert_eq!(
+        tap(&server, counted, Some(&new)),
+        (200, vec![count_all.clone()])
+    );
+    let after_rotation = fetches.load(Ordering::SeqCst);
+    assert_eq!(after_rotation, 2, "one fetch for the rotation");
+    // Tokens naming keys nobody has do not make the service hammer the provider.
+    // (Refused tokens are failed sign-ins of the address: 429 after five.)
+    assert_eq!(get(&server, "/tap/tables", Some(&old)).0, 401);
+    for _ in 0..10 {
+        let status = get(&server, "/tap/tables", Some(&bearer(&first, "k9"))).0;
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), after_rotation);
 }

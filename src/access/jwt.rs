@@ -16,6 +16,9 @@ const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// The clock difference tolerated between the provider and the service, in seconds.
 const LEEWAY_S: i64 = 60;
 
+/// Why a token whose signature none of the keys verifies is refused.
+pub const UNKNOWN_KEY: &str = "the token's signature is not one of the provider's keys";
+
 /// What a token must say to be accepted, and where its user and groups are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expected {
@@ -117,6 +120,11 @@ impl KeySet {
         self.keys.len()
     }
 
+    /// Whether one of the keys has id `kid`.
+    pub fn has(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
     /// Whether it has none.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
@@ -173,7 +181,7 @@ impl KeySet {
                 }
             });
         if !verified {
-            return Err("the token's signature is not one of the provider's keys");
+            return Err(UNKNOWN_KEY);
         }
         check_claims(&claims, expected, now)
     }

@@ -1,6 +1,7 @@
 //! Who each request speaks for (docs/ACCESS.md): HTTP Basic with a user's password, or
 //! `Authorization: Bearer` with an API token, checked against the users file
-//! (`users_file`); anonymous otherwise, when the service allows it (`anonymous`).
+//! (`users_file`), or the cookie `/login` gave ([`LoginSessions`]); anonymous otherwise,
+//! when the service allows it (`anonymous`).
 //!
 //! Every request then carries its [`Caller`]: the identity and the catalogue's row rules
 //! it is subject to now. Failed sign-ins are counted per account and per address: beyond
@@ -25,6 +26,7 @@ use base64::Engine as _;
 
 use super::AppState;
 use super::config::JwtConfig;
+use super::login_sessions::{LoginSessions, cookie_value};
 use super::token_provider::TokenProvider;
 use crate::access::file_stamp::FileStamp;
 use crate::access::row_rules::{RowRules, rules_path};
@@ -92,14 +94,18 @@ pub struct Authenticator {
     fixed_now: Option<f64>,
     /// The OpenID Connect provider whose tokens are accepted (`[jwt]`).
     provider: Option<TokenProvider>,
+    /// The sessions `/login` opened.
+    pub sessions: LoginSessions,
 }
 
 impl Authenticator {
-    /// Reads the users file (when configured) and the catalogue's rules.
-    pub fn new(
+    /// Reads the users file (when configured), the catalogue's rules and the provider's
+    /// keys.
+    pub async fn new(
         users_path: Option<PathBuf>,
         jwt: Option<JwtConfig>,
         catalog: &std::path::Path,
+        sessions: LoginSessions,
     ) -> anyhow::Result<Authenticator> {
         let users = match &users_path {
             Some(p) => (FileStamp::of(p), Arc::new(UsersFile::read(p)?)),
@@ -118,7 +124,11 @@ impl Authenticator {
             requests: Mutex::new(HashMap::new()),
             running: Arc::new(Mutex::new(HashMap::new())),
             fixed_now: clock::fixed_now()?,
-            provider: jwt.map(TokenProvider::new).transpose()?,
+            provider: match jwt {
+                Some(c) => Some(TokenProvider::new(c).await?),
+                None => None,
+            },
+            sessions,
         })
     }
 
@@ -131,6 +141,7 @@ impl Authenticator {
             if now != held.0 {
                 match UsersFile::read(path) {
                     Ok(f) => {
+                        self.sessions.follow(&f);
                         *held = (now, Arc::new(f));
                         self.remembered
                             .lock()
@@ -235,7 +246,7 @@ impl Authenticator {
         secure: bool,
     ) -> Result<Identity, Refusal> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Ok(Identity::anonymous());
+            return self.identify_cookie(headers, peer, secure);
         };
         if self.users_path.is_none() && self.provider.is_none() {
             return Err(Refusal::Unauthorized(
@@ -259,7 +270,7 @@ impl Authenticator {
             && let Some(provider) = &self.provider
             && !credentials.starts_with(secrets::TOKEN_PREFIX)
         {
-            return match provider.identity(credentials) {
+            return match provider.identity(credentials).await {
                 // A name of the users file is that user's (their jobs): the provider
                 // may not speak for them.
                 Ok(identity) if users.user(identity.name()).is_some() => {
@@ -333,6 +344,30 @@ impl Authenticator {
         }
     }
 
+    /// The identity of a request's sign-in cookie (anonymous without one). A cookie the
+    /// service does not know (it restarted, or the session ended) is refused, so that
+    /// the client signs in again rather than read fewer rows unawares; it is not
+    /// counted as a failed sign-in (a browser would send it again and again, and 256
+    /// random bits are not guessed).
+    fn identify_cookie(
+        &self,
+        headers: &HeaderMap,
+        peer: IpAddr,
+        secure: bool,
+    ) -> Result<Identity, Refusal> {
+        let Some(value) = cookie_value(headers, self.sessions.cookie()) else {
+            return Ok(Identity::anonymous());
+        };
+        if !secure && !peer.is_loopback() {
+            return Err(Refusal::Forbidden(
+                "credentials are accepted over HTTPS only (or from this host): they were not checked".into(),
+            ));
+        }
+        // The users file read again when it has changed ends its removed users' sessions.
+        self.users();
+        self.sessions.identity(value).ok_or(Refusal::StaleCookie)
+    }
+
     fn remembered(&self, key: &str) -> Option<Identity> {
         let map = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
         map.get(key)
@@ -402,21 +437,61 @@ enum Refusal {
     Unauthorized(String),
     Forbidden(String),
     TooMany(u64),
+    /// A sign-in cookie the service does not know.
+    StaleCookie,
 }
 
-/// The 401 answer, with the challenges of the IVOA SSO profile.
-pub fn unauthorized(message: &str) -> Response {
+/// The 401 answer, with the challenges of [`add_challenges`].
+pub fn unauthorized(state: &AppState, message: &str) -> Response {
     let mut r = text(StatusCode::UNAUTHORIZED, message);
-    let headers = r.headers_mut();
-    headers.append(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"skyql\""),
-    );
-    headers.append(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"skyql\""),
-    );
+    add_challenges(state, r.headers_mut());
     r
+}
+
+/// The ways to sign in, as `WWW-Authenticate` challenges (IVOA AuthVO): HTTP Basic and
+/// the cookie of `/login` when the service has users, bearer tokens (its own, or an
+/// OpenID Connect provider's). Sent with a 401, and with the capabilities of a service
+/// where signing in is possible.
+pub fn add_challenges(state: &AppState, headers: &mut HeaderMap) {
+    let config = &state.config;
+    if config.users_file.is_some() {
+        headers.append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"skyql\""),
+        );
+        let cookie = format!(
+            "ivoa_cookie standard_id=\"ivo://ivoa.net/sso#BasicAA\", access_url=\"{}/login\"",
+            state.base_url
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            headers.append(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    if config.users_file.is_some() || config.jwt.is_some() {
+        headers.append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"skyql\""),
+        );
+    }
+}
+
+/// The `Set-Cookie` value that makes a client forget the sign-in cookie.
+pub fn forget_cookie(state: &AppState) -> HeaderValue {
+    let text = format!(
+        "{}=; Path={}; Max-Age=0; HttpOnly; SameSite=Strict",
+        state.authenticator.sessions.cookie(),
+        cookie_path(&state.base_url)
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("x=; Max-Age=0"))
+}
+
+/// The path the sign-in cookie is sent for: the base URL's (`/` when it has none).
+pub fn cookie_path(base_url: &str) -> &str {
+    let after_scheme = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    match after_scheme.find('/') {
+        Some(i) => &after_scheme[i..],
+        None => "/",
+    }
 }
 
 /// HTTP 429 with Retry-After.
@@ -474,7 +549,16 @@ async fn admit(
         .await
     {
         Ok(i) => i,
-        Err(Refusal::Unauthorized(m)) => return (None, unauthorized(&m)),
+        Err(Refusal::Unauthorized(m)) => return (None, unauthorized(state, &m)),
+        Err(Refusal::StaleCookie) => {
+            let mut r = unauthorized(
+                state,
+                "the sign-in cookie is unknown or has expired: sign in again (/login)",
+            );
+            r.headers_mut()
+                .insert(header::SET_COOKIE, forget_cookie(state));
+            return (None, r);
+        }
         Err(Refusal::Forbidden(m)) => return (None, text(StatusCode::FORBIDDEN, &m)),
         Err(Refusal::TooMany(seconds)) => {
             let m = format!("too many failed sign-ins: try again in {seconds} s");
@@ -486,7 +570,7 @@ async fn admit(
     if user.is_none() && !state.config.anonymous && !OPEN_PATHS.contains(&path) {
         return (
             None,
-            unauthorized("this service answers signed-in users only"),
+            unauthorized(state, "this service answers signed-in users only"),
         );
     }
     let now = (state.authenticator.fixed_now).unwrap_or_else(clock::system_mjd);

@@ -102,6 +102,8 @@ pub struct ServiceConfig {
     pub audit_log_mb: u64,
     /// Bearer tokens of an OpenID Connect provider (`[jwt]`), checked against its keys.
     pub jwt: Option<JwtConfig>,
+    /// Hours a sign-in cookie of `/login` lasts.
+    pub session_hours: u64,
 }
 
 /// The `[jwt]` section: the provider whose JSON Web Tokens are accepted as bearer tokens
@@ -110,8 +112,17 @@ pub struct ServiceConfig {
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
     /// The provider's public keys, a JWKS file (relative to the configuration file; read
-    /// again when it changes).
-    pub jwks: PathBuf,
+    /// again when it changes); or give `jwks_url`.
+    #[serde(default)]
+    pub jwks: Option<PathBuf>,
+    /// The provider's public keys at its `jwks_uri` (https; http on loopback only),
+    /// fetched at the start, every `jwks_refresh_s`, and when a token names a key id the
+    /// service does not have (at most every 5 s).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Seconds between two fetches of `jwks_url` (at least 60).
+    #[serde(default = "default_jwks_refresh_s")]
+    pub jwks_refresh_s: u64,
     /// The provider's issuer name (`iss`).
     pub issuer: String,
     /// This service's name in the tokens (`aud`).
@@ -122,6 +133,10 @@ pub struct JwtConfig {
     /// The claim listing the user's groups.
     #[serde(default = "default_groups_claim")]
     pub groups_claim: String,
+}
+
+fn default_jwks_refresh_s() -> u64 {
+    3_600
 }
 
 fn default_user_claim() -> String {
@@ -166,6 +181,7 @@ impl Default for ServiceConfig {
             audit_log: None,
             audit_log_mb: 100,
             jwt: None,
+            session_hours: 12,
         }
     }
 }
@@ -187,7 +203,7 @@ impl ServiceConfig {
         ]
         .into_iter()
         .flatten()
-        .chain(config.jwt.as_mut().map(|j| &mut j.jwks))
+        .chain(config.jwt.as_mut().and_then(|j| j.jwks.as_mut()))
         {
             *file = base.join(&*file);
         }

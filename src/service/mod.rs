@@ -27,6 +27,8 @@ pub mod image_index;
 pub mod job_store;
 pub mod jobs_dir;
 pub mod lightcurve_path;
+pub mod login;
+pub mod login_sessions;
 pub mod obscore;
 pub mod params;
 pub mod portal;
@@ -298,8 +300,17 @@ async fn build_state(options: &ServeOptions, local: SocketAddr, scheme: &str) ->
     private_paths.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
     private_paths.retain(|(p, _)| p.len() > 1);
     let c = &options.config;
-    let authenticator =
-        authentication::Authenticator::new(c.users_file.clone(), c.jwt.clone(), &options.catalog)?;
+    let sessions = login_sessions::LoginSessions::new(
+        Duration::from_secs(c.session_hours.saturating_mul(3600)),
+        &base_url,
+    );
+    let authenticator = authentication::Authenticator::new(
+        c.users_file.clone(),
+        c.jwt.clone(),
+        &options.catalog,
+        sessions,
+    )
+    .await?;
     let audit = match &c.audit_log {
         Some(path) => Some(audit_log::AuditLog::open(path, c.audit_log_mb)?),
         None => None,
@@ -337,6 +348,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(datalink::routes())
         .merge(soda::routes())
         .merge(portal::routes())
+        .merge(login::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

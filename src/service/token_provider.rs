@@ -1,69 +1,270 @@
 //! The OpenID Connect provider whose bearer tokens the service accepts (`[jwt]`,
-//! docs/ACCESS.md): its keys, read from the JWKS file at the start and again when the file
-//! changes (a file that cannot be read keeps the last good keys, and says so).
+//! docs/ACCESS.md), and its keys: read from a JWKS file at the start and again when the
+//! file changes, or fetched from the provider's `jwks_uri` (`jwks_url`) at the start,
+//! every `jwks_refresh_s`, and when a token names a key id the keys lack (a provider
+//! rotating its keys), never more often than every [`MIN_FETCH_INTERVAL`]. Keys that
+//! cannot be read or fetched leave the last good ones in force, and the log says so.
 
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::access::file_stamp::FileStamp;
-
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 
 use super::config::JwtConfig;
 use crate::access::Identity;
-use crate::access::jwt::{Expected, KeySet};
+use crate::access::file_stamp::FileStamp;
+use crate::access::jwt::{Expected, KeySet, UNKNOWN_KEY};
+
+/// The shortest time between two fetches of the keys.
+pub const MIN_FETCH_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a fetch may take, connection included.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest JWKS document read.
+const MAX_JWKS_BYTES: usize = 1 << 20;
+
+/// Where the keys come from.
+enum KeySource {
+    File(std::path::PathBuf),
+    Url {
+        url: reqwest::Url,
+        client: reqwest::Client,
+        refresh: Duration,
+    },
+}
+
+/// The keys as last read, and when.
+struct Held {
+    keys: Arc<KeySet>,
+    /// The file's stamp when it was read.
+    stamp: Option<FileStamp>,
+    /// When the keys were last fetched successfully.
+    fetched: Option<Instant>,
+    /// When a fetch was last tried.
+    tried: Option<Instant>,
+}
 
 /// The provider and its keys as last read.
 pub struct TokenProvider {
-    config: JwtConfig,
+    source: KeySource,
     expected: Expected,
-    keys: Mutex<(FileStamp, Arc<KeySet>)>,
+    held: Mutex<Held>,
+    /// One fetch at a time.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl TokenProvider {
-    /// Reads the provider's keys; an error names the file and what is wrong with it.
-    pub fn new(config: JwtConfig) -> Result<TokenProvider> {
-        let keys = read(&config)?;
-        Ok(TokenProvider {
+    /// The provider of `config`, with its keys read (a file) or fetched (a URL: a fetch
+    /// that fails at the start is said in the log and tried again at the next token).
+    /// An error names the file or the setting and what is wrong with it.
+    pub async fn new(config: JwtConfig) -> Result<TokenProvider> {
+        let source = match (&config.jwks, &config.jwks_url) {
+            (Some(path), None) => KeySource::File(path.clone()),
+            (None, Some(url)) => KeySource::Url {
+                url: keys_url(url)?,
+                client: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .no_proxy()
+                    .timeout(FETCH_TIMEOUT)
+                    .user_agent(concat!("skyql/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .context("[jwt]: the service has no HTTP client")?,
+                refresh: Duration::from_secs(config.jwks_refresh_s.max(60)),
+            },
+            _ => bail!("[jwt] needs one of jwks (a file) and jwks_url (the provider's keys)"),
+        };
+        let provider = TokenProvider {
             expected: Expected {
                 issuer: config.issuer.clone(),
                 audience: config.audience.clone(),
                 user_claim: config.user_claim.clone(),
                 groups_claim: config.groups_claim.clone(),
             },
-            keys: Mutex::new((FileStamp::of(&config.jwks), Arc::new(keys))),
-            config,
-        })
+            held: Mutex::new(Held {
+                keys: Arc::new(KeySet::default()),
+                stamp: None,
+                fetched: None,
+                tried: None,
+            }),
+            fetching: tokio::sync::Mutex::new(()),
+            source,
+        };
+        match &provider.source {
+            KeySource::File(path) => {
+                let keys = read(path)?;
+                let mut held = provider.lock();
+                held.keys = Arc::new(keys);
+                held.stamp = Some(FileStamp::of(path));
+            }
+            KeySource::Url { .. } => provider.fetch(false).await,
+        }
+        Ok(provider)
     }
 
     /// The identity a token gives now, or why it is refused.
-    pub fn identity(&self, token: &str) -> std::result::Result<Identity, &'static str> {
+    pub async fn identity(&self, token: &str) -> std::result::Result<Identity, &'static str> {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        self.keys().identity(token, &self.expected, now)
-    }
-
-    fn keys(&self) -> Arc<KeySet> {
-        let mut held = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        let now = FileStamp::of(&self.config.jwks);
-        if now != held.0 {
-            match read(&self.config) {
-                Ok(keys) => *held = (now, Arc::new(keys)),
-                Err(e) => {
-                    eprintln!("skyql serve: {e:#}; the keys read before stay in force");
-                    held.0 = now;
+        match &self.source {
+            KeySource::File(path) => self.read_again(path),
+            KeySource::Url { refresh, .. } => {
+                let stale = self
+                    .lock()
+                    .fetched
+                    .is_none_or(|at| at.elapsed() >= *refresh);
+                if stale {
+                    self.fetch(true).await;
                 }
             }
         }
-        Arc::clone(&held.1)
+        let keys = Arc::clone(&self.lock().keys);
+        match keys.identity(token, &self.expected, now) {
+            // A key id the keys lack: the provider may have rotated its keys.
+            Err(UNKNOWN_KEY)
+                if matches!(self.source, KeySource::Url { .. })
+                    && key_id(token).is_some_and(|kid| !keys.has(&kid)) =>
+            {
+                self.fetch(true).await;
+                let keys = Arc::clone(&self.lock().keys);
+                keys.identity(token, &self.expected, now)
+            }
+            other => other,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The file read again when it has changed.
+    fn read_again(&self, path: &std::path::Path) {
+        let now = FileStamp::of(path);
+        let mut held = self.lock();
+        if held.stamp.as_ref() != Some(&now) {
+            match read(path) {
+                Ok(keys) => held.keys = Arc::new(keys),
+                Err(e) => eprintln!("skyql serve: {e:#}; the keys read before stay in force"),
+            }
+            held.stamp = Some(now);
+        }
+    }
+
+    /// Fetches the keys from the URL, unless a fetch was tried less than
+    /// [`MIN_FETCH_INTERVAL`] ago (`limited`) or another request fetches them now.
+    async fn fetch(&self, limited: bool) {
+        let KeySource::Url { url, client, .. } = &self.source else {
+            return;
+        };
+        let Ok(_one) = self.fetching.try_lock() else {
+            // Another request fetches them: it is not waited for (the keys held serve).
+            return;
+        };
+        if limited
+            && self
+                .lock()
+                .tried
+                .is_some_and(|at| at.elapsed() < MIN_FETCH_INTERVAL)
+        {
+            return;
+        }
+        self.lock().tried = Some(Instant::now());
+        match fetch(client, url).await {
+            Ok(keys) => {
+                let mut held = self.lock();
+                held.keys = Arc::new(keys);
+                held.fetched = Some(Instant::now());
+            }
+            Err(e) => eprintln!("skyql serve: [jwt] {e:#}; the keys fetched before stay in force"),
+        }
     }
 }
 
-fn read(config: &JwtConfig) -> Result<KeySet> {
-    let path = &config.jwks;
+/// The URL of `jwks_url`: https, or http to a loopback address (keys sent in clear could
+/// be replaced on the way, and anyone signed in).
+fn keys_url(text: &str) -> Result<reqwest::Url> {
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| anyhow!("[jwt] jwks_url '{text}' is not a URL: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        _ => bail!(
+            "[jwt] jwks_url '{text}': the keys are fetched over https only (http to this host)"
+        ),
+    }
+}
+
+/// The key id a token's header names.
+fn key_id(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let head = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head.trim_end_matches('='))
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    header.get("kid")?.as_str().map(str::to_string)
+}
+
+fn read(path: &std::path::Path) -> Result<KeySet> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the JWKS file {}", path.display()))?;
     KeySet::parse(&text).with_context(|| format!("the JWKS file {}", path.display()))
+}
+
+/// The keys at `url`: HTTP 200, at most [`MAX_JWKS_BYTES`].
+async fn fetch(client: &reqwest::Client, url: &reqwest::Url) -> Result<KeySet> {
+    let mut response = client
+        .get(url.clone())
+        .send()
+        .await
+        .with_context(|| format!("cannot fetch the keys at {url}"))?;
+    if !response.status().is_success() {
+        bail!("the keys at {url}: HTTP {}", response.status());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .with_context(|| format!("cannot read the keys at {url}"))?
+    {
+        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+            bail!("the keys at {url}: more than {MAX_JWKS_BYTES} bytes");
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(body).map_err(|_| anyhow!("the keys at {url}: not UTF-8"))?;
+    KeySet::parse(&text).with_context(|| format!("the keys at {url}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_fetched_over_https_or_from_this_host_only() {
+        assert!(keys_url("https://sso.example.org/certs").is_ok());
+        assert!(keys_url("http://127.0.0.1:8080/certs").is_ok());
+        assert!(keys_url("http://localhost/certs").is_ok());
+        let e = keys_url("http://sso.example.org/certs")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("https only"), "{e}");
+        assert!(keys_url("file:///etc/passwd").is_err());
+        assert!(keys_url("not a url").is_err());
+    }
+
+    #[test]
+    fn the_key_id_is_read_from_the_header() {
+        use base64::Engine as _;
+        let head = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"alg":"ES256","kid":"k9"}"#);
+        assert_eq!(key_id(&format!("{head}.e30.sig")).as_deref(), Some("k9"));
+        assert_eq!(key_id("garbage"), None);
+    }
 }

@@ -132,7 +132,12 @@ async fn capabilities(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Response {
-    document_of(&state, &caller, |d| &d.capabilities).await
+    // IVOA AuthVO: a client probes the capabilities to learn whether it may sign in; a
+    // service with users answers them with its challenges (and 200, since anonymous
+    // callers read them too).
+    let mut r = document_of(&state, &caller, |d| &d.capabilities).await;
+    super::authentication::add_challenges(&state, r.headers_mut());
+    r
 }
 
 /// The DataLink links capability (`/datalink/links`).
@@ -233,19 +238,26 @@ fn capabilities_document(base: &str, c: &ServiceConfig, obscore: bool) -> String
 }
 
 /// The capabilities with the ways to sign in on every interface (IVOA SSO 2.0):
-/// anonymous (a `securityMethod` without a standard) when allowed, and HTTP Basic when
-/// the service has users. Bearer tokens are accepted too, but SSO 2.0 names no standard
-/// for them (taplint warns on any other), so they are not declared. Without users, the
-/// document is left as it is (anonymous only).
+/// anonymous (a `securityMethod` without a standard) when allowed; HTTP Basic and the
+/// cookie of `/login` when the service has users; OAuth when it takes an OpenID Connect
+/// provider's tokens. The service's own API tokens are accepted too, but SSO 2.0 names
+/// no standard for them (taplint warns on any other), so they are not declared. Without
+/// users or a provider, the document is left as it is (anonymous only).
 fn with_security_methods(x: String, c: &ServiceConfig) -> String {
-    if c.users_file.is_none() {
+    if c.users_file.is_none() && c.jwt.is_none() {
         return x;
     }
     let mut methods = String::new();
     if c.anonymous {
         methods.push_str("      <securityMethod/>\n");
     }
-    methods.push_str("      <securityMethod standardID=\"ivo://ivoa.net/sso#BasicAA\"/>\n");
+    if c.users_file.is_some() {
+        methods.push_str("      <securityMethod standardID=\"ivo://ivoa.net/sso#BasicAA\"/>\n");
+        methods.push_str("      <securityMethod standardID=\"ivo://ivoa.net/sso#cookie\"/>\n");
+    }
+    if c.jwt.is_some() {
+        methods.push_str("      <securityMethod standardID=\"ivo://ivoa.net/sso#OAuth\"/>\n");
+    }
     x.replace(
         "</accessURL>\n    </interface>",
         &format!("</accessURL>\n{methods}    </interface>"),

@@ -251,6 +251,45 @@ def check_https(binary, catalog, config, work, password, everything, visible):
         proc.wait(timeout=20)
 
 
+def check_cookie_sign_in(url, password, adql, everything):
+    """The IVOA AuthVO dance a client does: probe the capabilities (HEAD), read the
+    `ivoa_cookie` challenge, sign in at its access_url with HTTP Basic, then give the
+    cookie to pyvo's AuthSession (`set_cookie`), which sends it since the capabilities
+    list ivo://ivoa.net/sso#cookie. Returns the cookie's value (to look for in the log)."""
+    probe = requests.head(f"{url}/tap/capabilities")
+    challenges = probe.raw.headers.getlist("WWW-Authenticate")
+    found = [re.search(r'ivoa_cookie standard_id="([^"]+)", access_url="([^"]+)"', c)
+             for c in challenges]
+    found = [m for m in found if m]
+    if probe.status_code != 200 or not found:
+        problem(f"the capabilities' probe: HTTP {probe.status_code}, challenges {challenges}")
+        return None
+    standard, access_url = found[0].groups()
+    if standard != "ivo://ivoa.net/sso#BasicAA" or access_url != f"{url}/login":
+        problem(f"the ivoa_cookie challenge: {standard} at {access_url}")
+    login = requests.get(access_url, auth=("alice", password))
+    if login.status_code != 200 or len(login.cookies) != 1:
+        problem(f"signing in at {access_url}: HTTP {login.status_code}, cookies {list(login.cookies.keys())}")
+        return None
+    name, value = next(iter(login.cookies.items()))
+    session = AuthSession()
+    session.credentials.set_cookie(name, value)
+    service = pyvo.dal.TAPService(f"{url}/tap", session=session)
+    got = int(service.search(adql)["n"][0])
+    if got != everything:
+        problem(f"alice with the sign-in cookie (AuthSession) counts {got}, the CLI {everything}")
+    after = requests.post(f"{url}/logout", cookies={name: value})
+    if after.status_code != 200:
+        problem(f"logout: HTTP {after.status_code}")
+    stale = requests.post(f"{url}/tap/sync", data={"LANG": "ADQL", "QUERY": adql},
+                          cookies={name: value})
+    if stale.status_code != 401:
+        problem(f"the cookie after logout: HTTP {stale.status_code}")
+    print(f"cookie sign-in (AuthVO ivoa_cookie at {access_url}): alice counts {got}; "
+          f"after logout HTTP {stale.status_code}")
+    return value
+
+
 def main():
     binary, demo, work = sys.argv[1:4]
     catalog = os.path.join(work, "access-catalog")
@@ -303,6 +342,8 @@ def main():
         if got != everything:
             problem(f"the bearer token counts {got}, the CLI {everything}")
 
+        cookie_value = check_cookie_sign_in(url, password, adql, everything)
+
         bob = requests.Session()
         bob.auth = ("bob", "bob-pyvo-secret")
         got = int(pyvo.dal.TAPService(f"{url}/tap", session=bob).search(adql)["n"][0])
@@ -330,8 +371,8 @@ def main():
                 problem(f"bob's error names the granted table: {e}")
         taplint(url, "anonymous, with users, rules and a grant")
     text = "".join(log)
-    if password in text or token in text:
-        problem("a password or a token reached the service's log")
+    if password in text or token in text or (cookie_value and cookie_value in text):
+        problem("a password, a token or a sign-in cookie reached the service's log")
     check_signed_in_taplint(binary, catalog, users, work, password)
     check_provider_tokens(binary, catalog, work, everything, visible)
     check_https(binary, catalog, config, work, password, everything, visible)

@@ -1,0 +1,104 @@
+//! `/login` and `/logout` (docs/ACCESS.md): a user's password, sent with HTTP Basic,
+//! exchanged for a sign-in cookie, as the `ivoa_cookie` challenge of the 401 answers
+//! announces (IVOA AuthVO, `standard_id="ivo://ivoa.net/sso#BasicAA"`); and the cookie's
+//! session ended.
+//!
+//! The cookie is `HttpOnly` (no script reads it), `SameSite=Strict` (another site's page
+//! cannot make a browser send it: no cross-site request forgery of queries or jobs),
+//! `Secure` when the service is reached over HTTPS, and lasts `session_hours`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+
+use super::authentication::{cookie_path, forget_cookie, unauthorized};
+use super::login_sessions::cookie_value;
+use super::{AppState, Caller};
+
+pub(super) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/login", get(login).post(login))
+        .route("/logout", get(logout).post(logout))
+}
+
+/// A new session for the user the request's Basic credentials name.
+async fn login(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    headers: HeaderMap,
+) -> Response {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
+    let Some(user) = caller.identity.user.as_deref().filter(|_| basic) else {
+        return unauthorized(
+            &state,
+            "sign in here with HTTP Basic (a user's name and password) to get a cookie",
+        );
+    };
+    if state.config.users_file.is_none() {
+        return unauthorized(&state, "this service has no users file to sign in with");
+    }
+    let sessions = &state.authenticator.sessions;
+    let value = match sessions.open(caller.identity.clone()) {
+        Ok(v) => v,
+        Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("Error: {e}\n")),
+    };
+    let seconds = sessions.lifetime().as_secs();
+    let secure = if state.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{}={value}; Path={}; Max-Age={seconds}; HttpOnly; SameSite=Strict{secure}",
+        sessions.cookie(),
+        cookie_path(&state.base_url)
+    );
+    let mut r = plain(
+        StatusCode::OK,
+        &format!("Signed in as {user} for {} h.\n", seconds / 3600),
+    );
+    match HeaderValue::from_str(&cookie) {
+        Ok(v) => {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "Error: no cookie\n"),
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Ends the session of the request's cookie, and tells the client to forget it.
+async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let ended = cookie_value(&headers, state.authenticator.sessions.cookie())
+        .is_some_and(|v| state.authenticator.sessions.close(v));
+    let mut r = plain(
+        StatusCode::OK,
+        if ended {
+            "Signed out.\n"
+        } else {
+            "No session to end.\n"
+        },
+    );
+    r.headers_mut()
+        .insert(header::SET_COOKIE, forget_cookie(&state));
+    r
+}
+
+fn plain(status: StatusCode, text: &str) -> Response {
+    let mut r = Response::new(axum::body::Body::from(text.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
