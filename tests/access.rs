@@ -1128,3 +1128,66 @@ fn a_providers_keys_are_fetched_from_its_url_and_again_when_it_rotates_them() {
     }
     assert_eq!(fetches.load(Ordering::SeqCst), after_rotation);
 }
+
+#[test]
+fn the_light_curve_plan_under_a_rule_gives_the_points_of_the_sql_plan() {
+    let (tmp, _raw, cat) = two_field_survey();
+    // A rule hiding the later half of every light curve (measurements have `mjd`).
+    let middle =
+        common::query_csv(&cat, "SELECT median(mjd) AS m FROM measurements")[0]["m"].clone();
+    Skyql::new(["catalog", "protect", "--where"])
+        .args([format!("mjd > {middle}")])
+        .args(["--until", "2030-06-01", "--groups", "eros"])
+        .catalog(&cat)
+        .ok();
+    let (server, _) = served_with_users(tmp.path(), &cat);
+    let alice = basic("alice", PASSWORD);
+    let stars = common::query_csv(
+        &cat,
+        "SELECT star_id FROM stars WHERE field IN ('lm001', 'lm035') ORDER BY star_id LIMIT 3",
+    );
+    let mut partly_hidden = 0;
+    for star in stars.iter().map(|r| &r["star_id"]) {
+        let points = |condition: &str| -> Vec<String> {
+            let mut v: Vec<String> = common::query_csv(
+                &cat,
+                &format!(
+                    "SELECT mjd, colour FROM measurements WHERE star_id = '{star}' {condition}"
+                ),
+            )
+            .into_iter()
+            .map(|r| format!("{},{}", r["mjd"], r["colour"]))
+            .collect();
+            v.sort();
+            v
+        };
+        let served = |auth: Option<&str>| -> Vec<String> {
+            let (status, _, body) = get(
+                &server,
+                &format!("/datalink/lightcurve?ID={star}&RESPONSEFORMAT=csv"),
+                auth,
+            );
+            assert_eq!(status, 200, "{body}");
+            let rows = common::csv_rows(&body);
+            let mut v: Vec<String> = rows
+                .iter()
+                .map(|r| format!("{},{}", r["mjd"], r["colour"]))
+                .collect();
+            v.sort();
+            v
+        };
+        let visible = points(&format!("AND NOT (mjd > {middle})"));
+        let all = points("");
+        partly_hidden += usize::from(!visible.is_empty() && visible.len() < all.len());
+        assert_eq!(served(None), visible, "{star}");
+        assert_eq!(served(Some(&alice)), all, "{star}");
+    }
+    assert!(
+        partly_hidden >= 2,
+        "the rule hides part of the light curves"
+    );
+    // Every one took the light-curve plan, with the rule checked on its points.
+    let count = |log: &[String]| log.iter().filter(|l| l.contains("lightcurve path")).count();
+    let log = server.log_when(|l| count(l) >= 6);
+    assert!(count(&log) >= 6, "{}", log.join("\n"));
+}

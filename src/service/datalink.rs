@@ -818,15 +818,19 @@ async fn lightcurve_lengths(
     star: &str,
     formats: &[OutputFormat],
 ) -> Result<Option<Vec<i64>>> {
-    // The fixed path reads every point: not for a caller from whom rows are hidden.
+    // The fixed path, with the caller's row rules checked on the points it reads (none
+    // for a caller from whom tables are hidden).
     let Some(path) = snap
         .lightcurve_path
         .as_ref()
-        .filter(|_| caller.sees_everything())
+        .filter(|_| caller.tables.is_empty())
     else {
         return Ok(None);
     };
-    let batch = path.read(star)?;
+    let Ok(check) = path.row_check(&caller.rows, &snap.state) else {
+        return Ok(None);
+    };
+    let batch = path.read(star, check.as_deref())?;
     let (_, options) = lightcurve_query(state, star);
     let mut lengths = Vec::with_capacity(formats.len());
     for &format in formats {

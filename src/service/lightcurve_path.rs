@@ -8,7 +8,9 @@
 //! are read (through the block checksums), the star's rows kept and ordered by `mjd` and
 //! `colour`, as the query orders them. The result has the query's own schema (planned
 //! once per catalogue version), so that every format writes what the SQL plan would have;
-//! `tests/datalink.rs` compares both.
+//! `tests/datalink.rs` compares both. Under row rules, the rules' columns are read too
+//! and the rows a rule hides from the caller dropped ([`RowCheck`], the condition the SQL
+//! plan's scans get), before the query's columns are kept.
 
 use std::sync::Arc;
 
@@ -17,12 +19,16 @@ use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::{
     SortColumn, cast, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
 };
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::execution::SessionState;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
 use datafusion::prelude::SessionContext;
 
 use super::catalog_file::{CatalogFile, pages_of_star, star_id_leaf};
+use super::kept_row_checks::KeptRowChecks;
+use crate::access::RowFilter;
+use crate::access::row_filter::RowCheck;
 use crate::engine::Engine;
 use crate::engine::parameters::{Param, bind};
 
@@ -34,6 +40,10 @@ pub struct LightCurvePath {
     files: Vec<CatalogFile>,
     /// The named query's result schema.
     schema: SchemaRef,
+    /// The schema of the measurements table (what the row rules are matched with).
+    source: SchemaRef,
+    /// The row rules' checks built for this version.
+    checks: KeptRowChecks,
 }
 
 impl LightCurvePath {
@@ -62,18 +72,55 @@ impl LightCurvePath {
             .iter()
             .map(|f| CatalogFile::new(catalog, entry, f))
             .collect();
-        Some(LightCurvePath { files, schema })
+        let source = ctx.table_provider("measurements").await.ok()?.schema();
+        Some(LightCurvePath {
+            files,
+            schema,
+            source,
+            checks: KeptRowChecks::default(),
+        })
     }
 
-    /// The star's measurements, by time then colour, with the named query's schema.
-    pub fn read(&self, star: &str) -> Result<RecordBatch> {
-        let fields: Vec<_> = self.schema.fields().iter().cloned().collect();
+    /// The caller's row rules as they apply to the measurements (`None`: none does);
+    /// `Err` when they cannot be checked here (the SQL plan answers).
+    pub fn row_check(
+        &self,
+        rows: &RowFilter,
+        state: &Arc<SessionState>,
+    ) -> Result<Option<Arc<RowCheck>>> {
+        self.checks
+            .get(rows, || rows.row_check(state, &self.source, &self.source))
+    }
+
+    /// The star's measurements, by time then colour, with the named query's schema;
+    /// without the rows `check` hides.
+    pub fn read(&self, star: &str, check: Option<&RowCheck>) -> Result<RecordBatch> {
+        // The query's columns, then the rules' own, typed as the table has them (the
+        // rules' condition was planned on those types).
+        let mut fields: Vec<Arc<Field>> = Vec::new();
+        for name in COLUMNS.iter().copied().chain(
+            check
+                .iter()
+                .flat_map(|c| c.columns().iter().map(String::as_str)),
+        ) {
+            if fields.iter().all(|f| f.name() != name) {
+                fields.push(Arc::new(self.source.field_with_name(name)?.clone()));
+            }
+        }
+        let read_schema = Arc::new(Schema::new(fields.clone()));
+        let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
         let mut parts = Vec::new();
         for file in self.files.iter().filter(|f| f.may_hold(star)) {
-            if let Some(batch) = read_star(file, star)? {
+            if let Some(batch) = read_star(file, star, &names)? {
+                let mut rows =
+                    RecordBatch::try_new(read_schema.clone(), file.view_columns(&batch, &fields)?)?;
+                if let Some(check) = check {
+                    rows = check.keep(&rows)?;
+                }
+                let own: Vec<Arc<Field>> = self.schema.fields().iter().cloned().collect();
                 parts.push(RecordBatch::try_new(
                     self.schema.clone(),
-                    file.view_columns(&batch, &fields)?,
+                    file.view_columns(&rows, &own)?,
                 )?);
             }
         }
@@ -89,9 +136,9 @@ impl LightCurvePath {
     }
 }
 
-/// The star's rows in one file (the file's columns of [`COLUMNS`]); `None` when the file
+/// The star's rows in one file (the file's columns among `columns`); `None` when the file
 /// does not hold it.
-fn read_star(file: &CatalogFile, id: &str) -> Result<Option<RecordBatch>> {
+fn read_star(file: &CatalogFile, id: &str, columns: &[&str]) -> Result<Option<RecordBatch>> {
     let (reader, metadata) = file.open()?;
     let leaf = star_id_leaf(&metadata, file)?;
     let (groups, selectors) = pages_of_star(&metadata, leaf, id, |_| Ok(true))?;
@@ -99,7 +146,7 @@ fn read_star(file: &CatalogFile, id: &str) -> Result<Option<RecordBatch>> {
         return Ok(None);
     }
     let arrow = metadata.schema().clone();
-    let wanted: Vec<usize> = COLUMNS
+    let wanted: Vec<usize> = columns
         .iter()
         .filter_map(|c| arrow.index_of(c).ok())
         .collect();

@@ -26,6 +26,7 @@ pub mod examples;
 pub mod image_index;
 pub mod job_store;
 pub mod jobs_dir;
+pub mod kept_row_checks;
 pub mod lightcurve_path;
 pub mod login;
 pub mod login_sessions;
@@ -655,12 +656,11 @@ fn fixed_plan(
 ) -> Result<(FixedRows, String, Vec<Param>)> {
     // The fixed plans read files without a plan for the row rules to filter. None is
     // taken on a table hidden from the caller; a caller from whom rows are hidden takes
-    // the cone and star plans on the stars with the rules checked on the rows they read
-    // (`RowCheck`, the same condition the SQL plan's scans get), and the SQL plan for
-    // the light curve and the HATS cones.
+    // the cone and star plans on the stars and the light-curve plan with the rules
+    // checked on the rows they read (`RowCheck`, the same condition the SQL plan's scans
+    // get), and the SQL plan for the HATS cones.
     let stars_hidden = view.hides(&format!("{}.stars", snap.schema));
-    let plain_light_curves =
-        caller.rows.is_empty() && !view.hides(&format!("{}.measurements", snap.schema));
+    let measurements_hidden = view.hides(&format!("{}.measurements", snap.schema));
     let cone_rows = |path: &cone_path::ConePath, cone: &cone_path::Cone| -> Result<FixedRows> {
         if view.hides(path.name()) {
             return Ok(None);
@@ -721,9 +721,14 @@ fn fixed_plan(
             (fixed, sql, Vec::new())
         }
         Query::LightCurve { star, sql } => match &snap.lightcurve_path {
-            Some(path) if plain_light_curves => {
-                (Some(("lightcurve", path.read(&star)?)), sql, Vec::new())
-            }
+            Some(path) if !measurements_hidden => match path.row_check(&caller.rows, &snap.state) {
+                Ok(check) => (
+                    Some(("lightcurve", path.read(&star, check.as_deref())?)),
+                    sql,
+                    Vec::new(),
+                ),
+                Err(_) => light_curve(star, sql),
+            },
             _ => light_curve(star, sql),
         },
     })

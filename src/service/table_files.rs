@@ -3,8 +3,7 @@
 //! its id, [`super::star_path`]), and the query shape those plans answer without SQL
 //! planning.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use datafusion::arrow::datatypes::{Field, SchemaRef};
@@ -14,6 +13,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::catalog_file::CatalogFile;
+use super::kept_row_checks::KeptRowChecks;
 use crate::access::RowFilter;
 use crate::access::row_filter::RowCheck;
 use crate::engine::Engine;
@@ -35,14 +35,8 @@ pub struct TableFiles {
     /// scan may have partition columns its files lack).
     checks_rules: bool,
     /// The row rules' checks built for this version, by the rules.
-    checks: Mutex<KeptChecks>,
+    checks: KeptRowChecks,
 }
-
-/// Row-rule checks by the rules they check ([`RowFilter::rules_key`]).
-type KeptChecks = HashMap<Vec<(u64, String)>, Option<Arc<RowCheck>>>;
-
-/// Sets of rules whose checks are kept per table and version at most.
-const CHECKS_KEPT: usize = 16;
 
 impl TableFiles {
     /// The stars files of the catalogue published as `schema.stars`, when every one has
@@ -75,7 +69,7 @@ impl TableFiles {
             source,
             name: name.to_ascii_lowercase(),
             checks_rules: true,
-            checks: Mutex::default(),
+            checks: KeptRowChecks::default(),
         })
     }
 
@@ -111,7 +105,7 @@ impl TableFiles {
             source: Arc::clone(&hats.schema),
             name: name.to_ascii_lowercase(),
             checks_rules: false,
-            checks: Mutex::default(),
+            checks: KeptRowChecks::default(),
         })
     }
 
@@ -122,29 +116,12 @@ impl TableFiles {
         rows: &RowFilter,
         state: &Arc<SessionState>,
     ) -> Result<Option<Arc<RowCheck>>> {
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        if !self.checks_rules {
-            anyhow::bail!("the row rules are not checked on {}", self.name);
-        }
-        let key = rows.rules_key();
-        let kept = self.kept_checks().get(&key).cloned();
-        if let Some(check) = kept {
-            return Ok(check);
-        }
-        let check = rows
-            .row_check(state, &self.source, &self.view)?
-            .map(Arc::new);
-        let mut checks = self.kept_checks();
-        if checks.len() < CHECKS_KEPT {
-            checks.insert(key, check.clone());
-        }
-        Ok(check)
-    }
-
-    fn kept_checks(&self) -> std::sync::MutexGuard<'_, KeptChecks> {
-        self.checks.lock().unwrap_or_else(|e| e.into_inner())
+        self.checks.get(rows, || {
+            if !self.checks_rules {
+                anyhow::bail!("the row rules are not checked on {}", self.name);
+            }
+            rows.row_check(state, &self.source, &self.view)
+        })
     }
 
     /// The view's fields named `columns` (all of them when empty), in that order.
