@@ -546,7 +546,7 @@ fn set_cookie(head: &str) -> Option<String> {
 }
 
 #[test]
-fn a_password_is_exchanged_at_login_for_a_cookie_that_signs_in_until_logout_or_removal() {
+fn a_password_is_exchanged_at_login_for_a_cookie_that_signs_in_until_logout_or_a_change() {
     let (tmp, _raw, cat) = two_field_survey();
     protect(&cat);
     let (users_file, token) = users(tmp.path());
@@ -619,25 +619,49 @@ fn a_password_is_exchanged_at_login_for_a_cookie_that_signs_in_until_logout_or_r
     }
     assert_eq!(get(&server, "/tap/availability", Some(&alice)).0, 200);
 
-    // Logout ends one session; removing the user ends the others.
+    // Logout ends one session; a new password ends the others; so does removing the
+    // user.
     let (status, head, body) =
         server.request_with_headers("POST", "/logout", "", &[("Cookie", first.as_str())]);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert!(set_cookie(&head).unwrap().contains("Max-Age=0"));
     assert_eq!(with_cookie(&first).0, 401);
     assert_eq!(with_cookie(&second).0, 200);
+    let new_password = "alice-new-long-secret";
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skyql"))
+        .args([
+            "users", "add", "alice", "--update", "--groups", "eros", "--file",
+        ])
+        .arg(&users_file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{new_password}").unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(with_cookie(&second).0, 401);
+    let (status, head, _) = get(&server, "/login", Some(&basic("alice", new_password)));
+    assert_eq!(status, 200);
+    let third = set_cookie(&head)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(with_cookie(&third).0, 200);
     Skyql::new(["users", "revoke", "alice", "--file"])
         .args([&users_file])
         .ok();
-    assert_eq!(with_cookie(&second).0, 401);
+    assert_eq!(with_cookie(&third).0, 401);
 
     let log = server.log.lock().unwrap().join("\n");
-    for secret in [
-        PASSWORD,
-        &token,
-        &first[name.len() + 1..],
-        &second[name.len() + 1..],
-    ] {
+    for secret in [PASSWORD, new_password, &token]
+        .into_iter()
+        .chain([&first, &second, &third].map(|c| &c[name.len() + 1..]))
+    {
         assert!(!log.contains(secret), "{log}");
     }
 }

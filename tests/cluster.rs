@@ -384,14 +384,24 @@ fn a_lost_executor_and_an_absent_scheduler() {
 /// `GET path` on a loopback HTTP server, HTTP/1.0 (a body without chunks): (status
 /// line, body).
 fn http_get(addr: &str, path: &str) -> (String, String) {
+    let (head, body) = http_request(addr, "GET", path, "");
+    (head.lines().next().unwrap().to_string(), body)
+}
+
+/// An HTTP/1.0 request's whole head and body (a form for a POST).
+fn http_request(addr: &str, method: &str, path: &str, form: &str) -> (String, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
     s.write_all(req.as_bytes()).unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_string(), body.to_string())
+    (head.to_string(), body.to_string())
 }
 
 #[test]
@@ -487,6 +497,71 @@ fn the_service_runs_catalogue_queries_on_the_cluster() {
         visible.first().map(String::as_str),
         "{body}"
     );
+    // The other endpoints under the rule, the service on the cluster: an asynchronous
+    // job, the cone search, DataLink's light curves and SODA.
+    let (head, _) = http_request(
+        &addr,
+        "POST",
+        "/tap/async",
+        "LANG=ADQL&RESPONSEFORMAT=csv&PHASE=RUN&QUERY=SELECT%20COUNT(*)%20AS%20n%20FROM%20measurements",
+    );
+    let job = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("location: ")
+                .map(str::to_string)
+        })
+        .expect("the job's location");
+    let job = &job[job.find("/tap/async/").unwrap()..];
+    let (status, document) = http_get(&addr, &format!("{job}?WAIT=60"));
+    assert!(
+        status.contains("200") && document.contains("COMPLETED"),
+        "{document}"
+    );
+    let (_, result) = http_get(&addr, &format!("{job}/results/result"));
+    assert_eq!(result.lines().nth(1), visible.first().map(String::as_str));
+    // One value the CLI selects, embedded.
+    let first = |sql: &str| {
+        let out = run_ok(&[
+            "query",
+            "--format",
+            "csv",
+            "--catalog",
+            cat.to_str().unwrap(),
+            sql,
+        ]);
+        out.lines().nth(1).expect("a row").to_string()
+    };
+    let hidden_star =
+        first("SELECT min(star_id) AS s FROM stars WHERE field = 'lm001' AND ra IS NOT NULL");
+    let seen_star = first("SELECT min(star_id) AS s FROM stars WHERE field = 'lm055'");
+    let seen_points = first(&format!(
+        "SELECT count(*) AS n FROM measurements WHERE star_id = '{seen_star}'"
+    ));
+    let (status, _) = http_get(&addr, &format!("/datalink/lightcurve?ID={hidden_star}"));
+    assert!(status.contains("404"), "{status}");
+    let (status, curve) = http_get(
+        &addr,
+        &format!("/datalink/lightcurve?ID={seen_star}&RESPONSEFORMAT=csv"),
+    );
+    assert!(status.contains("200"), "{status} {curve}");
+    assert_eq!((curve.lines().count() - 1).to_string(), seen_points);
+    let position = first(&format!(
+        "SELECT ra, dec FROM stars WHERE star_id = '{hidden_star}'"
+    ));
+    let (ra, dec) = position.split_once(',').unwrap();
+    let (status, cone) = http_get(&addr, &format!("/scs/stars?RA={ra}&DEC={dec}&SR=0.01"));
+    assert!(
+        status.contains("200") && !cone.contains(&hidden_star),
+        "{cone}"
+    );
+    let image = first("SELECT min(file_name) AS f FROM images WHERE field = 'lm001'");
+    let (status, _) = http_get(
+        &addr,
+        &format!("/soda/sync?ID={image}&CIRCLE={ra}+{dec}+0.01"),
+    );
+    assert!(status.contains("404"), "{status}");
     // A table granted to a group is not there for the others, in the cluster's session
     // too; the others' queries still run on the cluster (checked below, once it is gone).
     catalog_verb(&cat, "grant", &["--table", "eros2.inputs"]);

@@ -160,6 +160,19 @@ impl Authenticator {
         held.1.clone()
     }
 
+    /// A sign-in session of `identity`, a user of the users file (`/login`): the cookie's
+    /// value.
+    pub fn open_session(&self, identity: &Identity) -> anyhow::Result<String> {
+        let users = self.users();
+        let hash = identity
+            .user
+            .as_deref()
+            .and_then(|n| users.user(n))
+            .and_then(|u| u.password.as_deref())
+            .ok_or_else(|| anyhow::anyhow!("only a user with a password opens a session"))?;
+        self.sessions.open(identity.clone(), hash)
+    }
+
     /// The catalogue's rules as they are on disk now (one `stat` per request); an error
     /// when the file cannot be read, so that nothing is answered without them.
     pub fn rules(&self, catalog: &std::path::Path) -> Result<Arc<RowRules>, String> {

@@ -42,11 +42,8 @@ async fn login(
             "sign in here with HTTP Basic (a user's name and password) to get a cookie",
         );
     };
-    if state.config.users_file.is_none() {
-        return unauthorized(&state, "this service has no users file to sign in with");
-    }
     let sessions = &state.authenticator.sessions;
-    let value = match sessions.open(caller.identity.clone()) {
+    let value = match state.authenticator.open_session(&caller.identity) {
         Ok(v) => v,
         Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("Error: {e}\n")),
     };

@@ -4,7 +4,8 @@
 //! 256 random bits; the service keeps its SHA-256 digest (never the value), with the
 //! identity and the time it ends, in memory: a restart signs everyone out, and the
 //! clients sign in again when challenged. A user removed from the users file, or whose
-//! groups change, loses or changes their sessions at the next request.
+//! password changes, loses their sessions at the next request; one whose groups change
+//! keeps them, with the new groups.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,7 +21,15 @@ const MAX_SESSIONS: usize = 100_000;
 pub struct LoginSessions {
     cookie: String,
     lifetime: Duration,
-    open: Mutex<HashMap<String, (Identity, Instant)>>,
+    open: Mutex<HashMap<String, Session>>,
+}
+
+/// One open session.
+struct Session {
+    identity: Identity,
+    ends: Instant,
+    /// The digest of the user's password hash when it was opened.
+    password: String,
 }
 
 impl LoginSessions {
@@ -46,17 +55,18 @@ impl LoginSessions {
         self.lifetime
     }
 
-    /// A new session of `identity`: the cookie's value (given once, never kept).
-    pub fn open(&self, identity: Identity) -> anyhow::Result<String> {
+    /// A new session of `identity`, signed in with the password whose hash is
+    /// `password_hash`: the cookie's value (given once, never kept).
+    pub fn open(&self, identity: Identity, password_hash: &str) -> anyhow::Result<String> {
         let value = secrets::hex(&secrets::random_bytes::<32>()?);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if open.len() >= MAX_SESSIONS {
             let now = Instant::now();
-            open.retain(|_, (_, ends)| *ends > now);
+            open.retain(|_, s| s.ends > now);
             if open.len() >= MAX_SESSIONS
                 && let Some(first) = open
                     .iter()
-                    .min_by_key(|(_, (_, ends))| *ends)
+                    .min_by_key(|(_, s)| s.ends)
                     .map(|(k, _)| k.clone())
             {
                 open.remove(&first);
@@ -64,7 +74,11 @@ impl LoginSessions {
         }
         open.insert(
             secrets::sha256_hex(&value),
-            (identity, Instant::now() + self.lifetime),
+            Session {
+                identity,
+                ends: Instant::now() + self.lifetime,
+                password: secrets::sha256_hex(password_hash),
+            },
         );
         Ok(value)
     }
@@ -74,7 +88,7 @@ impl LoginSessions {
         let key = secrets::sha256_hex(value);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         match open.get(&key) {
-            Some((identity, ends)) if *ends > Instant::now() => Some(identity.clone()),
+            Some(s) if s.ends > Instant::now() => Some(s.identity.clone()),
             Some(_) => {
                 open.remove(&key);
                 None
@@ -90,16 +104,20 @@ impl LoginSessions {
         open.remove(&key).is_some()
     }
 
-    /// Follows a users file read again: the sessions of users it no longer has end, the
-    /// others take their user's groups as they are now.
+    /// Follows a users file read again: the sessions of users it no longer has, or whose
+    /// password has changed, end; the others take their user's groups as they are now.
     pub fn follow(&self, users: &UsersFile) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.retain(|_, (identity, _)| {
-            let Some(user) = identity.user.as_deref().and_then(|n| users.user(n)) else {
+        open.retain(|_, s| {
+            let Some(user) = s.identity.user.as_deref().and_then(|n| users.user(n)) else {
                 return false;
             };
-            identity.groups = user.groups.clone();
-            true
+            let same_password = user
+                .password
+                .as_deref()
+                .is_some_and(|h| secrets::sha256_hex(h) == s.password);
+            s.identity.groups = user.groups.clone();
+            same_password
         });
     }
 }
@@ -129,14 +147,16 @@ mod tests {
             LoginSessions::new(Duration::ZERO, "http://127.0.0.1:2").cookie()
         );
         let alice = Identity::user("alice", &["eros".to_string()]);
-        let value = sessions.open(alice.clone()).unwrap();
+        let value = sessions.open(alice.clone(), "$argon2id$x").unwrap();
         assert_eq!(value.len(), 64);
         assert_eq!(sessions.identity(&value), Some(alice));
         assert_eq!(sessions.identity("0".repeat(64).as_str()), None);
         assert!(sessions.close(&value));
         assert_eq!(sessions.identity(&value), None);
         let short = LoginSessions::new(Duration::ZERO, "http://127.0.0.1:1");
-        let gone = short.open(Identity::user("bob", &[])).unwrap();
+        let gone = short
+            .open(Identity::user("bob", &[]), "$argon2id$y")
+            .unwrap();
         assert_eq!(short.identity(&gone), None);
     }
 
