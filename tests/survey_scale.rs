@@ -166,6 +166,12 @@ fn per_star_statistics_run_in_one_ordered_pass_with_the_hash_plans_rows() {
         below.is_some_and(|scan| !scan.contains("SortPreservingMergeExec")),
         "{p}"
     );
+    // The runs' results are put back in star order by concatenation, computed at once,
+    // not merged (a merge would take the runs one after the other).
+    assert!(
+        p.contains("KeyOrderedConcatExec") && !p.contains("SortPreservingMergeExec"),
+        "{p}"
+    );
     // A consumer that does not need the star order gets the runs' results as they come,
     // without an order-preserving merge that would drain the runs one after the other.
     let totals = format!("SELECT count(*) AS groups, sum(n) AS n FROM ({ordered})");
@@ -291,10 +297,26 @@ fn per_star_means_run_on_each_run_of_files_with_the_hash_plans_rows() {
     let plan = |sql: &str| explain(&cat, set, sql);
     let p = plan(ordered);
     assert!(p.contains("AggregateExec: mode=SinglePartitioned"), "{p}");
+    assert!(p.contains("KeyOrderedConcatExec"), "{p}");
     let a = query_csv(&cat, &format!("{set}{ordered}"));
     let b = query_csv(&cat, &format!("{set}{hashed}"));
     assert!(a.len() > 1000, "{} groups", a.len());
     assert_eq!(a, b);
+    // The first rows in star order: the concatenation stops at the limit.
+    let first = format!("{ordered} LIMIT 7");
+    assert!(
+        plan(&first).contains("KeyOrderedConcatExec"),
+        "{}",
+        plan(&first)
+    );
+    assert_eq!(query_csv(&cat, &format!("{set}{first}")), b[..7].to_vec());
+    // In descending star order the runs would have to come last to first: merged instead.
+    let descending = ordered.replace("ORDER BY star_id, colour", "ORDER BY star_id DESC, colour");
+    let p = plan(&descending);
+    assert!(!p.contains("KeyOrderedConcatExec"), "{p}");
+    let mut reversed = query_csv(&cat, &format!("{set}{descending}"));
+    reversed.sort_by(|x, y| (&x["star_id"], &x["colour"]).cmp(&(&y["star_id"], &y["colour"])));
+    assert_eq!(reversed, b);
     let rollup = "SELECT count(*) AS groups, max(n) AS total FROM (SELECT star_id, count(*) AS n \
                   FROM measurements GROUP BY ROLLUP(star_id))";
     let p = plan(rollup);

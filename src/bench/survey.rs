@@ -148,6 +148,7 @@ async fn workloads(
     }
     out.extend(cone_workloads(ctx, reps).await?);
     out.extend(xmatch_workload(ctx, reps).await?);
+    out.push(field_subquery_workload(reps));
     // Run last: its samples raise the process's resident memory for what follows.
     if let Some(first) = ids.first() {
         out.push(lc_stats_workload(first.get(..5).unwrap_or("lm001"), reps));
@@ -309,6 +310,20 @@ async fn xmatch_workload(ctx: &SessionContext, reps: usize) -> Result<Option<Wor
         skyql: vec![skyql; reps],
         duckdb: vec![duckdb; reps],
     }))
+}
+
+/// Per-star mean and count over the field a scalar subquery names (the first field):
+/// answered from the manifest by `partition_scalars_rule`, then pruned to that field.
+fn field_subquery_workload(reps: usize) -> Workload {
+    let sql = "SELECT star_id, colour, count(*) AS n, avg(mag) AS mean_mag FROM measurements \
+               WHERE field = (SELECT min(field) FROM measurements) \
+               GROUP BY star_id, colour ORDER BY 1, 2"
+        .to_string();
+    Workload {
+        name: "field_by_subquery",
+        skyql: vec![sql.clone(); reps],
+        duckdb: vec![sql; reps],
+    }
 }
 
 /// Per-star `lc_stats` over one field, beside DuckDB's own aggregates.

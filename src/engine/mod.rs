@@ -22,6 +22,7 @@ pub mod large_constants;
 pub mod manifest_statistics;
 pub mod manifest_store;
 pub mod parameters;
+pub mod partition_scalars_rule;
 pub mod positioned;
 pub mod scheduler_address;
 pub mod tables;
@@ -211,6 +212,20 @@ impl Engine {
         rules
     }
 
+    /// The scalar subqueries over the catalogue tables' partition columns that the
+    /// manifest answers (`partition_scalars_rule`).
+    fn partition_scalars(&self) -> partition_scalars_rule::PartitionScalars {
+        let mut rule = partition_scalars_rule::PartitionScalars::default();
+        if let Some(c) = &self.catalog {
+            for (name, entry) in &c.manifest.tables {
+                if let Ok(Some(url)) = tables::catalog_table_url(c, name) {
+                    rule.add(url.to_string(), entry);
+                }
+            }
+        }
+        rule
+    }
+
     /// What SQL a session accepts: everything, or only queries in read-only mode.
     pub fn sql_options(&self) -> SQLOptions {
         let writable = !self.options.read_only;
@@ -263,6 +278,10 @@ impl Engine {
             .with_runtime_env(runtime)
             .with_default_features()
             .with_optimizer_rules(self.optimizer_rules());
+        let scalars = self.partition_scalars();
+        if !scalars.is_empty() {
+            state = state.with_analyzer_rule(Arc::new(scalars));
+        }
         // Embedded plans only: on a cluster the merged single pass would be one task, and
         // Ballista's plan codec does not carry the cooperative wrapper.
         if self.options.cluster.is_none() {

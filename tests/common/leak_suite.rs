@@ -79,6 +79,10 @@ pub async fn shapes(ctx: &SessionContext) -> Vec<String> {
         "SELECT star_id FROM stars WHERE field = 'lm001' UNION SELECT star_id FROM measurements WHERE mag < 18".into(),
         "SELECT count(*) FROM fields WHERE EXISTS (SELECT 1 FROM stars WHERE stars.field = 'lm001')".into(),
         "SELECT (SELECT max(mjd) FROM measurements WHERE field = 'lm001') AS last".into(),
+        // Answered from the manifest without a rule (`partition_scalars_rule`); over the
+        // visible rows under one.
+        "SELECT count(*) FROM measurements WHERE field = (SELECT min(field) FROM measurements)".into(),
+        "SELECT (SELECT count(DISTINCT field) FROM stars) AS n, (SELECT max(field) FROM images) AS f".into(),
         "SELECT star_id FROM stars WHERE star_id IN (SELECT star_id FROM measurements WHERE field = 'lm001')".into(),
         "SELECT star_id, mag FROM measurements ORDER BY mag, star_id LIMIT 5".into(),
         "SELECT star_id, lc_stats(mjd, mag, mag_err) AS s FROM measurements GROUP BY star_id".into(),

@@ -86,6 +86,73 @@ pub fn key_range_partitions(
     Ok(Some(regrouped))
 }
 
+/// Whether the partitions of `rows` (a file scan, maybe under filters) hold ascending,
+/// disjoint ranges of `key`: each partition reads whole files, every file has exact
+/// non-null bounds of the key, and each file's keys come after those of the files before
+/// it, in its own partition and in the partitions before. The partitions' outputs, each
+/// in key order, then make the key's order when put one after the other.
+pub fn partitions_in_key_order(rows: &Arc<dyn ExecutionPlan>, key: &Column) -> bool {
+    if rows.fetch().is_some() {
+        return false;
+    }
+    if let Some(filter) = rows.downcast_ref::<FilterExec>() {
+        let below = match filter.projection() {
+            Some(picked) => match picked.get(key.index()) {
+                Some(&index) => Column::new(key.name(), index),
+                None => return false,
+            },
+            None => key.clone(),
+        };
+        return partitions_in_key_order(filter.input(), &below);
+    }
+    let Some(config) = rows
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
+    else {
+        return false;
+    };
+    if config.output_ordering.is_empty() || config.limit.is_some() {
+        return false;
+    }
+    let Some(column) = table_column(config, key) else {
+        return false;
+    };
+    let mut last: Option<&ScalarValue> = None;
+    for file in config.file_groups.iter().flat_map(|g| g.iter()) {
+        if file.range.is_some() {
+            return false;
+        }
+        let Some((min, max, _)) = exact_bounds(file, column) else {
+            return false;
+        };
+        if last.is_some_and(|last| last.partial_cmp(min) != Some(Ordering::Less)) {
+            return false;
+        }
+        last = Some(max);
+    }
+    true
+}
+
+/// A file's exact, non-null minimum and maximum of the table column `column`, and its
+/// row count (1 when unknown).
+fn exact_bounds(
+    file: &PartitionedFile,
+    column: usize,
+) -> Option<(&ScalarValue, &ScalarValue, usize)> {
+    let stats = file.statistics.as_ref()?;
+    let bounds = stats.column_statistics.get(column)?;
+    let (Precision::Exact(min), Precision::Exact(max), Precision::Exact(0)) =
+        (&bounds.min_value, &bounds.max_value, &bounds.null_count)
+    else {
+        return None;
+    };
+    if min.is_null() || max.is_null() {
+        return None;
+    }
+    let rows = stats.num_rows.get_value().copied().unwrap_or(1);
+    Some((min, max, rows))
+}
+
 /// The index in the table schema (file columns, then partition columns: the index of the
 /// files' statistics) of the scan's output column `key`, when the scan outputs that table
 /// column as it is (not renamed, not computed) and its values order like its statistics
@@ -158,17 +225,7 @@ fn runs_of_disjoint_files(
     let wholes = whole_files(config)?;
     let mut files = Vec::new();
     for file in &wholes {
-        let stats = file.statistics.as_ref()?;
-        let bounds = stats.column_statistics.get(column)?;
-        let (Precision::Exact(min), Precision::Exact(max), Precision::Exact(0)) =
-            (&bounds.min_value, &bounds.max_value, &bounds.null_count)
-        else {
-            return None;
-        };
-        if min.is_null() || max.is_null() {
-            return None;
-        }
-        let rows = stats.num_rows.get_value().copied().unwrap_or(1);
+        let (min, max, rows) = exact_bounds(file, column)?;
         files.push(KeyRange {
             min,
             max,

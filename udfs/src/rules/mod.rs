@@ -5,7 +5,8 @@
 //! HEALPix equi-joins ([`spatial_join`]), with the same rows as the nested loop.
 //! Per-star statistics that keep every sample run in one ordered pass
 //! ([`sorted_samples_aggregate`], a physical rule), on every core when the files hold
-//! disjoint runs of star ids ([`key_range_partitions`]). Cross and nested-loop joins yield to
+//! disjoint runs of star ids ([`key_range_partitions`]), their results put back in star order
+//! by concatenating the runs ([`key_ordered_concat`]). Cross and nested-loop joins yield to
 //! the runtime between output batches ([`cooperative_joins`]), so that a time limit can
 //! cancel them there.
 
@@ -14,6 +15,7 @@ pub mod cell_ranges;
 pub mod cone_healpix;
 pub mod conjuncts;
 pub mod cooperative_joins;
+pub mod key_ordered_concat;
 pub mod key_range_partitions;
 pub mod sorted_samples_aggregate;
 pub mod spatial_join;

@@ -21,18 +21,21 @@
 //! `avg`, `count`): their partial states are small, but an order-preserving merge of runs
 //! whose star ids do not interleave drains them one after the other, on one core. For the
 //! same reason the hash repartition above the aggregate preserves the star order only
-//! when the plan above relies on it.
+//! when the plan above relies on it, and a merge back into star order above it (`ORDER BY
+//! star_id`) becomes the runs' concatenation, computed at once ([`KeyOrderedConcatExec`]).
 
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::config::ConfigOptions;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::expressions::Column;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
@@ -40,6 +43,7 @@ use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, InputOrderMode, Partitioning, PhysicalExpr,
 };
 
+use super::key_ordered_concat::KeyOrderedConcatExec;
 use super::key_range_partitions::key_range_partitions;
 
 /// The rule; add it last with `SessionStateBuilder::with_physical_optimizer_rule`.
@@ -57,7 +61,14 @@ impl PhysicalOptimizerRule for SortedSamplesAggregate {
         // A result in an order (ORDER BY over the hash partitions this rule applies to)
         // always has a node above the aggregate that requires its input ordered (the
         // merge of the sorted partitions); the root's own order is therefore not needed.
-        rewrite(plan, false, runs, 0)
+        let plan = rewrite(plan, false, runs, 0)?;
+        plan.transform_up(|node| {
+            Ok(match runs_in_key_order(&node)? {
+                Some(concatenated) => Transformed::yes(concatenated),
+                None => Transformed::no(node),
+            })
+        })
+        .data()
     }
 
     fn name(&self) -> &str {
@@ -184,6 +195,100 @@ fn single_ordered_pass(
         _ => spread,
     };
     Ok(Some(Arc::new(spread)))
+}
+
+/// A merge of per-key results back into key order replaced by their concatenation when the
+/// results come from runs of files in key order: `SortPreservingMergeExec` over
+/// projections and sorts of each partition over a hash repartition of an aggregate grouped
+/// on the key in `SinglePartitioned` mode, whose input partitions hold ascending, disjoint
+/// ranges of the key, and the merge ordered first by that key, ascending. The repartition
+/// is dropped (the merge gathers every partition anyway), the sorts and projections then
+/// run on each run, and [`KeyOrderedConcatExec`] computes the runs at once and returns
+/// them one after the other, where the merge took them one after the other.
+fn runs_in_key_order(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(merge) = node.downcast_ref::<SortPreservingMergeExec>() else {
+        return Ok(None);
+    };
+    // The nodes between the merge and the repartition, each working on one partition.
+    let mut between = Vec::new();
+    let mut below = merge.input().clone();
+    loop {
+        let per_partition = below.is::<ProjectionExec>()
+            || below
+                .downcast_ref::<SortExec>()
+                .is_some_and(SortExec::preserve_partitioning);
+        if !per_partition {
+            break;
+        }
+        let child = below.children()[0].clone();
+        between.push(below);
+        below = child;
+    }
+    let Some(spread) = below.downcast_ref::<RepartitionExec>() else {
+        return Ok(None);
+    };
+    if !matches!(spread.partitioning(), Partitioning::Hash(..)) {
+        return Ok(None);
+    }
+    let Some(aggregate) = spread.input().downcast_ref::<AggregateExec>() else {
+        return Ok(None);
+    };
+    if *aggregate.mode() != AggregateMode::SinglePartitioned
+        || *aggregate.input_order_mode() == InputOrderMode::Linear
+    {
+        return Ok(None);
+    }
+    let rows = aggregate.input();
+    let Some(order) = rows.output_ordering() else {
+        return Ok(None);
+    };
+    let Some(key) = leading_group_key(aggregate, order.first().expr.as_ref()) else {
+        return Ok(None);
+    };
+    if !super::key_range_partitions::partitions_in_key_order(rows, key) {
+        return Ok(None);
+    }
+    // The key's column in the aggregate's output, then through each projection.
+    let Some(mut at) = aggregate
+        .group_expr()
+        .expr()
+        .iter()
+        .position(|(e, _)| e.downcast_ref::<Column>() == Some(key))
+    else {
+        return Ok(None);
+    };
+    let mut rebuilt = spread.input().clone();
+    for node in between.iter().rev() {
+        if let Some(projection) = node.downcast_ref::<ProjectionExec>() {
+            let Some(out) = projection.expr().iter().position(|p| {
+                p.expr
+                    .downcast_ref::<Column>()
+                    .is_some_and(|c| c.index() == at)
+            }) else {
+                return Ok(None);
+            };
+            at = out;
+        }
+        rebuilt = replace_children_if_necessary(node.clone(), vec![rebuilt])?;
+    }
+    let leading = merge.expr().first();
+    let leads = leading
+        .expr
+        .downcast_ref::<Column>()
+        .is_some_and(|c| c.index() == at)
+        && !leading.options.descending;
+    if !leads
+        || !rebuilt
+            .equivalence_properties()
+            .ordering_satisfy(merge.expr().clone())?
+    {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(KeyOrderedConcatExec::new(
+        rebuilt,
+        merge.expr().clone(),
+        merge.fetch(),
+    ))))
 }
 
 /// The column that leads the input's order, when it is also a group key.
