@@ -10,9 +10,13 @@
 //!   scan (`ang_sep` filter: no HEALPix pruning) and DuckDB's haversine;
 //! - `xmatch_1arcsec`: one field's stars against a tenth of them shifted by 0.3 arcsec, all
 //!   pairs within 1 arcsec (a spatial join), beside DuckDB's declination-band join;
+//! - `field_by_subquery`: per-star count and mean over the field a scalar subquery names
+//!   (`field = (SELECT min(field) FROM measurements)`);
 //! - `lc_stats_field`: per-star statistics over one field (skyql `lc_stats`; DuckDB the
 //!   same statistics with its own aggregates, `MEDIAN` and `MAD` included), last because
 //!   of its memory;
+//! - `lc_stats_top20`: per-star statistics over the whole catalogue, the 20 stars of
+//!   largest scatter (DuckDB without `MEDIAN` and `MAD`);
 //! - `memory_limit`: the quarters query under a 16 MB memory limit: it spills or fails
 //!   with an error, the process is never killed.
 //!
@@ -148,10 +152,11 @@ async fn workloads(
     }
     out.extend(cone_workloads(ctx, reps).await?);
     out.extend(xmatch_workload(ctx, reps).await?);
-    out.push(field_subquery_workload(reps));
-    // Run last: its samples raise the process's resident memory for what follows.
+    // Run last: their samples raise the process's resident memory for what follows.
     if let Some(first) = ids.first() {
+        out.push(field_subquery_workload(reps));
         out.push(lc_stats_workload(first.get(..5).unwrap_or("lm001"), reps));
+        out.push(lc_stats_top_workload(reps));
     }
     Ok(out)
 }
@@ -323,6 +328,30 @@ fn field_subquery_workload(reps: usize) -> Workload {
         name: "field_by_subquery",
         skyql: vec![sql.clone(); reps],
         duckdb: vec![sql; reps],
+    }
+}
+
+/// The 20 stars of largest scatter over the whole catalogue: per-star `lc_stats` (median
+/// and MAD included) beside DuckDB's own aggregates without its `MEDIAN` and `MAD`, which
+/// hold every sample of the survey at once (1.8 GB at 10^8).
+fn lc_stats_top_workload(reps: usize) -> Workload {
+    Workload {
+        name: "lc_stats_top20",
+        skyql: vec![
+            "SELECT star_id, colour, s.n, s.std FROM (SELECT star_id, colour, \
+             lc_stats(mjd, mag, mag_err) AS s FROM measurements GROUP BY star_id, colour) \
+             ORDER BY s.std DESC, star_id, colour LIMIT 20"
+                .to_string();
+            reps
+        ],
+        duckdb: vec![
+            "SELECT star_id, colour, COUNT(*) AS n, STDDEV_SAMP(mag) AS sd, AVG(mag), \
+             SUM(mag / (mag_err * mag_err)) / SUM(1 / (mag_err * mag_err)), \
+             MAX(mag) - MIN(mag), MIN(mjd), MAX(mjd) FROM measurements \
+             GROUP BY star_id, colour ORDER BY sd DESC, star_id, colour LIMIT 20"
+                .to_string();
+            reps
+        ],
     }
 }
 
