@@ -212,8 +212,8 @@ impl Engine {
         rules
     }
 
-    /// The scalar subqueries over the catalogue tables' partition columns that the
-    /// manifest answers (`partition_scalars_rule`).
+    /// The scalar subqueries over the catalogue tables' partition columns and exact column
+    /// ranges that the manifest answers (`partition_scalars_rule`).
     fn partition_scalars(&self) -> partition_scalars_rule::PartitionScalars {
         let mut rule = partition_scalars_rule::PartitionScalars::default();
         if let Some(c) = &self.catalog {

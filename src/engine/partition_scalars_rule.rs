@@ -11,10 +11,13 @@
 //! `count(DISTINCT ...)` of a Hive partition column of a table scanned whole (no filter,
 //! no grouping) are the smallest, the largest and the number of the distinct values the
 //! manifest's files with rows carry in their paths: exactly what a scan finds, since each
-//! row of a file has its directory's value. Anything else is left to the plan. Row rules
+//! row of a file has its directory's value. `min` and `max` of a text or integer column
+//! that every such file has an exact range of in the manifest (`star_id`, `healpix`) are
+//! the smallest and the largest of those ranges. Anything else is left to the plan. Row rules
 //! ([`crate::access::RowFilter`]) add their filter above the scans before the analyzer
 //! runs: a subquery under a rule has a filter, and is left to the plan.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 
 use datafusion::common::config::ConfigOptions;
@@ -24,42 +27,86 @@ use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, Subquery};
 use datafusion::optimizer::AnalyzerRule;
 
-use crate::catalog::manifest::TableEntry;
+use crate::catalog::manifest::{RangeValue, TableEntry};
 
-/// The rule, holding each partitioned catalogue table's partition values.
+/// The rule, holding each catalogue table's partition values and exact column ranges.
 #[derive(Debug, Default)]
 pub struct PartitionScalars {
-    /// By the table's listing URL: each partition column's distinct values.
-    tables: Vec<(String, HashMap<String, BTreeSet<String>>)>,
+    /// By the table's listing URL.
+    tables: Vec<(String, TableFacts)>,
+}
+
+/// What the manifest says of one table's files with rows.
+#[derive(Debug, Default)]
+struct TableFacts {
+    /// Each partition column's distinct values.
+    partitions: HashMap<String, BTreeSet<String>>,
+    /// The smallest and largest value of each column every file has an exact range of
+    /// (text and integer columns: Parquet's bounds of a floating-point column leave NaN
+    /// out, which `min` and `max` do not).
+    ranges: HashMap<String, (ScalarValue, ScalarValue)>,
 }
 
 impl PartitionScalars {
-    /// Adds the table at the listing URL `url`, described by `entry`; a table whose
-    /// partition values are not all plain names (letters, digits, `_`, `-`, `.`) is left
-    /// out rather than decoded.
+    /// Adds the table at the listing URL `url`, described by `entry`. Its partition values
+    /// are kept when they are all plain names (letters, digits, `_`, `-`, `.`; else they
+    /// would need decoding), its columns' ranges when every file with rows has one.
     pub fn add(&mut self, url: String, entry: &TableEntry) {
-        if entry.partition_columns.is_empty() || entry.data_files.is_empty() {
+        let files: Vec<_> = entry.data_files.iter().filter(|f| f.rows > 0).collect();
+        if files.is_empty() {
             return;
         }
-        let mut values: HashMap<String, BTreeSet<String>> = HashMap::new();
-        for file in entry.data_files.iter().filter(|f| f.rows > 0) {
-            for column in &entry.partition_columns {
-                let prefix = format!("{column}=");
-                let Some(value) = file
+        let mut facts = TableFacts::default();
+        'columns: for column in &entry.partition_columns {
+            let prefix = format!("{column}=");
+            let mut values = BTreeSet::new();
+            for file in &files {
+                let value = file
                     .path
                     .split('/')
                     .find_map(|segment| segment.strip_prefix(prefix.as_str()))
-                    .filter(|v| plain(v))
-                else {
-                    return;
+                    .filter(|v| plain(v));
+                match value {
+                    Some(v) => values.insert(v.to_string()),
+                    None => continue 'columns,
                 };
-                values
-                    .entry(column.clone())
-                    .or_default()
-                    .insert(value.to_string());
+            }
+            facts.partitions.insert(column.clone(), values);
+        }
+        'ranges: for column in files[0].column_ranges.keys() {
+            let mut bounds: Option<(ScalarValue, ScalarValue)> = None;
+            for file in &files {
+                let range = file.column_ranges.get(column);
+                let Some((min, max)) = range.and_then(|r| Some((exact(&r.min)?, exact(&r.max)?)))
+                else {
+                    continue 'ranges;
+                };
+                bounds = match bounds {
+                    None => Some((min, max)),
+                    Some((low, high)) => {
+                        let (Some(below), Some(above)) =
+                            (min.partial_cmp(&low), max.partial_cmp(&high))
+                        else {
+                            continue 'ranges;
+                        };
+                        Some((
+                            if below == Ordering::Less { min } else { low },
+                            if above == Ordering::Greater {
+                                max
+                            } else {
+                                high
+                            },
+                        ))
+                    }
+                };
+            }
+            if let Some(bounds) = bounds {
+                facts.ranges.insert(column.clone(), bounds);
             }
         }
-        self.tables.push((url, values));
+        if !facts.partitions.is_empty() || !facts.ranges.is_empty() {
+            self.tables.push((url, facts));
+        }
     }
 
     /// Whether no table was added.
@@ -115,19 +162,31 @@ impl PartitionScalars {
         let [Expr::Column(column)] = params.args.as_slice() else {
             return None;
         };
-        let values = self.tables.iter().find_map(|(url, columns)| {
-            super::tables::scans_url(scan, url)
-                .then(|| columns.get(&column.name))
-                .flatten()
-        })?;
+        let facts = self
+            .tables
+            .iter()
+            .find_map(|(url, facts)| super::tables::scans_url(scan, url).then_some(facts))?;
         let text = |v: Option<&String>| ScalarValue::Utf8(v.cloned());
-        let value = match func.name() {
-            "min" => text(values.first()),
-            "max" => text(values.last()),
-            "count" if params.distinct => ScalarValue::Int64(Some(values.len() as i64)),
+        let value = match (facts.partitions.get(&column.name), func.name()) {
+            (Some(values), "min") => text(values.first()),
+            (Some(values), "max") => text(values.last()),
+            (Some(values), "count") if params.distinct => {
+                ScalarValue::Int64(Some(values.len() as i64))
+            }
+            (None, "min") => facts.ranges.get(&column.name)?.0.clone(),
+            (None, "max") => facts.ranges.get(&column.name)?.1.clone(),
             _ => return None,
         };
         value.cast_to(&output).ok()
+    }
+}
+
+/// A manifest bound as a value, for the types whose bounds are exact.
+fn exact(bound: &RangeValue) -> Option<ScalarValue> {
+    match bound {
+        RangeValue::Int(v) => Some(ScalarValue::Int64(Some(*v))),
+        RangeValue::Text(v) => Some(ScalarValue::Utf8(Some(v.clone()))),
+        RangeValue::Float(_) => None,
     }
 }
 

@@ -83,6 +83,7 @@ pub async fn shapes(ctx: &SessionContext) -> Vec<String> {
         // visible rows under one.
         "SELECT count(*) FROM measurements WHERE field = (SELECT min(field) FROM measurements)".into(),
         "SELECT (SELECT count(DISTINCT field) FROM stars) AS n, (SELECT max(field) FROM images) AS f".into(),
+        "SELECT count(*) FROM measurements WHERE star_id = (SELECT min(star_id) FROM measurements)".into(),
         "SELECT star_id FROM stars WHERE star_id IN (SELECT star_id FROM measurements WHERE field = 'lm001')".into(),
         "SELECT star_id, mag FROM measurements ORDER BY mag, star_id LIMIT 5".into(),
         "SELECT star_id, lc_stats(mjd, mag, mag_err) AS s FROM measurements GROUP BY star_id".into(),
