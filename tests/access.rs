@@ -12,7 +12,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use common::leak_suite::{self, rows, visible_only};
-use common::server::{Server, q};
+use common::server::{Server, header, q};
 use common::{Skyql, two_field_survey};
 use skyql::access::row_rules::RowRules;
 use skyql::access::{Identity, RowFilter};
@@ -362,15 +362,7 @@ fn through_the_service_only_the_group_sees_the_embargoed_field_until_its_release
         &[("Authorization", alice.as_str())],
     );
     assert_eq!(status, 303, "{head}");
-    let location = head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("location: ")
-                .or_else(|| l.strip_prefix("Location: "))
-        })
-        .unwrap()
-        .trim()
-        .to_string();
+    let location = header(&head, "location").unwrap();
     let job = location[location.find("/tap/async/").unwrap()..].to_string();
     assert_eq!(
         job.len(),
@@ -538,11 +530,7 @@ fn a_service_without_anonymous_access_asks_everyone_to_sign_in() {
 
 /// The `Set-Cookie` header of an answer's head, without its name.
 fn set_cookie(head: &str) -> Option<String> {
-    head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("set-cookie")
-            .then(|| v.trim().to_string())
-    })
+    header(head, "set-cookie")
 }
 
 #[test]

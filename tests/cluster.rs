@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::run_ok;
+use common::server::{header, request_at};
 use skyql::cluster::loopback::{LoopbackCluster, free_port_pair};
 
 fn bin() -> &'static str {
@@ -381,27 +382,11 @@ fn a_lost_executor_and_an_absent_scheduler() {
     );
 }
 
-/// `GET path` on a loopback HTTP server, HTTP/1.0 (a body without chunks): (status
-/// line, body).
+/// `GET path` on the service at `addr`: (status line, body).
 fn http_get(addr: &str, path: &str) -> (String, String) {
-    let (head, body) = http_request(addr, "GET", path, "");
-    (head.lines().next().unwrap().to_string(), body)
-}
-
-/// An HTTP/1.0 request's whole head and body (a form for a POST).
-fn http_request(addr: &str, method: &str, path: &str, form: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-        form.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    (head.to_string(), body.to_string())
+    let (_, head, body) = request_at(addr, "GET", path, "", &[]);
+    let status = head.lines().next().unwrap_or_default().to_string();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[test]
@@ -499,20 +484,14 @@ fn the_service_runs_catalogue_queries_on_the_cluster() {
     );
     // The other endpoints under the rule, the service on the cluster: an asynchronous
     // job, the cone search, DataLink's light curves and SODA.
-    let (head, _) = http_request(
+    let (_, head, _) = request_at(
         &addr,
         "POST",
         "/tap/async",
         "LANG=ADQL&RESPONSEFORMAT=csv&PHASE=RUN&QUERY=SELECT%20COUNT(*)%20AS%20n%20FROM%20measurements",
+        &[],
     );
-    let job = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("location: ")
-                .map(str::to_string)
-        })
-        .expect("the job's location");
+    let job = header(&head, "location").expect("the job's location");
     let job = &job[job.find("/tap/async/").unwrap()..];
     let (status, document) = http_get(&addr, &format!("{job}?WAIT=60"));
     assert!(

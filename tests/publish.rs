@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::server::{Server, q, served_catalog};
+use common::server::{Server, header, q, served_catalog};
 use common::{Skyql, csv_rows, data};
 
 fn csv_query(server: &Server, adql: &str) -> (u16, String) {
@@ -315,15 +315,7 @@ fn an_uploaded_list_joined_with_the_stars_equals_the_cli_xmatch() {
         &[("list", &list)],
     );
     assert_eq!(status, 303, "{head}{body}");
-    let location = head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("location: ")
-                .or_else(|| l.strip_prefix("Location: "))
-        })
-        .unwrap()
-        .trim()
-        .to_string();
+    let location = header(&head, "location").unwrap();
     let job = location.split_once("/tap/").unwrap().1;
     let started = Instant::now();
     loop {

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 
-use common::server::{Server, q, served_catalog, unchunk};
+use common::server::{Server, header, q, served_catalog, unchunk};
 use common::{Skyql, data};
 
 #[test]
@@ -377,14 +377,7 @@ fn submit(server: &Server, adql: &str, run: bool) -> String {
         &format!("LANG=ADQL{run}&QUERY={}", q(adql)),
     );
     assert_eq!(status, 303);
-    let location = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("location: ")
-                .map(str::to_string)
-        })
-        .unwrap();
+    let location = header(&head, "location").unwrap();
     location.split_once(&server.addr).unwrap().1.to_string()
 }
 

@@ -17,7 +17,10 @@ const MAX_TOKEN_BYTES: usize = 16 * 1024;
 const LEEWAY_S: i64 = 60;
 
 /// Why a token whose signature none of the keys verifies is refused.
-pub const UNKNOWN_KEY: &str = "the token's signature is not one of the provider's keys";
+const UNKNOWN_KEY: &str = "the token's signature is not one of the provider's keys";
+/// Why a token signed by a key id the keys lack is refused (the provider may have rotated
+/// its keys since they were read).
+pub const UNKNOWN_KEY_ID: &str = "the token's signature is by a key id the provider's keys lack";
 
 /// What a token must say to be accepted, and where its user and groups are.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,11 +123,6 @@ impl KeySet {
         self.keys.len()
     }
 
-    /// Whether one of the keys has id `kid`.
-    pub fn has(&self, kid: &str) -> bool {
-        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
-    }
-
     /// Whether it has none.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
@@ -164,6 +162,9 @@ impl KeySet {
             return Err("the token has critical header parameters");
         }
         let kid = header.get("kid").and_then(Value::as_str);
+        if kid.is_some() && self.keys.iter().all(|k| k.kid.as_deref() != kid) {
+            return Err(UNKNOWN_KEY_ID);
+        }
         let signed = &token.as_bytes()[..head.len() + 1 + body.len()];
         let verified = self
             .keys
@@ -317,8 +318,14 @@ pub(crate) mod tests {
         assert!(refused(&none, NOW).contains("algorithm"));
         let other_kid = sign(&pair, r#"{"alg":"ES256","kid":"k2"}"#, &claims(""));
         assert!(refused(&other_kid, NOW).contains("signature"));
+        // A key id the keys lack is said apart (the service fetches the keys again).
+        assert_eq!(refused(&other_kid, NOW), UNKNOWN_KEY_ID);
         let (stranger, _) = es256_key();
         assert!(refused(&sign(&stranger, header, &claims("")), NOW).contains("signature"));
+        assert_eq!(
+            refused(&sign(&stranger, header, &claims("")), NOW),
+            UNKNOWN_KEY
+        );
         assert!(refused("skyql_abc", NOW).contains("not a JSON Web Token"));
         let no_exp = sign(&pair, header, &claims("").replace(r#","exp""#, r#","exq""#));
         assert_eq!(refused(&no_exp, NOW), "the token has no expiry");

@@ -26,6 +26,7 @@ use base64::Engine as _;
 
 use super::AppState;
 use super::config::JwtConfig;
+use super::login::forget_cookie;
 use super::login_sessions::{LoginSessions, cookie_value};
 use super::token_provider::TokenProvider;
 use crate::access::file_stamp::FileStamp;
@@ -488,25 +489,6 @@ pub fn add_challenges(state: &AppState, headers: &mut HeaderMap) {
     }
 }
 
-/// The `Set-Cookie` value that makes a client forget the sign-in cookie.
-pub fn forget_cookie(state: &AppState) -> HeaderValue {
-    let text = format!(
-        "{}=; Path={}; Max-Age=0; HttpOnly; SameSite=Strict",
-        state.authenticator.sessions.cookie(),
-        cookie_path(&state.base_url)
-    );
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("x=; Max-Age=0"))
-}
-
-/// The path the sign-in cookie is sent for: the base URL's (`/` when it has none).
-pub fn cookie_path(base_url: &str) -> &str {
-    let after_scheme = base_url.split_once("://").map_or(base_url, |(_, r)| r);
-    match after_scheme.find('/') {
-        Some(i) => &after_scheme[i..],
-        None => "/",
-    }
-}
-
 /// HTTP 429 with Retry-After.
 fn too_many(message: &str, seconds: u64) -> Response {
     let mut r = text(StatusCode::TOO_MANY_REQUESTS, message);
@@ -517,13 +499,7 @@ fn too_many(message: &str, seconds: u64) -> Response {
 }
 
 fn text(status: StatusCode, message: &str) -> Response {
-    let mut r = Response::new(axum::body::Body::from(format!("Error: {message}\n")));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
+    super::text_response(status, format!("Error: {message}\n"))
 }
 
 /// The middleware: the request's [`Caller`] in its extensions, or the refusal; every

@@ -620,7 +620,7 @@ fn links_error(status: StatusCode, message: &str) -> Response {
 /// A plain-text error of the link and SODA endpoints (`NotFoundFault: ...`,
 /// `UsageFault: ...`).
 pub(super) fn text_error(status: StatusCode, message: String) -> Response {
-    response(status, "text/plain; charset=utf-8", message)
+    super::text_response(status, message)
 }
 
 /// A slot among the service's running queries for a link's or a cutout's work (the same

@@ -109,6 +109,7 @@ impl LightCurvePath {
         }
         let read_schema = Arc::new(Schema::new(fields.clone()));
         let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+        let own: Vec<Arc<Field>> = self.schema.fields().iter().cloned().collect();
         let mut parts = Vec::new();
         for file in self.files.iter().filter(|f| f.may_hold(star)) {
             if let Some(batch) = read_star(file, star, &names)? {
@@ -117,7 +118,6 @@ impl LightCurvePath {
                 if let Some(check) = check {
                     rows = check.keep(&rows)?;
                 }
-                let own: Vec<Arc<Field>> = self.schema.fields().iter().cloned().collect();
                 parts.push(RecordBatch::try_new(
                     self.schema.clone(),
                     file.view_columns(&rows, &own)?,

@@ -15,9 +15,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 
-use super::authentication::{cookie_path, forget_cookie, unauthorized};
+use super::authentication::unauthorized;
 use super::login_sessions::cookie_value;
-use super::{AppState, Caller};
+use super::{AppState, Caller, text_response};
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -42,32 +42,22 @@ async fn login(
             "sign in here with HTTP Basic (a user's name and password) to get a cookie",
         );
     };
-    let sessions = &state.authenticator.sessions;
     let value = match state.authenticator.open_session(&caller.identity) {
         Ok(v) => v,
-        Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("Error: {e}\n")),
+        Err(e) => return text_response(StatusCode::INTERNAL_SERVER_ERROR, format!("Error: {e}\n")),
     };
-    let seconds = sessions.lifetime().as_secs();
-    let secure = if state.base_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
+    let seconds = state.authenticator.sessions.lifetime().as_secs();
+    let Some(cookie) = set_cookie(&state, &value, seconds) else {
+        return text_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error: no cookie\n".into(),
+        );
     };
-    let cookie = format!(
-        "{}={value}; Path={}; Max-Age={seconds}; HttpOnly; SameSite=Strict{secure}",
-        sessions.cookie(),
-        cookie_path(&state.base_url)
-    );
-    let mut r = plain(
+    let mut r = text_response(
         StatusCode::OK,
-        &format!("Signed in as {user} for {} h.\n", seconds / 3600),
+        format!("Signed in as {user} for {} h.\n", seconds / 3600),
     );
-    match HeaderValue::from_str(&cookie) {
-        Ok(v) => {
-            r.headers_mut().insert(header::SET_COOKIE, v);
-        }
-        Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "Error: no cookie\n"),
-    }
+    r.headers_mut().insert(header::SET_COOKIE, cookie);
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -77,25 +67,43 @@ async fn login(
 async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let ended = cookie_value(&headers, state.authenticator.sessions.cookie())
         .is_some_and(|v| state.authenticator.sessions.close(v));
-    let mut r = plain(
-        StatusCode::OK,
-        if ended {
-            "Signed out.\n"
-        } else {
-            "No session to end.\n"
-        },
-    );
+    let said = if ended {
+        "Signed out.\n"
+    } else {
+        "No session to end.\n"
+    };
+    let mut r = text_response(StatusCode::OK, said.into());
     r.headers_mut()
         .insert(header::SET_COOKIE, forget_cookie(&state));
     r
 }
 
-fn plain(status: StatusCode, text: &str) -> Response {
-    let mut r = Response::new(axum::body::Body::from(text.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+/// The `Set-Cookie` value of the sign-in cookie `value`, lasting `seconds` (`Secure` when
+/// the service is reached over HTTPS).
+fn set_cookie(state: &AppState, value: &str, seconds: u64) -> Option<HeaderValue> {
+    let secure = if state.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let text = format!(
+        "{}={value}; Path={}; Max-Age={seconds}; HttpOnly; SameSite=Strict{secure}",
+        state.authenticator.sessions.cookie(),
+        cookie_path(&state.base_url)
     );
-    r
+    HeaderValue::from_str(&text).ok()
+}
+
+/// The `Set-Cookie` value that makes a client forget the sign-in cookie.
+pub fn forget_cookie(state: &AppState) -> HeaderValue {
+    set_cookie(state, "", 0).unwrap_or_else(|| HeaderValue::from_static("x=; Max-Age=0"))
+}
+
+/// The path the sign-in cookie is sent for: the base URL's (`/` when it has none).
+fn cookie_path(base_url: &str) -> &str {
+    let after_scheme = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    match after_scheme.find('/') {
+        Some(i) => &after_scheme[i..],
+        None => "/",
+    }
 }

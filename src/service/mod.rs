@@ -1039,14 +1039,22 @@ pub fn error_votable(message: &str) -> String {
     )
 }
 
+/// A plain-text response.
+pub fn text_response(status: StatusCode, body: String) -> Response {
+    typed_response(status, "text/plain; charset=utf-8", body)
+}
+
 /// An XML response.
 pub fn xml_response(status: StatusCode, body: String) -> Response {
+    typed_response(status, "application/x-votable+xml", body)
+}
+
+fn typed_response(status: StatusCode, content_type: &'static str, body: String) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-votable+xml"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

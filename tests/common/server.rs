@@ -115,40 +115,7 @@ impl Server {
         body: &str,
         headers: &[(&str, &str)],
     ) -> (u16, String, Vec<u8>) {
-        let extra: String = headers
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}\r\n"))
-            .collect();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n{extra}Content-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        self.exchange(&req)
-    }
-
-    /// Sends a whole request; (status, headers, body bytes) of its answer, unchunked.
-    fn exchange(&self, req: &str) -> (u16, String, Vec<u8>) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        // A service that does not answer fails the test instead of hanging it.
-        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-            .unwrap();
-        s.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let rest = &raw[split + 4..];
-        let status = head[9..12].parse().unwrap();
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            unchunk_bytes(rest)
-        } else {
-            rest.to_vec()
-        };
-        (status, head, body)
+        request_at(&self.addr, method, path, body, headers)
     }
 
     /// (status, headers, body) of a multipart/form-data POST: `fields` as text parts,
@@ -177,7 +144,7 @@ impl Server {
             self.addr,
             body.len()
         );
-        let (status, head, bytes) = self.exchange(&req);
+        let (status, head, bytes) = exchange(&self.addr, &req);
         (status, head, String::from_utf8_lossy(&bytes).into_owned())
     }
 
@@ -193,6 +160,60 @@ impl Drop for Server {
             .status();
         let _ = self.child.wait();
     }
+}
+
+/// (status, headers, body bytes) of a request to the HTTP server at `addr`, with more
+/// headers (`Authorization`); a form for a POST.
+pub fn request_at(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    exchange(addr, &req)
+}
+
+/// Sends a whole request; (status, headers, body bytes) of its answer, unchunked.
+fn exchange(addr: &str, req: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    // A service that does not answer fails the test instead of hanging it.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let rest = &raw[split + 4..];
+    let status = head[9..12].parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        unchunk_bytes(rest)
+    } else {
+        rest.to_vec()
+    };
+    (status, head, body)
+}
+
+/// The value of the header `name` (any case) in an answer's head.
+pub fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
 }
 
 pub fn unchunk(body: &str) -> String {

@@ -36,13 +36,8 @@ pub fn key_range_partitions(
         return Ok(None);
     }
     if let Some(filter) = rows.downcast_ref::<FilterExec>() {
-        // A filter's projection picks columns of its input by index, under their names.
-        let below = match filter.projection() {
-            Some(picked) => match picked.get(key.index()) {
-                Some(&index) => Column::new(key.name(), index),
-                None => return Ok(None),
-            },
-            None => key.clone(),
+        let Some(below) = key_below(filter, key) else {
+            return Ok(None);
         };
         return match key_range_partitions(filter.input(), &below, partitions)? {
             Some(scan) => Ok(Some(replace_children_if_necessary(
@@ -96,14 +91,8 @@ pub fn partitions_in_key_order(rows: &Arc<dyn ExecutionPlan>, key: &Column) -> b
         return false;
     }
     if let Some(filter) = rows.downcast_ref::<FilterExec>() {
-        let below = match filter.projection() {
-            Some(picked) => match picked.get(key.index()) {
-                Some(&index) => Column::new(key.name(), index),
-                None => return false,
-            },
-            None => key.clone(),
-        };
-        return partitions_in_key_order(filter.input(), &below);
+        return key_below(filter, key)
+            .is_some_and(|below| partitions_in_key_order(filter.input(), &below));
     }
     let Some(config) = rows
         .downcast_ref::<DataSourceExec>()
@@ -131,6 +120,17 @@ pub fn partitions_in_key_order(rows: &Arc<dyn ExecutionPlan>, key: &Column) -> b
         last = Some(max);
     }
     true
+}
+
+/// The column of `filter`'s input that is its output column `key`: a filter's projection
+/// picks columns of its input by index, under their names.
+fn key_below(filter: &FilterExec, key: &Column) -> Option<Column> {
+    match filter.projection() {
+        Some(picked) => picked
+            .get(key.index())
+            .map(|&index| Column::new(key.name(), index)),
+        None => Some(key.clone()),
+    }
 }
 
 /// A file's exact, non-null minimum and maximum of the table column `column`, and its
