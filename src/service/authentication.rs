@@ -26,7 +26,6 @@ use base64::Engine as _;
 
 use super::AppState;
 use super::config::JwtConfig;
-use super::login::forget_cookie;
 use super::login_sessions::{LoginSessions, cookie_value};
 use super::token_provider::TokenProvider;
 use crate::access::file_stamp::FileStamp;
@@ -544,8 +543,10 @@ async fn admit(
                 state,
                 "the sign-in cookie is unknown or has expired: sign in again (/login)",
             );
-            r.headers_mut()
-                .insert(header::SET_COOKIE, forget_cookie(state));
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                state.authenticator.sessions.forget_cookie(&state.base_url),
+            );
             return (None, r);
         }
         Err(Refusal::Forbidden(m)) => return (None, text(StatusCode::FORBIDDEN, &m)),

@@ -47,7 +47,11 @@ async fn login(
         Err(e) => return text_response(StatusCode::INTERNAL_SERVER_ERROR, format!("Error: {e}\n")),
     };
     let seconds = state.authenticator.sessions.lifetime().as_secs();
-    let Some(cookie) = set_cookie(&state, &value, seconds) else {
+    let Some(cookie) = state
+        .authenticator
+        .sessions
+        .set_cookie(&state.base_url, &value, seconds)
+    else {
         return text_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Error: no cookie\n".into(),
@@ -73,37 +77,9 @@ async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         "No session to end.\n"
     };
     let mut r = text_response(StatusCode::OK, said.into());
-    r.headers_mut()
-        .insert(header::SET_COOKIE, forget_cookie(&state));
-    r
-}
-
-/// The `Set-Cookie` value of the sign-in cookie `value`, lasting `seconds` (`Secure` when
-/// the service is reached over HTTPS).
-fn set_cookie(state: &AppState, value: &str, seconds: u64) -> Option<HeaderValue> {
-    let secure = if state.base_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let text = format!(
-        "{}={value}; Path={}; Max-Age={seconds}; HttpOnly; SameSite=Strict{secure}",
-        state.authenticator.sessions.cookie(),
-        cookie_path(&state.base_url)
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        state.authenticator.sessions.forget_cookie(&state.base_url),
     );
-    HeaderValue::from_str(&text).ok()
-}
-
-/// The `Set-Cookie` value that makes a client forget the sign-in cookie.
-pub fn forget_cookie(state: &AppState) -> HeaderValue {
-    set_cookie(state, "", 0).unwrap_or_else(|| HeaderValue::from_static("x=; Max-Age=0"))
-}
-
-/// The path the sign-in cookie is sent for: the base URL's (`/` when it has none).
-fn cookie_path(base_url: &str) -> &str {
-    let after_scheme = base_url.split_once("://").map_or(base_url, |(_, r)| r);
-    match after_scheme.find('/') {
-        Some(i) => &after_scheme[i..],
-        None => "/",
-    }
+    r
 }

@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderValue;
+
 use crate::access::users_file::UsersFile;
 use crate::access::{Identity, secrets};
 
@@ -53,6 +55,28 @@ impl LoginSessions {
     /// How long a new session lasts.
     pub fn lifetime(&self) -> Duration {
         self.lifetime
+    }
+
+    /// The `Set-Cookie` value of the cookie `value` of the service at `base_url`, lasting
+    /// `seconds` (`Secure` when the service is reached over HTTPS).
+    pub fn set_cookie(&self, base_url: &str, value: &str, seconds: u64) -> Option<HeaderValue> {
+        let secure = if base_url.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
+        let text = format!(
+            "{}={value}; Path={}; Max-Age={seconds}; HttpOnly; SameSite=Strict{secure}",
+            self.cookie,
+            cookie_path(base_url)
+        );
+        HeaderValue::from_str(&text).ok()
+    }
+
+    /// The `Set-Cookie` value that makes a client forget the cookie.
+    pub fn forget_cookie(&self, base_url: &str) -> HeaderValue {
+        self.set_cookie(base_url, "", 0)
+            .unwrap_or_else(|| HeaderValue::from_static("x=; Max-Age=0"))
     }
 
     /// A new session of `identity`, signed in with the password whose hash is
@@ -119,6 +143,15 @@ impl LoginSessions {
             s.identity.groups = user.groups.clone();
             same_password
         });
+    }
+}
+
+/// The path the cookie is sent for: the base URL's (`/` when it has none).
+fn cookie_path(base_url: &str) -> &str {
+    let after_scheme = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    match after_scheme.find('/') {
+        Some(i) => &after_scheme[i..],
+        None => "/",
     }
 }
 
