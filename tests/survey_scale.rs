@@ -280,6 +280,93 @@ fn a_list_of_stars_in_a_csv_file_is_the_build_side_of_its_join() {
     assert_eq!(joined, listed);
 }
 
+/// A join with a list of more than 20 stars, and an `IN` list of as many, read only the
+/// pages that can hold a listed star (DataFusion prunes pages for lists of up to 20), with
+/// the rows of the plans that read every page.
+#[test]
+fn lists_of_stars_read_only_the_pages_that_can_hold_them() {
+    let (tmp, cat) = generated_catalog(&["--measurements", "200000", "--field-count", "2"]);
+    let catalog = cat.to_str().unwrap();
+    // 25 consecutive stars with light curves and one that does not exist: a few pages.
+    let mut ids: Vec<String> = query_csv(
+        &cat,
+        "SELECT star_id FROM stars WHERE n_r + n_b > 0 ORDER BY star_id LIMIT 25 OFFSET 40",
+    )
+    .into_iter()
+    .map(|r| r["star_id"].clone())
+    .collect();
+    ids.push("lm0019z99999".to_string());
+    let list = tmp.path().join("targets.csv");
+    std::fs::write(&list, format!("star_id\n{}\n", ids.join("\n"))).unwrap();
+    let table = format!("targets={}", list.display());
+    let query = |sql: &str| {
+        csv_rows(&run_ok(&[
+            "query",
+            "--catalog",
+            catalog,
+            "--table",
+            &table,
+            "--format",
+            "csv",
+            sql,
+        ]))
+    };
+    let join = "SELECT m.star_id, m.mjd, m.colour, m.mag FROM measurements m \
+                JOIN targets t ON m.star_id = t.star_id ORDER BY m.star_id, m.mjd, m.colour";
+    // The join's keys passed as its hash table, not as a list: every page is read.
+    let every_page = "SET datafusion.optimizer.hash_join_inlist_pushdown_max_distinct_values = 0; ";
+    let joined = query(join);
+    assert!(joined.len() > 25, "{} rows", joined.len());
+    assert_eq!(joined, query(&format!("{every_page}{join}")));
+    let pages = |sql: &str| {
+        let analyzed = run_ok(&[
+            "query",
+            "--catalog",
+            catalog,
+            "--table",
+            &table,
+            &format!("EXPLAIN ANALYZE {sql}"),
+        ]);
+        let kept = metric(&analyzed, "key_list_pages_kept");
+        let total = metric(&analyzed, "key_list_pages_total");
+        assert!(kept.is_some() && total.is_some(), "{analyzed}");
+        (kept.unwrap(), total.unwrap())
+    };
+    let (kept, total) = pages(join);
+    assert!(
+        kept > 0.0 && kept < total / 2.0,
+        "{kept} of {total} pages read"
+    );
+    let quoted: Vec<String> = ids.iter().map(|i| format!("'{i}'")).collect();
+    let listed = |column: &str| {
+        format!(
+            "SELECT star_id, mjd, colour, mag FROM measurements WHERE {column} IN ({}) \
+             ORDER BY star_id, mjd, colour",
+            quoted.join(",")
+        )
+    };
+    assert_eq!(query(&listed("star_id")), joined);
+    // An expression of the column gives no list on a column: every page, the same rows.
+    assert_eq!(query(&listed("star_id || ''")), joined);
+    let (kept, total) = pages(&listed("star_id"));
+    assert!(
+        kept > 0.0 && kept < total / 2.0,
+        "{kept} of {total} pages read"
+    );
+}
+
+/// The value of an `EXPLAIN ANALYZE` metric (`name=12` or `name=1.2 K`).
+fn metric(plan: &str, name: &str) -> Option<f64> {
+    let after = plan.split(&format!("{name}=")).nth(1)?;
+    let mut words = after.split([',', ']']).next()?.split_whitespace();
+    let number: f64 = words.next()?.parse().ok()?;
+    Some(match words.next() {
+        Some("K") => number * 1e3,
+        Some("M") => number * 1e6,
+        _ => number,
+    })
+}
+
 /// Ordinary aggregates grouped by star run on each run of files of disjoint star ids too
 /// (no order-preserving shuffle of partial states), with the hash plan's rows; grouping
 /// sets, whose grand total spans every run, keep DataFusion's plan.

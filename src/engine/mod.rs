@@ -43,7 +43,7 @@ use datafusion::logical_expr::{AggregateUDF, LogicalPlan, ScalarUDF};
 use datafusion::optimizer::OptimizerRule;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use skyql_udfs::images::ImageOutput;
-use skyql_udfs::rules::{CooperativeJoins, FieldOfStar, SortedSamplesAggregate};
+use skyql_udfs::rules::{CooperativeJoins, FieldOfStar, KeyListPages, SortedSamplesAggregate};
 
 use crate::catalog::Catalog;
 use crate::conventions::Conventions;
@@ -52,6 +52,10 @@ pub use tables::ExtraTable;
 
 /// What a build without cluster mode says when asked for it.
 pub const NO_CLUSTER: &str = "this skyql was built without cluster mode: build it with `cargo build --release --features cluster` (docs/CLUSTER.md)";
+
+/// The most distinct keys of a join's build side passed to the probe side's scan as a
+/// list of values (read by `KeyListPages`); beyond, DataFusion passes its hash table.
+pub const JOIN_KEY_LIST_LIMIT: usize = 50_000;
 
 /// Functions that open a file their arguments name: not offered in read-only sessions.
 pub const FILE_READING_FUNCTIONS: [&str; 1] = ["wcs_from_fits"];
@@ -246,7 +250,17 @@ impl Engine {
             // sessions: the service publishes TAP_SCHEMA instead.
             .with_information_schema(!self.options.read_only)
             .with_parquet_pruning(true)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+            // A join's keys reach the scan as a list (which `KeyListPages` turns into the
+            // pages to read) up to 50,000 distinct keys, where DataFusion stops at 150.
+            .set_usize(
+                "datafusion.optimizer.hash_join_inlist_pushdown_max_distinct_values",
+                JOIN_KEY_LIST_LIMIT,
+            )
+            .set_usize(
+                "datafusion.optimizer.hash_join_inlist_pushdown_max_size",
+                4 << 20,
+            );
         let mut runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::new(crate::object_stores::SessionStores::new()));
         if let Some(limit) = self.options.memory_limit {
@@ -287,7 +301,8 @@ impl Engine {
         if self.options.cluster.is_none() {
             state = state
                 .with_physical_optimizer_rule(Arc::new(SortedSamplesAggregate))
-                .with_physical_optimizer_rule(Arc::new(CooperativeJoins));
+                .with_physical_optimizer_rule(Arc::new(CooperativeJoins))
+                .with_physical_optimizer_rule(Arc::new(KeyListPages));
         }
         let mut state = state.build();
         // `||` and wrapped functions put in plans without their wrapper get the limits.

@@ -6,7 +6,9 @@
 //! Per-star statistics that keep every sample run in one ordered pass
 //! ([`sorted_samples_aggregate`], a physical rule), on every core when the files hold
 //! disjoint runs of star ids ([`key_range_partitions`]), their results put back in star order
-//! by concatenating the runs ([`key_ordered_concat`]). Cross and nested-loop joins yield to
+//! by concatenating the runs ([`key_ordered_concat`]). Scans filtered by a long `IN` list
+//! (a join's keys included) read only the pages whose range holds a key
+//! ([`key_list_pages`]). Cross and nested-loop joins yield to
 //! the runtime between output batches ([`cooperative_joins`]), so that a time limit can
 //! cancel them there.
 
@@ -15,6 +17,7 @@ pub mod cell_ranges;
 pub mod cone_healpix;
 pub mod conjuncts;
 pub mod cooperative_joins;
+pub mod key_list_pages;
 pub mod key_ordered_concat;
 pub mod key_range_partitions;
 pub mod sorted_samples_aggregate;
@@ -28,6 +31,7 @@ use datafusion::optimizer::OptimizerRule;
 pub use bounded_values::BoundedValues;
 pub use cone_healpix::ConeHealpixPruning;
 pub use cooperative_joins::CooperativeJoins;
+pub use key_list_pages::KeyListPages;
 pub use sorted_samples_aggregate::SortedSamplesAggregate;
 pub use spatial_join::SpatialJoin;
 pub use star_field::{FieldOfStar, StarFieldPruning};
