@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use common::{csv_rows, generated_catalog, query_csv, run, run_ok};
@@ -256,17 +257,7 @@ fn a_list_of_stars_in_a_csv_file_is_the_build_side_of_its_join() {
         build.contains("targets.csv") && !build.contains("measurements"),
         "the list is not the build side:\n{explain}"
     );
-    let catalog = cat.to_str().unwrap();
-    let joined = csv_rows(&run_ok(&[
-        "query",
-        "--catalog",
-        catalog,
-        "--table",
-        &table,
-        "--format",
-        "csv",
-        join,
-    ]));
+    let joined = query_with_table(&cat, &table, join);
     let quoted: Vec<String> = ids.iter().map(|i| format!("'{i}'")).collect();
     let listed = query_csv(
         &cat,
@@ -299,18 +290,7 @@ fn lists_of_stars_read_only_the_pages_that_can_hold_them() {
     let list = tmp.path().join("targets.csv");
     std::fs::write(&list, format!("star_id\n{}\n", ids.join("\n"))).unwrap();
     let table = format!("targets={}", list.display());
-    let query = |sql: &str| {
-        csv_rows(&run_ok(&[
-            "query",
-            "--catalog",
-            catalog,
-            "--table",
-            &table,
-            "--format",
-            "csv",
-            sql,
-        ]))
-    };
+    let query = |sql: &str| query_with_table(&cat, &table, sql);
     let join = "SELECT m.star_id, m.mjd, m.colour, m.mag FROM measurements m \
                 JOIN targets t ON m.star_id = t.star_id ORDER BY m.star_id, m.mjd, m.colour";
     // The join's keys passed as its hash table, not as a list: every page is read.
@@ -353,6 +333,21 @@ fn lists_of_stars_read_only_the_pages_that_can_hold_them() {
         kept > 0.0 && kept < total / 2.0,
         "{kept} of {total} pages read"
     );
+}
+
+/// The rows of `sql` on the catalogue with the extra table `table` (`NAME=PATH`).
+fn query_with_table(cat: &Path, table: &str, sql: &str) -> Vec<HashMap<String, String>> {
+    let catalog = cat.to_str().unwrap();
+    csv_rows(&run_ok(&[
+        "query",
+        "--catalog",
+        catalog,
+        "--table",
+        table,
+        "--format",
+        "csv",
+        sql,
+    ]))
 }
 
 /// The value of an `EXPLAIN ANALYZE` metric (`name=12` or `name=1.2 K`).

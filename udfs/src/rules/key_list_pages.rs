@@ -256,10 +256,6 @@ async fn narrowed_scan(
     let store = context
         .runtime_env()
         .object_store(&config.object_store_url)?;
-    let cache = context
-        .runtime_env()
-        .cache_manager
-        .get_file_metadata_cache();
     let mut files = Vec::with_capacity(group.len());
     for file in group.iter() {
         let planned = file.extension::<ParquetAccessPlan>().is_some()
@@ -267,8 +263,9 @@ async fn narrowed_scan(
         let metadata = if planned {
             None
         } else {
+            // Not through the session's metadata cache: a footer cached with its page
+            // index makes later full scans of the file read it page by page (slower).
             DFParquetMetadata::new(store.as_ref(), &file.object_meta)
-                .with_file_metadata_cache(Some(Arc::clone(&cache)))
                 .with_page_index_policy(Some(PageIndexPolicy::Optional))
                 .fetch_metadata()
                 .await
