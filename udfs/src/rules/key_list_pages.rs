@@ -14,7 +14,9 @@
 //! for every page of every file of the partition keeps the page when a key falls within
 //! the page's minimum and maximum in the page index (a binary search), then runs the scan
 //! with those pages as the file's access plan (DataFusion's own pruning still applies on
-//! top). Pages without statistics are kept. The rows are exactly the scan's: only pages
+//! top). Pages without statistics are kept. Each partition then runs a scan of its own
+//! files (DataFusion's partitions otherwise share their files, work stealing). The rows
+//! are exactly the scan's: only pages
 //! that cannot hold a key are skipped, and the predicate is still evaluated on every row
 //! read. Embedded plans only (Ballista's codec does not carry the wrapper).
 
@@ -27,6 +29,7 @@ use datafusion::arrow::datatypes::{DataType, Int64Type, Schema};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::config::ConfigOptions;
+use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::parquet::{
     ParquetAccessPlan, ParquetRowSelection, RowGroupAccess,
@@ -203,7 +206,7 @@ impl ExecutionPlan for KeyListPagesExec {
         };
         let input = Arc::clone(&self.input);
         let started = async move {
-            let plan = narrowed_scan(&input, partition, &context, &counts)
+            let plan = own_scan(&input, partition, &context, &counts)
                 .await?
                 .unwrap_or(input);
             plan.execute(partition, context)
@@ -226,17 +229,17 @@ struct PageCounts {
     kept: Count,
 }
 
-/// The scan with partition `partition`'s files narrowed to the pages that can hold a key
-/// of the predicate's long list, or None when there is no such list now.
-async fn narrowed_scan(
+/// Partition `partition`'s own scan: a scan of its own files only, narrowed to the pages
+/// that can hold a key of the predicate's long list when it has one now. Every partition
+/// of a wrapped scan runs its own: DataFusion's partitions of one scan share a queue of
+/// every file (work stealing), which a partition running a copy of the scan would read
+/// again. None for anything but a file scan.
+async fn own_scan(
     input: &Arc<dyn ExecutionPlan>,
     partition: usize,
     context: &Arc<TaskContext>,
     counts: &PageCounts,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-    let Some(predicate) = scan_predicate(input) else {
-        return Ok(None);
-    };
     let Some(config) = input
         .downcast_ref::<DataSourceExec>()
         .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
@@ -246,13 +249,47 @@ async fn narrowed_scan(
     let Some(group) = config.file_groups.get(partition) else {
         return Ok(None);
     };
-    let lists = long_lists(&snapshot_physical_expr(predicate)?);
-    let Some((column, keys)) = lists.into_iter().find_map(|(column, values)| {
-        let field = config.file_schema().field_with_name(&column).ok()?;
-        Some((column, SortedKeys::new(field.data_type(), &values)?))
-    }) else {
+    let files = match key_list(input, config)? {
+        Some((column, keys)) => narrowed(config, group, &column, &keys, context, counts).await?,
+        None => group.iter().cloned().collect(),
+    };
+    // The other partitions' groups left empty, so that this scan's queue holds its own.
+    let mut groups: Vec<FileGroup> = (0..config.file_groups.len())
+        .map(|_| FileGroup::new(Vec::new()))
+        .collect();
+    groups[partition] = FileGroup::new(files);
+    let own = FileScanConfigBuilder::from(config.clone())
+        .with_file_groups(groups)
+        .build();
+    Ok(Some(DataSourceExec::from_data_source(own)))
+}
+
+/// The column and sorted keys of the predicate's first long `IN` list now, on a text or
+/// integer column of the files.
+fn key_list(
+    input: &Arc<dyn ExecutionPlan>,
+    config: &FileScanConfig,
+) -> Result<Option<(String, SortedKeys)>> {
+    let Some(predicate) = scan_predicate(input) else {
         return Ok(None);
     };
+    let lists = long_lists(&snapshot_physical_expr(predicate)?);
+    Ok(lists.into_iter().find_map(|(column, values)| {
+        let field = config.file_schema().field_with_name(&column).ok()?;
+        Some((column, SortedKeys::new(field.data_type(), &values)?))
+    }))
+}
+
+/// The files of a group, each with the access plan of the pages of `column` that can hold
+/// one of `keys`.
+async fn narrowed(
+    config: &FileScanConfig,
+    group: &FileGroup,
+    column: &str,
+    keys: &SortedKeys,
+    context: &Arc<TaskContext>,
+    counts: &PageCounts,
+) -> Result<Vec<PartitionedFile>> {
     let store = context
         .runtime_env()
         .object_store(&config.object_store_url)?;
@@ -272,17 +309,12 @@ async fn narrowed_scan(
                 .ok()
         };
         // A file whose footer cannot be read is left to the scan, which names the error.
-        match metadata.and_then(|m| pages_with_keys(&m, &column, &keys, counts)) {
+        match metadata.and_then(|m| pages_with_keys(&m, column, keys, counts)) {
             Some(plan) => files.push(file.clone().with_extension(plan)),
             None => files.push(file.clone()),
         }
     }
-    let mut groups = config.file_groups.clone();
-    groups[partition] = FileGroup::new(files);
-    let narrowed = FileScanConfigBuilder::from(config.clone())
-        .with_file_groups(groups)
-        .build();
-    Ok(Some(DataSourceExec::from_data_source(narrowed)))
+    Ok(files)
 }
 
 /// The access plan of a file that reads only the pages of `column` whose range holds a
@@ -301,6 +333,11 @@ fn pages_with_keys(
         file_metadata.key_value_metadata(),
     )
     .ok()?;
+    // The file's own type of the column must order like the keys (a file that stores the
+    // column as integers under a text table column does not).
+    if !keys.ordered_like(schema.field_with_name(column).ok()?.data_type()) {
+        return None;
+    }
     let converter =
         StatisticsConverter::try_new(column, &schema, file_metadata.schema_descr()).ok()?;
     let mut row_groups = Vec::with_capacity(metadata.num_row_groups());
@@ -388,6 +425,18 @@ impl SortedKeys {
             }
         }
         Some(keys)
+    }
+
+    /// Whether a column of `data_type` is of the keys' kind (text, integer).
+    fn ordered_like(&self, data_type: &DataType) -> bool {
+        let data_type = match data_type {
+            DataType::Dictionary(_, value) => value.as_ref(),
+            other => other,
+        };
+        match self {
+            Self::Text(_) => is_text(data_type),
+            Self::Integer(_) => data_type.is_integer(),
+        }
     }
 
     /// The pages' bounds converted to the keys' form; None when they cannot be.
@@ -505,6 +554,12 @@ mod tests {
         let bounds = keys.bounds(&mins, &maxes).unwrap();
         let kept: Vec<bool> = (0..3).map(|p| bounds.may_hold(&keys, p)).collect();
         assert_eq!(kept, vec![true, false, false]);
+        // A file storing the column as text does not order like integer keys.
+        assert!(keys.ordered_like(&DataType::Dictionary(
+            Box::new(DataType::Int32),
+            Box::new(DataType::UInt16)
+        )));
+        assert!(!keys.ordered_like(&DataType::Utf8));
         // Text literals against an integer column, floating-point columns: no pruning.
         assert_eq!(SortedKeys::new(&DataType::Int64, &text(&["1"])), None);
         assert_eq!(SortedKeys::new(&DataType::Float64, &values), None);
