@@ -27,7 +27,7 @@ use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, Subquery};
 use datafusion::optimizer::AnalyzerRule;
 
-use crate::catalog::manifest::{RangeValue, TableEntry};
+use crate::catalog::manifest::{DataFile, RangeValue, TableEntry};
 
 /// The rule, holding each catalogue table's partition values and exact column ranges.
 #[derive(Debug, Default)]
@@ -57,50 +57,13 @@ impl PartitionScalars {
             return;
         }
         let mut facts = TableFacts::default();
-        'columns: for column in &entry.partition_columns {
-            let prefix = format!("{column}=");
-            let mut values = BTreeSet::new();
-            for file in &files {
-                let value = file
-                    .path
-                    .split('/')
-                    .find_map(|segment| segment.strip_prefix(prefix.as_str()))
-                    .filter(|v| plain(v));
-                match value {
-                    Some(v) => values.insert(v.to_string()),
-                    None => continue 'columns,
-                };
+        for column in &entry.partition_columns {
+            if let Some(values) = partition_values(&files, column) {
+                facts.partitions.insert(column.clone(), values);
             }
-            facts.partitions.insert(column.clone(), values);
         }
-        'ranges: for column in files[0].column_ranges.keys() {
-            let mut bounds: Option<(ScalarValue, ScalarValue)> = None;
-            for file in &files {
-                let range = file.column_ranges.get(column);
-                let Some((min, max)) = range.and_then(|r| Some((exact(&r.min)?, exact(&r.max)?)))
-                else {
-                    continue 'ranges;
-                };
-                bounds = match bounds {
-                    None => Some((min, max)),
-                    Some((low, high)) => {
-                        let (Some(below), Some(above)) =
-                            (min.partial_cmp(&low), max.partial_cmp(&high))
-                        else {
-                            continue 'ranges;
-                        };
-                        Some((
-                            if below == Ordering::Less { min } else { low },
-                            if above == Ordering::Greater {
-                                max
-                            } else {
-                                high
-                            },
-                        ))
-                    }
-                };
-            }
-            if let Some(bounds) = bounds {
+        for column in files[0].column_ranges.keys() {
+            if let Some(bounds) = exact_range(&files, column) {
                 facts.ranges.insert(column.clone(), bounds);
             }
         }
@@ -179,6 +142,42 @@ impl PartitionScalars {
         };
         value.cast_to(&output).ok()
     }
+}
+
+/// The values of the partition column `column` in the paths of `files`, when every file
+/// has a plain one.
+fn partition_values(files: &[&DataFile], column: &str) -> Option<BTreeSet<String>> {
+    let prefix = format!("{column}=");
+    files
+        .iter()
+        .map(|file| {
+            file.path
+                .split('/')
+                .find_map(|segment| segment.strip_prefix(prefix.as_str()))
+                .filter(|v| plain(v))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// The smallest and the largest value of `column` over `files`, when every file has an
+/// exact range of it.
+fn exact_range(files: &[&DataFile], column: &str) -> Option<(ScalarValue, ScalarValue)> {
+    let mut bounds = files.iter().map(|file| {
+        let range = file.column_ranges.get(column)?;
+        Some((exact(&range.min)?, exact(&range.max)?))
+    });
+    let (mut low, mut high) = bounds.next()??;
+    for bound in bounds {
+        let (min, max) = bound?;
+        if min.partial_cmp(&low)? == Ordering::Less {
+            low = min;
+        }
+        if max.partial_cmp(&high)? == Ordering::Greater {
+            high = max;
+        }
+    }
+    Some((low, high))
 }
 
 /// A manifest bound as a value, for the types whose bounds are exact.

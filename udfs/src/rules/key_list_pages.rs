@@ -108,27 +108,26 @@ fn scan_predicate(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn PhysicalExpr>
 
 /// Whether a predicate is dynamic (a join fills it at run time) or holds a long list now.
 fn may_hold_long_list(predicate: &Arc<dyn PhysicalExpr>) -> bool {
-    snapshot_generation(predicate) != 0 || !long_lists(predicate).is_empty()
+    snapshot_generation(predicate) != 0
+        || split_conjunction(predicate)
+            .into_iter()
+            .any(|c| long_list(c).is_some())
 }
 
-/// The `column IN (literals)` conjuncts of more than [`DATAFUSION_LIST_LIMIT`] values.
-fn long_lists(predicate: &Arc<dyn PhysicalExpr>) -> Vec<(String, Vec<ScalarValue>)> {
-    split_conjunction(predicate)
-        .into_iter()
-        .filter_map(|conjunct| {
-            let list = conjunct.downcast_ref::<InListExpr>()?;
-            if list.negated() || list.len() <= DATAFUSION_LIST_LIMIT {
-                return None;
-            }
-            let column = list.expr().downcast_ref::<Column>()?;
-            let values = list
-                .list()
-                .iter()
-                .map(|v| v.downcast_ref::<Literal>().map(|l| l.value().clone()))
-                .collect::<Option<Vec<_>>>()?;
-            Some((column.name().to_string(), values))
-        })
-        .collect()
+/// The column and the literals of `conjunct` when it is `column IN (literals)` of more than
+/// [`DATAFUSION_LIST_LIMIT`] values.
+fn long_list(conjunct: &Arc<dyn PhysicalExpr>) -> Option<(&Column, Vec<&ScalarValue>)> {
+    let list = conjunct.downcast_ref::<InListExpr>()?;
+    if list.negated() || list.len() <= DATAFUSION_LIST_LIMIT {
+        return None;
+    }
+    let column = list.expr().downcast_ref::<Column>()?;
+    let values = list
+        .list()
+        .iter()
+        .map(|v| v.downcast_ref::<Literal>().map(Literal::value))
+        .collect::<Option<Vec<_>>>()?;
+    Some((column, values))
 }
 
 /// A Parquet scan whose partitions read only the pages that can hold a key of the long
@@ -273,11 +272,15 @@ fn key_list(
     let Some(predicate) = scan_predicate(input) else {
         return Ok(None);
     };
-    let lists = long_lists(&snapshot_physical_expr(predicate)?);
-    Ok(lists.into_iter().find_map(|(column, values)| {
-        let field = config.file_schema().field_with_name(&column).ok()?;
-        Some((column, SortedKeys::new(field.data_type(), &values)?))
-    }))
+    let predicate = snapshot_physical_expr(predicate)?;
+    Ok(split_conjunction(&predicate)
+        .into_iter()
+        .find_map(|conjunct| {
+            let (column, values) = long_list(conjunct)?;
+            let field = config.file_schema().field_with_name(column.name()).ok()?;
+            let keys = SortedKeys::new(field.data_type(), &values)?;
+            Some((column.name().to_string(), keys))
+        }))
 }
 
 /// The files of a group, each with the access plan of the pages of `column` that can hold
@@ -388,7 +391,7 @@ enum SortedKeys {
 impl SortedKeys {
     /// The list's non-null values for a column of `column_type`; None for other types or
     /// when a value is of another kind than the column.
-    fn new(column_type: &DataType, values: &[ScalarValue]) -> Option<Self> {
+    fn new(column_type: &DataType, values: &[&ScalarValue]) -> Option<Self> {
         let column_type = match column_type {
             DataType::Dictionary(_, value) => value.as_ref(),
             other => other,
@@ -506,6 +509,10 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{Int64Array, StringArray};
 
+    fn refs(values: &[ScalarValue]) -> Vec<&ScalarValue> {
+        values.iter().collect()
+    }
+
     fn text(values: &[&str]) -> Vec<ScalarValue> {
         values
             .iter()
@@ -515,7 +522,8 @@ mod tests {
 
     #[test]
     fn a_page_is_kept_when_a_key_falls_within_its_bounds() {
-        let keys = SortedKeys::new(&DataType::Utf8View, &text(&["c", "a", "m", "c"])).unwrap();
+        let keys =
+            SortedKeys::new(&DataType::Utf8View, &refs(&text(&["c", "a", "m", "c"]))).unwrap();
         assert_eq!(
             keys,
             SortedKeys::Text(vec!["a".into(), "c".into(), "m".into()])
@@ -547,7 +555,7 @@ mod tests {
             .map(|v| ScalarValue::Int32(Some(*v)))
             .chain([ScalarValue::Int32(None)])
             .collect();
-        let keys = SortedKeys::new(&DataType::Int64, &values).unwrap();
+        let keys = SortedKeys::new(&DataType::Int64, &refs(&values)).unwrap();
         assert_eq!(keys, SortedKeys::Integer(vec![-3, 5, 40]));
         let mins: ArrayRef = Arc::new(Int64Array::from(vec![-10, 6, 41]));
         let maxes: ArrayRef = Arc::new(Int64Array::from(vec![-3, 39, 100]));
@@ -561,7 +569,10 @@ mod tests {
         )));
         assert!(!keys.ordered_like(&DataType::Utf8));
         // Text literals against an integer column, floating-point columns: no pruning.
-        assert_eq!(SortedKeys::new(&DataType::Int64, &text(&["1"])), None);
-        assert_eq!(SortedKeys::new(&DataType::Float64, &values), None);
+        assert_eq!(
+            SortedKeys::new(&DataType::Int64, &refs(&text(&["1"]))),
+            None
+        );
+        assert_eq!(SortedKeys::new(&DataType::Float64, &refs(&values)), None);
     }
 }
