@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::run_ok;
-use common::server::{header, request_at};
+use common::server::{header, multipart_at, request_at};
 use skyql::cluster::loopback::{LoopbackCluster, free_port_pair};
 
 fn bin() -> &'static str {
@@ -541,6 +541,41 @@ fn the_service_runs_catalogue_queries_on_the_cluster() {
         &format!("/soda/sync?ID={image}&CIRCLE={ra}+{dec}+0.01"),
     );
     assert!(status.contains("404"), "{status}");
+    // DataLink's image of a hidden image, and a table the caller uploads joined with the
+    // stars (the upload's query runs in the service's own session): visible rows only.
+    let (status, _) = http_get(&addr, &format!("/datalink/image?ID={image}"));
+    assert!(status.contains("404"), "{status}");
+    let list = format!("star_id\n{hidden_star}\n{seen_star}\n");
+    let (status, _, joined) = multipart_at(
+        &addr,
+        "/tap/sync",
+        &[
+            ("LANG", "ADQL"),
+            ("RESPONSEFORMAT", "csv"),
+            ("UPLOAD", "mine,param:list"),
+            (
+                "QUERY",
+                "SELECT u.star_id FROM TAP_UPLOAD.mine AS u JOIN stars AS s ON s.star_id = u.star_id",
+            ),
+        ],
+        &[("list", &list)],
+        &[],
+    );
+    assert_eq!(status, 200, "{joined}");
+    assert_eq!(
+        joined.lines().skip(1).collect::<Vec<_>>(),
+        vec![seen_star.as_str()],
+        "{joined}"
+    );
+    // An error raised while a query runs on the cluster may come from a hidden row (the
+    // cluster's plans have no barrier between the rule's filter and the query's
+    // conditions): its text is withheld.
+    let (status, body) =
+        sync("SELECT COUNT(*) AS n FROM images WHERE CAST(file_name AS INTEGER) = 0");
+    assert!(
+        !status.contains("200") && body.contains("withheld") && !body.contains("lm001"),
+        "{status} {body}"
+    );
     // A table granted to a group is not there for the others, in the cluster's session
     // too; the others' queries still run on the cluster (checked below, once it is gone).
     catalog_verb(&cat, "grant", &["--table", "eros2.inputs"]);

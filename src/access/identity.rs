@@ -1,4 +1,5 @@
-//! Who a request speaks for: a user of the users file with their groups, or nobody.
+//! Who a request speaks for: a user of the users file or of the OpenID Connect provider,
+//! with their groups, or nobody.
 
 /// A user and their groups, or the anonymous caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -7,6 +8,9 @@ pub struct Identity {
     pub user: Option<String>,
     /// The user's groups (none when anonymous).
     pub groups: Vec<String>,
+    /// Whether the OpenID Connect provider named the user (a token it signed), not the
+    /// users file: the provider's `carol` and a local `carol` are two users.
+    pub from_provider: bool,
 }
 
 impl Identity {
@@ -15,12 +19,27 @@ impl Identity {
         Identity::default()
     }
 
-    /// A user with their groups.
+    /// A user of the users file with their groups.
     pub fn user(name: &str, groups: &[String]) -> Identity {
         Identity {
             user: Some(name.to_string()),
             groups: groups.to_vec(),
+            from_provider: false,
         }
+    }
+
+    /// A user the OpenID Connect provider names, with their groups.
+    pub fn provider_user(name: &str, groups: &[String]) -> Identity {
+        Identity {
+            from_provider: true,
+            ..Identity::user(name, groups)
+        }
+    }
+
+    /// Whether `other` is the same caller: the same user of the same source, or both
+    /// anonymous.
+    pub fn same_user(&self, user: Option<&str>, from_provider: bool) -> bool {
+        self.user.as_deref() == user && (user.is_none() || self.from_provider == from_provider)
     }
 
     /// The user's name, or `anonymous`.
@@ -66,6 +85,19 @@ mod tests {
         assert!(Identity::user("alice", &groups).in_any(&groups));
         assert!(!Identity::user("bob", &["macho".into()]).in_any(&groups));
         assert_eq!(Identity::anonymous().name(), "anonymous");
+    }
+
+    #[test]
+    fn a_provider_user_is_not_the_local_user_of_the_same_name() {
+        let groups = vec!["eros".to_string()];
+        let local = Identity::user("carol", &groups);
+        let provided = Identity::provider_user("carol", &groups);
+        assert!(local.same_user(Some("carol"), false) && !local.same_user(Some("carol"), true));
+        assert!(
+            provided.same_user(Some("carol"), true) && !provided.same_user(Some("carol"), false)
+        );
+        assert!(Identity::anonymous().same_user(None, false));
+        assert!(!Identity::anonymous().same_user(Some("carol"), false));
     }
 
     #[test]

@@ -234,7 +234,7 @@ fn check_claims(
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Identity::user(user, &groups))
+    Ok(Identity::provider_user(user, &groups))
 }
 
 #[cfg(test)]
@@ -292,7 +292,10 @@ pub(crate) mod tests {
         };
         let good = sign(&pair, header, &claims(""));
         let id = keys.identity(&good, &expected(), NOW).unwrap();
-        assert_eq!(id, Identity::user("carol", &["eros".into(), "lmc".into()]));
+        assert_eq!(
+            id,
+            Identity::provider_user("carol", &["eros".into(), "lmc".into()])
+        );
         // Refusals: time, issuer, audience, tampering, algorithms, keys.
         let refused = |token: &str, now: i64| keys.identity(token, &expected(), now).unwrap_err();
         assert_eq!(refused(&good, NOW + 400), "the token has expired");

@@ -8,7 +8,9 @@
 //! plans a cluster's scheduler receives) reads past it. Subqueries are rewritten too;
 //! views and table functions are already inlined as scans of their tables. Tables
 //! uploaded with the request (`TAP_UPLOAD`) and `TAP_SCHEMA` are the caller's own or
-//! metadata, and are left alone.
+//! metadata, and are left alone. In embedded sessions the filtered scan is put under a
+//! barrier ([`crate::engine::visible_rows`]) that keeps the query's conditions that may
+//! fail above the rule's filter: they never see a hidden row.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::identity::Identity;
 use super::row_rules::RowRules;
+use crate::engine::visible_rows::VisibleRows;
 
 /// One rule a caller is subject to.
 #[derive(Debug, Clone)]
@@ -89,6 +92,13 @@ impl RowFilter {
         }
     }
 
+    /// Whether an error raised while a plan of `state` runs may have come from a hidden
+    /// row: some rule applies, and the session does not keep the query's conditions above
+    /// the rules' filters (a cluster's, `crate::engine::visible_rows`).
+    pub fn errors_may_tell(&self, state: &SessionState) -> bool {
+        !self.hidden.is_empty() && !crate::engine::visible_rows::in_session(state)
+    }
+
     /// Whether every row is visible.
     pub fn is_empty(&self) -> bool {
         self.hidden.is_empty() && self.hidden_tables.is_empty()
@@ -122,10 +132,24 @@ impl RowFilter {
                 "EXPLAIN ANALYZE is not offered to callers from whom rows or tables are hidden (its counts include them); EXPLAIN is"
             );
         }
+        let barrier = crate::engine::visible_rows::in_session(state);
+        let explained = matches!(plan, LogicalPlan::Explain(_));
+        let mut hidden_read = false;
         let rewritten = plan.transform_up_with_subqueries(|node| match node {
-            LogicalPlan::TableScan(scan) => self.filter_scan(state, scan),
+            LogicalPlan::TableScan(scan) => {
+                let filtered = self.filter_scan(state, scan, barrier)?;
+                hidden_read |= matches!(filtered.data, LogicalPlan::EmptyRelation(_));
+                Ok(filtered)
+            }
             other => Ok(Transformed::no(other)),
         })?;
+        // The plan of a view over a table the caller may not read names that table (the
+        // columns of the empty relation that stands for it, the plan as SQL planned it).
+        if explained && hidden_read {
+            bail!(
+                "EXPLAIN is not offered for this query: it reads a view over tables you may not read"
+            );
+        }
         Ok(rewritten.data)
     }
 
@@ -133,6 +157,7 @@ impl RowFilter {
         &self,
         state: &SessionState,
         scan: TableScan,
+        barrier: bool,
     ) -> datafusion::common::Result<Transformed<LogicalPlan>> {
         let exempt = scan
             .table_name
@@ -193,7 +218,13 @@ impl RowFilter {
                 .collect();
             builder = builder.project(columns)?;
         }
-        Ok(Transformed::yes(builder.build()?))
+        let filtered = builder.build()?;
+        // The query's conditions that may fail stay above the rule's filter.
+        Ok(Transformed::yes(if barrier {
+            VisibleRows::above(filtered)
+        } else {
+            filtered
+        }))
     }
 }
 

@@ -169,16 +169,28 @@ impl RowRules {
         Ok(id)
     }
 
-    /// Adds a read grant of `table` (`schema.table` or `schema.*`) to `groups`; returns
-    /// its id.
-    pub fn grant(&mut self, table: &str, groups: &[String], now_mjd: f64) -> Result<u64> {
+    /// Adds a read grant of `table` (`schema.table` or `schema.*`) to `groups`, until a
+    /// release date if one is given; returns its id.
+    pub fn grant(
+        &mut self,
+        table: &str,
+        groups: &[String],
+        until: Option<&str>,
+        now_mjd: f64,
+    ) -> Result<u64> {
         let table = table_pattern(table)?;
         check_groups(groups).context("--groups")?;
+        if let Some(until) = until
+            && clock::parse_date(until).is_none()
+        {
+            bail!("--until {until:?} is not a date (YYYY-MM-DD, UTC)");
+        }
         let id = self.next_id();
         self.grants.push(TableGrant {
             id,
             table,
             groups: groups.to_vec(),
+            until: until.map(str::to_string),
             created: clock::iso(now_mjd),
         });
         Ok(id)

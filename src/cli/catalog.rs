@@ -66,6 +66,10 @@ enum Action {
         /// The groups that may read it, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         groups: Vec<String>,
+        /// A release date (UTC, YYYY-MM-DD): from then on, everyone reads the table.
+        /// Without it, the grant holds until `unprotect` removes it.
+        #[arg(long)]
+        until: Option<String>,
     },
     /// List the row rules and the read grants.
     Rules {
@@ -129,12 +133,19 @@ pub(crate) fn run(args: CatalogArgs) -> Result<()> {
             catalog,
             table,
             groups,
+            until,
         } => {
             let pattern = table_pattern(&table)?;
             check_granted_table(&catalog, &pattern)?;
             let now = clock::system_mjd();
-            let id = RowRules::change(&catalog, |r| r.grant(&pattern, &groups, now))?;
-            println!("grant {id}: {pattern} read by {} only", groups.join(", "));
+            let id = RowRules::change(&catalog, |r| {
+                r.grant(&pattern, &groups, until.as_deref(), now)
+            })?;
+            let until = until.map(|u| format!(" until {u}")).unwrap_or_default();
+            println!(
+                "grant {id}: {pattern} read by {} only{until}",
+                groups.join(", ")
+            );
             Ok(())
         }
         Action::Rules { catalog } => {
@@ -168,8 +179,13 @@ pub(crate) fn run(args: CatalogArgs) -> Result<()> {
                 );
             }
             for g in &rules.grants {
+                let until = match &g.until {
+                    Some(u) if now >= g.until_mjd() => format!("  until {u} (released)"),
+                    Some(u) => format!("  until {u}"),
+                    None => String::new(),
+                };
                 println!(
-                    "{:>3}  grant {}  groups {}",
+                    "{:>3}  grant {}  groups {}{until}",
                     g.id,
                     g.table,
                     g.groups.join(",")

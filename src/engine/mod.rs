@@ -27,6 +27,7 @@ pub mod positioned;
 pub mod scheduler_address;
 pub mod tables;
 pub mod user_error;
+pub mod visible_rows;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -212,6 +213,13 @@ impl Engine {
         rules.push(Arc::new(large_constants::RefuseLargeConstants));
         if self.options.cluster.is_some() {
             rules.push(Arc::new(cluster_guard::RefuseKnownWrongPlans));
+        } else {
+            // Row rules' filters and the query's: what crosses the barrier between them.
+            let after_push_down = rules
+                .iter()
+                .position(|r| r.name() == "push_down_filter")
+                .map_or(rules.len(), |i| i + 1);
+            rules.insert(after_push_down, Arc::new(visible_rows::SafeFiltersBelow));
         }
         rules
     }
@@ -297,9 +305,12 @@ impl Engine {
             state = state.with_analyzer_rule(Arc::new(scalars));
         }
         // Embedded plans only: on a cluster the merged single pass would be one task, and
-        // Ballista's plan codec does not carry the cooperative wrapper.
+        // Ballista's plan codec carries neither the cooperative wrapper nor the barrier
+        // between row rules and queries (`visible_rows`).
         if self.options.cluster.is_none() {
             state = state
+                .with_query_planner(Arc::new(visible_rows::exec::BarrierQueryPlanner))
+                .with_physical_optimizer_rule(Arc::new(visible_rows::exec::DropVisibleRows))
                 .with_physical_optimizer_rule(Arc::new(SortedSamplesAggregate))
                 .with_physical_optimizer_rule(Arc::new(CooperativeJoins))
                 .with_physical_optimizer_rule(Arc::new(KeyListPages));

@@ -53,6 +53,7 @@ impl Caller {
     /// caller.
     pub fn key(&self) -> String {
         match &self.identity.user {
+            Some(u) if self.identity.from_provider => format!("provider user {u}"),
             Some(u) => format!("user {u}"),
             None => format!("address {}", self.address),
         }
@@ -472,12 +473,15 @@ pub fn add_challenges(state: &AppState, headers: &mut HeaderMap) {
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"skyql\""),
         );
-        let cookie = format!(
-            "ivoa_cookie standard_id=\"ivo://ivoa.net/sso#BasicAA\", access_url=\"{}/login\"",
-            state.base_url
-        );
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
-            headers.append(header::WWW_AUTHENTICATE, v);
+        // `/login` takes the password in HTTP Basic and in a form.
+        for standard in ["BasicAA", "tls-with-password"] {
+            let cookie = format!(
+                "ivoa_cookie standard_id=\"ivo://ivoa.net/sso#{standard}\", access_url=\"{}/login\"",
+                state.base_url
+            );
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                headers.append(header::WWW_AUTHENTICATE, v);
+            }
         }
     }
     if config.users_file.is_some() || config.jwt.is_some() {
@@ -510,6 +514,10 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     let address = client_address(request.headers(), peer.ip(), &state.config.trusted_proxies);
+    let request = match form_sign_in(request).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
     let (user, mut response) = admit(&state, peer.ip(), address, request, next).await;
     if let Some(name) = &user
         && let Ok(v) = HeaderValue::from_str(name)
@@ -520,6 +528,62 @@ pub async fn authenticate(
         .extensions_mut()
         .insert(RequestOrigin { user, address });
     response
+}
+
+/// The largest form `/login` reads (a name and a password).
+const LOGIN_FORM_BYTES: usize = 4096;
+
+/// A `POST /login` of a form with `username` and `password` (IVOA SSO's
+/// `tls-with-password`, as STILTS and browsers send it), as the same request with those
+/// credentials in HTTP Basic: it is then checked as any other sign-in (HTTPS or loopback
+/// only, failed sign-ins counted). Any other request is left as it is.
+async fn form_sign_in(request: Request) -> Result<Request, Response> {
+    let form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if request.method() != axum::http::Method::POST
+        || request.uri().path() != "/login"
+        || !form
+        || request.headers().contains_key(header::AUTHORIZATION)
+    {
+        return Ok(request);
+    }
+    let (mut parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, LOGIN_FORM_BYTES).await else {
+        return Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the sign-in form is larger than 4 KiB",
+        ));
+    };
+    let (mut name, mut password) = (None, None);
+    for (key, value) in form_urlencoded::parse(&bytes) {
+        match key.as_ref() {
+            "username" => name = Some(value.into_owned()),
+            "password" => password = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let (Some(name), Some(password)) = (name, password) else {
+        return Err(text(
+            StatusCode::BAD_REQUEST,
+            "the sign-in form has a username and a password",
+        ));
+    };
+    if name.contains(':') {
+        return Err(text(StatusCode::BAD_REQUEST, "a user name has no ':'"));
+    }
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+    let Ok(value) = HeaderValue::from_str(&format!("Basic {basic}")) else {
+        return Err(text(StatusCode::BAD_REQUEST, "unreadable sign-in form"));
+    };
+    parts.headers.insert(header::AUTHORIZATION, value);
+    Ok(Request::from_parts(parts, axum::body::Body::empty()))
 }
 
 /// The answer to a request from `address`, and the user it was made by.
@@ -567,7 +631,7 @@ async fn admit(
     let (rows, tables) = match state.authenticator.rules(&state.catalog) {
         Ok(rules) => (
             RowFilter::new(&rules, &identity, now),
-            HiddenTables::new(&rules.grants, &identity),
+            HiddenTables::new(&rules.grants, &identity, now),
         ),
         Err(e) => {
             let m = format!("the catalogue's access rules cannot be read: {e}");

@@ -84,6 +84,10 @@ pub struct JobRecord {
     pub params: BTreeMap<String, String>,
     /// The owner, when the request was authenticated.
     pub owner: Option<String>,
+    /// Whether the owner is a user the OpenID Connect provider named (not the users
+    /// file's user of that name).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owner_from_provider: bool,
     /// The client's IP address, which the per-client job limit counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
@@ -291,6 +295,7 @@ mod tests {
             phase,
             params: BTreeMap::from([("QUERY".into(), "SELECT 1".into())]),
             owner: None,
+            owner_from_provider: false,
             client: None,
             created_ms: millis(SystemTime::now()),
             started_ms: None,

@@ -1,7 +1,9 @@
-//! `/login` and `/logout` (docs/ACCESS.md): a user's password, sent with HTTP Basic,
-//! exchanged for a sign-in cookie, as the `ivoa_cookie` challenge of the 401 answers
-//! announces (IVOA AuthVO, `standard_id="ivo://ivoa.net/sso#BasicAA"`); and the cookie's
-//! session ended.
+//! `/login` and `/logout` (docs/ACCESS.md): a user's password, sent with HTTP Basic or
+//! posted in a form (`username`, `password`), exchanged for a sign-in cookie, as the
+//! `ivoa_cookie` challenges of the 401 answers announce (IVOA AuthVO,
+//! `standard_id="ivo://ivoa.net/sso#BasicAA"` and `#tls-with-password`); and the
+//! cookie's session ended. The form reaches this handler as HTTP Basic (the
+//! authentication middleware checks it, `form_sign_in`).
 //!
 //! The cookie is `HttpOnly` (no script reads it), `SameSite=Strict` (another site's page
 //! cannot make a browser send it: no cross-site request forgery of queries or jobs),
@@ -39,7 +41,7 @@ async fn login(
     let Some(user) = caller.identity.user.as_deref().filter(|_| basic) else {
         return unauthorized(
             &state,
-            "sign in here with HTTP Basic (a user's name and password) to get a cookie",
+            "sign in here with HTTP Basic, or a form of username and password, to get a cookie",
         );
     };
     let value = match state.authenticator.open_session(&caller.identity) {

@@ -760,6 +760,10 @@ async fn run_limited(
     // Set once planning is over: an error after it was raised by the rows themselves.
     let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let running_flag = Arc::clone(&running);
+    // Set when an error while the query runs may come from a hidden row (the plan does not
+    // keep the query's conditions above the rules' filters: a cluster's).
+    let may_tell = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let may_tell_flag = Arc::clone(&may_tell);
     // The permit goes with the work: an aborted query that has not reached its next yield
     // still counts against max_concurrent_queries.
     let work = async move {
@@ -796,7 +800,13 @@ async fn run_limited(
                 let rows = work_caller
                     .rows
                     .hiding_tables(Arc::clone(&view.hidden_tables));
-                let df = rows.restrict_frame(df)?;
+                let (session, logical) = df.into_parts();
+                may_tell.store(
+                    rows.errors_may_tell(&session),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                let logical = rows.restrict(&session, logical)?;
+                let df = DataFrame::new(session, logical);
                 let df = if params.is_empty() {
                     df
                 } else {
@@ -838,7 +848,9 @@ async fn run_limited(
             let error = classify(state, &e);
             // The query's own conditions may have been evaluated on rows a rule hides
             // (docs/ACCESS.md, "Errors as an oracle"): their values stay out of the message.
-            if !caller.rows.is_empty() && running.load(std::sync::atomic::Ordering::Relaxed) {
+            if may_tell_flag.load(std::sync::atomic::Ordering::Relaxed)
+                && running.load(std::sync::atomic::Ordering::Relaxed)
+            {
                 return Err(withheld(error));
             }
             Err(error)

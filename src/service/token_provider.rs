@@ -1,9 +1,11 @@
 //! The OpenID Connect provider whose bearer tokens the service accepts (`[jwt]`,
 //! docs/ACCESS.md), and its keys: read from a JWKS file at the start and again when the
-//! file changes, or fetched from the provider's `jwks_uri` (`jwks_url`) at the start,
-//! every `jwks_refresh_s`, and when a token names a key id the keys lack (a provider
-//! rotating its keys), never more often than every [`MIN_FETCH_INTERVAL`]. Keys that
-//! cannot be read or fetched leave the last good ones in force, and the log says so.
+//! file changes, or fetched from the provider's `jwks_uri` (`jwks_url`, or found in the
+//! provider's discovery document `ISSUER/.well-known/openid-configuration` when neither
+//! is given) at the start, every `jwks_refresh_s`, and when a token names a key id the
+//! keys lack (a provider rotating its keys), never more often than every
+//! [`MIN_FETCH_INTERVAL`]. Keys that cannot be read or fetched leave the last good ones
+//! in force, and the log says so.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -19,14 +21,20 @@ use crate::access::jwt::{Expected, KeySet, UNKNOWN_KEY_ID};
 pub const MIN_FETCH_INTERVAL: Duration = Duration::from_secs(5);
 /// How long a fetch may take, connection included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
-/// The largest JWKS document read.
+/// The largest JWKS or discovery document read.
 const MAX_JWKS_BYTES: usize = 1 << 20;
+
+/// Where the discovery document is, below the issuer.
+const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// Where the keys come from.
 enum KeySource {
     File(std::path::PathBuf),
     Url {
-        url: reqwest::Url,
+        /// The keys' URL: given, or found in the discovery document (none until then).
+        url: Mutex<Option<reqwest::Url>>,
+        /// The discovery document, when the keys' URL is to be found there.
+        discovery: Option<reqwest::Url>,
         client: reqwest::Client,
         refresh: Duration,
     },
@@ -57,20 +65,41 @@ impl TokenProvider {
     /// that fails at the start is said in the log and tried again at the next token).
     /// An error names the file or the setting and what is wrong with it.
     pub async fn new(config: JwtConfig) -> Result<TokenProvider> {
+        let client = || {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .timeout(FETCH_TIMEOUT)
+                .user_agent(concat!("skyql/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .context("[jwt]: the service has no HTTP client")
+        };
+        let refresh = Duration::from_secs(config.jwks_refresh_s.max(60));
         let source = match (&config.jwks, &config.jwks_url) {
             (Some(path), None) => KeySource::File(path.clone()),
             (None, Some(url)) => KeySource::Url {
-                url: keys_url(url)?,
-                client: reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .no_proxy()
-                    .timeout(FETCH_TIMEOUT)
-                    .user_agent(concat!("skyql/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .context("[jwt]: the service has no HTTP client")?,
-                refresh: Duration::from_secs(config.jwks_refresh_s.max(60)),
+                url: Mutex::new(Some(provider_url(url, "jwks_url")?)),
+                discovery: None,
+                client: client()?,
+                refresh,
             },
-            _ => bail!("[jwt] needs one of jwks (a file) and jwks_url (the provider's keys)"),
+            (None, None) => {
+                let issuer = config.issuer.trim_end_matches('/');
+                KeySource::Url {
+                    url: Mutex::new(None),
+                    discovery: Some(provider_url(
+                        &format!("{issuer}{DISCOVERY_PATH}"),
+                        "issuer",
+                    )?),
+                    client: client()?,
+                    refresh,
+                }
+            }
+            (Some(_), Some(_)) => {
+                bail!(
+                    "[jwt] takes one of jwks (a file) and jwks_url (the provider's keys), not both"
+                )
+            }
         };
         let provider = TokenProvider {
             expected: Expected {
@@ -150,7 +179,13 @@ impl TokenProvider {
     /// Fetches the keys from the URL, unless a fetch was tried less than
     /// [`MIN_FETCH_INTERVAL`] ago (`limited`) or another request fetches them now.
     async fn fetch(&self, limited: bool) {
-        let KeySource::Url { url, client, .. } = &self.source else {
+        let KeySource::Url {
+            url,
+            discovery,
+            client,
+            ..
+        } = &self.source
+        else {
             return;
         };
         let Ok(_one) = self.fetching.try_lock() else {
@@ -166,7 +201,24 @@ impl TokenProvider {
             return;
         }
         self.lock().tried = Some(Instant::now());
-        match fetch(client, url).await {
+        let known = url.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let url = match (known, discovery) {
+            (Some(url), _) => url,
+            (None, Some(document)) => {
+                match discover(client, document, &self.expected.issuer).await {
+                    Ok(found) => {
+                        *url.lock().unwrap_or_else(|e| e.into_inner()) = Some(found.clone());
+                        found
+                    }
+                    Err(e) => {
+                        eprintln!("skyql serve: [jwt] {e:#}; tried again at the next token");
+                        return;
+                    }
+                }
+            }
+            (None, None) => return,
+        };
+        match fetch(client, &url).await {
             Ok(keys) => {
                 let mut held = self.lock();
                 held.keys = Arc::new(keys);
@@ -177,11 +229,12 @@ impl TokenProvider {
     }
 }
 
-/// The URL of `jwks_url`: https, or http to a loopback address (keys sent in clear could
-/// be replaced on the way, and anyone signed in).
-fn keys_url(text: &str) -> Result<reqwest::Url> {
+/// A URL of the provider's (`setting` names where it comes from): https, or http to a
+/// loopback address (keys sent in clear could be replaced on the way, and anyone signed
+/// in).
+fn provider_url(text: &str, setting: &str) -> Result<reqwest::Url> {
     let url = reqwest::Url::parse(text)
-        .map_err(|e| anyhow!("[jwt] jwks_url '{text}' is not a URL: {e}"))?;
+        .map_err(|e| anyhow!("[jwt] {setting} '{text}' is not a URL: {e}"))?;
     let loopback = match url.host() {
         Some(url::Host::Ipv4(a)) => a.is_loopback(),
         Some(url::Host::Ipv6(a)) => a.is_loopback(),
@@ -192,9 +245,29 @@ fn keys_url(text: &str) -> Result<reqwest::Url> {
         "https" => Ok(url),
         "http" if loopback => Ok(url),
         _ => bail!(
-            "[jwt] jwks_url '{text}': the keys are fetched over https only (http to this host)"
+            "[jwt] {setting} '{text}': the provider is reached over https only (http to this host)"
         ),
     }
+}
+
+/// The keys' URL (`jwks_uri`) in the provider's discovery document at `document`, whose
+/// `issuer` must be the configured one (OpenID Connect Discovery 1.0, section 4.3).
+async fn discover(
+    client: &reqwest::Client,
+    document: &reqwest::Url,
+    issuer: &str,
+) -> Result<reqwest::Url> {
+    let text = get_text(client, document, "the discovery document").await?;
+    let found: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("the discovery document at {document} is not JSON"))?;
+    let said = found.get("issuer").and_then(|v| v.as_str()).unwrap_or("");
+    if said != issuer {
+        bail!("the discovery document at {document} names the issuer {said:?}, not {issuer:?}");
+    }
+    let Some(keys) = found.get("jwks_uri").and_then(|v| v.as_str()) else {
+        bail!("the discovery document at {document} has no jwks_uri");
+    };
+    provider_url(keys, "jwks_uri of the discovery document")
 }
 
 fn read(path: &std::path::Path) -> Result<KeySet> {
@@ -203,29 +276,35 @@ fn read(path: &std::path::Path) -> Result<KeySet> {
     KeySet::parse(&text).with_context(|| format!("the JWKS file {}", path.display()))
 }
 
-/// The keys at `url`: HTTP 200, at most [`MAX_JWKS_BYTES`].
+/// The keys at `url`.
 async fn fetch(client: &reqwest::Client, url: &reqwest::Url) -> Result<KeySet> {
+    let text = get_text(client, url, "the keys").await?;
+    KeySet::parse(&text).with_context(|| format!("the keys at {url}"))
+}
+
+/// The text at `url` (`what` it is, for errors): HTTP 200, UTF-8, at most
+/// [`MAX_JWKS_BYTES`].
+async fn get_text(client: &reqwest::Client, url: &reqwest::Url, what: &str) -> Result<String> {
     let mut response = client
         .get(url.clone())
         .send()
         .await
-        .with_context(|| format!("cannot fetch the keys at {url}"))?;
+        .with_context(|| format!("cannot fetch {what} at {url}"))?;
     if !response.status().is_success() {
-        bail!("the keys at {url}: HTTP {}", response.status());
+        bail!("{what} at {url}: HTTP {}", response.status());
     }
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
         .await
-        .with_context(|| format!("cannot read the keys at {url}"))?
+        .with_context(|| format!("cannot read {what} at {url}"))?
     {
         if body.len() + chunk.len() > MAX_JWKS_BYTES {
-            bail!("the keys at {url}: more than {MAX_JWKS_BYTES} bytes");
+            bail!("{what} at {url}: more than {MAX_JWKS_BYTES} bytes");
         }
         body.extend_from_slice(&chunk);
     }
-    let text = String::from_utf8(body).map_err(|_| anyhow!("the keys at {url}: not UTF-8"))?;
-    KeySet::parse(&text).with_context(|| format!("the keys at {url}"))
+    String::from_utf8(body).map_err(|_| anyhow!("{what} at {url}: not UTF-8"))
 }
 
 #[cfg(test)]
@@ -234,6 +313,7 @@ mod tests {
 
     #[test]
     fn keys_are_fetched_over_https_or_from_this_host_only() {
+        let keys_url = |text: &str| provider_url(text, "jwks_url");
         assert!(keys_url("https://sso.example.org/certs").is_ok());
         assert!(keys_url("http://127.0.0.1:8080/certs").is_ok());
         assert!(keys_url("http://localhost/certs").is_ok());

@@ -125,7 +125,9 @@ pub(super) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
 /// Whether `caller` may see job `j`: its owner, or for a job made without credentials,
 /// a caller without credentials who knows its id (ids are 128 random bits).
 fn owned_by(j: &Job, caller: &Caller) -> bool {
-    j.record.owner == caller.identity.user
+    caller
+        .identity
+        .same_user(j.record.owner.as_deref(), j.record.owner_from_provider)
 }
 
 /// Another caller's job is answered as if it did not exist (404), whatever the route.
@@ -287,6 +289,7 @@ async fn create(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             owner: caller.identity.user.clone(),
+            owner_from_provider: caller.identity.from_provider,
             client: Some(client),
             created_ms: millis(now),
             started_ms: None,

@@ -126,26 +126,18 @@ impl Server {
         fields: &[(&str, &str)],
         files: &[(&str, &str)],
     ) -> (u16, String, String) {
-        let boundary = "skyqlTestBoundary7MA4YWxkTrZu0gW";
-        let mut body = String::new();
-        for (name, value) in fields {
-            body.push_str(&format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            ));
-        }
-        for (name, content) in files {
-            body.push_str(&format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.dat\"\r\nContent-Type: application/octet-stream\r\n\r\n{content}\r\n"
-            ));
-        }
-        body.push_str(&format!("--{boundary}--\r\n"));
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        let (status, head, bytes) = exchange(&self.addr, &req);
-        (status, head, String::from_utf8_lossy(&bytes).into_owned())
+        self.multipart_with_headers(path, fields, files, &[])
+    }
+
+    /// [`Server::multipart`] with more headers (`Authorization`).
+    pub fn multipart_with_headers(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        multipart_at(&self.addr, path, fields, files, headers)
     }
 
     pub fn get(&self, path: &str) -> (u16, String, String) {
@@ -261,4 +253,39 @@ pub fn served_catalog() -> (tempfile::TempDir, std::path::PathBuf) {
         .catalog(&cat)
         .ok();
     (tmp, cat)
+}
+
+/// (status, headers, body) of a multipart/form-data POST to the service at `addr`:
+/// `fields` as text parts, `files` as parts with a file name, and more `headers`.
+pub fn multipart_at(
+    addr: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+    files: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let boundary = "skyqlTestBoundary7MA4YWxkTrZu0gW";
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    for (name, content) in files {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.dat\"\r\nContent-Type: application/octet-stream\r\n\r\n{content}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        addr,
+        body.len()
+    );
+    let (status, head, bytes) = exchange(addr, &req);
+    (status, head, String::from_utf8_lossy(&bytes).into_owned())
 }

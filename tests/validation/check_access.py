@@ -267,6 +267,21 @@ def check_cookie_sign_in(url, password, adql, everything):
     standard, access_url = found[0].groups()
     if standard != "ivo://ivoa.net/sso#BasicAA" or access_url != f"{url}/login":
         problem(f"the ivoa_cookie challenge: {standard} at {access_url}")
+    # The same place takes the password posted in a form (SSO's tls-with-password, as
+    # STILTS posts it): its cookie counts alice's rows too.
+    form = [m.group(2) for m in found if m.group(1) == "ivo://ivoa.net/sso#tls-with-password"]
+    if form != [access_url]:
+        problem(f"the tls-with-password challenge: {challenges}")
+    else:
+        posted = requests.post(form[0], data={"username": "alice", "password": password})
+        cookies = dict(posted.cookies.items())
+        counted = requests.post(f"{url}/tap/sync",
+                                data={"LANG": "ADQL", "QUERY": adql, "RESPONSEFORMAT": "csv"},
+                                cookies=cookies)
+        rows = counted.text.splitlines()
+        if posted.status_code != 200 or len(cookies) != 1 or rows[1:2] != [str(everything)]:
+            problem(f"the form sign-in: HTTP {posted.status_code}, cookies {list(cookies)}, "
+                    f"then {counted.status_code} {rows[:2]}")
     login = requests.get(access_url, auth=("alice", password))
     if login.status_code != 200 or len(login.cookies) != 1:
         problem(f"signing in at {access_url}: HTTP {login.status_code}, cookies {list(login.cookies.keys())}")
