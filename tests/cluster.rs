@@ -567,13 +567,16 @@ fn the_service_runs_catalogue_queries_on_the_cluster() {
         vec![seen_star.as_str()],
         "{joined}"
     );
-    // An error raised while a query runs on the cluster may come from a hidden row (the
-    // cluster's plans have no barrier between the rule's filter and the query's
-    // conditions): its text is withheld.
+    // An error raised while a query runs on the cluster comes from a visible row (the
+    // plans the scheduler receives keep the query's conditions that may fail above the
+    // rule's filter): its text is given.
     let (status, body) =
         sync("SELECT COUNT(*) AS n FROM images WHERE CAST(file_name AS INTEGER) = 0");
     assert!(
-        !status.contains("200") && body.contains("withheld") && !body.contains("lm001"),
+        !status.contains("200")
+            && body.contains("Cannot cast")
+            && !body.contains("withheld")
+            && !body.contains("lm001"),
         "{status} {body}"
     );
     // A table granted to a group is not there for the others, in the cluster's session
@@ -660,5 +663,31 @@ fn every_query_shape_of_the_leak_suite_keeps_the_rule_on_the_cluster() {
         }
         // The shapes are not vacuous on the cluster either.
         assert!(differs >= shapes.len() / 2, "{differs} of {}", shapes.len());
+
+        // The barrier between the rule's filter and the query reaches the scheduler: a
+        // condition that fails on the hidden rows only (a CSV table, whose rows the rule
+        // and the query would otherwise test together) gives the visible rows.
+        let csv = tmp.path().join("notes.csv");
+        let mut text = String::from("field,value\n");
+        for i in 0..40 {
+            text.push_str(&format!("lm055,v{i}\n"));
+        }
+        text.push_str(&format!("{HIDDEN_FIELD},vsecret\n"));
+        std::fs::write(&csv, text).unwrap();
+        let notes = skyql::engine::ExtraTable::parse(&format!("notes={}", csv.display())).unwrap();
+        let with_notes = remote.session(&[notes]).await.unwrap();
+        let fails_on_hidden =
+            "SELECT count(*) AS n FROM notes WHERE CAST(replace(value, 'v', '') AS INT) >= 0";
+        let visible = rows(&with_notes, fails_on_hidden, Some(&anonymous)).await;
+        assert!(visible.contains("| 40 "), "{visible}");
+        let failed = with_notes
+            .sql(fails_on_hidden)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(failed.contains("secret"), "{failed}");
     });
 }

@@ -64,6 +64,10 @@ pub async fn run_executor(o: ExecutorOptions) -> Result<()> {
         executor_heartbeat_interval_seconds: o.heartbeat_seconds,
         override_function_registry: Some(super::function_registry(o.output_root.clone())?),
         override_runtime_producer: Some(runtime_producer(o.work_dir.clone())),
+        // Tasks may hold the barrier between row rules and queries (`engine::visible_rows`).
+        override_physical_codec: Some(Arc::new(
+            crate::engine::visible_rows::plan_codec::BarrierExecCodec::default(),
+        )),
         ..Default::default()
     };
     eprintln!(

@@ -13,6 +13,10 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionConfig;
 
+use crate::engine::visible_rows::SafeFiltersBelow;
+use crate::engine::visible_rows::exec::{BarrierQueryPlanner, DropVisibleRows};
+use crate::engine::visible_rows::plan_codec::{BarrierCodec, BarrierExecCodec};
+
 /// How the scheduler watches its executors.
 #[derive(Debug, Clone, Copy)]
 pub struct Liveness {
@@ -32,7 +36,8 @@ impl Default for Liveness {
 }
 
 /// The session every job is planned in: DataFusion's defaults with skyql's functions
-/// (their names are what the client's plan refers to), built once for every job. The
+/// (their names are what the client's plan refers to) and the barrier between row rules
+/// and queries, built once for every job. The
 /// scheduler only plans: its image functions never write.
 fn session_builder() -> Result<SessionBuilder> {
     let (scalars, aggregates) = super::node_functions(None)?;
@@ -43,10 +48,15 @@ fn session_builder() -> Result<SessionBuilder> {
         let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::new(crate::object_stores::SessionStores::new()))
             .build_arc()?;
+        // The barrier between row rules and queries that the client's plans hold
+        // (`engine::visible_rows`): planned, and dropped once filters are pushed down.
         let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_optimizer_rule(Arc::new(SafeFiltersBelow))
+            .with_query_planner(Arc::new(BarrierQueryPlanner))
+            .with_physical_optimizer_rule(Arc::new(DropVisibleRows))
             .build();
         for f in &scalars {
             state.register_udf(f.clone())?;
@@ -69,6 +79,8 @@ pub async fn run_scheduler(bind: SocketAddr, advertise: &str, liveness: Liveness
         expire_dead_executor_interval_seconds: 1,
         no_executors_grace_period_seconds: liveness.no_executors_grace_seconds,
         override_session_builder: Some(session_builder()?),
+        override_logical_codec: Some(Arc::new(BarrierCodec::default())),
+        override_physical_codec: Some(Arc::new(BarrierExecCodec::default())),
         ..Default::default()
     };
     let cluster = BallistaCluster::new_from_config(&config)

@@ -211,15 +211,14 @@ impl Engine {
         let hats_join = hats_join_rule::HatsJoinPruning::new(stars);
         rules.insert(after_spatial_join, Arc::new(hats_join));
         rules.push(Arc::new(large_constants::RefuseLargeConstants));
+        // Row rules' filters and the query's: what crosses the barrier between them.
+        let after_push_down = rules
+            .iter()
+            .position(|r| r.name() == "push_down_filter")
+            .map_or(rules.len(), |i| i + 1);
+        rules.insert(after_push_down, Arc::new(visible_rows::SafeFiltersBelow));
         if self.options.cluster.is_some() {
             rules.push(Arc::new(cluster_guard::RefuseKnownWrongPlans));
-        } else {
-            // Row rules' filters and the query's: what crosses the barrier between them.
-            let after_push_down = rules
-                .iter()
-                .position(|r| r.name() == "push_down_filter")
-                .map_or(rules.len(), |i| i + 1);
-            rules.insert(after_push_down, Arc::new(visible_rows::SafeFiltersBelow));
         }
         rules
     }
@@ -269,6 +268,18 @@ impl Engine {
                 "datafusion.optimizer.hash_join_inlist_pushdown_max_size",
                 4 << 20,
             );
+        // On a cluster, the plans sent to the scheduler carry the barrier between row
+        // rules and queries.
+        #[cfg(feature = "cluster")]
+        let config = match self.options.cluster {
+            Some(_) => {
+                use ballista_core::extension::SessionConfigExt;
+                config.with_ballista_logical_extension_codec(Arc::new(
+                    visible_rows::plan_codec::BarrierCodec::default(),
+                ))
+            }
+            None => config,
+        };
         let mut runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::new(crate::object_stores::SessionStores::new()));
         if let Some(limit) = self.options.memory_limit {
@@ -305,8 +316,9 @@ impl Engine {
             state = state.with_analyzer_rule(Arc::new(scalars));
         }
         // Embedded plans only: on a cluster the merged single pass would be one task, and
-        // Ballista's plan codec carries neither the cooperative wrapper nor the barrier
-        // between row rules and queries (`visible_rows`).
+        // Ballista's plan codec does not carry the cooperative wrapper. (The barrier
+        // between row rules and queries goes to the scheduler in the logical plan, which
+        // it plans itself: `cluster::scheduler`.)
         if self.options.cluster.is_none() {
             state = state
                 .with_query_planner(Arc::new(visible_rows::exec::BarrierQueryPlanner))

@@ -33,6 +33,13 @@ pub struct VisibleRowsExec {
     input: Arc<dyn ExecutionPlan>,
 }
 
+impl VisibleRowsExec {
+    /// The barrier over `input`.
+    pub fn new(input: Arc<dyn ExecutionPlan>) -> Self {
+        VisibleRowsExec { input }
+    }
+}
+
 impl DisplayAs for VisibleRowsExec {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "VisibleRowsExec")

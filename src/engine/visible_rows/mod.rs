@@ -19,11 +19,14 @@
 //! the conditions that cannot fail (a join's keys, a top-k's bound), and drops it at the
 //! end ([`exec::DropVisibleRows`]): the rows then flow as they would without it.
 //!
-//! Embedded sessions only ([`in_session`]): Ballista's plan codec does not carry the node,
-//! and a cluster's scheduler plans again what it receives.
+//! On a cluster, the client sends the node to the scheduler in its plan ([`plan_codec`]),
+//! and the scheduler plans it as the embedded engine does (`crate::cluster::scheduler`).
+//! [`in_session`] tells whether a session plans it.
 
 pub mod exec;
 pub mod infallible;
+#[cfg(feature = "cluster")]
+pub mod plan_codec;
 
 use std::fmt;
 use std::sync::Arc;
@@ -101,7 +104,7 @@ pub struct SafeFiltersBelow;
 /// The rule's name, by which [`in_session`] finds it.
 const RULE_NAME: &str = "visible_rows_safe_filters";
 
-/// Whether sessions of `state` plan the barrier (embedded sessions of the engine).
+/// Whether sessions of `state` plan the barrier (the engine's, embedded and on a cluster).
 pub fn in_session(state: &SessionState) -> bool {
     state.optimizers().iter().any(|r| r.name() == RULE_NAME)
 }
