@@ -731,6 +731,19 @@ fn a_password_is_exchanged_at_login_for_a_cookie_that_signs_in_until_logout_or_a
     assert_eq!((status, n), (200, Some(count_all.clone())));
     let (status, cookie, _) = posted("username=alice&password=not-her-password");
     assert!(status == 401 && cookie.is_none());
+    // Posted by another site's page (login cross-site request forgery): refused.
+    let form = format!("username=alice&password={}", q(PASSWORD));
+    for header in [
+        ("Origin", "https://elsewhere.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+    ] {
+        let (status, head, _) = server.request_with_headers("POST", "/login", &form, &[header]);
+        assert!(status == 403 && set_cookie(&head).is_none(), "{header:?}");
+    }
+    let own = format!("http://{}", server.addr);
+    let (status, head, _) =
+        server.request_with_headers("POST", "/login", &form, &[("Origin", &own)]);
+    assert!(status == 200 && set_cookie(&head).is_some());
     assert_eq!(posted("username=alice").0, 400);
     let (status, head, n) = with_cookie(&format!("theme=dark; {first}"));
     assert_eq!((status, n.as_deref()), (200, Some(count_all.as_str())));
@@ -1094,6 +1107,55 @@ fn the_cone_and_star_plans_under_a_rule_give_the_rows_of_the_sql_plan() {
             .any(|l| l.starts_with("GET /scs/stars") && l.contains("optimize="))
     };
     assert!(planned(&server.log_when(planned)), "the SQL plan answered");
+}
+
+#[test]
+fn hats_cones_under_a_rule_take_the_fixed_plan_with_the_rule_checked() {
+    let (tmp, _raw, cat) = two_field_survey();
+    // The stars as a HATS collection published beside the catalogue: it has `field`, so
+    // the rule applies to it too.
+    let hats = tmp.path().join("hats");
+    Skyql::new(["hats", "export", "stars", "--out"])
+        .args([&hats])
+        .catalog(&cat)
+        .ok();
+    protect(&cat);
+    let table = format!("ref.h={}", hats.display());
+    let server = Server::start_with(&cat, None, &["--table", &table]);
+    let centres = common::query_csv(
+        &cat,
+        "SELECT ra, dec FROM (SELECT ra, dec, row_number() OVER (PARTITION BY field ORDER BY healpix) AS k FROM stars WHERE ra IS NOT NULL) WHERE k IN (3, 30) ORDER BY ra",
+    );
+    let mut hidden_somewhere = false;
+    for (i, c) in centres.iter().enumerate() {
+        let (ra, dec) = (&c["ra"], &c["dec"]);
+        let radius = [0.05, 0.5][i % 2];
+        let ids = |sql: String| -> Vec<String> {
+            let mut v: Vec<String> = common::query_csv(&cat, &sql)
+                .into_iter()
+                .map(|r| r["star_id"].clone())
+                .collect();
+            v.sort();
+            v
+        };
+        let cone = format!("cone_contains(ra, dec, {ra}, {dec}, {radius})");
+        let visible = ids(format!(
+            "SELECT star_id FROM stars WHERE {cone} AND field <> 'lm001'"
+        ));
+        let all = ids(format!("SELECT star_id FROM stars WHERE {cone}"));
+        hidden_somewhere |= visible.len() < all.len();
+        let adql = format!(
+            "SELECT star_id FROM ref.h WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, {radius}))"
+        );
+        let (status, mut got) = tap(&server, &adql, None);
+        got.sort();
+        assert_eq!((status, got), (200, visible), "{adql}");
+    }
+    assert!(hidden_somewhere, "{centres:?}");
+    // Each of them took the fixed cone plan, with the rule checked on its rows.
+    let count = |log: &[String]| log.iter().filter(|l| l.contains("cone path")).count();
+    let log = server.log_when(|l| count(l) >= centres.len());
+    assert!(count(&log) >= centres.len(), "{}", log.join("\n"));
 }
 
 /// A P-256 signing key and the JWKS document publishing it (with key id `kid`).

@@ -514,7 +514,7 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     let address = client_address(request.headers(), peer.ip(), &state.config.trusted_proxies);
-    let request = match form_sign_in(request).await {
+    let request = match form_sign_in(&state, request).await {
         Ok(r) => r,
         Err(refused) => return refused,
     };
@@ -536,8 +536,10 @@ const LOGIN_FORM_BYTES: usize = 4096;
 /// A `POST /login` of a form with `username` and `password` (IVOA SSO's
 /// `tls-with-password`, as STILTS and browsers send it), as the same request with those
 /// credentials in HTTP Basic: it is then checked as any other sign-in (HTTPS or loopback
-/// only, failed sign-ins counted). Any other request is left as it is.
-async fn form_sign_in(request: Request) -> Result<Request, Response> {
+/// only, failed sign-ins counted). Any other request is left as it is. A form posted by
+/// another site's page is refused (its `Origin` or `Sec-Fetch-Site` says so): it would
+/// sign the browser in as the other site's user (login cross-site request forgery).
+async fn form_sign_in(state: &AppState, request: Request) -> Result<Request, Response> {
     let form = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -553,6 +555,12 @@ async fn form_sign_in(request: Request) -> Result<Request, Response> {
         || request.headers().contains_key(header::AUTHORIZATION)
     {
         return Ok(request);
+    }
+    if !same_site(state, request.headers()) {
+        return Err(text(
+            StatusCode::FORBIDDEN,
+            "a sign-in form posted from another site is refused",
+        ));
     }
     let (mut parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, LOGIN_FORM_BYTES).await else {
@@ -584,6 +592,25 @@ async fn form_sign_in(request: Request) -> Result<Request, Response> {
     };
     parts.headers.insert(header::AUTHORIZATION, value);
     Ok(Request::from_parts(parts, axum::body::Body::empty()))
+}
+
+/// Whether a request comes from the service's own pages or from no page at all (a
+/// program): its `Sec-Fetch-Site` (browsers) is `same-origin` or `none`, and its `Origin`
+/// is the service's own. A header a client does not send does not count against it.
+fn same_site(state: &AppState, headers: &HeaderMap) -> bool {
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .map(|v| v.to_str().unwrap_or(""));
+    if fetch_site.is_some_and(|v| !matches!(v, "same-origin" | "none")) {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let own = url::Url::parse(&state.base_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    origin.to_str().is_ok_and(|o| !own.is_empty() && o == own)
 }
 
 /// The answer to a request from `address`, and the user it was made by.

@@ -656,9 +656,9 @@ fn fixed_plan(
 ) -> Result<(FixedRows, String, Vec<Param>)> {
     // The fixed plans read files without a plan for the row rules to filter. None is
     // taken on a table hidden from the caller; a caller from whom rows are hidden takes
-    // the cone and star plans on the stars and the light-curve plan with the rules
-    // checked on the rows they read (`RowCheck`, the same condition the SQL plan's scans
-    // get), and the SQL plan for the HATS cones.
+    // the cone plans (the stars' and the HATS tables'), the star plan and the light-curve
+    // plan with the rules checked on the rows they read (`RowCheck`, the same condition
+    // the SQL plan's scans get).
     let stars_hidden = view.hides(&format!("{}.stars", snap.schema));
     let measurements_hidden = view.hides(&format!("{}.measurements", snap.schema));
     let cone_rows = |path: &cone_path::ConePath, cone: &cone_path::Cone| -> Result<FixedRows> {

@@ -30,10 +30,6 @@ pub struct TableFiles {
     pub source: SchemaRef,
     /// The view's qualified name, lower case.
     pub name: String,
-    /// Whether the row rules may be checked on the rows the fixed plans read (the
-    /// catalogue's `stars`, whose view has the table's own column names; a HATS table's
-    /// scan may have partition columns its files lack).
-    checks_rules: bool,
     /// The row rules' checks built for this version, by the rules.
     checks: KeptRowChecks,
 }
@@ -68,7 +64,6 @@ impl TableFiles {
             view,
             source,
             name: name.to_ascii_lowercase(),
-            checks_rules: true,
             checks: KeptRowChecks::default(),
         })
     }
@@ -102,9 +97,10 @@ impl TableFiles {
         Some(TableFiles {
             files,
             view,
+            // The table's own schema (its scans have the files' schema, no partition
+            // column): the row rules that apply to it are those a scan of it gets.
             source: Arc::clone(&hats.schema),
             name: name.to_ascii_lowercase(),
-            checks_rules: false,
             checks: KeptRowChecks::default(),
         })
     }
@@ -116,12 +112,8 @@ impl TableFiles {
         rows: &RowFilter,
         state: &Arc<SessionState>,
     ) -> Result<Option<Arc<RowCheck>>> {
-        self.checks.get(rows, || {
-            if !self.checks_rules {
-                anyhow::bail!("the row rules are not checked on {}", self.name);
-            }
-            rows.row_check(state, &self.source, &self.view)
-        })
+        self.checks
+            .get(rows, || rows.row_check(state, &self.source, &self.view))
     }
 
     /// The view's fields named `columns` (all of them when empty), in that order.

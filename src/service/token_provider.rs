@@ -2,7 +2,7 @@
 //! docs/ACCESS.md), and its keys: read from a JWKS file at the start and again when the
 //! file changes, or fetched from the provider's `jwks_uri` (`jwks_url`, or found in the
 //! provider's discovery document `ISSUER/.well-known/openid-configuration` when neither
-//! is given) at the start, every `jwks_refresh_s`, and when a token names a key id the
+//! is given, and looked for there again after a failed fetch) at the start, every `jwks_refresh_s`, and when a token names a key id the
 //! keys lack (a provider rotating its keys), never more often than every
 //! [`MIN_FETCH_INTERVAL`]. Keys that cannot be read or fetched leave the last good ones
 //! in force, and the log says so.
@@ -201,13 +201,14 @@ impl TokenProvider {
             return;
         }
         self.lock().tried = Some(Instant::now());
-        let known = url.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let url_held = url;
+        let known = url_held.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let url = match (known, discovery) {
             (Some(url), _) => url,
             (None, Some(document)) => {
                 match discover(client, document, &self.expected.issuer).await {
                     Ok(found) => {
-                        *url.lock().unwrap_or_else(|e| e.into_inner()) = Some(found.clone());
+                        *url_held.lock().unwrap_or_else(|e| e.into_inner()) = Some(found.clone());
                         found
                     }
                     Err(e) => {
@@ -224,7 +225,14 @@ impl TokenProvider {
                 held.keys = Arc::new(keys);
                 held.fetched = Some(Instant::now());
             }
-            Err(e) => eprintln!("skyql serve: [jwt] {e:#}; the keys fetched before stay in force"),
+            Err(e) => {
+                eprintln!("skyql serve: [jwt] {e:#}; the keys fetched before stay in force");
+                // A URL found in the discovery document is looked for there again: the
+                // provider may have moved its keys.
+                if discovery.is_some() {
+                    *url_held.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                }
+            }
         }
     }
 }

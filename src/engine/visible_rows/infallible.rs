@@ -4,7 +4,8 @@
 //! The list is short on purpose: a condition not in it only loses the pruning its scan
 //! would have done with it, while a condition wrongly in it could fail on a hidden row.
 //! Comparisons, `AND`/`OR`/`NOT`, null tests, `IN` lists, `BETWEEN`, `LIKE` with a literal
-//! pattern, casts that widen (an integer to a wider integer or a float, anything to text),
+//! pattern, casts that widen (an integer to a wider integer or a float; text, a boolean or
+//! a number to text),
 //! `TRY_CAST`, and the functions [`FUNCTIONS`] of columns and literals. Arithmetic is
 //! out (integer division by zero fails), as are every other function and `CASE`.
 
@@ -119,11 +120,19 @@ fn infallible_operator(op: Operator) -> bool {
 }
 
 /// Whether every value of type `from` casts to `to` without an error: the same type, an
-/// integer to a wider integer or to a float, a float to a wider float, anything to text.
+/// integer to a wider integer or to a float, a float to a wider float, text, a boolean or
+/// a number to text. (Not a date or a time to text: arrow fails on values out of its
+/// calendar's range, and quotes them; nor bytes to text: they may not be UTF-8.)
 fn widening(from: &DataType, to: &DataType) -> bool {
     use DataType::*;
-    if from == to || matches!(to, Utf8 | LargeUtf8 | Utf8View) {
+    if from == to {
         return true;
+    }
+    if matches!(to, Utf8 | LargeUtf8 | Utf8View) {
+        return match from {
+            Dictionary(_, value) => widening(value, to),
+            _ => from.is_numeric() || matches!(from, Utf8 | LargeUtf8 | Utf8View | Boolean),
+        };
     }
     let signed = |t: &DataType| match t {
         Int8 => Some(8),
@@ -230,5 +239,32 @@ mod tests {
         assert!(!widening(&DataType::UInt64, &DataType::Int64));
         assert!(!widening(&DataType::Float64, &DataType::Int64));
         assert!(!widening(&DataType::Utf8, &DataType::Int64));
+    }
+
+    #[test]
+    fn only_text_booleans_and_numbers_cast_to_text_without_fail() {
+        use datafusion::arrow::datatypes::TimeUnit;
+        for from in [
+            DataType::Int8,
+            DataType::UInt64,
+            DataType::Float32,
+            DataType::Decimal128(10, 2),
+            DataType::Boolean,
+            DataType::LargeUtf8,
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        ] {
+            assert!(widening(&from, &DataType::Utf8), "{from}");
+        }
+        for from in [
+            DataType::Date32,
+            DataType::Date64,
+            DataType::Timestamp(TimeUnit::Second, None),
+            DataType::Time64(TimeUnit::Microsecond),
+            DataType::Binary,
+            DataType::BinaryView,
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Binary)),
+        ] {
+            assert!(!widening(&from, &DataType::Utf8View), "{from}");
+        }
     }
 }
