@@ -144,36 +144,16 @@ fn every_query_shape_gives_the_visible_rows_only() {
         .await;
         assert!(explained.contains("lm001"), "{explained}");
 
-        // A condition that fails on the hidden rows only (their `value` is not `v` and a
-        // number),
-        // on a table the rule's filter does not prune (a CSV file: the rule and the query
-        // are evaluated row by row in one filter): it is evaluated above the rule's filter,
-        // so that a caller without the right gets the visible rows, where one with it
-        // gets the error.
-        let csv = _tmp.path().join("notes.csv");
-        let mut text = String::from("field,value\n");
-        for i in 0..40 {
-            text.push_str(&format!("lm002,v{i}\n"));
-        }
-        text.push_str("lm001,vsecret\n");
-        std::fs::write(&csv, text).unwrap();
-        let notes = skyql::engine::ExtraTable::parse(&format!("notes={}", csv.display())).unwrap();
+        // A condition that fails on the hidden rows only, on a table the rule's filter
+        // does not prune: it is evaluated above the rule's filter, so that a caller
+        // without the right gets the visible rows, where one with it gets the error.
+        let notes = leak_suite::notes_table(_tmp.path(), "lm002");
         let with_notes = engine.session(&[notes]).await.unwrap();
-        let fails_on_hidden =
-            "SELECT count(*) FROM notes WHERE CAST(replace(value, 'v', '') AS INT) >= 0";
         for who in [&anonymous, &outsider] {
-            let visible = rows(&with_notes, fails_on_hidden, Some(who)).await;
+            let visible = rows(&with_notes, leak_suite::FAILS_ON_HIDDEN, Some(who)).await;
             assert!(visible.contains("| 40 "), "{visible}");
         }
-        let failed = with_notes
-            .sql(fails_on_hidden)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(failed.contains("secret"), "{failed}");
+        leak_suite::hidden_value_error(&with_notes).await;
         // Conditions that cannot fail still reach the scan under the rule (pruning).
         let pruned = rows(
             &ctx,

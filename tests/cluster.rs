@@ -611,7 +611,10 @@ fn the_service_runs_catalogue_queries_on_the_cluster() {
 
 #[test]
 fn every_query_shape_of_the_leak_suite_keeps_the_rule_on_the_cluster() {
-    use common::leak_suite::{HIDDEN_FIELD, rounded, rows, shapes, visible_only};
+    use common::leak_suite::{
+        FAILS_ON_HIDDEN, HIDDEN_FIELD, hidden_value_error, notes_table, rounded, rows, shapes,
+        visible_only,
+    };
     use skyql::access::row_rules::RowRules;
     use skyql::access::{Identity, RowFilter};
     use skyql::engine::{Engine, EngineOptions};
@@ -667,27 +670,12 @@ fn every_query_shape_of_the_leak_suite_keeps_the_rule_on_the_cluster() {
         // The barrier between the rule's filter and the query reaches the scheduler: a
         // condition that fails on the hidden rows only (a CSV table, whose rows the rule
         // and the query would otherwise test together) gives the visible rows.
-        let csv = tmp.path().join("notes.csv");
-        let mut text = String::from("field,value\n");
-        for i in 0..40 {
-            text.push_str(&format!("lm055,v{i}\n"));
-        }
-        text.push_str(&format!("{HIDDEN_FIELD},vsecret\n"));
-        std::fs::write(&csv, text).unwrap();
-        let notes = skyql::engine::ExtraTable::parse(&format!("notes={}", csv.display())).unwrap();
-        let with_notes = remote.session(&[notes]).await.unwrap();
-        let fails_on_hidden =
-            "SELECT count(*) AS n FROM notes WHERE CAST(replace(value, 'v', '') AS INT) >= 0";
-        let visible = rows(&with_notes, fails_on_hidden, Some(&anonymous)).await;
+        let with_notes = remote
+            .session(&[notes_table(tmp.path(), "lm055")])
+            .await
+            .unwrap();
+        let visible = rows(&with_notes, FAILS_ON_HIDDEN, Some(&anonymous)).await;
         assert!(visible.contains("| 40 "), "{visible}");
-        let failed = with_notes
-            .sql(fails_on_hidden)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(failed.contains("secret"), "{failed}");
+        hidden_value_error(&with_notes).await;
     });
 }

@@ -11,6 +11,40 @@ use skyql::engine::Engine;
 /// The protected field of the suite.
 pub const HIDDEN_FIELD: &str = "lm001";
 
+/// A count over [`notes_table`] that fails on its hidden row only (its value is not `v`
+/// and a number).
+pub const FAILS_ON_HIDDEN: &str =
+    "SELECT count(*) AS n FROM notes WHERE CAST(replace(value, 'v', '') AS INT) >= 0";
+
+/// A CSV table `notes` (`field`, `value`) in `dir`: 40 rows of the field `visible`, whose
+/// values are `v0` to `v39`, and one of [`HIDDEN_FIELD`] whose value is `vsecret`. A CSV
+/// file's rows are tested by the rule and the query's conditions in one filter (nothing
+/// prunes them), where a condition that fails on the hidden row would meet it.
+pub fn notes_table(dir: &std::path::Path, visible: &str) -> skyql::engine::ExtraTable {
+    let csv = dir.join("notes.csv");
+    let mut text = String::from("field,value\n");
+    for i in 0..40 {
+        text.push_str(&format!("{visible},v{i}\n"));
+    }
+    text.push_str(&format!("{HIDDEN_FIELD},vsecret\n"));
+    std::fs::write(&csv, text).unwrap();
+    skyql::engine::ExtraTable::parse(&format!("notes={}", csv.display())).unwrap()
+}
+
+/// The error of [`FAILS_ON_HIDDEN`] on `ctx` without rules: it quotes the hidden value.
+pub async fn hidden_value_error(ctx: &SessionContext) -> String {
+    let failed = ctx
+        .sql(FAILS_ON_HIDDEN)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(failed.contains("secret"), "{failed}");
+    failed
+}
+
 /// The text of a query's rows, sorted (so that only the rows count, not their order),
 /// with `filter`'s rules on every scan.
 pub async fn rows(ctx: &SessionContext, sql: &str, filter: Option<&RowFilter>) -> String {
