@@ -33,6 +33,32 @@ pub fn partition_columns(table: &str) -> &'static [&'static str] {
     }
 }
 
+/// The columns of a catalogue table that summarize the rows of another, and that other
+/// table: a row rule that hides rows of the other table but lacks columns of this one
+/// cannot tell which of these values count hidden rows, so they are withheld (null) from
+/// the callers it hides rows from (docs/ACCESS.md).
+pub fn summary_columns(table: &str) -> Option<(&'static str, &'static [&'static str])> {
+    match table {
+        "stars" => Some(("measurements", &["n_r", "n_b", "mean_mag_r", "mean_mag_b"])),
+        "measurement_counts" => Some(("measurements", &["n"])),
+        "fields" => Some((
+            "images",
+            &[
+                "n_images",
+                "n_reference",
+                "n_current",
+                "ra_center",
+                "dec_center",
+                "ra_min",
+                "ra_max",
+                "dec_min",
+                "dec_max",
+            ],
+        )),
+        _ => None,
+    }
+}
+
 /// Columns whose per-file range the manifest keeps (`DataFile::column_ranges`), per
 /// table: the columns queries select files by (a cone by `healpix`, a light curve or a
 /// star by `star_id`) and the declared sort order (`star_id`, `mjd`).

@@ -202,6 +202,23 @@ fn a_rule_on_columns_no_table_has_or_that_is_not_a_condition_is_refused() {
         .catalog(&cat)
         .fails();
     assert!(e.contains("no access rule or grant 7"), "{e}");
+    // A rule on a column the summaries of the measurements lack cannot filter them: their
+    // summary columns are withheld, and `protect` says so; a rule on `field` applies to
+    // them all.
+    for (condition, said_so) in [("mjd > 51000", true), (HIDDEN, false)] {
+        let out = Skyql::new(["catalog", "protect", "--where", condition])
+            .args(["--until", "2030-06-01", "--groups", "eros"])
+            .catalog(&cat)
+            .output();
+        assert!(out.status.success());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            said.contains("measurement_counts summarizes measurements")
+                && said.contains("its n_r, n_b, mean_mag_r, mean_mag_b are withheld"),
+            said_so,
+            "{condition}: {said}"
+        );
+    }
 }
 
 /// Adds `name` in `groups` with the password `secret` to the users file `file`.
@@ -1087,6 +1104,62 @@ fn the_cone_and_star_plans_under_a_rule_give_the_rows_of_the_sql_plan() {
             .any(|l| l.starts_with("GET /scs/stars") && l.contains("optimize="))
     };
     assert!(planned(&server.log_when(planned)), "the SQL plan answered");
+}
+
+#[test]
+fn summaries_of_rows_a_rule_hides_elsewhere_are_withheld() {
+    let (tmp, _raw, cat) = two_field_survey();
+    // A rule on the measurements' dates: the later half of every light curve is hidden,
+    // which the stars' counts and means and `measurement_counts` would still count.
+    let mid = common::query_csv(
+        &cat,
+        "SELECT (min(mjd) + max(mjd)) / 2 AS m FROM measurements",
+    )[0]["m"]
+        .clone();
+    Skyql::new(["catalog", "protect", "--where", &format!("mjd > {mid}")])
+        .args(["--until", "2030-06-01", "--groups", "eros"])
+        .catalog(&cat)
+        .ok();
+    let star = common::query_csv(&cat, "SELECT min(star_id) AS s FROM stars WHERE n_r > 0")[0]["s"]
+        .clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let engine = Engine::open(
+            Some(&cat),
+            EngineOptions {
+                read_only: true,
+                ..EngineOptions::default()
+            },
+        )
+        .unwrap();
+        let ctx = engine.session(&[]).await.unwrap();
+        let rules = RowRules::read(&cat).unwrap();
+        let now = skyql::access::clock::parse_date("2027-01-01").unwrap();
+        let anonymous = RowFilter::new(&rules, &Identity::anonymous(), now);
+        let member = RowFilter::new(&rules, &Identity::user("alice", &["eros".into()]), now);
+        let summaries = "SELECT count(*) AS stars, count(n_r) AS counted, count(mean_mag_b) AS means, \
+            (SELECT count(n) FROM measurement_counts) AS counts, \
+            (SELECT count(n_images) FROM fields) AS images FROM stars";
+        let withheld = rows(&ctx, summaries, Some(&anonymous)).await;
+        let everything = rows(&ctx, summaries, Some(&member)).await;
+        assert_eq!(everything, rows(&ctx, summaries, None).await);
+        // The stars are all there, their summaries null; the fields' (of the images,
+        // which the rule does not touch) are kept.
+        let values = |text: &str| -> Vec<i64> {
+            let line = text.lines().find(|l| l.starts_with("| ") && !l.contains("stars")).unwrap();
+            line.split('|').filter_map(|v| v.trim().parse().ok()).collect()
+        };
+        let (w, e) = (values(&withheld), values(&everything));
+        assert!(e.iter().all(|&v| v > 0), "{everything}");
+        assert_eq!(w, vec![e[0], 0, 0, 0, e[4]], "{withheld}");
+    });
+    // Through the service: the star plan gives way to SQL, with the same nulls.
+    let (server, _) = served_with_users(tmp.path(), &cat);
+    let adql = format!("SELECT star_id, n_r FROM eros2.stars WHERE star_id = '{star}'");
+    assert_eq!(tap(&server, &adql, None), (200, vec![format!("{star},")]));
+    let alice = basic("alice", PASSWORD);
+    let (status, seen) = tap(&server, &adql, Some(&alice));
+    assert!(status == 200 && seen[0].len() > star.len() + 1, "{seen:?}");
 }
 
 #[test]

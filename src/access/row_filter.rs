@@ -21,13 +21,13 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchema};
+use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{
     EmptyRelation, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, TableScan,
-    TableScanBuilder,
+    TableScanBuilder, lit,
 };
 use datafusion::physical_expr::PhysicalExpr;
 
@@ -104,6 +104,31 @@ impl RowFilter {
         self.hidden.is_empty() && self.hidden_tables.is_empty()
     }
 
+    /// The columns of the catalogue table `name` (of schema `schema`) withheld from this
+    /// caller: those that summarize rows of another table ([`crate::schema::summary_columns`])
+    /// when a rule hides rows of that table but lacks columns of this one (a rule on `mjd`
+    /// and the stars' `n_r`), so that it cannot tell which values count hidden rows.
+    pub fn withheld_columns(&self, name: &str, schema: &Schema) -> Vec<&'static str> {
+        let Some((summarized, columns)) = crate::schema::summary_columns(name) else {
+            return Vec::new();
+        };
+        let Some(summarized) = crate::schema::table_schema(summarized) else {
+            return Vec::new();
+        };
+        let hides = self
+            .hidden
+            .iter()
+            .any(|h| applies(&h.columns, &summarized) && !applies(&h.columns, schema));
+        if !hides {
+            return Vec::new();
+        }
+        columns
+            .iter()
+            .copied()
+            .filter(|c| schema.field_with_name(c).is_ok())
+            .collect()
+    }
+
     /// Whether some rule applies to a table of this schema (it has all of a rule's
     /// columns): a path that reads such a table without a plan must not be taken.
     pub fn applies_to(&self, schema: &Schema) -> bool {
@@ -150,7 +175,15 @@ impl RowFilter {
                 "EXPLAIN is not offered for this query: it reads a view over tables you may not read"
             );
         }
-        Ok(rewritten.data)
+        if !rewritten.transformed {
+            return Ok(rewritten.data);
+        }
+        // Withheld columns are nullable where the table's are not: the nodes above the
+        // scans take their schemas again.
+        let recomputed = rewritten
+            .data
+            .transform_up_with_subqueries(|node| Ok(Transformed::yes(node.recompute_schema()?)))?;
+        Ok(recomputed.data)
     }
 
     fn filter_scan(
@@ -175,13 +208,28 @@ impl RowFilter {
                 },
             )));
         }
+        if exempt {
+            return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
+        }
         let source_schema = scan.source.schema();
         let rules: Vec<&Hidden> = self
             .hidden
             .iter()
             .filter(|h| applies(&h.columns, &source_schema))
             .collect();
-        if exempt || rules.is_empty() {
+        // A catalogue table (in the default schema) whose summary columns count rows
+        // the rules hide elsewhere.
+        let default_schema = &state.config().options().catalog.default_schema;
+        let withheld = if scan
+            .table_name
+            .schema()
+            .is_none_or(|s| s.eq_ignore_ascii_case(default_schema))
+        {
+            self.withheld_columns(scan.table_name.table(), &source_schema)
+        } else {
+            Vec::new()
+        };
+        if rules.is_empty() && withheld.is_empty() {
             return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
         }
         // The whole table is read under the filter (the rules' columns may be outside the
@@ -211,11 +259,23 @@ impl RowFilter {
         if let Some(p) = predicate {
             builder = builder.filter(p)?;
         }
-        if let Some(projection) = &scan.projection {
-            let columns: Vec<Expr> = projection
+        if scan.projection.is_some() || !withheld.is_empty() {
+            let indices: Vec<usize> = match &scan.projection {
+                Some(p) => p.clone(),
+                None => (0..schema.fields().len()).collect(),
+            };
+            let columns = indices
                 .iter()
-                .map(|&i| Expr::Column(Column::from(schema.qualified_field(i))))
-                .collect();
+                .map(|&i| {
+                    let (qualifier, field) = schema.qualified_field(i);
+                    if !withheld.contains(&field.name().as_str()) {
+                        return Ok(Expr::Column(Column::from((qualifier, field))));
+                    }
+                    // Withheld: a null of the column's type, under the column's name.
+                    let null = ScalarValue::try_from(field.data_type())?;
+                    Ok(lit(null).alias_qualified(qualifier.cloned(), field.name()))
+                })
+                .collect::<datafusion::common::Result<Vec<Expr>>>()?;
             builder = builder.project(columns)?;
         }
         let filtered = builder.build()?;
@@ -240,18 +300,24 @@ pub struct RowCheck {
 }
 
 impl RowFilter {
-    /// The check of the rules a scan of a table of schema `table` gets, for rows read
-    /// with the columns of `readable`; `None` when no rule applies. An error when this
-    /// check cannot stand for the scan's filter: tables are hidden from the caller, or a
-    /// rule reads a column `readable` does not have (the plan must then be SQL's).
+    /// The check of the rules a scan of a table of schema `table` (the catalogue's table
+    /// `catalogue_table`, if it is one) gets, for rows read with the columns of
+    /// `readable`; `None` when no rule applies. An error when this check cannot stand for
+    /// the scan's filter: tables are hidden from the caller, columns of the table are
+    /// withheld from them, or a rule reads a column `readable` does not have (the plan
+    /// must then be SQL's).
     pub fn row_check(
         &self,
         state: &Arc<SessionState>,
+        catalogue_table: Option<&str>,
         table: &Schema,
         readable: &Schema,
     ) -> Result<Option<RowCheck>> {
         if !self.hidden_tables.is_empty() {
             bail!("tables are hidden from this caller");
+        }
+        if catalogue_table.is_some_and(|name| !self.withheld_columns(name, table).is_empty()) {
+            bail!("columns of this table are withheld from this caller");
         }
         let rules: Vec<&Hidden> = self
             .hidden

@@ -88,8 +88,9 @@ impl LightCurvePath {
         rows: &RowFilter,
         state: &Arc<SessionState>,
     ) -> Result<Option<Arc<RowCheck>>> {
-        self.checks
-            .get(rows, || rows.row_check(state, &self.source, &self.source))
+        self.checks.get(rows, || {
+            rows.row_check(state, Some("measurements"), &self.source, &self.source)
+        })
     }
 
     /// The star's measurements, by time then colour, with the named query's schema;

@@ -30,6 +30,8 @@ pub struct TableFiles {
     pub source: SchemaRef,
     /// The view's qualified name, lower case.
     pub name: String,
+    /// The catalogue's table the view reads (`stars`), when it is one.
+    catalogue_table: Option<&'static str>,
     /// The row rules' checks built for this version, by the rules.
     checks: KeptRowChecks,
 }
@@ -64,6 +66,7 @@ impl TableFiles {
             view,
             source,
             name: name.to_ascii_lowercase(),
+            catalogue_table: Some("stars"),
             checks: KeptRowChecks::default(),
         })
     }
@@ -101,6 +104,7 @@ impl TableFiles {
             // column): the row rules that apply to it are those a scan of it gets.
             source: Arc::clone(&hats.schema),
             name: name.to_ascii_lowercase(),
+            catalogue_table: None,
             checks: KeptRowChecks::default(),
         })
     }
@@ -112,8 +116,9 @@ impl TableFiles {
         rows: &RowFilter,
         state: &Arc<SessionState>,
     ) -> Result<Option<Arc<RowCheck>>> {
-        self.checks
-            .get(rows, || rows.row_check(state, &self.source, &self.view))
+        self.checks.get(rows, || {
+            rows.row_check(state, self.catalogue_table, &self.source, &self.view)
+        })
     }
 
     /// The view's fields named `columns` (all of them when empty), in that order.
