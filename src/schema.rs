@@ -36,9 +36,11 @@ pub fn partition_columns(table: &str) -> &'static [&'static str] {
 /// The columns of a catalogue table that summarize the rows of another, and that other
 /// table: a row rule that hides rows of the other table but lacks columns of this one
 /// cannot tell which of these values count hidden rows, so they are withheld (null) from
-/// the callers it hides rows from (docs/ACCESS.md).
+/// the callers it hides rows from (docs/ACCESS.md). Also the service's table of each
+/// field's time span, which ObsCore's light-curve rows read.
 pub fn summary_columns(table: &str) -> Option<(&'static str, &'static [&'static str])> {
     match table {
+        "obscore_support.field_spans" => Some(("measurements", &["t_min", "t_max"])),
         "stars" => Some(("measurements", &["n_r", "n_b", "mean_mag_r", "mean_mag_b"])),
         "measurement_counts" => Some(("measurements", &["n"])),
         "fields" => Some((

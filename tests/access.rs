@@ -169,6 +169,28 @@ fn every_query_shape_gives_the_visible_rows_only() {
             scan.contains("ccd@") && scan.contains("lm001") && !pruned.contains("VisibleRowsExec"),
             "{pruned}"
         );
+        // A cone keeps its HEALPix ranges in the scan's predicate.
+        let centre = &common::query_csv(
+            &cat,
+            "SELECT ra, dec FROM stars WHERE field <> 'lm001' AND ra IS NOT NULL LIMIT 1",
+        )[0];
+        let cone = rows(
+            &ctx,
+            &format!(
+                "EXPLAIN SELECT count(*) FROM stars WHERE cone_contains(ra, dec, {}, {}, 0.1)",
+                centre["ra"], centre["dec"]
+            ),
+            Some(&anonymous),
+        )
+        .await;
+        let scan = cone
+            .lines()
+            .find(|l| l.contains("DataSourceExec"))
+            .unwrap_or_default();
+        assert!(
+            scan.contains("healpix@") && scan.contains("cone_contains"),
+            "{cone}"
+        );
     });
 }
 
@@ -1153,13 +1175,21 @@ fn summaries_of_rows_a_rule_hides_elsewhere_are_withheld() {
         assert!(e.iter().all(|&v| v > 0), "{everything}");
         assert_eq!(w, vec![e[0], 0, 0, 0, e[4]], "{withheld}");
     });
-    // Through the service: the star plan gives way to SQL, with the same nulls.
+    // Through the service: the star plan gives way to SQL, with the same nulls; the
+    // light curves' time spans in ObsCore (each field's, from the measurements) too.
     let (server, _) = served_with_users(tmp.path(), &cat);
     let adql = format!("SELECT star_id, n_r FROM eros2.stars WHERE star_id = '{star}'");
     assert_eq!(tap(&server, &adql, None), (200, vec![format!("{star},")]));
     let alice = basic("alice", PASSWORD);
     let (status, seen) = tap(&server, &adql, Some(&alice));
     assert!(status == 200 && seen[0].len() > star.len() + 1, "{seen:?}");
+    let spans = "SELECT COUNT(*) AS n, COUNT(t_max) AS spans FROM ivoa.obscore \
+        WHERE dataproduct_type = 'timeseries'";
+    let (_, anonymous_spans) = tap(&server, spans, None);
+    let (_, alice_spans) = tap(&server, spans, Some(&alice));
+    let (n, counted) = alice_spans[0].split_once(',').unwrap();
+    assert!(n == counted && n != "0", "{alice_spans:?}");
+    assert_eq!(anonymous_spans, vec![format!("{n},0")]);
 }
 
 #[test]

@@ -217,18 +217,16 @@ impl RowFilter {
             .iter()
             .filter(|h| applies(&h.columns, &source_schema))
             .collect();
-        // A catalogue table (in the default schema) whose summary columns count rows
-        // the rules hide elsewhere.
+        // A table (of the catalogue, in the default schema, or of the service) whose
+        // summary columns count rows the rules hide elsewhere.
         let default_schema = &state.config().options().catalog.default_schema;
-        let withheld = if scan
-            .table_name
-            .schema()
-            .is_none_or(|s| s.eq_ignore_ascii_case(default_schema))
-        {
-            self.withheld_columns(scan.table_name.table(), &source_schema)
-        } else {
-            Vec::new()
+        let name = match scan.table_name.schema() {
+            Some(s) if !s.eq_ignore_ascii_case(default_schema) => {
+                format!("{s}.{}", scan.table_name.table()).to_ascii_lowercase()
+            }
+            _ => scan.table_name.table().to_string(),
         };
+        let withheld = self.withheld_columns(&name, &source_schema);
         if rules.is_empty() && withheld.is_empty() {
             return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
         }
