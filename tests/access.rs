@@ -35,27 +35,47 @@ fn protect(cat: &Path) {
     );
 }
 
+/// The day the leak suites judge the rules at (before their release dates).
+const RULES_DATE: &str = "2027-01-01";
+
+/// The catalogue's engine, read-only, a session of it, and the row filter of a caller
+/// under the catalogue's rules on [`RULES_DATE`].
+async fn read_only_with_rules(
+    cat: &Path,
+) -> (
+    Engine,
+    datafusion::prelude::SessionContext,
+    impl Fn(Identity) -> RowFilter,
+) {
+    let engine = Engine::open(
+        Some(cat),
+        EngineOptions {
+            read_only: true,
+            ..EngineOptions::default()
+        },
+    )
+    .unwrap();
+    let ctx = engine.session(&[]).await.unwrap();
+    let rules = RowRules::read(cat).unwrap();
+    let now = skyql::access::clock::parse_date(RULES_DATE).unwrap();
+    (engine, ctx, move |who: Identity| {
+        RowFilter::new(&rules, &who, now)
+    })
+}
+
 #[test]
 fn every_query_shape_gives_the_visible_rows_only() {
     let (_tmp, _raw, cat) = two_field_survey();
     protect(&cat);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let engine = Engine::open(
-            Some(&cat),
-            EngineOptions {
-                read_only: true,
-                ..EngineOptions::default()
-            },
-        )
-        .unwrap();
-        let ctx = engine.session(&[]).await.unwrap();
+        let (engine, ctx, filter) = read_only_with_rules(&cat).await;
         let expected_ctx = visible_only(&engine).await;
+        let outsider = filter(Identity::user("bob", &["macho".into()]));
+        let anonymous = filter(Identity::anonymous());
+        let member = filter(Identity::user("alice", &["eros".into()]));
         let rules = RowRules::read(&cat).unwrap();
-        let now = skyql::access::clock::parse_date("2027-01-01").unwrap();
-        let outsider = RowFilter::new(&rules, &Identity::user("bob", &["macho".into()]), now);
-        let anonymous = RowFilter::new(&rules, &Identity::anonymous(), now);
-        let member = RowFilter::new(&rules, &Identity::user("alice", &["eros".into()]), now);
+        let now = skyql::access::clock::parse_date(RULES_DATE).unwrap();
         let released = RowFilter::new(&rules, &Identity::anonymous(), now + 3650.0);
         assert!(member.is_empty() && released.is_empty());
         assert!(!anonymous.is_empty() && !outsider.is_empty());
@@ -1146,19 +1166,9 @@ fn summaries_of_rows_a_rule_hides_elsewhere_are_withheld() {
         .clone();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let engine = Engine::open(
-            Some(&cat),
-            EngineOptions {
-                read_only: true,
-                ..EngineOptions::default()
-            },
-        )
-        .unwrap();
-        let ctx = engine.session(&[]).await.unwrap();
-        let rules = RowRules::read(&cat).unwrap();
-        let now = skyql::access::clock::parse_date("2027-01-01").unwrap();
-        let anonymous = RowFilter::new(&rules, &Identity::anonymous(), now);
-        let member = RowFilter::new(&rules, &Identity::user("alice", &["eros".into()]), now);
+        let (_engine, ctx, filter) = read_only_with_rules(&cat).await;
+        let anonymous = filter(Identity::anonymous());
+        let member = filter(Identity::user("alice", &["eros".into()]));
         let summaries = "SELECT count(*) AS stars, count(n_r) AS counted, count(mean_mag_b) AS means, \
             (SELECT count(n) FROM measurement_counts) AS counts, \
             (SELECT count(n_images) FROM fields) AS images FROM stars";
