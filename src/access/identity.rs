@@ -36,8 +36,8 @@ impl Identity {
         }
     }
 
-    /// Whether `other` is the same caller: the same user of the same source, or both
-    /// anonymous.
+    /// Whether this caller is the one a job records as its owner (`user`, named by the
+    /// provider or not): the same user of the same source, or both anonymous.
     pub fn same_user(&self, user: Option<&str>, from_provider: bool) -> bool {
         self.user.as_deref() == user && (user.is_none() || self.from_provider == from_provider)
     }

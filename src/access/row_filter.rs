@@ -8,9 +8,10 @@
 //! plans a cluster's scheduler receives) reads past it. Subqueries are rewritten too;
 //! views and table functions are already inlined as scans of their tables. Tables
 //! uploaded with the request (`TAP_UPLOAD`) and `TAP_SCHEMA` are the caller's own or
-//! metadata, and are left alone. In embedded sessions the filtered scan is put under a
-//! barrier ([`crate::engine::visible_rows`]) that keeps the query's conditions that may
-//! fail above the rule's filter: they never see a hidden row.
+//! metadata, and are left alone. The filtered scan is put under a barrier
+//! ([`crate::engine::visible_rows`]) that keeps the query's conditions that may fail
+//! above the rule's filter: they never see a hidden row. A session that does not plan
+//! the barrier gets no plan under rules.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -92,13 +93,6 @@ impl RowFilter {
         }
     }
 
-    /// Whether an error raised while a plan of `state` runs may have come from a hidden
-    /// row: some rule applies, and the session does not keep the query's conditions above
-    /// the rules' filters (a cluster's, `crate::engine::visible_rows`).
-    pub fn errors_may_tell(&self, state: &SessionState) -> bool {
-        !self.hidden.is_empty() && !crate::engine::visible_rows::in_session(state)
-    }
-
     /// Whether every row is visible.
     pub fn is_empty(&self) -> bool {
         self.hidden.is_empty() && self.hidden_tables.is_empty()
@@ -157,12 +151,19 @@ impl RowFilter {
                 "EXPLAIN ANALYZE is not offered to callers from whom rows or tables are hidden (its counts include them); EXPLAIN is"
             );
         }
-        let barrier = crate::engine::visible_rows::in_session(state);
+        // Without the barrier the query's conditions could meet hidden rows, and their
+        // errors quote them: every session the engine builds plans it.
+        if !self.hidden.is_empty() && !crate::engine::visible_rows::in_session(state) {
+            bail!(
+                "this session cannot keep a query's conditions from the rows hidden from you (it does not plan skyql's barrier): the query is refused"
+            );
+        }
         let explained = matches!(plan, LogicalPlan::Explain(_));
         let mut hidden_read = false;
+        let mut withheld_any = false;
         let rewritten = plan.transform_up_with_subqueries(|node| match node {
             LogicalPlan::TableScan(scan) => {
-                let filtered = self.filter_scan(state, scan, barrier)?;
+                let filtered = self.filter_scan(state, scan, &mut withheld_any)?;
                 hidden_read |= matches!(filtered.data, LogicalPlan::EmptyRelation(_));
                 Ok(filtered)
             }
@@ -175,7 +176,7 @@ impl RowFilter {
                 "EXPLAIN is not offered for this query: it reads a view over tables you may not read"
             );
         }
-        if !rewritten.transformed {
+        if !withheld_any {
             return Ok(rewritten.data);
         }
         // Withheld columns are nullable where the table's are not: the nodes above the
@@ -186,11 +187,13 @@ impl RowFilter {
         Ok(recomputed.data)
     }
 
+    /// The scan with the rules' filter and the withheld columns (`withheld_any` set when
+    /// there are some), under the barrier; an empty relation for a hidden table.
     fn filter_scan(
         &self,
         state: &SessionState,
         scan: TableScan,
-        barrier: bool,
+        withheld_any: &mut bool,
     ) -> datafusion::common::Result<Transformed<LogicalPlan>> {
         let exempt = scan
             .table_name
@@ -230,6 +233,7 @@ impl RowFilter {
         if rules.is_empty() && withheld.is_empty() {
             return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
         }
+        *withheld_any |= !withheld.is_empty();
         // The whole table is read under the filter (the rules' columns may be outside the
         // scan's projection), then projected back to the scan's columns. A fetch (a
         // limit pushed into the scan) is dropped: it would count hidden rows.
@@ -276,13 +280,8 @@ impl RowFilter {
                 .collect::<datafusion::common::Result<Vec<Expr>>>()?;
             builder = builder.project(columns)?;
         }
-        let filtered = builder.build()?;
         // The query's conditions that may fail stay above the rule's filter.
-        Ok(Transformed::yes(if barrier {
-            VisibleRows::above(filtered)
-        } else {
-            filtered
-        }))
+        Ok(Transformed::yes(VisibleRows::above(builder.build()?)))
     }
 }
 

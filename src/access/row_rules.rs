@@ -153,9 +153,7 @@ impl RowRules {
         groups: &[String],
         now_mjd: f64,
     ) -> Result<u64> {
-        if clock::parse_date(until).is_none() {
-            bail!("--until {until:?} is not a date (YYYY-MM-DD, UTC)");
-        }
+        check_until(until)?;
         check_groups(groups).context("--groups")?;
         let id = self.next_id();
         self.rules.push(RowRule {
@@ -180,10 +178,8 @@ impl RowRules {
     ) -> Result<u64> {
         let table = table_pattern(table)?;
         check_groups(groups).context("--groups")?;
-        if let Some(until) = until
-            && clock::parse_date(until).is_none()
-        {
-            bail!("--until {until:?} is not a date (YYYY-MM-DD, UTC)");
+        if let Some(until) = until {
+            check_until(until)?;
         }
         let id = self.next_id();
         self.grants.push(TableGrant {
@@ -206,6 +202,14 @@ impl RowRules {
             None => bail!("no access rule or grant {id} (`skyql catalog rules` lists them)"),
         }
     }
+}
+
+/// Refuses a release date (`--until`) that is not a date.
+fn check_until(until: &str) -> Result<()> {
+    if clock::parse_date(until).is_none() {
+        bail!("--until {until:?} is not a date (YYYY-MM-DD, UTC)");
+    }
+    Ok(())
 }
 
 /// What `unprotect` removed.

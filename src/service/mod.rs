@@ -757,13 +757,6 @@ async fn run_limited(
         options.services = datalink::descriptors(&state.base_url);
     }
     let (st, query, work_caller) = (Arc::clone(state), query.clone(), caller.clone());
-    // Set once planning is over: an error after it was raised by the rows themselves.
-    let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let running_flag = Arc::clone(&running);
-    // Set when an error while the query runs may come from a hidden row (the plan does not
-    // keep the query's conditions above the rules' filters: a cluster's).
-    let may_tell = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let may_tell_flag = Arc::clone(&may_tell);
     // The permit goes with the work: an aborted query that has not reached its next yield
     // still counts against max_concurrent_queries.
     let work = async move {
@@ -800,13 +793,7 @@ async fn run_limited(
                 let rows = work_caller
                     .rows
                     .hiding_tables(Arc::clone(&view.hidden_tables));
-                let (session, logical) = df.into_parts();
-                may_tell.store(
-                    rows.errors_may_tell(&session),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                let logical = rows.restrict(&session, logical)?;
-                let df = DataFrame::new(session, logical);
+                let df = rows.restrict_frame(df)?;
                 let df = if params.is_empty() {
                     df
                 } else {
@@ -831,7 +818,6 @@ async fn run_limited(
                 datafusion::physical_plan::execute_stream(physical, task)?
             }
         };
-        running_flag.store(true, std::sync::atomic::Ordering::Relaxed);
         let summary = match destination {
             Destination::File(path) => export_stream(stream, format, Some(&path), &options).await?,
             Destination::Spool(spool) => {
@@ -844,30 +830,9 @@ async fn run_limited(
     };
     match state.queries.run(timeout, work).await {
         Outcome::Finished(Ok(done)) => Ok(done),
-        Outcome::Finished(Err(e)) => {
-            let error = classify(state, &e);
-            // The query's own conditions may have been evaluated on rows a rule hides
-            // (docs/ACCESS.md, "Errors as an oracle"): their values stay out of the message.
-            if may_tell_flag.load(std::sync::atomic::Ordering::Relaxed)
-                && running.load(std::sync::atomic::Ordering::Relaxed)
-            {
-                return Err(withheld(error));
-            }
-            Err(error)
-        }
+        Outcome::Finished(Err(e)) => Err(classify(state, &e)),
         Outcome::Failed(e) => Err(QueryError::Internal(format!("the query stopped: {e}"))),
         Outcome::TimedOut => Err(QueryError::Timeout(timeout.as_secs())),
-    }
-}
-
-/// An error raised while a query ran for a caller from whom rows are hidden, with its
-/// status and without its text, which may quote a hidden value.
-fn withheld(error: QueryError) -> QueryError {
-    const WITHHELD: &str = "the query failed while it ran; the reason is withheld because rows of this catalogue are hidden from you (a value of a hidden row may have caused it)";
-    match error {
-        QueryError::BadRequest(_) => QueryError::BadRequest(WITHHELD.into()),
-        QueryError::Internal(_) => QueryError::Internal(WITHHELD.into()),
-        other => other,
     }
 }
 

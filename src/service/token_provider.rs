@@ -2,9 +2,9 @@
 //! docs/ACCESS.md), and its keys: read from a JWKS file at the start and again when the
 //! file changes, or fetched from the provider's `jwks_uri` (`jwks_url`, or found in the
 //! provider's discovery document `ISSUER/.well-known/openid-configuration` when neither
-//! is given, and looked for there again after a failed fetch) at the start, every `jwks_refresh_s`, and when a token names a key id the
-//! keys lack (a provider rotating its keys), never more often than every
-//! [`MIN_FETCH_INTERVAL`]. Keys that cannot be read or fetched leave the last good ones
+//! is given, and looked for there again after a failed fetch) at the start, every
+//! `jwks_refresh_s`, and when a token names a key id the keys lack (a provider rotating
+//! its keys), never more often than every [`MIN_FETCH_INTERVAL`]. Keys that cannot be read or fetched leave the last good ones
 //! in force, and the log says so.
 
 use std::sync::{Arc, Mutex};
@@ -180,7 +180,7 @@ impl TokenProvider {
     /// [`MIN_FETCH_INTERVAL`] ago (`limited`) or another request fetches them now.
     async fn fetch(&self, limited: bool) {
         let KeySource::Url {
-            url,
+            url: url_held,
             discovery,
             client,
             ..
@@ -201,7 +201,6 @@ impl TokenProvider {
             return;
         }
         self.lock().tried = Some(Instant::now());
-        let url_held = url;
         let known = url_held.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let url = match (known, discovery) {
             (Some(url), _) => url,

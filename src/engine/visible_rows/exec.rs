@@ -86,9 +86,7 @@ impl ExecutionPlan for VisibleRowsExec {
         if children.len() != 1 {
             return datafusion::common::internal_err!("VisibleRowsExec has one input");
         }
-        Ok(Arc::new(Self {
-            input: children.swap_remove(0),
-        }))
+        Ok(Arc::new(Self::new(children.swap_remove(0))))
     }
 
     /// Only the conditions that cannot fail go down; the others stay with the plan above,
@@ -164,9 +162,7 @@ impl ExtensionPlanner for VisibleRowsPlanner {
         let [input] = physical_inputs else {
             return datafusion::common::internal_err!("VisibleRows has one input");
         };
-        Ok(Some(Arc::new(VisibleRowsExec {
-            input: Arc::clone(input),
-        })))
+        Ok(Some(Arc::new(VisibleRowsExec::new(Arc::clone(input)))))
     }
 }
 
