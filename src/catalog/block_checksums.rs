@@ -136,21 +136,47 @@ impl BlockChecksums {
 
     /// Reads `range` of `file` (this file), checked.
     pub fn read(&self, file: &File, range: Range<u64>) -> std::result::Result<Bytes, String> {
+        let read = self.read_by(range, |block, at| {
+            file.read_exact_at(block, at).map(|_| true)
+        })?;
+        read.ok_or_else(|| "cannot read: the read was not made".to_string())
+    }
+
+    /// [`BlockChecksums::read`] of the bytes the page cache holds, on the calling thread
+    /// ([`super::page_cache_read`]): none when some are not cached.
+    pub fn read_cached(
+        &self,
+        file: &File,
+        range: Range<u64>,
+    ) -> std::result::Result<Option<Bytes>, String> {
+        self.read_by(range, |block, at| {
+            super::page_cache_read::read_exact_cached(file, block, at)
+        })
+    }
+
+    /// Reads `range`, the blocks holding it by `read_at` (which fills a block at an offset,
+    /// or says `false` when it cannot now: then none), each checked.
+    fn read_by(
+        &self,
+        range: Range<u64>,
+        mut read_at: impl FnMut(&mut [u8], u64) -> std::io::Result<bool>,
+    ) -> std::result::Result<Option<Bytes>, String> {
         let aligned = self.aligned(&range)?;
         let mut buf = vec![0u8; (aligned.end - aligned.start) as usize];
         // Block by block, each checked while it is still in the processor's cache.
         let first = (aligned.start / BLOCK_BYTES) as usize;
         for (i, block) in buf.chunks_mut(BLOCK_BYTES as usize).enumerate() {
             let at = aligned.start + i as u64 * BLOCK_BYTES;
-            file.read_exact_at(block, at)
-                .map_err(|e| format!("cannot read: {e}"))?;
+            if !read_at(block, at).map_err(|e| format!("cannot read: {e}"))? {
+                return Ok(None);
+            }
             if self.sums.get(first + i).copied() != Some(crc32fast::hash(block)) {
                 return Err(damaged(at, block.len()));
             }
         }
         let from = (range.start - aligned.start) as usize;
         let to = (range.end - aligned.start) as usize;
-        Ok(Bytes::from(buf).slice(from..to))
+        Ok(Some(Bytes::from(buf).slice(from..to)))
     }
 }
 
@@ -276,6 +302,11 @@ mod tests {
         for range in [0..1, 65_530..65_540, 150_000..200_000, 0..200_000] {
             let got = sums.read(&file, range.clone()).unwrap();
             assert_eq!(&got[..], &content[range.start as usize..range.end as usize]);
+            // From the page cache, on this thread: the same bytes (none only where the file
+            // system cannot read without waiting).
+            if let Some(cached) = sums.read_cached(&file, range.clone()).unwrap() {
+                assert_eq!(cached, got);
+            }
         }
         for offset in [0usize, 65_535, 65_536, 199_999] {
             let mut damaged = content.clone();
@@ -287,6 +318,14 @@ mod tests {
                 .read(&file, offset as u64..offset as u64 + 1)
                 .unwrap_err();
             assert!(err.contains("do not match their checksum"), "{err}");
+            let cached = sums.read_cached(&file, offset as u64..offset as u64 + 1);
+            assert!(
+                matches!(&cached, Ok(None))
+                    || cached
+                        .as_ref()
+                        .is_err_and(|e| e.contains("do not match their checksum")),
+                "{cached:?}"
+            );
         }
         assert!(BlockChecksums::parse("zz", 10).is_none());
         assert!(BlockChecksums::parse("", 10).is_none());

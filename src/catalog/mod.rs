@@ -23,6 +23,7 @@ pub mod durable;
 pub mod lease;
 pub mod lock;
 pub mod manifest;
+pub mod page_cache_read;
 pub mod parquet_io;
 pub mod remote;
 pub mod remote_write;

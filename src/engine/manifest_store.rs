@@ -167,6 +167,9 @@ impl ManifestStore {
         options: GetOptions,
         sums: &BlockChecksums,
     ) -> Result<GetResult> {
+        if let Some(answer) = self.cached_get(location, &options, sums)? {
+            return Ok(answer);
+        }
         let meta = self.inner.head(location).await?;
         options.check_preconditions(&meta)?;
         if meta.size != sums.len {
@@ -188,14 +191,7 @@ impl ManifestStore {
             .read_checked(location, sums, vec![range.clone()])
             .await?;
         let bytes = read.pop().unwrap_or_default();
-        Ok(GetResult {
-            payload: GetResultPayload::Stream(
-                futures::stream::once(async move { Ok(bytes) }).boxed(),
-            ),
-            meta,
-            range,
-            attributes: Default::default(),
-        })
+        Ok(read_result(bytes, meta, range))
     }
 
     /// Reads `ranges` of a listed file, each block checked against `sums` as soon as it
@@ -224,6 +220,12 @@ impl ManifestStore {
                 .collect();
         };
         let path = local.path_to_filesystem(location)?;
+        let asked: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        if asked <= CACHED_READ_BYTES
+            && let Some((_, read)) = read_cached(&path, sums, &ranges, &relative)?
+        {
+            return Ok(read);
+        }
         let sums = sums.clone();
         tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&path)
@@ -238,6 +240,48 @@ impl ManifestStore {
             store: "catalogue",
             source: Box::new(e),
         })?
+    }
+
+    /// [`ManifestStore::checked_get`] answered on this thread from the page cache, for a
+    /// local file asked without conditions: none when it cannot be (a byte not cached, a
+    /// file that cannot be opened or changed size: the usual way then says why).
+    fn cached_get(
+        &self,
+        location: &Path,
+        options: &GetOptions,
+        sums: &BlockChecksums,
+    ) -> Result<Option<GetResult>> {
+        let unconditional = options.if_match.is_none()
+            && options.if_none_match.is_none()
+            && options.if_modified_since.is_none()
+            && options.if_unmodified_since.is_none()
+            && options.version.is_none();
+        let Some(local) = self.local.as_ref().filter(|_| unconditional) else {
+            return Ok(None);
+        };
+        let Some(range) = options
+            .range
+            .as_ref()
+            .and_then(|r| r.as_range(sums.len).ok())
+        else {
+            return Ok(None);
+        };
+        if range.end - range.start > CACHED_READ_BYTES {
+            return Ok(None);
+        }
+        let path = local.path_to_filesystem(location)?;
+        let relative = self.relative(location);
+        let Some((metadata, mut read)) =
+            read_cached(&path, sums, std::slice::from_ref(&range), &relative)?
+        else {
+            return Ok(None);
+        };
+        let bytes = read.pop().unwrap_or_default();
+        Ok(Some(read_result(
+            bytes,
+            local_meta(location, &metadata),
+            range,
+        )))
     }
 
     /// The listed files under `prefix` (inside the version), as a listing gives them.
@@ -272,6 +316,72 @@ impl ManifestStore {
             path: path.to_string(),
             source: "not a file of the catalogue's manifest".into(),
         }
+    }
+}
+
+/// The most bytes one request reads on the calling thread from the page cache; larger
+/// reads go to a blocking thread, where their copy overlaps the decoding of others.
+const CACHED_READ_BYTES: u64 = 1 << 20;
+
+/// `ranges` of the local file at `path`, checked against `sums`, with the file's metadata,
+/// if every byte is in the page cache ([`BlockChecksums::read_cached`]); none when one
+/// is not, or when the file cannot be opened or has another size than the manifest's
+/// (the blocking read then says why). A block that does not match is an error.
+fn read_cached(
+    path: &std::path::Path,
+    sums: &BlockChecksums,
+    ranges: &[Range<u64>],
+    relative: &str,
+) -> Result<Option<(std::fs::Metadata, Vec<Bytes>)>> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(None);
+    };
+    let Ok(metadata) = file.metadata() else {
+        return Ok(None);
+    };
+    if metadata.len() != sums.len {
+        return Ok(None);
+    }
+    let mut read = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        match sums.read_cached(&file, range.clone()) {
+            Ok(Some(bytes)) => read.push(bytes),
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(damaged(relative, e)),
+        }
+    }
+    Ok(Some((metadata, read)))
+}
+
+/// The answer to a read: `bytes`, the `range` of the file described by `meta`.
+fn read_result(bytes: Bytes, meta: ObjectMeta, range: Range<u64>) -> GetResult {
+    GetResult {
+        payload: GetResultPayload::Stream(futures::stream::once(async move { Ok(bytes) }).boxed()),
+        meta,
+        range,
+        attributes: Default::default(),
+    }
+}
+
+/// A local file's object metadata, as the local file system's store gives it (its ETag
+/// from the inode, the modification time and the size).
+fn local_meta(location: &Path, metadata: &std::fs::Metadata) -> ObjectMeta {
+    use std::os::unix::fs::MetadataExt;
+    let modified = metadata.modified().unwrap_or(std::time::UNIX_EPOCH);
+    let micros = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros();
+    ObjectMeta {
+        location: location.clone(),
+        last_modified: modified.into(),
+        size: metadata.len(),
+        e_tag: Some(format!(
+            "{:x}-{micros:x}-{:x}",
+            metadata.ino(),
+            metadata.len()
+        )),
+        version: None,
     }
 }
 
