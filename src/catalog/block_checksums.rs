@@ -150,7 +150,7 @@ impl BlockChecksums {
         range: Range<u64>,
     ) -> std::result::Result<Option<Bytes>, String> {
         self.read_by(range, |block, at| {
-            super::page_cache_read::read_exact_cached(file, block, at)
+            Ok(super::page_cache_read::read_exact_cached(file, block, at))
         })
     }
 

@@ -7,13 +7,24 @@
 //! caller reads the usual way, on a blocking thread.
 
 use std::fs::File;
-use std::io;
-
-/// Fills `buf` from `file` at offset `at` if every byte is in the page cache: `Ok(false)`
-/// when some are not (nothing is waited for), an error for a failed read or a file that
-/// ends before `at + buf.len()`.
 #[cfg(target_os = "linux")]
-pub fn read_exact_cached(file: &File, buf: &mut [u8], at: u64) -> io::Result<bool> {
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether reads without waiting work here: false once the file system has said it
+/// cannot make them (`EOPNOTSUPP`: network and FUSE file systems), so that callers stop
+/// trying (and opening files on their own thread for nothing).
+pub fn available() -> bool {
+    !UNSUPPORTED.load(Ordering::Relaxed)
+}
+
+static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Fills `buf` from `file` at offset `at` if every byte is in the page cache: `false`
+/// when some are not, or when the read cannot be made this way for any reason (nothing is
+/// waited for; the usual read then makes it, or says why it cannot).
+#[cfg(target_os = "linux")]
+pub fn read_exact_cached(file: &File, buf: &mut [u8], at: u64) -> bool {
     use std::os::fd::AsRawFd;
     let mut done = 0usize;
     while done < buf.len() {
@@ -22,34 +33,33 @@ pub fn read_exact_cached(file: &File, buf: &mut [u8], at: u64) -> io::Result<boo
             iov_base: rest.as_mut_ptr().cast(),
             iov_len: rest.len(),
         };
-        let offset = i64::try_from(at + done as u64)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))?;
+        let Ok(offset) = libc::off_t::try_from(at + done as u64) else {
+            return false;
+        };
         // SAFETY: `part` describes `rest`, a live, writable buffer of `rest.len()` bytes
         // that nothing else uses during the call; the descriptor is `file`'s, open.
         let n = unsafe { libc::preadv2(file.as_raw_fd(), &part, 1, offset, libc::RWF_NOWAIT) };
         if n < 0 {
-            let error = io::Error::last_os_error();
-            return match error.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(false),
+            match io::Error::last_os_error().raw_os_error() {
                 Some(libc::EINTR) => continue,
-                _ => Err(error),
-            };
+                Some(libc::EOPNOTSUPP) => UNSUPPORTED.store(true, Ordering::Relaxed),
+                _ => {}
+            }
+            return false;
         }
+        // 0 is the end of the file, or (Linux 5.9 and 5.10) bytes not cached.
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("the file ends before byte {}", at + buf.len() as u64),
-            ));
+            return false;
         }
         done += n as usize;
     }
-    Ok(true)
+    true
 }
 
 /// Elsewhere nothing is known to be cached: every read takes the usual way.
 #[cfg(not(target_os = "linux"))]
-pub fn read_exact_cached(_file: &File, _buf: &mut [u8], _at: u64) -> io::Result<bool> {
-    Ok(false)
+pub fn read_exact_cached(_file: &File, _buf: &mut [u8], _at: u64) -> bool {
+    false
 }
 
 #[cfg(test)]
@@ -58,7 +68,7 @@ mod tests {
     use std::io::Write;
 
     #[test]
-    fn a_cached_file_is_read_and_its_end_is_an_error() {
+    fn a_cached_file_is_read_and_nothing_past_its_end() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
@@ -69,10 +79,9 @@ mod tests {
         let file = std::fs::File::open(&path).unwrap();
         let mut buf = vec![0u8; 5000];
         // Just written, so cached (a file system without RWF_NOWAIT says `false`).
-        if read_exact_cached(&file, &mut buf, 70_000).unwrap() {
+        if read_exact_cached(&file, &mut buf, 70_000) {
             assert_eq!(buf, data[70_000..75_000]);
         }
-        let past = read_exact_cached(&file, &mut buf, 99_000);
-        assert!(matches!(past, Err(_) | Ok(false)), "{past:?}");
+        assert!(!read_exact_cached(&file, &mut buf, 99_000));
     }
 }

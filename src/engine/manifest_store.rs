@@ -220,8 +220,7 @@ impl ManifestStore {
                 .collect();
         };
         let path = local.path_to_filesystem(location)?;
-        let asked: u64 = ranges.iter().map(|r| r.end - r.start).sum();
-        if asked <= CACHED_READ_BYTES
+        if read_bytes(&ranges) <= CACHED_READ_BYTES
             && let Some((_, read)) = read_cached(&path, sums, &ranges, &relative)?
         {
             return Ok(read);
@@ -256,7 +255,9 @@ impl ManifestStore {
             && options.if_modified_since.is_none()
             && options.if_unmodified_since.is_none()
             && options.version.is_none();
-        let Some(local) = self.local.as_ref().filter(|_| unconditional) else {
+        let Some(local) = (self.local.as_ref())
+            .filter(|_| unconditional && crate::catalog::page_cache_read::available())
+        else {
             return Ok(None);
         };
         let Some(range) = options
@@ -266,7 +267,7 @@ impl ManifestStore {
         else {
             return Ok(None);
         };
-        if range.end - range.start > CACHED_READ_BYTES {
+        if read_bytes(std::slice::from_ref(&range)) > CACHED_READ_BYTES {
             return Ok(None);
         }
         let path = local.path_to_filesystem(location)?;
@@ -323,6 +324,17 @@ impl ManifestStore {
 /// reads go to a blocking thread, where their copy overlaps the decoding of others.
 const CACHED_READ_BYTES: u64 = 1 << 20;
 
+/// The bytes `ranges` ask for (each range is read as the whole 64 KiB blocks that hold
+/// it: up to two blocks more per range are read and checked). Limiting what is read
+/// instead (the blocks) sent a cone's reads of many small pages back to the blocking
+/// thread and took its time from 3.0 to 4.0 ms (docs/BENCHMARKS.md).
+fn read_bytes(ranges: &[Range<u64>]) -> u64 {
+    ranges
+        .iter()
+        .map(|r| r.end.saturating_sub(r.start))
+        .fold(0u64, u64::saturating_add)
+}
+
 /// `ranges` of the local file at `path`, checked against `sums`, with the file's metadata,
 /// if every byte is in the page cache ([`BlockChecksums::read_cached`]); none when one
 /// is not, or when the file cannot be opened or has another size than the manifest's
@@ -333,13 +345,16 @@ fn read_cached(
     ranges: &[Range<u64>],
     relative: &str,
 ) -> Result<Option<(std::fs::Metadata, Vec<Bytes>)>> {
+    if !crate::catalog::page_cache_read::available() {
+        return Ok(None);
+    }
     let Ok(file) = std::fs::File::open(path) else {
         return Ok(None);
     };
     let Ok(metadata) = file.metadata() else {
         return Ok(None);
     };
-    if metadata.len() != sums.len {
+    if !metadata.is_file() || metadata.len() != sums.len {
         return Ok(None);
     }
     let mut read = Vec::with_capacity(ranges.len());
