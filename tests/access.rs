@@ -181,10 +181,7 @@ fn every_query_shape_gives_the_visible_rows_only() {
             Some(&anonymous),
         )
         .await;
-        let scan = pruned
-            .lines()
-            .find(|l| l.contains("DataSourceExec"))
-            .unwrap_or_default();
+        let scan = scan_line(&pruned);
         assert!(
             scan.contains("ccd@") && scan.contains("lm001") && !pruned.contains("VisibleRowsExec"),
             "{pruned}"
@@ -203,10 +200,7 @@ fn every_query_shape_gives_the_visible_rows_only() {
             Some(&anonymous),
         )
         .await;
-        let scan = cone
-            .lines()
-            .find(|l| l.contains("DataSourceExec"))
-            .unwrap_or_default();
+        let scan = scan_line(&cone);
         assert!(
             scan.contains("healpix@") && scan.contains("cone_contains"),
             "{cone}"
@@ -1067,14 +1061,7 @@ fn the_cone_and_star_plans_under_a_rule_give_the_rows_of_the_sql_plan() {
         let (ra, dec) = (&c["ra"], &c["dec"]);
         let radius = [0.02, 0.1, 0.5, 2.0][i % 4];
         let cone = format!("cone_contains(ra, dec, {ra}, {dec}, {radius})");
-        let ids = |sql: &str| -> Vec<String> {
-            let mut v: Vec<String> = common::query_csv(&cat, sql)
-                .into_iter()
-                .map(|r| r["star_id"].clone())
-                .collect();
-            v.sort();
-            v
-        };
+        let ids = |sql: &str| star_ids(&cat, sql);
         let visible = ids(&format!(
             "SELECT star_id FROM stars WHERE {cone} AND field <> 'lm001'"
         ));
@@ -1123,8 +1110,9 @@ fn the_cone_and_star_plans_under_a_rule_give_the_rows_of_the_sql_plan() {
     }
     // Every one of those cones and stars took a fixed plan, with the rule checked on its
     // rows.
-    let count = |log: &[String], what: &str| log.iter().filter(|l| l.contains(what)).count();
-    let log = server.log_when(|l| count(l, "star path") >= 2).join("\n");
+    let log = server
+        .log_when(|l| log_lines(l, "star path") >= 2)
+        .join("\n");
     assert!(
         log.matches("cone path").count() >= centres.len() * 5,
         "{log}"
@@ -1223,14 +1211,7 @@ fn hats_cones_under_a_rule_take_the_fixed_plan_with_the_rule_checked() {
     for (i, c) in centres.iter().enumerate() {
         let (ra, dec) = (&c["ra"], &c["dec"]);
         let radius = [0.05, 0.5][i % 2];
-        let ids = |sql: String| -> Vec<String> {
-            let mut v: Vec<String> = common::query_csv(&cat, &sql)
-                .into_iter()
-                .map(|r| r["star_id"].clone())
-                .collect();
-            v.sort();
-            v
-        };
+        let ids = |sql: String| star_ids(&cat, &sql);
         let cone = format!("cone_contains(ra, dec, {ra}, {dec}, {radius})");
         let visible = ids(format!(
             "SELECT star_id FROM stars WHERE {cone} AND field <> 'lm001'"
@@ -1246,9 +1227,12 @@ fn hats_cones_under_a_rule_take_the_fixed_plan_with_the_rule_checked() {
     }
     assert!(hidden_somewhere, "{centres:?}");
     // Each of them took the fixed cone plan, with the rule checked on its rows.
-    let count = |log: &[String]| log.iter().filter(|l| l.contains("cone path")).count();
-    let log = server.log_when(|l| count(l) >= centres.len());
-    assert!(count(&log) >= centres.len(), "{}", log.join("\n"));
+    let log = server.log_when(|l| log_lines(l, "cone path") >= centres.len());
+    assert!(
+        log_lines(&log, "cone path") >= centres.len(),
+        "{}",
+        log.join("\n")
+    );
 }
 
 /// A P-256 signing key and the JWKS document publishing it (with key id `kid`).
@@ -1610,7 +1594,32 @@ fn the_light_curve_plan_under_a_rule_gives_the_points_of_the_sql_plan() {
         "the rule hides part of the light curves"
     );
     // Every one took the light-curve plan, with the rule checked on its points.
-    let count = |log: &[String]| log.iter().filter(|l| l.contains("lightcurve path")).count();
-    let log = server.log_when(|l| count(l) >= 6);
-    assert!(count(&log) >= 6, "{}", log.join("\n"));
+    let log = server.log_when(|l| log_lines(l, "lightcurve path") >= 6);
+    assert!(
+        log_lines(&log, "lightcurve path") >= 6,
+        "{}",
+        log.join("\n")
+    );
+}
+
+/// The line of an `EXPLAIN` output that shows the table's scan (empty when there is none).
+fn scan_line(plan: &str) -> &str {
+    plan.lines()
+        .find(|l| l.contains("DataSourceExec"))
+        .unwrap_or_default()
+}
+
+/// The star ids `sql` gives on the catalogue `cat`, sorted.
+fn star_ids(cat: &Path, sql: &str) -> Vec<String> {
+    let mut ids: Vec<String> = common::query_csv(cat, sql)
+        .into_iter()
+        .map(|r| r["star_id"].clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// How many lines of a service's log mention `what`.
+fn log_lines(log: &[String], what: &str) -> usize {
+    log.iter().filter(|l| l.contains(what)).count()
 }

@@ -129,11 +129,11 @@ pub(crate) fn run(args: CatalogArgs) -> Result<()> {
             );
             // Summaries of the rows it hides that it cannot filter: their columns are
             // withheld (docs/ACCESS.md).
+            let has = |t: &str| applies_to.iter().any(|a| a == t);
             for (summary, _) in &tables {
                 let Some((of, columns)) = crate::schema::summary_columns(summary) else {
                     continue;
                 };
-                let has = |t: &str| applies_to.iter().any(|a| a == t);
                 if has(of) && !has(summary) {
                     eprintln!(
                         "skyql catalog protect: {summary} summarizes {of} without the rule's columns: its {} are withheld (null) from those the rule hides rows from",

@@ -221,7 +221,8 @@ impl ManifestStore {
         };
         let path = local.path_to_filesystem(location)?;
         if read_bytes(&ranges) <= CACHED_READ_BYTES
-            && let Some((_, read)) = read_cached(&path, sums, &ranges, &relative)?
+            && let Some((_, read)) =
+                read_cached(&path, sums, &ranges).map_err(|e| damaged(&relative, e))?
         {
             return Ok(read);
         }
@@ -255,9 +256,7 @@ impl ManifestStore {
             && options.if_modified_since.is_none()
             && options.if_unmodified_since.is_none()
             && options.version.is_none();
-        let Some(local) = (self.local.as_ref())
-            .filter(|_| unconditional && crate::catalog::page_cache_read::available())
-        else {
+        let Some(local) = self.local.as_ref().filter(|_| unconditional) else {
             return Ok(None);
         };
         let Some(range) = options
@@ -271,9 +270,8 @@ impl ManifestStore {
             return Ok(None);
         }
         let path = local.path_to_filesystem(location)?;
-        let relative = self.relative(location);
-        let Some((metadata, mut read)) =
-            read_cached(&path, sums, std::slice::from_ref(&range), &relative)?
+        let Some((metadata, mut read)) = read_cached(&path, sums, std::slice::from_ref(&range))
+            .map_err(|e| damaged(&self.relative(location), e))?
         else {
             return Ok(None);
         };
@@ -338,13 +336,12 @@ fn read_bytes(ranges: &[Range<u64>]) -> u64 {
 /// `ranges` of the local file at `path`, checked against `sums`, with the file's metadata,
 /// if every byte is in the page cache ([`BlockChecksums::read_cached`]); none when one
 /// is not, or when the file cannot be opened or has another size than the manifest's
-/// (the blocking read then says why). A block that does not match is an error.
+/// (the blocking read then says why). A block that does not match is an error, its reason.
 fn read_cached(
     path: &std::path::Path,
     sums: &BlockChecksums,
     ranges: &[Range<u64>],
-    relative: &str,
-) -> Result<Option<(std::fs::Metadata, Vec<Bytes>)>> {
+) -> std::result::Result<Option<(std::fs::Metadata, Vec<Bytes>)>, String> {
     if !crate::catalog::page_cache_read::available() {
         return Ok(None);
     }
@@ -357,15 +354,11 @@ fn read_cached(
     if !metadata.is_file() || metadata.len() != sums.len {
         return Ok(None);
     }
-    let mut read = Vec::with_capacity(ranges.len());
-    for range in ranges {
-        match sums.read_cached(&file, range.clone()) {
-            Ok(Some(bytes)) => read.push(bytes),
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(damaged(relative, e)),
-        }
-    }
-    Ok(Some((metadata, read)))
+    let read: Option<Vec<Bytes>> = ranges
+        .iter()
+        .map(|range| sums.read_cached(&file, range.clone()))
+        .collect::<std::result::Result<_, String>>()?;
+    Ok(read.map(|read| (metadata, read)))
 }
 
 /// The answer to a read: `bytes`, the `range` of the file described by `meta`.

@@ -201,13 +201,15 @@ impl TokenProvider {
             return;
         }
         self.lock().tried = Some(Instant::now());
-        let known = url_held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // The keys' URL once known (configured, or found in the discovery document).
+        let keys_url = || url_held.lock().unwrap_or_else(|e| e.into_inner());
+        let known = keys_url().clone();
         let url = match (known, discovery) {
             (Some(url), _) => url,
             (None, Some(document)) => {
                 match discover(client, document, &self.expected.issuer).await {
                     Ok(found) => {
-                        *url_held.lock().unwrap_or_else(|e| e.into_inner()) = Some(found.clone());
+                        *keys_url() = Some(found.clone());
                         found
                     }
                     Err(e) => {
@@ -229,7 +231,7 @@ impl TokenProvider {
                 // A URL found in the discovery document is looked for there again: the
                 // provider may have moved its keys.
                 if discovery.is_some() {
-                    *url_held.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    *keys_url() = None;
                 }
             }
         }
